@@ -1,0 +1,44 @@
+# berth — see README.md. The two commands: `make demo` and `make test`.
+GO        ?= go
+BIN       := bin/berth
+PKGS      := ./...
+FUZZTIME  ?= 60s
+
+.PHONY: all build demo test test-short deps lint fuzz bench schema clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/berth
+
+# deps installs, only when missing, the Debian packages the real-service tests use.
+deps:
+	bash scripts/install-deps all
+
+demo: build
+	bash scripts/demo
+
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+
+# test-short runs the unit tests only (no real services).
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
+
+fuzz:
+	$(GO) test ./spec -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+
+bench: build
+	bash scripts/bench
+
+schema: build
+	$(BIN) schema > berth.schema.json
+
+clean:
+	rm -rf bin
