@@ -3,6 +3,8 @@ module github.com/berthhq/berth
 go 1.26.8
 
 require (
+	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+
+	"github.com/berthhq/berth/spec"
+)
+
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the result as JSON on stdout (for CI annotations)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: berth validate [--json] [DIR]\n\nChecks the sites repo in DIR (default .) and prints every problem as\nfile:line:column: message. Exit status: 0 valid, 1 invalid, 2 usage error.")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 1 {
+		fmt.Fprintf(stderr, "berth validate: want at most one directory, got %d\n", len(pos))
+		return exitUsage
+	}
+	dir := "."
+	if len(pos) == 1 {
+		dir = pos[0]
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		fmt.Fprintf(stderr, "berth validate: %s is not a directory\n", dir)
+		return exitUsage
+	}
+
+	repo, err := spec.Load(os.DirFS(dir))
+	var problems spec.Problems
+	if err != nil && !errors.As(err, &problems) {
+		fmt.Fprintf(stderr, "berth validate: %v\n", err)
+		return 1
+	}
+	// Every environment must resolve, too: that is what plan and apply use.
+	var envs []envSummary
+	if len(problems) == 0 {
+		for _, name := range slices.Sorted(maps.Keys(repo.Config.Environments)) {
+			r, err := spec.Resolve(repo, name)
+			if err != nil {
+				problems = append(problems, spec.Problem{Pos: spec.Pos{File: spec.ConfigFile, Line: 1, Column: 1}, Message: err.Error()})
+				continue
+			}
+			envs = append(envs, envSummary{Name: name, Branch: r.Branch, Servers: len(r.Servers), Platforms: len(r.Platforms), Sites: len(r.Sites)})
+		}
+	}
+
+	if *asJSON {
+		out := validateJSON{Valid: len(problems) == 0, Dir: dir, Problems: problems, Environments: envs}
+		if out.Problems == nil {
+			out.Problems = spec.Problems{}
+		}
+		if len(problems) == 0 {
+			out.Files, out.Servers, out.Platforms, out.Sites = len(repo.Files), len(repo.Servers), len(repo.Platforms), len(repo.Sites)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	} else if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+		noun := "problems"
+		if len(problems) == 1 {
+			noun = "problem"
+		}
+		fmt.Fprintf(stderr, "%s: %d %s\n", dir, len(problems), noun)
+	} else {
+		fmt.Fprintf(stdout, "%s: valid: %d files, %d servers, %d platforms, %d sites\n",
+			dir, len(repo.Files), len(repo.Servers), len(repo.Platforms), len(repo.Sites))
+		for _, e := range envs {
+			fmt.Fprintf(stdout, "  %-12s branch %-10s %d servers, %d platforms, %d sites\n", e.Name, e.Branch, e.Servers, e.Platforms, e.Sites)
+		}
+	}
+	if len(problems) > 0 {
+		return 1
+	}
+	return 0
+}
+
+type envSummary struct {
+	Name      string `json:"name"`
+	Branch    string `json:"branch"`
+	Servers   int    `json:"servers"`
+	Platforms int    `json:"platforms"`
+	Sites     int    `json:"sites"`
+}
+
+type validateJSON struct {
+	Valid        bool          `json:"valid"`
+	Dir          string        `json:"dir"`
+	Files        int           `json:"files,omitempty"`
+	Servers      int           `json:"servers,omitempty"`
+	Platforms    int           `json:"platforms,omitempty"`
+	Sites        int           `json:"sites,omitempty"`
+	Environments []envSummary  `json:"environments,omitempty"`
+	Problems     spec.Problems `json:"problems"`
+}

@@ -1,0 +1,1 @@
+<?php echo "php-app on ", htmlspecialchars($_SERVER["HTTP_HOST"] ?? "?"), "\n";

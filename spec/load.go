@@ -1,0 +1,253 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ConfigFile is the repo file at the root of every sites repo.
+const ConfigFile = "berth.yaml"
+
+// DocumentDirs are the directories whose YAML files hold Server, Platform and
+// Site documents. Any kind may live in any of them; the directory is only a
+// convention.
+var DocumentDirs = []string{"servers", "platforms", "sites"}
+
+// maxFileSize bounds one spec file; a sites repo file is a few kilobytes.
+const maxFileSize = 4 << 20
+
+// Repo is a decoded sites repo: the repo file and every document, in the
+// order they appear (files sorted by path).
+type Repo struct {
+	Config    *Config
+	Servers   []*Server
+	Platforms []*Platform
+	Sites     []*Site
+	Files     []string // spec files read, in order
+
+	servers   map[string]*Server
+	platforms map[string]*Platform
+	sites     map[string]*Site
+}
+
+// Server returns the server with the given name, or nil.
+func (r *Repo) Server(name string) *Server { return r.servers[name] }
+
+// Platform returns the platform with the given name, or nil.
+func (r *Repo) Platform(name string) *Platform { return r.platforms[name] }
+
+// Site returns the site with the given name, or nil.
+func (r *Repo) Site(name string) *Site { return r.sites[name] }
+
+// Load reads and validates the sites repo at the root of fsys. It reads
+// berth.yaml and every .yaml/.yml file under servers/, platforms/ and sites/.
+//
+// When anything is wrong, Load returns the repo as far as it could be decoded
+// together with a Problems error holding every problem, sorted by file and
+// position. A caller must not act on a repo returned with an error.
+func Load(fsys fs.FS) (*Repo, error) {
+	r := &Repo{}
+	var problems Problems
+
+	data, err := readFile(fsys, ConfigFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		problems = append(problems, Problem{Pos: Pos{File: ConfigFile, Line: 1, Column: 1},
+			Message: "not found: a sites repo has berth.yaml at its root, declaring its environments (see examples/sites-repo)"})
+	case err != nil:
+		problems = append(problems, Problem{Pos: Pos{File: ConfigFile, Line: 1, Column: 1}, Message: err.Error()})
+	default:
+		r.Files = append(r.Files, ConfigFile)
+		r.Config = loadConfig(data, &problems)
+	}
+
+	for _, dir := range DocumentDirs {
+		err := fs.WalkDir(fsys, dir, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				if p == dir && errors.Is(err, fs.ErrNotExist) {
+					return fs.SkipDir
+				}
+				problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: fmt.Sprintf("cannot read: %v", err)})
+				return nil
+			}
+			name := de.Name()
+			if strings.HasPrefix(name, ".") && p != dir {
+				if de.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if de.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+				return nil
+			}
+			data, err := readFile(fsys, p)
+			if err != nil {
+				problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: err.Error()})
+				return nil
+			}
+			r.Files = append(r.Files, p)
+			r.loadDocuments(p, data, &problems)
+			return nil
+		})
+		if err != nil {
+			problems = append(problems, Problem{Pos: Pos{File: dir, Line: 1, Column: 1}, Message: fmt.Sprintf("cannot list: %v", err)})
+		}
+	}
+
+	problems = append(problems, r.validate()...)
+	problems.sort()
+	if len(problems) > 0 {
+		return r, problems
+	}
+	return r, nil
+}
+
+func readFile(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("file is larger than %d MiB; split it into several files", maxFileSize>>20)
+	}
+	return data, nil
+}
+
+// documents splits a YAML file into its document nodes. A syntax error is
+// reported as a problem and ends the file: yaml cannot resynchronise after it.
+func documents(file string, data []byte, problems *Problems) []*yaml.Node {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			*problems = append(*problems, syntaxProblem(file, data, err))
+			return docs
+		}
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+			continue // an empty document, e.g. a trailing ---
+		}
+		docs = append(docs, doc.Content[0])
+	}
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxProblem turns a yaml.v3 parse error ("yaml: line 4: did not find
+// expected key") into a Problem. yaml.v3 reports only the line, so the column
+// is that of the line's first non-blank character.
+func syntaxProblem(file string, data []byte, err error) Problem {
+	msg := err.Error()
+	line := 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	col := 1
+	lines := bytes.Split(data, []byte("\n"))
+	if line >= 1 && line <= len(lines) {
+		col = len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " \t")) + 1
+	}
+	return Problem{Pos: Pos{File: file, Line: line, Column: col}, Message: "invalid YAML: " + msg}
+}
+
+func loadConfig(data []byte, problems *Problems) *Config {
+	docs := documents(ConfigFile, data, problems)
+	c := &Config{}
+	c.pos = Pos{File: ConfigFile, Line: 1, Column: 1}
+	if len(docs) == 0 {
+		if len(*problems) == 0 {
+			*problems = append(*problems, Problem{Pos: c.pos, Message: "is empty: it must declare at least one environment"})
+		}
+		return c
+	}
+	for _, extra := range docs[1:] {
+		*problems = append(*problems, Problem{Pos: Pos{File: ConfigFile, Line: extra.Line, Column: extra.Column},
+			Message: "holds more than one document; berth.yaml is a single mapping"})
+	}
+	d := newDecoder(ConfigFile, "", &c.Meta, problems)
+	c.pos = d.pos(docs[0])
+	d.decode(docs[0], reflect.ValueOf(c).Elem(), "")
+	return c
+}
+
+// kinds maps a document kind to a constructor of its Go value.
+var kinds = []string{"Server", "Platform", "Site"}
+
+func (r *Repo) loadDocuments(file string, data []byte, problems *Problems) {
+	for _, doc := range documents(file, data, problems) {
+		pos := Pos{File: file, Line: doc.Line, Column: doc.Column}
+		if doc.Kind != yaml.MappingNode {
+			*problems = append(*problems, Problem{Pos: pos, Message: "a document must be a mapping with kind and name, got " + describe(doc)})
+			continue
+		}
+		kind, kindNode := scalarField(doc, "kind")
+		name, _ := scalarField(doc, "name")
+		var subject string
+		if name != "" {
+			subject = fmt.Sprintf("%s %q", strings.ToLower(kind), name)
+		}
+		switch kind {
+		case "Server":
+			s := &Server{}
+			r.decodeDoc(file, subject, doc, &s.Meta, s, problems)
+			r.Servers = append(r.Servers, s)
+		case "Platform":
+			p := &Platform{}
+			r.decodeDoc(file, subject, doc, &p.Meta, p, problems)
+			r.Platforms = append(r.Platforms, p)
+		case "Site":
+			s := &Site{}
+			r.decodeDoc(file, subject, doc, &s.Meta, s, problems)
+			r.Sites = append(r.Sites, s)
+		case "":
+			if kindNode != nil {
+				pos = Pos{File: file, Line: kindNode.Line, Column: kindNode.Column}
+			}
+			*problems = append(*problems, Problem{Pos: pos, Message: "missing kind: each document needs kind: Server, Platform or Site"})
+		default:
+			*problems = append(*problems, Problem{Pos: Pos{File: file, Line: kindNode.Line, Column: kindNode.Column},
+				Message: fmt.Sprintf("unknown kind %q: want Server, Platform or Site%s", kind, didYouMean(kind, kinds))})
+		}
+	}
+}
+
+func (r *Repo) decodeDoc(file, subject string, doc *yaml.Node, meta *Meta, v any, problems *Problems) {
+	d := newDecoder(file, subject, meta, problems)
+	meta.pos = d.pos(doc)
+	d.decode(doc, reflect.ValueOf(v).Elem(), "")
+}
+
+// scalarField returns the value of a top-level scalar field of a mapping.
+func scalarField(m *yaml.Node, key string) (string, *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := m.Content[i+1]
+			if v.Kind == yaml.ScalarNode && !isNull(v) {
+				return v.Value, v
+			}
+			return "", v
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,337 @@
+package spec
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+// Defaults applied by Resolve when nothing in the repo sets a value.
+const (
+	DefaultPHP        = "8.2"
+	DefaultBackupKeep = 7
+)
+
+// Resolved is the desired state of one environment: only the servers,
+// platforms and sites that exist in it, with domain suffixes, overrides and
+// defaults applied. It is what render and reconcile work from.
+type Resolved struct {
+	Environment  string
+	Branch       string
+	DomainSuffix string `json:",omitempty"`
+	MaxDeletions int
+	Servers      []ResolvedServer
+	Platforms    []ResolvedPlatform
+	Sites        []ResolvedSite
+}
+
+// ResolvedServer is a server in one environment.
+type ResolvedServer struct {
+	Name    string
+	Address string
+	SSH     SSH    `json:",omitzero"`
+	HTTP    string `json:",omitempty"` // nginx | apache
+	DB      string `json:",omitempty"` // mariadb | mysql | postgresql | sqlite
+	DNS     string `json:",omitempty"` // bind
+}
+
+// ResolvedPlatform is a platform in one environment.
+type ResolvedPlatform struct {
+	Name    string
+	Type    string
+	Source  Source
+	Build   []string `json:",omitempty"`
+	Docroot string   `json:",omitempty"`
+	PHP     string   `json:",omitempty"`
+	Servers []string // web servers of the platform in this environment
+}
+
+// ResolvedSite is a site in one environment.
+type ResolvedSite struct {
+	Name            string   // the site's name in the repo
+	Domain          string   // ASCII main domain, environment suffix applied
+	Aliases         []string `json:",omitempty"`
+	RedirectAliases bool     `json:",omitempty"`
+	Platform        string
+	Type            string
+	Servers         []string // web servers that serve the site
+	Docroot         string   `json:",omitempty"`
+	PHP             string   `json:",omitempty"` // empty for static sites
+	State           string
+	DB              *ResolvedDB  `json:",omitempty"`
+	DNS             *ResolvedDNS `json:",omitempty"`
+	TLS             ResolvedTLS
+	Web             WebOptions `json:",omitzero"`
+	Backup          *Backup    `json:",omitempty"`
+}
+
+// ResolvedDB is where a site's database lives.
+type ResolvedDB struct {
+	Server string
+	Type   string
+	Name   string
+}
+
+// ResolvedDNS is where a site's DNS records live.
+type ResolvedDNS struct {
+	Server string
+	Zone   string
+}
+
+// ResolvedTLS is a site's HTTPS settings.
+type ResolvedTLS struct {
+	ACME          bool
+	RedirectHTTPS bool
+}
+
+// Resolve returns the desired state of environment env. The repo must have
+// loaded without problems. Resolve is pure and deterministic: the same repo
+// and env give the same value, with every list sorted by name.
+func Resolve(r *Repo, env string) (*Resolved, error) {
+	if r.Config == nil || r.Config.Environments == nil {
+		return nil, fmt.Errorf("resolve %q: the repo has no environments; load it with spec.Load first", env)
+	}
+	e := r.Config.Environments[env]
+	if e == nil {
+		names := r.environmentNames()
+		return nil, fmt.Errorf("unknown environment %q%s: berth.yaml declares %s", env, didYouMean(env, names), strings.Join(names, ", "))
+	}
+	out := &Resolved{
+		Environment:  env,
+		Branch:       e.Branch,
+		DomainSuffix: e.DomainSuffix,
+		MaxDeletions: DefaultMaxDeletions,
+	}
+	if p := r.Config.Policy.MaxDeletions; p != nil {
+		out.MaxDeletions = *p
+	}
+
+	servers := map[string]*Server{}
+	for _, s := range sortedBy(r.Servers, func(s *Server) string { return s.Name }) {
+		if !inEnv(s.Environments, env) {
+			continue
+		}
+		servers[s.Name] = s
+		rs := ResolvedServer{Name: s.Name, Address: s.Address}
+		if s.SSH != nil {
+			rs.SSH = *s.SSH
+		}
+		if h := s.Services.HTTP; h != nil {
+			rs.HTTP = h.Type
+		}
+		if d := s.Services.DB; d != nil {
+			rs.DB = d.Type
+		}
+		if d := s.Services.DNS; d != nil {
+			rs.DNS = d.Type
+		}
+		out.Servers = append(out.Servers, rs)
+	}
+
+	platforms := map[string]*ResolvedPlatform{}
+	for _, p := range sortedBy(r.Platforms, func(p *Platform) string { return p.Name }) {
+		if !inEnv(p.Environments, env) {
+			continue
+		}
+		rp := ResolvedPlatform{
+			Name:    p.Name,
+			Type:    p.Type,
+			Source:  p.Source,
+			Build:   slices.Clone(p.Build),
+			Docroot: p.Docroot,
+			PHP:     p.PHP,
+		}
+		if rp.Docroot == "" && p.Type == "drupal" {
+			rp.Docroot = "web"
+		}
+		if o := e.Platforms[p.Name]; o != nil {
+			rp.Source.Ref = cmp.Or(o.Ref, rp.Source.Ref)
+			rp.PHP = cmp.Or(o.PHP, rp.PHP)
+		}
+		if p.Type == "static" {
+			rp.PHP = ""
+		} else {
+			rp.PHP = cmp.Or(rp.PHP, e.Defaults.PHP, r.Config.Defaults.PHP, DefaultPHP)
+		}
+		for _, sn := range p.Servers {
+			if s := servers[sn]; s != nil && s.Services.HTTP != nil {
+				rp.Servers = append(rp.Servers, sn)
+			}
+		}
+		if len(rp.Servers) == 0 {
+			return nil, fmt.Errorf("%s: platform %q has no web server in environment %q", p.At("servers"), p.Name, env)
+		}
+		out.Platforms = append(out.Platforms, rp)
+		platforms[p.Name] = &out.Platforms[len(out.Platforms)-1]
+	}
+
+	for _, s := range sortedBy(r.Sites, func(s *Site) string { return s.Name }) {
+		if !inEnv(s.Environments, env) {
+			continue
+		}
+		p := platforms[s.Platform]
+		if p == nil {
+			return nil, fmt.Errorf("%s: site %q: platform %q is not in environment %q", s.At("platform"), s.Name, s.Platform, env)
+		}
+		set := mergeSettings(&r.Config.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name])
+		rs := ResolvedSite{
+			Name:            s.Name,
+			Domain:          s.Domain + e.DomainSuffix,
+			RedirectAliases: s.RedirectAliases,
+			Platform:        p.Name,
+			Type:            p.Type,
+			Servers:         slices.Clone(p.Servers),
+			Docroot:         p.Docroot,
+			State:           cmp.Or(set.State, "enabled"),
+			TLS:             ResolvedTLS{RedirectHTTPS: true},
+		}
+		for _, a := range s.ASCIIAliases {
+			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
+		}
+		if p.Type != "static" {
+			// The layers without the platform's own: environment's site
+			// override > site > platform (already over the defaults).
+			rs.PHP = cmp.Or(mergeSettings(&s.SiteSettings, e.Sites[s.Name]).PHP, p.PHP)
+		}
+		if t := set.TLS; t != nil {
+			if t.ACME != nil {
+				rs.TLS.ACME = *t.ACME
+			}
+			if t.RedirectHTTPS != nil {
+				rs.TLS.RedirectHTTPS = *t.RedirectHTTPS
+			}
+		}
+		if set.Web != nil {
+			rs.Web = *set.Web
+		}
+		if b := set.Backup; b != nil {
+			bb := *b
+			if bb.Keep == 0 {
+				bb.Keep = DefaultBackupKeep
+			}
+			rs.Backup = &bb
+		}
+		if s.DB != nil {
+			srv := servers[s.DB.Server]
+			if srv == nil {
+				return nil, fmt.Errorf("%s: site %q: database server %q is not in environment %q", s.At("db.server"), s.Name, s.DB.Server, env)
+			}
+			rs.DB = &ResolvedDB{Server: srv.Name, Type: srv.Services.DB.Type, Name: cmp.Or(s.DB.Name, DatabaseName(s.Domain))}
+		}
+		if s.DNS != nil {
+			srv := servers[s.DNS.Server]
+			if srv == nil {
+				return nil, fmt.Errorf("%s: site %q: DNS server %q is not in environment %q", s.At("dns.server"), s.Name, s.DNS.Server, env)
+			}
+			zone := s.DNS.Zone
+			if zone == "" {
+				zone = ZoneOf(s.Domain)
+			} else {
+				zone, _ = ASCIIDomain(zone, false)
+			}
+			if e.DomainSuffix != "" {
+				zone = strings.TrimPrefix(e.DomainSuffix, ".")
+			}
+			rs.DNS = &ResolvedDNS{Server: srv.Name, Zone: zone}
+		}
+		out.Sites = append(out.Sites, rs)
+	}
+	return out, nil
+}
+
+// mergeSettings layers site settings: later layers win, field by field.
+func mergeSettings(layers ...*SiteSettings) SiteSettings {
+	var out SiteSettings
+	for _, l := range layers {
+		if l == nil {
+			continue
+		}
+		out.State = cmp.Or(l.State, out.State)
+		out.PHP = cmp.Or(l.PHP, out.PHP)
+		if l.TLS != nil {
+			t := TLS{}
+			if out.TLS != nil {
+				t = *out.TLS
+			}
+			if l.TLS.ACME != nil {
+				t.ACME = l.TLS.ACME
+			}
+			if l.TLS.RedirectHTTPS != nil {
+				t.RedirectHTTPS = l.TLS.RedirectHTTPS
+			}
+			out.TLS = &t
+		}
+		if l.Web != nil {
+			w := WebOptions{}
+			if out.Web != nil {
+				w = *out.Web
+			}
+			w.ClientMaxBodySize = cmp.Or(l.Web.ClientMaxBodySize, w.ClientMaxBodySize)
+			if l.Web.BasicAuth != nil {
+				w.BasicAuth = l.Web.BasicAuth
+			}
+			if l.Web.Redirects != nil {
+				w.Redirects = l.Web.Redirects
+			}
+			if l.Web.Headers != nil {
+				h := maps.Clone(w.Headers)
+				if h == nil {
+					h = map[string]string{}
+				}
+				maps.Copy(h, l.Web.Headers)
+				w.Headers = h
+			}
+			out.Web = &w
+		}
+		if l.Backup != nil {
+			out.Backup = l.Backup
+		}
+	}
+	return out
+}
+
+// DatabaseName derives a database name from a domain: letters, digits and
+// underscores, at most 63 characters (PostgreSQL's limit; MariaDB allows 64).
+// A long name is shortened and given a hash suffix so it stays unique.
+func DatabaseName(domain string) string {
+	var b strings.Builder
+	for _, r := range domain {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	n := b.String()
+	if n != "" && n[0] >= '0' && n[0] <= '9' {
+		n = "s_" + n
+	}
+	if len(n) > 63 {
+		sum := sha256.Sum256([]byte(domain))
+		n = n[:54] + "_" + hex.EncodeToString(sum[:4])
+	}
+	return n
+}
+
+// ZoneOf returns the zone a domain's records belong in by default: its
+// registrable domain (example.co.uk for www.example.co.uk).
+func ZoneOf(domain string) string {
+	z, err := publicsuffix.EffectiveTLDPlusOne(domain)
+	if err != nil {
+		return domain
+	}
+	return z
+}
+
+func sortedBy[T any](xs []T, key func(T) string) []T {
+	out := slices.Clone(xs)
+	slices.SortStableFunc(out, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	return out
+}
