@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // field is what the decoder and the schema generator know of a struct field.
@@ -311,9 +311,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.meta.keys[fp] = d.pos(k)
 			fv := v.FieldByIndex(f.index)
 			fv.Set(reflect.Zero(fv.Type()))
+			before := len(*d.problems)
 			d.decode(val, fv, fp)
-			d.checkField(f, val, fv, fp)
-			set[name] = !isNull(val)
+			if len(*d.problems) == before {
+				d.checkField(f, val, fv, fp)
+			}
+			set[name] = !isNull(val) && !(fv.Kind() == reflect.String && fv.String() == "")
 		}
 	}
 	apply(merged, false)

@@ -7,11 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // ConfigFile is the repo file at the root of every sites repo.
@@ -139,7 +137,7 @@ func documents(file string, data []byte, problems *Problems) []*yaml.Node {
 			return docs
 		}
 		if err != nil {
-			*problems = append(*problems, syntaxProblem(file, data, err))
+			*problems = append(*problems, syntaxProblem(file, err))
 			return docs
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
@@ -149,26 +147,24 @@ func documents(file string, data []byte, problems *Problems) []*yaml.Node {
 	}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxProblem turns a yaml.v3 parse error ("yaml: line 4: did not find
-// expected key") into a Problem. yaml.v3 reports only the line, so the column
-// is that of the line's first non-blank character.
-func syntaxProblem(file string, data []byte, err error) Problem {
-	msg := err.Error()
-	line := 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+// syntaxProblem turns a YAML parse error into a Problem at the position the
+// parser reports.
+func syntaxProblem(file string, err error) Problem {
+	p := Problem{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "invalid YAML: " + err.Error()}
+	var le *yaml.LoadError
+	if errors.As(err, &le) {
+		p.Message = "invalid YAML: " + le.Message
+		if le.ContextMsg != "" {
+			p.Message += " " + le.ContextMsg
+			if le.ContextMark.Line > 0 && le.ContextMark.Line != le.Mark.Line {
+				p.Message += fmt.Sprintf(" (line %d)", le.ContextMark.Line)
+			}
+		}
+		if le.Mark.Line > 0 {
+			p.Line, p.Column = le.Mark.Line, max(le.Mark.Column, 1)
+		}
 	}
-	col := 1
-	lines := bytes.Split(data, []byte("\n"))
-	if line >= 1 && line <= len(lines) {
-		col = len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " \t")) + 1
-	}
-	return Problem{Pos: Pos{File: file, Line: line, Column: col}, Message: "invalid YAML: " + msg}
+	return p
 }
 
 func loadConfig(data []byte, problems *Problems) *Config {

@@ -75,6 +75,9 @@ func didYouMean(s string, candidates []string) string {
 func closest(s string, candidates []string) string {
 	best, bestD := "", -1
 	for _, c := range candidates {
+		if len(s) >= 3 && strings.HasPrefix(c, s) {
+			return c // an abbreviation: "prod" for "production"
+		}
 		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
 		if bestD < 0 || d < bestD || (d == bestD && c < best) {
 			best, bestD = c, d

@@ -22,72 +22,72 @@ const (
 // platforms and sites that exist in it, with domain suffixes, overrides and
 // defaults applied. It is what render and reconcile work from.
 type Resolved struct {
-	Environment  string
-	Branch       string
-	DomainSuffix string `json:",omitempty"`
-	MaxDeletions int
-	Servers      []ResolvedServer
-	Platforms    []ResolvedPlatform
-	Sites        []ResolvedSite
+	Environment  string             `json:"environment"`
+	Branch       string             `json:"branch"`
+	DomainSuffix string             `json:"domain_suffix,omitempty"`
+	MaxDeletions int                `json:"max_deletions"`
+	Servers      []ResolvedServer   `json:"servers"`
+	Platforms    []ResolvedPlatform `json:"platforms"`
+	Sites        []ResolvedSite     `json:"sites"`
 }
 
 // ResolvedServer is a server in one environment.
 type ResolvedServer struct {
-	Name    string
-	Address string
-	SSH     SSH    `json:",omitzero"`
-	HTTP    string `json:",omitempty"` // nginx | apache
-	DB      string `json:",omitempty"` // mariadb | mysql | postgresql | sqlite
-	DNS     string `json:",omitempty"` // bind
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	SSH     SSH    `json:"ssh,omitzero"`
+	HTTP    string `json:"http,omitempty"` // nginx | apache
+	DB      string `json:"db,omitempty"`   // mariadb | mysql | postgresql | sqlite
+	DNS     string `json:"dns,omitempty"`  // bind
 }
 
 // ResolvedPlatform is a platform in one environment.
 type ResolvedPlatform struct {
-	Name    string
-	Type    string
-	Source  Source
-	Build   []string `json:",omitempty"`
-	Docroot string   `json:",omitempty"`
-	PHP     string   `json:",omitempty"`
-	Servers []string // web servers of the platform in this environment
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	Source  Source   `json:"source"`
+	Build   []string `json:"build,omitempty"`
+	Docroot string   `json:"docroot,omitempty"`
+	PHP     string   `json:"php,omitempty"`
+	Servers []string `json:"servers"` // web servers of the platform in this environment
 }
 
 // ResolvedSite is a site in one environment.
 type ResolvedSite struct {
-	Name            string   // the site's name in the repo
-	Domain          string   // ASCII main domain, environment suffix applied
-	Aliases         []string `json:",omitempty"`
-	RedirectAliases bool     `json:",omitempty"`
-	Platform        string
-	Type            string
-	Servers         []string // web servers that serve the site
-	Docroot         string   `json:",omitempty"`
-	PHP             string   `json:",omitempty"` // empty for static sites
-	State           string
-	DB              *ResolvedDB  `json:",omitempty"`
-	DNS             *ResolvedDNS `json:",omitempty"`
-	TLS             ResolvedTLS
-	Web             WebOptions `json:",omitzero"`
-	Backup          *Backup    `json:",omitempty"`
+	Name            string       `json:"name"`   // the site's name in the repo
+	Domain          string       `json:"domain"` // ASCII main domain, environment suffix applied
+	Aliases         []string     `json:"aliases,omitempty"`
+	RedirectAliases bool         `json:"redirect_aliases,omitempty"`
+	Platform        string       `json:"platform"`
+	Type            string       `json:"type"`
+	Servers         []string     `json:"servers"` // web servers that serve the site
+	Docroot         string       `json:"docroot,omitempty"`
+	PHP             string       `json:"php,omitempty"` // empty for static sites
+	State           string       `json:"state"`
+	DB              *ResolvedDB  `json:"db,omitempty"`
+	DNS             *ResolvedDNS `json:"dns,omitempty"`
+	TLS             ResolvedTLS  `json:"tls"`
+	Web             WebOptions   `json:"web,omitzero"`
+	Backup          *Backup      `json:"backup,omitempty"`
 }
 
 // ResolvedDB is where a site's database lives.
 type ResolvedDB struct {
-	Server string
-	Type   string
-	Name   string
+	Server string `json:"server"`
+	Type   string `json:"type"`
+	Name   string `json:"name"`
 }
 
 // ResolvedDNS is where a site's DNS records live.
 type ResolvedDNS struct {
-	Server string
-	Zone   string
+	Server string `json:"server"`
+	Zone   string `json:"zone"`
 }
 
 // ResolvedTLS is a site's HTTPS settings.
 type ResolvedTLS struct {
-	ACME          bool
-	RedirectHTTPS bool
+	ACME          bool `json:"acme"`
+	RedirectHTTPS bool `json:"redirect_https"`
 }
 
 // Resolve returns the desired state of environment env. The repo must have

@@ -58,23 +58,23 @@ func parentPath(path string) string {
 // Config is the repo file berth.yaml at the root of a sites repo.
 type Config struct {
 	Meta         `yaml:"-" json:"-"`
-	Environments map[string]*Environment `yaml:"environments" berth:"required" doc:"Environments by name; each follows one Git branch."`
-	Policy       Policy                  `yaml:"policy" doc:"Safety limits applied to every plan."`
-	Defaults     SiteSettings            `yaml:"defaults" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
+	Environments map[string]*Environment `yaml:"environments" json:"environments,omitempty" berth:"required" doc:"Environments by name; each follows one Git branch."`
+	Policy       Policy                  `yaml:"policy" json:"policy,omitempty" doc:"Safety limits applied to every plan."`
+	Defaults     SiteSettings            `yaml:"defaults" json:"defaults,omitempty" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
 }
 
 // Environment is one environment of the repo, following one Git branch.
 type Environment struct {
-	Branch       string                       `yaml:"branch" berth:"required" doc:"The Git branch this environment converges to."`
-	DomainSuffix string                       `yaml:"domain_suffix" doc:"Appended to every site name and alias in this environment, e.g. .staging.example.net."`
-	Defaults     SiteSettings                 `yaml:"defaults" doc:"Site settings for this environment, over the repo defaults."`
-	Sites        map[string]*SiteSettings     `yaml:"sites" doc:"Per-site overrides in this environment, by site name."`
-	Platforms    map[string]*PlatformOverride `yaml:"platforms" doc:"Per-platform overrides in this environment, by platform name."`
+	Branch       string                       `yaml:"branch" json:"branch,omitempty" berth:"required" doc:"The Git branch this environment converges to."`
+	DomainSuffix string                       `yaml:"domain_suffix" json:"domain_suffix,omitempty" doc:"Appended to every site name and alias in this environment, e.g. .staging.example.net."`
+	Defaults     SiteSettings                 `yaml:"defaults" json:"defaults,omitempty" doc:"Site settings for this environment, over the repo defaults."`
+	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name."`
+	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name."`
 }
 
 // Policy holds the limits that protect an environment from a bad revision.
 type Policy struct {
-	MaxDeletions *int `yaml:"max_deletions" berth:"min=0" doc:"A plan that deletes more sites than this is refused (default 5)."`
+	MaxDeletions *int `yaml:"max_deletions" json:"max_deletions,omitempty" berth:"min=0" doc:"A plan that deletes more sites than this is refused (default 5)."`
 }
 
 // DefaultMaxDeletions is policy.max_deletions when berth.yaml does not set it.
@@ -84,80 +84,80 @@ const DefaultMaxDeletions = 5
 type Server struct {
 	Meta         `yaml:"-" json:"-"`
 	Kind         string   `yaml:"kind" berth:"required,enum=Server" json:"-"`
-	Name         string   `yaml:"name" berth:"required" doc:"A short name for the server, used by platforms and sites."`
-	Address      string   `yaml:"address" berth:"required" doc:"Host name or IP address berth reaches over SSH, or \"local\" for the machine berth runs on."`
-	SSH          *SSH     `yaml:"ssh" doc:"How berth logs in; keys and known_hosts live on the controller, not in the repo."`
-	Services     Services `yaml:"services" doc:"The services berth manages on this server."`
-	Environments []string `yaml:"environments" doc:"Environments this server belongs to (default: all)."`
+	Name         string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"A short name for the server, used by platforms and sites."`
+	Address      string   `yaml:"address" json:"address,omitempty" berth:"required" doc:"Host name or IP address berth reaches over SSH, or \"local\" for the machine berth runs on."`
+	SSH          *SSH     `yaml:"ssh" json:"ssh,omitempty" doc:"How berth logs in; keys and known_hosts live on the controller, not in the repo."`
+	Services     Services `yaml:"services" json:"services,omitempty" doc:"The services berth manages on this server."`
+	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this server belongs to (default: all)."`
 }
 
 // SSH is how berth logs in to a server.
 type SSH struct {
-	User string `yaml:"user" doc:"Login user (default root)."`
-	Port int    `yaml:"port" berth:"min=1,max=65535" doc:"SSH port (default 22)."`
-	Sudo bool   `yaml:"sudo" doc:"Run commands through sudo -n when the user is not root."`
+	User string `yaml:"user" json:"user,omitempty" doc:"Login user (default root)."`
+	Port int    `yaml:"port" json:"port,omitempty" berth:"min=1,max=65535" doc:"SSH port (default 22)."`
+	Sudo bool   `yaml:"sudo" json:"sudo,omitempty" doc:"Run commands through sudo -n when the user is not root."`
 }
 
 // Services lists the services a server runs.
 type Services struct {
-	HTTP *HTTPService `yaml:"http" doc:"The web server."`
-	DB   *DBService   `yaml:"db" doc:"The database server."`
-	DNS  *DNSService  `yaml:"dns" doc:"The authoritative DNS server."`
+	HTTP *HTTPService `yaml:"http" json:"http,omitempty" doc:"The web server."`
+	DB   *DBService   `yaml:"db" json:"db,omitempty" doc:"The database server."`
+	DNS  *DNSService  `yaml:"dns" json:"dns,omitempty" doc:"The authoritative DNS server."`
 }
 
 // HTTPService is a server's web server.
 type HTTPService struct {
-	Type string `yaml:"type" berth:"required,enum=nginx|apache"`
+	Type string `yaml:"type" json:"type,omitempty" berth:"required,enum=nginx|apache"`
 }
 
 // DBService is a server's database server.
 type DBService struct {
-	Type string `yaml:"type" berth:"required,enum=mariadb|mysql|postgresql|sqlite"`
+	Type string `yaml:"type" json:"type,omitempty" berth:"required,enum=mariadb|mysql|postgresql|sqlite"`
 }
 
 // DNSService is a server's authoritative DNS server.
 type DNSService struct {
-	Type string `yaml:"type" berth:"required,enum=bind"`
+	Type string `yaml:"type" json:"type,omitempty" berth:"required,enum=bind"`
 }
 
 // Platform is a codebase deployed to one or more web servers.
 type Platform struct {
 	Meta         `yaml:"-" json:"-"`
 	Kind         string   `yaml:"kind" berth:"required,enum=Platform" json:"-"`
-	Name         string   `yaml:"name" berth:"required"`
-	Type         string   `yaml:"type" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
-	Source       Source   `yaml:"source" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
-	Build        []string `yaml:"build" doc:"Commands run in the checkout, in order, before the build is switched live."`
-	Docroot      string   `yaml:"docroot" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)."`
-	PHP          string   `yaml:"php" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)."`
-	Servers      []string `yaml:"servers" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster."`
-	Environments []string `yaml:"environments" doc:"Environments this platform exists in (default: all)."`
+	Name         string   `yaml:"name" json:"name,omitempty" berth:"required"`
+	Type         string   `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
+	Source       Source   `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
+	Build        []string `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live."`
+	Docroot      string   `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)."`
+	PHP          string   `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)."`
+	Servers      []string `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster."`
+	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)."`
 }
 
 // Source is where a platform's code comes from.
 type Source struct {
-	Git  string `yaml:"git" doc:"Git repository URL."`
-	Ref  string `yaml:"ref" doc:"Branch, tag or commit of the Git repository (default: its HEAD)."`
-	Path string `yaml:"path" doc:"A directory on the controller, instead of git."`
+	Git  string `yaml:"git" json:"git,omitempty" doc:"Git repository URL."`
+	Ref  string `yaml:"ref" json:"ref,omitempty" doc:"Branch, tag or commit of the Git repository (default: its HEAD)."`
+	Path string `yaml:"path" json:"path,omitempty" doc:"A directory on the controller, instead of git."`
 }
 
 // PlatformOverride changes a platform in one environment.
 type PlatformOverride struct {
-	Ref string `yaml:"ref" doc:"Deploy this Git ref in this environment."`
-	PHP string `yaml:"php" doc:"PHP version in this environment."`
+	Ref string `yaml:"ref" json:"ref,omitempty" doc:"Deploy this Git ref in this environment."`
+	PHP string `yaml:"php" json:"php,omitempty" doc:"PHP version in this environment."`
 }
 
 // Site is a web site: a domain on a platform, with its database, DNS and TLS.
 type Site struct {
 	Meta            `yaml:"-" json:"-"`
 	Kind            string   `yaml:"kind" berth:"required,enum=Site" json:"-"`
-	Name            string   `yaml:"name" berth:"required" doc:"The site's main domain name; international names are converted to punycode."`
-	Platform        string   `yaml:"platform" berth:"required" doc:"The platform the site runs on."`
-	Aliases         []string `yaml:"aliases" doc:"Other domain names of the site."`
-	RedirectAliases bool     `yaml:"redirect_aliases" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
-	DB              *SiteDB  `yaml:"db" doc:"The site's database."`
-	DNS             *SiteDNS `yaml:"dns" doc:"Records for the site in a zone berth manages."`
-	Environments    []string `yaml:"environments" doc:"Environments this site exists in (default: all)."`
+	Name            string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode."`
+	Platform        string   `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on."`
+	Aliases         []string `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site."`
+	RedirectAliases bool     `yaml:"redirect_aliases" json:"redirect_aliases,omitempty" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
+	DB              *SiteDB  `yaml:"db" json:"db,omitempty" doc:"The site's database."`
+	DNS             *SiteDNS `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
+	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)."`
 	SiteSettings    `yaml:",inline"`
 
 	// Domain and ASCIIAliases are Name and Aliases in ASCII (punycode),
@@ -168,56 +168,56 @@ type Site struct {
 
 // SiteDB places a site's database.
 type SiteDB struct {
-	Server string `yaml:"server" berth:"required" doc:"Server whose db service holds the database."`
-	Name   string `yaml:"name" doc:"Database name (default: derived from the site name)."`
+	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose db service holds the database."`
+	Name   string `yaml:"name" json:"name,omitempty" doc:"Database name (default: derived from the site name)."`
 }
 
 // SiteDNS places a site's DNS records.
 type SiteDNS struct {
-	Server string `yaml:"server" berth:"required" doc:"Server whose dns service serves the zone."`
-	Zone   string `yaml:"zone" doc:"Zone that holds the records (default: the site's registrable parent domain)."`
+	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose dns service serves the zone."`
+	Zone   string `yaml:"zone" json:"zone,omitempty" doc:"Zone that holds the records (default: the site's registrable parent domain)."`
 }
 
 // SiteSettings are the settings that defaults, environments and sites layer:
 // a site's own value wins over its environment's, which wins over berth.yaml's.
 type SiteSettings struct {
-	State  string      `yaml:"state" berth:"enum=enabled|disabled" doc:"disabled serves a 'site disabled' page and keeps all data (default enabled)."`
-	PHP    string      `yaml:"php" doc:"PHP version, over the platform's."`
-	TLS    *TLS        `yaml:"tls" doc:"HTTPS for the site."`
-	Web    *WebOptions `yaml:"web" doc:"Typed web server options."`
-	Backup *Backup     `yaml:"backup" doc:"Scheduled backups."`
+	State  string      `yaml:"state" json:"state,omitempty" berth:"enum=enabled|disabled" doc:"disabled serves a 'site disabled' page and keeps all data (default enabled)."`
+	PHP    string      `yaml:"php" json:"php,omitempty" doc:"PHP version, over the platform's."`
+	TLS    *TLS        `yaml:"tls" json:"tls,omitempty" doc:"HTTPS for the site."`
+	Web    *WebOptions `yaml:"web" json:"web,omitempty" doc:"Typed web server options."`
+	Backup *Backup     `yaml:"backup" json:"backup,omitempty" doc:"Scheduled backups."`
 }
 
 // TLS configures HTTPS.
 type TLS struct {
-	ACME          *bool `yaml:"acme" doc:"Obtain and renew a certificate from the configured ACME CA."`
-	RedirectHTTPS *bool `yaml:"redirect_https" doc:"Redirect plain HTTP to HTTPS once a certificate is present (default true)."`
+	ACME          *bool `yaml:"acme" json:"acme,omitempty" doc:"Obtain and renew a certificate from the configured ACME CA."`
+	RedirectHTTPS *bool `yaml:"redirect_https" json:"redirect_https,omitempty" doc:"Redirect plain HTTP to HTTPS once a certificate is present (default true)."`
 }
 
 // WebOptions are the web server options a site may set. They are typed on
 // purpose: a sites repo never carries free-form nginx or apache text.
 type WebOptions struct {
-	ClientMaxBodySize string            `yaml:"client_max_body_size" doc:"Largest request body, e.g. 64m (k, m, g suffixes)."`
-	BasicAuth         *BasicAuth        `yaml:"basic_auth" doc:"Password-protect the whole site."`
-	Redirects         []Redirect        `yaml:"redirects" doc:"Path redirects."`
-	Headers           map[string]string `yaml:"headers" doc:"Response headers added to every answer."`
+	ClientMaxBodySize string            `yaml:"client_max_body_size" json:"client_max_body_size,omitempty" doc:"Largest request body, e.g. 64m (k, m, g suffixes)."`
+	BasicAuth         *BasicAuth        `yaml:"basic_auth" json:"basic_auth,omitempty" doc:"Password-protect the whole site."`
+	Redirects         []Redirect        `yaml:"redirects" json:"redirects,omitempty" doc:"Path redirects."`
+	Headers           map[string]string `yaml:"headers" json:"headers,omitempty" doc:"Response headers added to every answer."`
 }
 
 // BasicAuth protects a site with HTTP basic authentication.
 type BasicAuth struct {
-	Realm string   `yaml:"realm" doc:"Realm shown in the browser's prompt."`
-	Users []string `yaml:"users" berth:"required,min=1" doc:"htpasswd lines, name:hash; only hashed passwords (bcrypt, apr1, SHA-512 crypt) are accepted."`
+	Realm string   `yaml:"realm" json:"realm,omitempty" doc:"Realm shown in the browser's prompt."`
+	Users []string `yaml:"users" json:"users,omitempty" berth:"required,min=1" doc:"htpasswd lines, name:hash; only hashed passwords (bcrypt, apr1, SHA-512 crypt) are accepted."`
 }
 
 // Redirect sends requests for a path elsewhere.
 type Redirect struct {
-	From string `yaml:"from" berth:"required" doc:"Request path, starting with /; a trailing * matches the prefix."`
-	To   string `yaml:"to" berth:"required" doc:"Target path or absolute http(s) URL."`
-	Code int    `yaml:"code" berth:"enum=301|302|307|308" doc:"Status code (default 301)."`
+	From string `yaml:"from" json:"from,omitempty" berth:"required" doc:"Request path, starting with /; a trailing * matches the prefix."`
+	To   string `yaml:"to" json:"to,omitempty" berth:"required" doc:"Target path or absolute http(s) URL."`
+	Code int    `yaml:"code" json:"code,omitempty" berth:"enum=301|302|307|308" doc:"Status code (default 301)."`
 }
 
 // Backup schedules a site's backups.
 type Backup struct {
-	Schedule string `yaml:"schedule" berth:"enum=hourly|daily|weekly" doc:"How often the daemon takes a backup."`
-	Keep     int    `yaml:"keep" berth:"min=1" doc:"How many scheduled backups to keep."`
+	Schedule string `yaml:"schedule" json:"schedule,omitempty" berth:"enum=hourly|daily|weekly" doc:"How often the daemon takes a backup."`
+	Keep     int    `yaml:"keep" json:"keep,omitempty" berth:"min=1" doc:"How many scheduled backups to keep."`
 }

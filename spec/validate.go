@@ -349,11 +349,11 @@ func (c *checker) platform(p *Platform, envs []string) {
 		found, known := false, true
 		for _, sn := range p.Servers {
 			srv := c.r.servers[sn]
-			if srv == nil {
-				known = false
+			if srv == nil || srv.Services.HTTP == nil {
+				known = false // reported above
 				break
 			}
-			found = found || (srv.Services.HTTP != nil && inEnv(srv.Environments, e))
+			found = found || inEnv(srv.Environments, e)
 		}
 		if known && !found {
 			c.at(m, "servers", subject, "none of its servers is in environment %q; add a server there or limit the platform's environments", e)

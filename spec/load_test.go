@@ -1,0 +1,345 @@
+package spec
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// base is a small valid repo; each malformed case replaces or adds files.
+var base = map[string]string{
+	"berth.yaml": `environments:
+  production: { branch: main }
+  staging: { branch: staging, domain_suffix: .staging.example.net }
+`,
+	"servers/web1.yaml": `kind: Server
+name: web1
+address: local
+services:
+  http: { type: nginx }
+  db: { type: sqlite }
+`,
+	"servers/ns1.yaml": `kind: Server
+name: ns1
+address: 192.0.2.53
+ssh: { user: deploy, port: 22 }
+services:
+  dns: { type: bind }
+`,
+	"platforms/php.yaml": `kind: Platform
+name: php-app
+type: php
+source: { path: code }
+servers: [web1]
+`,
+	"sites/a.yaml": `kind: Site
+name: a.example.com
+platform: php-app
+`,
+}
+
+func repoFS(files map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for name, data := range base {
+		fsys[name] = &fstest.MapFile{Data: []byte(data)}
+	}
+	for name, data := range files {
+		if data == "" {
+			delete(fsys, name)
+			continue
+		}
+		fsys[name] = &fstest.MapFile{Data: []byte(data)}
+	}
+	return fsys
+}
+
+func TestLoadValidBase(t *testing.T) {
+	r, err := Load(repoFS(nil))
+	if err != nil {
+		t.Fatalf("base repo: %v", err)
+	}
+	if len(r.Servers) != 2 || len(r.Platforms) != 1 || len(r.Sites) != 1 {
+		t.Fatalf("got %d servers, %d platforms, %d sites", len(r.Servers), len(r.Platforms), len(r.Sites))
+	}
+}
+
+func TestLoadMalformed(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string // "" deletes a base file
+		want  []string
+	}{
+		{
+			name:  "yaml syntax error",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: [php-app\n"},
+			want:  []string{`sites/a.yaml:4:1: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence (line 3)`},
+		},
+		{
+			name:  "unknown field with suggestion",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nalias: [b.example.com]\n"},
+			want:  []string{`sites/a.yaml:4:1: site "a.example.com": unknown field "alias" (did you mean "aliases"?)`},
+		},
+		{
+			name:  "unknown nested field without suggestion",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nssh: { user: deploy, colour: blue }\nservices:\n  dns: { type: bind }\n"},
+			want:  []string{`servers/ns1.yaml:4:22: server "ns1": ssh: unknown field "colour"`},
+		},
+		{
+			name:  "integer expected",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nssh:\n  port: twenty-two\nservices:\n  dns: { type: bind }\n"},
+			want:  []string{`servers/ns1.yaml:5:9: server "ns1": ssh.port: expected an integer, got the string "twenty-two"`},
+		},
+		{
+			name:  "port out of range",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nssh: { port: 70000 }\nservices:\n  dns: { type: bind }\n"},
+			want:  []string{`servers/ns1.yaml:4:14: server "ns1": ssh.port: 70000 is more than the maximum 65535`},
+		},
+		{
+			name:  "list expected",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: b.example.com\n"},
+			want:  []string{`sites/a.yaml:4:10: site "a.example.com": aliases: expected a list, got the string "b.example.com"`},
+		},
+		{
+			name:  "bool expected",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [b.example.com]\nredirect_aliases: yes\n"},
+			want:  []string{`sites/a.yaml:5:19: site "a.example.com": redirect_aliases: expected true or false, got the string "yes"`},
+		},
+		{
+			name:  "mapping expected",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ndb: web1\n"},
+			want:  []string{`sites/a.yaml:4:5: site "a.example.com": db: expected a mapping of fields, got the string "web1"`},
+		},
+		{
+			name:  "missing required field",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\n"},
+			want:  []string{`sites/a.yaml:1:1: site "a.example.com": missing required field "platform"`},
+		},
+		{
+			name:  "empty required field",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: \"\"\n"},
+			want:  []string{`sites/a.yaml:3:1: site "a.example.com": platform: must not be empty`},
+		},
+		{
+			name:  "missing nested required field",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ndb: { name: a }\n"},
+			want:  []string{`sites/a.yaml:4:5: site "a.example.com": db: missing required field "server"`},
+		},
+		{
+			name:  "unknown kind",
+			files: map[string]string{"sites/b.yaml": "kind: Sit\nname: b.example.com\nplatform: php-app\n"},
+			want:  []string{`sites/b.yaml:1:7: unknown kind "Sit": want Server, Platform or Site (did you mean "Site"?)`},
+		},
+		{
+			name:  "missing kind",
+			files: map[string]string{"sites/b.yaml": "name: b.example.com\nplatform: php-app\n"},
+			want:  []string{`sites/b.yaml:1:1: missing kind: each document needs kind: Server, Platform or Site`},
+		},
+		{
+			name:  "document is a list",
+			files: map[string]string{"sites/b.yaml": "- kind: Site\n  name: b.example.com\n"},
+			want:  []string{`sites/b.yaml:1:1: a document must be a mapping with kind and name, got a list`},
+		},
+		{
+			name:  "field set twice",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nplatform: php-app\n"},
+			want:  []string{`sites/a.yaml:4:1: site "a.example.com": field "platform" is set twice (first at line 3)`},
+		},
+		{
+			name:  "duplicate server name across files",
+			files: map[string]string{"servers/web1-copy.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: apache }\n"},
+			want:  []string{`servers/web1.yaml:2:7: server "web1": server "web1" is already defined at servers/web1-copy.yaml:2:7`},
+		},
+		{
+			name:  "dangling platform with suggestion",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-ap\n"},
+			want:  []string{`sites/a.yaml:3:11: site "a.example.com": platform "php-ap" does not exist (did you mean "php-app"?)`},
+		},
+		{
+			name:  "dangling platform without suggestion",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: wordpress\n"},
+			want:  []string{`sites/a.yaml:3:11: site "a.example.com": platform "wordpress" does not exist`},
+		},
+		{
+			name:  "platform on unknown server",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\nservers: [web1, web2]\n"},
+			want:  []string{`platforms/php.yaml:5:17: platform "php-app": server "web2" does not exist (did you mean "web1"?)`},
+		},
+		{
+			name:  "platform with no web server",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\nservers: [ns1]\n"},
+			want: []string{
+				`platforms/php.yaml:5:11: platform "php-app": server "ns1" has no http service: a platform is deployed to web servers (servers/ns1.yaml:6:3)`,
+			},
+		},
+		{
+			name:  "platform with empty server list",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\nservers: []\n"},
+			want:  []string{`platforms/php.yaml:5:10: platform "php-app": servers: needs at least 1 entry`},
+		},
+		{
+			name:  "site db on server without db service",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ndb: { server: ns1 }\n"},
+			want:  []string{`sites/a.yaml:4:15: site "a.example.com": server "ns1" has no db service (servers/ns1.yaml:6:3)`},
+		},
+		{
+			name:  "site dns on server without dns service",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ndns: { server: web1 }\n"},
+			want:  []string{`sites/a.yaml:4:16: site "a.example.com": server "web1" has no dns service (servers/web1.yaml:5:3)`},
+		},
+		{
+			name:  "invalid domain name",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a_b.example.com\nplatform: php-app\n"},
+			want:  []string{`sites/a.yaml:2:7: site "a_b.example.com": name: "a_b.example.com" is not a valid domain name: disallowed rune U+005F`},
+		},
+		{
+			name:  "domain with trailing dot",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com.\nplatform: php-app\n"},
+			want:  []string{`sites/a.yaml:2:7: site "a.example.com.": name: "a.example.com." ends with a dot: write the name without it`},
+		},
+		{
+			name:  "wildcard site name",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: \"*.example.com\"\nplatform: php-app\n"},
+			want:  []string{`sites/a.yaml:2:7: site "*.example.com": name: "*.example.com": a wildcard is allowed in aliases only`},
+		},
+		{
+			name:  "IDN and its punycode claim one domain",
+			files: map[string]string{"sites/b.yaml": "kind: Site\nname: bücher.example.com\nplatform: php-app\n---\nkind: Site\nname: xn--bcher-kva.example.com\nplatform: php-app\n"},
+			want:  []string{`sites/b.yaml:6:7: site "xn--bcher-kva.example.com": domain "xn--bcher-kva.example.com" is already claimed by site "bücher.example.com" (sites/b.yaml:1:1)`},
+		},
+		{
+			name:  "alias claimed by another site",
+			files: map[string]string{"sites/b.yaml": "kind: Site\nname: b.example.com\nplatform: php-app\naliases: [www.b.example.com, A.example.com]\n"},
+			want:  []string{`sites/b.yaml:4:30: site "b.example.com": domain "a.example.com" is already claimed by site "a.example.com" (sites/a.yaml:1:1)`},
+		},
+		{
+			name:  "alias repeats the name",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [a.example.com]\n"},
+			want:  []string{`sites/a.yaml:4:11: site "a.example.com": domain "a.example.com" is listed twice in this site`},
+		},
+		{
+			name:  "enum typo",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: ngnix }\n"},
+			want:  []string{`servers/web1.yaml:5:17: server "web1": services.http.type: "ngnix" is not one of nginx, apache (did you mean "nginx"?)`},
+		},
+		{
+			name:  "redirect code not allowed",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  redirects:\n    - { from: /a, to: /b, code: 303 }\n"},
+			want:  []string{`sites/a.yaml:6:33: site "a.example.com": web.redirects[0].code: "303" is not one of 301, 302, 307, 308 (did you mean "301"?)`},
+		},
+		{
+			name:  "redirect from not a path",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  redirects:\n    - { from: old, to: \"https://x.example.com/\" }\n"},
+			want:  []string{`sites/a.yaml:6:15: site "a.example.com": from "old" must be a URL path starting with / (a trailing * matches the prefix)`},
+		},
+		{
+			name:  "body size not a size",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { client_max_body_size: 64 MB }\n"},
+			want:  []string{`sites/a.yaml:4:30: site "a.example.com": "64 MB" is not a size like 64m (a number with an optional k, m or g)`},
+		},
+		{
+			name:  "basic auth with a plain password",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  basic_auth: { users: [\"bob:hunter2\"] }\n"},
+			want:  []string{`sites/a.yaml:5:25: site "a.example.com": the password of "bob" is not hashed with bcrypt, apr1 or SHA-crypt; never put a plain password in the repo (make a line with: htpasswd -nB bob)`},
+		},
+		{
+			name:  "header value that would break the config",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  headers:\n    X-Test: 'a\" ; evil'\n"},
+			want:  []string{`sites/a.yaml:6:13: site "a.example.com": header value must be non-empty printable text without quotes, backslashes or braces`},
+		},
+		{
+			name:  "php version not a version",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nphp: latest\n"},
+			want:  []string{`sites/a.yaml:4:6: site "a.example.com": php "latest" is not a PHP version like 8.2; quote it if YAML reads it as a number`},
+		},
+		{
+			name:  "static platform with php",
+			files: map[string]string{"platforms/static.yaml": "kind: Platform\nname: static\ntype: static\nsource: { path: s }\nphp: \"8.2\"\nservers: [web1]\n"},
+			want:  []string{`platforms/static.yaml:5:6: platform "static": a static platform runs no PHP; remove php or change type`},
+		},
+		{
+			name:  "source with git and path",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { git: \"https://git.example.com/a.git\", path: code }\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:4:55: platform "php-app": source has both git and path; choose one`},
+		},
+		{
+			name:  "unknown environment on a server",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nservices:\n  dns: { type: bind }\nenvironments: [prod]\n"},
+			want:  []string{`servers/ns1.yaml:6:16: server "ns1": environment "prod" is not declared in berth.yaml (did you mean "production"?)`},
+		},
+		{
+			name:  "invalid server address",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: \"ns 1\"\nservices:\n  dns: { type: bind }\n"},
+			want:  []string{`servers/ns1.yaml:3:10: server "ns1": address: "ns 1" is neither an IP address nor a valid host name (or "local" for this machine)`},
+		},
+		{
+			name:  "berth.yaml missing",
+			files: map[string]string{"berth.yaml": ""},
+			want:  []string{`berth.yaml:1:1: not found: a sites repo has berth.yaml at its root, declaring its environments (see examples/sites-repo)`},
+		},
+		{
+			name:  "berth.yaml without environments",
+			files: map[string]string{"berth.yaml": "policy: { max_deletions: 3 }\n"},
+			want:  []string{`berth.yaml:1:1: missing required field "environments"`},
+		},
+		{
+			name:  "negative max_deletions",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\npolicy: { max_deletions: -1 }\n"},
+			want:  []string{`berth.yaml:3:26: policy.max_deletions: -1 is less than the minimum 0`},
+		},
+		{
+			name:  "domain suffix without dot",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: staging.example.net }\n"},
+			want:  []string{`berth.yaml:3:46: environment "staging": domain_suffix "staging.example.net" must start with a dot, e.g. .staging.example.net`},
+		},
+		{
+			name:  "two environments on one branch",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: main }\n"},
+			want:  []string{`berth.yaml:3:22: environment "staging": branch "main" already drives environment "production"; each environment follows its own branch`},
+		},
+		{
+			name:  "override for an unknown site",
+			files: map[string]string{"berth.yaml": "environments:\n  production:\n    branch: main\n    sites:\n      b.example.com: { state: disabled }\n"},
+			want:  []string{`berth.yaml:5:7: environment "production": override for site "b.example.com", which does not exist (did you mean "a.example.com"?)`},
+		},
+		{
+			name:  "site in an environment its platform is not in",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\nservers: [web1]\nenvironments: [staging]\n"},
+			want:  []string{`sites/a.yaml:3:11: site "a.example.com": the site is in environment "production" but platform "php-app" is not; limit the site's environments or add the platform there`},
+		},
+		{
+			name:  "redirect_aliases without aliases",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nredirect_aliases: true\n"},
+			want:  []string{`sites/a.yaml:4:19: site "a.example.com": redirect_aliases is set but the site has no aliases`},
+		},
+		{
+			name: "three separate errors, all reported in file order",
+			files: map[string]string{
+				"sites/a.yaml":      "kind: Site\nname: a.example.com\nplatform: drupl-10\n",
+				"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, port: 80 }\n",
+				"berth.yaml":        "environments:\n  production: { branch: main, suffix: .x }\n",
+			},
+			want: []string{
+				`berth.yaml:2:31: environments.production: unknown field "suffix"`,
+				`servers/web1.yaml:5:24: server "web1": services.http: unknown field "port"`,
+				`sites/a.yaml:3:11: site "a.example.com": platform "drupl-10" does not exist`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(repoFS(tt.files))
+			var problems Problems
+			if !errors.As(err, &problems) {
+				t.Fatalf("Load: got %v, want problems", err)
+			}
+			var got []string
+			for _, p := range problems {
+				got = append(got, p.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tt.want, "\n      "))
+			}
+		})
+	}
+}
