@@ -38,7 +38,7 @@ bench: build
 	bash scripts/bench
 
 schema: build
-	$(BIN) schema > berth.schema.json
+	$(BIN) schema > examples/sites-repo/berth.schema.json
 
 clean:
 	rm -rf bin
