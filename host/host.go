@@ -1,0 +1,138 @@
+package host
+
+import (
+	"context"
+	"io"
+	"io/fs"
+)
+
+// Host is one machine that berth converges: this one (host/local) or a remote
+// one (host/ssh).
+//
+// Every method:
+//   - honours ctx: it returns early, with an error wrapping ctx.Err(), when
+//     ctx is cancelled or its deadline passes; for a remote host the deadline
+//     also bounds connecting;
+//   - is safe for concurrent use by multiple goroutines;
+//   - takes absolute, slash-separated paths; a relative path or one holding a
+//     NUL byte is refused with an error wrapping ErrInvalidPath;
+//   - returns errors that wrap fs.ErrNotExist, fs.ErrPermission,
+//     syscall.ENOSPC or ErrUnreachable when that is the cause, so callers can
+//     test with errors.Is and operators read what went wrong and where.
+type Host interface {
+	// Name identifies the host in logs and errors: "local" or "user@addr".
+	Name() string
+
+	// Run executes argv[0] with arguments argv[1:] and waits for it. argv is
+	// passed as a vector: no shell parses it, so spaces, quotes, `$(...)`,
+	// backticks, `;` and newlines in an argument reach the program
+	// unchanged. argv[0] is looked up in the host's PATH.
+	//
+	// The result always carries what the command wrote to stdout and stderr
+	// (unless opts redirected them) and its exit code. A command that ran
+	// and exited non-zero returns an error of type *ExitError; a command that
+	// could not be started or whose host could not be reached returns
+	// another error and an ExitCode of -1.
+	Run(ctx context.Context, argv []string, opts RunOptions) (RunResult, error)
+
+	// ReadFile returns the contents of the file at path. When the file does
+	// not exist the error wraps fs.ErrNotExist.
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+
+	// WriteFile replaces the file at path with data, atomically: the data is
+	// written to a temporary file in the same directory, flushed to disk
+	// (fsync), given its mode and owner, and only then renamed over path. A
+	// concurrent reader sees the old contents or the new, never a mix, and a
+	// failed write leaves the old file as it was and no temporary file
+	// behind. The parent directory must exist: when it does not the error
+	// wraps fs.ErrNotExist (call MkdirAll first).
+	WriteFile(ctx context.Context, path string, data []byte, opts WriteOptions) error
+
+	// Remove deletes the file, symbolic link or empty directory at path. It
+	// returns nil when path does not exist, so it is safe to repeat.
+	Remove(ctx context.Context, path string) error
+
+	// MkdirAll creates the directory path and any missing parents with mode
+	// perm (before the host's umask), like os.MkdirAll. It returns nil when
+	// path already is a directory, and leaves existing directories unchanged.
+	MkdirAll(ctx context.Context, path string, perm fs.FileMode) error
+
+	// Observe returns one Observation per path, in the order given: whether
+	// it exists and, if so, its type, mode, owner, size and, for regular
+	// files, the SHA-256 of its contents. All paths are read in ONE round
+	// trip to the host, however many there are. A path that does not exist
+	// is not an error (Exists is false); a path that cannot be examined
+	// (permission denied, unreadable file) makes Observe return an error
+	// naming it.
+	Observe(ctx context.Context, paths []string) ([]Observation, error)
+
+	// Close releases the host's connections. Calls after Close fail.
+	Close() error
+}
+
+// RunOptions are the optional parts of a command. The zero value runs the
+// command with no standard input, in the host's default directory and
+// environment, and captures stdout and stderr into the RunResult.
+type RunOptions struct {
+	// Stdin, when not nil, is copied to the command's standard input.
+	Stdin io.Reader
+	// Stdout and Stderr, when not nil, receive the command's output as it is
+	// written, instead of RunResult.Stdout and RunResult.Stderr.
+	Stdout, Stderr io.Writer
+	// Dir is the working directory; empty means the host's default (the
+	// login directory for ssh, berth's own for local).
+	Dir string
+	// Env adds KEY=VALUE variables to the command's environment.
+	Env []string
+}
+
+// RunResult is what a finished command left behind.
+type RunResult struct {
+	Stdout, Stderr []byte
+	// ExitCode is the command's exit status, or -1 when it did not run to
+	// an exit (not started, killed by a signal, host unreachable).
+	ExitCode int
+}
+
+// WriteOptions are the optional parts of a WriteFile.
+type WriteOptions struct {
+	// Mode is the file's permission bits; zero means 0644.
+	Mode fs.FileMode
+	// Owner and Group are user and group names or numeric IDs; empty leaves
+	// the file owned by the user (and group) the host acts as.
+	Owner, Group string
+}
+
+// FileMode returns the permission bits WriteFile applies: Mode, or 0644.
+func (o WriteOptions) FileMode() fs.FileMode {
+	if o.Mode == 0 {
+		return 0o644
+	}
+	return o.Mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// Observation is the state of one path as Observe found it.
+type Observation struct {
+	Path   string
+	Exists bool
+	// Mode holds the type bits (fs.ModeDir, fs.ModeSymlink, ...) and the
+	// permission bits, like fs.FileInfo.Mode. Symbolic links are not
+	// followed: a link is reported as a link.
+	Mode fs.FileMode
+	// Owner and Group are names when the host can resolve them, otherwise
+	// the numeric IDs in decimal. UID and GID are always numeric.
+	Owner, Group string
+	UID, GID     int
+	Size         int64
+	// SHA256 is the lower-case hex SHA-256 of a regular file's contents;
+	// empty for anything else.
+	SHA256 string
+	// LinkTarget is the target of a symbolic link; empty otherwise.
+	LinkTarget string
+}
+
+// IsDir reports whether the path exists and is a directory.
+func (o Observation) IsDir() bool { return o.Exists && o.Mode.IsDir() }
+
+// IsRegular reports whether the path exists and is a regular file.
+func (o Observation) IsRegular() bool { return o.Exists && o.Mode.IsRegular() }

@@ -1,0 +1,5 @@
+// Package local is the host.Host driver for the machine berth runs on. It
+// calls the operating system directly (no shell, no ssh): files through the
+// os package, commands through os/exec with an argv vector. It acts with
+// berth's own user and privileges.
+package local

@@ -1,0 +1,362 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/berthhq/berth/host"
+)
+
+// Host is the machine berth runs on. The zero value is not usable; call New.
+type Host struct {
+	closed atomic.Bool
+	ids    idCache
+}
+
+var _ host.Host = (*Host)(nil)
+
+// New returns the local host.
+func New() *Host { return &Host{} }
+
+// Name returns "local".
+func (h *Host) Name() string { return "local" }
+
+// Close marks the host closed; later calls fail with host.ErrClosed.
+func (h *Host) Close() error {
+	h.closed.Store(true)
+	return nil
+}
+
+func (h *Host) check(ctx context.Context) error {
+	if h.closed.Load() {
+		return fmt.Errorf("local: %w", host.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	return nil
+}
+
+// Run implements host.Host.
+func (h *Host) Run(ctx context.Context, argv []string, opts host.RunOptions) (host.RunResult, error) {
+	res := host.RunResult{ExitCode: -1}
+	if err := h.check(ctx); err != nil {
+		return res, err
+	}
+	if err := host.CheckArgv(argv); err != nil {
+		return res, fmt.Errorf("local: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = opts.Dir
+	if len(opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), opts.Env...)
+	}
+	cmd.Stdin = opts.Stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if opts.Stdout != nil {
+		cmd.Stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(opts.Stderr, &stderr)
+	}
+	// A child that leaves a grandchild holding stdout open must not hang Run.
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+	if opts.Stderr != nil {
+		res.Stderr = nil
+	}
+	if cmd.ProcessState != nil {
+		res.ExitCode = cmd.ProcessState.ExitCode()
+	}
+	if err == nil {
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("local: %s: %w", argv[0], ctx.Err())
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && res.ExitCode >= 0 {
+		return res, &host.ExitError{Host: "local", Argv: argv, Code: res.ExitCode, Stderr: stderr.Bytes()}
+	}
+	return res, fmt.Errorf("local: run %s: %w", argv[0], err)
+}
+
+// ReadFile implements host.Host.
+func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	if err := h.checkPath(ctx, path); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("local: read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// WriteFile implements host.Host.
+func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts host.WriteOptions) (err error) {
+	if err := h.checkPath(ctx, path); err != nil {
+		return err
+	}
+	uid, gid, err := h.ids.resolve(opts.Owner, opts.Group)
+	if err != nil {
+		return fmt.Errorf("local: write %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".berth-tmp-*")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("local: write %s: parent directory %s does not exist; create it first: %w", path, dir, fs.ErrNotExist)
+		}
+		return fmt.Errorf("local: write %s: create temporary file in %s: %w", path, dir, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("local: write %s: %w", path, err)
+	}
+	if err = f.Chmod(opts.FileMode()); err != nil {
+		return fmt.Errorf("local: write %s: chmod: %w", path, err)
+	}
+	if uid >= 0 || gid >= 0 {
+		if err = f.Chown(uid, gid); err != nil {
+			return fmt.Errorf("local: write %s: chown to %s:%s: %w", path, opts.Owner, opts.Group, err)
+		}
+		// chown clears set-id bits; put them back.
+		if opts.FileMode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			if err = f.Chmod(opts.FileMode()); err != nil {
+				return fmt.Errorf("local: write %s: chmod: %w", path, err)
+			}
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("local: write %s: fsync: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("local: write %s: %w", path, err)
+	}
+	if err = ctx.Err(); err != nil {
+		return fmt.Errorf("local: write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("local: write %s: rename into place: %w", path, err)
+	}
+	// Make the rename itself durable. A failure here is reported, but the
+	// new file is already in place.
+	if d, derr := os.Open(dir); derr == nil {
+		derr = d.Sync()
+		d.Close()
+		if derr != nil && !errors.Is(derr, syscall.EINVAL) {
+			return fmt.Errorf("local: write %s: fsync directory %s: %w", path, dir, derr)
+		}
+	}
+	return nil
+}
+
+// Remove implements host.Host.
+func (h *Host) Remove(ctx context.Context, path string) error {
+	if err := h.checkPath(ctx, path); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local: remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// MkdirAll implements host.Host.
+func (h *Host) MkdirAll(ctx context.Context, path string, perm fs.FileMode) error {
+	if err := h.checkPath(ctx, path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(path, perm); err != nil {
+		return fmt.Errorf("local: mkdir %s: %w", path, err)
+	}
+	return nil
+}
+
+// Observe implements host.Host. The paths are examined by a few goroutines
+// in parallel; "one round trip" is trivially true on the local machine.
+func (h *Host) Observe(ctx context.Context, paths []string) ([]host.Observation, error) {
+	if err := h.check(ctx); err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		if err := host.CheckPath(p); err != nil {
+			return nil, fmt.Errorf("local: observe: %w", err)
+		}
+	}
+	out := make([]host.Observation, len(paths))
+	workers := min(2*runtime.GOMAXPROCS(0), len(paths))
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		firstErr error
+		errOnce  sync.Once
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("local: observe: %w", err) })
+					return
+				}
+				o, err := h.observe(paths[i], buf)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				out[i] = o
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+func (h *Host) observe(path string, buf []byte) (host.Observation, error) {
+	o := host.Observation{Path: path}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return o, nil
+		}
+		return o, fmt.Errorf("local: observe %s: %w", path, err)
+	}
+	o.Exists = true
+	o.Mode = fi.Mode()
+	o.Size = fi.Size()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		o.UID, o.GID = int(st.Uid), int(st.Gid)
+		o.Owner, o.Group = h.ids.userName(o.UID), h.ids.groupName(o.GID)
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		f, err := os.Open(path)
+		if err != nil {
+			return o, fmt.Errorf("local: observe %s: %w", path, err)
+		}
+		sum := sha256.New()
+		_, err = io.CopyBuffer(sum, f, buf)
+		f.Close()
+		if err != nil {
+			return o, fmt.Errorf("local: observe %s: %w", path, err)
+		}
+		o.SHA256 = hex.EncodeToString(sum.Sum(nil))
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if o.LinkTarget, err = os.Readlink(path); err != nil {
+			return o, fmt.Errorf("local: observe %s: %w", path, err)
+		}
+	}
+	return o, nil
+}
+
+func (h *Host) checkPath(ctx context.Context, path string) error {
+	if err := h.check(ctx); err != nil {
+		return err
+	}
+	if err := host.CheckPath(path); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	return nil
+}
+
+// idCache maps user and group IDs to names and back, remembering answers:
+// Observe of 10,000 files owned by three users asks three times.
+type idCache struct {
+	mu     sync.Mutex
+	users  map[int]string
+	groups map[int]string
+}
+
+func (c *idCache) userName(id int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.users[id]; ok {
+		return n
+	}
+	n := strconv.Itoa(id)
+	if u, err := user.LookupId(n); err == nil {
+		n = u.Username
+	}
+	if c.users == nil {
+		c.users = map[int]string{}
+	}
+	c.users[id] = n
+	return n
+}
+
+func (c *idCache) groupName(id int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.groups[id]; ok {
+		return n
+	}
+	n := strconv.Itoa(id)
+	if g, err := user.LookupGroupId(n); err == nil {
+		n = g.Name
+	}
+	if c.groups == nil {
+		c.groups = map[int]string{}
+	}
+	c.groups[id] = n
+	return n
+}
+
+// resolve turns owner and group names or numbers into IDs; -1 means "leave
+// unchanged", as for os.Chown.
+func (c *idCache) resolve(owner, group string) (uid, gid int, err error) {
+	uid, gid = -1, -1
+	if owner != "" {
+		if uid, err = strconv.Atoi(owner); err != nil {
+			u, lerr := user.Lookup(owner)
+			if lerr != nil {
+				return -1, -1, fmt.Errorf("owner %q: no such user on this host; create it or fix the owner: %w", owner, lerr)
+			}
+			uid, _ = strconv.Atoi(u.Uid)
+		}
+	}
+	if group != "" {
+		if gid, err = strconv.Atoi(group); err != nil {
+			g, lerr := user.LookupGroup(group)
+			if lerr != nil {
+				return -1, -1, fmt.Errorf("group %q: no such group on this host; create it or fix the group: %w", group, lerr)
+			}
+			gid, _ = strconv.Atoi(g.Gid)
+		}
+	}
+	return uid, gid, nil
+}
