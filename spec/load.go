@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
@@ -101,7 +102,8 @@ func Load(fsys fs.FS) (*Repo, error) {
 		}
 	}
 
-	problems = append(problems, r.validate()...)
+	partial := slices.ContainsFunc(problems, func(p Problem) bool { return strings.HasPrefix(p.Message, invalidYAML) })
+	problems = append(problems, r.validate(partial)...)
 	problems.sort()
 	if len(problems) > 0 {
 		return r, problems
@@ -147,13 +149,16 @@ func documents(file string, data []byte, problems *Problems) []*yaml.Node {
 	}
 }
 
+// invalidYAML starts the message of every syntax problem.
+const invalidYAML = "invalid YAML: "
+
 // syntaxProblem turns a YAML parse error into a Problem at the position the
 // parser reports.
 func syntaxProblem(file string, err error) Problem {
-	p := Problem{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "invalid YAML: " + err.Error()}
+	p := Problem{Pos: Pos{File: file, Line: 1, Column: 1}, Message: invalidYAML + err.Error()}
 	var le *yaml.LoadError
 	if errors.As(err, &le) {
-		p.Message = "invalid YAML: " + le.Message
+		p.Message = invalidYAML + le.Message
 		if le.ContextMsg != "" {
 			p.Message += " " + le.ContextMsg
 			if le.ContextMark.Line > 0 && le.ContextMark.Line != le.Mark.Line {

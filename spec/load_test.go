@@ -19,6 +19,7 @@ address: local
 services:
   http: { type: nginx }
   db: { type: sqlite }
+  php: { type: php-fpm }
 `,
 	"servers/ns1.yaml": `kind: Server
 name: ns1
@@ -147,7 +148,7 @@ func TestLoadMalformed(t *testing.T) {
 		},
 		{
 			name:  "duplicate server name across files",
-			files: map[string]string{"servers/web1-copy.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: apache }\n"},
+			files: map[string]string{"servers/web1-copy.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: apache }\n  php: { type: php-fpm }\n"},
 			want:  []string{`servers/web1.yaml:2:7: server "web1": server "web1" is already defined at servers/web1-copy.yaml:2:7`},
 		},
 		{
@@ -219,7 +220,7 @@ func TestLoadMalformed(t *testing.T) {
 		},
 		{
 			name:  "enum typo",
-			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: ngnix }\n"},
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: ngnix }\n  php: { type: php-fpm }\n"},
 			want:  []string{`servers/web1.yaml:5:17: server "web1": services.http.type: "ngnix" is not one of nginx, apache (did you mean "nginx"?)`},
 		},
 		{
@@ -313,10 +314,28 @@ func TestLoadMalformed(t *testing.T) {
 			want:  []string{`sites/a.yaml:4:19: site "a.example.com": redirect_aliases is set but the site has no aliases`},
 		},
 		{
+			name:  "a file that does not parse hides no reference problem",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\n  type: php\n"},
+			want:  []string{`platforms/php.yaml:3:7: invalid YAML: mapping values are not allowed in this context`},
+		},
+		{
+			name:  "a non-static platform needs php on its servers",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx }\n"},
+			want:  []string{`platforms/php.yaml:5:11: platform "php-app": server "web1" has no php service, which a php platform needs (servers/web1.yaml:5:3)`},
+		},
+		{
+			name:  "relative paths only on a local server",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nservices:\n  dns: { type: bind }\n  http: { type: apache, conf_dir: sites, listen: \"web:http\" }\n"},
+			want: []string{
+				`servers/ns1.yaml:6:35: server "ns1": "sites" must be absolute (relative paths are allowed on a local server only, under berth's state directory)`,
+				`servers/ns1.yaml:6:50: server "ns1": listen "web:http" must be a port (80) or address:port (127.0.0.1:8080, [::1]:8080)`,
+			},
+		},
+		{
 			name: "three separate errors, all reported in file order",
 			files: map[string]string{
 				"sites/a.yaml":      "kind: Site\nname: a.example.com\nplatform: drupl-10\n",
-				"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, port: 80 }\n",
+				"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, port: 80 }\n  php: { type: php-fpm }\n",
 				"berth.yaml":        "environments:\n  production: { branch: main, suffix: .x }\n",
 			},
 			want: []string{

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"cmp"
+	"path"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -31,14 +32,126 @@ type Resolved struct {
 	Sites        []ResolvedSite     `json:"sites"`
 }
 
-// ResolvedServer is a server in one environment.
+// ResolvedServer is a server in one environment, with the Debian defaults
+// of its services' paths and commands applied.
 type ResolvedServer struct {
-	Name    string `json:"name"`
-	Address string `json:"address"`
-	SSH     SSH    `json:"ssh,omitzero"`
-	HTTP    string `json:"http,omitempty"` // nginx | apache
-	DB      string `json:"db,omitempty"`   // mariadb | mysql | postgresql | sqlite
-	DNS     string `json:"dns,omitempty"`  // bind
+	Name    string        `json:"name"`
+	Address string        `json:"address"`
+	SSH     SSH           `json:"ssh,omitzero"`
+	HTTP    *ResolvedHTTP `json:"http,omitempty"`
+	PHP     *ResolvedPHP  `json:"php,omitempty"`
+	DB      string        `json:"db,omitempty"`  // mariadb | mysql | postgresql | sqlite
+	DNS     string        `json:"dns,omitempty"` // bind
+}
+
+// Local reports whether the server is the machine berth runs on.
+func (s *ResolvedServer) Local() bool { return s.Address == "local" }
+
+// ResolvedHTTP is a server's web server with defaults applied. Paths may be
+// relative on a local server: see WithBase.
+type ResolvedHTTP struct {
+	Type    string   `json:"type"`
+	Listen  string   `json:"listen"`
+	ConfDir string   `json:"conf_dir"`
+	WebRoot string   `json:"web_root"`
+	User    string   `json:"user"`
+	Group   string   `json:"group"`
+	Test    []string `json:"test"`
+	Reload  []string `json:"reload"`
+}
+
+// ResolvedPHP is a server's PHP-FPM with defaults applied; {version} in its
+// paths and commands stands for a site's PHP version (see For).
+type ResolvedPHP struct {
+	PoolDir string   `json:"pool_dir"`
+	RunDir  string   `json:"run_dir"`
+	Test    []string `json:"test"`
+	Reload  []string `json:"reload"`
+}
+
+// PHPVersion is ResolvedPHP for one PHP version: no {version} left.
+type PHPVersion struct {
+	Version string
+	PoolDir string
+	RunDir  string
+	Test    []string
+	Reload  []string
+}
+
+// For returns the PHP-FPM paths and commands of one PHP version.
+func (p *ResolvedPHP) For(version string) PHPVersion {
+	sub := func(s string) string { return strings.ReplaceAll(s, "{version}", version) }
+	subs := func(argv []string) []string {
+		out := make([]string, len(argv))
+		for i, a := range argv {
+			out[i] = sub(a)
+		}
+		return out
+	}
+	return PHPVersion{Version: version, PoolDir: sub(p.PoolDir), RunDir: sub(p.RunDir), Test: subs(p.Test), Reload: subs(p.Reload)}
+}
+
+// WithBase returns the server with every relative path of its services made
+// absolute under base. Only a local server may have relative paths (the
+// validator refuses them elsewhere); base is berth's state directory.
+func (s ResolvedServer) WithBase(base string) ResolvedServer {
+	abs := func(p string) string {
+		if p == "" || path.IsAbs(p) {
+			return p
+		}
+		return path.Join(base, p)
+	}
+	if h := s.HTTP; h != nil {
+		c := *h
+		c.ConfDir, c.WebRoot = abs(c.ConfDir), abs(c.WebRoot)
+		s.HTTP = &c
+	}
+	if p := s.PHP; p != nil {
+		c := *p
+		c.PoolDir, c.RunDir = abs(c.PoolDir), abs(c.RunDir)
+		s.PHP = &c
+	}
+	return s
+}
+
+func resolveHTTP(h *HTTPService) *ResolvedHTTP {
+	r := &ResolvedHTTP{
+		Type:    h.Type,
+		Listen:  cmp.Or(h.Listen, "80"),
+		WebRoot: cmp.Or(h.WebRoot, "/var/www"),
+		User:    cmp.Or(h.User, "www-data"),
+		Test:    slices.Clone(h.Test),
+		Reload:  slices.Clone(h.Reload),
+	}
+	r.Group = cmp.Or(h.Group, r.User)
+	switch h.Type {
+	case "apache":
+		r.ConfDir = cmp.Or(h.ConfDir, "/etc/apache2/sites-enabled")
+		r.Test = argvOr(r.Test, "apache2ctl", "configtest")
+		r.Reload = argvOr(r.Reload, "apache2ctl", "graceful")
+	default:
+		r.ConfDir = cmp.Or(h.ConfDir, "/etc/nginx/sites-enabled")
+		r.Test = argvOr(r.Test, "nginx", "-t")
+		r.Reload = argvOr(r.Reload, "nginx", "-s", "reload")
+	}
+	return r
+}
+
+func resolvePHP(p *PHPService) *ResolvedPHP {
+	return &ResolvedPHP{
+		PoolDir: cmp.Or(p.PoolDir, "/etc/php/{version}/fpm/pool.d"),
+		RunDir:  cmp.Or(p.RunDir, "/run/php"),
+		Test:    argvOr(slices.Clone(p.Test), "php-fpm{version}", "-t"),
+		Reload:  argvOr(slices.Clone(p.Reload), "systemctl", "reload", "php{version}-fpm"),
+	}
+}
+
+// argvOr returns argv, or def when argv is empty.
+func argvOr(argv []string, def ...string) []string {
+	if len(argv) > 0 {
+		return argv
+	}
+	return def
 }
 
 // ResolvedPlatform is a platform in one environment.
@@ -123,7 +236,10 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			rs.SSH = *s.SSH
 		}
 		if h := s.Services.HTTP; h != nil {
-			rs.HTTP = h.Type
+			rs.HTTP = resolveHTTP(h)
+		}
+		if p := s.Services.PHP; p != nil {
+			rs.PHP = resolvePHP(p)
 		}
 		if d := s.Services.DB; d != nil {
 			rs.DB = d.Type

@@ -101,13 +101,36 @@ type SSH struct {
 // Services lists the services a server runs.
 type Services struct {
 	HTTP *HTTPService `yaml:"http" json:"http,omitempty" doc:"The web server."`
+	PHP  *PHPService  `yaml:"php" json:"php,omitempty" doc:"PHP-FPM, for platforms that run PHP."`
 	DB   *DBService   `yaml:"db" json:"db,omitempty" doc:"The database server."`
 	DNS  *DNSService  `yaml:"dns" json:"dns,omitempty" doc:"The authoritative DNS server."`
 }
 
 // HTTPService is a server's web server.
+//
+// Paths are absolute, or, on a server with address "local", relative to
+// berth's state directory (so a demo or a test runs without root). Commands
+// are argument vectors, never shell text; on a local server they run in the
+// state directory.
 type HTTPService struct {
-	Type string `yaml:"type" json:"type,omitempty" berth:"required,enum=nginx|apache"`
+	Type    string   `yaml:"type" json:"type,omitempty" berth:"required,enum=nginx|apache"`
+	Listen  string   `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port the sites listen on (default 80)."`
+	ConfDir string   `yaml:"conf_dir" json:"conf_dir,omitempty" doc:"Directory berth writes one config file per site into; the web server must include it (default /etc/nginx/sites-enabled or /etc/apache2/sites-enabled)."`
+	WebRoot string   `yaml:"web_root" json:"web_root,omitempty" doc:"Base directory of platforms and sites (default /var/www)."`
+	User    string   `yaml:"user" json:"user,omitempty" doc:"User that owns site files and runs PHP (default www-data)."`
+	Group   string   `yaml:"group" json:"group,omitempty" doc:"Group of site files (default: the user's name)."`
+	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default nginx -t, or apache2ctl configtest)."`
+	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default nginx -s reload, or apache2ctl graceful)."`
+}
+
+// PHPService is a server's PHP-FPM. In its paths and commands, {version} is
+// replaced by a site's PHP version (8.2).
+type PHPService struct {
+	Type    string   `yaml:"type" json:"type,omitempty" berth:"required,enum=php-fpm"`
+	PoolDir string   `yaml:"pool_dir" json:"pool_dir,omitempty" doc:"Directory of pool files (default /etc/php/{version}/fpm/pool.d)."`
+	RunDir  string   `yaml:"run_dir" json:"run_dir,omitempty" doc:"Directory of the pools' sockets (default /run/php)."`
+	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default php-fpm{version} -t)."`
+	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads PHP-FPM gracefully (default: systemctl reload php{version}-fpm)."`
 }
 
 // DBService is a server's database server.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -26,6 +27,24 @@ var (
 type checker struct {
 	r        *Repo
 	problems Problems
+	// partial is set when a file could not be parsed: the documents it
+	// holds are unknown, so "does not exist" would mislead.
+	partial bool
+}
+
+// missingKey is missing at a key's position.
+func (c *checker) missingKey(m *Meta, path, subject, format string, args ...any) {
+	if !c.partial {
+		c.keyAt(m, path, subject, format, args...)
+	}
+}
+
+// missing reports a reference to a document that does not exist, unless a
+// file failed to parse and may hold it.
+func (c *checker) missing(m *Meta, path, subject, format string, args ...any) {
+	if !c.partial {
+		c.at(m, path, subject, format, args...)
+	}
 }
 
 func (c *checker) at(m *Meta, path, subject, format string, args ...any) {
@@ -42,8 +61,8 @@ func subjectOf(kind, name string) string {
 
 // validate checks everything that is not a matter of a single value's type:
 // names, references between documents, domains and their uniqueness.
-func (r *Repo) validate() Problems {
-	c := &checker{r: r}
+func (r *Repo) validate(partial bool) Problems {
+	c := &checker{r: r, partial: partial}
 	r.servers = index(c, r.Servers, "server", func(s *Server) (string, *Meta) { return s.Name, &s.Meta })
 	r.platforms = index(c, r.Platforms, "platform", func(p *Platform) (string, *Meta) { return p.Name, &p.Meta })
 	r.sites = index(c, r.Sites, "site", func(s *Site) (string, *Meta) { return s.Name, &s.Meta })
@@ -155,7 +174,7 @@ func (c *checker) config(cfg *Config) {
 		for _, sn := range slices.Sorted(maps.Keys(env.Sites)) {
 			sp := p + ".sites." + sn
 			if c.r.sites[sn] == nil {
-				c.keyAt(m, sp, subject, "override for site %q, which does not exist%s", sn, didYouMean(sn, siteNames))
+				c.missingKey(m, sp, subject, "override for site %q, which does not exist%s", sn, didYouMean(sn, siteNames))
 				continue
 			}
 			if s := env.Sites[sn]; s != nil {
@@ -167,7 +186,7 @@ func (c *checker) config(cfg *Config) {
 			pp := p + ".platforms." + pn
 			pl := c.r.platforms[pn]
 			if pl == nil {
-				c.keyAt(m, pp, subject, "override for platform %q, which does not exist%s", pn, didYouMean(pn, platformNames))
+				c.missingKey(m, pp, subject, "override for platform %q, which does not exist%s", pn, didYouMean(pn, platformNames))
 				continue
 			}
 			o := env.Platforms[pn]
@@ -284,7 +303,28 @@ func (c *checker) server(s *Server, envs []string) {
 	if s.SSH != nil && s.SSH.User != "" && !htUserRE.MatchString(s.SSH.User) {
 		c.at(m, "ssh.user", subject, "ssh user %q is not a valid user name", s.SSH.User)
 	}
-	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil {
+	local := s.Address == "local"
+	if h := s.Services.HTTP; h != nil {
+		if h.Listen != "" && !validListen(h.Listen) {
+			c.at(m, "services.http.listen", subject, "listen %q must be a port (80) or address:port (127.0.0.1:8080, [::1]:8080)", h.Listen)
+		}
+		c.dirPath(m, subject, "services.http.conf_dir", h.ConfDir, local)
+		c.dirPath(m, subject, "services.http.web_root", h.WebRoot, local)
+		for _, f := range []struct{ path, v string }{{"services.http.user", h.User}, {"services.http.group", h.Group}} {
+			if f.v != "" && !htUserRE.MatchString(f.v) {
+				c.at(m, f.path, subject, "%q is not a valid user or group name", f.v)
+			}
+		}
+		c.argv(m, subject, "services.http.test", h.Test)
+		c.argv(m, subject, "services.http.reload", h.Reload)
+	}
+	if p := s.Services.PHP; p != nil {
+		c.dirPath(m, subject, "services.php.pool_dir", p.PoolDir, local)
+		c.dirPath(m, subject, "services.php.run_dir", p.RunDir, local)
+		c.argv(m, subject, "services.php.test", p.Test)
+		c.argv(m, subject, "services.php.reload", p.Reload)
+	}
+	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil {
 		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns")
 	}
 	c.envRefs(m, subject, s.Environments, envs)
@@ -334,9 +374,11 @@ func (c *checker) platform(p *Platform, envs []string) {
 		case seen[sn]:
 			c.at(m, sp, subject, "server %q is listed twice", sn)
 		case srv == nil:
-			c.at(m, sp, subject, "server %q does not exist%s", sn, didYouMean(sn, names))
+			c.missing(m, sp, subject, "server %q does not exist%s", sn, didYouMean(sn, names))
 		case srv.Services.HTTP == nil:
 			c.at(m, sp, subject, "server %q has no http service: a platform is deployed to web servers (%s)", sn, srv.At("services"))
+		case p.Type != "static" && p.Type != "" && srv.Services.PHP == nil:
+			c.at(m, sp, subject, "server %q has no php service, which a %s platform needs (%s)", sn, p.Type, srv.At("services"))
 		}
 		seen[sn] = true
 	}
@@ -416,7 +458,7 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 	if s.Platform != "" {
 		pl = c.r.platforms[s.Platform]
 		if pl == nil {
-			c.at(m, "platform", subject, "platform %q does not exist%s", s.Platform, didYouMean(s.Platform, slices.Sorted(maps.Keys(c.r.platforms))))
+			c.missing(m, "platform", subject, "platform %q does not exist%s", s.Platform, didYouMean(s.Platform, slices.Sorted(maps.Keys(c.r.platforms))))
 		}
 	}
 	if pl != nil && pl.Type == "static" && s.PHP != "" {
@@ -474,7 +516,7 @@ func (c *checker) serviceRef(m *Meta, subject, path, name, service string, has f
 	srv := c.r.servers[name]
 	switch {
 	case srv == nil:
-		c.at(m, path, subject, "server %q does not exist%s", name, didYouMean(name, slices.Sorted(maps.Keys(c.r.servers))))
+		c.missing(m, path, subject, "server %q does not exist%s", name, didYouMean(name, slices.Sorted(maps.Keys(c.r.servers))))
 	case !has(srv):
 		c.at(m, path, subject, "server %q has no %s service (%s)", name, service, srv.At("services"))
 	}
@@ -494,6 +536,40 @@ func (c *checker) sameEnvs(s *Site, envs []string, path string, set bool, name f
 		if inEnv(s.Environments, e) && !inEnv(srv.Environments, e) {
 			c.at(&s.Meta, path, subjectOf("site", s.Name), "server %q is not in environment %q, where the site is; limit the site's environments or add the server there", srv.Name, e)
 			return
+		}
+	}
+}
+
+func validListen(l string) bool {
+	port := l
+	if i := strings.LastIndexByte(l, ':'); i >= 0 {
+		host := strings.TrimSuffix(strings.TrimPrefix(l[:i], "["), "]")
+		if validHost(host) != nil {
+			return false
+		}
+		port = l[i+1:]
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// dirPath checks a directory setting: absolute, or relative (to berth's state
+// directory) on a local server; never with "..".
+func (c *checker) dirPath(m *Meta, subject, path, v string, local bool) {
+	switch {
+	case v == "":
+	case strings.ContainsAny(v, "\n\t") || slices.Contains(strings.Split(v, "/"), ".."):
+		c.at(m, path, subject, "%q must be a plain path without .. or control characters", v)
+	case !strings.HasPrefix(v, "/") && !local:
+		c.at(m, path, subject, "%q must be absolute (relative paths are allowed on a local server only, under berth's state directory)", v)
+	}
+}
+
+// argv checks a command given as an argument vector.
+func (c *checker) argv(m *Meta, subject, path string, argv []string) {
+	for i, a := range argv {
+		if a == "" {
+			c.at(m, fmt.Sprintf("%s[%d]", path, i), subject, "empty argument; a command is a list of non-empty words, e.g. [nginx, -t]")
 		}
 	}
 }

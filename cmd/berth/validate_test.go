@@ -27,7 +27,7 @@ func writeRepo(t *testing.T, files map[string]string) string {
 
 var threeErrors = map[string]string{
 	"berth.yaml":        "environments:\n  production: { branch: main }\n",
-	"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: ngnix }\n",
+	"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: ngnix }\n  php: { type: php-fpm }\n",
 	"platforms/p.yaml":  "kind: Platform\nname: drupal-10\ntype: drupal\nsource: { path: code }\nservers: [web1]\n",
 	"sites/a.yaml":      "kind: Site\nname: a.example.com\nplatform: drupl-10\nalias: [www.a.example.com]\n",
 }
