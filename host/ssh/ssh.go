@@ -333,7 +333,13 @@ func (h *Host) drop(c *ssh.Client) {
 
 // session opens a session on the shared connection, re-dialling once when
 // the connection turns out to be dead. The caller holds a slot of h.sem.
+//
+// The server frees a session slot a moment after the session ends on this
+// side, so a burst of commands can find all of its MaxSessions slots taken:
+// a refused session is retried with a short backoff for up to five seconds.
 func (h *Host) session(ctx context.Context) (*ssh.Session, *ssh.Client, error) {
+	refusedUntil := time.Now().Add(5 * time.Second)
+	backoff := 2 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		c, err := h.conn(ctx)
 		if err != nil {
@@ -346,7 +352,17 @@ func (h *Host) session(ctx context.Context) (*ssh.Session, *ssh.Client, error) {
 		}
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
-			return nil, nil, fmt.Errorf("ssh %s: open session (the server refused; is its MaxSessions lower than %d?): %w", h.name, h.cfg.MaxSessions, err)
+			if time.Now().After(refusedUntil) {
+				return nil, nil, fmt.Errorf("ssh %s: open session: the server keeps refusing (is its MaxSessions lower than %d? lower MaxSessions in berth's ssh settings): %w", h.name, h.cfg.MaxSessions, err)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil, nil, fmt.Errorf("ssh %s: open session: %w", h.name, ctx.Err())
+			}
+			backoff = min(2*backoff, 100*time.Millisecond)
+			attempt--
+			continue
 		}
 		h.drop(c)
 		if attempt > 0 || ctx.Err() != nil {
@@ -425,7 +441,9 @@ func (h *Host) exec(ctx context.Context, argv []string, line string, stdin io.Re
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGKILL)
+		// TERM, not KILL: sudo relays TERM to the command, but dies of KILL
+		// and leaves the command running.
+		_ = s.Signal(ssh.SIGTERM)
 		s.Close()
 		<-done
 		if stdout == nil {
