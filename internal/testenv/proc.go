@@ -19,6 +19,10 @@ type Proc struct {
 	Cmd  *exec.Cmd
 	Log  string // file holding the daemon's stdout and stderr
 
+	// StopSignal asks the daemon to stop; SIGTERM unless a helper set
+	// another (PostgreSQL: SIGINT, its fast shutdown).
+	StopSignal syscall.Signal
+
 	exited  chan struct{}
 	waitErr error
 	once    sync.Once
@@ -48,7 +52,7 @@ func start(t testing.TB, name, logFile string, argv []string, setup func(*exec.C
 		lf.Close()
 		t.Fatalf("testenv: start %s (%s): %v", name, strings.Join(argv, " "), err)
 	}
-	p := &Proc{Name: name, Cmd: cmd, Log: logFile, exited: make(chan struct{})}
+	p := &Proc{Name: name, Cmd: cmd, Log: logFile, StopSignal: syscall.SIGTERM, exited: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		lf.Close()
@@ -63,13 +67,13 @@ func start(t testing.TB, name, logFile string, argv []string, setup func(*exec.C
 	return p
 }
 
-// Stop sends SIGTERM to the process (and its process group), waits up to
+// Stop sends StopSignal to the process (and its process group), waits up to
 // ten seconds for it to exit, then kills it. It is safe to call twice.
 func (p *Proc) Stop() {
 	p.once.Do(func() {
 		pid := p.Cmd.Process.Pid
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		_ = syscall.Kill(pid, p.StopSignal)
+		_ = syscall.Kill(-pid, p.StopSignal)
 		select {
 		case <-p.exited:
 		case <-time.After(10 * time.Second):

@@ -1,0 +1,97 @@
+package testenv
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BINDServer is a running BIND named answering on 127.0.0.1:Port (UDP and
+// TCP), controlled by rndc on 127.0.0.1:ControlPort. Zone files live in
+// ZonesDir; new zones may be added with `rndc addzone`.
+type BINDServer struct {
+	Dir         string
+	Port        int
+	Addr        string
+	ControlPort int
+	ZonesDir    string
+	RNDCConf    string // rndc -c RNDCConf ...
+	Proc        *Proc
+}
+
+// BIND starts named in the foreground serving zones (zone name -> zone file
+// text; may be empty) as primary; it is stopped when the test ends.
+func BIND(t testing.TB, zones map[string]string) *BINDServer {
+	t.Helper()
+	named := need(t, "named", "bind9")
+	need(t, "rndc", "bind9-utils")
+	confgen := need(t, "rndc-confgen", "bind9-utils")
+	checkconf := need(t, "named-checkconf", "bind9-utils")
+	d := tempRoot(t, "bind")
+	b := &BINDServer{Dir: d, Port: FreePort(t), ControlPort: FreePort(t), ZonesDir: filepath.Join(d, "zones"), RNDCConf: filepath.Join(d, "rndc.conf")}
+	b.Addr = "127.0.0.1:" + strconv.Itoa(b.Port)
+	mkdir(t, filepath.Join(d, "run"))
+	mkdir(t, b.ZonesDir)
+	key := filepath.Join(d, "rndc.key")
+	run(t, confgen, "-a", "-A", "hmac-sha256", "-k", "berth-rndc", "-c", key)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, `include "%[1]s";
+options {
+  directory "%[2]s/run"; pid-file "%[2]s/run/named.pid"; session-keyfile "%[2]s/run/session.key";
+  managed-keys-directory "%[2]s/run";
+  listen-on port %[3]d { 127.0.0.1; }; listen-on-v6 { none; };
+  recursion no; allow-query { any; }; dnssec-validation no; allow-new-zones yes;
+};
+controls { inet 127.0.0.1 port %[4]d allow { 127.0.0.1; } keys { "berth-rndc"; }; };
+`, key, d, b.Port, b.ControlPort)
+	names := make([]string, 0, len(zones))
+	for z := range zones {
+		names = append(names, z)
+	}
+	sort.Strings(names)
+	for _, z := range names {
+		f := filepath.Join(b.ZonesDir, z+".zone")
+		writeFile(t, f, zones[z])
+		fmt.Fprintf(&conf, "zone %q { type primary; file %q; };\n", z, f)
+	}
+	cfg := filepath.Join(d, "named.conf")
+	writeFile(t, cfg, conf.String())
+	writeFile(t, b.RNDCConf, fmt.Sprintf(`include "%s";
+options { default-key "berth-rndc"; default-server 127.0.0.1; default-port %d; };
+`, key, b.ControlPort))
+	if out, err := exec.Command(checkconf, cfg).CombinedOutput(); err != nil {
+		t.Fatalf("testenv: named-checkconf: %v\n%s", err, out)
+	}
+	b.Proc = start(t, "named "+b.Addr, filepath.Join(d, "named.log"), []string{named, "-4", "-g", "-c", cfg}, nil)
+	if err := waitTCP(b.Proc, b.Addr, 20*time.Second); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if err := waitTCP(b.Proc, "127.0.0.1:"+strconv.Itoa(b.ControlPort), 20*time.Second); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return b
+}
+
+// RNDC runs rndc against the server and returns its output.
+func (b *BINDServer) RNDC(args ...string) (string, error) {
+	out, err := exec.Command("rndc", append([]string{"-c", b.RNDCConf}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("rndc %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// Dig queries the server for name and type and returns the answer section
+// in +short form.
+func (b *BINDServer) Dig(name, typ string) (string, error) {
+	out, err := exec.Command("dig", "@127.0.0.1", "-p", strconv.Itoa(b.Port), "+short", "+time=2", "+tries=1", name, typ).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("dig %s %s: %w: %s", name, typ, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

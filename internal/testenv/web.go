@@ -1,0 +1,210 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NginxServer is a running nginx with its own prefix, listening on
+// 127.0.0.1:Port with a default server that answers 404. Site
+// configurations go in SitesDir/*.conf; call Reload after changing them.
+type NginxServer struct {
+	Prefix   string
+	Port     int
+	Addr     string // "127.0.0.1:PORT"
+	SitesDir string
+	Proc     *Proc
+	bin      string
+}
+
+// Nginx starts nginx in the foreground and stops it when the test ends.
+func Nginx(t testing.TB) *NginxServer {
+	t.Helper()
+	bin := need(t, "nginx", "nginx-light")
+	d := tempRoot(t, "nginx")
+	n := &NginxServer{Prefix: d, Port: FreePort(t), SitesDir: filepath.Join(d, "sites"), bin: bin}
+	n.Addr = "127.0.0.1:" + strconv.Itoa(n.Port)
+	for _, sub := range []string{"conf", "logs", "tmp", "sites"} {
+		mkdir(t, filepath.Join(d, sub))
+	}
+	conf := fmt.Sprintf(`worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 256; }
+http {
+  include /etc/nginx/mime.types;
+  access_log logs/access.log;
+  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;
+  uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+  server_names_hash_bucket_size 128; server_names_hash_max_size 8192;
+  server { listen 127.0.0.1:%d default_server; return 404; }
+  include %s/*.conf;
+}
+`, n.Port, n.SitesDir)
+	writeFile(t, filepath.Join(d, "conf", "nginx.conf"), conf)
+	if err := n.Test(); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	n.Proc = start(t, "nginx "+n.Addr, filepath.Join(d, "logs", "stderr.log"),
+		[]string{bin, "-p", d, "-c", "conf/nginx.conf", "-g", "daemon off;"}, nil)
+	n.Proc.StopSignal = syscall.SIGQUIT // graceful
+	if err := waitTCP(n.Proc, n.Addr, 10*time.Second); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return n
+}
+
+// Test runs `nginx -t` on the configuration.
+func (n *NginxServer) Test() error {
+	out, err := exec.Command(n.bin, "-p", n.Prefix, "-c", "conf/nginx.conf", "-t").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nginx -t: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Reload asks nginx to reload its configuration. It returns before the new
+// configuration is live: poll for the answer you expect.
+func (n *NginxServer) Reload() error {
+	out, err := exec.Command(n.bin, "-p", n.Prefix, "-c", "conf/nginx.conf", "-s", "reload").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nginx -s reload: %w: %s", err, out)
+	}
+	return nil
+}
+
+// ApacheServer is a running apache2 with its own ServerRoot, listening on
+// 127.0.0.1:Port. Site configurations go in SitesDir/*.conf.
+type ApacheServer struct {
+	Root     string
+	Port     int
+	Addr     string
+	SitesDir string
+	Proc     *Proc
+	bin      string
+}
+
+// Apache starts apache2 in the foreground and stops it when the test ends.
+func Apache(t testing.TB) *ApacheServer {
+	t.Helper()
+	bin := need(t, "apache2", "apache2")
+	d := tempRoot(t, "apache")
+	a := &ApacheServer{Root: d, Port: FreePort(t), SitesDir: filepath.Join(d, "sites"), bin: bin}
+	a.Addr = "127.0.0.1:" + strconv.Itoa(a.Port)
+	for _, sub := range []string{"conf", "logs", "run", "sites", "htdocs"} {
+		mkdir(t, filepath.Join(d, sub))
+	}
+	writeFile(t, filepath.Join(d, "htdocs", "index.html"), "berth test apache\n")
+	conf := fmt.Sprintf(`ServerRoot %[1]s
+ServerName localhost
+PidFile run/httpd.pid
+DefaultRuntimeDir run
+Mutex file:run
+ErrorLog logs/error.log
+Listen 127.0.0.1:%[2]d
+User nobody
+Group nogroup
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+DocumentRoot %[1]s/htdocs
+<Directory %[1]s/htdocs>
+  Require all granted
+</Directory>
+IncludeOptional %[1]s/sites/*.conf
+`, d, a.Port)
+	writeFile(t, filepath.Join(d, "conf", "httpd.conf"), conf)
+	if err := a.Test(); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	a.Proc = start(t, "apache2 "+a.Addr, filepath.Join(d, "logs", "stderr.log"),
+		[]string{bin, "-d", d, "-f", "conf/httpd.conf", "-DFOREGROUND"}, nil)
+	if err := waitTCP(a.Proc, a.Addr, 10*time.Second); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return a
+}
+
+// Test runs `apache2 -t` on the configuration.
+func (a *ApacheServer) Test() error {
+	out, err := exec.Command(a.bin, "-d", a.Root, "-f", "conf/httpd.conf", "-t").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("apache2 -t: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Graceful asks apache2 to reload its configuration (SIGUSR1).
+func (a *ApacheServer) Graceful() error {
+	if err := a.Proc.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return fmt.Errorf("apache2 graceful: %w", err)
+	}
+	return nil
+}
+
+// PHPFPMServer is a running php-fpm 8.2 with one pool ("site1", as user
+// nobody) listening on the unix socket Socket.
+type PHPFPMServer struct {
+	Dir    string
+	Socket string
+	Proc   *Proc
+}
+
+// PHPFPM starts php-fpm in the foreground and stops it when the test ends.
+func PHPFPM(t testing.TB) *PHPFPMServer {
+	t.Helper()
+	bin := need(t, "php-fpm8.2", "php8.2-fpm")
+	d := tempRoot(t, "php-fpm")
+	mkdir(t, filepath.Join(d, "run"))
+	mkdir(t, filepath.Join(d, "log"))
+	p := &PHPFPMServer{Dir: d, Socket: filepath.Join(d, "run", "site1.sock")}
+	conf := fmt.Sprintf(`[global]
+pid = %[1]s/run/php-fpm.pid
+error_log = %[1]s/log/php-fpm.log
+daemonize = no
+[site1]
+user = nobody
+group = nogroup
+listen = %[2]s
+listen.owner = nobody
+listen.group = nogroup
+listen.mode = 0660
+pm = ondemand
+pm.max_children = 4
+`, d, p.Socket)
+	cfg := filepath.Join(d, "php-fpm.conf")
+	writeFile(t, cfg, conf)
+	if out, err := exec.Command(bin, "-t", "-y", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("testenv: php-fpm -t: %v\n%s", err, out)
+	}
+	p.Proc = start(t, "php-fpm", filepath.Join(d, "log", "stderr.log"), []string{bin, "-F", "-y", cfg}, nil)
+	if err := waitFor(p.Proc, "socket "+p.Socket, 10*time.Second, func() bool {
+		_, err := os.Stat(p.Socket)
+		return err == nil
+	}); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return p
+}
+
+func mkdir(t testing.TB, d string) {
+	t.Helper()
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
+func writeFile(t testing.TB, p, content string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
