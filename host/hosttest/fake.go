@@ -601,6 +601,13 @@ func (f *Fake) builtin(name string, opts host.RunOptions) Handler {
 				return host.RunResult{ExitCode: -1}, fmt.Errorf("%s: sleep: %w", f.name, ctx.Err())
 			}
 		}
+	case "chmod", "chown":
+		return func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
+			if err := f.chattr(argv); err != nil {
+				return host.RunResult{ExitCode: 1, Stderr: []byte(name + ": " + err.Error() + "\n")}, nil
+			}
+			return ok("")
+		}
 	case "env":
 		return func(context.Context, []string, []byte) (host.RunResult, error) {
 			env := slices.Clone(opts.Env)
@@ -611,6 +618,47 @@ func (f *Fake) builtin(name string, opts host.RunOptions) Handler {
 	return func(context.Context, []string, []byte) (host.RunResult, error) {
 		return host.RunResult{ExitCode: 127, Stderr: []byte(name + ": not found (no handler registered on the fake host)\n")}, nil
 	}
+}
+
+// chattr implements chmod OCTAL [--] PATH... and chown USER[:GROUP] [--]
+// PATH... on the fake's files.
+func (f *Fake) chattr(argv []string) error {
+	args := slices.DeleteFunc(slices.Clone(argv[1:]), func(a string) bool { return a == "--" })
+	if len(args) < 2 {
+		return fmt.Errorf("the fake knows only %s SPEC PATH...", argv[0])
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range args[1:] {
+		n, ok := f.files[path.Clean(p)]
+		if !ok {
+			return fmt.Errorf("%s: %w", p, fs.ErrNotExist)
+		}
+		if argv[0] == "chmod" {
+			m, err := strconv.ParseUint(args[0], 8, 32)
+			if err != nil {
+				return fmt.Errorf("the fake knows only octal modes, not %q", args[0])
+			}
+			n.mode = n.mode.Type() | fs.FileMode(m)&fs.ModePerm
+			continue
+		}
+		owner, group, _ := strings.Cut(args[0], ":")
+		if owner != "" {
+			uid, err := f.id(f.users, owner)
+			if err != nil {
+				return err
+			}
+			n.uid = uid
+		}
+		if group != "" {
+			gid, err := f.id(f.groups, group)
+			if err != nil {
+				return err
+			}
+			n.gid = gid
+		}
+	}
+	return nil
 }
 
 // printf implements the %s, %% and \n, \t, \\, \0 subset of printf(1),

@@ -1,0 +1,230 @@
+package reconcile
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/berthhq/berth/render"
+	"github.com/berthhq/berth/spec"
+)
+
+// Build returns the desired state of one resolved environment as resources:
+// per site and web server the directories and files render produces, the
+// shared directories they live in, and the code of platforms whose source
+// is a path in the sites repo. repo is the sites repo (read for those
+// platforms); base is berth's state directory, under which a local
+// server's relative paths live and its service commands run.
+func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desired, error) {
+	b := &builder{byID: map[string]Resource{}, byPath: map[string]map[string]string{}}
+	servers := map[string]spec.ResolvedServer{}
+	for _, s := range res.Servers {
+		if s.Local() {
+			s = s.WithBase(base)
+		}
+		servers[s.Name] = s
+	}
+
+	for _, pl := range res.Platforms {
+		for _, sn := range pl.Servers {
+			srv := servers[sn]
+			if srv.HTTP == nil {
+				continue
+			}
+			dir := render.Paths(&spec.ResolvedSite{Platform: pl.Name}, &srv).Current
+			b.sharedDirs(sn, path.Dir(dir), srv.HTTP.WebRoot)
+			b.dir(DirSpec{ID: fmt.Sprintf("platform/%s/dir@%s", pl.Name, sn), Server: sn, Path: dir})
+			switch {
+			case pl.Source.Path != "":
+				if err := b.platformCode(repo, pl, sn, dir); err != nil {
+					return nil, err
+				}
+			case pl.Source.Git != "":
+				b.warn(fmt.Sprintf("platform %s: deploying code from git is not available yet; its sites are configured on %s but serve no code until %s holds it", pl.Name, sn, dir))
+			}
+		}
+	}
+
+	for i := range res.Sites {
+		site := &res.Sites[i]
+		for _, sn := range site.Servers {
+			srv := servers[sn]
+			if srv.HTTP == nil {
+				return nil, fmt.Errorf("site %s: server %s has no web server", site.Name, sn)
+			}
+			dirs, files, err := render.Site(site, &srv)
+			if err != nil {
+				return nil, fmt.Errorf("render site %s for server %s: %w", site.Name, sn, err)
+			}
+			paths := render.Paths(site, &srv)
+			b.sharedDirs(sn, path.Dir(paths.SiteDir), srv.HTTP.WebRoot)
+			b.sharedDirs(sn, path.Dir(paths.Vhost), "")
+			for _, d := range dirs {
+				b.dir(DirSpec{ID: siteID(site, sn, d.Path, paths), Server: sn, Site: site.Domain,
+					Path: d.Path, Mode: d.Mode, Owner: d.Owner, Group: d.Group})
+			}
+			for _, f := range files {
+				b.sharedDirs(sn, path.Dir(f.Path), "")
+				b.file(FileSpec{ID: siteID(site, sn, f.Path, paths), Server: sn, Site: site.Domain,
+					Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Group: f.Group, Service: f.Service})
+			}
+		}
+	}
+	b.link()
+
+	d := &Desired{
+		Env:          res.Environment,
+		Revision:     revision,
+		MaxDeletions: res.MaxDeletions,
+		Resources:    b.list,
+		Warnings:     b.warnings,
+		Service: func(server, name string) (Service, error) {
+			srv, ok := servers[server]
+			if !ok {
+				return Service{}, fmt.Errorf("server %s is no longer in environment %s: reload %s on it by hand", server, res.Environment, name)
+			}
+			return serviceOf(srv, name, base)
+		},
+	}
+	return d, nil
+}
+
+// serviceOf returns the check and reload commands of a server's service:
+// "http" for the web server, "php-fpm:VERSION" for one PHP version's FPM.
+func serviceOf(srv spec.ResolvedServer, name, base string) (Service, error) {
+	dir := ""
+	if srv.Local() {
+		dir = base
+	}
+	switch {
+	case name == "http" && srv.HTTP != nil:
+		return Service{Name: name, Test: srv.HTTP.Test, Reload: srv.HTTP.Reload, Dir: dir}, nil
+	case strings.HasPrefix(name, "php-fpm:") && srv.PHP != nil:
+		v := srv.PHP.For(strings.TrimPrefix(name, "php-fpm:"))
+		return Service{Name: name, Test: v.Test, Reload: v.Reload, Dir: dir}, nil
+	}
+	return Service{}, fmt.Errorf("server %s has no service %q", srv.Name, name)
+}
+
+// siteID names a site's resource after its role: site/DOMAIN/vhost@web1.
+func siteID(site *spec.ResolvedSite, server, p string, paths render.SitePaths) string {
+	role := ""
+	switch p {
+	case paths.SiteDir:
+		role = "dir"
+	case paths.Vhost:
+		role = "vhost"
+	case paths.Pool:
+		role = "php-pool"
+	case paths.Htpasswd:
+		role = "htpasswd"
+	case paths.DisabledDir:
+		role = "disabled-dir"
+	default:
+		if rel, ok := strings.CutPrefix(p, paths.SiteDir+"/"); ok {
+			role = "path:" + rel
+		} else {
+			role = "path:" + p
+		}
+	}
+	return fmt.Sprintf("site/%s/%s@%s", site.Domain, role, server)
+}
+
+type builder struct {
+	list     []Resource
+	byID     map[string]Resource
+	byPath   map[string]map[string]string // server -> path -> ID
+	warnings []string
+}
+
+func (b *builder) add(r Resource) {
+	if _, dup := b.byID[r.ID()]; dup {
+		return // a shared directory declared by several sites
+	}
+	b.byID[r.ID()] = r
+	b.list = append(b.list, r)
+	if b.byPath[r.Server()] == nil {
+		b.byPath[r.Server()] = map[string]string{}
+	}
+	b.byPath[r.Server()][r.Path()] = r.ID()
+}
+
+func (b *builder) dir(s DirSpec) {
+	if id, ok := b.byPath[s.Server][s.Path]; ok && id != s.ID {
+		return // the directory is already managed under another name
+	}
+	b.add(NewDir(s))
+}
+
+func (b *builder) file(s FileSpec) { b.add(NewFile(s)) }
+
+func (b *builder) warn(w string) { b.warnings = append(b.warnings, w) }
+
+// sharedDirs declares dir and its parents up to and including stop (or
+// just dir when stop is "") as directories shared by many sites. They are
+// created when missing and adopted, never deleted, when they exist.
+func (b *builder) sharedDirs(server, dir, stop string) {
+	for {
+		if _, ok := b.byPath[server][dir]; !ok {
+			b.add(NewDir(DirSpec{ID: fmt.Sprintf("dir:%s@%s", dir, server), Server: server, Path: dir}))
+		}
+		if stop == "" || dir == stop || !strings.HasPrefix(dir, stop+"/") {
+			return
+		}
+		dir = path.Dir(dir)
+	}
+}
+
+// platformCode declares the files of a platform whose source is a path in
+// the sites repo, copied to dir on the server.
+func (b *builder) platformCode(repo fs.FS, pl spec.ResolvedPlatform, server, dir string) error {
+	root := path.Clean(pl.Source.Path)
+	return fs.WalkDir(repo, root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("platform %s: read its source %s in the sites repo: %w", pl.Name, root, err)
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+		if rel == "" {
+			return nil
+		}
+		target := path.Join(dir, rel)
+		id := fmt.Sprintf("platform/%s/code:%s@%s", pl.Name, rel, server)
+		if de.IsDir() {
+			b.dir(DirSpec{ID: id, Server: server, Path: target})
+			return nil
+		}
+		if !de.Type().IsRegular() {
+			return nil
+		}
+		data, err := fs.ReadFile(repo, p)
+		if err != nil {
+			return fmt.Errorf("platform %s: %w", pl.Name, err)
+		}
+		mode := fs.FileMode(0o644)
+		if info, err := de.Info(); err == nil && info.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		b.file(FileSpec{ID: id, Server: server, Path: target, Content: data, Mode: mode})
+		return nil
+	})
+}
+
+// link makes every resource depend on the resource of its closest managed
+// parent directory, so directories are created before what they hold.
+func (b *builder) link() {
+	for _, r := range b.list {
+		paths := b.byPath[r.Server()]
+		for p := path.Dir(r.Path()); p != "/" && p != "."; p = path.Dir(p) {
+			if id, ok := paths[p]; ok {
+				switch x := r.(type) {
+				case *File:
+					x.deps = append(x.deps, id)
+				case *Dir:
+					x.deps = append(x.deps, id)
+				}
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package reconcile
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Action is what a change does to a resource, as Terraform prints it.
+type Action rune
+
+const (
+	None     Action = 0
+	Create   Action = '+'
+	Update   Action = '~'
+	Delete   Action = '-'
+	Conflict Action = '!' // the resource exists but berth did not create it
+)
+
+func (a Action) String() string {
+	switch a {
+	case Create:
+		return "create"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Conflict:
+		return "conflict"
+	}
+	return "none"
+}
+
+// MarshalText writes the action as its word, for JSON plans.
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// Change is one step of a plan: what will happen to one resource and why.
+// Secrets never reach a Change: the content of a file others may not read
+// is not diffed (Sensitive is set instead).
+type Change struct {
+	ID        string `json:"id"`
+	Server    string `json:"server"`
+	Kind      string `json:"kind"`
+	Site      string `json:"site,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Action    Action `json:"action"`
+	Reason    string `json:"reason,omitempty"`
+	Diff      string `json:"diff,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+	Service   string `json:"service,omitempty"` // checked and reloaded when this changes
+
+	// prior is what the resource looked like before Apply, for Undo.
+	prior  *prior
+	res    Resource
+	record *Record // inventory entry to save when the change succeeds
+}
+
+// prior is a resource's state before a change, kept so that a failed
+// service check can put it back.
+type prior struct {
+	exists bool
+	data   []byte
+	obs    hostObservation
+}
+
+// Plan is the value `berth plan` prints and `berth apply` runs: every change
+// for one environment at one revision, sorted by server and ID.
+type Plan struct {
+	Env      string   `json:"env"`
+	Revision string   `json:"revision"`
+	Changes  []Change `json:"changes"`
+	// Unchanged counts resources that are already converged.
+	Unchanged int `json:"unchanged"`
+	// DeletedSites lists the sites that disappear entirely.
+	DeletedSites []string `json:"deleted_sites,omitempty"`
+	// Warnings are things the operator should know that block nothing.
+	Warnings []string `json:"warnings,omitempty"`
+	// Unreachable lists servers that could not be observed; nothing is
+	// planned for them.
+	Unreachable []ServerError `json:"unreachable,omitempty"`
+
+	planned *planned
+}
+
+// Summary counts the changes by action.
+type Summary struct {
+	Add, Change, Destroy, Conflict int
+}
+
+// Summary counts the plan's changes.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			s.Add++
+		case Update:
+			s.Change++
+		case Delete:
+			s.Destroy++
+		case Conflict:
+			s.Conflict++
+		}
+	}
+	return s
+}
+
+// Empty reports whether applying the plan would change nothing.
+func (p *Plan) Empty() bool {
+	for _, c := range p.Changes {
+		if c.Action != None && c.Action != Conflict {
+			return false
+		}
+	}
+	return true
+}
+
+// HasConflicts reports whether some resource exists that berth did not create.
+func (p *Plan) HasConflicts() bool {
+	return slices.ContainsFunc(p.Changes, func(c Change) bool { return c.Action == Conflict })
+}
+
+func sortChanges(cs []Change) {
+	slices.SortStableFunc(cs, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(a.Server, b.Server), cmp.Compare(a.ID, b.ID))
+	})
+}

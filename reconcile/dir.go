@@ -1,0 +1,170 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"syscall"
+
+	"github.com/berthhq/berth/host"
+)
+
+// KindDir is a directory.
+const KindDir = "dir"
+
+func init() {
+	RegisterPruner(KindDir, func(rec Record) Resource {
+		return &Dir{id: rec.ID, server: rec.Server, site: rec.Site, path: rec.Path, absent: true}
+	})
+}
+
+// Dir is a directory with a mode and owner. Deleting one removes it only
+// when it is empty: site data is never swept away with a directory.
+type Dir struct {
+	id, server, site, path string
+	mode                   fs.FileMode
+	owner, group           string
+	deps                   []string
+	absent                 bool
+}
+
+// DirSpec describes a directory to converge.
+type DirSpec struct {
+	ID, Server, Site, Path string
+	Mode                   fs.FileMode // 0 means 0755
+	Owner, Group           string
+}
+
+// NewDir returns the resource for a directory that must exist.
+func NewDir(s DirSpec) *Dir {
+	mode := s.Mode
+	if mode == 0 {
+		mode = 0o755
+	}
+	return &Dir{id: s.ID, server: s.Server, site: s.Site, path: s.Path, mode: mode, owner: s.Owner, group: s.Group}
+}
+
+func (d *Dir) ID() string        { return d.id }
+func (d *Dir) Server() string    { return d.server }
+func (d *Dir) Kind() string      { return KindDir }
+func (d *Dir) Site() string      { return d.site }
+func (d *Dir) Path() string      { return d.path }
+func (d *Dir) Deps() []string    { return d.deps }
+func (d *Dir) Observe() []string { return []string{d.path} }
+
+func (d *Dir) change(a Action, reason string) Change {
+	return Change{ID: d.id, Server: d.server, Kind: KindDir, Site: d.site, Path: d.path, Action: a, Reason: reason}
+}
+
+func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
+	obs := in.Obs[d.path]
+	if d.absent {
+		switch {
+		case !obs.Exists:
+			return d.change(None, ""), nil
+		case in.Record != nil && in.Record.Adopted:
+			return d.change(None, "kept: it existed before berth managed it"), nil
+		case !obs.IsDir():
+			return d.change(None, "kept: no longer a directory"), nil
+		}
+		c := d.change(Delete, "no longer declared (removed only if empty)")
+		c.prior = &prior{exists: true, obs: obs}
+		return c, nil
+	}
+	if !obs.Exists {
+		c := d.change(Create, "missing")
+		c.prior = &prior{}
+		return c, nil
+	}
+	if !obs.IsDir() {
+		return d.change(Conflict, fmt.Sprintf("exists and is not a directory (%s); remove it by hand", obs.Mode.Type())), nil
+	}
+	var reasons []string
+	if obs.Mode.Perm() != d.mode.Perm() {
+		reasons = append(reasons, fmt.Sprintf("mode %04o -> %04o", obs.Mode.Perm(), d.mode.Perm()))
+	}
+	if d.owner != "" && obs.Owner != d.owner && fmt.Sprint(obs.UID) != d.owner {
+		reasons = append(reasons, fmt.Sprintf("owner %s -> %s", obs.Owner, d.owner))
+	}
+	if d.group != "" && obs.Group != d.group && fmt.Sprint(obs.GID) != d.group {
+		reasons = append(reasons, fmt.Sprintf("group %s -> %s", obs.Group, d.group))
+	}
+	if len(reasons) == 0 {
+		return d.change(None, ""), nil
+	}
+	if in.Record == nil && !in.Adopt {
+		// A directory that predates berth keeps its owner and mode: berth
+		// only adds to it.
+		return d.change(None, "kept as found: it existed before berth managed it"), nil
+	}
+	c := d.change(Update, strings.Join(reasons, ", "))
+	c.prior = &prior{exists: true, obs: obs}
+	return c, nil
+}
+
+func (d *Dir) Apply(ctx context.Context, h host.Host, c *Change) error {
+	switch c.Action {
+	case Delete:
+		err := h.Remove(ctx, d.path)
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) || err != nil && strings.Contains(err.Error(), "not empty") {
+			return &KeptError{Path: d.path, Reason: "directory is not empty"}
+		}
+		return err
+	case Create:
+		if err := h.MkdirAll(ctx, d.path, d.mode); err != nil {
+			return err
+		}
+		return d.setAttrs(ctx, h, d.mode, d.owner, d.group)
+	case Update:
+		return d.setAttrs(ctx, h, d.mode, d.owner, d.group)
+	}
+	return nil
+}
+
+// setAttrs sets mode and owner; MkdirAll's mode is filtered by the umask.
+func (d *Dir) setAttrs(ctx context.Context, h host.Host, mode fs.FileMode, owner, group string) error {
+	if _, err := h.Run(ctx, []string{"chmod", fmt.Sprintf("%04o", mode.Perm()), "--", d.path}, host.RunOptions{}); err != nil {
+		return err
+	}
+	if owner == "" && group == "" {
+		return nil
+	}
+	who := owner
+	if group != "" {
+		who += ":" + group
+	}
+	_, err := h.Run(ctx, []string{"chown", who, "--", d.path}, host.RunOptions{})
+	return err
+}
+
+func (d *Dir) Undo(ctx context.Context, h host.Host, c *Change) error {
+	p := c.prior
+	switch {
+	case p == nil:
+		return fmt.Errorf("cannot restore %s: its prior state was not recorded", d.path)
+	case !p.exists:
+		err := h.Remove(ctx, d.path)
+		if err != nil && strings.Contains(err.Error(), "not empty") {
+			return nil
+		}
+		return err
+	case c.Action == Delete:
+		return h.MkdirAll(ctx, d.path, p.obs.Mode.Perm())
+	}
+	return d.setAttrs(ctx, h, p.obs.Mode.Perm(), p.obs.Owner, p.obs.Group)
+}
+
+func (d *Dir) Record() Record {
+	return Record{ID: d.id, Server: d.server, Kind: KindDir, Site: d.site, Path: d.path}
+}
+
+// KeptError reports a deletion that was skipped to protect data. It is a
+// warning, not a failure: the inventory keeps the record and the next plan
+// shows the deletion again.
+type KeptError struct {
+	Path, Reason string
+}
+
+func (e *KeptError) Error() string { return fmt.Sprintf("kept %s: %s", e.Path, e.Reason) }

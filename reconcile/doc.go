@@ -1,0 +1,24 @@
+// Package reconcile turns the desired state of one environment into changes
+// on hosts: it builds resources from a resolved spec, observes them on every
+// host in one round trip per host, diffs, plans, and applies.
+//
+// The engine knows no resource kind in particular. A Resource has a stable
+// ID, a server, dependencies and the paths it needs observed; Check turns an
+// observation into a Change, Apply converges, Undo reverses a successful
+// Apply. Kinds live one per file (file.go, dir.go) and register a pruner so
+// that a resource found only in the inventory can be deleted.
+//
+// Safety rules the engine enforces, whatever the kind:
+//   - prune comes only from the inventory: berth deletes what it recorded as
+//     created, when the current (valid) revision no longer declares it;
+//   - a plan deleting more sites than policy.max_deletions is refused;
+//   - a path berth did not create is never overwritten without Adopt: it
+//     shows in the plan as a conflict;
+//   - changed files are grouped by service; after writing, each service's
+//     check command runs once per host (nginx -t), and on failure the
+//     service's files are restored and it is not reloaded; otherwise it is
+//     reloaded once per host per run.
+//
+// The engine never prints: progress goes through a Hook, so the CLI draws it
+// and the daemon logs it from the same code.
+package reconcile

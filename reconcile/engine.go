@@ -1,0 +1,522 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/berthhq/berth/host"
+)
+
+// Hosts connects the engine to servers.
+type Hosts interface {
+	// Host returns a connection to the named server. The engine does not
+	// close it; the caller owns it. It must be safe for concurrent use and
+	// honour ctx while connecting.
+	Host(ctx context.Context, server string) (host.Host, error)
+}
+
+// Inventory is the engine's record of what berth created, per environment.
+// Implementations must be safe for concurrent use and honour ctx.
+type Inventory interface {
+	// Records returns every record of env; none is not an error.
+	Records(ctx context.Context, env string) ([]Record, error)
+	// SaveRecords inserts or replaces records, all or none.
+	SaveRecords(ctx context.Context, env, revision string, recs []Record) error
+	// DeleteRecords removes records by ID; unknown IDs are ignored.
+	DeleteRecords(ctx context.Context, env string, ids []string) error
+}
+
+// Service is something on a server that checks and reloads its
+// configuration, such as nginx or one PHP version's FPM.
+type Service struct {
+	Name   string
+	Test   []string // run once after files changed; failure restores them
+	Reload []string // run once after a successful test
+	Dir    string   // working directory of the commands, "" for the default
+}
+
+// Desired is what one environment should look like: its resources and how
+// to check and reload the services they feed.
+type Desired struct {
+	Env          string
+	Revision     string
+	MaxDeletions int
+	Resources    []Resource
+	// Warnings are carried into the plan.
+	Warnings []string
+	// Service returns the service called name on server (as named by a
+	// Change's Service field).
+	Service func(server, name string) (Service, error)
+}
+
+// Engine plans and applies. Its zero value is not usable: set Hosts and
+// Inventory. An Engine is safe for concurrent use on different environments.
+type Engine struct {
+	Hosts     Hosts
+	Inventory Inventory
+	Hook      Hook // nil: no progress reported
+	// Workers is how many changes run at once on one server (default 4).
+	Workers int
+}
+
+// PlanOptions change what a plan may do.
+type PlanOptions struct {
+	// Adopt lets berth take over files it did not create.
+	Adopt bool
+	// AllowDeletions raises policy.max_deletions for this plan only.
+	AllowDeletions int
+}
+
+// ErrPolicy is wrapped by the error of a plan that policy refuses.
+var ErrPolicy = errors.New("refused by policy")
+
+// planned is the engine's private part of a Plan: what Apply needs.
+type planned struct {
+	desired  *Desired
+	adopt    bool
+	records  map[string][]Record // server -> records to save even without a change
+	observed map[string]error    // server -> observation error
+}
+
+// Plan observes every server of the environment (one round trip each),
+// checks every resource and returns the changes. It writes nothing,
+// neither on hosts nor in the inventory. A server that cannot be observed
+// does not stop the plan: its error is in Plan.Unreachable.
+func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan, error) {
+	recs, err := e.Inventory.Records(ctx, d.Env)
+	if err != nil {
+		return nil, fmt.Errorf("read the inventory of %s: %w", d.Env, err)
+	}
+	byID := make(map[string]*Record, len(recs))
+	for i := range recs {
+		byID[recs[i].ID] = &recs[i]
+	}
+
+	desired := make(map[string]Resource, len(d.Resources))
+	servers := map[string][]Resource{}
+	sitesNow := map[string]bool{}
+	for _, r := range d.Resources {
+		if _, dup := desired[r.ID()]; dup {
+			return nil, fmt.Errorf("two resources have the ID %s; this is a bug in berth", r.ID())
+		}
+		desired[r.ID()] = r
+		servers[r.Server()] = append(servers[r.Server()], r)
+		if r.Site() != "" {
+			sitesNow[r.Site()] = true
+		}
+	}
+	p := &Plan{Env: d.Env, Revision: d.Revision, Warnings: d.Warnings}
+	deletedSites := map[string]bool{}
+	for _, rec := range recs {
+		if _, ok := desired[rec.ID]; ok {
+			continue
+		}
+		prune, err := prunerFor(rec.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rec.ID, err)
+		}
+		r := prune(rec)
+		servers[rec.Server] = append(servers[rec.Server], r)
+		if rec.Site != "" && !sitesNow[rec.Site] && !rec.Adopted {
+			deletedSites[rec.Site] = true
+		}
+	}
+	p.DeletedSites = slices.Sorted(maps.Keys(deletedSites))
+	limit := max(d.MaxDeletions, opts.AllowDeletions)
+	if len(p.DeletedSites) > limit {
+		return nil, fmt.Errorf("the plan deletes %d sites (%s), more than policy.max_deletions = %d allows: %w; "+
+			"if that is intended, run again with --allow-deletions=%d, or raise policy.max_deletions in berth.yaml",
+			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), d.MaxDeletions, ErrPolicy, len(p.DeletedSites))
+	}
+
+	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for server, rs := range servers {
+		wg.Go(func() {
+			changes, save, unchanged, err := e.checkServer(ctx, server, rs, byID, opts.Adopt)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				pl.observed[server] = err
+				p.Unreachable = append(p.Unreachable, ServerError{Server: server, Error: err.Error()})
+				return
+			}
+			p.Changes = append(p.Changes, changes...)
+			p.Unchanged += unchanged
+			if len(save) > 0 {
+				pl.records[server] = save
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sortChanges(p.Changes)
+	slices.SortFunc(p.Unreachable, func(a, b ServerError) int { return strings.Compare(a.Server, b.Server) })
+	p.planned = pl
+	return p, nil
+}
+
+// ServerError is a server the plan could not observe.
+type ServerError struct {
+	Server string `json:"server"`
+	Error  string `json:"error"`
+}
+
+// checkServer observes one server in one round trip and checks its resources.
+func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool) (changes []Change, save []Record, unchanged int, err error) {
+	h, err := e.Hosts.Host(ctx, server)
+	if err != nil {
+		e.hook().Observed(server, 0, err)
+		return nil, nil, 0, fmt.Errorf("connect to server %s: %w", server, err)
+	}
+	seen := map[string]bool{}
+	var paths []string
+	for _, r := range rs {
+		for _, p := range r.Observe() {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+	}
+	obs, err := h.Observe(ctx, paths)
+	e.hook().Observed(server, len(paths), err)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("observe server %s: %w", server, err)
+	}
+	byPath := make(map[string]host.Observation, len(obs))
+	for _, o := range obs {
+		byPath[o.Path] = o
+	}
+	slices.SortFunc(rs, func(a, b Resource) int { return strings.Compare(a.ID(), b.ID()) })
+	for _, r := range rs {
+		rec := recs[r.ID()]
+		c, err := r.Check(ctx, CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt})
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("check %s: %w", r.ID(), err)
+		}
+		c.res = r
+		// The inventory entry to keep if this change succeeds (or now, for
+		// an unchanged resource whose record is missing or stale).
+		if c.Action != Delete && c.Action != Conflict {
+			nr := r.Record()
+			switch {
+			case rec != nil:
+				nr.Adopted = rec.Adopted && c.Action == None
+			case c.Action == None:
+				nr.Adopted = !adopt // it was there before berth: never delete it
+			}
+			c.record = &nr
+			if c.Action == None && (rec == nil || *rec != nr) {
+				save = append(save, nr)
+			}
+		}
+		if c.Action == None {
+			unchanged++
+			continue
+		}
+		changes = append(changes, c)
+	}
+	return changes, save, unchanged, nil
+}
+
+func (e *Engine) hook() Hook {
+	if e.Hook == nil {
+		return NopHook{}
+	}
+	return e.Hook
+}
+
+// Result is what Apply did.
+type Result struct {
+	Applied  int      `json:"applied"`
+	Failed   int      `json:"failed"`
+	Restored int      `json:"restored"` // changes undone after a failed service check
+	Reloads  []string `json:"reloads,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// Apply runs exactly the changes of p: servers in parallel, on each server
+// in dependency order with up to Workers changes at once; then, per server,
+// one check and one reload of every service whose files changed. A failed
+// check restores that service's files and skips its reload. Conflicts are
+// not applied. The inventory is updated for every change that stuck.
+//
+// The returned error is non-nil when anything failed; Result says what.
+func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
+	if p.planned == nil {
+		return nil, errors.New("apply: the plan was not made by Engine.Plan")
+	}
+	byServer := map[string][]*Change{}
+	total := 0
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if c.Action == Conflict || c.Action == None {
+			continue
+		}
+		byServer[c.Server] = append(byServer[c.Server], c)
+		total++
+	}
+	for server := range p.planned.records {
+		if _, ok := byServer[server]; !ok {
+			byServer[server] = nil
+		}
+	}
+	res := &Result{}
+	var mu sync.Mutex
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for server, changes := range byServer {
+		wg.Go(func() {
+			r := e.applyServer(ctx, p, server, changes, &n, total)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Applied += r.Applied
+			res.Failed += r.Failed
+			res.Restored += r.Restored
+			res.Reloads = append(res.Reloads, r.Reloads...)
+			res.Warnings = append(res.Warnings, r.Warnings...)
+			res.Errors = append(res.Errors, r.Errors...)
+		})
+	}
+	wg.Wait()
+	for _, u := range p.Unreachable {
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: not applied: %s", u.Server, u.Error))
+	}
+	slices.Sort(res.Reloads)
+	slices.Sort(res.Warnings)
+	slices.Sort(res.Errors)
+	if len(res.Errors) > 0 {
+		return res, fmt.Errorf("apply of %s: %d error(s):\n  %s", p.Env, len(res.Errors), strings.Join(res.Errors, "\n  "))
+	}
+	return res, nil
+}
+
+func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int) *Result {
+	res := &Result{}
+	fail := func(format string, args ...any) {
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: ", server)+fmt.Sprintf(format, args...))
+	}
+	h, err := e.Hosts.Host(ctx, server)
+	if err != nil {
+		fail("connect: %v", err)
+		res.Failed = len(changes)
+		return res
+	}
+	errs := e.runDAG(ctx, h, changes, n, total)
+
+	// Which services must be checked and reloaded, and which changes stuck.
+	ok := make([]bool, len(changes))
+	services := map[string][]int{}
+	for i, c := range changes {
+		var kept *KeptError
+		switch {
+		case errs[i] == nil:
+			ok[i] = true
+			res.Applied++
+		case errors.As(errs[i], &kept):
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
+		default:
+			res.Failed++
+			fail("%s: %v", c.ID, errs[i])
+		}
+		if ok[i] && c.Service != "" {
+			services[c.Service] = append(services[c.Service], i)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		idx := services[name]
+		svc, err := p.planned.desired.Service(server, name)
+		if err == nil {
+			err = e.runService(ctx, h, svc.Test, svc.Dir)
+			e.hook().ServiceChecked(server, name, err)
+		}
+		if err != nil {
+			fail("%s: configuration check failed, %d change(s) restored, nothing reloaded: %v", name, len(idx), err)
+			for j := len(idx) - 1; j >= 0; j-- {
+				i := idx[j]
+				if uerr := changes[i].res.Undo(ctx, h, changes[i]); uerr != nil {
+					fail("%s: restore after the failed check: %v", changes[i].ID, uerr)
+					continue
+				}
+				ok[i] = false
+				res.Applied--
+				res.Restored++
+			}
+			continue
+		}
+		err = e.runService(ctx, h, svc.Reload, svc.Dir)
+		e.hook().Reloaded(server, name, err)
+		if err != nil {
+			fail("%s: reload failed (the files are written and checked; the old configuration may still be running): %v", name, err)
+			continue
+		}
+		res.Reloads = append(res.Reloads, server+"/"+name)
+	}
+
+	// Record what stuck.
+	save := slices.Clone(p.planned.records[server])
+	var gone []string
+	for i, c := range changes {
+		if !ok[i] {
+			continue
+		}
+		if c.Action == Delete {
+			gone = append(gone, c.ID)
+		} else if c.record != nil {
+			save = append(save, *c.record)
+		}
+	}
+	if len(save) > 0 {
+		if err := e.Inventory.SaveRecords(ctx, p.Env, p.Revision, save); err != nil {
+			fail("record %d resources in the inventory: %v", len(save), err)
+		}
+	}
+	if len(gone) > 0 {
+		if err := e.Inventory.DeleteRecords(ctx, p.Env, gone); err != nil {
+			fail("remove %d resources from the inventory: %v", len(gone), err)
+		}
+	}
+	return res
+}
+
+func (e *Engine) runService(ctx context.Context, h host.Host, argv []string, dir string) error {
+	if len(argv) == 0 {
+		return nil
+	}
+	r, err := h.Run(ctx, argv, host.RunOptions{Dir: dir})
+	if err != nil {
+		var ee *host.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("%s: %s", strings.Join(argv, " "), strings.TrimSpace(string(r.Stderr)+string(r.Stdout)))
+		}
+		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
+	return nil
+}
+
+// runDAG applies changes in dependency order with up to Workers at once and
+// returns each change's error. A change whose dependency failed is skipped.
+// Creations wait for their Deps; deletions wait for deletions beneath them.
+func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *atomic.Int64, total int) []error {
+	errs := make([]error, len(changes))
+	if len(changes) == 0 {
+		return errs
+	}
+	index := make(map[string]int, len(changes))
+	for i, c := range changes {
+		index[c.ID] = i
+	}
+	waits := make([]int, len(changes))
+	dependents := make([][]int, len(changes))
+	edge := func(before, after int) {
+		waits[after]++
+		dependents[before] = append(dependents[before], after)
+	}
+	var deletes []int
+	for i, c := range changes {
+		if c.Action == Delete {
+			deletes = append(deletes, i)
+			continue
+		}
+		for _, dep := range c.res.Deps() {
+			if j, ok := index[dep]; ok && changes[j].Action != Delete {
+				edge(j, i)
+			}
+		}
+	}
+	// Deletions: children first. Sorting by path puts every child right
+	// after its parent, so each deletion waits for the deeper ones.
+	slices.SortFunc(deletes, func(a, b int) int { return strings.Compare(changes[a].Path, changes[b].Path) })
+	for x, i := range deletes {
+		parent := changes[i].Path
+		if parent == "" {
+			continue
+		}
+		for _, j := range deletes[x+1:] {
+			if !strings.HasPrefix(changes[j].Path, parent+"/") {
+				break
+			}
+			edge(j, i)
+		}
+	}
+
+	workers := e.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	ready := make(chan int, len(changes))
+	var mu sync.Mutex
+	remaining := len(changes)
+	var finish func(i int, err error)
+	finish = func(i int, err error) { // with mu held
+		errs[i] = err
+		remaining--
+		for _, d := range dependents[i] {
+			if err != nil && errs[d] == nil {
+				var kept *KeptError
+				if !errors.As(err, &kept) || changes[d].Action != Delete {
+					errs[d] = fmt.Errorf("skipped: %s failed", changes[i].ID)
+				}
+			}
+			waits[d]--
+			if waits[d] == 0 {
+				if errs[d] != nil {
+					finish(d, errs[d])
+				} else {
+					ready <- d
+				}
+			}
+		}
+	}
+	mu.Lock()
+	for i := range changes {
+		if waits[i] == 0 {
+			ready <- i
+		}
+	}
+	mu.Unlock()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range ready {
+				c := changes[i]
+				var err error
+				if err = ctx.Err(); err == nil {
+					e.hook().Applying(c, int(n.Add(1)), total)
+					err = e.applyOne(ctx, h, c)
+					e.hook().Applied(c, err)
+				}
+				mu.Lock()
+				finish(i, err)
+				if remaining == 0 {
+					close(ready)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// applyOne applies one change, turning a panic in a resource into an error
+// so that one broken resource cannot take the engine down.
+func (e *Engine) applyOne(ctx context.Context, h host.Host, c *Change) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v", c.ID, r)
+		}
+	}()
+	return c.res.Apply(ctx, h, c)
+}

@@ -1,0 +1,104 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/berthhq/berth/host"
+)
+
+// Resource is one thing berth manages on one server. Implementations live
+// one kind per file. All methods must be safe to call from several
+// goroutines for different resources; the engine never calls two methods of
+// one resource at once.
+type Resource interface {
+	// ID is stable across runs and unique in an environment, e.g.
+	// "site/example.com/vhost@web1".
+	ID() string
+	// Server is the name of the server the resource lives on.
+	Server() string
+	// Kind names the resource kind ("file", "dir"); it selects the pruner
+	// that can delete the resource when only its inventory record is left.
+	Kind() string
+	// Site is the site the resource belongs to, "" for none.
+	Site() string
+	// Path is the resource's main path on the server, "" if it has none.
+	// The engine orders deletions by it: children before parents.
+	Path() string
+	// Deps lists IDs of resources that must be applied first.
+	Deps() []string
+	// Observe lists the paths whose state Check needs; the engine reads all
+	// paths of all resources of a server in one round trip.
+	Observe() []string
+	// Check compares the desired state with what was observed and returns
+	// the change needed; Action None when converged. It may read the host
+	// to build a diff (one read per changed file, never per unchanged one).
+	// in.Record is the inventory record, nil when berth has none.
+	Check(ctx context.Context, in CheckInput) (Change, error)
+	// Apply makes the change. It must be idempotent: applying a change that
+	// is already in effect succeeds and changes nothing.
+	Apply(ctx context.Context, h host.Host, c *Change) error
+	// Undo reverses a successful Apply of c, from the prior state Check
+	// recorded. The engine calls it when a service's config check fails.
+	Undo(ctx context.Context, h host.Host, c *Change) error
+	// Record returns the inventory entry to keep after a successful apply.
+	Record() Record
+}
+
+// CheckInput is what Check may look at.
+type CheckInput struct {
+	Host    host.Host
+	Obs     map[string]host.Observation
+	Record  *Record // inventory record, nil when berth did not create it
+	Adopt   bool    // take over things berth did not create
+	Service string
+}
+
+// Record is an inventory entry: a resource berth created.
+type Record struct {
+	ID     string `json:"id"`
+	Server string `json:"server"`
+	Kind   string `json:"kind"`
+	Site   string `json:"site,omitempty"`
+	Path   string `json:"path,omitempty"`
+	// Hash is the SHA-256 of what berth wrote, when that is content.
+	Hash string `json:"hash,omitempty"`
+	// Service is checked and reloaded when the resource is deleted.
+	Service string `json:"service,omitempty"`
+	// Adopted is set when the thing existed before berth recorded it: berth
+	// then never deletes it.
+	Adopted bool `json:"adopted,omitempty"`
+}
+
+// hostObservation is an alias kept short for the prior state.
+type hostObservation = host.Observation
+
+// Pruner makes a resource that deletes what an inventory record describes.
+type Pruner func(rec Record) Resource
+
+var (
+	prunersMu sync.RWMutex
+	pruners   = map[string]Pruner{}
+)
+
+// RegisterPruner registers how to delete resources of a kind. Kinds call it
+// from init.
+func RegisterPruner(kind string, p Pruner) {
+	prunersMu.Lock()
+	defer prunersMu.Unlock()
+	if _, dup := pruners[kind]; dup {
+		panic("reconcile: pruner for kind " + kind + " registered twice")
+	}
+	pruners[kind] = p
+}
+
+func prunerFor(kind string) (Pruner, error) {
+	prunersMu.RLock()
+	defer prunersMu.RUnlock()
+	p, ok := pruners[kind]
+	if !ok {
+		return nil, fmt.Errorf("inventory holds a resource of kind %q that this berth cannot delete; upgrade berth", kind)
+	}
+	return p, nil
+}
