@@ -1,0 +1,128 @@
+package render
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+)
+
+// apacheVhost renders the site's VirtualHosts.
+func apacheVhost(in *input) ([]byte, error) {
+	site, p := in.site, in.paths
+	hp, err := listenAddr(in.http.Listen)
+	if err != nil {
+		return nil, err
+	}
+	host := hp[0]
+	if host == "" {
+		host = "*"
+	}
+	addr := net.JoinHostPort(host, hp[1])
+	for _, n := range sortedHeaders(site.Web.Headers) {
+		if strings.HasPrefix(site.Web.Headers[n], "expr=") {
+			return nil, fmt.Errorf("header %s: apache reads a value starting with expr= as an expression", n)
+		}
+	}
+
+	var c conf
+	c.line("%s", strings.TrimSuffix(header("#", site), "\n"))
+
+	served := append([]string{site.Domain}, site.Aliases...)
+	if site.RedirectAliases && !disabled(site) {
+		served = []string{site.Domain}
+		c.open("<VirtualHost %s>", addr)
+		c.line("ServerName %s", q(site.Aliases[0]))
+		c.line("ServerAlias %s", names(site.Aliases))
+		c.line("Redirect permanent / %s", q("http://"+site.Domain+"/"))
+		c.close("</VirtualHost>")
+		c.line("")
+	}
+
+	c.open("<VirtualHost %s>", addr)
+	c.line("ServerName %s", q(site.Domain))
+	if len(served) > 1 {
+		c.line("ServerAlias %s", names(served[1:]))
+	}
+	apacheHeaders(&c, in)
+
+	if disabled(site) {
+		c.line("DocumentRoot %s", q(p.DisabledDir))
+		c.open("<Directory %s>", q(p.DisabledDir))
+		c.line("Options None")
+		c.line("AllowOverride None")
+		c.line("Require all granted")
+		c.close("</Directory>")
+		c.line("ErrorDocument 503 /index.html")
+		c.comment("Every request answers 503; the error document is served by the internal redirect.")
+		c.open(`<If "-z %%{ENV:REDIRECT_STATUS}">`)
+		c.line("Redirect 503")
+		c.close("</If>")
+		c.close("</VirtualHost>")
+		return []byte(c.b.String()), nil
+	}
+
+	c.line("DocumentRoot %s", q(p.Docroot))
+	if s := site.Web.ClientMaxBodySize; s != "" {
+		n, _ := sizeBytes(s)
+		c.line("LimitRequestBody %d", min(n, 2147483647))
+	}
+	c.open("<Directory %s>", q(p.Docroot))
+	c.line("Options FollowSymLinks")
+	switch site.Type {
+	case "drupal", "wordpress":
+		c.line("AllowOverride All")
+	default:
+		c.line("AllowOverride None")
+	}
+	c.line("Require all granted")
+	if site.PHP != "" {
+		c.line("DirectoryIndex index.php index.html")
+		c.line("FallbackResource /index.php")
+	} else {
+		c.line("DirectoryIndex index.html index.htm")
+	}
+	c.close("</Directory>")
+
+	if site.PHP != "" {
+		c.open(`<FilesMatch "\.php$">`)
+		c.line("SetHandler %s", q("proxy:unix:"+p.Socket+"|fcgi://localhost"))
+		c.close("</FilesMatch>")
+	}
+	if ba := site.Web.BasicAuth; ba != nil {
+		// A Location is merged after Directory and .htaccess sections, so
+		// a platform's .htaccess cannot lift the protection.
+		c.open(`<Location "/">`)
+		c.line("AuthType Basic")
+		c.line("AuthName %s", q(realm(ba.Realm)))
+		c.line("AuthUserFile %s", q(p.Htpasswd))
+		c.line("Require valid-user")
+		c.close("</Location>")
+	}
+	c.open(`<LocationMatch "/\.(?!well-known/)">`)
+	c.line("Require all denied")
+	c.close("</LocationMatch>")
+
+	for _, r := range site.Web.Redirects {
+		pattern := "^" + pathRegexp(r.From) + "$"
+		if prefix, ok := strings.CutSuffix(r.From, "*"); ok {
+			pattern = "^" + pathRegexp(prefix)
+		}
+		c.line("RedirectMatch %d %s %s", redirectCode(r), q(pattern), q(r.To))
+	}
+	c.close("</VirtualHost>")
+	return []byte(c.b.String()), nil
+}
+
+// pathRegexp escapes a URL path for a regular expression.
+func pathRegexp(p string) string { return regexp.QuoteMeta(p) }
+
+func apacheHeaders(c *conf, in *input) {
+	h := in.site.Web.Headers
+	for _, n := range sortedHeaders(h) {
+		// mod_headers reads % as the start of a format specifier.
+		c.line("Header always set %s %s", q(n), q(strings.ReplaceAll(h[n], "%", "%%")))
+	}
+}
+
+func (c *conf) comment(s string) { c.line("# %s", s) }

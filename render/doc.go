@@ -1,0 +1,68 @@
+// Package render turns a resolved site and the server it lands on into the
+// files and directories berth manages there: the web server's virtual host
+// (an nginx server block or an apache VirtualHost), the site's PHP-FPM pool,
+// its htpasswd file and its "site disabled" page. Site returns them; Paths
+// says where each piece of a site lives on a server.
+//
+// Rendering is pure: no I/O, no clock, no randomness, and no map iteration
+// order reaches the output, so the same input gives the same bytes every
+// time. That is what lets reconcile compare hashes of rendered files with
+// hashes observed on a host and skip everything that did not change.
+//
+// # Layout on a server
+//
+// With web_root, conf_dir, pool_dir and run_dir from the server's services:
+//
+//	<web_root>/platforms/<platform>/current        platform code (a build, switched by symlink)
+//	<web_root>/platforms/<platform>/current/<docroot>  the site's document root
+//	<web_root>/sites/<domain>/                     per-site data, outside the document root
+//	<web_root>/sites/<domain>/files/               uploaded files
+//	<web_root>/sites/<domain>/tmp/                 PHP sessions and upload temporaries
+//	<web_root>/sites/<domain>/htpasswd             with web.basic_auth
+//	<web_root>/sites/<domain>/disabled/index.html  with state: disabled
+//	<conf_dir>/<domain>.conf                       the virtual host
+//	<pool_dir>/<domain>.conf                       the PHP-FPM pool (PHP sites)
+//	<run_dir>/<domain>.sock                        the pool's socket
+//
+// Parent directories shared by many sites (<web_root>/sites, conf_dir,
+// pool_dir) are not part of any site's output.
+//
+// # Semantics of the typed web options
+//
+// Both web servers answer the same way:
+//   - client_max_body_size limits request bodies (nginx client_max_body_size,
+//     apache LimitRequestBody in bytes, at most 2147483647) and sets PHP's
+//     upload_max_filesize and post_max_size; 0 means no limit.
+//   - headers are added to every answer, errors included, in name order.
+//   - redirects: a from path without * matches that path exactly; a from
+//     path ending in * matches every path that starts with what comes
+//     before the *. Either way the answer is the status code (default 301)
+//     with Location: to, as written; the rest of the request path is not
+//     appended. Redirects are answered before basic authentication.
+//   - basic_auth protects the whole site (realm default "Restricted").
+//   - redirect_aliases answers every alias with 301 to the same path on the
+//     main domain; otherwise the aliases serve the site.
+//   - state: disabled answers every request for every name of the site with
+//     503 and the disabled page, without PHP and without authentication.
+//     The PHP-FPM pool stays, so enabling the site again reloads nothing
+//     but the web server.
+//   - dotfiles and dot-directories are refused (403), except /.well-known/.
+//
+// # Apache modules
+//
+// The VirtualHosts berth writes need these modules besides the always-on
+// core ones (Debian: a2enmod NAME): authz_core, dir, mime, alias (redirects,
+// the disabled page), headers (web.headers), auth_basic, authn_core,
+// authn_file and authz_user (web.basic_auth), proxy and proxy_fcgi (PHP).
+// Drupal and WordPress sites get AllowOverride All so their .htaccess files
+// apply; their clean URLs also want rewrite. Debian enables alias,
+// auth_basic, authn_core, authn_file, authz_core, authz_user, dir and mime by
+// default; headers, proxy and proxy_fcgi must be enabled.
+//
+// # nginx
+//
+// The server blocks carry their FastCGI parameters inline rather than
+// including fastcgi_params, so they work under any nginx prefix. PHP gets
+// $realpath_root as its document root, so that switching the platform's
+// current symlink to a new build is picked up by the next request.
+package render

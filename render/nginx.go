@@ -1,0 +1,197 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+)
+
+// conf writes an indented configuration file.
+type conf struct {
+	b     strings.Builder
+	depth int
+}
+
+func (c *conf) line(format string, args ...any) {
+	if format == "" {
+		c.b.WriteByte('\n')
+		return
+	}
+	c.b.WriteString(strings.Repeat("    ", c.depth))
+	fmt.Fprintf(&c.b, format, args...)
+	c.b.WriteByte('\n')
+}
+
+func (c *conf) open(format string, args ...any) {
+	c.line(format, args...)
+	c.depth++
+}
+
+func (c *conf) close(s string) {
+	c.depth--
+	c.line("%s", s)
+}
+
+// q quotes a value for nginx or apache. Values are checked before
+// rendering: they hold no quotes, backslashes or line breaks.
+func q(s string) string { return `"` + s + `"` }
+
+// names quotes each name and joins them with spaces.
+func names(ns []string) string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = q(n)
+	}
+	return strings.Join(out, " ")
+}
+
+// fastcgiParams are those of Debian's /etc/nginx/fastcgi.conf, written
+// inline so a vhost does not depend on the files of one nginx prefix, with
+// the document root resolved through the platform's current symlink.
+var fastcgiParams = [][2]string{
+	{"SCRIPT_FILENAME", "$realpath_root$fastcgi_script_name"},
+	{"QUERY_STRING", "$query_string"},
+	{"REQUEST_METHOD", "$request_method"},
+	{"CONTENT_TYPE", "$content_type"},
+	{"CONTENT_LENGTH", "$content_length"},
+	{"SCRIPT_NAME", "$fastcgi_script_name"},
+	{"REQUEST_URI", "$request_uri"},
+	{"DOCUMENT_URI", "$document_uri"},
+	{"DOCUMENT_ROOT", "$realpath_root"},
+	{"SERVER_PROTOCOL", "$server_protocol"},
+	{"REQUEST_SCHEME", "$scheme"},
+	{"HTTPS", "$https if_not_empty"},
+	{"GATEWAY_INTERFACE", "CGI/1.1"},
+	{"SERVER_SOFTWARE", "nginx/$nginx_version"},
+	{"REMOTE_ADDR", "$remote_addr"},
+	{"REMOTE_PORT", "$remote_port"},
+	{"REMOTE_USER", "$remote_user"},
+	{"SERVER_ADDR", "$server_addr"},
+	{"SERVER_PORT", "$server_port"},
+	{"SERVER_NAME", "$server_name"},
+	{"PATH_INFO", "$path_info"},
+	{"REDIRECT_STATUS", "200"},
+	{"HTTP_PROXY", `""`}, // httpoxy: never pass a client's Proxy header on as an environment variable
+}
+
+// nginxVhost renders the site's server blocks.
+func nginxVhost(in *input) ([]byte, error) {
+	// check refused $ in every value: nginx has no way to write a literal $.
+	site, p := in.site, in.paths
+	var c conf
+	c.line("%s", strings.TrimSuffix(header("#", site), "\n"))
+
+	served := append([]string{site.Domain}, site.Aliases...)
+	if site.RedirectAliases && !disabled(site) {
+		served = []string{site.Domain}
+		c.open("server {")
+		nginxListen(&c, in)
+		c.line("server_name %s;", names(site.Aliases))
+		c.line("return 301 %s;", q("$scheme://"+site.Domain+"$request_uri"))
+		c.close("}")
+		c.line("")
+	}
+
+	c.open("server {")
+	nginxListen(&c, in)
+	c.line("server_name %s;", names(served))
+	nginxHeaders(&c, in)
+
+	if disabled(site) {
+		c.line("root %s;", q(p.DisabledDir))
+		c.line("error_page 503 @disabled;")
+		c.line("")
+		c.open("location / {")
+		c.line("return 503;")
+		c.close("}")
+		c.line("")
+		c.open("location @disabled {")
+		c.line("rewrite ^ /index.html break;")
+		c.close("}")
+		c.close("}")
+		return []byte(c.b.String()), nil
+	}
+
+	c.line("root %s;", q(p.Docroot))
+	if site.PHP != "" {
+		c.line("index index.php index.html;")
+	} else {
+		c.line("index index.html index.htm;")
+	}
+	if s := site.Web.ClientMaxBodySize; s != "" {
+		c.line("client_max_body_size %s;", sizeUnit(s))
+	}
+	if ba := site.Web.BasicAuth; ba != nil {
+		c.line("")
+		c.line("auth_basic %s;", q(realm(ba.Realm)))
+		c.line("auth_basic_user_file %s;", q(p.Htpasswd))
+	}
+
+	if rs := site.Web.Redirects; len(rs) > 0 {
+		c.line("")
+		for _, r := range rs {
+			if prefix, ok := strings.CutSuffix(r.From, "*"); ok {
+				c.line("location ^~ %s { return %d %s; }", q(prefix), redirectCode(r), q(r.To))
+			} else {
+				c.line("location = %s { return %d %s; }", q(r.From), redirectCode(r), q(r.To))
+			}
+		}
+	}
+
+	// Regular expression locations are tried in order: refusals first.
+	c.line("")
+	c.line(`location ~ /\.(?!well-known/) { deny all; }`)
+	switch site.Type {
+	case "drupal":
+		c.line(`location ~ ^/sites/[^/]+/files/.*\.php$ { deny all; }`)
+		c.line(`location ~ ^/sites/[^/]+/private/ { deny all; }`)
+		c.line(`location ~* \.(engine|inc|install|make|module|profile|po|sh|sql|theme|twig|tpl|xtmpl|yml)$ { deny all; }`)
+	case "wordpress":
+		c.line(`location ~* ^/wp-content/uploads/.*\.php$ { deny all; }`)
+	}
+
+	c.line("")
+	c.open("location / {")
+	if site.PHP != "" {
+		c.line("try_files $uri $uri/ /index.php$is_args$args;")
+	} else {
+		c.line("try_files $uri $uri/ =404;")
+	}
+	c.close("}")
+
+	if site.PHP != "" {
+		c.line("")
+		c.open(`location ~ [^/]\.php(/|$) {`)
+		c.line(`fastcgi_split_path_info ^(.+?\.php)(/.*)$;`)
+		c.line("try_files $fastcgi_script_name =404;")
+		c.line("set $path_info $fastcgi_path_info;")
+		c.line("fastcgi_index index.php;")
+		for _, kv := range fastcgiParams {
+			c.line("fastcgi_param %s %s;", kv[0], kv[1])
+		}
+		c.line("fastcgi_pass %s;", q("unix:"+p.Socket))
+		c.close("}")
+	}
+	c.close("}")
+	return []byte(c.b.String()), nil
+}
+
+// nginxListen writes the listen lines of a server block. TLS adds its
+// listen and certificate lines here.
+func nginxListen(c *conf, in *input) {
+	c.line("listen %s;", in.http.Listen)
+}
+
+func nginxHeaders(c *conf, in *input) {
+	h := in.site.Web.Headers
+	for _, n := range sortedHeaders(h) {
+		c.line("add_header %s %s always;", q(n), q(h[n]))
+	}
+}
+
+// realm is a basic_auth realm with its default.
+func realm(r string) string {
+	if r == "" {
+		return "Restricted"
+	}
+	return r
+}
