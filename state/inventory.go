@@ -78,7 +78,9 @@ func (s *Store) Inventory(ctx context.Context, env string) ([]Resource, error) {
 // the same IDs and leaving the others alone, all in one transaction: either
 // every resource is saved or, on error, none is. Each resource's Env is set
 // to env (a resource naming another environment is refused); a zero
-// UpdatedAt is set to the current time; an empty ID is refused.
+// UpdatedAt is set to the current time; an empty ID is refused. A resource
+// recorded with the same fields, UpdatedAt aside, is left as it is, keeping
+// its UpdatedAt: saving an unchanged inventory writes nothing.
 //
 // SaveResources honours ctx (a cancelled save saves nothing) and is safe for
 // concurrent use; concurrent writes are applied one after the other.
@@ -104,7 +106,10 @@ func (s *Store) SaveResources(ctx context.Context, env string, rs []Resource) er
 			ON CONFLICT (env, id) DO UPDATE SET
 				host = excluded.host, kind = excluded.kind, path = excluded.path,
 				hash = excluded.hash, revision = excluded.revision, site = excluded.site,
-				updated_at = excluded.updated_at, data = excluded.data`)
+				updated_at = excluded.updated_at, data = excluded.data
+			WHERE host IS NOT excluded.host OR kind IS NOT excluded.kind OR path IS NOT excluded.path
+				OR hash IS NOT excluded.hash OR revision IS NOT excluded.revision OR site IS NOT excluded.site
+				OR data IS NOT excluded.data`)
 		if err != nil {
 			return err
 		}

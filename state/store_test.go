@@ -134,6 +134,9 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	if _, err := s.Secret(ctx, "k", func() (string, error) { return "v", nil }); err != nil {
 		t.Fatal(err)
 	}
+	if s.Dir() != dir {
+		t.Errorf("Dir() = %q, want %q", s.Dir(), dir)
+	}
 	for _, c := range []struct {
 		path string
 		want fs.FileMode
@@ -251,6 +254,22 @@ func TestMigrations(t *testing.T) {
 		}
 		if got := versions(t, dir); fmt.Sprint(got) != "[1 2]" {
 			t.Errorf("versions %v, want [1 2]", got)
+		}
+	})
+
+	t.Run("read-only Store does not migrate", func(t *testing.T) {
+		dir := t.TempDir()
+		saved := migrations
+		t.Cleanup(func() { migrations = saved })
+		migrations = saved[:1]
+		open(t, dir).Close()
+		migrations = append(saved[:1:1], []string{`CREATE TABLE test_v2 (x INTEGER)`})
+		_, err := Open(ctx, dir, Options{ReadOnly: true})
+		if err == nil || !strings.Contains(err.Error(), "run a writing berth command") {
+			t.Fatalf("read-only Open of an old schema = %v", err)
+		}
+		if got := versions(t, dir); fmt.Sprint(got) != "[1]" {
+			t.Errorf("versions %v, want [1]", got)
 		}
 	})
 
