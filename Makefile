@@ -4,7 +4,7 @@ BIN       := bin/berth
 PKGS      := ./...
 FUZZTIME  ?= 60s
 
-.PHONY: all build demo test test-short deps lint fuzz bench schema clean
+.PHONY: all build demo demo-stop test test-short deps lint fuzz bench schema clean
 
 all: build
 
@@ -17,6 +17,11 @@ deps:
 
 demo: build
 	bash scripts/demo
+
+# demo-stop stops the nginx and PHP-FPM that make demo started.
+demo-stop:
+	-[ -f .demo/nginx/logs/nginx.pid ] && kill -QUIT $$(cat .demo/nginx/logs/nginx.pid)
+	-[ -f .demo/php/run/php-fpm.pid ] && kill -QUIT $$(cat .demo/php/run/php-fpm.pid)
 
 test: deps
 	$(GO) vet $(PKGS)
@@ -41,4 +46,4 @@ schema: build
 	$(BIN) schema > examples/sites-repo/berth.schema.json
 
 clean:
-	rm -rf bin
+	rm -rf bin .demo

@@ -119,8 +119,14 @@ func siteID(site *spec.ResolvedSite, server, p string, paths render.SitePaths) s
 		role = "php-pool"
 	case paths.Htpasswd:
 		role = "htpasswd"
+	case paths.FilesDir:
+		role = "files-dir"
+	case paths.TmpDir:
+		role = "tmp-dir"
 	case paths.DisabledDir:
 		role = "disabled-dir"
+	case path.Join(paths.DisabledDir, "index.html"):
+		role = "disabled-page"
 	default:
 		if rel, ok := strings.CutPrefix(p, paths.SiteDir+"/"); ok {
 			role = "path:" + rel

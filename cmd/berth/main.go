@@ -23,6 +23,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"validate", "check a sites repo and print every problem", runValidate},
+		{"plan", "show what apply would change on each server", runPlan},
+		{"apply", "converge an environment's servers to the repo", runApply},
+		{"status", "show per environment and site whether the servers match the repo", runStatus},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},
 		{"version", "print berth's version", func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "berth", version)

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
+)
+
+// envFlags are the flags plan, apply and status share.
+type envFlags struct {
+	env        string
+	repo       string
+	stateDir   string
+	keyFiles   stringList
+	knownHosts string
+	adopt      bool
+	allowDel   int
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
+	usage := "environment to act on (as named in berth.yaml)"
+	if !needEnv {
+		usage += "; default: every environment"
+	}
+	fs.StringVar(&f.env, "env", "", usage)
+	fs.StringVar(&f.repo, "repo", ".", "the sites repo directory")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "berth's state directory (inventory, runs, secrets; relative paths of local servers live here); $BERTH_STATE_DIR")
+	fs.Var(&f.keyFiles, "ssh-key", "private key file for SSH (repeatable); ssh-agent is used when $SSH_AUTH_SOCK is set")
+	fs.StringVar(&f.knownHosts, "known-hosts", defaultKnownHosts(), "known_hosts file SSH host keys are checked against")
+}
+
+func (f *envFlags) registerPlan(fs *flag.FlagSet) {
+	fs.BoolVar(&f.adopt, "adopt", false, "take over files berth did not create instead of reporting them as conflicts")
+	fs.IntVar(&f.allowDel, "allow-deletions", 0, "allow this run to delete up to N sites, above policy.max_deletions")
+}
+
+// loaded is a validated repo resolved for one environment.
+type loaded struct {
+	repo     *spec.Repo
+	fsys     fs.FS
+	res      *spec.Resolved
+	revision string
+	stateDir string
+}
+
+// load reads and validates the repo and resolves f.env. A repo with
+// problems prints them (file:line:column) and returns errInvalid.
+func (f *envFlags) load(stderr io.Writer) (*loaded, error) {
+	if f.env == "" {
+		return nil, usageError("--env is required")
+	}
+	repo, fsys, rev, err := loadRepo(f.repo, stderr)
+	if err != nil {
+		return nil, err
+	}
+	res, err := spec.Resolve(repo, f.env)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(f.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &loaded{repo: repo, fsys: fsys, res: res, revision: rev, stateDir: dir}, nil
+}
+
+// errInvalid is returned after the problems of an invalid repo were printed.
+var errInvalid = errors.New("the sites repo is not valid; nothing was changed")
+
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, nil, "", usageError(fmt.Sprintf("%s is not a directory", dir))
+	}
+	fsys := os.DirFS(dir)
+	repo, err := spec.Load(fsys)
+	var problems spec.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+		return nil, nil, "", errInvalid
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return repo, fsys, contentRevision(fsys, repo.Files), nil
+}
+
+// contentRevision names the revision of a plain directory: a hash of its
+// spec files. A Git revision replaces it when berth reads from Git.
+func contentRevision(fsys fs.FS, files []string) string {
+	h := sha256.New()
+	for _, f := range files {
+		data, _ := fs.ReadFile(fsys, f)
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(data))
+		h.Write(data)
+	}
+	return "dir:" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// engine builds the desired state and an engine over the state store.
+func (l *loaded) engine(store *state.Store, f *envFlags, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, *connector, error) {
+	d, err := reconcile.Build(l.res, l.revision, l.fsys, l.stateDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
+	e := &reconcile.Engine{Hosts: conn, Inventory: reconcile.StoreInventory(store), Hook: hook}
+	return e, d, conn, nil
+}
+
+// openState opens the state store; read-only when nothing will be written.
+func openState(ctx context.Context, dir string, readOnly bool, command string, stderr io.Writer) (*state.Store, error) {
+	if readOnly {
+		if _, err := os.Stat(filepath.Join(dir, "berth.db")); errors.Is(err, fs.ErrNotExist) {
+			// Nothing applied yet: an empty store answers like a fresh one.
+			readOnly = false
+		}
+	}
+	return state.Open(ctx, dir, state.Options{ReadOnly: readOnly, Wait: true, Command: command,
+		OnWait: func(holder string) { fmt.Fprintf(stderr, "berth: waiting for %s to release %s\n", holder, dir) }})
+}
+
+// exitFor maps an error of plan/apply/status to an exit status, printing it.
+func exitFor(err error, cmd string, stderr io.Writer) int {
+	var u usageError
+	switch {
+	case errors.As(err, &u):
+		fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
+		return exitUsage
+	case errors.Is(err, errInvalid):
+		fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
+		return 1
+	default:
+		fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
+		return 1
+	}
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/berthhq/berth/reconcile"
+)
+
+// Exit statuses of berth plan, like terraform plan -detailed-exitcode.
+const (
+	exitNoChanges = 0
+	exitChanges   = 2
+)
+
+type planFlags struct {
+	envFlags
+	json, markdown, fullDiff, noColor bool
+}
+
+func (f *planFlags) register(fs *flag.FlagSet) {
+	f.envFlags.register(fs, true)
+	f.envFlags.registerPlan(fs)
+	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
+	fs.BoolVar(&f.markdown, "markdown", false, "print the plan as Markdown, for a pull-request comment")
+	fs.BoolVar(&f.fullDiff, "full-diff", false, "print every diff, however many")
+	fs.BoolVar(&f.noColor, "no-color", false, "no colour even on a terminal")
+}
+
+func (f *planFlags) write(p *reconcile.Plan, w io.Writer) {
+	switch {
+	case f.json:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(p)
+	case f.markdown:
+		p.WriteMarkdown(w)
+	default:
+		o := reconcile.TextOptions{Color: !f.noColor && isTerminal(w) && os.Getenv("NO_COLOR") == "", MaxDiffs: 50}
+		if f.fullDiff {
+			o.MaxDiffs = 0
+		}
+		p.WriteText(w, o)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func runPlan(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f planFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: berth plan --env ENV [--repo DIR] [flags]\n\nShows, per server, what apply would change. Changes nothing.\nExit status: 0 no changes, 2 changes, 1 error.")
+		fs.PrintDefaults()
+	}
+	if _, code, ok := parse(fs, args); !ok {
+		return code
+	}
+	p, err := plan(context.Background(), &f.envFlags, stderr)
+	if err != nil {
+		return exitFor(err, "plan", stderr)
+	}
+	f.write(p, stdout)
+	if len(p.Unreachable) > 0 {
+		return 1
+	}
+	if p.Empty() {
+		return exitNoChanges
+	}
+	return exitChanges
+}
+
+// plan loads, validates and plans one environment without writing anything.
+func plan(ctx context.Context, f *envFlags, stderr io.Writer) (*reconcile.Plan, error) {
+	l, err := f.load(stderr)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openState(ctx, l.stateDir, true, "berth plan", stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	e, d, conn, err := l.engine(store, f, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return e.Plan(ctx, d, reconcile.PlanOptions{Adopt: f.adopt, AllowDeletions: f.allowDel})
+}
