@@ -246,7 +246,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "header value that would break the config",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  headers:\n    X-Test: 'a\" ; evil'\n"},
-			want:  []string{`sites/a.yaml:6:13: site "a.example.com": header value must be non-empty printable text without quotes, backslashes or braces`},
+			want:  []string{`sites/a.yaml:6:13: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $`},
 		},
 		{
 			name:  "php version not a version",
@@ -328,8 +328,18 @@ func TestLoadMalformed(t *testing.T) {
 			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nservices:\n  dns: { type: bind }\n  http: { type: apache, conf_dir: sites, listen: \"web:http\" }\n"},
 			want: []string{
 				`servers/ns1.yaml:6:35: server "ns1": "sites" must be absolute (relative paths are allowed on a local server only, under berth's state directory)`,
-				`servers/ns1.yaml:6:50: server "ns1": listen "web:http" must be a port (80) or address:port (127.0.0.1:8080, [::1]:8080)`,
+				`servers/ns1.yaml:6:50: server "ns1": listen "web:http" must be a port (80) or IP:port (127.0.0.1:8080, [::1]:8080)`,
 			},
+		},
+		{
+			name:  "a header value with a web server variable",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { headers: { X-Host: $host } }\n"},
+			want:  []string{`sites/a.yaml:4:27: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $`},
+		},
+		{
+			name:  "a path with a semicolon",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, web_root: \"/srv/www;x\" }\n  php: { type: php-fpm }\n"},
+			want:  []string{`servers/web1.yaml:5:34: server "web1": "/srv/www;x" must be a plain path: no .., spaces, quotes, backslashes, braces, $ or ;`},
 		},
 		{
 			name: "three separate errors, all reported in file order",

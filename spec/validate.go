@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -260,8 +261,8 @@ func (c *checker) settings(m *Meta, path, subject string, s *SiteSettings) {
 			if !headerRE.MatchString(h) {
 				c.keyAt(m, hp, subject, "header name %q may hold only letters, digits and hyphens", h)
 			}
-			if v := w.Headers[h]; v == "" || strings.ContainsAny(v, "\"\\\n\r{}") || !printable(v) {
-				c.at(m, hp, subject, "header value must be non-empty printable text without quotes, backslashes or braces")
+			if v := w.Headers[h]; v == "" || strings.ContainsAny(v, "\"\\\n\r{}$") || !printable(v) {
+				c.at(m, hp, subject, "header value must be non-empty printable text without quotes, backslashes, braces or $")
 			}
 		}
 	}
@@ -285,7 +286,7 @@ func validTarget(to string) bool {
 	}
 	u, err := url.Parse(to)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
-		!strings.ContainsAny(to, " \t\n\r\"'\\{}")
+		!strings.ContainsAny(to, " \t\n\r\"'\\{}$")
 }
 
 func (c *checker) server(s *Server, envs []string) {
@@ -306,7 +307,7 @@ func (c *checker) server(s *Server, envs []string) {
 	local := s.Address == "local"
 	if h := s.Services.HTTP; h != nil {
 		if h.Listen != "" && !validListen(h.Listen) {
-			c.at(m, "services.http.listen", subject, "listen %q must be a port (80) or address:port (127.0.0.1:8080, [::1]:8080)", h.Listen)
+			c.at(m, "services.http.listen", subject, "listen %q must be a port (80) or IP:port (127.0.0.1:8080, [::1]:8080)", h.Listen)
 		}
 		c.dirPath(m, subject, "services.http.conf_dir", h.ConfDir, local)
 		c.dirPath(m, subject, "services.http.web_root", h.WebRoot, local)
@@ -544,7 +545,7 @@ func validListen(l string) bool {
 	port := l
 	if i := strings.LastIndexByte(l, ':'); i >= 0 {
 		host := strings.TrimSuffix(strings.TrimPrefix(l[:i], "["), "]")
-		if validHost(host) != nil {
+		if _, err := netip.ParseAddr(host); err != nil {
 			return false
 		}
 		port = l[i+1:]
@@ -558,8 +559,8 @@ func validListen(l string) bool {
 func (c *checker) dirPath(m *Meta, subject, path, v string, local bool) {
 	switch {
 	case v == "":
-	case strings.ContainsAny(v, "\n\t") || slices.Contains(strings.Split(v, "/"), ".."):
-		c.at(m, path, subject, "%q must be a plain path without .. or control characters", v)
+	case strings.ContainsAny(v, "\n\t\r\"'\\{}$; ") || slices.Contains(strings.Split(v, "/"), ".."):
+		c.at(m, path, subject, "%q must be a plain path: no .., spaces, quotes, backslashes, braces, $ or ;", v)
 	case !strings.HasPrefix(v, "/") && !local:
 		c.at(m, path, subject, "%q must be absolute (relative paths are allowed on a local server only, under berth's state directory)", v)
 	}

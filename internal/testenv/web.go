@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -91,7 +92,9 @@ type ApacheServer struct {
 }
 
 // Apache starts apache2 in the foreground and stops it when the test ends.
-func Apache(t testing.TB) *ApacheServer {
+// modules names extra modules to load (e.g. "headers", "proxy_fcgi"), from
+// /usr/lib/apache2/modules/mod_NAME.so.
+func Apache(t testing.TB, modules ...string) *ApacheServer {
 	t.Helper()
 	bin := need(t, "apache2", "apache2")
 	d := tempRoot(t, "apache")
@@ -114,13 +117,14 @@ LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
 LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+%[3]s
 TypesConfig /etc/mime.types
 DocumentRoot %[1]s/htdocs
 <Directory %[1]s/htdocs>
   Require all granted
 </Directory>
 IncludeOptional %[1]s/sites/*.conf
-`, d, a.Port)
+`, d, a.Port, loadModules(modules))
 	writeFile(t, filepath.Join(d, "conf", "httpd.conf"), conf)
 	if err := a.Test(); err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -131,6 +135,14 @@ IncludeOptional %[1]s/sites/*.conf
 		t.Fatalf("testenv: %v", err)
 	}
 	return a
+}
+
+func loadModules(names []string) string {
+	var b strings.Builder
+	for _, m := range names {
+		fmt.Fprintf(&b, "LoadModule %s_module /usr/lib/apache2/modules/mod_%s.so\n", m, m)
+	}
+	return b.String()
 }
 
 // Test runs `apache2 -t` on the configuration.
