@@ -2,11 +2,11 @@ package spec
 
 import (
 	"cmp"
-	"path"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 
