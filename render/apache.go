@@ -34,7 +34,7 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.open("<VirtualHost %s>", addr)
 		c.line("ServerName %s", q(site.Aliases[0]))
 		c.line("ServerAlias %s", names(site.Aliases))
-		c.line("Redirect permanent / %s", q("http://"+site.Domain+"/"))
+		c.line("Redirect permanent / %s", q("http://"+mainHost(in)+"/"))
 		c.close("</VirtualHost>")
 		c.line("")
 	}
@@ -65,7 +65,16 @@ func apacheVhost(in *input) ([]byte, error) {
 	c.line("DocumentRoot %s", q(p.Docroot))
 	if s := site.Web.ClientMaxBodySize; s != "" {
 		n, _ := sizeBytes(s)
-		c.line("LimitRequestBody %d", min(n, 2147483647))
+		n = min(n, 2147483647)
+		c.line("LimitRequestBody %d", n)
+		if n > 0 && site.PHP != "" {
+			// LimitRequestBody does not hold for requests proxied to
+			// PHP-FPM: refuse them by their Content-Length. (PHP's
+			// post_max_size refuses chunked bodies.)
+			c.open(`<If "%%{HTTP:Content-Length} =~ /^[0-9]+$/ && %%{HTTP:Content-Length} -gt %d">`, n)
+			c.line("Redirect 413")
+			c.close("</If>")
+		}
 	}
 	c.open("<Directory %s>", q(p.Docroot))
 	c.line("Options FollowSymLinks")

@@ -86,7 +86,7 @@ func nginxVhost(in *input) ([]byte, error) {
 		c.open("server {")
 		nginxListen(&c, in)
 		c.line("server_name %s;", names(site.Aliases))
-		c.line("return 301 %s;", q("$scheme://"+site.Domain+"$request_uri"))
+		c.line("return 301 %s;", q("$scheme://"+mainHost(in)+"$request_uri"))
 		c.close("}")
 		c.line("")
 	}
@@ -129,10 +129,15 @@ func nginxVhost(in *input) ([]byte, error) {
 	if rs := site.Web.Redirects; len(rs) > 0 {
 		c.line("")
 		for _, r := range rs {
+			// Like apache, keep the query string unless the target has one.
+			to := r.To
+			if !strings.Contains(to, "?") {
+				to += "$is_args$args"
+			}
 			if prefix, ok := strings.CutSuffix(r.From, "*"); ok {
-				c.line("location ^~ %s { return %d %s; }", q(prefix), redirectCode(r), q(r.To))
+				c.line("location ^~ %s { return %d %s; }", q(prefix), redirectCode(r), q(to))
 			} else {
-				c.line("location = %s { return %d %s; }", q(r.From), redirectCode(r), q(r.To))
+				c.line("location = %s { return %d %s; }", q(r.From), redirectCode(r), q(to))
 			}
 		}
 	}
@@ -186,6 +191,16 @@ func nginxHeaders(c *conf, in *input) {
 	for _, n := range sortedHeaders(h) {
 		c.line("add_header %s %s always;", q(n), q(h[n]))
 	}
+}
+
+// mainHost is the site's domain with the listen port when that is not
+// the default one, for redirects to the main name.
+func mainHost(in *input) string {
+	hp, _ := listenAddr(in.http.Listen) // checked before rendering
+	if hp[1] == "80" {
+		return in.site.Domain
+	}
+	return in.site.Domain + ":" + hp[1]
 }
 
 // realm is a basic_auth realm with its default.

@@ -1,0 +1,441 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berthhq/berth/internal/testenv"
+	"github.com/berthhq/berth/spec"
+)
+
+// e2eRepo is a sites repo for one server whose web server listens on
+// listen, with every path under root. The sites: a PHP site with an upload
+// limit, a PHP site behind basic auth, a static site with redirected
+// aliases, headers and redirects, and a disabled site.
+func e2eRepo(typ, listen, confDir, root, htpasswdLine string) fstest.MapFS {
+	repo := fmt.Sprintf(`kind: Server
+name: web
+address: local
+services:
+  http: { type: %[1]s, listen: '%[2]s', conf_dir: %[3]s, web_root: %[4]s/www, user: nobody, group: nogroup }
+  php: { type: php-fpm, pool_dir: %[4]s/php/pool.d, run_dir: %[4]s/php/run }
+---
+kind: Platform
+name: php-app
+type: php
+source: { path: code/php-app }
+docroot: public
+servers: [web]
+---
+kind: Platform
+name: static-site
+type: static
+source: { path: code/static-site }
+servers: [web]
+---
+kind: Site
+name: php.test
+platform: php-app
+web: { client_max_body_size: 1m }
+---
+kind: Site
+name: auth.test
+platform: php-app
+web:
+  basic_auth: { realm: Team only, users: ['%[5]s'] }
+---
+kind: Site
+name: static.test
+platform: static-site
+aliases: [www.static.test]
+redirect_aliases: true
+web:
+  headers: { X-Berth-Test: "50%% off; static", Cache-Control: no-store }
+  redirects:
+    - { from: /old/*, to: /new/, code: 308 }
+    - { from: /chat, to: 'https://chat.example.com/', code: 302 }
+    - { from: /search, to: 'https://find.example.com/?src=old' }
+---
+kind: Site
+name: off.test
+platform: static-site
+state: disabled
+`, typ, listen, confDir, root, htpasswdLine)
+	return fstest.MapFS{
+		"berth.yaml":                    {Data: []byte(defaultConfig)},
+		"sites/e2e.yaml":                {Data: []byte(repo)},
+		"code/php-app/public/index.php": {Data: []byte(indexPHP)},
+		"code/static-site/index.html":   {Data: []byte(staticHTML)},
+	}
+}
+
+const (
+	indexPHP = `<?php
+header('Content-Type: text/plain');
+echo "php ", PHP_VERSION_ID >= 80200 ? "ok" : "old", " host=", $_SERVER['HTTP_HOST'], " path=", $_SERVER['REQUEST_URI'];
+echo " info=", $_SERVER['PATH_INFO'] ?? "", "\n";
+`
+	basedirPHP = `<?php
+header('Content-Type: text/plain');
+echo @file_get_contents('/etc/hostname') === false ? "denied" : "readable", "\n";
+echo is_writable(session_save_path()) ? "sessions ok" : "sessions broken", "\n";
+`
+	staticHTML = "<h1>static site</h1>\n"
+)
+
+// rootDir makes a directory other users may traverse: the web server and
+// PHP drop privileges to nobody, and t.TempDir is private to root.
+func rootDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "berth-render-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mustWrite(t *testing.T, p string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(path.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chown applies an owner and group by name; "" leaves it as it is.
+func chown(t *testing.T, p, owner, group string) {
+	t.Helper()
+	uid, gid := -1, -1
+	if owner != "" {
+		u, err := user.Lookup(owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+	}
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if err := os.Lchown(p, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deploy does what berth's apply does with render's output (directories,
+// then files, with their modes and owners), and puts platform code where
+// a deployment would: a build directory behind the current symlink.
+func deploy(t *testing.T, fsys fstest.MapFS) (sites []spec.ResolvedSite, srv spec.ResolvedServer) {
+	t.Helper()
+	repo, err := spec.Load(fsys)
+	if err != nil {
+		t.Fatalf("e2e repo: %v", err)
+	}
+	res, err := spec.Resolve(repo, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = res.Servers[0]
+	for i := range res.Sites {
+		site := &res.Sites[i]
+		dirs, files, err := Site(site, &srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dirs {
+			// Shared parents are world-traversable, as reconcile makes them.
+			if err := os.MkdirAll(path.Dir(d.Path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(d.Path, d.Mode); err != nil && !os.IsExist(err) {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(d.Path, d.Mode); err != nil {
+				t.Fatal(err)
+			}
+			chown(t, d.Path, d.Owner, d.Group)
+		}
+		for _, f := range files {
+			mustWrite(t, f.Path, f.Content, f.Mode)
+			chown(t, f.Path, f.Owner, f.Group)
+		}
+	}
+	code := map[string]map[string]string{
+		"php-app":     {"public/index.php": indexPHP, "public/basedir.php": basedirPHP},
+		"static-site": {"index.html": staticHTML, ".git/config": "secret\n", "new/index.html": "new\n"},
+	}
+	for _, pl := range res.Platforms {
+		p := Paths(&spec.ResolvedSite{Platform: pl.Name}, &srv)
+		build := path.Join(p.PlatformDir, "builds", "1")
+		for name, content := range code[pl.Name] {
+			mustWrite(t, path.Join(build, name), []byte(content), 0o644)
+		}
+		if err := os.Symlink("builds/1", p.Current); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(srv.PHP.For(spec.DefaultPHP).RunDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return res.Sites, srv
+}
+
+// reloadPHPFPM makes the test's php-fpm include the rendered pools, asks it
+// to reload (SIGUSR2: it re-executes itself, same PID) and waits for the
+// sockets of the new pools.
+func reloadPHPFPM(t *testing.T, p *testenv.PHPFPMServer, srv *spec.ResolvedServer, sites []spec.ResolvedSite) {
+	t.Helper()
+	v := srv.PHP.For(spec.DefaultPHP)
+	cfg := filepath.Join(p.Dir, "php-fpm.conf")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "include = %s/*.conf\n", v.PoolDir)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Proc.Cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sites {
+		if s.PHP == "" {
+			continue
+		}
+		sock := Paths(&s, srv).Socket
+		poll(t, "php-fpm socket "+sock, func() (bool, string) {
+			_, err := os.Stat(sock)
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+}
+
+// children returns the PIDs of a process's children.
+func children(t *testing.T, pid int) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, c := range strings.Fields(string(b)) {
+		out[c] = true
+	}
+	return out
+}
+
+// reloadAndWait reloads a web server whose master process is pid and
+// waits until every worker of the old configuration has exited: until
+// then an old worker may still accept a connection and answer from the
+// old configuration.
+func reloadAndWait(t *testing.T, pid int, reload func() error) {
+	t.Helper()
+	old := children(t, pid)
+	if err := reload(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "exit of the workers of the old configuration", func() (bool, string) {
+		now := children(t, pid)
+		for c := range old {
+			if now[c] {
+				return false, "worker " + c + " still runs"
+			}
+		}
+		return len(now) > 0, "no workers"
+	})
+}
+
+// poll calls cond until it returns true, for at most ten seconds.
+func poll(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 10s; last: %s", what, last)
+		}
+		time.Sleep(20 * time.Millisecond) // readiness poll, bounded by the deadline
+	}
+}
+
+type answer struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func get(t *testing.T, addr, method, host, target string, body io.Reader, auth ...string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+addr+target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	req.Host = host + ":" + port
+	if len(auth) == 2 {
+		req.SetBasicAuth(auth[0], auth[1])
+	}
+	c := &http.Client{
+		// A new connection per request: a kept-alive one may still
+		// belong to a worker of the configuration before the reload.
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s http://%s%s: %v", method, host, target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// checkServed runs the same checks against either web server.
+func checkServed(t *testing.T, addr string) {
+	type check struct {
+		name, method, host, target string
+		body                       io.Reader
+		auth                       []string
+		code                       int
+		contains                   string
+		headers                    map[string]string
+	}
+	big := strings.Repeat("x", 2<<20)
+	checks := []check{
+		{name: "php front controller", host: "php.test", target: "/", code: 200, contains: "php ok host=php.test:{port} path=/ info=\n"},
+		{name: "php pretty URL", host: "php.test", target: "/articles/1?x=2", code: 200, contains: "path=/articles/1?x=2"},
+		{name: "php path info", host: "php.test", target: "/index.php/extra", code: 200, contains: "info=/extra"},
+		{name: "php open_basedir", host: "php.test", target: "/basedir.php", code: 200, contains: "denied\nsessions ok\n"},
+		{name: "php body limit", method: "POST", host: "php.test", target: "/", body: strings.NewReader(big), code: 413},
+		{name: "php body limit direct", method: "POST", host: "php.test", target: "/index.php", body: strings.NewReader(big), code: 413},
+		{name: "php body limit pretty", method: "POST", host: "php.test", target: "/x/y", body: strings.NewReader(big), code: 413},
+		{name: "auth without credentials", host: "auth.test", target: "/", code: 401,
+			headers: map[string]string{"Www-Authenticate": `Basic realm="Team only"`}},
+		{name: "auth wrong password", host: "auth.test", target: "/", auth: []string{"alice", "wrong"}, code: 401},
+		{name: "auth with credentials", host: "auth.test", target: "/", auth: []string{"alice", "s3cret"}, code: 200, contains: "php ok host=auth.test:{port} "},
+		{name: "static file", host: "static.test", target: "/", code: 200, contains: staticHTML,
+			headers: map[string]string{"X-Berth-Test": "50% off; static", "Cache-Control": "no-store"}},
+		{name: "static missing", host: "static.test", target: "/nope.html", code: 404,
+			headers: map[string]string{"X-Berth-Test": "50% off; static"}},
+		{name: "dotfiles refused", host: "static.test", target: "/.git/config", code: 403},
+		{name: "prefix redirect", host: "static.test", target: "/old/page?q=1", code: 308,
+			headers: map[string]string{"Location": "http://static.test:{port}/new/?q=1"}},
+		{name: "redirect to a query", host: "static.test", target: "/search?q=1", code: 301,
+			headers: map[string]string{"Location": "https://find.example.com/?src=old"}},
+		{name: "exact redirect", host: "static.test", target: "/chat", code: 302,
+			headers: map[string]string{"Location": "https://chat.example.com/"}},
+		{name: "exact redirect is exact", host: "static.test", target: "/chat/more", code: 404},
+		{name: "redirected alias", host: "www.static.test", target: "/a/b?c=d", code: 301,
+			headers: map[string]string{"Location": "http://static.test:{port}/a/b?c=d"}},
+		{name: "disabled", host: "off.test", target: "/", code: 503, contains: "<h1>off.test is disabled</h1>"},
+		{name: "disabled deep path", host: "off.test", target: "/some/page.php", code: 503, contains: "off.test is disabled"},
+		{name: "disabled page itself", host: "off.test", target: "/index.html", code: 503, contains: "off.test is disabled"},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			a := get(t, addr, cmpOr(c.method, "GET"), c.host, c.target, c.body, c.auth...)
+			if a.code != c.code {
+				t.Fatalf("%s http://%s%s = %d, want %d; body:\n%s", cmpOr(c.method, "GET"), c.host, c.target, a.code, c.code, a.body)
+			}
+			_, port, _ := strings.Cut(addr, ":")
+			if c.contains = strings.ReplaceAll(c.contains, "{port}", port); !strings.Contains(a.body, c.contains) {
+				t.Errorf("body %q does not contain %q", a.body, c.contains)
+			}
+			for k, v := range c.headers {
+				if v = strings.ReplaceAll(v, "{port}", port); a.header.Get(k) != v {
+					got := a.header.Get(k)
+					t.Errorf("header %s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func htpasswdLine(t *testing.T) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "alice:" + string(hash)
+}
+
+// TestServeNginx renders the sites into a real nginx and a real php-fpm
+// and asks them over HTTP.
+func TestServeNginx(t *testing.T) {
+	n := testenv.Nginx(t)
+	p := testenv.PHPFPM(t)
+	root := rootDir(t)
+	sites, srv := deploy(t, e2eRepo("nginx", n.Addr, n.SitesDir, root, htpasswdLine(t)))
+	reloadPHPFPM(t, p, &srv, sites)
+	if err := n.Test(); err != nil {
+		t.Fatal(err)
+	}
+	reloadAndWait(t, n.Proc.PID(), n.Reload)
+	poll(t, "answer from the reloaded nginx", func() (bool, string) {
+		a := get(t, n.Addr, "GET", "static.test", "/", nil)
+		return a.body == staticHTML, fmt.Sprint(a.code, a.body)
+	})
+	checkServed(t, n.Addr)
+}
+
+// TestServeApache is TestServeNginx with apache2.
+func TestServeApache(t *testing.T) {
+	a := testenv.Apache(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(a.Root, "logs", "error.log"))
+			t.Logf("apache2 error.log:\n%s", b)
+		}
+	})
+	p := testenv.PHPFPM(t)
+	root := rootDir(t)
+	mustWrite(t, filepath.Join(a.SitesDir, "00-berth-modules.conf"), []byte(apacheModulesConf()), 0o644)
+	sites, srv := deploy(t, e2eRepo("apache", a.Addr, a.SitesDir, root, htpasswdLine(t)))
+	reloadPHPFPM(t, p, &srv, sites)
+	if err := a.Test(); err != nil {
+		t.Fatal(err)
+	}
+	reloadAndWait(t, a.Proc.PID(), a.Graceful)
+	poll(t, "answer from the reloaded apache2", func() (bool, string) {
+		a := get(t, a.Addr, "GET", "static.test", "/", nil)
+		return a.body == staticHTML, fmt.Sprint(a.code, a.body)
+	})
+	checkServed(t, a.Addr)
+}
