@@ -32,16 +32,20 @@
 // Both web servers answer the same way:
 //   - client_max_body_size limits request bodies (nginx client_max_body_size,
 //     apache LimitRequestBody in bytes, at most 2147483647) and sets PHP's
-//     upload_max_filesize and post_max_size; 0 means no limit.
+//     upload_max_filesize and post_max_size; 0 means no limit. apache does
+//     not apply LimitRequestBody to requests it proxies to PHP-FPM, so PHP
+//     sites also refuse a larger Content-Length with 413 in an <If>.
 //   - headers are added to every answer, errors included, in name order.
 //   - redirects: a from path without * matches that path exactly; a from
 //     path ending in * matches every path that starts with what comes
 //     before the *. Either way the answer is the status code (default 301)
-//     with Location: to, as written; the rest of the request path is not
-//     appended. Redirects are answered before basic authentication.
+//     with Location: to, as written, plus the request's query string when
+//     to has none; the rest of the request path is not appended.
+//     Redirects are answered before basic authentication.
 //   - basic_auth protects the whole site (realm default "Restricted").
-//   - redirect_aliases answers every alias with 301 to the same path on the
-//     main domain; otherwise the aliases serve the site.
+//   - redirect_aliases answers every alias with 301 to the same path and
+//     query on the main domain (with the listen port when it is not 80);
+//     otherwise the aliases serve the site.
 //   - state: disabled answers every request for every name of the site with
 //     503 and the disabled page, without PHP and without authentication.
 //     The PHP-FPM pool stays, so enabling the site again reloads nothing
