@@ -57,6 +57,14 @@ type Host interface {
 	// path already is a directory, and leaves existing directories unchanged.
 	MkdirAll(ctx context.Context, path string, perm fs.FileMode) error
 
+	// EnsureDir makes path a directory with exactly the permission bits
+	// opts.FileMode() (the umask does not apply) and, when opts.Owner or
+	// opts.Group is set, that owner, in one round trip. Missing parents are
+	// created as MkdirAll(0755) would; an existing directory only gets its
+	// mode and owner set, so EnsureDir is safe to repeat. When path exists
+	// and is not a directory the error wraps syscall.ENOTDIR.
+	EnsureDir(ctx context.Context, path string, opts WriteOptions) error
+
 	// Observe returns one Observation per path, in the order given: whether
 	// it exists and, if so, its type, mode, owner, size and, for regular
 	// files, the SHA-256 of its contents. All paths are read in ONE round

@@ -3,12 +3,18 @@ package reconcile
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
 )
+
+// VhostWarning is the number of sites on one web server above which a plan
+// warns: nginx took 5 s to check and 7 s to reload 10,000 PHP vhosts.
+const VhostWarning = 5000
 
 // Build returns the desired state of one resolved environment as resources:
 // per site and web server the directories and files render produces, the
@@ -46,6 +52,7 @@ func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desir
 		}
 	}
 
+	vhosts := map[string]int{}
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		for _, sn := range site.Servers {
@@ -55,11 +62,15 @@ func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desir
 			}
 			dirs, files, err := render.Site(site, &srv)
 			if err != nil {
-				return nil, fmt.Errorf("render site %s for server %s: %w", site.Name, sn, err)
+				return nil, err // it names the site and the server
 			}
 			paths := render.Paths(site, &srv)
 			b.sharedDirs(sn, path.Dir(paths.SiteDir), srv.HTTP.WebRoot)
 			b.sharedDirs(sn, path.Dir(paths.Vhost), "")
+			if paths.Socket != "" {
+				b.sharedDirs(sn, path.Dir(paths.Socket), "") // PHP-FPM creates the socket, not its directory
+			}
+			vhosts[sn]++
 			for _, d := range dirs {
 				b.dir(DirSpec{ID: siteID(site, sn, d.Path, paths), Server: sn, Site: site.Domain,
 					Path: d.Path, Mode: d.Mode, Owner: d.Owner, Group: d.Group})
@@ -72,6 +83,11 @@ func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desir
 		}
 	}
 	b.link()
+	for _, sn := range slices.Sorted(maps.Keys(vhosts)) {
+		if n := vhosts[sn]; n > VhostWarning {
+			b.warn(fmt.Sprintf("server %s carries %d sites; above ~%d vhosts one nginx takes seconds to check and reload and doubles its memory while reloading: consider sharding the sites over more web servers", sn, n, VhostWarning))
+		}
+	}
 
 	d := &Desired{
 		Env:          res.Environment,

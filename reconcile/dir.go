@@ -112,31 +112,10 @@ func (d *Dir) Apply(ctx context.Context, h host.Host, c *Change) error {
 			return &KeptError{Path: d.path, Reason: "directory is not empty"}
 		}
 		return err
-	case Create:
-		if err := h.MkdirAll(ctx, d.path, d.mode); err != nil {
-			return err
-		}
-		return d.setAttrs(ctx, h, d.mode, d.owner, d.group)
-	case Update:
-		return d.setAttrs(ctx, h, d.mode, d.owner, d.group)
+	case Create, Update:
+		return h.EnsureDir(ctx, d.path, host.WriteOptions{Mode: d.mode, Owner: d.owner, Group: d.group})
 	}
 	return nil
-}
-
-// setAttrs sets mode and owner; MkdirAll's mode is filtered by the umask.
-func (d *Dir) setAttrs(ctx context.Context, h host.Host, mode fs.FileMode, owner, group string) error {
-	if _, err := h.Run(ctx, []string{"chmod", fmt.Sprintf("%04o", mode.Perm()), "--", d.path}, host.RunOptions{}); err != nil {
-		return err
-	}
-	if owner == "" && group == "" {
-		return nil
-	}
-	who := owner
-	if group != "" {
-		who += ":" + group
-	}
-	_, err := h.Run(ctx, []string{"chown", who, "--", d.path}, host.RunOptions{})
-	return err
 }
 
 func (d *Dir) Undo(ctx context.Context, h host.Host, c *Change) error {
@@ -150,10 +129,8 @@ func (d *Dir) Undo(ctx context.Context, h host.Host, c *Change) error {
 			return nil
 		}
 		return err
-	case c.Action == Delete:
-		return h.MkdirAll(ctx, d.path, p.obs.Mode.Perm())
 	}
-	return d.setAttrs(ctx, h, p.obs.Mode.Perm(), p.obs.Owner, p.obs.Group)
+	return h.EnsureDir(ctx, d.path, host.WriteOptions{Mode: p.obs.Mode.Perm(), Owner: p.obs.Owner, Group: p.obs.Group})
 }
 
 func (d *Dir) Record() Record {

@@ -231,7 +231,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "redirect from not a path",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  redirects:\n    - { from: old, to: \"https://x.example.com/\" }\n"},
-			want:  []string{`sites/a.yaml:6:15: site "a.example.com": from "old" must be a URL path starting with / (a trailing * matches the prefix)`},
+			want:  []string{`sites/a.yaml:6:15: site "a.example.com": from "old" must be a URL path starting with / (a trailing * matches the prefix), written without %-escapes`},
 		},
 		{
 			name:  "body size not a size",
@@ -246,7 +246,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "header value that would break the config",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  headers:\n    X-Test: 'a\" ; evil'\n"},
-			want:  []string{`sites/a.yaml:6:13: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $`},
+			want:  []string{`sites/a.yaml:6:13: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $ (and not an apache expr=)`},
 		},
 		{
 			name:  "php version not a version",
@@ -334,7 +334,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "a header value with a web server variable",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { headers: { X-Host: $host } }\n"},
-			want:  []string{`sites/a.yaml:4:27: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $`},
+			want:  []string{`sites/a.yaml:4:27: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $ (and not an apache expr=)`},
 		},
 		{
 			name:  "a path with a semicolon",

@@ -19,7 +19,7 @@ var (
 	dbNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 	headerRE   = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 	htUserRE   = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
-	pathRE     = regexp.MustCompile(`^/[A-Za-z0-9._~!&'()+,;=:@%/-]*\*?$`)
+	pathRE     = regexp.MustCompile(`^/[A-Za-z0-9._~!&'()+,;=:@/-]*\*?$`)
 	scpLikeRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$`)
 	hashPrefix = []string{"$2y$", "$2a$", "$2b$", "$apr1$", "$6$", "$5$"}
 )
@@ -250,7 +250,7 @@ func (c *checker) settings(m *Meta, path, subject string, s *SiteSettings) {
 		for i, rd := range w.Redirects {
 			rp := fmt.Sprintf("%s[%d]", p("web.redirects"), i)
 			if rd.From != "" && !pathRE.MatchString(rd.From) {
-				c.at(m, rp+".from", subject, "from %q must be a URL path starting with / (a trailing * matches the prefix)", rd.From)
+				c.at(m, rp+".from", subject, "from %q must be a URL path starting with / (a trailing * matches the prefix), written without %%-escapes", rd.From)
 			}
 			if rd.To != "" && !validTarget(rd.To) {
 				c.at(m, rp+".to", subject, "to %q must be a path starting with / or an absolute http(s) URL, without spaces or quotes", rd.To)
@@ -261,8 +261,8 @@ func (c *checker) settings(m *Meta, path, subject string, s *SiteSettings) {
 			if !headerRE.MatchString(h) {
 				c.keyAt(m, hp, subject, "header name %q may hold only letters, digits and hyphens", h)
 			}
-			if v := w.Headers[h]; v == "" || strings.ContainsAny(v, "\"\\\n\r{}$") || !printable(v) {
-				c.at(m, hp, subject, "header value must be non-empty printable text without quotes, backslashes, braces or $")
+			if v := w.Headers[h]; v == "" || strings.ContainsAny(v, "\"\\\n\r{}$") || !printable(v) || strings.HasPrefix(v, "expr=") {
+				c.at(m, hp, subject, "header value must be non-empty printable text without quotes, backslashes, braces or $ (and not an apache expr=)")
 			}
 		}
 	}
@@ -559,7 +559,7 @@ func validListen(l string) bool {
 func (c *checker) dirPath(m *Meta, subject, path, v string, local bool) {
 	switch {
 	case v == "":
-	case strings.ContainsAny(v, "\n\t\r\"'\\{}$; ") || slices.Contains(strings.Split(v, "/"), ".."):
+	case strings.ContainsAny(strings.ReplaceAll(v, "{version}", ""), "\n\t\r\"'\\{}$; ") || slices.Contains(strings.Split(v, "/"), ".."):
 		c.at(m, path, subject, "%q must be a plain path: no .., spaces, quotes, backslashes, braces, $ or ;", v)
 	case !strings.HasPrefix(v, "/") && !local:
 		c.at(m, path, subject, "%q must be absolute (relative paths are allowed on a local server only, under berth's state directory)", v)

@@ -204,6 +204,24 @@ func Run(t *testing.T, tg Target) {
 		}
 	})
 
+	t.Run("EnsureDir", func(t *testing.T) {
+		d := p("ens/a/b")
+		for i, mode := range []fs.FileMode{0o750, 0o750, 0o775 | fs.ModeSetgid} {
+			if err := h.EnsureDir(ctx, d, host.WriteOptions{Mode: mode}); err != nil {
+				t.Fatalf("EnsureDir #%d: %v", i+1, err)
+			}
+			if o := observe1(t, h, d); !o.IsDir() || o.Mode&(fs.ModePerm|fs.ModeSetgid) != mode {
+				t.Fatalf("EnsureDir #%d: Observe = %+v, want directory %v (no umask)", i+1, o, mode)
+			}
+		}
+		if err := h.WriteFile(ctx, p("ens/file"), nil, host.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.EnsureDir(ctx, p("ens/file"), host.WriteOptions{}); !errors.Is(err, syscall.ENOTDIR) {
+			t.Fatalf("EnsureDir over a file: %v, want ENOTDIR", err)
+		}
+	})
+
 	t.Run("Observe", func(t *testing.T) {
 		data := []byte("observed\n")
 		f, d := p("obs/file"), p("obs")

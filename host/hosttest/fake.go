@@ -418,6 +418,39 @@ func (f *Fake) MkdirAll(ctx context.Context, p string, perm fs.FileMode) error {
 	return f.mkdirAll(path.Clean(p), perm)
 }
 
+// EnsureDir implements host.Host; it records one call.
+func (f *Fake) EnsureDir(ctx context.Context, p string, opts host.WriteOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, Call{Op: "ensuredir", Paths: []string{p}}); err != nil {
+		return err
+	}
+	p = path.Clean(p)
+	if n, ok := f.files[p]; ok && !n.mode.IsDir() {
+		return fmt.Errorf("%s: ensure directory %s: %w", f.name, p, syscall.ENOTDIR)
+	}
+	if err := f.mkdirAll(p, 0o755); err != nil {
+		return err
+	}
+	n := f.files[p]
+	if opts.Owner != "" {
+		uid, err := f.id(f.users, opts.Owner)
+		if err != nil {
+			return fmt.Errorf("%s: ensure directory %s: %w", f.name, p, err)
+		}
+		n.uid = uid
+	}
+	if opts.Group != "" {
+		gid, err := f.id(f.groups, opts.Group)
+		if err != nil {
+			return fmt.Errorf("%s: ensure directory %s: %w", f.name, p, err)
+		}
+		n.gid = gid
+	}
+	n.mode = fs.ModeDir | opts.FileMode()
+	return nil
+}
+
 func (f *Fake) mkdirAll(p string, perm fs.FileMode) error {
 	if n, ok := f.files[p]; ok {
 		if n.mode.IsDir() {

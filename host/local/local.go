@@ -198,6 +198,39 @@ func (h *Host) MkdirAll(ctx context.Context, path string, perm fs.FileMode) erro
 	return nil
 }
 
+// EnsureDir implements host.Host.
+func (h *Host) EnsureDir(ctx context.Context, path string, opts host.WriteOptions) error {
+	if err := h.checkPath(ctx, path); err != nil {
+		return err
+	}
+	uid, gid, err := h.ids.resolve(opts.Owner, opts.Group)
+	if err != nil {
+		return fmt.Errorf("local: ensure directory %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("local: ensure directory %s: %w", path, err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("local: ensure directory %s: %w", path, err)
+	}
+	st, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("local: ensure directory %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("local: ensure directory %s: %w", path, syscall.ENOTDIR)
+	}
+	if opts.Owner != "" || opts.Group != "" {
+		if err := os.Lchown(path, uid, gid); err != nil {
+			return fmt.Errorf("local: ensure directory %s: chown to %s:%s: %w", path, opts.Owner, opts.Group, err)
+		}
+	}
+	if err := os.Chmod(path, opts.FileMode()); err != nil {
+		return fmt.Errorf("local: ensure directory %s: %w", path, err)
+	}
+	return nil
+}
+
 // Observe implements host.Host. The paths are examined by a few goroutines
 // in parallel; "one round trip" is trivially true on the local machine.
 func (h *Host) Observe(ctx context.Context, paths []string) ([]host.Observation, error) {

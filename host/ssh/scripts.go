@@ -36,6 +36,14 @@ const mkdirScript = `LC_ALL=C; export LC_ALL
 umask "$(printf %o $(( 0$(umask) | (0777 & ~0$2) )))" || exit 1
 exec mkdir -p -- "$1"`
 
+// ensureDirScript makes $1 a directory with mode $2 (octal, exactly) and
+// owner $3 (chown syntax, may be empty), creating missing parents.
+const ensureDirScript = `LC_ALL=C; export LC_ALL
+if [ -e "$1" ] && [ ! -d "$1" ]; then echo "$1 exists and is not a directory" >&2; exit 1; fi
+mkdir -p -- "$1" || exit 1
+if [ -n "$3" ]; then chown -h -- "$3" "$1" || exit 1; fi
+exec chmod -- "$2" "$1"`
+
 // observeScript reads NUL-terminated absolute paths on standard input and
 // writes, NUL-separated: one stat record per existing path ("S" + find's %y
 // type letter, path, octal mode, uid, gid, user, group, size, link target),

@@ -493,6 +493,8 @@ func classify(stderr []byte) error {
 		return syscall.ENOSPC
 	case strings.Contains(s, "Permission denied"), strings.Contains(s, "Operation not permitted"):
 		return fs.ErrPermission
+	case strings.Contains(s, "exists and is not a directory"):
+		return syscall.ENOTDIR
 	case strings.Contains(s, "No such file or directory"), strings.Contains(s, "Not a directory"):
 		return fs.ErrNotExist
 	case strings.Contains(s, "Read-only file system"):
@@ -585,6 +587,22 @@ func (h *Host) MkdirAll(ctx context.Context, p string, perm fs.FileMode) error {
 	mode := strconv.FormatUint(uint64(perm&fs.ModePerm), 8)
 	if _, err := h.script(ctx, "mkdir", mkdirScript, nil, nil, p, mode); err != nil {
 		return h.opError("mkdir", p, err)
+	}
+	return nil
+}
+
+// EnsureDir implements host.Host in one command.
+func (h *Host) EnsureDir(ctx context.Context, p string, opts host.WriteOptions) error {
+	if err := h.checkPath(p); err != nil {
+		return err
+	}
+	owner := opts.Owner
+	if opts.Group != "" {
+		owner += ":" + opts.Group
+	}
+	mode := strconv.FormatUint(uint64(unixMode(opts.FileMode())), 8)
+	if _, err := h.script(ctx, "ensure-dir", ensureDirScript, nil, nil, p, mode, owner); err != nil {
+		return h.opError("ensure directory", p, err)
 	}
 	return nil
 }
