@@ -74,6 +74,9 @@ type Plan struct {
 	DeletedSites []string `json:"deleted_sites,omitempty"`
 	// Warnings are things the operator should know that block nothing.
 	Warnings []string `json:"warnings,omitempty"`
+	// OmittedDiffs counts new files whose content the plan does not show
+	// (PlanOptions.MaxCreateDiffs).
+	OmittedDiffs int `json:"omitted_diffs,omitempty"`
 	// Unreachable lists servers that could not be observed; nothing is
 	// planned for them.
 	Unreachable []ServerError `json:"unreachable,omitempty"`

@@ -71,6 +71,10 @@ type PlanOptions struct {
 	Adopt bool
 	// AllowDeletions raises policy.max_deletions for this plan only.
 	AllowDeletions int
+	// MaxCreateDiffs keeps the diffs (the whole content) of only the
+	// first N new files; 0 keeps all. A first converge of thousands of
+	// sites is otherwise mostly copies of their config in the plan.
+	MaxCreateDiffs int
 }
 
 // ErrPolicy is wrapped by the error of a plan that policy refuses.
@@ -160,6 +164,18 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 		return nil, err
 	}
 	sortChanges(p.Changes)
+	if n := opts.MaxCreateDiffs; n > 0 {
+		for i := range p.Changes {
+			if c := &p.Changes[i]; c.Action == Create && c.Diff != "" {
+				if n == 0 {
+					c.Diff = ""
+					p.OmittedDiffs++
+				} else {
+					n--
+				}
+			}
+		}
+	}
 	slices.SortFunc(p.Unreachable, func(a, b ServerError) int { return strings.Compare(a.Server, b.Server) })
 	p.planned = pl
 	return p, nil

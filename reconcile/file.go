@@ -168,6 +168,9 @@ func (f *File) Record() Record {
 
 // unifiedDiff returns a unified diff of a file's old and new content.
 func unifiedDiff(path string, before, after []byte) string {
+	if before == nil || after == nil {
+		return wholeDiff(path, before, after)
+	}
 	from, to := "a"+path, "b"+path
 	if before == nil {
 		from = "/dev/null"
@@ -186,4 +189,37 @@ func unifiedDiff(path string, before, after []byte) string {
 		d += "\\ No newline at end of file\n"
 	}
 	return d
+}
+
+// wholeDiff is the diff of a created or deleted file: every line added or
+// removed. It is written directly; a first converge of thousands of sites
+// makes thousands of them.
+func wholeDiff(path string, before, after []byte) string {
+	sign, content := "+", after
+	from, to := "/dev/null", "b"+path
+	if after == nil {
+		sign, content = "-", before
+		from, to = "a"+path, "/dev/null"
+	}
+	text := string(content)
+	n := strings.Count(text, "\n")
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		n++
+	}
+	var b strings.Builder
+	b.Grow(len(text) + n + len(path)*2 + 40)
+	fmt.Fprintf(&b, "--- %s\n+++ %s\n", from, to)
+	if sign == "+" {
+		fmt.Fprintf(&b, "@@ -0,0 +1,%d @@\n", n)
+	} else {
+		fmt.Fprintf(&b, "@@ -1,%d +0,0 @@\n", n)
+	}
+	for line := range strings.Lines(text) {
+		b.WriteString(sign)
+		b.WriteString(line)
+	}
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		b.WriteString("\n\\ No newline at end of file\n")
+	}
+	return b.String()
 }

@@ -100,6 +100,7 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 			omitted++
 		}
 	}
+	omitted += p.OmittedDiffs
 	if omitted > 0 {
 		fmt.Fprintf(w, "\n(%d more diff%s not shown; --full-diff shows every diff)\n", omitted, plural(omitted))
 	}

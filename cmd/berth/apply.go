@@ -58,7 +58,7 @@ func apply(ctx context.Context, f *planFlags, autoApprove bool, stdin io.Reader,
 	}
 	defer conn.Close()
 
-	p, err := e.Plan(ctx, d, reconcile.PlanOptions{Adopt: f.adopt, AllowDeletions: f.allowDel})
+	p, err := e.Plan(ctx, d, f.planOptions())
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,16 @@ type envFlags struct {
 	knownHosts string
 	adopt      bool
 	allowDel   int
+	fullDiff   bool
+}
+
+// planOptions are the engine's options from the flags.
+func (f *envFlags) planOptions() reconcile.PlanOptions {
+	o := reconcile.PlanOptions{Adopt: f.adopt, AllowDeletions: f.allowDel, MaxCreateDiffs: 50}
+	if f.fullDiff {
+		o.MaxCreateDiffs = 0
+	}
+	return o
 }
 
 type stringList []string
@@ -49,11 +59,13 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 func (f *envFlags) registerPlan(fs *flag.FlagSet) {
 	fs.BoolVar(&f.adopt, "adopt", false, "take over files berth did not create instead of reporting them as conflicts")
 	fs.IntVar(&f.allowDel, "allow-deletions", 0, "allow this run to delete up to N sites, above policy.max_deletions")
+	fs.BoolVar(&f.fullDiff, "full-diff", false, "keep and print the diff of every change, however many (default: the first 50 of new files)")
 }
 
-// loaded is a validated repo resolved for one environment.
+// loaded is a validated repo resolved for one environment. The decoded
+// repo itself is not kept: at 10,000 sites its positions weigh more than
+// the resolved state.
 type loaded struct {
-	repo     *spec.Repo
 	fsys     fs.FS
 	res      *spec.Resolved
 	revision string
@@ -78,7 +90,7 @@ func (f *envFlags) load(stderr io.Writer) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loaded{repo: repo, fsys: fsys, res: res, revision: rev, stateDir: dir}, nil
+	return &loaded{fsys: fsys, res: res, revision: rev, stateDir: dir}, nil
 }
 
 // errInvalid is returned after the problems of an invalid repo were printed.

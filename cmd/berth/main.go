@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -35,7 +38,59 @@ func commands() []command {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	stop := startProfiles(os.Stderr)
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// startProfiles writes a CPU profile to $BERTH_CPUPROFILE and a heap
+// profile to $BERTH_MEMPROFILE, for the benchmarks (make bench).
+func startProfiles(stderr io.Writer) (stop func()) {
+	var stops []func()
+	if p := os.Getenv("BERTH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "berth: cpu profile: %v\n", err)
+		} else {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	if p := os.Getenv("BERTH_MEMPROFILE"); p != "" {
+		stops = append(stops, func() {
+			f, err := os.Create(p)
+			if err == nil {
+				runtime.GC()
+				err = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "berth: memory profile: %v\n", err)
+			}
+		})
+	}
+	if p := os.Getenv("BERTH_PEAKRSS"); p != "" {
+		// berth's own peak RSS (VmHWM): rusage of a waited-for berth
+		// includes the nginx -t it ran, which dwarfs berth at scale.
+		stops = append(stops, func() {
+			status, err := os.ReadFile("/proc/self/status")
+			for line := range strings.Lines(string(status)) {
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					err = os.WriteFile(p, []byte(strings.TrimSpace(v)+"\n"), 0o644)
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "berth: peak RSS: %v\n", err)
+			}
+		})
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -50,6 +105,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.name == args[0] {
 			return c.run(args[1:], stdout, stderr)
 		}
+	}
+	if args[0] == "bench-gen" { // hidden: make bench's repo generator
+		return runBenchGen(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "berth: unknown command %q\n\n", args[0])
 	usage(stderr)

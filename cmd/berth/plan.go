@@ -21,7 +21,7 @@ const (
 
 type planFlags struct {
 	envFlags
-	json, markdown, fullDiff, noColor bool
+	json, markdown, noColor bool
 }
 
 func (f *planFlags) register(fs *flag.FlagSet) {
@@ -29,7 +29,6 @@ func (f *planFlags) register(fs *flag.FlagSet) {
 	f.envFlags.registerPlan(fs)
 	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	fs.BoolVar(&f.markdown, "markdown", false, "print the plan as Markdown, for a pull-request comment")
-	fs.BoolVar(&f.fullDiff, "full-diff", false, "print every diff, however many")
 	fs.BoolVar(&f.noColor, "no-color", false, "no colour even on a terminal")
 }
 
@@ -97,5 +96,5 @@ func plan(ctx context.Context, f *envFlags, stderr io.Writer) (*reconcile.Plan, 
 		return nil, err
 	}
 	defer conn.Close()
-	return e.Plan(ctx, d, reconcile.PlanOptions{Adopt: f.adopt, AllowDeletions: f.allowDel})
+	return e.Plan(ctx, d, f.planOptions())
 }

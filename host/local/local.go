@@ -333,6 +333,8 @@ type idCache struct {
 	mu     sync.Mutex
 	users  map[int]string
 	groups map[int]string
+	uids   map[string]int // user name -> uid, from resolve
+	gids   map[string]int // group name -> gid
 }
 
 func (c *idCache) userName(id int) string {
@@ -374,22 +376,52 @@ func (c *idCache) groupName(id int) string {
 func (c *idCache) resolve(owner, group string) (uid, gid int, err error) {
 	uid, gid = -1, -1
 	if owner != "" {
-		if uid, err = strconv.Atoi(owner); err != nil {
-			u, lerr := user.Lookup(owner)
-			if lerr != nil {
-				return -1, -1, fmt.Errorf("owner %q: no such user on this host; create it or fix the owner: %w", owner, lerr)
+		if uid, err = c.lookup(owner, &c.uids, func(n string) (string, error) {
+			u, err := user.Lookup(n)
+			if err != nil {
+				return "", err
 			}
-			uid, _ = strconv.Atoi(u.Uid)
+			return u.Uid, nil
+		}); err != nil {
+			return -1, -1, fmt.Errorf("owner %q: no such user on this host; create it or fix the owner: %w", owner, err)
 		}
 	}
 	if group != "" {
-		if gid, err = strconv.Atoi(group); err != nil {
-			g, lerr := user.LookupGroup(group)
-			if lerr != nil {
-				return -1, -1, fmt.Errorf("group %q: no such group on this host; create it or fix the group: %w", group, lerr)
+		if gid, err = c.lookup(group, &c.gids, func(n string) (string, error) {
+			g, err := user.LookupGroup(n)
+			if err != nil {
+				return "", err
 			}
-			gid, _ = strconv.Atoi(g.Gid)
+			return g.Gid, nil
+		}); err != nil {
+			return -1, -1, fmt.Errorf("group %q: no such group on this host; create it or fix the group: %w", group, err)
 		}
 	}
 	return uid, gid, nil
+}
+
+// lookup resolves a numeric or named ID, remembering names it resolved:
+// converging thousands of files owned by one user looks it up once.
+func (c *idCache) lookup(name string, cache *map[string]int, find func(string) (string, error)) (int, error) {
+	if id, err := strconv.Atoi(name); err == nil {
+		return id, nil
+	}
+	c.mu.Lock()
+	id, ok := (*cache)[name]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	s, err := find(name)
+	if err != nil {
+		return -1, err
+	}
+	id, _ = strconv.Atoi(s)
+	c.mu.Lock()
+	if *cache == nil {
+		*cache = map[string]int{}
+	}
+	(*cache)[name] = id
+	c.mu.Unlock()
+	return id, nil
 }
