@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/berthhq/berth/host"
 )
@@ -76,6 +77,10 @@ type PlanOptions struct {
 	// sites is otherwise mostly copies of their config in the plan.
 	MaxCreateDiffs int
 }
+
+// finishTimeout bounds the service checks, reloads and inventory writes
+// that finish an apply after it was cancelled.
+const finishTimeout = 5 * time.Minute
 
 // ErrPolicy is wrapped by the error of a plan that policy refuses.
 var ErrPolicy = errors.New("refused by policy")
@@ -330,6 +335,13 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		return res
 	}
 	errs := e.runDAG(ctx, h, changes, n, total)
+
+	// Once changes were written, their service check, restore or reload and
+	// the inventory must happen even when ctx was cancelled (SIGTERM): the
+	// DAG stopped starting new changes, and what it did must not be left
+	// unchecked, unreloaded or unrecorded.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 
 	// Which services must be checked and reloaded, and which changes stuck.
 	ok := make([]bool, len(changes))

@@ -320,3 +320,45 @@ func TestObserveOncePerServer(t *testing.T) {
 		t.Errorf("%d observations of one server, want 1", n)
 	}
 }
+
+// cancelHook cancels the apply's context after the first change.
+type cancelHook struct {
+	NopHook
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *cancelHook) Applied(*Change, error) { c.once.Do(c.cancel) }
+
+// TestCancelledApplyFinishesWhatItStarted: SIGTERM stops new changes, but
+// what was written is still checked, reloaded and recorded.
+func TestCancelledApplyFinishesWhatItStarted(t *testing.T) {
+	h := newHarness(t)
+	var rs []Resource
+	for i := range 3 {
+		f := NewFile(FileSpec{ID: fmt.Sprint("f", i), Server: "web", Path: fmt.Sprint("/srv/f", i), Content: []byte("x"), Service: "http"})
+		rs = append(rs, f)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.engine.Workers = 1
+	h.engine.Hook = &cancelHook{cancel: cancel}
+	p := h.plan(h.desired(5, rs...), PlanOptions{})
+	res, err := h.engine.Apply(ctx, p)
+	if err == nil || res.Applied != 1 {
+		t.Fatalf("want one change applied and an error for the rest, got %+v, %v", res, err)
+	}
+	if h.count("run", "svc-test") != 1 || h.count("run", "svc-reload") != 1 {
+		t.Errorf("the applied change was not checked and reloaded after the cancel")
+	}
+	recs, _ := h.inv.Records(context.Background(), "test")
+	if len(recs) != 1 {
+		t.Errorf("inventory holds %d records, want the 1 applied", len(recs))
+	}
+	// The next run converges the rest.
+	h.engine.Hook = nil
+	h.apply(h.plan(h.desired(5, rs...), PlanOptions{}))
+	if len(h.fake.Files()) < 3 {
+		t.Errorf("the next run did not converge: %v", h.fake.Files())
+	}
+}
