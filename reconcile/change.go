@@ -70,6 +70,8 @@ type Plan struct {
 	Changes  []Change `json:"changes"`
 	// Unchanged counts resources that are already converged.
 	Unchanged int `json:"unchanged"`
+	// Sites lists every site the environment declares, sorted.
+	Sites []string `json:"sites,omitempty"`
 	// DeletedSites lists the sites that disappear entirely.
 	DeletedSites []string `json:"deleted_sites,omitempty"`
 	// Warnings are things the operator should know that block nothing.

@@ -137,6 +137,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 		}
 	}
 	p.DeletedSites = slices.Sorted(maps.Keys(deletedSites))
+	p.Sites = slices.Sorted(maps.Keys(sitesNow))
 	limit := max(d.MaxDeletions, opts.AllowDeletions)
 	if len(p.DeletedSites) > limit {
 		return nil, fmt.Errorf("the plan deletes %d sites (%s), more than policy.max_deletions = %d allows: %w; "+

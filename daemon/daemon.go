@@ -1,0 +1,277 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
+)
+
+// Phases of an environment.
+const (
+	PhaseSynced      = state.PhaseSynced
+	PhaseOutOfSync   = state.PhaseOutOfSync
+	PhaseProgressing = state.PhaseProgressing
+	PhaseStalled     = state.PhaseStalled
+)
+
+// Reasons a run starts; a run's trigger lists them, comma-separated.
+const (
+	ReasonStartup = "startup"
+	ReasonPoll    = "poll"
+	ReasonWebhook = "webhook"
+	ReasonWatch   = "watch"
+	ReasonDrift   = "drift"
+	ReasonManual  = "manual"
+)
+
+// Source is where revisions come from: a Git repository (each environment
+// follows its branch) or a plain directory (every branch is its content).
+// Implementations must be safe for concurrent use.
+type Source interface {
+	// Fetch brings the source up to date; it honours ctx.
+	Fetch(ctx context.Context) error
+	// Head returns the revision at the tip of branch; an unknown branch is
+	// an error wrapping fs.ErrNotExist.
+	Head(branch string) (string, error)
+	// FS returns the files of a revision, read-only.
+	FS(rev string) (fs.FS, error)
+}
+
+// HostsFunc connects to the servers of a resolved environment; close
+// releases the connections when the run is over.
+type HostsFunc func(res *spec.Resolved) (hosts reconcile.Hosts, close func())
+
+// Config is what a Daemon needs. Source, Store, StateDir and Hosts are
+// required.
+type Config struct {
+	Source   Source
+	Store    *state.Store
+	StateDir string // berth's state directory: base of local servers' relative paths
+	Hosts    HostsFunc
+	// ConfigBranch is the branch whose berth.yaml lists the environments
+	// (default main). Each environment then runs its own branch's revision.
+	ConfigBranch string
+	// Envs limits the daemon to these environments; empty means all.
+	Envs []string
+	// Poll and Drift are the intervals of the poll and drift timers; zero
+	// disables a timer.
+	Poll, Drift time.Duration
+	// SelfHeal applies drift found by the drift timer; without it drift is
+	// only reported (phase OutOfSync).
+	SelfHeal bool
+	Logger   zerolog.Logger
+	Metrics  *Metrics
+	// AfterRun, when set, is called after every pass of an environment's
+	// loop that got past the fetch, with the environment's status (tests
+	// and the benchmarks wait on it).
+	AfterRun func(EnvStatus)
+}
+
+// Daemon keeps environments converged. Create it with New, start it with
+// Run; its methods are safe for concurrent use.
+type Daemon struct {
+	cfg     Config
+	applyMu sync.Mutex // one apply at a time across environments
+	fetchMu sync.Mutex
+
+	mu      sync.Mutex
+	envs    map[string]*envWorker
+	ready   bool
+	started time.Time
+}
+
+// New checks cfg and returns a daemon; nothing runs until Run.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Source == nil || cfg.Store == nil || cfg.Hosts == nil || cfg.StateDir == "" {
+		return nil, errors.New("daemon: Source, Store, Hosts and StateDir are required")
+	}
+	if cfg.ConfigBranch == "" {
+		cfg.ConfigBranch = "main"
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	return &Daemon{cfg: cfg, envs: map[string]*envWorker{}}, nil
+}
+
+// Run discovers the environments, starts one worker per environment and
+// the timers, and blocks until ctx ends. A worker that is applying when ctx
+// ends finishes the current step (see reconcile.Engine.Apply) before Run
+// returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	d.started = time.Now()
+	d.mu.Unlock()
+	envs, err := d.discover(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, e := range envs {
+		w := d.worker(e)
+		wg.Go(func() { w.loop(ctx) })
+		w.trigger(ReasonStartup)
+	}
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+	if d.cfg.Poll > 0 {
+		wg.Go(func() { d.every(ctx, d.cfg.Poll, ReasonPoll) })
+	}
+	if d.cfg.Drift > 0 {
+		wg.Go(func() { d.every(ctx, d.cfg.Drift, ReasonDrift) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// envConfig is an environment as the config branch's berth.yaml declares it.
+type envConfig struct{ name, branch string }
+
+// discover reads the environments from the config branch's berth.yaml.
+func (d *Daemon) discover(ctx context.Context) ([]envConfig, error) {
+	if err := d.fetch(ctx); err != nil {
+		return nil, err
+	}
+	rev, err := d.cfg.Source.Head(d.cfg.ConfigBranch)
+	if err != nil {
+		return nil, fmt.Errorf("read the environments from branch %s: %w (set --config-branch to the branch whose berth.yaml lists them)", d.cfg.ConfigBranch, err)
+	}
+	fsys, err := d.cfg.Source.FS(rev)
+	if err != nil {
+		return nil, err
+	}
+	repo, lerr := spec.Load(fsys)
+	if repo == nil || repo.Config == nil || len(repo.Config.Environments) == 0 {
+		return nil, fmt.Errorf("branch %s at %s declares no environments: %w", d.cfg.ConfigBranch, short(rev), lerr)
+	}
+	var out []envConfig
+	for _, name := range slices.Sorted(maps.Keys(repo.Config.Environments)) {
+		if len(d.cfg.Envs) > 0 && !slices.Contains(d.cfg.Envs, name) {
+			continue
+		}
+		out = append(out, envConfig{name: name, branch: repo.Config.Environments[name].Branch})
+	}
+	for _, want := range d.cfg.Envs {
+		if !slices.ContainsFunc(out, func(e envConfig) bool { return e.name == want }) {
+			return nil, fmt.Errorf("environment %q is not declared in berth.yaml on branch %s", want, d.cfg.ConfigBranch)
+		}
+	}
+	return out, nil
+}
+
+func (d *Daemon) fetch(ctx context.Context) error {
+	d.fetchMu.Lock()
+	defer d.fetchMu.Unlock()
+	if err := d.cfg.Source.Fetch(ctx); err != nil {
+		return fmt.Errorf("fetch the sites repo: %w", err)
+	}
+	return nil
+}
+
+func (d *Daemon) worker(e envConfig) *envWorker {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := &envWorker{d: d, env: e.name, branch: e.branch, wake: make(chan struct{}, 1), pending: map[string]bool{},
+		log: d.cfg.Logger.With().Str("env", e.name).Logger()}
+	w.status = EnvStatus{Env: e.name, Branch: e.branch, Phase: PhaseProgressing, Health: HealthUnknown}
+	if rev, at, err := d.cfg.Store.LastApplied(context.Background(), e.name); err == nil {
+		w.applied, w.status.LastApplied, w.status.LastAppliedAt = rev, rev, &at
+	}
+	d.envs[e.name] = w
+	return w
+}
+
+// every triggers all environments at interval, with ±10% jitter so that
+// many daemons do not poll one Git server in step.
+func (d *Daemon) every(ctx context.Context, interval time.Duration, reason string) {
+	for {
+		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(interval))
+		t := time.NewTimer(interval + jitter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+			d.TriggerAll(reason)
+		}
+	}
+}
+
+// TriggerAll asks every environment for a run.
+func (d *Daemon) TriggerAll(reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.envs {
+		w.trigger(reason)
+	}
+}
+
+// TriggerBranch asks the environments following branch for a run and
+// reports how many there are.
+func (d *Daemon) TriggerBranch(branch, reason string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, w := range d.envs {
+		if w.branch == branch {
+			w.trigger(reason)
+			n++
+		}
+	}
+	return n
+}
+
+// Trigger asks one environment for a run; fs.ErrNotExist when the daemon
+// does not run that environment.
+func (d *Daemon) Trigger(env, reason string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w, ok := d.envs[env]
+	if !ok {
+		return fmt.Errorf("environment %q: %w", env, fs.ErrNotExist)
+	}
+	w.trigger(reason)
+	return nil
+}
+
+// Ready reports whether the environments were discovered and started.
+func (d *Daemon) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ready
+}
+
+// Status returns every environment's status, sorted by name.
+func (d *Daemon) Status() []EnvStatus {
+	d.mu.Lock()
+	ws := slices.Collect(maps.Values(d.envs))
+	d.mu.Unlock()
+	out := make([]EnvStatus, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, w.snapshot())
+	}
+	slices.SortFunc(out, func(a, b EnvStatus) int { return strings.Compare(a.Env, b.Env) })
+	return out
+}
+
+func short(rev string) string {
+	if len(rev) > 12 && !strings.Contains(rev, ":") {
+		return rev[:12]
+	}
+	return rev
+}

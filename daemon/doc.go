@@ -1,0 +1,18 @@
+// Package daemon is `berth serve`: one long-running process that keeps
+// every environment of a sites repo converged to its Git branch.
+//
+// It owns the loop of design.md: triggers (start-up, poll with jitter,
+// webhook pushes, file watch, drift timer, manual API call) are coalesced
+// per environment into at most one run in flight and one queued; a run
+// fetches, skips when the branch head is already applied (and no drift
+// check is due), loads and validates the revision (an invalid one makes the
+// environment Stalled, keeps the last good revision applied and changes
+// nothing), plans, applies, records the run, and updates status and
+// metrics. Applies of different environments never overlap, so two
+// environments never write the same host file at once.
+//
+// It also owns the daemon's HTTP surface: the JSON status API, health
+// endpoints, Prometheus metrics, and the wrapper that counts webhook
+// requests. Where revisions come from (Git, a directory) and how webhooks
+// are verified is package source's; the engine is package reconcile's.
+package daemon
