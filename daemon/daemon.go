@@ -157,7 +157,7 @@ func (d *Daemon) discover(ctx context.Context) ([]envConfig, error) {
 	}
 	repo, lerr := spec.Load(fsys)
 	if repo == nil || repo.Config == nil || len(repo.Config.Environments) == 0 {
-		return nil, fmt.Errorf("branch %s at %s declares no environments: %w", d.cfg.ConfigBranch, short(rev), lerr)
+		return nil, fmt.Errorf("branch %s at %s declares no environments: %w", d.cfg.ConfigBranch, reconcile.ShortRevision(rev), lerr)
 	}
 	var out []envConfig
 	for _, name := range slices.Sorted(maps.Keys(repo.Config.Environments)) {
@@ -267,11 +267,4 @@ func (d *Daemon) Status() []EnvStatus {
 	}
 	slices.SortFunc(out, func(a, b EnvStatus) int { return strings.Compare(a.Env, b.Env) })
 	return out
-}
-
-func short(rev string) string {
-	if len(rev) > 12 && !strings.Contains(rev, ":") {
-		return rev[:12]
-	}
-	return rev
 }

@@ -154,7 +154,7 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		w.update(func(s *EnvStatus) { s.Message = err.Error() })
 		return
 	}
-	log = log.With().Str("rev", short(rev)).Logger()
+	log = log.With().Str("rev", reconcile.ShortRevision(rev)).Logger()
 	w.mu.Lock()
 	applied, stalled, retry := w.applied, w.stalled, w.retry
 	w.mu.Unlock()
@@ -200,7 +200,7 @@ func (w *envWorker) stall(ctx context.Context, log zerolog.Logger, rev, trigger 
 	w.stalled = rev
 	w.mu.Unlock()
 	w.update(func(s *EnvStatus) {
-		s.Phase, s.Problems, s.Message = PhaseStalled, problems, "revision "+short(rev)+" is not valid; "+short(s.LastApplied)+" stays applied"
+		s.Phase, s.Problems, s.Message = PhaseStalled, problems, "revision "+reconcile.ShortRevision(rev)+" is not valid; "+reconcile.ShortRevision(s.LastApplied)+" stays applied"
 	})
 	id, serr := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
 	if serr == nil {
@@ -279,7 +279,7 @@ func (w *envWorker) report(ctx context.Context, log zerolog.Logger, rev, trigger
 		s.Phase, s.Sites = phase, siteStatuses(plan, nil)
 		s.Message = ""
 		if phase == PhaseOutOfSync {
-			s.Message = fmt.Sprintf("drift: %d resources differ from revision %s (not repaired: self-heal is off)", len(plan.Changes), short(rev))
+			s.Message = fmt.Sprintf("drift: %d resources differ from revision %s (not repaired: self-heal is off)", len(plan.Changes), reconcile.ShortRevision(rev))
 		}
 	})
 }

@@ -63,7 +63,7 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 		}
 		return code + s + ansiReset
 	}
-	fmt.Fprintf(w, "berth plan: environment %s at revision %s\n", paint(ansiBold, p.Env), shortRev(p.Revision))
+	fmt.Fprintf(w, "berth plan: environment %s at revision %s\n", paint(ansiBold, p.Env), ShortRevision(p.Revision))
 	diffs, omitted := 0, 0
 	server := ""
 	for _, c := range p.Changes {
@@ -121,7 +121,7 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 
 // WriteMarkdown prints the plan as a pull-request comment.
 func (p *Plan) WriteMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "### berth plan: `%s` at `%s`\n\n**%s**\n", p.Env, shortRev(p.Revision), p.SummaryLine())
+	fmt.Fprintf(w, "### berth plan: `%s` at `%s`\n\n**%s**\n", p.Env, ShortRevision(p.Revision), p.SummaryLine())
 	server := ""
 	for _, c := range p.Changes {
 		if c.Server != server {
@@ -147,7 +147,9 @@ func (p *Plan) WriteMarkdown(w io.Writer) {
 	}
 }
 
-func shortRev(r string) string {
+// ShortRevision shortens a Git commit hash to 12 characters for people;
+// other revisions ("dir:…") are already short.
+func ShortRevision(r string) string {
 	if r == "" {
 		return "(none)"
 	}
