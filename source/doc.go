@@ -1,0 +1,35 @@
+// Package source owns where berth reads a sites repo from and how it learns
+// that the repo changed: Git branches fetched with go-git, a plain
+// directory, webhook receivers and a file watch.
+//
+// # Reading revisions
+//
+// A Source (a *Git or a *Dir) answers three questions for the daemon loop:
+// Fetch (bring the local copy up to date), Head (which revision a branch
+// points at) and FS (the files of a revision). Open picks the kind from the
+// repo location.
+//
+// Git clones the origin bare, once, into a directory under berth's state
+// directory and later only fetches (every branch, forced, pruned; no tags).
+// Head answers from memory, as of the last Fetch. FS reads a commit's tree
+// straight from the object store as an fs.FS; it never checks out a work
+// tree (go-git needs ~100 s and 70 GB of allocations to check out 10,000
+// files; reading them from the object store takes ~0.2 s). Remotes are
+// ssh:// and user@host:path with a deploy key checked against known_hosts,
+// https:// with a token read from a file or an environment variable at
+// every Fetch, git://, file:// and local paths (bare or not).
+//
+// Dir is a directory that is not in Git — the developer's loop on a laptop.
+// Its revision is a content hash of its files.
+//
+// # Learning of changes
+//
+// GitHub, GitLab, Gitea (and Forgejo) and Generic return http.Handlers that
+// check the provider's signature or token in constant time and call onPush
+// with the pushed branch; the daemon coalesces the pushes into runs. Watch
+// calls onChange when a local repository's branches move, or, for a plain
+// directory, when its files change.
+//
+// source never checks out, builds or validates a spec: it hands files to
+// spec.Load and nothing else.
+package source
