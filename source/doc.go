@@ -30,6 +30,22 @@
 // calls onChange when a local repository's branches move, or, for a plain
 // directory, when its files change.
 //
+// # Webhook answers
+//
+// The receivers answer:
+//
+//	200 a ping (GitHub's test delivery), with a small JSON body
+//	202 a push to a branch: onPush was called
+//	204 ignored: another event, a tag push; the reason is in X-Berth-Ignored
+//	400 a push whose body is not the provider's JSON, or names no branch
+//	401 a missing or wrong signature or token: onPush is not called
+//	404 the receiver is disabled: no secret is configured
+//	405 a method other than POST
+//	413 a body larger than MaxWebhookBody
+//
+// onPush is called on the request's goroutine before the answer is written;
+// it must not block (record the push and let the daemon's loop coalesce).
+//
 // source never checks out, builds or validates a spec: it hands files to
 // spec.Load and nothing else.
 package source
