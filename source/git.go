@@ -49,6 +49,9 @@ type Auth struct {
 	// Empty: the URL's user, else "x-access-token" (GitHub, Gitea and
 	// Forgejo accept any name; GitLab wants "oauth2" for OAuth tokens).
 	TokenUser string
+	// CAFile is a PEM bundle trusted, besides the system's roots, for an
+	// https:// server with a private CA.
+	CAFile string
 }
 
 // Git is a sites repo followed through Git: cloned bare once into a
@@ -168,7 +171,10 @@ func checkAuth(ep *transport.Endpoint, a Auth) error {
 	if (a.SSHKeyFile != "" || a.KnownHostsFile != "") && ep.Protocol != "ssh" {
 		return fmt.Errorf("source: %s: an SSH key or known_hosts file is set but the URL is not ssh:// or user@host:path", ep.String())
 	}
-	for _, f := range []string{a.SSHKeyFile, a.KnownHostsFile, a.TokenFile} {
+	if a.CAFile != "" && ep.Protocol != "https" {
+		return fmt.Errorf("source: %s: a CA file is set but the URL is not https://", ep.String())
+	}
+	for _, f := range []string{a.SSHKeyFile, a.KnownHostsFile, a.TokenFile, a.CAFile} {
 		if f == "" {
 			continue
 		}
@@ -281,7 +287,14 @@ func (g *Git) fetch(ctx context.Context, repo *git.Repository) error {
 	if err != nil {
 		return err
 	}
+	var ca []byte
+	if g.auth.CAFile != "" {
+		if ca, err = os.ReadFile(g.auth.CAFile); err != nil {
+			return fmt.Errorf("source: the CA file for %s: %w", g.url, err)
+		}
+	}
 	err = repo.FetchContext(ctx, &git.FetchOptions{
+		CABundle:   ca,
 		RemoteName: remoteName,
 		RefSpecs:   []config.RefSpec{pruneSafe},
 		Force:      true, // follow force-pushes

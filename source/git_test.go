@@ -500,3 +500,56 @@ func TestFetchCancelled(t *testing.T) {
 }
 
 var _ io.Seeker = (*blobFile)(nil)
+
+// TestGitConcurrent reads revisions while Fetch brings new ones (run with
+// -race).
+func TestGitConcurrent(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t)
+	g, err := OpenGit(ctx, f.origin, filepath.Join(t.TempDir(), "clone"), Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rev, err := g.Head("main")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				fsys, err := g.FS(rev)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := fs.ReadFile(fsys, "berth.yaml"); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := fs.ReadDir(fsys, "sites"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i := range 5 {
+		h := f.push(t, "main", "main: concurrent", map[string]string{"sites/c.yaml": strings.Repeat("c", i+1)})
+		if err := g.Fetch(ctx); err != nil {
+			t.Error(err)
+		}
+		if rev, _ := g.Head("main"); rev.Hash != h {
+			t.Errorf("Head(main) = %s, want %s", rev.Hash, h)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
