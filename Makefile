@@ -18,8 +18,9 @@ deps:
 demo: build
 	bash scripts/demo
 
-# demo-stop stops the nginx and PHP-FPM that make demo started.
+# demo-stop stops the berth serve, nginx and PHP-FPM that make demo started.
 demo-stop:
+	-[ -f .demo/serve.pid ] && kill -TERM $$(cat .demo/serve.pid)
 	-[ -f .demo/nginx/logs/nginx.pid ] && kill -QUIT $$(cat .demo/nginx/logs/nginx.pid)
 	-[ -f .demo/php/run/php-fpm.pid ] && kill -QUIT $$(cat .demo/php/run/php-fpm.pid)
 

@@ -154,18 +154,13 @@ func openState(ctx context.Context, dir string, readOnly bool, command string, s
 		OnWait: func(holder string) { fmt.Fprintf(stderr, "berth: waiting for %s to release %s\n", holder, dir) }})
 }
 
-// exitFor maps an error of plan/apply/status to an exit status, printing it.
+// exitFor prints an error of plan/apply/status and returns its exit
+// status: 2 for a usage error, 1 for anything else.
 func exitFor(err error, cmd string, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
 	var u usageError
-	switch {
-	case errors.As(err, &u):
-		fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
+	if errors.As(err, &u) {
 		return exitUsage
-	case errors.Is(err, errInvalid):
-		fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
-		return 1
-	default:
-		fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
-		return 1
 	}
+	return 1
 }

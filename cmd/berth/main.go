@@ -29,6 +29,7 @@ func commands() []command {
 		{"plan", "show what apply would change on each server", runPlan},
 		{"apply", "converge an environment's servers to the repo", runApply},
 		{"status", "show per environment and site whether the servers match the repo", runStatus},
+		{"serve", "run the daemon: keep every environment converged to its branch", runServe},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},
 		{"version", "print berth's version", func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "berth", version)

@@ -38,12 +38,19 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	f.register(fs, false)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	observe := fs.Bool("observe", false, "observe the servers (one round trip each) to find drift, instead of comparing with the inventory only")
+	server := fs.String("server", "", "ask a running berth serve at this URL (e.g. http://127.0.0.1:8080) instead")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth status [--env ENV] [--repo DIR] [--observe] [--json]\n\nShows, per environment, the last applied revision and whether each site\nmatches the repo (Synced) or not (OutOfSync).")
 		fs.PrintDefaults()
 	}
 	if _, code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *server != "" {
+		if err := statusFromServer(*server, *asJSON, stdout); err != nil {
+			return exitFor(err, "status", stderr)
+		}
+		return 0
 	}
 	ctx := context.Background()
 	repo, _, _, err := loadRepo(f.repo, stderr)

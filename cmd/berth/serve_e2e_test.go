@@ -1,0 +1,399 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/daemon"
+	"github.com/berthhq/berth/internal/testenv"
+)
+
+// TestMain lets the test binary stand in for the berth binary: with
+// BERTH_TEST_MAIN=1 it runs berth's main, so end-to-end tests run
+// `berth serve` as a real subprocess.
+func TestMain(m *testing.M) {
+	if os.Getenv("BERTH_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// gitRepo is a work repository pushing to a bare one that `git daemon`
+// serves on loopback.
+type gitRepo struct {
+	t          *testing.T
+	work, bare string
+	url        string
+}
+
+func (g *gitRepo) git(dir string, args ...string) string {
+	g.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		g.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (g *gitRepo) write(name, data string) {
+	g.t.Helper()
+	p := filepath.Join(g.work, name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// commit commits everything on branch and pushes it.
+func (g *gitRepo) commit(branch, msg string) {
+	g.t.Helper()
+	if g.git(g.work, "symbolic-ref", "--short", "HEAD") != branch {
+		g.git(g.work, "checkout", "-q", branch)
+	}
+	g.git(g.work, "add", "-A")
+	g.git(g.work, "commit", "-q", "-m", msg)
+	g.git(g.work, "push", "-q", "origin", branch)
+}
+
+func newGitRepo(t *testing.T, base string) *gitRepo {
+	g := &gitRepo{t: t, work: filepath.Join(base, "work"), bare: filepath.Join(base, "git", "sites.git")}
+	os.MkdirAll(g.work, 0o755)
+	g.git(base, "init", "-q", "--bare", "-b", "main", g.bare)
+	g.git(g.work, "init", "-q", "-b", "main")
+	g.git(g.work, "remote", "add", "origin", g.bare)
+	port := testenv.FreePort(t)
+	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--base-path="+filepath.Dir(g.bare),
+		"--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), filepath.Dir(g.bare))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port))
+	g.url = fmt.Sprintf("git://127.0.0.1:%d/sites.git", port)
+	return g
+}
+
+func waitTCP(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not accept connections: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for a daemon to listen
+	}
+}
+
+// serveProc is `berth serve` running as a subprocess.
+type serveProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	api  string
+	log  string
+	done chan error
+}
+
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	p := &serveProc{t: t, api: "http://" + listen, log: filepath.Join(t.TempDir(), "serve.log"), done: make(chan error, 1)}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(os.Args[0], append([]string{"serve", "--listen", listen, "--log-format", "json"}, args...)...)
+	p.cmd.Env = append(os.Environ(), "BERTH_TEST_MAIN=1")
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("berth serve log:\n%s", b)
+		}
+	})
+	waitTCP(t, listen)
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *serveProc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.t.Fatalf("berth serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(60 * time.Second):
+		p.t.Fatal("berth serve did not exit within 60s of SIGTERM")
+	}
+}
+
+func (p *serveProc) status() map[string]daemon.EnvStatus {
+	p.t.Helper()
+	resp, err := http.Get(p.api + "/api/v1/status")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct{ Environments []daemon.EnvStatus }
+	json.NewDecoder(resp.Body).Decode(&st)
+	out := map[string]daemon.EnvStatus{}
+	for _, e := range st.Environments {
+		out[e.Env] = e
+	}
+	return out
+}
+
+// until polls the daemon's status (bounded) until cond holds.
+func (p *serveProc) until(what string, cond func(map[string]daemon.EnvStatus) bool) map[string]daemon.EnvStatus {
+	p.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := p.status()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("waited 60s for %s; status: %+v", what, st)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API for a state change
+	}
+}
+
+func (p *serveProc) runs(env string) []runJSONView {
+	p.t.Helper()
+	resp, err := http.Get(p.api + "/api/v1/runs?env=" + env + "&limit=1000")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Runs []runJSONView }
+	json.NewDecoder(resp.Body).Decode(&out)
+	return out.Runs
+}
+
+type runJSONView struct {
+	ID      int64
+	Trigger string
+	Result  string
+}
+
+var webhookSecret = []byte("hook-secret-for-tests")
+
+// push posts a GitHub push webhook for branch and returns the status code.
+func (p *serveProc) push(branch string, sign bool, pad int) int {
+	p.t.Helper()
+	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/%s","pad":%q}`, branch, strings.Repeat("x", pad)))
+	req, _ := http.NewRequest("POST", p.api+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("Content-Type", "application/json")
+	mac := hmac.New(sha256.New, webhookSecret)
+	mac.Write(body)
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	if !sign {
+		sig = "sha256=" + strings.Repeat("0", 64)
+	}
+	req.Header.Set("X-Hub-Signature-256", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func synced(rev string) func(map[string]daemon.EnvStatus) bool {
+	return func(st map[string]daemon.EnvStatus) bool {
+		return st["production"].Phase == daemon.PhaseSynced && st["production"].LastApplied == rev
+	}
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o755)
+	}
+	n := testenv.Nginx(t)
+	web := &webFixture{t: t, addr: n.Addr, confDir: n.SitesDir, webRoot: filepath.Join(base, "www")}
+	g := newGitRepo(t, base)
+	_, port, _ := net.SplitHostPort(n.Addr)
+	g.write("berth.yaml", `environments:
+  production: { branch: main }
+  staging: { branch: staging, domain_suffix: .staging.example.com }
+  dev: { branch: dev, domain_suffix: .dev.example.com }
+`)
+	g.write("servers/web.yaml", fmt.Sprintf(`kind: Server
+name: web
+address: local
+services:
+  http:
+    type: nginx
+    listen: 127.0.0.1:%s
+    conf_dir: %s
+    web_root: %s
+    user: nobody
+    group: nogroup
+    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
+    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
+`, port, n.SitesDir, web.webRoot, n.Prefix, n.Prefix))
+	g.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web]\n")
+	g.write("code/index.html", "<h1>static platform</h1>\n")
+	site := func(name string) string {
+		return fmt.Sprintf("kind: Site\nname: %s.example.com\nplatform: static\nweb:\n  headers:\n    X-Site: %s\n", name, name)
+	}
+	g.write("sites/a.yaml", site("a"))
+	g.commit("main", "a")
+	g.git(g.work, "branch", "staging")
+	g.git(g.work, "branch", "dev")
+	g.git(g.work, "push", "-q", "origin", "staging", "dev")
+
+	state := filepath.Join(base, "state")
+	secret := filepath.Join(base, "webhook.secret")
+	os.WriteFile(secret, webhookSecret, 0o600)
+	args := []string{"--repo", g.url, "--state-dir", state, "--webhook-secret-file", secret, "--poll", "0", "--drift-interval", "0"}
+	p := startServe(t, args...)
+	head := g.git(g.work, "rev-parse", "main")
+	p.until("every environment synced", func(st map[string]daemon.EnvStatus) bool {
+		return len(st) == 3 && st["production"].Phase == daemon.PhaseSynced && st["staging"].Phase == daemon.PhaseSynced && st["dev"].Phase == daemon.PhaseSynced
+	})
+	web.get("a.example.com", "/", siteAnswers("a"))
+	web.get("a.example.com.staging.example.com", "/", siteAnswers("a"))
+	web.get("a.example.com.dev.example.com", "/", siteAnswers("a"))
+	notServed := func(r *http.Response, _ string) bool { return r.StatusCode == 404 && r.Header.Get("X-Site") == "" }
+
+	// A new site pushed to dev: dev serves it after the webhook; staging and
+	// production do not.
+	g.write("sites/b.yaml", site("b"))
+	g.commit("dev", "b")
+	start := time.Now()
+	if code := p.push("dev", true, 0); code/100 != 2 {
+		t.Fatalf("webhook: %d", code)
+	}
+	web.get("b.example.com.dev.example.com", "/", siteAnswers("b"))
+	t.Logf("push to dev -> served by nginx: %v (webhook, fetch over git://, plan, apply, nginx -t + reload)", time.Since(start))
+	web.get("b.example.com", "/", notServed)
+	web.get("b.example.com.staging.example.com", "/", notServed)
+
+	// Merge dev into main: production serves it; staging stays untouched.
+	g.git(g.work, "checkout", "-q", "main")
+	g.git(g.work, "merge", "-q", "--ff-only", "dev")
+	g.git(g.work, "push", "-q", "origin", "main")
+	head = g.git(g.work, "rev-parse", "main")
+	p.push("main", true, 0)
+	p.until("production at the merge", synced(head))
+	web.get("b.example.com", "/", siteAnswers("b"))
+	web.get("b.example.com.staging.example.com", "/", notServed)
+	if st := p.status(); st["staging"].LastApplied == head {
+		t.Error("staging moved with main")
+	}
+
+	// Wrong signature: 401 and no run. Oversize body: 413.
+	before := len(p.runs("production"))
+	if code := p.push("main", false, 0); code != http.StatusUnauthorized {
+		t.Errorf("wrong signature: %d, want 401", code)
+	}
+	if code := p.push("main", true, 2<<20); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize body: %d, want 413", code)
+	}
+
+	// 100 concurrent valid webhooks for one new commit: one or two runs.
+	g.write("sites/c.yaml", site("c"))
+	g.commit("main", "c")
+	head = g.git(g.work, "rev-parse", "main")
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() { p.push("main", true, 0) })
+	}
+	wg.Wait()
+	p.until("production at c", synced(head))
+	if n := len(p.runs("production")) - before; n < 1 || n > 2 {
+		t.Errorf("100 webhooks (and one rejected) made %d runs, want 1 or 2", n)
+	}
+	web.get("c.example.com", "/", siteAnswers("c"))
+
+	// Invalid YAML on main: Stalled with file:line; production keeps serving;
+	// a fix recovers.
+	g.write("sites/c.yaml", "kind: Site\nname: c.example.com\nplatform: [static\n")
+	g.commit("main", "broken")
+	p.push("main", true, 0)
+	st := p.until("production stalled", func(st map[string]daemon.EnvStatus) bool { return st["production"].Phase == daemon.PhaseStalled })
+	if pr := st["production"].Problems; len(pr) == 0 || pr[0].File != "sites/c.yaml" || pr[0].Line != 4 {
+		t.Errorf("stalled problems: %+v", pr)
+	}
+	if st["production"].LastApplied != head {
+		t.Errorf("the last good revision is no longer the applied one: %+v", st["production"])
+	}
+	web.get("c.example.com", "/", siteAnswers("c"))
+	g.write("sites/c.yaml", site("c2"))
+	g.commit("main", "fix")
+	head = g.git(g.work, "rev-parse", "main")
+	p.push("main", true, 0)
+	p.until("production recovered", synced(head))
+	web.get("c2.example.com", "/", siteAnswers("c2"))
+
+	// SIGTERM right after a push: the daemon finishes its step and exits;
+	// on restart the run converges.
+	g.write("sites/d.yaml", site("d"))
+	g.commit("main", "d")
+	head = g.git(g.work, "rev-parse", "main")
+	p.push("main", true, 0)
+	p.stop()
+	p = startServe(t, append(args[:len(args)-2], "--drift-interval", "1s")...)
+	p.until("production at d after a restart", synced(head))
+	web.get("d.example.com", "/", siteAnswers("d"))
+
+	// A managed vhost edited by hand: the drift timer restores it, and the
+	// run record says drift.
+	vhost := filepath.Join(n.SitesDir, "d.example.com.conf")
+	good, _ := os.ReadFile(vhost)
+	os.WriteFile(vhost, []byte("# edited by hand\n"), 0o644)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if now, _ := os.ReadFile(vhost); bytes.Equal(now, good) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the drift timer did not restore the vhost within 60s")
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for the drift timer
+	}
+	found := false
+	for _, r := range p.runs("production") {
+		if strings.Contains(r.Trigger, "drift") && r.Result == "succeeded" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no succeeded drift run recorded: %+v", p.runs("production"))
+	}
+}
