@@ -230,14 +230,22 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	}
 	hosts, closeHosts := w.d.cfg.Hosts(res)
 	defer closeHosts()
-	logs := &logHook{log: log}
+	// The run is recorded from its start, so its id is in every log line
+	// and an interrupted run shows as such.
+	run, err := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
+	if err != nil {
+		log.Error().Err(err).Msg("cannot record the run; not running it")
+		return
+	}
+	log = log.With().Int64("run", run).Logger()
+	logs := &logHook{log: log, run: run}
 	engine := &reconcile.Engine{Hosts: hosts, Inventory: reconcile.StoreInventory(w.d.cfg.Store), Hook: logs}
 	w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
 
 	plan, err := engine.Plan(ctx, desired, reconcile.PlanOptions{MaxCreateDiffs: 50})
 	if err != nil {
 		log.Error().Err(err).Str("step", "plan").Msg("plan failed; nothing changed")
-		w.finish(ctx, log, rev, trigger, nil, nil, err, start, logs)
+		w.finish(ctx, log, rev, nil, nil, err, start, logs)
 		return
 	}
 	sum := plan.Summary()
@@ -247,32 +255,32 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 		if !plan.Empty() {
 			log.Warn().Str("step", "drift").Int("changes", len(plan.Changes)).Msg("drift found; not repaired (--no-self-heal)")
 		}
-		w.report(ctx, log, rev, trigger, plan, start, logs)
+		w.report(ctx, log, rev, plan, start, logs)
 		return
 	}
 	if plan.Empty() && len(plan.Unreachable) == 0 {
 		// Still apply: it records resources found in place; it writes nothing.
 		_, err := engine.Apply(ctx, plan)
-		w.finish(ctx, log, rev, trigger, plan, &reconcile.Result{}, err, start, logs)
+		w.finish(ctx, log, rev, plan, &reconcile.Result{}, err, start, logs)
 		return
 	}
 	log.Info().Str("step", "apply").Int("add", sum.Add).Int("change", sum.Change).Int("destroy", sum.Destroy).Msg("applying")
 	w.d.applyMu.Lock()
 	result, err := engine.Apply(ctx, plan)
 	w.d.applyMu.Unlock()
-	w.finish(ctx, log, rev, trigger, plan, result, err, start, logs)
+	w.finish(ctx, log, rev, plan, result, err, start, logs)
 }
 
 // report records a drift check that found (or did not find) changes
 // without applying them.
-func (w *envWorker) report(ctx context.Context, log zerolog.Logger, rev, trigger string, plan *reconcile.Plan, start time.Time, logs *logHook) {
+func (w *envWorker) report(ctx context.Context, log zerolog.Logger, rev string, plan *reconcile.Plan, start time.Time, logs *logHook) {
 	result := state.ResultNoOp
 	phase := PhaseSynced
 	if !plan.Empty() {
 		result, phase = "drift-detected", PhaseOutOfSync
 	}
 	changes, _ := json.Marshal(plan)
-	w.record(ctx, log, rev, trigger, state.RunResult{Result: result, Changes: changes, Log: logs.bytes()})
+	w.record(ctx, log, logs.run, state.RunResult{Result: result, Changes: changes, Log: logs.bytes()})
 	w.d.cfg.Metrics.runs.WithLabelValues(w.env, result).Inc()
 	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(time.Since(start).Seconds())
 	w.update(func(s *EnvStatus) {
@@ -284,7 +292,7 @@ func (w *envWorker) report(ctx context.Context, log zerolog.Logger, rev, trigger
 	})
 }
 
-func (w *envWorker) finish(ctx context.Context, log zerolog.Logger, rev, trigger string, plan *reconcile.Plan, res *reconcile.Result, err error, start time.Time, logs *logHook) {
+func (w *envWorker) finish(ctx context.Context, log zerolog.Logger, rev string, plan *reconcile.Plan, res *reconcile.Result, err error, start time.Time, logs *logHook) {
 	rr := state.RunResult{Result: state.ResultSucceeded, Log: logs.bytes()}
 	if plan != nil {
 		rr.Changes, _ = json.Marshal(plan)
@@ -295,7 +303,7 @@ func (w *envWorker) finish(ctx context.Context, log zerolog.Logger, rev, trigger
 	if err != nil {
 		rr.Result, rr.Error = state.ResultFailed, err.Error()
 	}
-	w.record(ctx, log, rev, trigger, rr)
+	w.record(ctx, log, logs.run, rr)
 	d := time.Since(start)
 	w.d.cfg.Metrics.runs.WithLabelValues(w.env, rr.Result).Inc()
 	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(d.Seconds())
@@ -330,16 +338,12 @@ func (w *envWorker) finish(ctx context.Context, log zerolog.Logger, rev, trigger
 	}
 }
 
-func (w *envWorker) record(ctx context.Context, log zerolog.Logger, rev, trigger string, rr state.RunResult) {
+func (w *envWorker) record(ctx context.Context, log zerolog.Logger, run int64, rr state.RunResult) {
 	ctx = context.WithoutCancel(ctx)
-	id, err := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
-	if err == nil {
-		err = w.d.cfg.Store.FinishRun(ctx, id, rr)
-		w.setLastRun(ctx, id)
-	}
-	if err != nil {
+	if err := w.d.cfg.Store.FinishRun(ctx, run, rr); err != nil {
 		log.Error().Err(err).Msg("cannot record the run")
 	}
+	w.setLastRun(ctx, run)
 }
 
 func (w *envWorker) setLastRun(ctx context.Context, id int64) {
@@ -395,6 +399,7 @@ func conflict(why string) bool { return strings.HasPrefix(why, "!") }
 type logHook struct {
 	reconcile.NopHook
 	log zerolog.Logger
+	run int64
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
