@@ -193,25 +193,21 @@ func (f *webFixture) get(hostname, path string, ok func(*http.Response, string) 
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var resp *http.Response
 	var body string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var last error
+	testenv.Eventually(f.t, fmt.Sprintf("satisfying answer to GET %s%s (last: %v %v %q)", hostname, path, last, resp, body), 10*time.Second, func() bool {
 		req, _ := http.NewRequest("GET", "http://"+f.addr+path, nil)
 		req.Host = hostname
 		r, err := client.Do(req)
-		if err == nil {
-			var b bytes.Buffer
-			b.ReadFrom(r.Body)
-			r.Body.Close()
-			resp, body = r, b.String()
-			if ok(resp, body) {
-				return resp, body
-			}
+		if last = err; err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("GET %s%s: no satisfying answer in 10s; last: %v %v %q", hostname, path, err, resp, body)
-		}
-		time.Sleep(50 * time.Millisecond) // polling for the reload to land, not synchronising
-	}
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		r.Body.Close()
+		resp, body = r, b.String()
+		return ok(resp, body)
+	})
+	return resp, body
 }
 
 func siteAnswers(name string) func(*http.Response, string) bool {

@@ -85,25 +85,9 @@ func newGitRepo(t *testing.T, base string) *gitRepo {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port))
+	testenv.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", port))
 	g.url = fmt.Sprintf("git://127.0.0.1:%d/sites.git", port)
 	return g
-}
-
-func waitTCP(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not accept connections: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting for a daemon to listen
-	}
 }
 
 // serveProc is `berth serve` running as a subprocess.
@@ -140,7 +124,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 			t.Logf("berth serve log:\n%s", b)
 		}
 	})
-	waitTCP(t, listen)
+	testenv.WaitTCP(t, listen)
 	return p
 }
 
@@ -177,17 +161,12 @@ func (p *serveProc) status() map[string]daemon.EnvStatus {
 // until polls the daemon's status (bounded) until cond holds.
 func (p *serveProc) until(what string, cond func(map[string]daemon.EnvStatus) bool) map[string]daemon.EnvStatus {
 	p.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st := p.status()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("waited 60s for %s; status: %+v", what, st)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the API for a state change
-	}
+	var st map[string]daemon.EnvStatus
+	testenv.Eventually(p.t, what, 60*time.Second, func() bool {
+		st = p.status()
+		return cond(st)
+	})
+	return st
 }
 
 func (p *serveProc) runs(env string) []runJSONView {
@@ -377,16 +356,10 @@ services:
 	vhost := filepath.Join(n.SitesDir, "d.example.com.conf")
 	good, _ := os.ReadFile(vhost)
 	os.WriteFile(vhost, []byte("# edited by hand\n"), 0o644)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if now, _ := os.ReadFile(vhost); bytes.Equal(now, good) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the drift timer did not restore the vhost within 60s")
-		}
-		time.Sleep(50 * time.Millisecond) // waiting for the drift timer
-	}
+	testenv.Eventually(t, "the drift timer restoring the vhost", 60*time.Second, func() bool {
+		now, _ := os.ReadFile(vhost)
+		return bytes.Equal(now, good)
+	})
 	found := false
 	for _, r := range p.runs("production") {
 		if strings.Contains(r.Trigger, "drift") && r.Result == "succeeded" {
