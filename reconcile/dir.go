@@ -81,16 +81,7 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 	if !obs.IsDir() {
 		return d.change(Conflict, fmt.Sprintf("exists and is not a directory (%s); remove it by hand", obs.Mode.Type())), nil
 	}
-	var reasons []string
-	if obs.Mode.Perm() != d.mode.Perm() {
-		reasons = append(reasons, fmt.Sprintf("mode %04o -> %04o", obs.Mode.Perm(), d.mode.Perm()))
-	}
-	if d.owner != "" && obs.Owner != d.owner && fmt.Sprint(obs.UID) != d.owner {
-		reasons = append(reasons, fmt.Sprintf("owner %s -> %s", obs.Owner, d.owner))
-	}
-	if d.group != "" && obs.Group != d.group && fmt.Sprint(obs.GID) != d.group {
-		reasons = append(reasons, fmt.Sprintf("group %s -> %s", obs.Group, d.group))
-	}
+	reasons := attrDiffs(obs, d.mode, d.owner, d.group)
 	if len(reasons) == 0 {
 		return d.change(None, ""), nil
 	}

@@ -114,15 +114,7 @@ func (f *File) Check(ctx context.Context, in CheckInput) (Change, error) {
 	if obs.SHA256 != f.hash {
 		reasons = append(reasons, "content differs")
 	}
-	if obs.Mode.Perm() != f.mode.Perm() {
-		reasons = append(reasons, fmt.Sprintf("mode %04o -> %04o", obs.Mode.Perm(), f.mode.Perm()))
-	}
-	if f.owner != "" && obs.Owner != f.owner && fmt.Sprint(obs.UID) != f.owner {
-		reasons = append(reasons, fmt.Sprintf("owner %s -> %s", obs.Owner, f.owner))
-	}
-	if f.group != "" && obs.Group != f.group && fmt.Sprint(obs.GID) != f.group {
-		reasons = append(reasons, fmt.Sprintf("group %s -> %s", obs.Group, f.group))
-	}
+	reasons = append(reasons, attrDiffs(obs, f.mode, f.owner, f.group)...)
 	if len(reasons) == 0 {
 		return f.change(None, ""), nil
 	}
@@ -222,4 +214,20 @@ func wholeDiff(path string, before, after []byte) string {
 		b.WriteString("\n\\ No newline at end of file\n")
 	}
 	return b.String()
+}
+
+// attrDiffs lists how an observed path's mode, owner and group differ from
+// the wanted ones ("" owner or group: any).
+func attrDiffs(obs host.Observation, mode fs.FileMode, owner, group string) []string {
+	var d []string
+	if obs.Mode.Perm() != mode.Perm() {
+		d = append(d, fmt.Sprintf("mode %04o -> %04o", obs.Mode.Perm(), mode.Perm()))
+	}
+	if owner != "" && obs.Owner != owner && fmt.Sprint(obs.UID) != owner {
+		d = append(d, fmt.Sprintf("owner %s -> %s", obs.Owner, owner))
+	}
+	if group != "" && obs.Group != group && fmt.Sprint(obs.GID) != group {
+		d = append(d, fmt.Sprintf("group %s -> %s", obs.Group, group))
+	}
+	return d
 }
