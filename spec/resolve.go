@@ -17,6 +17,8 @@ import (
 const (
 	DefaultPHP        = "8.2"
 	DefaultBackupKeep = 7
+	// DefaultKeepBuilds is how many builds of a platform stay on a server.
+	DefaultKeepBuilds = 3
 )
 
 // Resolved is the desired state of one environment: only the servers,
@@ -156,13 +158,16 @@ func argvOr(argv []string, def ...string) []string {
 
 // ResolvedPlatform is a platform in one environment.
 type ResolvedPlatform struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
-	Source  Source   `json:"source"`
-	Build   []string `json:"build,omitempty"`
-	Docroot string   `json:"docroot,omitempty"`
-	PHP     string   `json:"php,omitempty"`
-	Servers []string `json:"servers"` // web servers of the platform in this environment
+	Name   string   `json:"name"`
+	Type   string   `json:"type"`
+	Source Source   `json:"source"`
+	Build  []string `json:"build,omitempty"`
+	// KeepBuilds is how many builds stay on each server, the live one
+	// included.
+	KeepBuilds int      `json:"keep_builds"`
+	Docroot    string   `json:"docroot,omitempty"`
+	PHP        string   `json:"php,omitempty"`
+	Servers    []string `json:"servers"` // web servers of the platform in this environment
 }
 
 // ResolvedSite is a site in one environment.
@@ -256,12 +261,13 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			continue
 		}
 		rp := ResolvedPlatform{
-			Name:    p.Name,
-			Type:    p.Type,
-			Source:  p.Source,
-			Build:   slices.Clone(p.Build),
-			Docroot: p.Docroot,
-			PHP:     p.PHP,
+			Name:       p.Name,
+			Type:       p.Type,
+			Source:     p.Source,
+			Build:      slices.Clone(p.Build),
+			KeepBuilds: cmp.Or(p.KeepBuilds, DefaultKeepBuilds),
+			Docroot:    p.Docroot,
+			PHP:        p.PHP,
 		}
 		if rp.Docroot == "" && p.Type == "drupal" {
 			rp.Docroot = "web"

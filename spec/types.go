@@ -151,6 +151,7 @@ type Platform struct {
 	Type         string   `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
 	Source       Source   `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
 	Build        []string `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live."`
+	KeepBuilds   int      `yaml:"keep_builds" json:"keep_builds,omitempty" berth:"min=1" doc:"How many builds stay on each server, the live one included, for a quick switch back (default 3)."`
 	Docroot      string   `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)."`
 	PHP          string   `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)."`
 	Servers      []string `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster."`
