@@ -14,7 +14,9 @@
 // Head answers from memory, as of the last Fetch. FS reads a commit's tree
 // straight from the object store as an fs.FS; it never checks out a work
 // tree (go-git needs ~100 s and 70 GB of allocations to check out 10,000
-// files; reading them from the object store takes ~0.2 s). Remotes are
+// files; reading them from the object store takes ~0.2 s). Resolve turns a
+// platform's ref (branch, tag or commit hash) into a commit, fetching a tag
+// the clone lacks. Remotes are
 // ssh:// and user@host:path with a deploy key checked against known_hosts,
 // https:// with a token read from a file or an environment variable at
 // every Fetch, git://, file:// and local paths (bare or not).

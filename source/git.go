@@ -523,3 +523,125 @@ func (g *Git) Dir() string { return g.dir }
 
 // URL returns the origin's URL (without credentials).
 func (g *Git) URL() string { return g.url }
+
+// Resolve returns the commit ref names, for a platform's code:
+//   - "" is the origin's default branch (its HEAD, asked of the origin);
+//   - a branch name is its head as of the last Fetch;
+//   - a full 40-digit commit hash is that commit, when the clone holds it;
+//   - otherwise ref is a tag: the clone's copy when it has one (tags are
+//     taken as immutable), else it is fetched from the origin, and an
+//     annotated tag is peeled to its commit.
+//
+// Only the default branch and an unknown tag need the network. A ref that
+// is none of these returns an error wrapping fs.ErrNotExist.
+func (g *Git) Resolve(ctx context.Context, ref string) (Revision, error) {
+	if ref == "" {
+		head, err := g.defaultBranch(ctx)
+		if err != nil {
+			return Revision{}, err
+		}
+		ref = head
+	}
+	if rev, err := g.Head(ref); err == nil {
+		return rev, nil
+	}
+	if len(ref) == 40 && plumbing.IsHash(ref) {
+		return g.commit(plumbing.NewHash(ref), ref)
+	}
+	name := plumbing.NewTagReferenceName(strings.TrimPrefix(ref, "refs/tags/"))
+	g.fetchMu.Lock()
+	defer g.fetchMu.Unlock()
+	if _, err := g.repo.Reference(name, false); err != nil {
+		if err := g.fetchTag(ctx, name); err != nil {
+			return Revision{}, err
+		}
+		if err := g.refresh(true); err != nil {
+			return Revision{}, err
+		}
+	}
+	r, err := g.repo.Reference(name, false)
+	if err != nil {
+		return Revision{}, fmt.Errorf("source: %s has no tag %q after fetching it: %w", g.url, ref, fs.ErrNotExist)
+	}
+	h := r.Hash()
+	if tag, err := g.repo.TagObject(h); err == nil {
+		c, err := tag.Commit()
+		if err != nil {
+			return Revision{}, fmt.Errorf("source: tag %q of %s does not point at a commit: %w", ref, g.url, err)
+		}
+		h = c.Hash
+	}
+	return g.commit(h, ref)
+}
+
+// commit returns the revision of a commit the clone holds.
+func (g *Git) commit(h plumbing.Hash, ref string) (Revision, error) {
+	g.mu.RLock()
+	st := g.store
+	g.mu.RUnlock()
+	st.mu.Lock()
+	c, err := object.GetCommit(st.st, h)
+	st.mu.Unlock()
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return Revision{}, fmt.Errorf("source: %s has no commit %s (ref %q): push it to a branch, or check the hash: %w", g.url, h, ref, fs.ErrNotExist)
+	}
+	if err != nil {
+		return Revision{}, fmt.Errorf("source: read commit %s of %s: %w", h, g.url, err)
+	}
+	return revision(c), nil
+}
+
+// fetchTag fetches one tag from the origin. It runs under fetchMu.
+func (g *Git) fetchTag(ctx context.Context, name plumbing.ReferenceName) error {
+	am, err := g.authMethod()
+	if err != nil {
+		return err
+	}
+	var ca []byte
+	if g.auth.CAFile != "" {
+		if ca, err = os.ReadFile(g.auth.CAFile); err != nil {
+			return fmt.Errorf("source: the CA file for %s: %w", g.url, err)
+		}
+	}
+	err = g.repo.FetchContext(ctx, &git.FetchOptions{
+		CABundle:   ca,
+		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{config.RefSpec(name.String() + ":" + name.String())},
+		Auth:       am,
+		Tags:       git.NoTags,
+	})
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case errors.Is(err, git.NoMatchingRefSpecError{}):
+		return fmt.Errorf("source: %s has no branch or tag %q (branches: %s): push it, or use a full commit hash: %w",
+			g.url, name.Short(), strings.Join(g.Branches(), ", "), fs.ErrNotExist)
+	case ctx.Err() != nil:
+		return fmt.Errorf("source: fetch tag %s of %s: %w", name.Short(), g.url, ctx.Err())
+	}
+	return fmt.Errorf("source: fetch tag %s of %s: %w", name.Short(), g.url, err)
+}
+
+// defaultBranch asks the origin which branch its HEAD names.
+func (g *Git) defaultBranch(ctx context.Context) (string, error) {
+	am, err := g.authMethod()
+	if err != nil {
+		return "", err
+	}
+	g.fetchMu.Lock()
+	rem, err := g.repo.Remote(remoteName)
+	g.fetchMu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("source: %s: %w", g.dir, err)
+	}
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am})
+	if err != nil {
+		return "", fmt.Errorf("source: ask %s for its default branch: %w", g.url, err)
+	}
+	for _, r := range refs {
+		if r.Name() == plumbing.HEAD && r.Type() == plumbing.SymbolicReference {
+			return r.Target().Short(), nil
+		}
+	}
+	return "", fmt.Errorf("source: %s does not say which branch is its default: set a ref", g.url)
+}
