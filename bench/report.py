@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""report.py: turns the measurements scripts/bench recorded (a TSV) into the
+tables of docs/benchmarks.md and the entries of bench/results.json.
+
+  report.py DATA.tsv SECTION MACHINE   prints the markdown of SECTION and
+                                       merges its figures into bench/results.json
+
+TSV columns: tool mode sites scenario seconds rss_mb sessions logins
+(sessions/logins: per host for this run, comma-separated; '-' when not counted).
+"""
+import json, statistics, sys, time
+
+def load(path):
+    rows = []
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 8:
+            continue
+        rows.append(dict(tool=f[0], mode=f[1], sites=int(f[2]), scenario=f[3], secs=float(f[4]),
+                         rss=None if f[5] == "-" else int(f[5]), sessions=f[6], logins=f[7]))
+    return rows
+
+def pick(rows, **kw):
+    return [r for r in rows if all(r[k] == v for k, v in kw.items())]
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+def fmt_s(x):
+    if x is None:
+        return "—"
+    return f"{x:.3f} s" if x < 10 else f"{x:.1f} s"
+
+def cell(rs):
+    if not rs:
+        return "—", "—", "—", 0
+    t = [r["secs"] for r in rs]
+    rss = [r["rss"] for r in rs if r["rss"] is not None]
+    mm = f"{fmt_s(min(t))[:-2]}–{fmt_s(max(t))}" if len(t) > 1 else "(1 run)"
+    return fmt_s(med(t)), mm, (f"{int(med(rss))} MB" if rss else "—"), len(t)
+
+def sessions(rs):
+    vals = set()
+    for r in rs:
+        if r["sessions"] != "-":
+            vals.add(r["sessions"])
+    if not vals:
+        return "—"
+    per = sorted({int(x) for v in vals for x in v.split(",")})
+    return str(per[0]) if len(per) == 1 else f"{per[0]}–{per[-1]}"
+
+COMPARE = [("first", "first converge", "first"),
+           ("noop-apply", "no-op", "noop"),
+           ("change-apply", "one site changed", "change")]
+
+def compare(rows, mode):
+    out = ["| scenario | sites | berth median (min–max) | Ansible median (min–max) | Ansible ÷ berth | berth peak RSS | Ansible runs |",
+           "|---|---|---|---|---|---|---|"]
+    res = {}
+    for n in sorted({r["sites"] for r in pick(rows, mode=mode)}):
+        for bs, label, ascn in COMPARE:
+            b = pick(rows, tool="berth", mode=mode, sites=n, scenario=bs)
+            a = pick(rows, tool="ansible", mode=mode, sites=n, scenario=ascn)
+            if not b:
+                continue
+            bm, bmm, brss, _ = cell(b)
+            am, amm, _, an = cell(a)
+            ratio = "—"
+            if a:
+                ratio = f"{med([r['secs'] for r in a]) / med([r['secs'] for r in b]):,.0f}×"
+            out.append(f"| {label} | {n:,} | {bm} ({bmm}) | {am} ({amm}) | {ratio} | {brss} | {an or '—'} |")
+            res.setdefault(str(n), {})[label] = {
+                "berth_s": [r["secs"] for r in b], "ansible_s": [r["secs"] for r in a],
+                "berth_rss_mb": [r["rss"] for r in b if r["rss"] is not None]}
+    return "\n".join(out), res
+
+BERTH = [("first", "first converge (apply)"), ("noop-plan", "no-op plan"), ("noop-plan-warm", "no-op plan, connections warm"),
+         ("noop-apply", "no-op apply"), ("change-plan", "one site changed: plan"),
+         ("change-apply", "one site changed: apply (+ nginx -t and reload on that host)")]
+
+def berth_table(rows, mode):
+    out = ["| berth scenario | sites | median | min–max | peak RSS | SSH sessions per host | SSH logins per host |",
+           "|---|---|---|---|---|---|---|"]
+    res = {}
+    for n in sorted({r["sites"] for r in pick(rows, mode=mode, tool="berth")}):
+        for s, label in BERTH:
+            rs = pick(rows, tool="berth", mode=mode, sites=n, scenario=s)
+            if not rs:
+                continue
+            m, mm, rss, _ = cell(rs)
+            logins = sorted({int(x) for r in rs if r["logins"] != "-" for x in r["logins"].split(",")})
+            lg = "—" if not logins else (str(logins[0]) if len(logins) == 1 else f"{logins[0]}–{logins[-1]}")
+            out.append(f"| {label} | {n:,} | {m} | {mm} | {rss} | {sessions(rs)} | {lg} |")
+            res.setdefault(str(n), {})[s] = {"seconds": [r["secs"] for r in rs],
+                                              "rss_mb": [r["rss"] for r in rs if r["rss"] is not None],
+                                              "sessions_per_host": sorted({r["sessions"] for r in rs if r["sessions"] != "-"})}
+    return "\n".join(out), res
+
+def main():
+    data, section, machine = sys.argv[1], sys.argv[2], sys.argv[3]
+    rows = load(data)
+    mode = section
+    md = []
+    results = {}
+    if pick(rows, tool="ansible", mode=mode):
+        t, r = compare(rows, mode)
+        md += [t, ""]
+        results["compare"] = r
+    t, r = berth_table(rows, mode)
+    md += [t]
+    results["berth"] = r
+    print("\n".join(md))
+    try:
+        j = json.load(open("bench/results.json"))
+    except Exception:
+        j = {}
+    j.setdefault("sections", {})[section] = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                             "machine": machine, **results}
+    json.dump(j, open("bench/results.json", "w"), indent=1)
+
+if __name__ == "__main__":
+    main()
