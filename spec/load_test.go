@@ -342,6 +342,49 @@ func TestLoadMalformed(t *testing.T) {
 			want:  []string{`servers/web1.yaml:5:34: server "web1": "/srv/www;x" must be a plain path: no .., spaces, quotes, backslashes, braces, $ or ;`},
 		},
 		{
+			name:  "db admin password in two places",
+			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, password_file: /etc/berth/db1.pw, password_env: DB1_PW }\n"},
+			want:  []string{`servers/db.yaml:5:58: server "db1": password_file and password_env are both set; choose one`},
+		},
+		{
+			name:  "db admin password file relative",
+			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db:\n    type: postgresql\n    password_file: secrets/pw\n"},
+			want:  []string{`servers/db.yaml:7:20: server "db1": password_file "secrets/pw" must be an absolute path on the controller (the password itself never goes in the repo)`},
+		},
+		{
+			name:  "db admin password env not a name",
+			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, password_env: \"$PW\" }\n"},
+			want:  []string{`servers/db.yaml:5:38: server "db1": password_env "$PW" is not an environment variable name (letters, digits, underscores)`},
+		},
+		{
+			name:  "db socket and host",
+			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, socket: /run/mysqld/mysqld.sock, host: 127.0.0.1 }\n"},
+			want:  []string{`servers/db.yaml:5:57: server "db1": host and a socket are both set; choose one`},
+		},
+		{
+			name:  "postgresql with a mariadb socket",
+			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: postgresql, socket: /run/pg.sock }\n"},
+			want:  []string{`servers/db.yaml:5:27: server "db1": socket is for mariadb and mysql; postgresql takes socket_dir: the socket's directory`},
+		},
+		{
+			name:  "sqlite with a host",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx }\n  db: { type: sqlite, host: 127.0.0.1 }\n  php: { type: php-fpm }\n"},
+			want:  []string{`servers/web1.yaml:6:23: server "web1": host does not apply to sqlite, whose databases are files on the web server (only dir does)`},
+		},
+		{
+			name:  "db client with shell text",
+			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, client: \"mariadb; rm\" }\n"},
+			want:  []string{`servers/db.yaml:5:32: server "db1": client "mariadb; rm" must be a program name or path, without spaces or shell characters`},
+		},
+		{
+			name: "sqlite database on another server than the site",
+			files: map[string]string{
+				"servers/db.yaml": "kind: Server\nname: db1\naddress: local\nservices:\n  db: { type: sqlite }\n",
+				"sites/a.yaml":    "kind: Site\nname: a.example.com\nplatform: php-app\ndb: { server: db1 }\n",
+			},
+			want: []string{`sites/a.yaml:4:15: site "a.example.com": server "db1" keeps SQLite databases, which are files beside the site: it must be the only web server of platform "php-app" (servers: web1); use mariadb, mysql or postgresql for a site on several servers`},
+		},
+		{
 			name: "three separate errors, all reported in file order",
 			files: map[string]string{
 				"sites/a.yaml":      "kind: Site\nname: a.example.com\nplatform: drupl-10\n",

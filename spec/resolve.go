@@ -37,13 +37,13 @@ type Resolved struct {
 // ResolvedServer is a server in one environment, with the Debian defaults
 // of its services' paths and commands applied.
 type ResolvedServer struct {
-	Name    string        `json:"name"`
-	Address string        `json:"address"`
-	SSH     SSH           `json:"ssh,omitzero"`
-	HTTP    *ResolvedHTTP `json:"http,omitempty"`
-	PHP     *ResolvedPHP  `json:"php,omitempty"`
-	DB      string        `json:"db,omitempty"`  // mariadb | mysql | postgresql | sqlite
-	DNS     string        `json:"dns,omitempty"` // bind
+	Name    string             `json:"name"`
+	Address string             `json:"address"`
+	SSH     SSH                `json:"ssh,omitzero"`
+	HTTP    *ResolvedHTTP      `json:"http,omitempty"`
+	PHP     *ResolvedPHP       `json:"php,omitempty"`
+	DB      *ResolvedDBService `json:"db,omitempty"`
+	DNS     string             `json:"dns,omitempty"` // bind
 }
 
 // Local reports whether the server is the machine berth runs on.
@@ -112,6 +112,11 @@ func (s ResolvedServer) WithBase(base string) ResolvedServer {
 		c := *p
 		c.PoolDir, c.RunDir = abs(c.PoolDir), abs(c.RunDir)
 		s.PHP = &c
+	}
+	if d := s.DB; d != nil {
+		c := *d
+		c.Dir = abs(c.Dir)
+		s.DB = &c
 	}
 	return s
 }
@@ -189,11 +194,121 @@ type ResolvedSite struct {
 	Backup          *Backup      `json:"backup,omitempty"`
 }
 
-// ResolvedDB is where a site's database lives.
+// ResolvedDBService is a server's database service with defaults
+// applied: how berth reaches it as administrator.
+type ResolvedDBService struct {
+	Type string `json:"type"` // mariadb | mysql | postgresql | sqlite
+	// Socket is the unix socket (mariadb/mysql) or its directory
+	// (postgresql); empty when Host is set, and for sqlite.
+	Socket       string `json:"socket,omitempty"`
+	Host         string `json:"host,omitempty"`
+	Port         int    `json:"port,omitempty"`
+	AdminUser    string `json:"admin_user,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
+	PasswordEnv  string `json:"password_env,omitempty"`
+	RunAs        string `json:"run_as,omitempty"`
+	Client       string `json:"client,omitempty"`
+	Dir          string `json:"dir,omitempty"` // sqlite: "" is the site's own db directory
+}
+
+func resolveDB(d *DBService) *ResolvedDBService {
+	r := &ResolvedDBService{Type: d.Type, Host: d.Host, Port: d.Port, AdminUser: d.AdminUser,
+		PasswordFile: d.PasswordFile, PasswordEnv: d.PasswordEnv, RunAs: d.RunAs, Client: d.Client}
+	switch d.Type {
+	case "mariadb", "mysql":
+		r.Port = cmp.Or(r.Port, 3306)
+		r.AdminUser = cmp.Or(r.AdminUser, "root")
+		r.Client = cmp.Or(r.Client, map[string]string{"mariadb": "mariadb", "mysql": "mysql"}[d.Type])
+		if r.Host == "" {
+			r.Socket = cmp.Or(d.Socket, "/run/mysqld/mysqld.sock")
+		}
+	case "postgresql":
+		r.Port = cmp.Or(r.Port, 5432)
+		r.AdminUser = cmp.Or(r.AdminUser, "postgres")
+		r.Client = cmp.Or(r.Client, "psql")
+		if r.Host == "" {
+			r.Socket = cmp.Or(d.SocketDir, "/var/run/postgresql")
+			if r.PasswordFile == "" && r.PasswordEnv == "" {
+				r.RunAs = cmp.Or(r.RunAs, "postgres") // peer authentication
+			}
+		}
+	case "sqlite":
+		r = &ResolvedDBService{Type: d.Type, Dir: d.Dir}
+	}
+	return r
+}
+
+// ResolvedDB is a site's database: where it lives and how the site's code
+// connects to it. The password is not here: it is generated and kept in
+// berth's state store.
 type ResolvedDB struct {
 	Server string `json:"server"`
 	Type   string `json:"type"`
 	Name   string `json:"name"`
+	// User is the database user of the site (mariadb, mysql, postgresql).
+	User string `json:"user,omitempty"`
+	// From lists the hosts the user may connect from, as the database
+	// server sees them: "localhost" when every web server of the site is
+	// the database server's machine, else the web servers' addresses.
+	// MariaDB and MySQL grant per host; PostgreSQL leaves that to
+	// pg_hba.conf and only records them.
+	From []string `json:"from,omitempty"`
+	// Host and Port, or Socket, are how the site connects.
+	Host   string `json:"host,omitempty"`
+	Port   int    `json:"port,omitempty"`
+	Socket string `json:"socket,omitempty"`
+}
+
+// sameMachine reports whether two servers are one machine.
+func sameMachine(a, b *Server) bool {
+	return a.Name == b.Name || a.Address == b.Address
+}
+
+// siteDB resolves where a site's database is and how the site reaches it.
+func siteDB(name string, dbsrv *Server, web []*Server) *ResolvedDB {
+	svc := resolveDB(dbsrv.Services.DB)
+	d := &ResolvedDB{Server: dbsrv.Name, Type: svc.Type, Name: name}
+	if svc.Type == "sqlite" {
+		return d
+	}
+	d.User = DatabaseUser(name)
+	local := true
+	for _, w := range web {
+		local = local && sameMachine(w, dbsrv)
+	}
+	switch {
+	case !local:
+		d.Host, d.Port = dbsrv.Address, svc.Port
+		for _, w := range web {
+			// A web server with address "local" is the controller, whose
+			// address as the database server sees it berth does not know:
+			// it gets no grant (reconcile warns).
+			if w.Address != "local" && !slices.Contains(d.From, w.Address) {
+				d.From = append(d.From, w.Address)
+			}
+		}
+	case svc.Type == "postgresql":
+		// Over TCP even on one machine: the socket usually authenticates
+		// by OS user (peer), which the web server's user is not.
+		d.Host, d.Port, d.From = cmp.Or(svc.Host, "127.0.0.1"), svc.Port, []string{"localhost"}
+	case svc.Host != "" && svc.Host != "localhost":
+		d.Host, d.Port, d.From = svc.Host, svc.Port, []string{svc.Host}
+	case svc.Host == "localhost":
+		d.Host, d.Port, d.From = svc.Host, svc.Port, []string{"localhost"}
+	default:
+		d.Socket, d.From = svc.Socket, []string{"localhost"}
+	}
+	return d
+}
+
+// DatabaseUser derives a database user name from a database name: the same
+// name, shortened to MySQL's 32 characters with a hash suffix when longer.
+func DatabaseUser(db string) string {
+	if len(db) <= 32 {
+		return db
+	}
+	sum := sha256.Sum256([]byte(db))
+	return db[:23] + "_" + hex.EncodeToString(sum[:4])
 }
 
 // ResolvedDNS is where a site's DNS records live.
@@ -247,7 +362,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			rs.PHP = resolvePHP(p)
 		}
 		if d := s.Services.DB; d != nil {
-			rs.DB = d.Type
+			rs.DB = resolveDB(d)
 		}
 		if d := s.Services.DNS; d != nil {
 			rs.DNS = d.Type
@@ -344,7 +459,18 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			if srv == nil {
 				return nil, fmt.Errorf("%s: site %q: database server %q is not in environment %q", s.At("db.server"), s.Name, s.DB.Server, env)
 			}
-			rs.DB = &ResolvedDB{Server: srv.Name, Type: srv.Services.DB.Type, Name: cmp.Or(s.DB.Name, DatabaseName(s.Domain))}
+			var web []*Server
+			for _, sn := range rs.Servers {
+				web = append(web, servers[sn])
+			}
+			if srv.Address == "local" {
+				for _, w := range web {
+					if w.Address != "local" {
+						return nil, fmt.Errorf("%s: site %q: database server %q is this machine (address local) but web server %q is remote and cannot reach it; give %q its network address", s.At("db.server"), s.Name, srv.Name, w.Name, srv.Name)
+					}
+				}
+			}
+			rs.DB = siteDB(cmp.Or(s.DB.Name, DatabaseName(rs.Domain)), srv, web)
 		}
 		if s.DNS != nil {
 			srv := servers[s.DNS.Server]

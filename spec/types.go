@@ -133,9 +133,28 @@ type PHPService struct {
 	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads PHP-FPM gracefully (default: systemctl reload php{version}-fpm)."`
 }
 
-// DBService is a server's database server.
+// DBService is a server's database server and how berth reaches it as
+// administrator. berth runs the server's own client (mariadb or psql) on
+// the server, over SSH for a remote one, with SQL on standard input: no
+// database port needs to be open to the controller. A password, when one
+// is needed, comes from a file or an environment variable on the
+// controller, never from the repo; it reaches the client on its standard
+// input, never on a command line.
+//
+// SQLite has no server: its databases are files on the web server, and
+// only type and dir apply.
 type DBService struct {
-	Type string `yaml:"type" json:"type,omitempty" berth:"required,enum=mariadb|mysql|postgresql|sqlite"`
+	Type         string `yaml:"type" json:"type,omitempty" berth:"required,enum=mariadb|mysql|postgresql|sqlite"`
+	Socket       string `yaml:"socket" json:"socket,omitempty" doc:"mariadb/mysql: the server's unix socket (default /run/mysqld/mysqld.sock, as root through unix_socket authentication)."`
+	SocketDir    string `yaml:"socket_dir" json:"socket_dir,omitempty" doc:"postgresql: directory of the server's unix socket (default /var/run/postgresql)."`
+	Host         string `yaml:"host" json:"host,omitempty" doc:"Connect over TCP to this address, as seen from the database server, instead of the socket."`
+	Port         int    `yaml:"port" json:"port,omitempty" berth:"min=1,max=65535" doc:"TCP port of the server (default 3306 for mariadb/mysql, 5432 for postgresql); sites on other servers connect to it."`
+	AdminUser    string `yaml:"admin_user" json:"admin_user,omitempty" doc:"The administrator berth connects as (default root for mariadb/mysql, postgres for postgresql)."`
+	PasswordFile string `yaml:"password_file" json:"password_file,omitempty" doc:"File on the controller holding the administrator's password (its first line). Never put the password itself in the repo."`
+	PasswordEnv  string `yaml:"password_env" json:"password_env,omitempty" doc:"Environment variable of berth's process holding the administrator's password."`
+	RunAs        string `yaml:"run_as" json:"run_as,omitempty" doc:"OS user the client runs as on the server (default: postgres for a postgresql socket, for peer authentication; none otherwise)."`
+	Client       string `yaml:"client" json:"client,omitempty" doc:"The client program on the server (default mariadb, mysql or psql)."`
+	Dir          string `yaml:"dir" json:"dir,omitempty" doc:"sqlite: directory of the database files on the web server (default <web_root>/sites/<domain>/db, inside the site's own directory)."`
 }
 
 // DNSService is a server's authoritative DNS server.

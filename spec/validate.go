@@ -21,6 +21,8 @@ var (
 	htUserRE   = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 	pathRE     = regexp.MustCompile(`^/[A-Za-z0-9._~!&'()+,;=:@/-]*\*?$`)
 	scpLikeRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$`)
+	envVarRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	clientRE   = regexp.MustCompile(`^[A-Za-z0-9._/+-]+$`)
 	hashPrefix = []string{"$2y$", "$2a$", "$2b$", "$apr1$", "$6$", "$5$"}
 )
 
@@ -325,6 +327,9 @@ func (c *checker) server(s *Server, envs []string) {
 		c.argv(m, subject, "services.php.test", p.Test)
 		c.argv(m, subject, "services.php.reload", p.Reload)
 	}
+	if d := s.Services.DB; d != nil {
+		c.dbService(m, subject, d, local)
+	}
 	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil {
 		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns")
 	}
@@ -473,6 +478,12 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 			c.at(m, "db.name", subject, "database name %q must be letters, digits and underscores, at most 63 characters, not starting with a digit", s.DB.Name)
 		}
 	}
+	if s.DB != nil && pl != nil {
+		if srv := c.r.servers[s.DB.Server]; srv != nil && srv.Services.DB != nil && srv.Services.DB.Type == "sqlite" &&
+			(len(pl.Servers) != 1 || pl.Servers[0] != srv.Name) {
+			c.at(m, "db.server", subject, "server %q keeps SQLite databases, which are files beside the site: it must be the only web server of platform %q (servers: %s); use mariadb, mysql or postgresql for a site on several servers", srv.Name, pl.Name, strings.Join(pl.Servers, ", "))
+		}
+	}
 	if s.DNS != nil {
 		c.serviceRef(m, subject, "dns.server", s.DNS.Server, "dns", func(v *Server) bool { return v.Services.DNS != nil })
 		if s.DNS.Zone != "" {
@@ -572,5 +583,62 @@ func (c *checker) argv(m *Meta, subject, path string, argv []string) {
 		if a == "" {
 			c.at(m, fmt.Sprintf("%s[%d]", path, i), subject, "empty argument; a command is a list of non-empty words, e.g. [nginx, -t]")
 		}
+	}
+}
+
+// dbService checks how berth reaches a database server as administrator.
+func (c *checker) dbService(m *Meta, subject string, d *DBService, local bool) {
+	const p = "services.db."
+	if d.Type == "sqlite" {
+		for _, f := range []struct{ name, v string }{
+			{"socket", d.Socket}, {"socket_dir", d.SocketDir}, {"host", d.Host}, {"admin_user", d.AdminUser},
+			{"password_file", d.PasswordFile}, {"password_env", d.PasswordEnv}, {"run_as", d.RunAs}, {"client", d.Client},
+		} {
+			if f.v != "" {
+				c.keyAt(m, p+f.name, subject, "%s does not apply to sqlite, whose databases are files on the web server (only dir does)", f.name)
+			}
+		}
+		if d.Port != 0 {
+			c.keyAt(m, p+"port", subject, "port does not apply to sqlite, whose databases are files on the web server (only dir does)")
+		}
+		c.dirPath(m, subject, p+"dir", d.Dir, local)
+		return
+	}
+	if d.Dir != "" {
+		c.keyAt(m, p+"dir", subject, "dir applies to sqlite only")
+	}
+	mysql := d.Type == "mariadb" || d.Type == "mysql"
+	switch {
+	case mysql && d.SocketDir != "":
+		c.keyAt(m, p+"socket_dir", subject, "socket_dir is for postgresql; %s takes socket: the socket file", d.Type)
+	case !mysql && d.Socket != "":
+		c.keyAt(m, p+"socket", subject, "socket is for mariadb and mysql; postgresql takes socket_dir: the socket's directory")
+	}
+	if d.Host != "" {
+		if d.Socket != "" || d.SocketDir != "" {
+			c.keyAt(m, p+"host", subject, "host and a socket are both set; choose one")
+		}
+		if err := validHost(d.Host); err != nil {
+			c.at(m, p+"host", subject, "host: %v", err)
+		}
+	}
+	c.dirPath(m, subject, p+"socket", d.Socket, false)
+	c.dirPath(m, subject, p+"socket_dir", d.SocketDir, false)
+	for _, f := range []struct{ name, v string }{{"admin_user", d.AdminUser}, {"run_as", d.RunAs}} {
+		if f.v != "" && !htUserRE.MatchString(f.v) {
+			c.at(m, p+f.name, subject, "%q is not a valid user name", f.v)
+		}
+	}
+	if d.PasswordFile != "" && d.PasswordEnv != "" {
+		c.keyAt(m, p+"password_env", subject, "password_file and password_env are both set; choose one")
+	}
+	if f := d.PasswordFile; f != "" && (!strings.HasPrefix(f, "/") || strings.ContainsAny(f, "\n\r\x00")) {
+		c.at(m, p+"password_file", subject, "password_file %q must be an absolute path on the controller (the password itself never goes in the repo)", f)
+	}
+	if e := d.PasswordEnv; e != "" && !envVarRE.MatchString(e) {
+		c.at(m, p+"password_env", subject, "password_env %q is not an environment variable name (letters, digits, underscores)", e)
+	}
+	if cl := d.Client; cl != "" && !clientRE.MatchString(cl) {
+		c.at(m, p+"client", subject, "client %q must be a program name or path, without spaces or shell characters", cl)
 	}
 }
