@@ -8,6 +8,15 @@
 // Apply. Kinds live one per file (file.go, dir.go) and register a pruner so
 // that a resource found only in the inventory can be deleted.
 //
+// A kind whose state is not files (databases and users of a database
+// server) implements BatchChecker: the engine calls its ObserveBatch once
+// per server and batch key with every resource of that key, before any
+// Check, so a server's catalogue is read in one query however many sites
+// it holds; Check then reads the result from CheckInput.Batch. Kinds:
+// db_mysql.go (MariaDB/MySQL database, user and grant), db_postgres.go
+// (PostgreSQL database and role), db_sqlite.go (a SQLite file). Their
+// passwords come from Secrets at Build and never reach a Change.
+//
 // Safety rules the engine enforces, whatever the kind:
 //   - prune comes only from the inventory: berth deletes what it recorded as
 //     created, when the current (valid) revision no longer declares it;

@@ -89,8 +89,25 @@ var ErrPolicy = errors.New("refused by policy")
 type planned struct {
 	desired  *Desired
 	adopt    bool
-	records  map[string][]Record // server -> records to save even without a change
-	observed map[string]error    // server -> observation error
+	records  map[string][]Record    // server -> records to save even without a change
+	forget   map[string][]forgotten // server -> records superseded by a desired resource
+	observed map[string]error       // server -> observation error
+}
+
+// superseder is implemented by a resource that takes over paths that
+// resources of another kind managed before (a release replacing the code
+// an older berth copied file by file into its `current` directory).
+// Inventory records of paths at or under Supersedes() that the revision no
+// longer declares are not pruned — deleting them would reach through the
+// new resource — but forgotten once the superseding resource has
+// converged; its Apply deals with what is on disk.
+type superseder interface {
+	Supersedes() []string
+}
+
+// forgotten is an inventory record superseded by the resource by.
+type forgotten struct {
+	id, by string
 }
 
 // Plan observes every server of the environment (one round trip each),
@@ -121,10 +138,27 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 		}
 	}
 	p := &Plan{Env: d.Env, Revision: d.Revision, Warnings: d.Warnings}
+	type claim struct{ prefix, by string }
+	claims := map[string][]claim{}
+	for _, r := range d.Resources {
+		if s, ok := r.(superseder); ok {
+			for _, prefix := range s.Supersedes() {
+				claims[r.Server()] = append(claims[r.Server()], claim{prefix, r.ID()})
+			}
+		}
+	}
+	forget := map[string][]forgotten{}
 	deletedSites := map[string]bool{}
+records:
 	for _, rec := range recs {
 		if _, ok := desired[rec.ID]; ok {
 			continue
+		}
+		for _, c := range claims[rec.Server] {
+			if rec.Path == c.prefix || strings.HasPrefix(rec.Path, c.prefix+"/") {
+				forget[rec.Server] = append(forget[rec.Server], forgotten{id: rec.ID, by: c.by})
+				continue records
+			}
 		}
 		prune, err := prunerFor(rec.Kind)
 		if err != nil {
@@ -145,7 +179,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), d.MaxDeletions, ErrPolicy, len(p.DeletedSites))
 	}
 
-	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}}
+	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for server, rs := range servers {
@@ -220,9 +254,17 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		byPath[o.Path] = o
 	}
 	slices.SortFunc(rs, func(a, b Resource) int { return strings.Compare(a.ID(), b.ID()) })
+	batches, err := observeBatches(ctx, h, rs)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("observe server %s: %w", server, err)
+	}
 	for _, r := range rs {
 		rec := recs[r.ID()]
-		c, err := r.Check(ctx, CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt})
+		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt}
+		if bc, ok := r.(BatchChecker); ok {
+			in.Batch = batches[bc.BatchKey()]
+		}
+		c, err := r.Check(ctx, in)
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("check %s: %w", r.ID(), err)
 		}
@@ -249,6 +291,32 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		changes = append(changes, c)
 	}
 	return changes, save, unchanged, nil
+}
+
+// observeBatches runs ObserveBatch once per batch key among rs, which are
+// sorted by ID, and returns the results by key.
+func observeBatches(ctx context.Context, h host.Host, rs []Resource) (map[string]any, error) {
+	groups := map[string][]Resource{}
+	var keys []string
+	for _, r := range rs {
+		if bc, ok := r.(BatchChecker); ok {
+			k := bc.BatchKey()
+			if _, seen := groups[k]; !seen {
+				keys = append(keys, k)
+			}
+			groups[k] = append(groups[k], r)
+		}
+	}
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		g := groups[k]
+		v, err := g[0].(BatchChecker).ObserveBatch(ctx, h, g)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func (e *Engine) hook() Hook {
@@ -291,6 +359,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 	for server := range p.planned.records {
 		if _, ok := byServer[server]; !ok {
+			byServer[server] = nil
+		}
+	}
+	for server := range p.planned.forget {
+		if _, ok := byServer[server]; !ok && p.planned.observed[server] == nil {
 			byServer[server] = nil
 		}
 	}
@@ -406,6 +479,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			save = append(save, *c.record)
 		}
 	}
+	gone = append(gone, e.superseded(p, server, changes, ok)...)
 	if len(save) > 0 {
 		if err := e.Inventory.SaveRecords(ctx, p.Env, p.Revision, save); err != nil {
 			fail("record %d resources in the inventory: %v", len(save), err)
@@ -417,6 +491,29 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		}
 	}
 	return res
+}
+
+// superseded returns the records of server to forget: those whose
+// superseding resource converged in this run or was converged already.
+func (e *Engine) superseded(p *Plan, server string, changes []*Change, ok []bool) []string {
+	var ids []string
+	for _, f := range p.planned.forget[server] {
+		converged := true
+		for _, c := range p.Changes {
+			if c.Server == server && c.ID == f.by {
+				converged = false // planned: it must have stuck
+				for i, a := range changes {
+					if a.ID == f.by {
+						converged = ok[i]
+					}
+				}
+			}
+		}
+		if converged {
+			ids = append(ids, f.id)
+		}
+	}
+	return ids
 }
 
 func (e *Engine) runService(ctx context.Context, h host.Host, argv []string, dir string) error {

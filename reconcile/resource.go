@@ -53,6 +53,33 @@ type CheckInput struct {
 	Record  *Record // inventory record, nil when berth did not create it
 	Adopt   bool    // take over things berth did not create
 	Service string
+	// Batch is what ObserveBatch returned for the resource's batch, when
+	// the resource is a BatchChecker; nil otherwise.
+	Batch any
+}
+
+// BatchChecker is implemented by resource kinds whose state is not paths
+// but rows of a catalogue, such as the databases and users of a database
+// server. Observation stays one round trip per kind and server, however
+// many resources there are:
+//
+//  1. the engine groups a server's BatchCheckers by BatchKey;
+//  2. for each group it calls ObserveBatch once, on the group's first
+//     member (by ID), with every member sorted by ID, after the server's
+//     paths were observed and before any Check;
+//  3. each member's Check finds the result in CheckInput.Batch.
+//
+// An ObserveBatch error makes the server unobservable for this plan, like
+// a failed path observation: nothing is planned on it. ObserveBatch must
+// only read.
+type BatchChecker interface {
+	Resource
+	// BatchKey names the group, e.g. "mysql": resources of one server with
+	// the same key are observed together.
+	BatchKey() string
+	// ObserveBatch reads the state of every resource of batch in one
+	// round trip to h.
+	ObserveBatch(ctx context.Context, h host.Host, batch []Resource) (any, error)
 }
 
 // Record is an inventory entry: a resource berth created.
