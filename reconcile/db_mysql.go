@@ -54,7 +54,9 @@ func NewMySQLDB(s MySQLSpec) *MySQLDB {
 }
 
 // dbID names a database resource: site/DOMAIN/db:NAME@SERVER.
-func dbID(site, name, server string) string { return fmt.Sprintf("site/%s/db:%s@%s", site, name, server) }
+func dbID(site, name, server string) string {
+	return fmt.Sprintf("site/%s/db:%s@%s", site, name, server)
+}
 
 // dbNameOfID returns NAME of site/DOMAIN/db:NAME@SERVER.
 func dbNameOfID(id string) string {
