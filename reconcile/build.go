@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -18,11 +19,22 @@ const VhostWarning = 5000
 
 // Build returns the desired state of one resolved environment as resources:
 // per site and web server the directories and files render produces, the
-// shared directories they live in, and the code of platforms whose source
-// is a path in the sites repo. repo is the sites repo (read for those
-// platforms); base is berth's state directory, under which a local
-// server's relative paths live and its service commands run.
+// shared directories they live in, and a release (a build of the platform's
+// code and its `current` link) per platform and web server. repo is the
+// sites repo, read for platforms whose source is a path in it; base is
+// berth's state directory, under which a local server's relative paths live,
+// its service commands run, and platforms are built.
+//
+// Build resolves no git platform (it does no network I/O): it is
+// BuildWithCode without code, and such platforms get a warning instead of
+// a release.
 func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desired, error) {
+	return BuildWithCode(res, revision, repo, base, nil)
+}
+
+// BuildWithCode is Build with the code of git platforms, by platform name,
+// as ResolveCode returned it.
+func BuildWithCode(res *spec.Resolved, revision string, repo fs.FS, base string, code map[string]PlatformCode) (*Desired, error) {
 	b := &builder{byID: map[string]Resource{}, byPath: map[string]map[string]string{}}
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
@@ -33,22 +45,23 @@ func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desir
 	}
 
 	for _, pl := range res.Platforms {
+		art, err := b.artifact(pl, repo, base, code)
+		if err != nil {
+			return nil, err
+		}
 		for _, sn := range pl.Servers {
 			srv := servers[sn]
 			if srv.HTTP == nil {
 				continue
 			}
-			dir := render.Paths(&spec.ResolvedSite{Platform: pl.Name}, &srv).Current
-			b.sharedDirs(sn, path.Dir(dir), srv.HTTP.WebRoot)
-			b.dir(DirSpec{ID: fmt.Sprintf("platform/%s/dir@%s", pl.Name, sn), Server: sn, Path: dir})
-			switch {
-			case pl.Source.Path != "":
-				if err := b.platformCode(repo, pl, sn, dir); err != nil {
-					return nil, err
-				}
-			case pl.Source.Git != "":
-				b.warn(fmt.Sprintf("platform %s: deploying code from git is not available yet; its sites are configured on %s but serve no code until %s holds it", pl.Name, sn, dir))
+			current := render.Paths(&spec.ResolvedSite{Platform: pl.Name}, &srv).Current
+			b.sharedDirs(sn, path.Dir(current), srv.HTTP.WebRoot)
+			if art == nil {
+				b.warn(fmt.Sprintf("platform %s: its git source was not resolved, so its code is not deployed; its sites are configured on %s but serve no new code until %s holds it", pl.Name, sn, current))
+				continue
 			}
+			b.add(newRelease(ReleaseSpec{ID: fmt.Sprintf("platform/%s/release@%s", pl.Name, sn), Server: sn,
+				Platform: pl.Name, Current: current, Keep: pl.KeepBuilds}, art))
 		}
 	}
 
@@ -198,38 +211,24 @@ func (b *builder) sharedDirs(server, dir, stop string) {
 	}
 }
 
-// platformCode declares the files of a platform whose source is a path in
-// the sites repo, copied to dir on the server.
-func (b *builder) platformCode(repo fs.FS, pl spec.ResolvedPlatform, server, dir string) error {
-	root := path.Clean(pl.Source.Path)
-	return fs.WalkDir(repo, root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("platform %s: read its source %s in the sites repo: %w", pl.Name, root, err)
+// artifact returns the one build of a platform that its releases on every
+// server share; nil for a git platform whose code was not resolved.
+func (b *builder) artifact(pl spec.ResolvedPlatform, repo fs.FS, base string, code map[string]PlatformCode) (*artifact, error) {
+	var pc PlatformCode
+	switch {
+	case pl.Source.Path != "":
+		var err error
+		if pc, err = pathCode(repo, pl); err != nil {
+			return nil, err
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
-		if rel == "" {
-			return nil
+	default:
+		var ok bool
+		if pc, ok = code[pl.Name]; !ok {
+			return nil, nil
 		}
-		target := path.Join(dir, rel)
-		id := fmt.Sprintf("platform/%s/code:%s@%s", pl.Name, rel, server)
-		if de.IsDir() {
-			b.dir(DirSpec{ID: id, Server: server, Path: target})
-			return nil
-		}
-		if !de.Type().IsRegular() {
-			return nil
-		}
-		data, err := fs.ReadFile(repo, p)
-		if err != nil {
-			return fmt.Errorf("platform %s: %w", pl.Name, err)
-		}
-		mode := fs.FileMode(0o644)
-		if info, err := de.Info(); err == nil && info.Mode()&0o111 != 0 {
-			mode = 0o755
-		}
-		b.file(FileSpec{ID: id, Server: server, Path: target, Content: data, Mode: mode})
-		return nil
-	})
+	}
+	return &artifact{platform: pl.Name, id: buildID(pc.Rev, pl.Build), source: pc.Source, tree: pc.Tree,
+		build: pl.Build, dir: filepath.Join(base, "builds", pl.Name), keep: pl.KeepBuilds}, nil
 }
 
 // link makes every resource depend on the resource of its closest managed
@@ -243,6 +242,8 @@ func (b *builder) link() {
 				case *File:
 					x.deps = append(x.deps, id)
 				case *Dir:
+					x.deps = append(x.deps, id)
+				case *Release:
 					x.deps = append(x.deps, id)
 				}
 				break
