@@ -1,0 +1,249 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/spec"
+)
+
+// KindPostgres is a PostgreSQL database owned by its own login role.
+const KindPostgres = "postgres-db"
+
+func init() {
+	RegisterPruner(KindPostgres, func(rec Record) Resource {
+		name := dbNameOfID(rec.ID)
+		return &PostgresDB{id: rec.ID, server: rec.Server, site: rec.Site, name: name, role: spec.DatabaseUser(name), absent: true}
+	})
+}
+
+// PostgresDB is one site's database on a PostgreSQL server: a login role
+// with the site's password, the database owned by it, and CONNECT revoked
+// from PUBLIC so that no other role reaches it. From which hosts the role
+// may log in is pg_hba.conf's business, which berth does not manage.
+// Deleting it is refused until berth can back a database up first.
+type PostgresDB struct {
+	id, server, site string
+	name, role       string
+	from             []string
+	password         string
+	admin            *dbAdmin
+	absent           bool
+}
+
+// PostgresSpec describes a PostgreSQL database to converge.
+type PostgresSpec struct {
+	Server, Site string
+	Name, Role   string
+	From         []string // shown in the plan only
+	Password     string
+	Service      spec.ResolvedDBService
+}
+
+// NewPostgresDB returns the resource for a site's PostgreSQL database.
+func NewPostgresDB(s PostgresSpec) *PostgresDB {
+	return &PostgresDB{id: dbID(s.Site, s.Name, s.Server), server: s.Server, site: s.Site, name: s.Name, role: s.Role,
+		from: slices.Sorted(slices.Values(s.From)), password: s.Password, admin: &dbAdmin{svc: s.Service}}
+}
+
+func (p *PostgresDB) ID() string        { return p.id }
+func (p *PostgresDB) Server() string    { return p.server }
+func (p *PostgresDB) Kind() string      { return KindPostgres }
+func (p *PostgresDB) Site() string      { return p.site }
+func (p *PostgresDB) Path() string      { return "" }
+func (p *PostgresDB) Deps() []string    { return nil }
+func (p *PostgresDB) Observe() []string { return nil }
+func (p *PostgresDB) BatchKey() string  { return KindPostgres }
+
+type pgDB struct {
+	owner      string
+	publicConn bool
+}
+
+type pgRole struct {
+	login    bool
+	password string // the SCRAM verifier
+}
+
+type pgCatalogue struct {
+	dbs   map[string]pgDB
+	roles map[string]pgRole
+}
+
+func psqlArgv(svc spec.ResolvedDBService) []string {
+	h := svc.Host
+	if h == "" {
+		h = svc.Socket
+	}
+	return []string{svc.Client, "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+		"-h", h, "-p", strconv.Itoa(svc.Port), "-U", svc.AdminUser, "-d", "postgres"}
+}
+
+// pgString quotes a string literal (standard_conforming_strings is on).
+func pgString(s string) string { return sqlString(s, false) }
+
+// pgIdent quotes an identifier.
+func pgIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// ObserveBatch reads every database and role of the batch in one psql run.
+func (p *PostgresDB) ObserveBatch(ctx context.Context, h host.Host, batch []Resource) (any, error) {
+	var dbs, roles []string
+	var admin *dbAdmin
+	for _, r := range batch {
+		x := r.(*PostgresDB)
+		dbs = append(dbs, pgString(x.name))
+		roles = append(roles, pgString(x.role))
+		if admin == nil {
+			admin = x.admin
+		}
+	}
+	if admin == nil {
+		return nil, fmt.Errorf("the inventory holds databases on this server, which no longer declares a postgresql db service; drop them by hand, then remove the server's records")
+	}
+	sql := "SELECT 'db', datname, pg_get_userbyid(datdba), has_database_privilege('public', datname, 'CONNECT') FROM pg_database WHERE datname IN (" + strings.Join(dbs, ",") + ");\n" +
+		"SELECT 'role', rolname, rolcanlogin, coalesce(rolpassword, '') FROM pg_authid WHERE rolname IN (" + strings.Join(roles, ",") + ");\n"
+	out, err := admin.run(ctx, h, psqlArgv(admin.svc), "PGPASSWORD", sql)
+	if err != nil {
+		return nil, fmt.Errorf("read the databases and roles of postgresql: %w", err)
+	}
+	cat := &pgCatalogue{dbs: map[string]pgDB{}, roles: map[string]pgRole{}}
+	for _, row := range rows(out) {
+		if len(row) < 4 {
+			continue
+		}
+		switch row[0] {
+		case "db":
+			cat.dbs[row[1]] = pgDB{owner: row[2], publicConn: row[3] == "t"}
+		case "role":
+			cat.roles[row[1]] = pgRole{login: row[2] == "t", password: row[3]}
+		}
+	}
+	return cat, nil
+}
+
+// scramMatches reports whether a SCRAM-SHA-256 verifier,
+// SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, is that of pw.
+func scramMatches(verifier, pw string) bool {
+	rest, ok := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
+	if !ok {
+		return false
+	}
+	iterSalt, keys, ok := strings.Cut(rest, "$")
+	if !ok {
+		return false
+	}
+	iterS, saltB64, _ := strings.Cut(iterSalt, ":")
+	storedB64, serverB64, _ := strings.Cut(keys, ":")
+	iter, err := strconv.Atoi(iterS)
+	salt, err2 := base64.StdEncoding.DecodeString(saltB64)
+	stored, err3 := base64.StdEncoding.DecodeString(storedB64)
+	server, err4 := base64.StdEncoding.DecodeString(serverB64)
+	if err != nil || err2 != nil || err3 != nil || err4 != nil || iter <= 0 || iter > 1<<24 {
+		return false
+	}
+	salted, err := pbkdf2.Key(sha256.New, pw, salt, iter, sha256.Size)
+	if err != nil {
+		return false
+	}
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	clientKey := mac(salted, "Client Key")
+	sk := sha256.Sum256(clientKey)
+	return hmac.Equal(sk[:], stored) && hmac.Equal(mac(salted, "Server Key"), server)
+}
+
+func (p *PostgresDB) change(a Action, reason string) Change {
+	return Change{ID: p.id, Server: p.server, Kind: KindPostgres, Site: p.site, Action: a, Reason: reason, Sensitive: true}
+}
+
+func (p *PostgresDB) Check(ctx context.Context, in CheckInput) (Change, error) {
+	cat, _ := in.Batch.(*pgCatalogue)
+	if cat == nil {
+		return Change{}, fmt.Errorf("%s: the server's catalogue was not observed; this is a bug in berth", p.id)
+	}
+	if p.absent {
+		_, db := cat.dbs[p.name]
+		_, role := cat.roles[p.role]
+		if !db && !role {
+			return p.change(Delete, "database "+p.name+" and role "+p.role+" are already gone; forgotten"), nil
+		}
+		if in.Record != nil && in.Record.Adopted {
+			return p.change(None, "kept: it existed before berth managed it"), nil
+		}
+		return p.change(Conflict, "blocked: dropping database "+p.name+" and role "+p.role+" needs a backup first, and berth cannot back databases up yet; "+
+			"back it up and drop them by hand (DROP DATABASE \""+p.name+"\"; DROP ROLE \""+p.role+"\"), and the next run forgets them"), nil
+	}
+	desc := dbReason("database", p.name, p.role, p.from, "postgresql", p.server)
+	var reasons []string
+	db, dbOK := cat.dbs[p.name]
+	role, roleOK := cat.roles[p.role]
+	switch {
+	case !dbOK:
+		reasons = append(reasons, "database missing")
+	case db.owner != p.role:
+		reasons = append(reasons, "owner "+db.owner+" -> "+p.role)
+	}
+	if dbOK && db.publicConn {
+		reasons = append(reasons, "PUBLIC may connect")
+	}
+	switch {
+	case !roleOK:
+		reasons = append(reasons, "role missing")
+	case !role.login:
+		reasons = append(reasons, "role cannot log in")
+	case p.password == pendingSecret:
+		reasons = append(reasons, "password is generated at apply")
+	case !scramMatches(role.password, p.password):
+		reasons = append(reasons, "password differs")
+	}
+	if len(reasons) == 0 {
+		return p.change(None, ""), nil
+	}
+	if (dbOK || roleOK) && in.Record == nil && !in.Adopt {
+		return p.change(Conflict, desc+": exists and was not created by berth ("+strings.Join(reasons, ", ")+"); run with --adopt to let berth take it over"), nil
+	}
+	if !dbOK && !roleOK {
+		return p.change(Create, desc), nil
+	}
+	return p.change(Update, desc+": "+strings.Join(reasons, ", ")), nil
+}
+
+func (p *PostgresDB) Apply(ctx context.Context, h host.Host, c *Change) error {
+	if c.Action != Create && c.Action != Update {
+		return nil // Delete: already gone, only the record goes
+	}
+	if p.password == pendingSecret || p.password == "" {
+		return fmt.Errorf("%s: no password for role %s; plan with a writable state store", p.id, p.role)
+	}
+	role, db := pgIdent(p.role), pgIdent(p.name)
+	// CREATE DATABASE cannot run in a transaction block nor say IF NOT
+	// EXISTS: \gexec runs it only when the catalogue lacks it.
+	sql := "SELECT 'CREATE ROLE " + strings.ReplaceAll(role, "'", "''") + " LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " + pgString(p.role) + ")\\gexec\n" +
+		"ALTER ROLE " + role + " LOGIN PASSWORD " + pgString(p.password) + ";\n" +
+		"SELECT 'CREATE DATABASE " + strings.ReplaceAll(db, "'", "''") + " OWNER " + strings.ReplaceAll(role, "'", "''") + " ENCODING ''UTF8'' TEMPLATE template0' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = " + pgString(p.name) + ")\\gexec\n" +
+		"ALTER DATABASE " + db + " OWNER TO " + role + ";\n" +
+		"REVOKE ALL ON DATABASE " + db + " FROM PUBLIC;\n" +
+		"GRANT ALL ON DATABASE " + db + " TO " + role + ";\n"
+	if _, err := p.admin.run(ctx, h, psqlArgv(p.admin.svc), "PGPASSWORD", sql, p.password); err != nil {
+		return fmt.Errorf("create database %s and role %s: %w", p.name, p.role, err)
+	}
+	return nil
+}
+
+// Undo is never needed: a database has no service check to fail.
+func (p *PostgresDB) Undo(context.Context, host.Host, *Change) error { return nil }
+
+func (p *PostgresDB) Record() Record {
+	return Record{ID: p.id, Server: p.server, Kind: KindPostgres, Site: p.site, Hash: dbHash(p.name, p.role, p.from)}
+}
