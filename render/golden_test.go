@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -36,6 +37,8 @@ type rendered struct {
 	srv   *spec.ResolvedServer
 	dirs  []Dir
 	files []File
+	// settings is the site's settings file (Settings), nil for none.
+	settings *File
 }
 
 type goldenCase struct {
@@ -95,10 +98,28 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 				gc.err = errors.Join(gc.err, err)
 				continue
 			}
-			gc.out = append(gc.out, rendered{site: site, srv: srv, dirs: dirs, files: files})
+			// The settings file, with fixed test secrets.
+			set, err := Settings(site, srv, testSecrets(site))
+			if err != nil {
+				gc.err = errors.Join(gc.err, err)
+				continue
+			}
+			gc.out = append(gc.out, rendered{site: site, srv: srv, dirs: dirs, files: files, settings: set})
 		}
 	}
 	return gc
+}
+
+// testSecrets are the fixed secrets of golden files.
+func testSecrets(site *spec.ResolvedSite) SiteSecrets {
+	sec := SiteSecrets{Salts: map[string]string{}}
+	if site.DB != nil && site.DB.Type != "sqlite" {
+		sec.DBPassword = "test-db-password-" + site.DB.Name
+	}
+	for _, n := range SaltNames(site.Type) {
+		sec.Salts[n] = "test-" + n + "-of-" + site.Domain
+	}
+	return sec
 }
 
 // sections returns the expected-output sections of what was rendered.
@@ -112,7 +133,11 @@ func (gc *goldenCase) sections() []section {
 		for _, d := range r.dirs {
 			fmt.Fprintf(&want, "dir  %s:%s %04o %s:%s\n", r.srv.Name, d.Path, uint32(d.Mode), dash(d.Owner), dash(d.Group))
 		}
-		for _, f := range r.files {
+		files := r.files
+		if r.settings != nil {
+			files = append(slices.Clone(files), *r.settings)
+		}
+		for _, f := range files {
 			fmt.Fprintf(&want, "file %s:%s %04o %s:%s %s\n", r.srv.Name, f.Path, uint32(f.Mode), dash(f.Owner), dash(f.Group), dash(f.Service))
 			contents = append(contents, section{name: r.srv.Name + ":" + f.Path, data: f.Content})
 		}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"html"
+	"path"
 	"strings"
 
 	"github.com/berthhq/berth/spec"
@@ -36,7 +37,16 @@ func phpPool(in *input) []byte {
 	c.line("chdir = /")
 	// The whole platform directory, not only current: PHP resolves the
 	// current symlink before it compares paths.
-	c.line("php_admin_value[open_basedir] = %s", strings.Join([]string{p.PlatformDir + "/", p.SiteDir + "/", "/tmp/"}, ":"))
+	basedir := []string{p.PlatformDir + "/", p.SiteDir + "/", "/tmp/"}
+	if db := SQLitePath(site, in.srv); db != "" && !strings.HasPrefix(db, p.SiteDir+"/") {
+		basedir = append(basedir, path.Dir(db)+"/") // a SQLite dir outside the site's own
+	}
+	c.line("php_admin_value[open_basedir] = %s", strings.Join(basedir, ":"))
+	if set := SettingsPath(site, in.srv); set != "" {
+		// The code finds the site's settings file (settings.php,
+		// wp-config.php, .env) through getenv('BERTH_SETTINGS').
+		c.line("env[BERTH_SETTINGS] = %s", set)
+	}
 	c.line("php_admin_value[upload_tmp_dir] = %s", p.TmpDir)
 	c.line("php_admin_value[session.save_path] = %s", p.TmpDir)
 	// Debian cleans only its own session directory by cron.

@@ -121,6 +121,11 @@ func Site(site *spec.ResolvedSite, srv *spec.ResolvedServer) ([]Dir, []File, err
 	}
 	files = append(files, File{Path: p.Vhost, Content: vhost, Mode: 0o644, Service: ServiceHTTP})
 
+	if db := SQLitePath(site, srv); db != "" && path.Dir(db) == path.Join(p.SiteDir, "db") {
+		// The SQLite database's own directory: SQLite writes its journal
+		// beside the database, as the site's user.
+		dirs = append(dirs, Dir{Path: path.Dir(db), Mode: 0o750, Owner: h.User, Group: h.Group})
+	}
 	if site.PHP != "" {
 		dirs = append(dirs, Dir{Path: p.TmpDir, Mode: 0o750, Owner: h.User, Group: h.Group})
 		files = append(files, File{Path: p.Pool, Content: phpPool(in), Mode: 0o644, Service: PHPFPM(site.PHP)})
