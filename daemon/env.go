@@ -224,6 +224,9 @@ func firstLine(s string) string {
 func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigger string, fsys fs.FS, res *spec.Resolved, reportOnly bool) {
 	start := time.Now()
 	desired, err := reconcile.Build(res, rev, fsys, w.d.cfg.StateDir)
+	if err == nil {
+		err = reconcile.AddDatabases(ctx, desired, res, w.d.cfg.StateDir, w.d.cfg.Store)
+	}
 	if err != nil {
 		w.stall(ctx, log, rev, trigger, nil, err)
 		return

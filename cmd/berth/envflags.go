@@ -137,6 +137,9 @@ func (l *loaded) engine(store *state.Store, f *envFlags, hook reconcile.Hook) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := reconcile.AddDatabases(context.Background(), d, l.res, l.stateDir, store); err != nil {
+		return nil, nil, nil, err
+	}
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
 	e := &reconcile.Engine{Hosts: conn, Inventory: reconcile.StoreInventory(store), Hook: hook}
 	return e, d, conn, nil
