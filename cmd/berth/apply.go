@@ -52,7 +52,7 @@ func apply(ctx context.Context, f *planFlags, autoApprove bool, stdin io.Reader,
 	}
 	defer store.Close()
 	progress := &progressHook{w: stderr}
-	e, d, conn, err := l.engine(store, &f.envFlags, progress)
+	e, d, conn, err := l.engine(ctx, store, &f.envFlags, progress)
 	if err != nil {
 		return err
 	}

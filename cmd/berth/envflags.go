@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
@@ -28,6 +29,7 @@ type envFlags struct {
 	adopt      bool
 	allowDel   int
 	fullDiff   bool
+	git        source.Auth // for platforms whose source is git
 }
 
 // planOptions are the engine's options from the flags.
@@ -54,6 +56,9 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "berth's state directory (inventory, runs, secrets; relative paths of local servers live here); $BERTH_STATE_DIR")
 	fs.Var(&f.keyFiles, "ssh-key", "private key file for SSH (repeatable); ssh-agent is used when $SSH_AUTH_SOCK is set")
 	fs.StringVar(&f.knownHosts, "known-hosts", defaultKnownHosts(), "known_hosts file SSH host keys are checked against")
+	fs.StringVar(&f.git.SSHKeyFile, "git-ssh-key", "", "deploy key for platforms' SSH Git repositories (default: ssh-agent)")
+	fs.StringVar(&f.git.KnownHostsFile, "git-known-hosts", "", "known_hosts for platforms' Git servers (default ~/.ssh/known_hosts)")
+	fs.StringVar(&f.git.TokenFile, "git-token-file", "", "file holding an HTTPS token for platforms' Git repositories")
 }
 
 func (f *envFlags) registerPlan(fs *flag.FlagSet) {
@@ -131,13 +136,18 @@ func contentRevision(fsys fs.FS, files []string) string {
 	return "dir:" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// engine builds the desired state and an engine over the state store.
-func (l *loaded) engine(store *state.Store, f *envFlags, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, *connector, error) {
-	d, err := reconcile.Build(l.res, l.revision, l.fsys, l.stateDir)
+// engine resolves the platforms' code, builds the desired state and an
+// engine over the state store.
+func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, *connector, error) {
+	code, err := reconcile.ResolveCode(ctx, l.res, newGitCode(l.stateDir, f.git))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := reconcile.AddDatabases(context.Background(), d, l.res, l.stateDir, store); err != nil {
+	d, err := reconcile.BuildWithCode(l.res, l.revision, l.fsys, l.stateDir, code)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := reconcile.AddDatabases(ctx, d, l.res, l.stateDir, store); err != nil {
 		return nil, nil, nil, err
 	}
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})

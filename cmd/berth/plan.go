@@ -91,7 +91,7 @@ func plan(ctx context.Context, f *envFlags, stderr io.Writer) (*reconcile.Plan, 
 		return nil, err
 	}
 	defer store.Close()
-	e, d, conn, err := l.engine(store, f, nil)
+	e, d, conn, err := l.engine(ctx, store, f, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		st.LastRun = fmt.Sprintf("%d %s", runs[0].ID, runs[0].Result)
 	}
 
-	e, d, conn, err := l.engine(store, f, nil)
+	e, d, conn, err := l.engine(ctx, store, f, nil)
 	if err != nil {
 		return nil, err
 	}
