@@ -61,6 +61,10 @@ type Config struct {
 	Store    *state.Store
 	StateDir string // berth's state directory: base of local servers' relative paths
 	Hosts    HostsFunc
+	// Code, when set, returns what resolves git platforms for one run
+	// (a new one per run, so each run fetches their repositories); nil
+	// deploys no git platform.
+	Code func() reconcile.Code
 	// ConfigBranch is the branch whose berth.yaml lists the environments
 	// (default main). Each environment then runs its own branch's revision.
 	ConfigBranch string

@@ -223,7 +223,15 @@ func firstLine(s string) string {
 // converge plans and, unless reportOnly, applies one valid revision.
 func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigger string, fsys fs.FS, res *spec.Resolved, reportOnly bool) {
 	start := time.Now()
-	desired, err := reconcile.Build(res, rev, fsys, w.d.cfg.StateDir)
+	var code reconcile.Code
+	if w.d.cfg.Code != nil {
+		code = w.d.cfg.Code()
+	}
+	platforms, err := reconcile.ResolveCode(ctx, res, code)
+	var desired *reconcile.Desired
+	if err == nil {
+		desired, err = reconcile.BuildWithCode(res, rev, fsys, w.d.cfg.StateDir, platforms)
+	}
 	if err == nil {
 		err = reconcile.AddDatabases(ctx, desired, res, w.d.cfg.StateDir, w.d.cfg.Store)
 	}

@@ -57,9 +57,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.apiTokenFile, "api-token-file", "", "file holding the bearer token for POST /api/v1/environments/ENV/reconcile; off without it")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "json, console, or auto (console on a terminal, JSON otherwise)")
-	fs.StringVar(&f.git.SSHKeyFile, "git-ssh-key", "", "deploy key for an SSH sites repo (default: ssh-agent)")
-	fs.StringVar(&f.git.KnownHostsFile, "git-known-hosts", "", "known_hosts for the sites repo's SSH server (default ~/.ssh/known_hosts)")
-	fs.StringVar(&f.git.TokenFile, "git-token-file", "", "file holding an HTTPS token for the sites repo")
+	fs.StringVar(&f.git.SSHKeyFile, "git-ssh-key", "", "deploy key for an SSH sites repo and platforms' SSH Git repositories (default: ssh-agent)")
+	fs.StringVar(&f.git.KnownHostsFile, "git-known-hosts", "", "known_hosts for the SSH servers of the sites repo and platforms (default ~/.ssh/known_hosts)")
+	fs.StringVar(&f.git.TokenFile, "git-token-file", "", "file holding an HTTPS token for the sites repo and platforms' repositories")
 	fs.StringVar(&f.git.TokenEnv, "git-token-env", "", "environment variable holding an HTTPS token for the sites repo")
 	fs.Var(&f.keyFiles, "ssh-key", "private key file for the servers (repeatable); ssh-agent when $SSH_AUTH_SOCK is set")
 	fs.StringVar(&f.knownHosts, "known-hosts", defaultKnownHosts(), "known_hosts file the servers' host keys are checked against")
@@ -139,6 +139,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 			c := newConnector(res, ssh)
 			return c, c.Close
 		},
+		Code:         func() reconcile.Code { return newGitCode(stateDir, f.git) },
 		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, SelfHeal: !f.noSelfHeal,
 		Logger: log,
 	})
