@@ -17,6 +17,15 @@
 // (PostgreSQL database and role), db_sqlite.go (a SQLite file). Their
 // passwords come from Secrets at Build and never reach a Change.
 //
+// A platform's code is a release (release.go), one per platform and web
+// server: the code (a git commit resolved through Code before Build, or a
+// path in the sites repo named by a content hash) is built once on the
+// controller (artifact.go, under <state dir>/builds/), shipped to every
+// server as one gzipped tar stream into <platform dir>/builds/<id>, a
+// marker written last, and only then is `current` switched (ln -s + mv -T).
+// A release supersedes what older berths copied into `current` file by
+// file: those inventory records are forgotten, not pruned through the link.
+//
 // Safety rules the engine enforces, whatever the kind:
 //   - prune comes only from the inventory: berth deletes what it recorded as
 //     created, when the current (valid) revision no longer declares it;
