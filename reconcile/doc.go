@@ -15,7 +15,9 @@
 // it holds; Check then reads the result from CheckInput.Batch. Kinds:
 // db_mysql.go (MariaDB/MySQL database, user and grant), db_postgres.go
 // (PostgreSQL database and role), db_sqlite.go (a SQLite file). Their
-// passwords come from Secrets at Build and never reach a Change.
+// passwords come from Secrets (the state store) through AddDatabases, which
+// adds every site's database and settings file to what Build made; they
+// never reach a Change, a log line or an error.
 //
 // A platform's code is a release (release.go), one per platform and web
 // server: the code (a git commit resolved through Code before Build, or a

@@ -302,8 +302,13 @@ func siteDB(name string, dbsrv *Server, web []*Server) *ResolvedDB {
 }
 
 // DatabaseUser derives a database user name from a database name: the same
-// name, shortened to MySQL's 32 characters with a hash suffix when longer.
+// name, shortened to MySQL's 32 characters with a hash suffix when longer,
+// and prefixed with u_ when it starts with pg_ (PostgreSQL reserves those
+// role names).
 func DatabaseUser(db string) string {
+	if strings.HasPrefix(strings.ToLower(db), "pg_") {
+		db = "u_" + db
+	}
 	if len(db) <= 32 {
 		return db
 	}
