@@ -382,3 +382,37 @@ func read(t *testing.T, p string) string {
 	}
 	return string(data)
 }
+
+// TestReleaseConflicts: a current berth did not make is not replaced
+// without --adopt, and a regular file there never.
+func TestReleaseConflicts(t *testing.T) {
+	ctx := context.Background()
+	web := hosttest.New("web")
+	newFakeShell(web)
+	env := newReleaseEnv(t, fakeHosts{"web": web}, "/srv")
+	if err := web.MkdirAll(ctx, "/srv/web/app/other", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := web.Symlink("other", env.current("web")); err != nil {
+		t.Fatal(err)
+	}
+	d := env.desired(map[string]string{"index.html": "x\n"}, 3, nil, "web")
+	p := env.plan(d)
+	if len(p.Changes) != 1 || p.Changes[0].Action != Conflict || !strings.Contains(p.Changes[0].Reason, "--adopt") {
+		t.Fatalf("a foreign link: %+v", p.Changes)
+	}
+	p, err := env.engine.Plan(ctx, d, PlanOptions{Adopt: true})
+	if err != nil || actions(p) != "~platform/app/release@web" {
+		t.Fatalf("with --adopt: %v %s", err, actions(p))
+	}
+	if err := web.Remove(ctx, env.current("web")); err != nil {
+		t.Fatal(err)
+	}
+	if err := web.WriteFile(ctx, env.current("web"), []byte("file"), host.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = env.engine.Plan(ctx, d, PlanOptions{Adopt: true})
+	if len(p.Changes) != 1 || p.Changes[0].Action != Conflict {
+		t.Fatalf("a regular file at current: %+v", p.Changes)
+	}
+}
