@@ -73,13 +73,12 @@ type envWorker struct {
 
 	wake chan struct{}
 
-	mu       sync.Mutex
-	pending  map[string]bool
-	status   EnvStatus
-	applied  string // last revision applied successfully
-	stalled  string // last revision found invalid
-	retry    bool   // the last apply failed: try the same revision again
-	outdated bool   // drift found and not applied
+	mu      sync.Mutex
+	pending map[string]bool
+	status  EnvStatus
+	applied string // last revision applied successfully
+	stalled string // last revision found invalid
+	retry   bool   // the last apply failed: try the same revision again
 }
 
 func (w *envWorker) trigger(reason string) {

@@ -261,7 +261,6 @@ services:
 	os.WriteFile(secret, webhookSecret, 0o600)
 	args := []string{"--repo", g.url, "--state-dir", state, "--webhook-secret-file", secret, "--poll", "0", "--drift-interval", "0"}
 	p := startServe(t, args...)
-	head := g.git(g.work, "rev-parse", "main")
 	p.until("every environment synced", func(st map[string]daemon.EnvStatus) bool {
 		return len(st) == 3 && st["production"].Phase == daemon.PhaseSynced && st["staging"].Phase == daemon.PhaseSynced && st["dev"].Phase == daemon.PhaseSynced
 	})
@@ -287,7 +286,7 @@ services:
 	g.git(g.work, "checkout", "-q", "main")
 	g.git(g.work, "merge", "-q", "--ff-only", "dev")
 	g.git(g.work, "push", "-q", "origin", "main")
-	head = g.git(g.work, "rev-parse", "main")
+	head := g.git(g.work, "rev-parse", "main")
 	p.push("main", true, 0)
 	p.until("production at the merge", synced(head))
 	web.get("b.example.com", "/", siteAnswers("b"))

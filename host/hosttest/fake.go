@@ -658,7 +658,7 @@ func (f *Fake) builtin(name string, opts host.RunOptions) Handler {
 func (f *Fake) chattr(argv []string) error {
 	args := slices.DeleteFunc(slices.Clone(argv[1:]), func(a string) bool { return a == "--" })
 	if len(args) < 2 {
-		return fmt.Errorf("the fake knows only %s SPEC PATH...", argv[0])
+		return fmt.Errorf("the fake knows only %s SPEC PATH [PATH ...]", argv[0])
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

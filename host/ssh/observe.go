@@ -113,8 +113,7 @@ func parseObservations(b []byte) (map[string]*host.Observation, error) {
 		if len(f) < 67 || f[64] != ' ' {
 			return nil, fmt.Errorf("malformed checksum record %q", f[:min(len(f), 80)])
 		}
-		p := string(f[66:])
-		if o, ok := found[p]; ok {
+		if o, ok := found[string(f[66:])]; ok {
 			o.SHA256 = string(f[:64])
 		}
 	}
