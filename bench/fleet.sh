@@ -135,16 +135,18 @@ fleet_logins() {
 fleet_down() {
   local i p
   if [ -n "${FLEET_DIR:-}" ]; then
-    for p in "$FLEET_DIR"/h*/nginx/logs/nginx.pid; do [ -f "$p" ] && kill -QUIT "$(cat "$p")" 2>/dev/null; done
+    for p in "$FLEET_DIR"/h*/nginx/logs/nginx.pid; do [ ! -f "$p" ] || kill -QUIT "$(cat "$p")" 2>/dev/null || true; done
   fi
-  for p in "${FLEET_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${FLEET_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  # Called under set -e: nothing here may fail the caller (a process may
+  # already be gone, a namespace already deleted).
+  for p in "${FLEET_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${FLEET_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for i in "${FLEET_NS[@]}"; do
     # Sessions sshd left running, and nginx workers: ours, in our namespace.
-    for p in $(ip netns pids "$i" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    ip netns del "$i" 2>/dev/null
+    for p in $(ip netns pids "$i" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del "$i" 2>/dev/null || true
   done
-  [ -n "$FLEET_ROOTIF" ] && ip link del "$FLEET_ROOTIF" 2>/dev/null
+  [ -z "$FLEET_ROOTIF" ] || ip link del "$FLEET_ROOTIF" 2>/dev/null || true
   FLEET_PIDS=(); FLEET_NS=(); FLEET_IPS=(); FLEET_ROOTIF=""; FLEET_DIR=""
   return 0
 }
