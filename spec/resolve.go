@@ -29,6 +29,7 @@ type Resolved struct {
 	Branch       string             `json:"branch"`
 	DomainSuffix string             `json:"domain_suffix,omitempty"`
 	MaxDeletions int                `json:"max_deletions"`
+	Backups      Backups            `json:"backups,omitzero"`
 	Servers      []ResolvedServer   `json:"servers"`
 	Platforms    []ResolvedPlatform `json:"platforms"`
 	Sites        []ResolvedSite     `json:"sites"`
@@ -167,6 +168,9 @@ type ResolvedPlatform struct {
 	Type   string   `json:"type"`
 	Source Source   `json:"source"`
 	Build  []string `json:"build,omitempty"`
+	// Install is the platform's own install command (argv), nil for the
+	// type's default.
+	Install []string `json:"install,omitempty"`
 	// KeepBuilds is how many builds stay on each server, the live one
 	// included.
 	KeepBuilds int      `json:"keep_builds"`
@@ -345,6 +349,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		Branch:       e.Branch,
 		DomainSuffix: e.DomainSuffix,
 		MaxDeletions: DefaultMaxDeletions,
+		Backups:      r.Config.Backups,
 	}
 	if p := r.Config.Policy.MaxDeletions; p != nil {
 		out.MaxDeletions = *p
@@ -385,6 +390,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Type:       p.Type,
 			Source:     p.Source,
 			Build:      slices.Clone(p.Build),
+			Install:    slices.Clone(p.Install),
 			KeepBuilds: cmp.Or(p.KeepBuilds, DefaultKeepBuilds),
 			Docroot:    p.Docroot,
 			PHP:        p.PHP,

@@ -61,6 +61,7 @@ type Config struct {
 	Environments map[string]*Environment `yaml:"environments" json:"environments,omitempty" berth:"required" doc:"Environments by name; each follows one Git branch."`
 	Policy       Policy                  `yaml:"policy" json:"policy,omitempty" doc:"Safety limits applied to every plan."`
 	Defaults     SiteSettings            `yaml:"defaults" json:"defaults,omitempty" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
+	Backups      Backups                 `yaml:"backups" json:"backups,omitzero" doc:"Where site backups are kept."`
 }
 
 // Environment is one environment of the repo, following one Git branch.
@@ -170,6 +171,7 @@ type Platform struct {
 	Type         string   `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
 	Source       Source   `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
 	Build        []string `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live."`
+	Install      []string `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing."`
 	KeepBuilds   int      `yaml:"keep_builds" json:"keep_builds,omitempty" berth:"min=1" doc:"How many builds stay on each server, the live one included, for a quick switch back (default 3)."`
 	Docroot      string   `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)."`
 	PHP          string   `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)."`

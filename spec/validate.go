@@ -73,6 +73,7 @@ func (r *Repo) validate(partial bool) Problems {
 	envs := r.environmentNames()
 	if r.Config != nil {
 		c.config(r.Config)
+		c.backups(r.Config)
 	}
 	for _, s := range r.Servers {
 		c.server(s, envs)
@@ -360,6 +361,12 @@ func (c *checker) platform(p *Platform, envs []string) {
 		if strings.TrimSpace(b) == "" {
 			c.at(m, fmt.Sprintf("build[%d]", i), subject, "build command is empty")
 		}
+	}
+	if len(p.Install) > 0 && p.Type == "static" {
+		c.at(m, "install", subject, "a static platform has nothing to install; remove install or change type")
+	}
+	if len(p.Install) > 0 && strings.TrimSpace(p.Install[0]) == "" {
+		c.at(m, "install[0]", subject, "install's first element is the program to run; it is empty")
 	}
 	if p.Docroot != "" && !validRelPath(p.Docroot) {
 		c.at(m, "docroot", subject, "docroot %q must be a relative path inside the codebase, without ..", p.Docroot)
