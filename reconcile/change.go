@@ -47,6 +47,9 @@ type Change struct {
 	Diff      string `json:"diff,omitempty"`
 	Sensitive bool   `json:"sensitive,omitempty"`
 	Service   string `json:"service,omitempty"` // checked and reloaded when this changes
+	// Output is what a command the change ran printed (an install), its
+	// secrets redacted; set by Apply.
+	Output string `json:"output,omitempty"`
 
 	// prior is what the resource looked like before Apply, for Undo.
 	prior  *prior
