@@ -38,7 +38,9 @@ func TestInstallTimeline(t *testing.T) {
 		Marker: "/srv/sites/a.example.com/" + InstallMarker, Owner: "root", Group: "root",
 		Argv: []string{"php", "install.php"}, Dir: "/srv/platforms/p/current", User: "www-data",
 		Env: []string{"BERTH_SETTINGS=/srv/sites/a.example.com/.env"}, Success: "berth-install: ok",
-		Input: func(context.Context) ([]byte, []string, error) { return []byte(`{"password":"` + secret + `"}`), []string{secret}, nil }})
+		Input: func(context.Context) ([]byte, []string, error) {
+			return []byte(`{"password":"` + secret + `"}`), []string{secret}, nil
+		}})
 	plan := func(rs ...Resource) *Plan {
 		t.Helper()
 		p, err := e.Plan(ctx, &Desired{Env: "test", Revision: "r", MaxDeletions: 5, Resources: rs,

@@ -158,6 +158,10 @@ func (h *progressHook) log() []byte {
 func (h *progressHook) Applied(c *reconcile.Change, err error) {
 	if err != nil {
 		h.printf("%s: %c %s: %v", c.Server, rune(c.Action), c.ID, err)
+		return
+	}
+	if c.Output != "" { // an install's output, secrets redacted
+		h.printf("%s: %s:\n  %s", c.Server, c.ID, strings.ReplaceAll(c.Output, "\n", "\n  "))
 	}
 }
 

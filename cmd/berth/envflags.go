@@ -150,6 +150,7 @@ func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, ho
 	if err := reconcile.AddDatabases(ctx, d, l.res, l.stateDir, store); err != nil {
 		return nil, nil, nil, err
 	}
+	reconcile.AddInstalls(d, l.res, l.stateDir, store)
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
 	e := &reconcile.Engine{Hosts: conn, Inventory: reconcile.StoreInventory(store), Hook: hook}
 	return e, d, conn, nil
