@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -157,4 +159,39 @@ func dbReason(kind, name, user string, from []string, engine, server string) str
 		}
 	}
 	return b.String()
+}
+
+// stream runs argv (a client or dump tool of the server) with stdin on its
+// standard input and its standard output to stdout, as run does: the
+// administrator's password, when one is declared, goes first on standard
+// input into pwEnv; run_as applies. A failure carries the tool's standard
+// error, with the password masked.
+func (a *dbAdmin) stream(ctx context.Context, h host.Host, argv []string, pwEnv string, stdin io.Reader, stdout io.Writer) error {
+	pw, err := a.password()
+	if err != nil {
+		return err
+	}
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	if pw != "" {
+		if strings.ContainsAny(pw, "\n\x00") {
+			return fmt.Errorf("the %s administrator's password holds a line break; berth cannot pass it to the client", a.svc.Type)
+		}
+		argv = append([]string{"sh", "-c", `IFS= read -r p || exit 125; ` + pwEnv + `=$p; export ` + pwEnv + `; exec "$@"`, "berth-db"}, argv...)
+		stdin = io.MultiReader(strings.NewReader(pw+"\n"), stdin)
+	}
+	if a.svc.RunAs != "" {
+		argv = append([]string{"runuser", "-u", a.svc.RunAs, "--"}, argv...)
+	}
+	var stderr bytes.Buffer
+	_, err = h.Run(ctx, argv, host.RunOptions{Stdin: stdin, Stdout: stdout, Stderr: &stderr})
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "********")
+		}
+		return fmt.Errorf("%s on %s failed: %s: %w", argv0(argv), h.Name(), msg, err)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ type Resolved struct {
 	Branch       string             `json:"branch"`
 	DomainSuffix string             `json:"domain_suffix,omitempty"`
 	MaxDeletions int                `json:"max_deletions"`
+	Backups      Backups            `json:"backups,omitzero"`
 	Servers      []ResolvedServer   `json:"servers"`
 	Platforms    []ResolvedPlatform `json:"platforms"`
 	Sites        []ResolvedSite     `json:"sites"`
@@ -348,6 +349,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		Branch:       e.Branch,
 		DomainSuffix: e.DomainSuffix,
 		MaxDeletions: DefaultMaxDeletions,
+		Backups:      r.Config.Backups,
 	}
 	if p := r.Config.Policy.MaxDeletions; p != nil {
 		out.MaxDeletions = *p

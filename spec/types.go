@@ -61,6 +61,7 @@ type Config struct {
 	Environments map[string]*Environment `yaml:"environments" json:"environments,omitempty" berth:"required" doc:"Environments by name; each follows one Git branch."`
 	Policy       Policy                  `yaml:"policy" json:"policy,omitempty" doc:"Safety limits applied to every plan."`
 	Defaults     SiteSettings            `yaml:"defaults" json:"defaults,omitempty" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
+	Backups      Backups                 `yaml:"backups" json:"backups,omitzero" doc:"Where site backups are kept."`
 }
 
 // Environment is one environment of the repo, following one Git branch.

@@ -73,6 +73,7 @@ func (r *Repo) validate(partial bool) Problems {
 	envs := r.environmentNames()
 	if r.Config != nil {
 		c.config(r.Config)
+		c.backups(r.Config)
 	}
 	for _, s := range r.Servers {
 		c.server(s, envs)

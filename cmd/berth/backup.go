@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/spec"
+)
+
+// backupEnv is what the backup commands share: a loaded repo and the
+// connections to its servers.
+type backupEnv struct {
+	l    *loaded
+	b    *reconcile.Backups
+	conn *connector
+}
+
+func (f *envFlags) backups(stderr io.Writer) (*backupEnv, error) {
+	l, err := f.load(stderr)
+	if err != nil {
+		return nil, err
+	}
+	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
+	return &backupEnv{l: l, conn: conn, b: &reconcile.Backups{Hosts: conn, Version: version}}, nil
+}
+
+func (e *backupEnv) site(name string) (reconcile.SiteData, reconcile.BackupStore, error) {
+	return reconcile.SiteDataOf(e.l.res, name, e.l.stateDir)
+}
+
+func runBackup(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f envFlags
+	f.register(fs, true)
+	fs.Bool("no-color", false, "no colour (berth never colours this output)")
+	due := fs.Bool("due", false, "take the scheduled backups that are due (per site backup.schedule) and prune each site's scheduled backups beyond backup.keep")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: berth backup SITE --env ENV [--repo DIR]\n       berth backup --due --env ENV [--repo DIR]\n\nBacks a site up (database dump and files, compressed, each checksummed,\nwith a manifest) into the backup directory on the backup server\n(berth.yaml backups:). With --due, takes every scheduled backup that is due.")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if *due != (len(pos) == 0) || len(pos) > 1 {
+		return exitFor(usageError("give one SITE, or --due"), "backup", stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, err := f.backups(stderr)
+	if err != nil {
+		return exitFor(err, "backup", stderr)
+	}
+	defer e.conn.Close()
+	if *due {
+		err = e.due(ctx, stdout)
+	} else {
+		err = e.one(ctx, pos[0], stdout)
+	}
+	if err != nil {
+		return exitFor(err, "backup", stderr)
+	}
+	return 0
+}
+
+func (e *backupEnv) one(ctx context.Context, site string, stdout io.Writer) error {
+	d, store, err := e.site(site)
+	if err != nil {
+		return err
+	}
+	m, err := e.b.Take(ctx, d, store, reconcile.BackupOptions{Revision: e.l.revision, Reason: reconcile.ReasonManual})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Backup %s of %s: %s on %s.\n", m.ID, d.Site, humanSize(m.Size()), store.Server)
+	return nil
+}
+
+// scheduleEvery is how often a schedule takes a backup. A backup is due
+// a twentieth of the period early, so that a daemon ticking at the same
+// time every day does not skip a day by a few seconds.
+var scheduleEvery = map[string]time.Duration{"hourly": time.Hour, "daily": 24 * time.Hour, "weekly": 7 * 24 * time.Hour}
+
+func (e *backupEnv) due(ctx context.Context, stdout io.Writer) error {
+	var errs []error
+	now := time.Now()
+	for i := range e.l.res.Sites {
+		s := &e.l.res.Sites[i]
+		if s.Backup == nil || s.Backup.Schedule == "" {
+			continue
+		}
+		if err := e.dueSite(ctx, s, now, stdout); err != nil {
+			errs = append(errs, fmt.Errorf("site %s: %w", s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *backupEnv) dueSite(ctx context.Context, s *spec.ResolvedSite, now time.Time, stdout io.Writer) error {
+	d, store, err := e.site(s.Name)
+	if err != nil {
+		return err
+	}
+	list, err := e.b.List(ctx, d.Env, d.Site, store)
+	if err != nil {
+		return err
+	}
+	var last time.Time
+	for _, l := range list {
+		if l.Reason == reconcile.ReasonScheduled && l.Time.After(last) {
+			last = l.Time
+		}
+	}
+	every := scheduleEvery[s.Backup.Schedule]
+	if !last.IsZero() && now.Sub(last) < every-every/20 {
+		fmt.Fprintf(stdout, "%s: not due (%s backup %s ago).\n", d.Site, s.Backup.Schedule, now.Sub(last).Round(time.Second))
+	} else {
+		m, err := e.b.Take(ctx, d, store, reconcile.BackupOptions{Revision: e.l.revision, Reason: reconcile.ReasonScheduled})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: backup %s, %s on %s.\n", d.Site, m.ID, humanSize(m.Size()), store.Server)
+	}
+	gone, err := e.b.Prune(ctx, d.Env, d.Site, store, s.Backup.Keep)
+	for _, id := range gone {
+		fmt.Fprintf(stdout, "%s: pruned backup %s (keep %d).\n", d.Site, id, s.Backup.Keep)
+	}
+	return err
+}
+
+func runBackups(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backups", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f envFlags
+	f.register(fs, true)
+	fs.Bool("no-color", false, "no colour (berth never colours this output)")
+	asJSON := fs.Bool("json", false, "print the backups as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: berth backups SITE --env ENV [--repo DIR] [--json]\n\nLists a site's backups, oldest first, each verified against its manifest.")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return exitFor(usageError("give one SITE"), "backups", stderr)
+	}
+	e, err := f.backups(stderr)
+	if err != nil {
+		return exitFor(err, "backups", stderr)
+	}
+	defer e.conn.Close()
+	d, store, err := e.site(pos[0])
+	if err == nil {
+		var list []reconcile.Listed
+		if list, err = e.b.List(context.Background(), d.Env, d.Site, store); err == nil {
+			err = printBackups(stdout, d.Site, store, list, *asJSON)
+		}
+	}
+	if err != nil {
+		return exitFor(err, "backups", stderr)
+	}
+	return 0
+}
+
+func printBackups(w io.Writer, site string, store reconcile.BackupStore, list []reconcile.Listed, asJSON bool) error {
+	if asJSON {
+		if list == nil {
+			list = []reconcile.Listed{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(w, "%s has no backups on %s.\n", site, store.Server)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tREASON\tDB\tSIZE\tVERIFIED")
+	for _, l := range list {
+		ok := "yes"
+		if !l.Verified {
+			ok = "NO: " + l.Problem
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Time.Format(time.RFC3339), l.Reason, orDash(l.DBType), humanSize(l.Size()), ok)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func runRestore(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f envFlags
+	f.register(fs, true)
+	fs.Bool("no-color", false, "no colour (berth never colours this output)")
+	id := fs.String("backup", "", "ID of the backup to restore (see berth backups)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: berth restore SITE --backup ID --env ENV [--repo DIR]\n\nVerifies every checksum of the backup, takes a fresh backup of the site,\nthen restores the site's database and files from the backup.")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *id == "" {
+		return exitFor(usageError("give one SITE and --backup ID"), "restore", stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, err := f.backups(stderr)
+	if err != nil {
+		return exitFor(err, "restore", stderr)
+	}
+	defer e.conn.Close()
+	d, store, err := e.site(pos[0])
+	if err != nil {
+		return exitFor(err, "restore", stderr)
+	}
+	pre, err := e.b.Restore(ctx, d, store, *id, e.l.revision)
+	if err != nil {
+		return exitFor(err, "restore", stderr)
+	}
+	fmt.Fprintf(stdout, "Restored %s from backup %s; what was there before is backup %s.\n", d.Site, *id, pre.ID)
+	return 0
+}
