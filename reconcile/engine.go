@@ -54,6 +54,15 @@ type Desired struct {
 	// Service returns the service called name on server (as named by a
 	// Change's Service field).
 	Service func(server, name string) (Service, error)
+	// BeforeDelete, when set, returns for a site the revision removes
+	// entirely (recs: its inventory records) the step that must succeed
+	// before any deletion of that site runs, such as a backup; nil for
+	// none. See guard.go.
+	BeforeDelete func(site string, recs []Record) (Resource, error)
+	// Prune, when set, makes the resource that deletes rec when the
+	// builder knows more than the kind's registered pruner (how to reach
+	// a database server as administrator); false: the registered pruner.
+	Prune func(rec Record) (Resource, bool)
 }
 
 // Engine plans and applies. Its zero value is not usable: set Hosts and
@@ -76,6 +85,12 @@ type PlanOptions struct {
 	// first N new files; 0 keeps all. A first converge of thousands of
 	// sites is otherwise mostly copies of their config in the plan.
 	MaxCreateDiffs int
+	// Sites limits the plan to the resources of these sites (by domain)
+	// and what they depend on (shared directories, their platform's
+	// release): nothing else is checked, changed or pruned, and of the
+	// inventory only these sites' records are read. Empty: the whole
+	// environment. This is `berth verify`.
+	Sites []string
 }
 
 // finishTimeout bounds the service checks, reloads and inventory writes
@@ -92,6 +107,7 @@ type planned struct {
 	records  map[string][]Record    // server -> records to save even without a change
 	forget   map[string][]forgotten // server -> records superseded by a desired resource
 	observed map[string]error       // server -> observation error
+	guards   map[string]bool        // IDs of the steps run before a site's deletions
 }
 
 // superseder is implemented by a resource that takes over paths that
@@ -119,15 +135,21 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	if err != nil {
 		return nil, fmt.Errorf("read the inventory of %s: %w", d.Env, err)
 	}
+	resources := d.Resources
+	if len(opts.Sites) > 0 {
+		if resources, recs, err = scope(d, recs, opts.Sites); err != nil {
+			return nil, err
+		}
+	}
 	byID := make(map[string]*Record, len(recs))
 	for i := range recs {
 		byID[recs[i].ID] = &recs[i]
 	}
 
-	desired := make(map[string]Resource, len(d.Resources))
+	desired := make(map[string]Resource, len(resources))
 	servers := map[string][]Resource{}
 	sitesNow := map[string]bool{}
-	for _, r := range d.Resources {
+	for _, r := range resources {
 		if _, dup := desired[r.ID()]; dup {
 			return nil, fmt.Errorf("two resources have the ID %s; this is a bug in berth", r.ID())
 		}
@@ -140,7 +162,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	p := &Plan{Env: d.Env, Revision: d.Revision, Warnings: d.Warnings}
 	type claim struct{ prefix, by string }
 	claims := map[string][]claim{}
-	for _, r := range d.Resources {
+	for _, r := range resources {
 		if s, ok := r.(superseder); ok {
 			for _, prefix := range s.Supersedes() {
 				claims[r.Server()] = append(claims[r.Server()], claim{prefix, r.ID()})
@@ -149,6 +171,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	}
 	forget := map[string][]forgotten{}
 	deletedSites := map[string]bool{}
+	siteRecs := map[string][]Record{} // records of sites the revision removes
 records:
 	for _, rec := range recs {
 		if _, ok := desired[rec.ID]; ok {
@@ -160,14 +183,23 @@ records:
 				continue records
 			}
 		}
-		prune, err := prunerFor(rec.Kind)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", rec.ID, err)
+		var r Resource
+		if d.Prune != nil {
+			r, _ = d.Prune(rec)
 		}
-		r := prune(rec)
+		if r == nil {
+			prune, err := prunerFor(rec.Kind)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", rec.ID, err)
+			}
+			r = prune(rec)
+		}
 		servers[rec.Server] = append(servers[rec.Server], r)
 		if rec.Site != "" && !sitesNow[rec.Site] && !rec.Adopted {
 			deletedSites[rec.Site] = true
+		}
+		if rec.Site != "" && !sitesNow[rec.Site] {
+			siteRecs[rec.Site] = append(siteRecs[rec.Site], rec)
 		}
 	}
 	p.DeletedSites = slices.Sorted(maps.Keys(deletedSites))
@@ -179,12 +211,20 @@ records:
 			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), d.MaxDeletions, ErrPolicy, len(p.DeletedSites))
 	}
 
-	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget}
+	guards, guarded, err := e.guardChanges(ctx, d, p.DeletedSites, siteRecs)
+	if err != nil {
+		return nil, err
+	}
+	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{}}
+	for _, g := range guards {
+		pl.guards[g.ID] = true
+	}
+	p.Changes = append(p.Changes, guards...)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for server, rs := range servers {
 		wg.Go(func() {
-			changes, save, unchanged, err := e.checkServer(ctx, server, rs, byID, opts.Adopt)
+			changes, save, unchanged, err := e.checkServer(ctx, server, rs, byID, opts.Adopt, guarded)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -221,6 +261,50 @@ records:
 	return p, nil
 }
 
+// scope returns the resources of sites and, transitively, what they
+// depend on, and the inventory records of sites.
+func scope(d *Desired, recs []Record, sites []string) ([]Resource, []Record, error) {
+	want := map[string]bool{}
+	for _, s := range sites {
+		want[s] = true
+	}
+	byID := make(map[string]Resource, len(d.Resources))
+	found := map[string]bool{}
+	var queue []string
+	for _, r := range d.Resources {
+		byID[r.ID()] = r
+		if want[r.Site()] {
+			found[r.Site()] = true
+			queue = append(queue, r.ID())
+		}
+	}
+	for _, s := range sites {
+		if !found[s] {
+			return nil, nil, fmt.Errorf("environment %s has no site %s: check its name (berth status lists the sites)", d.Env, s)
+		}
+	}
+	in := map[string]bool{}
+	var out []Resource
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		r, ok := byID[id]
+		if !ok || in[id] {
+			continue
+		}
+		in[id] = true
+		out = append(out, r)
+		queue = append(queue, r.Deps()...)
+	}
+	var kept []Record
+	for _, rec := range recs {
+		if want[rec.Site] {
+			kept = append(kept, rec)
+		}
+	}
+	return out, kept, nil
+}
+
 // ServerError is a server the plan could not observe.
 type ServerError struct {
 	Server string `json:"server"`
@@ -228,7 +312,7 @@ type ServerError struct {
 }
 
 // checkServer observes one server in one round trip and checks its resources.
-func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool) (changes []Change, save []Record, unchanged int, err error) {
+func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool, guarded map[string]bool) (changes []Change, save []Record, unchanged int, err error) {
 	h, err := e.Hosts.Host(ctx, server)
 	if err != nil {
 		e.hook().Observed(server, 0, err)
@@ -260,7 +344,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	}
 	for _, r := range rs {
 		rec := recs[r.ID()]
-		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt}
+		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt, Guarded: guarded[r.Site()]}
 		if bc, ok := r.(BatchChecker); ok {
 			in.Batch = batches[bc.BatchKey()]
 		}
@@ -347,11 +431,19 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if p.planned == nil {
 		return nil, errors.New("apply: the plan was not made by Engine.Plan")
 	}
+	// A removed site's guard step (its backup) runs before anything else;
+	// when it fails, none of the site's deletions runs.
+	blocked, res := e.runGuards(ctx, p)
 	byServer := map[string][]*Change{}
 	total := 0
 	for i := range p.Changes {
 		c := &p.Changes[i]
-		if c.Action == Conflict || c.Action == None {
+		if c.Action == Conflict || c.Action == None || p.planned.guards[c.ID] {
+			continue
+		}
+		if err := blocked[c.Site]; err != nil && c.Action == Delete {
+			e.hook().Applied(c, fmt.Errorf("not deleted: %w", err))
+			res.Failed++
 			continue
 		}
 		byServer[c.Server] = append(byServer[c.Server], c)
@@ -367,7 +459,6 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 			byServer[server] = nil
 		}
 	}
-	res := &Result{}
 	var mu sync.Mutex
 	var n atomic.Int64
 	var wg sync.WaitGroup

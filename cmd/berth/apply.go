@@ -11,12 +11,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
 
@@ -42,9 +44,23 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 }
 
 func apply(ctx context.Context, f *planFlags, autoApprove bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	return applySites(ctx, f, nil, autoApprove, stdin, stdout, stderr)
+}
+
+// applySites is apply limited to sites (by name or domain) and what they
+// depend on; nil: the whole environment.
+func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove bool, stdin io.Reader, stdout, stderr io.Writer) error {
 	l, err := f.load(stderr)
 	if err != nil {
 		return err
+	}
+	opts := f.planOptions()
+	for _, name := range sites {
+		i := slices.IndexFunc(l.res.Sites, func(s spec.ResolvedSite) bool { return s.Name == name || s.Domain == name })
+		if i < 0 {
+			return usageError(fmt.Sprintf("environment %s has no site %s (berth status --env %s lists its sites)", l.res.Environment, name, l.res.Environment))
+		}
+		opts.Sites = append(opts.Sites, l.res.Sites[i].Domain)
 	}
 	store, err := openState(ctx, l.stateDir, false, "berth apply", stderr)
 	if err != nil {
@@ -58,7 +74,7 @@ func apply(ctx context.Context, f *planFlags, autoApprove bool, stdin io.Reader,
 	}
 	defer conn.Close()
 
-	p, err := e.Plan(ctx, d, f.planOptions())
+	p, err := e.Plan(ctx, d, opts)
 	if err != nil {
 		return err
 	}

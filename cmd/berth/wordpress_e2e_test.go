@@ -26,8 +26,8 @@ const debianWordPress = "/usr/share/wordpress"
 // that reads berth's settings file) on nginx + php-fpm + MariaDB. The
 // site installs through its install step (wp_install, no wp-cli) and
 // serves its front page; a second apply runs nothing; with the marker
-// removed, apply runs the install again, which leaves the installed site
-// as it is. The admin password (and every other generated secret) is in
+// removed and the vhost edited, `berth verify` runs the install again,
+// which leaves the installed site as it is, and restores the vhost. The admin password (and every other generated secret) is in
 // no plan, log, run record or world-readable file.
 func TestEndToEndWordPress(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(debianWordPress, "wp-load.php")); err != nil {
@@ -145,13 +145,29 @@ services:
 		t.Errorf("second apply is not empty:\n%s", out)
 	}
 
-	// The marker removed: the install runs again and leaves the site as it is.
+	// The marker removed and the vhost edited by hand: berth verify runs
+	// the install again, which leaves the site as it is, and puts the
+	// vhost back.
 	if err := os.Remove(marker); err != nil {
 		t.Fatal(err)
 	}
-	out = berth("apply", "--auto-approve")
+	vhost := filepath.Join(n.SitesDir, "blog.example.com.conf")
+	rendered, err := os.ReadFile(vhost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vhost, append(bytes.Clone(rendered), "# edited by hand\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = berth("verify", "blog.example.com")
 	if !strings.Contains(out, "site/blog.example.com/install@web") || !strings.Contains(out, "already installed") {
-		t.Fatalf("apply without the marker does not run the install again:\n%s", out)
+		t.Fatalf("verify without the marker does not run the install again:\n%s", out)
+	}
+	if !strings.Contains(out, "~ site/blog.example.com/vhost@web") {
+		t.Errorf("verify does not fix the vhost:\n%s", out)
+	}
+	if got, _ := os.ReadFile(vhost); !bytes.Equal(got, rendered) {
+		t.Errorf("the vhost after verify:\n%s", got)
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("no marker after the second install: %v", err)
