@@ -28,6 +28,12 @@
 // A release supersedes what older berths copied into `current` file by
 // file: those inventory records are forgotten, not pruned through the link.
 //
+// A site's install (install.go) runs the platform's install command once,
+// after the site's directory, settings, database and release; the marker
+// it writes in the site's directory, observed like any path, is its only
+// memory. PlanOptions.Sites limits a plan to some sites and their
+// dependencies without pruning anything else (berth verify).
+//
 // Safety rules the engine enforces, whatever the kind:
 //   - prune comes only from the inventory: berth deletes what it recorded as
 //     created, when the current (valid) revision no longer declares it;
