@@ -240,6 +240,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	}
 	hosts, closeHosts := w.d.cfg.Hosts(res)
 	defer closeHosts()
+	desired.BeforeDelete = reconcile.DeletionBackups(&reconcile.Backups{Hosts: hosts}, res, rev, w.d.cfg.StateDir)
 	// The run is recorded from its start, so its id is in every log line
 	// and an interrupted run shows as such.
 	run, err := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})

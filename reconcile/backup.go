@@ -599,7 +599,7 @@ const DefaultBackupDir = "/var/backups/berth"
 func SiteDataOf(res *spec.Resolved, site, base string) (SiteData, BackupStore, error) {
 	i := slices.IndexFunc(res.Sites, func(s spec.ResolvedSite) bool { return s.Name == site || s.Domain == site })
 	if i < 0 {
-		return SiteData{}, BackupStore{}, fmt.Errorf("environment %s has no site %s", res.Environment, site)
+		return SiteData{}, BackupStore{}, fmt.Errorf("environment %s has no site %s: %w", res.Environment, site, ErrNoSite)
 	}
 	s := &res.Sites[i]
 	servers := map[string]spec.ResolvedServer{}
@@ -631,14 +631,27 @@ func SiteDataOf(res *spec.Resolved, site, base string) (SiteData, BackupStore, e
 		}
 		d.DB = sd
 	}
-	store := BackupStore{Server: cmpOr(res.Backups.Server, d.Web), Dir: cmpOr(res.Backups.Dir, DefaultBackupDir)}
-	if srv, ok := servers[store.Server]; !ok {
-		return d, store, fmt.Errorf("the backup server %s is not declared in %s", store.Server, res.Environment)
-	} else if !path.IsAbs(store.Dir) {
-		if !srv.Local() {
-			return d, store, fmt.Errorf("backups.dir %s is relative, which only a local backup server allows", store.Dir)
+	store, err := BackupStoreOf(res, cmpOr(res.Backups.Server, d.Web), base)
+	return d, store, err
+}
+
+// ErrNoSite is wrapped by SiteDataOf's error for a site the environment
+// does not declare.
+var ErrNoSite = errors.New("no such site")
+
+// BackupStoreOf returns the backup store of res on server (berth.yaml
+// backups.dir there, /var/backups/berth by default).
+func BackupStoreOf(res *spec.Resolved, server, base string) (BackupStore, error) {
+	store := BackupStore{Server: server, Dir: cmpOr(res.Backups.Dir, DefaultBackupDir)}
+	i := slices.IndexFunc(res.Servers, func(s spec.ResolvedServer) bool { return s.Name == server })
+	if i < 0 {
+		return store, fmt.Errorf("the backup server %s is not declared in %s; set backups.server in berth.yaml", server, res.Environment)
+	}
+	if !path.IsAbs(store.Dir) {
+		if !res.Servers[i].Local() {
+			return store, fmt.Errorf("backups.dir %s is relative, which only a local backup server allows", store.Dir)
 		}
 		store.Dir = path.Join(base, store.Dir)
 	}
-	return d, store, nil
+	return store, nil
 }

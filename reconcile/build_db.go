@@ -43,6 +43,7 @@ const pendingPassword = "generated-at-apply"
 // input) and the settings files (mode 0640, hidden from plans); never a
 // Change, a log line or an error.
 func AddDatabases(ctx context.Context, d *Desired, res *spec.Resolved, base string, secrets Secrets) error {
+	d.Prune = DatabasePruner(res)
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
 		if s.Local() {

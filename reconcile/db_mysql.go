@@ -26,8 +26,8 @@ func init() {
 
 // MySQLDB is one site's database on a MariaDB or MySQL server: the
 // database, a user per host it may connect from, with the site's password,
-// and ALL PRIVILEGES on that database only. Deleting it is refused until
-// berth can back a database up first.
+// and ALL PRIVILEGES on that database only. It is dropped only when its
+// whole site is removed, after the site's backup (CheckInput.Guarded).
 type MySQLDB struct {
 	id, server, site string
 	name, user       string
@@ -35,6 +35,7 @@ type MySQLDB struct {
 	password         string
 	admin            *dbAdmin
 	absent           bool
+	dropHosts        []string // absent: the user's hosts Check found
 }
 
 // MySQLSpec describes a MariaDB/MySQL database to converge.
@@ -183,8 +184,13 @@ func (m *MySQLDB) Check(ctx context.Context, in CheckInput) (Change, error) {
 		if in.Record != nil && in.Record.Adopted {
 			return m.change(None, "kept: it existed before berth managed it"), nil
 		}
-		return m.change(Conflict, "blocked: dropping database "+m.name+" and user "+m.user+" needs a backup first, and berth cannot back databases up yet; "+
-			"back it up and drop them by hand (DROP DATABASE `"+m.name+"`; DROP USER for each host of "+m.user+"), and the next run forgets them"), nil
+		if !in.Guarded || m.admin == nil {
+			return m.change(Conflict, "blocked: dropping database "+m.name+" and user "+m.user+" needs a backup first, which berth takes only when the whole site is removed; "+
+				"back it up and drop them by hand (DROP DATABASE `"+m.name+"`; DROP USER for each host of "+m.user+"), and the next run forgets them"), nil
+		}
+		slices.Sort(hosts)
+		m.dropHosts = hosts
+		return m.change(Delete, "drop database "+m.name+" and user "+m.user+" after the site's backup"), nil
 	}
 	var reasons []string
 	exists := cat.dbs[m.name]
@@ -222,7 +228,18 @@ func (m *MySQLDB) Check(ctx context.Context, in CheckInput) (Change, error) {
 func (m *MySQLDB) Apply(ctx context.Context, h host.Host, c *Change) error {
 	switch c.Action {
 	case Delete:
-		return nil // already gone: only the inventory record goes
+		if m.admin == nil {
+			return nil // already gone: only the inventory record goes
+		}
+		ident := "`" + strings.ReplaceAll(m.name, "`", "``") + "`"
+		sql := "DROP DATABASE IF EXISTS " + ident + ";\n"
+		for _, f := range m.dropHosts {
+			sql += "DROP USER IF EXISTS " + sqlString(m.user, true) + "@" + sqlString(f, true) + ";\n"
+		}
+		if _, err := m.admin.run(ctx, h, mysqlArgv(m.admin.svc), "MYSQL_PWD", sql); err != nil {
+			return fmt.Errorf("drop database %s and user %s: %w", m.name, m.user, err)
+		}
+		return nil
 	case Create, Update:
 	default:
 		return nil

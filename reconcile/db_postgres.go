@@ -181,8 +181,11 @@ func (p *PostgresDB) Check(ctx context.Context, in CheckInput) (Change, error) {
 		if in.Record != nil && in.Record.Adopted {
 			return p.change(None, "kept: it existed before berth managed it"), nil
 		}
-		return p.change(Conflict, "blocked: dropping database "+p.name+" and role "+p.role+" needs a backup first, and berth cannot back databases up yet; "+
-			"back it up and drop them by hand (DROP DATABASE \""+p.name+"\"; DROP ROLE \""+p.role+"\"), and the next run forgets them"), nil
+		if !in.Guarded || p.admin == nil {
+			return p.change(Conflict, "blocked: dropping database "+p.name+" and role "+p.role+" needs a backup first, which berth takes only when the whole site is removed; "+
+				"back it up and drop them by hand (DROP DATABASE \""+p.name+"\"; DROP ROLE \""+p.role+"\"), and the next run forgets them"), nil
+		}
+		return p.change(Delete, "drop database "+p.name+" and role "+p.role+" after the site's backup"), nil
 	}
 	desc := dbReason("database", p.name, p.role, p.from, "postgresql", p.server)
 	var reasons []string
@@ -220,6 +223,13 @@ func (p *PostgresDB) Check(ctx context.Context, in CheckInput) (Change, error) {
 }
 
 func (p *PostgresDB) Apply(ctx context.Context, h host.Host, c *Change) error {
+	if c.Action == Delete && p.absent && p.admin != nil {
+		sql := "DROP DATABASE IF EXISTS " + pgIdent(p.name) + " WITH (FORCE);\nDROP ROLE IF EXISTS " + pgIdent(p.role) + ";\n"
+		if _, err := p.admin.run(ctx, h, psqlArgv(p.admin.svc), "PGPASSWORD", sql); err != nil {
+			return fmt.Errorf("drop database %s and role %s: %w", p.name, p.role, err)
+		}
+		return nil
+	}
 	if c.Action != Create && c.Action != Update {
 		return nil // Delete: already gone, only the record goes
 	}

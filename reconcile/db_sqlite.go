@@ -21,8 +21,8 @@ func init() {
 // SQLiteDB is a site's SQLite database: a file owned by the site's user,
 // readable by no one else. berth creates it empty (an empty file is an
 // empty SQLite database) and afterwards only keeps its mode and owner:
-// its content is the site's data, never compared, rewritten or, until
-// berth can back it up first, deleted.
+// its content is the site's data, never compared or rewritten, and deleted
+// only when its whole site is removed, after the site's backup.
 type SQLiteDB struct {
 	id, server, site, path string
 	mode                   fs.FileMode
@@ -69,8 +69,11 @@ func (s *SQLiteDB) Check(ctx context.Context, in CheckInput) (Change, error) {
 		case in.Record != nil && in.Record.Adopted:
 			return s.change(None, "kept: it existed before berth managed it"), nil
 		}
-		return s.change(Conflict, "blocked: deleting SQLite database "+s.path+" needs a backup first, and berth cannot back databases up yet; "+
-			"back it up and delete it by hand, and the next run forgets it"), nil
+		if !in.Guarded {
+			return s.change(Conflict, "blocked: deleting SQLite database "+s.path+" needs a backup first, which berth takes only when the whole site is removed; "+
+				"back it up and delete it by hand, and the next run forgets it"), nil
+		}
+		return s.change(Delete, "delete SQLite database "+s.path+" after the site's backup"), nil
 	}
 	if !obs.Exists {
 		return s.change(Create, "sqlite database "+s.path), nil
@@ -123,7 +126,10 @@ func (s *SQLiteDB) Apply(ctx context.Context, h host.Host, c *Change) error {
 			return fmt.Errorf("chmod %s: %w", s.path, err)
 		}
 	}
-	return nil // Delete: already gone, only the record goes
+	if c.Action == Delete && s.absent {
+		return h.Remove(ctx, s.path) // nil when already gone
+	}
+	return nil
 }
 
 // Undo is never needed: a database file has no service check to fail.

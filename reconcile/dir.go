@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"syscall"
 
@@ -21,13 +22,16 @@ func init() {
 }
 
 // Dir is a directory with a mode and owner. Deleting one removes it only
-// when it is empty: site data is never swept away with a directory.
+// when it is empty: site data is never swept away with a directory —
+// except a removed site's own directory (<web root>/sites/<site> and what
+// berth created under it), after the site's backup (CheckInput.Guarded).
 type Dir struct {
 	id, server, site, path string
 	mode                   fs.FileMode
 	owner, group           string
 	deps                   []string
 	absent                 bool
+	purge                  bool // absent: remove it with its content
 }
 
 // DirSpec describes a directory to converge.
@@ -69,6 +73,12 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 		case !obs.IsDir():
 			return d.change(None, "kept: no longer a directory"), nil
 		}
+		if in.Guarded && inSiteDir(d.path, d.site) {
+			d.purge = true
+			c := d.change(Delete, "removed with everything in it, after the site's backup")
+			c.prior = &prior{exists: true, obs: obs}
+			return c, nil
+		}
 		c := d.change(Delete, "no longer declared (removed only if empty)")
 		c.prior = &prior{exists: true, obs: obs}
 		return c, nil
@@ -98,6 +108,12 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 func (d *Dir) Apply(ctx context.Context, h host.Host, c *Change) error {
 	switch c.Action {
 	case Delete:
+		if d.purge && d.absent && inSiteDir(d.path, d.site) {
+			if _, err := h.Run(ctx, []string{"rm", "-rf", "--one-file-system", "--", d.path}, host.RunOptions{}); err != nil {
+				return fmt.Errorf("remove %s: %w", d.path, runErr(err))
+			}
+			return nil
+		}
 		err := h.Remove(ctx, d.path)
 		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) || err != nil && strings.Contains(err.Error(), "not empty") {
 			return &KeptError{Path: d.path, Reason: "directory is not empty"}
@@ -136,3 +152,17 @@ type KeptError struct {
 }
 
 func (e *KeptError) Error() string { return fmt.Sprintf("kept %s: %s", e.Path, e.Reason) }
+
+// inSiteDir reports whether p is a site's directory, <root>/sites/<site>,
+// or one under it: the only directories removed with their content.
+func inSiteDir(p, site string) bool {
+	if site == "" || p != path.Clean(p) || !path.IsAbs(p) {
+		return false
+	}
+	for dir := p; dir != "/"; dir = path.Dir(dir) {
+		if path.Base(dir) == site && path.Base(path.Dir(dir)) == "sites" && path.Dir(path.Dir(dir)) != "/" {
+			return true
+		}
+	}
+	return false
+}

@@ -34,10 +34,22 @@
 // memory. PlanOptions.Sites limits a plan to some sites and their
 // dependencies without pruning anything else (berth verify).
 //
+// Backups (backup.go) are taken, listed, verified, pruned and restored
+// outside the engine, by berth backup, backups and restore: a database
+// dump and a tarball of the site's files, gzipped and SHA-256 summed on
+// the way to the backup server, with a manifest written last. A site the
+// revision removes entirely is backed up before any of its deletions
+// (guard.go): Desired.BeforeDelete gives the engine that step, Apply runs
+// it first, and a failed backup blocks every deletion of the site. Only
+// then may the data kinds delete data: databases and users are dropped,
+// the SQLite file and the site's directory removed (CheckInput.Guarded).
+//
 // Safety rules the engine enforces, whatever the kind:
 //   - prune comes only from the inventory: berth deletes what it recorded as
 //     created, when the current (valid) revision no longer declares it;
 //   - a plan deleting more sites than policy.max_deletions is refused;
+//   - a site's data (database, files) is deleted only when the whole site
+//     is removed, after its backup succeeded in the same run;
 //   - a path berth did not create is never overwritten without Adopt: it
 //     shows in the plan as a conflict;
 //   - changed files are grouped by service; after writing, each service's

@@ -54,6 +54,15 @@ type Desired struct {
 	// Service returns the service called name on server (as named by a
 	// Change's Service field).
 	Service func(server, name string) (Service, error)
+	// BeforeDelete, when set, returns for a site the revision removes
+	// entirely (recs: its inventory records) the step that must succeed
+	// before any deletion of that site runs, such as a backup; nil for
+	// none. See guard.go.
+	BeforeDelete func(site string, recs []Record) (Resource, error)
+	// Prune, when set, makes the resource that deletes rec when the
+	// builder knows more than the kind's registered pruner (how to reach
+	// a database server as administrator); false: the registered pruner.
+	Prune func(rec Record) (Resource, bool)
 }
 
 // Engine plans and applies. Its zero value is not usable: set Hosts and
@@ -98,6 +107,7 @@ type planned struct {
 	records  map[string][]Record    // server -> records to save even without a change
 	forget   map[string][]forgotten // server -> records superseded by a desired resource
 	observed map[string]error       // server -> observation error
+	guards   map[string]bool        // IDs of the steps run before a site's deletions
 }
 
 // superseder is implemented by a resource that takes over paths that
@@ -161,6 +171,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	}
 	forget := map[string][]forgotten{}
 	deletedSites := map[string]bool{}
+	siteRecs := map[string][]Record{} // records of sites the revision removes
 records:
 	for _, rec := range recs {
 		if _, ok := desired[rec.ID]; ok {
@@ -172,14 +183,23 @@ records:
 				continue records
 			}
 		}
-		prune, err := prunerFor(rec.Kind)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", rec.ID, err)
+		var r Resource
+		if d.Prune != nil {
+			r, _ = d.Prune(rec)
 		}
-		r := prune(rec)
+		if r == nil {
+			prune, err := prunerFor(rec.Kind)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", rec.ID, err)
+			}
+			r = prune(rec)
+		}
 		servers[rec.Server] = append(servers[rec.Server], r)
 		if rec.Site != "" && !sitesNow[rec.Site] && !rec.Adopted {
 			deletedSites[rec.Site] = true
+		}
+		if rec.Site != "" && !sitesNow[rec.Site] {
+			siteRecs[rec.Site] = append(siteRecs[rec.Site], rec)
 		}
 	}
 	p.DeletedSites = slices.Sorted(maps.Keys(deletedSites))
@@ -191,12 +211,20 @@ records:
 			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), d.MaxDeletions, ErrPolicy, len(p.DeletedSites))
 	}
 
-	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget}
+	guards, guarded, err := e.guardChanges(ctx, d, p.DeletedSites, siteRecs)
+	if err != nil {
+		return nil, err
+	}
+	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{}}
+	for _, g := range guards {
+		pl.guards[g.ID] = true
+	}
+	p.Changes = append(p.Changes, guards...)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for server, rs := range servers {
 		wg.Go(func() {
-			changes, save, unchanged, err := e.checkServer(ctx, server, rs, byID, opts.Adopt)
+			changes, save, unchanged, err := e.checkServer(ctx, server, rs, byID, opts.Adopt, guarded)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -284,7 +312,7 @@ type ServerError struct {
 }
 
 // checkServer observes one server in one round trip and checks its resources.
-func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool) (changes []Change, save []Record, unchanged int, err error) {
+func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool, guarded map[string]bool) (changes []Change, save []Record, unchanged int, err error) {
 	h, err := e.Hosts.Host(ctx, server)
 	if err != nil {
 		e.hook().Observed(server, 0, err)
@@ -316,7 +344,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	}
 	for _, r := range rs {
 		rec := recs[r.ID()]
-		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt}
+		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt, Guarded: guarded[r.Site()]}
 		if bc, ok := r.(BatchChecker); ok {
 			in.Batch = batches[bc.BatchKey()]
 		}
@@ -403,11 +431,19 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if p.planned == nil {
 		return nil, errors.New("apply: the plan was not made by Engine.Plan")
 	}
+	// A removed site's guard step (its backup) runs before anything else;
+	// when it fails, none of the site's deletions runs.
+	blocked, res := e.runGuards(ctx, p)
 	byServer := map[string][]*Change{}
 	total := 0
 	for i := range p.Changes {
 		c := &p.Changes[i]
-		if c.Action == Conflict || c.Action == None {
+		if c.Action == Conflict || c.Action == None || p.planned.guards[c.ID] {
+			continue
+		}
+		if err := blocked[c.Site]; err != nil && c.Action == Delete {
+			e.hook().Applied(c, fmt.Errorf("not deleted: %w", err))
+			res.Failed++
 			continue
 		}
 		byServer[c.Server] = append(byServer[c.Server], c)
@@ -423,7 +459,6 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 			byServer[server] = nil
 		}
 	}
-	res := &Result{}
 	var mu sync.Mutex
 	var n atomic.Int64
 	var wg sync.WaitGroup

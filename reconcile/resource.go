@@ -56,6 +56,11 @@ type CheckInput struct {
 	// Batch is what ObserveBatch returned for the resource's batch, when
 	// the resource is a BatchChecker; nil otherwise.
 	Batch any
+	// Guarded is set for a resource whose site the plan removes entirely
+	// and that the site's Desired.BeforeDelete step (a backup) precedes:
+	// deleting the site's data is then allowed, since Apply runs it only
+	// after that step succeeded.
+	Guarded bool
 }
 
 // BatchChecker is implemented by resource kinds whose state is not paths

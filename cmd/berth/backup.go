@@ -38,6 +38,17 @@ func (e *backupEnv) site(name string) (reconcile.SiteData, reconcile.BackupStore
 	return reconcile.SiteDataOf(e.l.res, name, e.l.stateDir)
 }
 
+// store is where the backups of site are, also when the repo no longer
+// declares it (then only backups.server says where).
+func (e *backupEnv) store(site string) (env, domain string, store reconcile.BackupStore, err error) {
+	d, store, err := e.site(site)
+	if errors.Is(err, reconcile.ErrNoSite) && e.l.res.Backups.Server != "" {
+		store, err = reconcile.BackupStoreOf(e.l.res, e.l.res.Backups.Server, e.l.stateDir)
+		return e.l.res.Environment, site, store, err
+	}
+	return d.Env, d.Site, store, err
+}
+
 func runBackup(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -162,11 +173,11 @@ func runBackups(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "backups", stderr)
 	}
 	defer e.conn.Close()
-	d, store, err := e.site(pos[0])
+	env, site, store, err := e.store(pos[0])
 	if err == nil {
 		var list []reconcile.Listed
-		if list, err = e.b.List(context.Background(), d.Env, d.Site, store); err == nil {
-			err = printBackups(stdout, d.Site, store, list, *asJSON)
+		if list, err = e.b.List(context.Background(), env, site, store); err == nil {
+			err = printBackups(stdout, site, store, list, *asJSON)
 		}
 	}
 	if err != nil {

@@ -132,7 +132,7 @@ func (s *dbSites) fails(args ...string) string {
 // rows asks the site for its rows (the app adds one per request).
 func (s *dbSites) rows(site string, want int) {
 	s.t.Helper()
-	drv := map[string]string{"my.example.com": "mysql", "pg.example.com": "pgsql", "lite.example.com": "sqlite"}[site]
+	drv := map[string]string{"my.example.com": "mysql", "pg.example.com": "pgsql", "lite.example.com": "sqlite", "other.example.com": "sqlite"}[site]
 	s.get(site, "/", func(r *http.Response, body string) bool {
 		return r.StatusCode == 200 && strings.Contains(body, fmt.Sprintf("driver=%s rows=%d", drv, want))
 	})
@@ -340,4 +340,93 @@ func storedSecrets(t *testing.T, stateDir string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// TestEndToEndDeleteSite: sites removed from the repo are backed up before
+// anything of them is deleted. While the backup cannot be written (a file
+// stands where the backup directory should be), nothing is deleted and
+// the run says why; once it can, the backup exists and the database, its
+// user and the site's files are gone.
+func TestEndToEndDeleteSite(t *testing.T) {
+	s := startDBSites(t, "backups: { server: web, dir: backups }\n", nil)
+	sites := []string{"my.example.com", "pg.example.com", "lite.example.com"}
+	for _, site := range sites {
+		s.rows(site, 1)
+	}
+	lite := filepath.Join(s.webRoot, "sites", "lite.example.com", "db", "lite_example_com.sqlite")
+	for _, site := range sites {
+		if err := os.Remove(filepath.Join(s.repo, "sites", site+".yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.write("sites/other.yaml", "kind: Site\nname: other.example.com\nplatform: app\ndb: { server: web }\n")
+
+	code, out, errOut := s.berth("plan")
+	s.logs.WriteString(out + errOut)
+	if code != 2 { // changes to make
+		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, site := range sites {
+		if !strings.Contains(out, "+ site/"+site+"/backup@web") || !strings.Contains(out, "before deleting "+site) {
+			t.Errorf("the plan does not show the backup of %s:\n%s", site, out)
+		}
+	}
+	if !strings.Contains(out, "- site/my.example.com/db:my_example_com@mdb") || !strings.Contains(out, "drop database my_example_com") {
+		t.Errorf("the plan does not drop the MariaDB database:\n%s", out)
+	}
+
+	// The backup fails: nothing of the sites is deleted.
+	backups := filepath.Join(s.stateDir, "backups")
+	if err := os.WriteFile(backups, []byte("not a directory\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = s.fails("apply", "--auto-approve")
+	for _, site := range sites {
+		if !strings.Contains(out, "nothing of site "+site+" was deleted") {
+			t.Errorf("the failed apply does not say %s was kept:\n%s", site, out)
+		}
+	}
+	if got := s.my.SQL(t, "SELECT COUNT(*) FROM my_example_com.visits"); strings.TrimSpace(got) != "1" {
+		t.Errorf("MariaDB after the failed backup: %q", got)
+	}
+	if got := s.pg.SQL(t, "SELECT COUNT(*) FROM pg_database WHERE datname = 'pg_example_com'"); strings.TrimSpace(got) != "1" {
+		t.Errorf("PostgreSQL after the failed backup: %q", got)
+	}
+	if _, err := os.Stat(lite); err != nil {
+		t.Errorf("the SQLite database after the failed backup: %v", err)
+	}
+	for _, site := range sites {
+		s.rows(site, 2) // still served: its vhost was not deleted either
+	}
+
+	// The backup works: then everything of the sites goes.
+	if err := os.Remove(backups); err != nil {
+		t.Fatal(err)
+	}
+	s.must("apply", "--auto-approve")
+	for _, site := range sites {
+		list := s.listing(site)
+		if len(list) != 1 || !list[0].Verified || list[0].Reason != reconcile.ReasonDelete {
+			t.Errorf("%s: backups after the deletion: %+v", site, list)
+		}
+		if _, err := os.Stat(filepath.Join(s.webRoot, "sites", site)); !os.IsNotExist(err) {
+			t.Errorf("the site directory of %s is still there: %v", site, err)
+		}
+	}
+	if got := s.my.SQL(t, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'my_example_com'"); strings.TrimSpace(got) != "0" {
+		t.Errorf("the MariaDB database is still there")
+	}
+	if got := s.my.SQL(t, "SELECT COUNT(*) FROM mysql.user WHERE User = 'my_example_com'"); strings.TrimSpace(got) != "0" {
+		t.Errorf("the MariaDB user is still there")
+	}
+	if got := s.pg.SQL(t, "SELECT (SELECT COUNT(*) FROM pg_database WHERE datname = 'pg_example_com') + (SELECT COUNT(*) FROM pg_roles WHERE rolname = 'u_pg_example_com')"); strings.TrimSpace(got) != "0" {
+		t.Errorf("the PostgreSQL database or role is still there")
+	}
+	if _, err := os.Stat(lite); !os.IsNotExist(err) {
+		t.Errorf("the SQLite database is still there: %v", err)
+	}
+	if out := s.must("apply", "--auto-approve"); !strings.Contains(out, "No changes") {
+		t.Errorf("the apply after the deletion is not empty:\n%s", out)
+	}
+	s.rows("other.example.com", 1) // the site that stays was never blocked
 }

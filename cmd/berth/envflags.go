@@ -152,6 +152,7 @@ func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, ho
 	}
 	reconcile.AddInstalls(d, l.res, l.stateDir, store)
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
+	d.BeforeDelete = reconcile.DeletionBackups(&reconcile.Backups{Hosts: conn, Version: version}, l.res, l.revision, l.stateDir)
 	e := &reconcile.Engine{Hosts: conn, Inventory: reconcile.StoreInventory(store), Hook: hook}
 	return e, d, conn, nil
 }
