@@ -348,7 +348,7 @@ func (db *SiteDB) load(ctx context.Context, h host.Host, r io.Reader) error {
 		return db.admin.stream(ctx, h, append(argv, "-d", db.Name), "PGPASSWORD", r, io.Discard)
 	default:
 		q := "`" + strings.ReplaceAll(db.Name, "`", "``") + "`"
-		if _, err := db.admin.run(ctx, h, mysqlArgv(db.admin.svc), "MYSQL_PWD", "DROP DATABASE IF EXISTS "+q+"; CREATE DATABASE "+q+";\n"); err != nil {
+		if _, err := db.admin.run(ctx, h, mysqlArgv(db.admin.svc), "MYSQL_PWD", "DROP DATABASE IF EXISTS "+q+"; CREATE DATABASE "+q+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"); err != nil {
 			return err
 		}
 		argv := append([]string{db.admin.svc.Client}, mysqlConn(db.admin.svc)...)
