@@ -36,6 +36,11 @@ func TestLoadBackups(t *testing.T) {
 			}
 		})
 	}
+	// A server that only stores backups needs no service.
+	if _, err := Load(repoFS(map[string]string{"berth.yaml": env + "backups: { server: bak1, dir: /srv/backups }\n",
+		"servers/bak1.yaml": "kind: Server\nname: bak1\naddress: 192.0.2.9\n"})); err != nil {
+		t.Errorf("a backup-only server: %v", err)
+	}
 	r, err := Load(repoFS(map[string]string{"berth.yaml": env + "backups: { server: web1, dir: backups }\n"}))
 	if err != nil {
 		t.Fatal(err)

@@ -331,8 +331,9 @@ func (c *checker) server(s *Server, envs []string) {
 	if d := s.Services.DB; d != nil {
 		c.dbService(m, subject, d, local)
 	}
-	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil {
-		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns")
+	backupServer := c.r.Config != nil && c.r.Config.Backups.Server == s.Name // it only stores backups
+	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil && !backupServer {
+		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns, or name it as backups.server in berth.yaml")
 	}
 	c.envRefs(m, subject, s.Environments, envs)
 }

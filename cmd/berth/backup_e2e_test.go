@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -429,4 +430,34 @@ func TestEndToEndDeleteSite(t *testing.T) {
 		t.Errorf("the apply after the deletion is not empty:\n%s", out)
 	}
 	s.rows("other.example.com", 1) // the site that stays was never blocked
+}
+
+// TestEndToEndBackupOverSSH: the backup server is reached over SSH (a
+// non-root user with sudo): backups are written there 0600 and verified,
+// and a restore reads them back.
+func TestEndToEndBackupOverSSH(t *testing.T) {
+	s := startDBSites(t, "", nil)
+	sshd := testenv.SSHD(t)
+	h, p, _ := net.SplitHostPort(sshd.Addr)
+	s.flags = []string{"--ssh-key", sshd.KeyFile, "--known-hosts", sshd.KnownHostsFile}
+	root := filepath.Join(s.base, "remote-backups")
+	s.write("servers/bak.yaml", fmt.Sprintf("kind: Server\nname: bak\naddress: %s\nssh: { user: %s, port: %s, sudo: true }\n", h, sshd.User, p))
+	s.write("berth.yaml", fmt.Sprintf("environments:\n  production: { branch: main }\nbackups: { server: bak, dir: %s }\n", root))
+	for _, site := range []string{"my.example.com", "lite.example.com"} {
+		s.rows(site, 1)
+		s.must("backup", site)
+		list := s.listing(site)
+		if len(list) != 1 || !list[0].Verified {
+			t.Fatalf("%s: backups over ssh: %+v", site, list)
+		}
+		for _, piece := range list[0].Pieces {
+			st, err := os.Stat(filepath.Join(root, "production", site, list[0].ID, piece.Name))
+			if err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v %v", piece.Name, st, err)
+			}
+		}
+		s.rows(site, 2)
+		s.must("restore", site, "--backup", list[0].ID)
+		s.rows(site, 2) // the backup's row and this request's
+	}
 }
