@@ -37,17 +37,29 @@ func (e *Engine) guardChanges(ctx context.Context, d *Desired, sites []string, r
 		return nil, guarded, nil
 	}
 	var changes []Change
+	// A step that cannot be planned is a conflict: nothing of its site is
+	// deleted, and the other sites' changes still run.
+	conflict := func(id, server, site string, err error) {
+		changes = append(changes, Change{ID: id, Server: server, Kind: "guard", Site: site, Action: Conflict,
+			Reason: fmt.Sprintf("site %s is removed from the repo, but berth cannot back it up first, so it deletes nothing of it: %v", site, err)})
+	}
 	for _, site := range sites {
 		r, err := d.BeforeDelete(site, recs[site])
 		if err != nil {
-			return nil, nil, fmt.Errorf("site %s is removed from the repo, but berth cannot back it up first, so it deletes nothing of it: %w", site, err)
+			server := ""
+			if len(recs[site]) > 0 {
+				server = recs[site][0].Server
+			}
+			conflict("site/"+site+"/backup", server, site, err)
+			continue
 		}
 		if r == nil {
 			continue
 		}
 		c, err := r.Check(ctx, CheckInput{})
 		if err != nil {
-			return nil, nil, fmt.Errorf("check %s: %w", r.ID(), err)
+			conflict(r.ID(), r.Server(), site, err)
+			continue
 		}
 		if c.Action == None {
 			continue // nothing to back up
@@ -66,8 +78,14 @@ func (e *Engine) runGuards(ctx context.Context, p *Plan) (map[string]error, *Res
 	res := &Result{}
 	var steps []*Change
 	for i := range p.Changes {
-		if p.planned.guards[p.Changes[i].ID] {
-			steps = append(steps, &p.Changes[i])
+		c := &p.Changes[i]
+		switch {
+		case !p.planned.guards[c.ID]:
+		case c.Action == Conflict:
+			failed[c.Site] = errors.New(c.Reason)
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", cmpOr(c.Server, "-"), c.Reason))
+		default:
+			steps = append(steps, c)
 		}
 	}
 	for i, c := range steps {

@@ -132,6 +132,35 @@ func TestDeleteSiteBehindGuard(t *testing.T) {
 	}
 }
 
+// TestGuardThatCannotBePlanned: when the step of a removed site cannot be
+// made (its backup server is gone), the plan shows a conflict, the other
+// sites' changes still run and nothing of the removed site is deleted.
+func TestGuardThatCannotBePlanned(t *testing.T) {
+	h := newHarness(t)
+	if err := h.fake.MkdirAll(context.Background(), "/srv/www/sites", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(h.plan(h.desired(5, append(dataSite("a"), dataSite("b")...)...), PlanOptions{}))
+	d := h.desired(5, append(dataSite("a"), NewFile(FileSpec{ID: "site/a/extra@web", Server: "web", Site: "a",
+		Path: "/srv/www/sites/a/extra.conf", Content: []byte("x\n")}))...)
+	d.BeforeDelete = func(string, []Record) (Resource, error) { return nil, errors.New("its backup server is not declared") }
+	p := h.plan(d, PlanOptions{})
+	if got, want := actions(p), "+site/a/extra@web !site/b/backup -site/b/dir@web -site/b/vhost@web"; got != want {
+		t.Fatalf("plan: %s, want %s", got, want)
+	}
+	_, err := h.engine.Apply(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "cannot back it up first, so it deletes nothing of it: its backup server is not declared") {
+		t.Fatalf("apply: %v", err)
+	}
+	files := h.fake.Files()
+	if _, ok := files["/srv/www/sites/b/vhost.conf"]; !ok {
+		t.Error("b's vhost was deleted without a backup")
+	}
+	if _, ok := files["/srv/www/sites/a/extra.conf"]; !ok {
+		t.Error("a's change did not run")
+	}
+}
+
 func TestInSiteDir(t *testing.T) {
 	for p, want := range map[string]bool{
 		"/var/www/sites/a.example.com":       true,

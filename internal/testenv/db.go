@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -116,14 +115,11 @@ func Postgres(t testing.TB) *PostgresServer {
 	if err := waitTCP(p.Proc, p.Addr, 30*time.Second); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	// Accepting TCP precedes accepting logins; wait for the socket file too.
+	// Accepting TCP, even on the socket, precedes accepting logins ("the
+	// database system is starting up"): wait until pg_isready says so.
 	sock := filepath.Join(d, ".s.PGSQL."+strconv.Itoa(p.Port))
-	if err := waitFor(p.Proc, "socket "+sock, 30*time.Second, func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+	if err := waitFor(p.Proc, "socket "+sock+" accepting connections", 30*time.Second, func() bool {
+		return exec.Command(filepath.Join(PostgresBin, "pg_isready"), "-q", "-h", d, "-p", strconv.Itoa(p.Port), "-U", "postgres").Run() == nil
 	}); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
