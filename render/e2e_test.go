@@ -273,17 +273,7 @@ func reloadAndWait(t *testing.T, pid int, reload func() error) {
 // poll calls cond until it returns true, for at most ten seconds.
 func poll(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 10s; last: %s", what, last)
-		}
-		time.Sleep(20 * time.Millisecond) // readiness poll, bounded by the deadline
-	}
+	testenv.EventuallyWith(t, what, 10*time.Second, cond)
 }
 
 type answer struct {

@@ -193,19 +193,18 @@ func (f *webFixture) get(hostname, path string, ok func(*http.Response, string) 
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var resp *http.Response
 	var body string
-	var last error
-	testenv.Eventually(f.t, fmt.Sprintf("satisfying answer to GET %s%s (last: %v %v %q)", hostname, path, last, resp, body), 10*time.Second, func() bool {
+	testenv.EventuallyWith(f.t, fmt.Sprintf("satisfying answer to GET %s%s", hostname, path), 10*time.Second, func() (bool, string) {
 		req, _ := http.NewRequest("GET", "http://"+f.addr+path, nil)
 		req.Host = hostname
 		r, err := client.Do(req)
-		if last = err; err != nil {
-			return false
+		if err != nil {
+			return false, err.Error()
 		}
 		var b bytes.Buffer
 		b.ReadFrom(r.Body)
 		r.Body.Close()
 		resp, body = r, b.String()
-		return ok(resp, body)
+		return ok(resp, body), fmt.Sprintf("%s %v %q", r.Status, r.Header, body)
 	})
 	return resp, body
 }

@@ -12,12 +12,26 @@ import (
 // timer — never for ordering the test's own goroutines.
 func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	EventuallyWith(t, what, timeout, func() (bool, string) { return cond(), "" })
+}
+
+// EventuallyWith is Eventually for a condition that also says what it saw
+// last, which the failure reports.
+func EventuallyWith(t testing.TB, what string, timeout time.Duration, cond func() (ok bool, last string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("testenv: no %s within %s", what, timeout)
+			if last != "" {
+				last = "; last: " + last
+			}
+			t.Fatalf("testenv: no %s within %s%s", what, timeout, last)
 		}
 		<-tick.C
 	}
