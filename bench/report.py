@@ -36,7 +36,7 @@ def cell(rs):
         return "—", "—", "—", 0
     t = [r["secs"] for r in rs]
     rss = [r["rss"] for r in rs if r["rss"] is not None]
-    mm = f"{fmt_s(min(t))[:-2]}–{fmt_s(max(t))}" if len(t) > 1 else "(1 run)"
+    mm = f"{fmt_s(min(t))[:-2]}–{fmt_s(max(t))}" if len(t) > 1 else "1 run"
     return fmt_s(med(t)), mm, (f"{int(med(rss))} MB" if rss else "—"), len(t)
 
 def sessions(rs):
