@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,8 +199,13 @@ pm.max_children = 4
 		t.Fatalf("testenv: php-fpm -t: %v\n%s", err, out)
 	}
 	p.Proc = start(t, "php-fpm", filepath.Join(d, "log", "stderr.log"), []string{bin, "-F", "-y", cfg}, nil)
+	// The socket file appears before php-fpm accepts on it: wait for a
+	// connection, not for the file.
 	if err := waitFor(p.Proc, "socket "+p.Socket, 10*time.Second, func() bool {
-		_, err := os.Stat(p.Socket)
+		c, err := net.Dial("unix", p.Socket)
+		if err == nil {
+			c.Close()
+		}
 		return err == nil
 	}); err != nil {
 		t.Fatalf("testenv: %v", err)
