@@ -47,7 +47,9 @@
 // Safety rules the engine enforces, whatever the kind:
 //   - prune comes only from the inventory: berth deletes what it recorded as
 //     created, when the current (valid) revision no longer declares it;
-//   - a plan deleting more sites than policy.max_deletions is refused;
+//   - a plan deleting more sites than policy.max_deletions is refused; the
+//     limit in force is the stricter of the last applied revision's and the
+//     new one's (policy.go), so a revision cannot lift its own limit;
 //   - a site's data (database, files) is deleted only when the whole site
 //     is removed, after its backup succeeded in the same run;
 //   - a path berth did not create is never overwritten without Adopt: it

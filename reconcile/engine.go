@@ -31,6 +31,12 @@ type Inventory interface {
 	SaveRecords(ctx context.Context, env, revision string, recs []Record) error
 	// DeleteRecords removes records by ID; unknown IDs are ignored.
 	DeleteRecords(ctx context.Context, env string, ids []string) error
+	// AppliedPolicy returns the policy of the revision last applied to
+	// env (see Policy); ok is false when none was recorded.
+	AppliedPolicy(ctx context.Context, env string) (p Policy, ok bool, err error)
+	// SaveAppliedPolicy records p, the own policy of revision, as the
+	// policy last applied to env.
+	SaveAppliedPolicy(ctx context.Context, env, revision string, p Policy) error
 }
 
 // Service is something on a server that checks and reloads its
@@ -108,6 +114,7 @@ type planned struct {
 	forget   map[string][]forgotten // server -> records superseded by a desired resource
 	observed map[string]error       // server -> observation error
 	guards   map[string]bool        // IDs of the steps run before a site's deletions
+	scoped   bool                   // limited to some sites: not the whole revision
 }
 
 // superseder is implemented by a resource that takes over paths that
@@ -204,18 +211,26 @@ records:
 	}
 	p.DeletedSites = slices.Sorted(maps.Keys(deletedSites))
 	p.Sites = slices.Sorted(maps.Keys(sitesNow))
-	limit := max(d.MaxDeletions, opts.AllowDeletions)
-	if len(p.DeletedSites) > limit {
-		return nil, fmt.Errorf("the plan deletes %d sites (%s), more than policy.max_deletions = %d allows: %w; "+
-			"if that is intended, run again with --allow-deletions=%d, or raise policy.max_deletions in berth.yaml",
-			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), d.MaxDeletions, ErrPolicy, len(p.DeletedSites))
+	policy, raised, err := e.policyInForce(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	p.Warnings = append(slices.Clip(p.Warnings), raised...)
+	if limit := max(policy.MaxDeletions, opts.AllowDeletions); len(p.DeletedSites) > limit {
+		why := ""
+		if policy.MaxDeletions < d.MaxDeletions {
+			why = fmt.Sprintf(" (this revision raises it to %d, which takes effect from the next revision on)", d.MaxDeletions)
+		}
+		return nil, fmt.Errorf("the plan deletes %d sites (%s), more than policy.max_deletions = %d allows%s: %w; "+
+			"if that is intended, run again with --allow-deletions=%d, or raise policy.max_deletions in berth.yaml in a revision of its own",
+			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), policy.MaxDeletions, why, ErrPolicy, len(p.DeletedSites))
 	}
 
 	guards, guarded, err := e.guardChanges(ctx, d, p.DeletedSites, siteRecs)
 	if err != nil {
 		return nil, err
 	}
-	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{}}
+	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{}, scoped: len(opts.Sites) > 0}
 	for _, g := range guards {
 		pl.guards[g.ID] = true
 	}
@@ -482,6 +497,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	slices.Sort(res.Reloads)
 	slices.Sort(res.Warnings)
 	slices.Sort(res.Errors)
+	if len(res.Errors) == 0 && !p.planned.scoped {
+		// The revision is applied: its own limits are in force from the
+		// next plan on (a raised one only now; see Policy).
+		if err := e.Inventory.SaveAppliedPolicy(context.WithoutCancel(ctx), p.Env, p.Revision, p.planned.desired.policy()); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+	}
 	if len(res.Errors) > 0 {
 		return res, fmt.Errorf("apply of %s: %d error(s):\n  %s", p.Env, len(res.Errors), strings.Join(res.Errors, "\n  "))
 	}

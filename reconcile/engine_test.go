@@ -15,11 +15,28 @@ import (
 
 // memInventory is an in-memory Inventory for unit tests of the engine.
 type memInventory struct {
-	mu   sync.Mutex
-	recs map[string]map[string]Record
+	mu       sync.Mutex
+	recs     map[string]map[string]Record
+	policies map[string]Policy
 }
 
-func newMemInventory() *memInventory { return &memInventory{recs: map[string]map[string]Record{}} }
+func newMemInventory() *memInventory {
+	return &memInventory{recs: map[string]map[string]Record{}, policies: map[string]Policy{}}
+}
+
+func (m *memInventory) AppliedPolicy(_ context.Context, env string) (Policy, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.policies[env]
+	return p, ok, nil
+}
+
+func (m *memInventory) SaveAppliedPolicy(_ context.Context, env, _ string, p Policy) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policies[env] = p
+	return nil
+}
 
 func (m *memInventory) Records(_ context.Context, env string) ([]Record, error) {
 	m.mu.Lock()

@@ -53,6 +53,28 @@ func (si storeInventory) DeleteRecords(ctx context.Context, env string, ids []st
 	return si.s.DeleteResources(ctx, env, ids)
 }
 
+func (si storeInventory) AppliedPolicy(ctx context.Context, env string) (Policy, bool, error) {
+	ap, ok, err := si.s.AppliedPolicy(ctx, env)
+	if err != nil || !ok {
+		return Policy{}, false, err
+	}
+	var p Policy
+	if err := json.Unmarshal(ap.Policy, &p); err != nil {
+		// Unreadable: the strictest policy (no deletion) until the next
+		// successful apply records a readable one.
+		return Policy{}, true, nil
+	}
+	return p, true, nil
+}
+
+func (si storeInventory) SaveAppliedPolicy(ctx context.Context, env, revision string, p Policy) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return si.s.SetAppliedPolicy(ctx, state.AppliedPolicy{Env: env, Revision: revision, Policy: data})
+}
+
 // Unsynced compares the desired state with the inventory alone, without
 // touching any host, and returns for each site ("" for shared resources)
 // whose resources differ the first difference found. A site berth still

@@ -60,6 +60,15 @@ var migrations = [][]string{
 			created INTEGER NOT NULL
 		)`,
 	},
+	// 2: the policy of the revision last applied to each environment.
+	{
+		`CREATE TABLE applied_policy (
+			env      TEXT    PRIMARY KEY,
+			revision TEXT    NOT NULL,
+			policy   BLOB    NOT NULL,
+			updated  INTEGER NOT NULL
+		)`,
+	},
 }
 
 // SchemaVersion is the schema version this berth writes.

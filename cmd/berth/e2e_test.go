@@ -337,6 +337,17 @@ func testEndToEndWeb(t *testing.T, k webKind) {
 	if d := diffSnap(before, f.snapshot()); len(d) > 0 {
 		t.Errorf("a refused plan changed %v", d)
 	}
+	// The same deletion in a revision that also raises the limit: the
+	// revision cannot lift its own limit, still refused.
+	f.write("berth.yaml", "environments:\n  production: { branch: main }\npolicy: { max_deletions: 100 }\n")
+	code, _, errOut = f.berth("apply", "--auto-approve")
+	if code != 1 || !strings.Contains(errOut, "policy.max_deletions = 1 allows (this revision raises it to 100") {
+		t.Fatalf("over-policy deletion raising its own limit: exit %d\n%s", code, errOut)
+	}
+	if d := diffSnap(before, f.snapshot()); len(d) > 0 {
+		t.Errorf("a refused plan changed %v", d)
+	}
+	f.write("berth.yaml", "environments:\n  production: { branch: main }\npolicy: { max_deletions: 1 }\n")
 
 	// 7. Delete one site: its resources go, the others stay untouched.
 	f.site("b", "X-Site: b")
