@@ -128,9 +128,11 @@ func (s *objectStore) blobSize(h plumbing.Hash) (int64, error) {
 // concurrent use (reads of the object store are serialised).
 //
 // Modes: directories are fs.ModeDir|0755, files 0644, executable files
-// 0755, symbolic links fs.ModeSymlink|0777 (Open and Stat follow them
-// within the tree; a link leaving the tree does not exist), submodules
-// fs.ModeIrregular (their commits are not in this repository; Open fails).
+// 0755, symbolic links fs.ModeSymlink|0777 (a blob holding the target;
+// Open and Stat follow them within the tree, as Resolve does, and a link
+// leaving the tree is a *LinkError wrapping ErrOutside: the controller's
+// file system is never consulted), submodules fs.ModeIrregular (their
+// commits are not in this repository; Open fails).
 // Every ModTime is the commit's committer time. A file's contents are read
 // into memory when it is opened.
 type TreeFS struct {
@@ -148,58 +150,67 @@ type node struct {
 
 func (n node) isDir() bool { return n.mode == filemode.Dir }
 
-const maxSymlinkHops = 40
-
 // resolve walks name from the root; follow says whether a symbolic link as
-// the last element is followed (links in the middle always are).
+// the last element is followed (links in the middle always are). Links are
+// resolved within the tree (see Resolve): one that leaves it is an error
+// wrapping ErrOutside, not a missing file.
 func (f *TreeFS) resolve(op, name string, follow bool) (node, error) {
-	if !fs.ValidPath(name) {
-		return node{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	p, _, err := resolve(treeLinks{f}, op, name, follow)
+	if err != nil {
+		return node{}, err
 	}
-	notExist := &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
-	hops := 0
-	p := name
-restart:
+	n, err := f.lookup(p)
+	if err != nil {
+		return node{}, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return n, nil
+}
+
+// lookup returns the entry at p, a path without symbolic links but as
+// its last element.
+func (f *TreeFS) lookup(p string) (node, error) {
 	cur := node{name: ".", mode: filemode.Dir, hash: f.root}
 	if p == "." {
 		return cur, nil
 	}
-	elems := strings.Split(p, "/")
-	for i, el := range elems {
+	for el := range strings.SplitSeq(p, "/") {
 		if !cur.isDir() {
-			return node{}, notExist
+			return node{}, fs.ErrNotExist
 		}
 		d, err := f.s.tree(cur.hash)
 		if err != nil {
-			return node{}, &fs.PathError{Op: op, Path: name, Err: err}
+			return node{}, err
 		}
 		e, ok := d.find(el)
 		if !ok {
-			return node{}, notExist
+			return node{}, fs.ErrNotExist
 		}
 		cur = node{name: el, mode: e.Mode, hash: e.Hash}
-		last := i == len(elems)-1
-		if cur.mode == filemode.Symlink && (!last || follow) {
-			if hops++; hops > maxSymlinkHops {
-				return node{}, &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
-			}
-			target, err := f.s.blob(cur.hash)
-			if err != nil {
-				return node{}, &fs.PathError{Op: op, Path: name, Err: err}
-			}
-			t := string(target)
-			if path.IsAbs(t) {
-				return node{}, notExist // outside the tree
-			}
-			t = path.Join(path.Join(elems[:i]...), t, path.Join(elems[i+1:]...))
-			if t == ".." || strings.HasPrefix(t, "../") {
-				return node{}, notExist
-			}
-			p = t
-			goto restart
-		}
 	}
 	return cur, nil
+}
+
+// treeLinks is the TreeFS's linkReader.
+type treeLinks struct{ f *TreeFS }
+
+func (t treeLinks) lstat(p string) (fs.FileMode, error) {
+	n, err := t.f.lookup(p)
+	if err != nil {
+		return 0, err
+	}
+	return t.f.mode(n.mode), nil
+}
+
+func (t treeLinks) readLink(p string) (string, error) {
+	n, err := t.f.lookup(p)
+	if err != nil {
+		return "", err
+	}
+	b, err := t.f.s.blob(n.hash)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 func (f *TreeFS) mode(m filemode.FileMode) fs.FileMode {
