@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -38,12 +40,20 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	repo, err := spec.Load(os.DirFS(dir))
+	fsys, err := source.OpenDirFS(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth validate: %v\n", err)
+		return exitUsage
+	}
+	defer fsys.Close()
+	repo, err := spec.Load(fsys)
 	var problems spec.Problems
 	if err != nil && !errors.As(err, &problems) {
 		fmt.Fprintf(stderr, "berth validate: %v\n", err)
 		return 1
 	}
+	// Platform code in the repo is shipped: refuse now what the build would.
+	problems = append(problems, reconcile.CheckPathCode(fsys, repo)...)
 	// Every environment must resolve, too: that is what plan and apply use.
 	var envs []envSummary
 	if len(problems) == 0 {
