@@ -79,6 +79,10 @@ func Load(fsys fs.FS) (*Repo, error) {
 				return nil
 			}
 			name := de.Name()
+			if p == dir && !de.IsDir() {
+				problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: fmt.Sprintf("is not a directory (%s); %s/ holds YAML files", de.Type(), dir)})
+				return nil
+			}
 			if de.Type()&fs.ModeSymlink != 0 && !isYAMLName(name) {
 				// A link is followed only within the repo; one that leads
 				// out is an error even where no file would be read.

@@ -115,12 +115,10 @@ func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
 	if err != nil {
 		return nil, nil, "", usageError(err.Error())
 	}
-	repo, err := spec.Load(fsys)
-	var problems spec.Problems
-	if err != nil && !errors.As(err, &problems) {
+	repo, problems, err := loadChecked(fsys)
+	if err != nil {
 		return nil, nil, "", err
 	}
-	problems = append(problems, reconcile.CheckPathCode(fsys, repo)...)
 	if len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)
