@@ -172,14 +172,6 @@ type target struct {
 	only func(pl place) bool
 }
 
-func rel(t *testing.T, fromLink, to string) string {
-	r, err := filepath.Rel(filepath.Dir(fromLink), to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func symlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
