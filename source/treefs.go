@@ -134,7 +134,8 @@ func (s *objectStore) blobSize(h plumbing.Hash) (int64, error) {
 // file system is never consulted), submodules fs.ModeIrregular (their
 // commits are not in this repository; Open fails).
 // Every ModTime is the commit's committer time. A file's contents are read
-// into memory when it is opened.
+// into memory at its first read, not when it is opened (Stat of an open
+// file does not read them).
 type TreeFS struct {
 	s       *objectStore
 	root    plumbing.Hash
@@ -259,12 +260,11 @@ func (f *TreeFS) Open(name string) (fs.File, error) {
 	case n.mode == filemode.Submodule:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("a submodule: its files are not in this repository")}
 	}
-	b, err := f.s.blob(n.hash)
+	fi, err := f.info("open", name, n)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, err
 	}
-	fi := &fileInfo{name: n.name, mode: f.mode(n.mode), modTime: f.modTime, size: int64(len(b))}
-	return &blobFile{info: fi, Reader: bytes.NewReader(b)}, nil
+	return &blobFile{info: fi, load: func() ([]byte, error) { return f.s.blob(n.hash) }}, nil
 }
 
 // ReadFile returns the contents of the file name.
@@ -377,9 +377,51 @@ func (e *dirEntry) Info() (fs.FileInfo, error) {
 }
 func (e *dirEntry) String() string { return fs.FormatDirEntry(e) }
 
+// blobFile is an open file of a TreeFS. Its contents are read from the
+// object store at the first Read, Seek or ReadAt, not at Open: a reader
+// that checks the size first (spec's limit on a YAML file) never loads an
+// over-size blob.
 type blobFile struct {
 	info *fileInfo
-	*bytes.Reader
+	load func() ([]byte, error)
+	r    *bytes.Reader
+	err  error
+}
+
+func (b *blobFile) reader() (*bytes.Reader, error) {
+	if b.r == nil && b.err == nil {
+		data, err := b.load()
+		if err != nil {
+			b.err = &fs.PathError{Op: "read", Path: b.info.name, Err: err}
+		} else {
+			b.r = bytes.NewReader(data)
+		}
+	}
+	return b.r, b.err
+}
+
+func (b *blobFile) Read(p []byte) (int, error) {
+	r, err := b.reader()
+	if err != nil {
+		return 0, err
+	}
+	return r.Read(p)
+}
+
+func (b *blobFile) ReadAt(p []byte, off int64) (int, error) {
+	r, err := b.reader()
+	if err != nil {
+		return 0, err
+	}
+	return r.ReadAt(p, off)
+}
+
+func (b *blobFile) Seek(offset int64, whence int) (int64, error) {
+	r, err := b.reader()
+	if err != nil {
+		return 0, err
+	}
+	return r.Seek(offset, whence)
 }
 
 func (b *blobFile) Stat() (fs.FileInfo, error) { return b.info, nil }
