@@ -128,11 +128,14 @@ func (s *objectStore) blobSize(h plumbing.Hash) (int64, error) {
 // concurrent use (reads of the object store are serialised).
 //
 // Modes: directories are fs.ModeDir|0755, files 0644, executable files
-// 0755, symbolic links fs.ModeSymlink|0777 (Open and Stat follow them
-// within the tree; a link leaving the tree does not exist), submodules
-// fs.ModeIrregular (their commits are not in this repository; Open fails).
+// 0755, symbolic links fs.ModeSymlink|0777 (a blob holding the target;
+// Open and Stat follow them within the tree, as Resolve does, and a link
+// leaving the tree is a *LinkError wrapping ErrOutside: the controller's
+// file system is never consulted), submodules fs.ModeIrregular (their
+// commits are not in this repository; Open fails).
 // Every ModTime is the commit's committer time. A file's contents are read
-// into memory when it is opened.
+// into memory at its first read, not when it is opened (Stat of an open
+// file does not read them).
 type TreeFS struct {
 	s       *objectStore
 	root    plumbing.Hash
@@ -148,58 +151,67 @@ type node struct {
 
 func (n node) isDir() bool { return n.mode == filemode.Dir }
 
-const maxSymlinkHops = 40
-
 // resolve walks name from the root; follow says whether a symbolic link as
-// the last element is followed (links in the middle always are).
+// the last element is followed (links in the middle always are). Links are
+// resolved within the tree (see Resolve): one that leaves it is an error
+// wrapping ErrOutside, not a missing file.
 func (f *TreeFS) resolve(op, name string, follow bool) (node, error) {
-	if !fs.ValidPath(name) {
-		return node{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	p, _, err := resolve(treeLinks{f}, op, name, follow)
+	if err != nil {
+		return node{}, err
 	}
-	notExist := &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
-	hops := 0
-	p := name
-restart:
+	n, err := f.lookup(p)
+	if err != nil {
+		return node{}, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return n, nil
+}
+
+// lookup returns the entry at p, a path without symbolic links but as
+// its last element.
+func (f *TreeFS) lookup(p string) (node, error) {
 	cur := node{name: ".", mode: filemode.Dir, hash: f.root}
 	if p == "." {
 		return cur, nil
 	}
-	elems := strings.Split(p, "/")
-	for i, el := range elems {
+	for el := range strings.SplitSeq(p, "/") {
 		if !cur.isDir() {
-			return node{}, notExist
+			return node{}, fs.ErrNotExist
 		}
 		d, err := f.s.tree(cur.hash)
 		if err != nil {
-			return node{}, &fs.PathError{Op: op, Path: name, Err: err}
+			return node{}, err
 		}
 		e, ok := d.find(el)
 		if !ok {
-			return node{}, notExist
+			return node{}, fs.ErrNotExist
 		}
 		cur = node{name: el, mode: e.Mode, hash: e.Hash}
-		last := i == len(elems)-1
-		if cur.mode == filemode.Symlink && (!last || follow) {
-			if hops++; hops > maxSymlinkHops {
-				return node{}, &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
-			}
-			target, err := f.s.blob(cur.hash)
-			if err != nil {
-				return node{}, &fs.PathError{Op: op, Path: name, Err: err}
-			}
-			t := string(target)
-			if path.IsAbs(t) {
-				return node{}, notExist // outside the tree
-			}
-			t = path.Join(path.Join(elems[:i]...), t, path.Join(elems[i+1:]...))
-			if t == ".." || strings.HasPrefix(t, "../") {
-				return node{}, notExist
-			}
-			p = t
-			goto restart
-		}
 	}
 	return cur, nil
+}
+
+// treeLinks is the TreeFS's linkReader.
+type treeLinks struct{ f *TreeFS }
+
+func (t treeLinks) lstat(p string) (fs.FileMode, error) {
+	n, err := t.f.lookup(p)
+	if err != nil {
+		return 0, err
+	}
+	return t.f.mode(n.mode), nil
+}
+
+func (t treeLinks) readLink(p string) (string, error) {
+	n, err := t.f.lookup(p)
+	if err != nil {
+		return "", err
+	}
+	b, err := t.f.s.blob(n.hash)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 func (f *TreeFS) mode(m filemode.FileMode) fs.FileMode {
@@ -248,12 +260,11 @@ func (f *TreeFS) Open(name string) (fs.File, error) {
 	case n.mode == filemode.Submodule:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("a submodule: its files are not in this repository")}
 	}
-	b, err := f.s.blob(n.hash)
+	fi, err := f.info("open", name, n)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, err
 	}
-	fi := &fileInfo{name: n.name, mode: f.mode(n.mode), modTime: f.modTime, size: int64(len(b))}
-	return &blobFile{info: fi, Reader: bytes.NewReader(b)}, nil
+	return &blobFile{info: fi, load: func() ([]byte, error) { return f.s.blob(n.hash) }}, nil
 }
 
 // ReadFile returns the contents of the file name.
@@ -366,9 +377,51 @@ func (e *dirEntry) Info() (fs.FileInfo, error) {
 }
 func (e *dirEntry) String() string { return fs.FormatDirEntry(e) }
 
+// blobFile is an open file of a TreeFS. Its contents are read from the
+// object store at the first Read, Seek or ReadAt, not at Open: a reader
+// that checks the size first (spec's limit on a YAML file) never loads an
+// over-size blob.
 type blobFile struct {
 	info *fileInfo
-	*bytes.Reader
+	load func() ([]byte, error)
+	r    *bytes.Reader
+	err  error
+}
+
+func (b *blobFile) reader() (*bytes.Reader, error) {
+	if b.r == nil && b.err == nil {
+		data, err := b.load()
+		if err != nil {
+			b.err = &fs.PathError{Op: "read", Path: b.info.name, Err: err}
+		} else {
+			b.r = bytes.NewReader(data)
+		}
+	}
+	return b.r, b.err
+}
+
+func (b *blobFile) Read(p []byte) (int, error) {
+	r, err := b.reader()
+	if err != nil {
+		return 0, err
+	}
+	return r.Read(p)
+}
+
+func (b *blobFile) ReadAt(p []byte, off int64) (int, error) {
+	r, err := b.reader()
+	if err != nil {
+		return 0, err
+	}
+	return r.ReadAt(p, off)
+}
+
+func (b *blobFile) Seek(offset int64, whence int) (int64, error) {
+	r, err := b.reader()
+	if err != nil {
+		return 0, err
+	}
+	return r.Seek(offset, whence)
 }
 
 func (b *blobFile) Stat() (fs.FileInfo, error) { return b.info, nil }

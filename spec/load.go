@@ -79,13 +79,25 @@ func Load(fsys fs.FS) (*Repo, error) {
 				return nil
 			}
 			name := de.Name()
+			if p == dir && !de.IsDir() {
+				problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: fmt.Sprintf("is not a directory (%s); %s/ holds YAML files", de.Type(), dir)})
+				return nil
+			}
+			if de.Type()&fs.ModeSymlink != 0 && !isYAMLName(name) {
+				// A link is followed only within the repo; one that leads
+				// out is an error even where no file would be read.
+				if _, err := fs.Stat(fsys, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: err.Error()})
+					return nil
+				}
+			}
 			if strings.HasPrefix(name, ".") && p != dir {
 				if de.IsDir() {
 					return fs.SkipDir
 				}
 				return nil
 			}
-			if de.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			if de.IsDir() || !isYAMLName(name) {
 				return nil
 			}
 			data, err := readFile(fsys, p)
@@ -111,12 +123,27 @@ func Load(fsys fs.FS) (*Repo, error) {
 	return r, nil
 }
 
+func isYAMLName(name string) bool {
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
 func readFile(fsys fs.FS, name string) ([]byte, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	// Only a regular file, and not a byte past the limit: the size is
+	// checked before anything is read.
+	if fi, err := f.Stat(); err == nil && (!fi.Mode().IsRegular() || fi.Size() > maxFileSize) {
+		if fi.IsDir() {
+			return nil, errors.New("is a directory, not a YAML file")
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("is not a regular file (%s); remove it", fi.Mode().Type())
+		}
+		return nil, fmt.Errorf("file is larger than %d MiB; split it into several files", maxFileSize>>20)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %w", err)

@@ -109,17 +109,21 @@ func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, nil, "", usageError(fmt.Sprintf("%s is not a directory", dir))
 	}
-	fsys := os.DirFS(dir)
-	repo, err := spec.Load(fsys)
-	var problems spec.Problems
-	if errors.As(err, &problems) {
+	// The repo is read confined to dir: links that leave it, pipes and
+	// devices are refused (see source.DirFS).
+	fsys, err := source.OpenDirFS(dir)
+	if err != nil {
+		return nil, nil, "", usageError(err.Error())
+	}
+	repo, problems, err := loadChecked(fsys)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)
 		}
 		return nil, nil, "", errInvalid
-	}
-	if err != nil {
-		return nil, nil, "", err
 	}
 	return repo, fsys, contentRevision(fsys, repo.Files), nil
 }

@@ -6,22 +6,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
 
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 )
 
 func runValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the result as JSON on stdout (for CI annotations)")
-	fs.Usage = func() {
+	flags := flag.NewFlagSet("validate", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	asJSON := flags.Bool("json", false, "print the result as JSON on stdout (for CI annotations)")
+	flags.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth validate [--json] [DIR]\n\nChecks the sites repo in DIR (default .) and prints every problem as\nfile:line:column: message. Exit status: 0 valid, 1 invalid, 2 usage error.")
-		fs.PrintDefaults()
+		flags.PrintDefaults()
 	}
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := parse(flags, args)
 	if !ok {
 		return code
 	}
@@ -38,23 +41,16 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	repo, err := spec.Load(os.DirFS(dir))
-	var problems spec.Problems
-	if err != nil && !errors.As(err, &problems) {
+	fsys, err := source.OpenDirFS(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth validate: %v\n", err)
+		return exitUsage
+	}
+	defer fsys.Close()
+	repo, problems, envs, err := checkRepo(fsys)
+	if err != nil {
 		fmt.Fprintf(stderr, "berth validate: %v\n", err)
 		return 1
-	}
-	// Every environment must resolve, too: that is what plan and apply use.
-	var envs []envSummary
-	if len(problems) == 0 {
-		for _, name := range slices.Sorted(maps.Keys(repo.Config.Environments)) {
-			r, err := spec.Resolve(repo, name)
-			if err != nil {
-				problems = append(problems, spec.Problem{Pos: spec.Pos{File: spec.ConfigFile, Line: 1, Column: 1}, Message: err.Error()})
-				continue
-			}
-			envs = append(envs, envSummary{Name: name, Branch: r.Branch, Servers: len(r.Servers), Platforms: len(r.Platforms), Sites: len(r.Sites)})
-		}
 	}
 
 	if *asJSON {
@@ -88,6 +84,42 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkRepo loads the sites repo in fsys, checks the code of its path
+// platforms as a build would, and resolves every environment, as plan and
+// apply will: the problems are every reason they would refuse the repo.
+func checkRepo(fsys fs.FS) (*spec.Repo, spec.Problems, []envSummary, error) {
+	repo, problems, err := loadChecked(fsys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(problems) > 0 {
+		return repo, problems, nil, nil
+	}
+	// Every environment must resolve, too: that is what plan and apply use.
+	var envs []envSummary
+	for _, name := range slices.Sorted(maps.Keys(repo.Config.Environments)) {
+		r, err := spec.Resolve(repo, name)
+		if err != nil {
+			problems = append(problems, spec.Problem{Pos: spec.Pos{File: spec.ConfigFile, Line: 1, Column: 1}, Message: err.Error()})
+			continue
+		}
+		envs = append(envs, envSummary{Name: name, Branch: r.Branch, Servers: len(r.Servers), Platforms: len(r.Platforms), Sites: len(r.Sites)})
+	}
+	return repo, problems, envs, nil
+}
+
+// loadChecked is spec.Load and the check of the platforms' code in the
+// repo, which a build ships: the problems plan, apply and validate share.
+func loadChecked(fsys fs.FS) (*spec.Repo, spec.Problems, error) {
+	repo, err := spec.Load(fsys)
+	var problems spec.Problems
+	if err != nil && !errors.As(err, &problems) {
+		return nil, nil, err
+	}
+	problems = append(problems, reconcile.CheckPathCode(fsys, repo)...)
+	return repo, problems, nil
 }
 
 type envSummary struct {
