@@ -11,7 +11,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/berthhq/berth/source"
+	"github.com/berthhq/berth/fstree"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -138,13 +138,13 @@ func checkEntry(tree fs.FS, p string, t fs.FileMode) error {
 		if !ok {
 			return fmt.Errorf("%s: %w: a symbolic link in a tree whose links cannot be read", p, ErrCodeEntry)
 		}
-		_, err := source.Resolve(rl, p)
-		var le *source.LinkError
+		_, err := fstree.Resolve(rl, p)
+		var le *fstree.LinkError
 		switch {
 		case err == nil, errors.Is(err, fs.ErrNotExist):
 			return nil
-		case errors.Is(err, source.ErrLinkLoop):
-			return fmt.Errorf("%s: %w: symbolic links loop (more than %d levels); replace the link with the file", p, ErrCodeEntry, source.MaxLinkHops)
+		case errors.Is(err, fstree.ErrLinkLoop):
+			return fmt.Errorf("%s: %w: symbolic links loop (more than %d levels); replace the link with the file", p, ErrCodeEntry, fstree.MaxLinkHops)
 		case errors.As(err, &le):
 			via := ""
 			if le.Link != p {
@@ -157,7 +157,7 @@ func checkEntry(tree fs.FS, p string, t fs.FileMode) error {
 	case t&fs.ModeIrregular != 0:
 		return nil
 	case t&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice) != 0:
-		return fmt.Errorf("%s: %w: %w", p, ErrCodeEntry, &source.IrregularError{Type: t.Type()})
+		return fmt.Errorf("%s: %w: %w", p, ErrCodeEntry, &fstree.IrregularError{Type: t.Type()})
 	}
 	return nil
 }

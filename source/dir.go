@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berthhq/berth/fstree"
 )
 
 // Dir is a sites repo kept as a plain directory, not in Git: the
@@ -167,7 +169,7 @@ var (
 //   - A symbolic link is followed only to a target inside the directory
 //     (resolved as the kernel does, see Resolve); a link with an absolute
 //     target or one that climbs out returns a *LinkError wrapping
-//     ErrOutside, and the file it names is never opened. os.Root enforces
+//     fstree.ErrOutside, and the file it names is never opened. os.Root enforces
 //     the confinement underneath, against a link swapped in meanwhile.
 //   - Only directories and regular files are opened. A named pipe, socket
 //     or device returns an *IrregularError; files are opened with
@@ -192,11 +194,11 @@ func OpenDirFS(dir string) (*DirFS, error) {
 // Close closes the directory.
 func (f *DirFS) Close() error { return f.root.Close() }
 
-// rawRoot is the DirFS's linkReader: os.Root's own calls, at paths resolve
+// rawRoot is the DirFS's fstree.LinkReader: os.Root's own calls, at paths resolve
 // has made link-free.
 type rawRoot struct{ root *os.Root }
 
-func (r rawRoot) lstat(name string) (fs.FileMode, error) {
+func (r rawRoot) LstatMode(name string) (fs.FileMode, error) {
 	fi, err := r.root.Lstat(name)
 	if err != nil {
 		return 0, err
@@ -204,10 +206,10 @@ func (r rawRoot) lstat(name string) (fs.FileMode, error) {
 	return fi.Mode(), nil
 }
 
-func (r rawRoot) readLink(name string) (string, error) { return r.root.Readlink(name) }
+func (r rawRoot) ReadLink(name string) (string, error) { return r.root.Readlink(name) }
 
 func (f *DirFS) resolve(op, name string, follow bool) (string, fs.FileMode, error) {
-	return resolve(rawRoot{f.root}, op, name, follow)
+	return fstree.ResolveIn(rawRoot{f.root}, op, name, follow)
 }
 
 // Open opens name, following links within the directory. Directories
@@ -217,8 +219,8 @@ func (f *DirFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if irregular(mode) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: &IrregularError{Type: mode.Type()}}
+	if fstree.Irregular(mode) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: &fstree.IrregularError{Type: mode.Type()}}
 	}
 	flag := os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
 	if mode.IsDir() {
@@ -226,17 +228,17 @@ func (f *DirFS) Open(name string) (fs.File, error) {
 	}
 	file, err := f.root.OpenFile(p, flag, 0)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: unwrapPath(err)}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fstree.UnwrapPath(err)}
 	}
 	// The entry may have changed since resolve looked: trust only fstat.
 	fi, err := file.Stat()
 	if err != nil {
 		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: unwrapPath(err)}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fstree.UnwrapPath(err)}
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: &IrregularError{Type: fi.Mode().Type()}}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: &fstree.IrregularError{Type: fi.Mode().Type()}}
 	}
 	return file, nil
 }
@@ -269,7 +271,7 @@ func (f *DirFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	ents, err := dir.ReadDir(-1)
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	if err != nil {
-		return ents, &fs.PathError{Op: "readdir", Path: name, Err: unwrapPath(err)}
+		return ents, &fs.PathError{Op: "readdir", Path: name, Err: fstree.UnwrapPath(err)}
 	}
 	return ents, nil
 }
@@ -283,7 +285,7 @@ func (f *DirFS) Stat(name string) (fs.FileInfo, error) {
 	}
 	fi, err := f.root.Lstat(p)
 	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: unwrapPath(err)}
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fstree.UnwrapPath(err)}
 	}
 	return fi, nil
 }
@@ -296,7 +298,7 @@ func (f *DirFS) Lstat(name string) (fs.FileInfo, error) {
 	}
 	fi, err := f.root.Lstat(p)
 	if err != nil {
-		return nil, &fs.PathError{Op: "lstat", Path: name, Err: unwrapPath(err)}
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: fstree.UnwrapPath(err)}
 	}
 	return fi, nil
 }
@@ -313,7 +315,7 @@ func (f *DirFS) ReadLink(name string) (string, error) {
 	}
 	t, err := f.root.Readlink(p)
 	if err != nil {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: unwrapPath(err)}
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fstree.UnwrapPath(err)}
 	}
 	return t, nil
 }

@@ -29,11 +29,11 @@
 // Every FS is a tree rooted at the repo's top: the repo is hostile input.
 // DirFS (a plain directory, confined by os.Root) and TreeFS (a commit,
 // where a symbolic link is a blob holding its target) follow a link only
-// to a target inside the tree, resolved as the kernel would (Resolve); a
-// link leading out, or a loop, is a *LinkError wrapping ErrOutside or
+// to a target inside the tree, resolved as the kernel would (package fstree); a
+// link leading out, or a loop, is an *fstree.LinkError wrapping ErrOutside or
 // ErrLinkLoop — never fs.ErrNotExist, so a reader cannot mistake it for a
 // missing file — and what it names is never opened. Only directories and
-// regular files are opened; a pipe, socket or device is an *IrregularError,
+// regular files are opened; a pipe, socket or device is an *fstree.IrregularError,
 // checked before opening and again with fstat on a descriptor opened with
 // O_NONBLOCK, so nothing blocks.
 //

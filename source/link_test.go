@@ -8,12 +8,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/berthhq/berth/fstree"
 )
 
 // TestLinksInBothKinds reads one tree of links as a plain directory
 // (DirFS) and as a Git commit (TreeFS): both follow a link only within the
 // tree, as the kernel resolves it, and agree on every path. A link that
-// leaves the tree is ErrOutside, never "does not exist" (a reader would
+// leaves the tree is fstree.ErrOutside, never "does not exist" (a reader would
 // skip it), and the file it names is not read.
 func TestLinksInBothKinds(t *testing.T) {
 	base := t.TempDir()
@@ -101,9 +103,9 @@ func TestLinksInBothKinds(t *testing.T) {
 			_, statErr := fs.Stat(kind.fsys, tt.name)
 			got := string(b)
 			switch {
-			case errors.Is(err, ErrOutside):
+			case errors.Is(err, fstree.ErrOutside):
 				got = "outside"
-			case errors.Is(err, ErrLinkLoop):
+			case errors.Is(err, fstree.ErrLinkLoop):
 				got = "loop"
 			case errors.Is(err, fs.ErrNotExist):
 				got = "missing"
@@ -115,10 +117,10 @@ func TestLinksInBothKinds(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("%s: ReadFile(%s) = %q, %v; want %s", kind.name, tt.name, b, err, tt.want)
 			}
-			if (err == nil) != (statErr == nil) || errors.Is(err, ErrOutside) != errors.Is(statErr, ErrOutside) {
+			if (err == nil) != (statErr == nil) || errors.Is(err, fstree.ErrOutside) != errors.Is(statErr, fstree.ErrOutside) {
 				t.Errorf("%s: Stat(%s) = %v, ReadFile = %v: they disagree", kind.name, tt.name, statErr, err)
 			}
-			if errors.Is(err, ErrOutside) && errors.Is(err, fs.ErrNotExist) {
+			if errors.Is(err, fstree.ErrOutside) && errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("%s: %s: a link out of the tree must not look missing: %v", kind.name, tt.name, err)
 			}
 			if err != nil && strings.Contains(err.Error(), "outside-secret") {
@@ -133,10 +135,10 @@ func TestLinksInBothKinds(t *testing.T) {
 			t.Errorf("%s: ReadLink(climb) = %q, %v", kind.name, tgt, err)
 		}
 		// Resolve names the link that leaves.
-		_, err := Resolve(kind.fsys.(fs.ReadLinkFS), "chain-out")
-		var le *LinkError
+		_, err := fstree.Resolve(kind.fsys.(fs.ReadLinkFS), "chain-out")
+		var le *fstree.LinkError
 		if !errors.As(err, &le) || le.Link != "lib/chain-out2" || le.Target != "/etc/passwd" {
-			t.Errorf("%s: Resolve(chain-out) = %v, want the link lib/chain-out2 -> /etc/passwd", kind.name, err)
+			t.Errorf("%s: fstree.Resolve(chain-out) = %v, want the link lib/chain-out2 -> /etc/passwd", kind.name, err)
 		}
 	}
 }
@@ -167,11 +169,11 @@ func TestDirFSIrregular(t *testing.T) {
 	}
 	defer fsys.Close()
 	for _, name := range []string{"sites/pipe.yaml", "sites/sock.yaml", "sites/null.yaml", "sites/blk.yaml", "sites/link.yaml"} {
-		if _, err := fsys.Open(name); !errors.Is(err, ErrIrregular) {
-			t.Errorf("Open(%s) = %v, want ErrIrregular", name, err)
+		if _, err := fsys.Open(name); !errors.Is(err, fstree.ErrIrregular) {
+			t.Errorf("Open(%s) = %v, want fstree.ErrIrregular", name, err)
 		}
-		if _, err := fs.ReadFile(fsys, name); !errors.Is(err, ErrIrregular) {
-			t.Errorf("ReadFile(%s) = %v, want ErrIrregular", name, err)
+		if _, err := fs.ReadFile(fsys, name); !errors.Is(err, fstree.ErrIrregular) {
+			t.Errorf("ReadFile(%s) = %v, want fstree.ErrIrregular", name, err)
 		}
 	}
 	ents, err := fs.ReadDir(fsys, "sites")

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthhq/berth/fstree"
+
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -130,7 +132,7 @@ func (s *objectStore) blobSize(h plumbing.Hash) (int64, error) {
 // Modes: directories are fs.ModeDir|0755, files 0644, executable files
 // 0755, symbolic links fs.ModeSymlink|0777 (a blob holding the target;
 // Open and Stat follow them within the tree, as Resolve does, and a link
-// leaving the tree is a *LinkError wrapping ErrOutside: the controller's
+// leaving the tree is a *LinkError wrapping fstree.ErrOutside: the controller's
 // file system is never consulted), submodules fs.ModeIrregular (their
 // commits are not in this repository; Open fails).
 // Every ModTime is the commit's committer time. A file's contents are read
@@ -154,9 +156,9 @@ func (n node) isDir() bool { return n.mode == filemode.Dir }
 // resolve walks name from the root; follow says whether a symbolic link as
 // the last element is followed (links in the middle always are). Links are
 // resolved within the tree (see Resolve): one that leaves it is an error
-// wrapping ErrOutside, not a missing file.
+// wrapping fstree.ErrOutside, not a missing file.
 func (f *TreeFS) resolve(op, name string, follow bool) (node, error) {
-	p, _, err := resolve(treeLinks{f}, op, name, follow)
+	p, _, err := fstree.ResolveIn(treeLinks{f}, op, name, follow)
 	if err != nil {
 		return node{}, err
 	}
@@ -191,10 +193,10 @@ func (f *TreeFS) lookup(p string) (node, error) {
 	return cur, nil
 }
 
-// treeLinks is the TreeFS's linkReader.
+// treeLinks is the TreeFS's fstree.LinkReader.
 type treeLinks struct{ f *TreeFS }
 
-func (t treeLinks) lstat(p string) (fs.FileMode, error) {
+func (t treeLinks) LstatMode(p string) (fs.FileMode, error) {
 	n, err := t.f.lookup(p)
 	if err != nil {
 		return 0, err
@@ -202,7 +204,7 @@ func (t treeLinks) lstat(p string) (fs.FileMode, error) {
 	return t.f.mode(n.mode), nil
 }
 
-func (t treeLinks) readLink(p string) (string, error) {
+func (t treeLinks) ReadLink(p string) (string, error) {
 	n, err := t.f.lookup(p)
 	if err != nil {
 		return "", err

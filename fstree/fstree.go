@@ -1,4 +1,12 @@
-package source
+// Package fstree resolves names inside a file tree without ever leaving
+// it: symbolic links are followed as the kernel follows them, but one that
+// leads outside the tree (an absolute target, or ".." above its top) or
+// loops is an error, never a missing file; entries that are not
+// directories, regular files or links are refused before they are opened.
+// It is the vocabulary the sites repo's readers (package source) and the
+// platform-code checks (package reconcile) share; it imports only the
+// standard library.
+package fstree
 
 import (
 	"errors"
@@ -73,17 +81,17 @@ func describeType(t fs.FileMode) string {
 	return "a " + t.String() + " entry"
 }
 
-// irregular reports whether a file of type t must not be opened for its
+// Irregular reports whether a file of type t must not be opened for its
 // contents: anything but a directory, a regular file or a symbolic link.
-func irregular(t fs.FileMode) bool {
+func Irregular(t fs.FileMode) bool {
 	return t.Type()&^(fs.ModeDir|fs.ModeSymlink) != 0
 }
 
-// linkReader is what resolving needs of a tree: the type of an entry and
+// LinkReader is what resolving needs of a tree: the type of an entry and
 // the target of a link, both at paths that contain no symbolic link.
-type linkReader interface {
-	lstat(name string) (fs.FileMode, error)
-	readLink(name string) (string, error)
+type LinkReader interface {
+	LstatMode(name string) (fs.FileMode, error)
+	ReadLink(name string) (string, error)
 }
 
 // Resolve returns name with every symbolic link in it replaced by its
@@ -99,13 +107,13 @@ type linkReader interface {
 // whose target stays inside is not an escape) and the error wraps
 // fs.ErrNotExist.
 func Resolve(fsys fs.ReadLinkFS, name string) (string, error) {
-	p, _, err := resolve(readLinkFS{fsys}, "resolve", name, true)
+	p, _, err := ResolveIn(readLinkFS{fsys}, "resolve", name, true)
 	return p, err
 }
 
 type readLinkFS struct{ fs.ReadLinkFS }
 
-func (r readLinkFS) lstat(name string) (fs.FileMode, error) {
+func (r readLinkFS) LstatMode(name string) (fs.FileMode, error) {
 	fi, err := r.Lstat(name)
 	if err != nil {
 		return 0, err
@@ -113,11 +121,10 @@ func (r readLinkFS) lstat(name string) (fs.FileMode, error) {
 	return fi.Mode(), nil
 }
 
-func (r readLinkFS) readLink(name string) (string, error) { return r.ReadLink(name) }
-
-// resolve is Resolve over a linkReader; it also returns the mode of the
-// entry. With follow false, a link as the last element is not followed.
-func resolve(r linkReader, op, name string, follow bool) (string, fs.FileMode, error) {
+// ResolveIn is Resolve over a LinkReader, for errors as op; it also
+// returns the mode of the entry. With follow false, a link as the last
+// element is not followed.
+func ResolveIn(r LinkReader, op, name string, follow bool) (string, fs.FileMode, error) {
 	if !fs.ValidPath(name) {
 		return "", 0, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
@@ -153,13 +160,13 @@ func resolve(r linkReader, op, name string, follow bool) (string, fs.FileMode, e
 			continue
 		}
 		p := strings.Join(done, "/")
-		m, err := r.lstat(p)
+		m, err := r.LstatMode(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			missing = true
 			continue
 		}
 		if err != nil {
-			return "", 0, &fs.PathError{Op: op, Path: name, Err: unwrapPath(err)}
+			return "", 0, &fs.PathError{Op: op, Path: name, Err: UnwrapPath(err)}
 		}
 		mode = m
 		if m&fs.ModeSymlink == 0 || (len(todo) == 0 && !follow) {
@@ -168,9 +175,9 @@ func resolve(r linkReader, op, name string, follow bool) (string, fs.FileMode, e
 		if hops++; hops > MaxLinkHops {
 			return "", 0, &fs.PathError{Op: op, Path: name, Err: &LinkError{Link: p, Err: ErrLinkLoop}}
 		}
-		t, err := r.readLink(p)
+		t, err := r.ReadLink(p)
 		if err != nil {
-			return "", 0, &fs.PathError{Op: op, Path: name, Err: unwrapPath(err)}
+			return "", 0, &fs.PathError{Op: op, Path: name, Err: UnwrapPath(err)}
 		}
 		if strings.HasPrefix(t, "/") {
 			return "", 0, &fs.PathError{Op: op, Path: name, Err: &LinkError{Link: p, Target: t, Err: ErrOutside}}
@@ -194,9 +201,9 @@ func resolve(r linkReader, op, name string, follow bool) (string, fs.FileMode, e
 	return p, mode, nil
 }
 
-// unwrapPath drops a *fs.PathError around err, so that the error names the
+// UnwrapPath drops a *fs.PathError around err, so that the error names the
 // path the caller asked for once.
-func unwrapPath(err error) error {
+func UnwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
