@@ -2,8 +2,10 @@ package spec
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/idna"
 )
@@ -35,6 +37,11 @@ func ASCIIDomain(name string, wildcard bool) (string, error) {
 	rest, star := strings.CutPrefix(name, "*.")
 	if star && !wildcard {
 		return "", errors.New("a wildcard is allowed in aliases only")
+	}
+	for _, r := range name {
+		if invisible(r) || unicode.IsSpace(r) {
+			return "", fmt.Errorf("%q is not allowed", r)
+		}
 	}
 	if _, err := netip.ParseAddr(name); err == nil {
 		return "", errors.New("an IP address, not a domain name")

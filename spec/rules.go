@@ -235,13 +235,13 @@ var (
 			return nil
 		})
 	RuleRedirectTarget = newRule("redirect-target", "a redirect target",
-		"a URL path starting with / (letters, digits and - . _ ~ ! & ' ( ) + , ; = : @ /) or an absolute http(s) URL of letters, digits and - . _ ~ : / ? # [ ] @ ! & ' ( ) * + , ; = %",
+		"a URL path starting with a single / (letters, digits and - . _ ~ ! & ' ( ) + , ; = : @ /) or an absolute http(s) URL of letters, digits and - . _ ~ : / ? # [ ] @ ! & ' ( ) * + , ; = %",
 		func(s string) error {
 			if len(s) > 2048 {
 				return errors.New("longer than 2048 characters")
 			}
 			if strings.HasPrefix(s, "/") {
-				if !urlPathRE.MatchString(s) {
+				if !urlPathRE.MatchString(s) || strings.HasPrefix(s, "//") {
 					return errShape
 				}
 				return nil
@@ -412,7 +412,8 @@ func asciiText(s string, most int, deny string) error {
 	return nil
 }
 
-// printableLine allows valid UTF-8 without control characters.
+// printableLine allows valid UTF-8 without control, format (invisible)
+// or line-separating characters.
 func printableLine(s string, most int) error {
 	if len(s) > most {
 		return fmt.Errorf("longer than %d bytes", most)
@@ -421,11 +422,17 @@ func printableLine(s string, most int) error {
 		return errors.New("not UTF-8 text")
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if invisible(r) {
 			return fmt.Errorf("%q is not allowed", r)
 		}
 	}
 	return nil
+}
+
+// invisible reports control, format (zero-width, bidi) and line or
+// paragraph separator characters.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // cleanPath allows a clean slash-separated path of plain names; absolute
