@@ -386,6 +386,68 @@ func TestLoadMalformed(t *testing.T) {
 			want: []string{`sites/a.yaml:4:15: site "a.example.com": server "db1" keeps SQLite databases, which are files beside the site: it must be the only web server of platform "php-app" (servers: web1); use mariadb, mysql or postgresql for a site on several servers`},
 		},
 		{
+			name:  "source.path that leaves the repo",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: ../../etc\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path: "../../etc" is not a relative path inside the tree (it has a . or .. name); allowed: names of letters, digits and . _ -, separated by single /; no leading /, no . or .. names`},
+		},
+		{
+			name:  "source.path absolute",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: /etc\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path: "/etc" is not a relative path inside the tree (it starts with /); allowed: names of letters, digits and . _ -, separated by single /; no leading /, no . or .. names`},
+		},
+		{
+			name:  "source.path missing",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: code/nope\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path "code/nope": no such directory in the sites repo; the path is relative to the repo's top`},
+		},
+		{
+			name:  "source.path a file",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: code/index.php\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path "code/index.php" is a file, not a directory`},
+		},
+		{
+			name:  "docroot that writes nginx directives",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\ndocroot: 'public\"; location /x/ { alias /etc/; } #'\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:10: platform "php-app": docroot: "public\"; location /x/ { alias /etc/; } #" is not a relative path inside the tree; allowed: names of letters, digits and . _ -, separated by single /; no leading /, no . or .. names`},
+		},
+		{
+			name:  "listen with a sign, and a zone",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, listen: '+80' }\n  php: { type: php-fpm }\n---\nkind: Server\nname: web2\naddress: local\nservices:\n  http: { type: nginx, listen: '[fe80::1%eth0;x]:80' }\n"},
+			want: []string{
+				`servers/web1.yaml:5:32: server "web1": services.http.listen: "+80" is not a listen address (the port is not a number from 1 to 65535); allowed: a port from 1 to 65535 (80) or IP:port (127.0.0.1:8080, [::1]:8080), without zone`,
+				`servers/web1.yaml:12:32: server "web2": services.http.listen: "[fe80::1%eth0;x]:80" is not a listen address (an IPv6 address goes in brackets, without zone); allowed: a port from 1 to 65535 (80) or IP:port (127.0.0.1:8080, [::1]:8080), without zone`,
+			},
+		},
+		{
+			name:  "address with text after an IPv6 zone",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 'fe80::1%eth0 -oProxyCommand=x'\nservices:\n  dns: { type: bind }\n"},
+			want:  []string{`servers/ns1.yaml:3:10: server "ns1": address: "fe80::1%eth0 -oProxyCommand=x" is not a server address (the zone after % is not an interface name); allowed: "local" (the machine berth runs on), an IP address (IPv6 with an optional zone of letters, digits and . _ -, e.g. fe80::1%eth0) or a host name (letters, digits and hyphens in dot-separated labels, the last one not all digits)`},
+		},
+		{
+			name:  "http user and db host",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, user: 'www-data\\nlisten = 0.0.0.0:9000' }\n  php: { type: php-fpm }\n  db: { type: sqlite }\n", "servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, host: \"db'; DROP\" }\n"},
+			want: []string{
+				`servers/db.yaml:5:30: server "db1": services.db.host: "db'; DROP" is not a host; allowed: an IP address (IPv6 with an optional zone of letters, digits and . _ -, e.g. fe80::1%eth0) or a host name (letters, digits and hyphens in dot-separated labels, the last one not all digits)`,
+				`servers/web1.yaml:5:30: server "web1": services.http.user: "www-data\\nlisten = 0.0.0.0:9000" is not a user or group name; allowed: letters, digits, '.', '_' and '-', starting with a letter or '_', at most 32 characters`,
+			},
+		},
+		{
+			name:  "site name too long with an environment's suffix",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com\nplatform: php-app\naliases: [www.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com]\n"},
+			want: []string{
+				`sites/a.yaml:2:7: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": with environment "staging"'s domain_suffix .staging.example.net this name is 260 characters long, more than the 253 of a domain name; shorten the name or the suffix`,
+				`sites/a.yaml:4:11: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": with environment "staging"'s domain_suffix .staging.example.net this name is 264 characters long, more than the 253 of a domain name; shorten the name or the suffix`,
+			},
+		},
+		{
+			name:  "label over 63 and all-numeric TLD",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com\nplatform: php-app\naliases: [a.example.123]\n"},
+			want: []string{
+				`sites/a.yaml:2:7: site "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"… (76 bytes) is not a domain name (invalid label "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode`,
+				`sites/a.yaml:4:11: site "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": aliases[0]: "a.example.123" is not a domain name (its last label is all digits); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode; a leading *. makes a wildcard`,
+			},
+		},
+		{
 			name: "three separate errors, all reported in file order",
 			files: map[string]string{
 				"sites/a.yaml":      "kind: Site\nname: a.example.com\nplatform: drupl-10\n",

@@ -207,7 +207,7 @@ func (c *checker) suffixedNames(cfg *Config) {
 					continue
 				}
 				if l := len(n.ascii) + len(e.DomainSuffix); l > 253 {
-					c.at(&s.Meta, n.path, subjectOf("site", s.Name), "%s with environment %q's domain_suffix %s is %d characters long, more than the 253 of a domain name; shorten the name or the suffix", n.ascii, env, e.DomainSuffix, l)
+					c.at(&s.Meta, n.path, subjectOf("site", s.Name), "with environment %q's domain_suffix %s this name is %d characters long, more than the 253 of a domain name; shorten the name or the suffix", env, e.DomainSuffix, l)
 					break
 				}
 			}
