@@ -435,6 +435,7 @@ func TestLoadMalformed(t *testing.T) {
 			name:  "site name too long with an environment's suffix",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com\nplatform: php-app\naliases: [www.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com]\n"},
 			want: []string{
+				`sites/a.yaml:2:7: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": on server "web1" in environment "production" its PHP-FPM socket path would be 254 bytes, more than the 107 of a unix socket path; shorten the name or the server's php run_dir ("/run/php")`,
 				`sites/a.yaml:2:7: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": with environment "staging"'s domain_suffix .staging.example.net this name is 260 characters long, more than the 253 of a domain name; shorten the name or the suffix`,
 				`sites/a.yaml:4:11: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": with environment "staging"'s domain_suffix .staging.example.net this name is 264 characters long, more than the 253 of a domain name; shorten the name or the suffix`,
 			},
@@ -446,6 +447,11 @@ func TestLoadMalformed(t *testing.T) {
 				`sites/a.yaml:2:7: site "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"… (76 bytes) is not a domain name (invalid label "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode`,
 				`sites/a.yaml:4:11: site "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": aliases[0]: "a.example.123" is not a domain name (its last label is all digits); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode; a leading *. makes a wildcard`,
 			},
+		},
+		{
+			name:  "PHP-FPM socket path too long",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: 192.0.2.1\nservices:\n  http: { type: nginx }\n  php: { type: php-fpm, run_dir: /run/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr }\n  db: { type: sqlite }\n"},
+			want:  []string{`sites/a.yaml:2:7: site "a.example.com": on server "web1" in environment "staging" its PHP-FPM socket path would be 124 bytes, more than the 107 of a unix socket path; shorten the name or the server's php run_dir ("/run/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"… (85 bytes))`},
 		},
 		{
 			name: "three separate errors, all reported in file order",

@@ -75,6 +75,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	}
 	if r.Config != nil {
 		c.suffixedNames(r.Config)
+		c.socketPaths(r.Config)
 	}
 	return c.problems
 }
@@ -423,6 +424,49 @@ func (c *checker) sameEnvs(s *Site, envs []string, path string, set bool, name f
 		if inEnv(s.Environments, e) && !inEnv(srv.Environments, e) {
 			c.at(&s.Meta, path, subjectOf("site", s.Name), "server %q is not in environment %q, where the site is; limit the site's environments or add the server there", srv.Name, e)
 			return
+		}
+	}
+}
+
+// maxSocketPath is the longest unix socket path: sun_path holds 108 bytes,
+// the last a NUL.
+const maxSocketPath = 107
+
+// socketPaths reports PHP sites whose PHP-FPM socket, <run_dir>/<domain>.sock,
+// would be longer than a unix socket path may be on one of their servers
+// with an absolute run_dir (a local server's relative one is only known
+// when berth's state directory is). {version} counts as 4 characters, the
+// longest PHP version.
+func (c *checker) socketPaths(cfg *Config) {
+	for _, s := range c.r.Sites {
+		pl := c.r.platforms[s.Platform]
+		if s.Domain == "" || pl == nil || pl.Type == "static" {
+			continue
+		}
+	envs:
+		for _, env := range slices.Sorted(maps.Keys(cfg.Environments)) {
+			e := cfg.Environments[env]
+			if e == nil || !inEnv(s.Environments, env) {
+				continue
+			}
+			for _, sn := range pl.Servers {
+				srv := c.r.servers[sn]
+				if srv == nil || srv.Services.PHP == nil || !inEnv(srv.Environments, env) {
+					continue
+				}
+				run := srv.Services.PHP.RunDir
+				if run == "" {
+					run = resolvePHP(srv.Services.PHP).RunDir
+				}
+				if !strings.HasPrefix(run, "/") {
+					continue
+				}
+				sock := strings.ReplaceAll(run, "{version}", "9.99") + "/" + s.Domain + e.DomainSuffix + ".sock"
+				if len(sock) > maxSocketPath {
+					c.at(&s.Meta, "name", subjectOf("site", s.Name), "on server %q in environment %q its PHP-FPM socket path would be %d bytes, more than the %d of a unix socket path; shorten the name or the server's php run_dir (%s)", sn, env, len(sock), maxSocketPath, shown(run))
+					break envs
+				}
+			}
 		}
 	}
 }
