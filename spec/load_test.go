@@ -247,7 +247,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "header value that would break the config",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  headers:\n    X-Test: 'a\" ; evil'\n"},
-			want:  []string{`sites/a.yaml:6:13: site "a.example.com": web.headers.X-Test: "a\" ; evil" is not a header value ('"' is not allowed); allowed: printable ASCII: letters, digits, spaces and punctuation other than " \ $ { }, not empty, not starting with expr=, at most 1024 characters`},
+			want:  []string{`sites/a.yaml:6:13: site "a.example.com": web.headers.X-Test: "a\" ; evil" is not a header value ('"' is not allowed); allowed: ASCII letters, digits, spaces and ! # % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ _ | ~ and the backquote, not empty, not starting with expr=, at most 1024 characters`},
 		},
 		{
 			name:  "php version not a version",
@@ -335,7 +335,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "a header value with a web server variable",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { headers: { X-Host: $host } }\n"},
-			want:  []string{`sites/a.yaml:4:27: site "a.example.com": web.headers.X-Host: "$host" is not a header value ('$' is not allowed); allowed: printable ASCII: letters, digits, spaces and punctuation other than " \ $ { }, not empty, not starting with expr=, at most 1024 characters`},
+			want:  []string{`sites/a.yaml:4:27: site "a.example.com": web.headers.X-Host: "$host" is not a header value ('$' is not allowed); allowed: ASCII letters, digits, spaces and ! # % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ _ | ~ and the backquote, not empty, not starting with expr=, at most 1024 characters`},
 		},
 		{
 			name:  "a path with a semicolon",

@@ -188,7 +188,7 @@ var (
 		"letters, digits and hyphens, at most 64 characters",
 		matches(headerRE, 64))
 	RuleHeaderValue = newRule("header-value", "a header value",
-		`printable ASCII: letters, digits, spaces and punctuation other than " \ $ { }, not empty, not starting with expr=, at most 1024 characters`,
+		"ASCII letters, digits, spaces and ! # % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ _ | ~ and the backquote, not empty, not starting with expr=, at most 1024 characters",
 		func(s string) error {
 			switch {
 			case s == "":
