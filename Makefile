@@ -39,6 +39,7 @@ lint:
 
 fuzz:
 	$(GO) test ./spec -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	$(GO) test ./render -run '^$$' -fuzz FuzzRenderStructure -fuzztime $(FUZZTIME)
 
 bench: build
 	bash scripts/bench

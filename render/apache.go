@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -19,11 +18,6 @@ func apacheVhost(in *input) ([]byte, error) {
 		host = "*"
 	}
 	addr := net.JoinHostPort(host, hp[1])
-	for _, n := range sortedHeaders(site.Web.Headers) {
-		if strings.HasPrefix(site.Web.Headers[n], "expr=") {
-			return nil, fmt.Errorf("header %s: apache reads a value starting with expr= as an expression", n)
-		}
-	}
 
 	var c conf
 	c.line("%s", strings.TrimSuffix(header("#", site), "\n"))

@@ -9,6 +9,11 @@
 // time. That is what lets reconcile compare hashes of rendered files with
 // hashes observed on a host and skip everything that did not change.
 //
+// Every value Site and Settings write is checked first with the spec.Rule
+// that spec validation applied to it at load (spec/rules.go): a value that
+// breaks its rule is an error, never a file, even when validation was
+// bypassed.
+//
 // # Layout on a server
 //
 // With web_root, conf_dir, pool_dir and run_dir from the server's services:

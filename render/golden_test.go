@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the expected output of the gold
 //	comment (optional "env: NAME" line picks the environment; default production)
 //	-- berth.yaml --        (optional; default: one environment, production)
 //	-- sites/case.yaml --   any number of repo files, any kinds in any file
+//	-- code/index.php --    files of a platform's source.path (under code/)
 //	-- want --              one line per rendered directory and file
 //	-- web1:/abs/path --    the content of each rendered file, by server
 //	-- error --             instead of want: the error Site returns
@@ -60,7 +61,7 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 	gc := &goldenCase{name: strings.TrimSuffix(filepath.Base(file), ".txtar"), file: file, arc: parseArchive(data)}
 	fsys := fstest.MapFS{}
 	for _, s := range gc.arc.files {
-		if strings.HasSuffix(s.name, ".yaml") {
+		if isInput(s.name) {
 			gc.inputs = append(gc.inputs, s)
 			fsys[s.name] = &fstest.MapFile{Data: s.data}
 		}
@@ -108,6 +109,12 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 		}
 	}
 	return gc
+}
+
+// isInput reports whether a section of a golden file is a file of the
+// sites repo rather than expected output.
+func isInput(name string) bool {
+	return strings.HasSuffix(name, ".yaml") || strings.HasPrefix(name, "code/")
 }
 
 // testSecrets are the fixed secrets of golden files.
@@ -187,7 +194,7 @@ func TestGolden(t *testing.T) {
 			}
 			var want []section
 			for _, s := range gc.arc.files {
-				if !strings.HasSuffix(s.name, ".yaml") {
+				if !isInput(s.name) {
 					want = append(want, s)
 				}
 			}

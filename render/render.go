@@ -2,11 +2,10 @@ package render
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,70 +160,57 @@ func header(comment string, site *spec.ResolvedSite) string {
 	return comment + " Managed by berth: site " + site.Domain + ". Changes are overwritten.\n"
 }
 
-var (
-	domainRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
-	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	phpRE      = regexp.MustCompile(`^[5-9]\.[0-9]{1,2}$`)
-	sizeRE     = regexp.MustCompile(`^([0-9]{1,6})([kKmMgG]?)$`)
-	headerRE   = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
-	htUserRE   = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}:[^\s:"']+$`)
-	fromRE     = regexp.MustCompile(`^/[A-Za-z0-9._~!&'()+,;=:@%/-]*\*?$`)
-	userNameRE = regexp.MustCompile(`^[A-Za-z0-9._-][A-Za-z0-9._-]*$`)
-)
+// rule applies a spec rule to a value render is about to write: spec
+// validation applies the same rules at load, render does not rely on it.
+func rule(what string, r *spec.Rule, v string) error {
+	if err := r.Check(v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
 
-// check refuses every input that could not be written safely: spec
-// validation already refuses them, render does not rely on it.
+// check refuses every input that could not be written safely.
 func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 	h := srv.HTTP
 	if h == nil {
 		return fmt.Errorf("server has no http service")
 	}
-	if !domainRE.MatchString(site.Domain) {
-		return fmt.Errorf("domain %q is not a lower-case ASCII domain name", site.Domain)
+	errs := []error{
+		rule("domain", spec.RuleHostname, site.Domain),
+		rule("name", spec.RuleDomain, site.Name),
+		rule("platform", spec.RuleName, site.Platform),
+		rule("http.listen", spec.RuleListen, h.Listen),
+		rule("http.conf_dir", spec.RuleAbsPath, h.ConfDir),
+		rule("http.web_root", spec.RuleAbsPath, h.WebRoot),
+		rule("http.user", spec.RuleUnixName, h.User),
+		rule("http.group", spec.RuleUnixName, h.Group),
 	}
-	for _, a := range site.Aliases {
-		if !domainRE.MatchString(strings.TrimPrefix(a, "*.")) {
-			return fmt.Errorf("alias %q is not a lower-case ASCII domain name", a)
-		}
+	for i, a := range site.Aliases {
+		errs = append(errs, rule(fmt.Sprintf("aliases[%d]", i), spec.RuleHostnameAlias, a))
+	}
+	if d := site.Docroot; d != "" {
+		errs = append(errs, rule("docroot", spec.RuleRelPath, d))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if site.RedirectAliases && len(site.Aliases) == 0 {
 		return fmt.Errorf("redirect_aliases is set but the site has no aliases")
-	}
-	if !nameRE.MatchString(site.Platform) {
-		return fmt.Errorf("platform name %q is not a valid name", site.Platform)
-	}
-	if d := site.Docroot; d != "" && (path.IsAbs(d) || path.Clean(d) != d || d == "." || d == ".." || strings.HasPrefix(d, "../")) {
-		return fmt.Errorf("docroot %q is not a clean relative path inside the platform", d)
 	}
 	switch site.State {
 	case "enabled", "disabled":
 	default:
 		return fmt.Errorf("state %q is neither enabled nor disabled", site.State)
 	}
-	if _, err := listenAddr(h.Listen); err != nil {
-		return err
-	}
-	if err := checkPath("http.conf_dir", h.ConfDir); err != nil {
-		return err
-	}
-	if err := checkPath("http.web_root", h.WebRoot); err != nil {
-		return err
-	}
-	if !userNameRE.MatchString(h.User) || !userNameRE.MatchString(h.Group) {
-		return fmt.Errorf("http user %q or group %q is not a valid name", h.User, h.Group)
-	}
 	if site.PHP != "" {
-		if !phpRE.MatchString(site.PHP) {
-			return fmt.Errorf("php %q is not a PHP version like 8.2", site.PHP)
+		if err := rule("php", spec.RulePHPVersion, site.PHP); err != nil {
+			return err
 		}
 		if srv.PHP == nil {
 			return fmt.Errorf("the site runs PHP %s but the server has no php service", site.PHP)
 		}
 		v := srv.PHP.For(site.PHP)
-		if err := checkPath("php.pool_dir", v.PoolDir); err != nil {
-			return err
-		}
-		if err := checkPath("php.run_dir", v.RunDir); err != nil {
+		if err := errors.Join(rule("php.pool_dir", spec.RuleAbsPath, v.PoolDir), rule("php.run_dir", spec.RuleAbsPath, v.RunDir)); err != nil {
 			return err
 		}
 		// php-fpm's sun_path holds 108 bytes.
@@ -239,27 +225,24 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 		}
 	}
 	if ba := w.BasicAuth; ba != nil {
-		if err := checkText("basic_auth.realm", ba.Realm, true); err != nil {
+		if err := rule("basic_auth.realm", spec.RuleText, ba.Realm); ba.Realm != "" && err != nil {
 			return err
 		}
 		if len(ba.Users) == 0 {
 			return fmt.Errorf("basic_auth has no users")
 		}
 		for i, u := range ba.Users {
-			if !htUserRE.MatchString(u) {
-				return fmt.Errorf("basic_auth.users[%d] is not an htpasswd line name:hash", i)
+			if err := rule(fmt.Sprintf("basic_auth.users[%d]", i), spec.RuleHtpasswd, u); err != nil {
+				return err
 			}
 		}
 	}
 	for i, r := range w.Redirects {
-		if !fromRE.MatchString(r.From) {
-			return fmt.Errorf("redirects[%d].from %q is not a URL path", i, r.From)
-		}
-		if err := checkText(fmt.Sprintf("redirects[%d].to", i), r.To, false); err != nil {
+		if err := errors.Join(
+			rule(fmt.Sprintf("redirects[%d].from", i), spec.RuleURLPath, r.From),
+			rule(fmt.Sprintf("redirects[%d].to", i), spec.RuleRedirectTarget, r.To),
+		); err != nil {
 			return err
-		}
-		if r.To == "" || strings.ContainsAny(r.To, " \t") {
-			return fmt.Errorf("redirects[%d].to %q is empty or holds spaces", i, r.To)
 		}
 		switch r.Code {
 		case 0, 301, 302, 307, 308:
@@ -268,73 +251,40 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 		}
 	}
 	for _, name := range sortedHeaders(w.Headers) {
-		v := w.Headers[name]
-		if !headerRE.MatchString(name) {
-			return fmt.Errorf("header name %q may hold only letters, digits and hyphens", name)
-		}
-		if err := checkText("headers."+name, v, false); err != nil {
+		if err := errors.Join(
+			rule("header name", spec.RuleHeaderName, name),
+			rule("headers."+name, spec.RuleHeaderValue, w.Headers[name]),
+		); err != nil {
 			return err
 		}
-		if v == "" {
-			return fmt.Errorf("header %s has an empty value", name)
-		}
 	}
 	return nil
-}
-
-// checkText refuses what could end a quoted string or start a variable in
-// either web server's configuration: quotes, backslashes, braces, $, line
-// breaks and other control characters. Semicolons are refused too when
-// strict.
-func checkText(what, s string, strict bool) error {
-	bad := "\"\\{}$"
-	if strict {
-		bad += ";"
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || strings.ContainsRune(bad, r) {
-			return fmt.Errorf("%s %q holds %q, which berth does not write into a web server configuration", what, s, r)
-		}
-	}
-	return nil
-}
-
-func checkPath(what, p string) error {
-	if !path.IsAbs(p) || path.Clean(p) != p {
-		return fmt.Errorf("%s %q is not a clean absolute path (make a local server's paths absolute with WithBase first)", what, p)
-	}
-	return checkText(what, p, true)
 }
 
 // listenAddr splits a listen value, "80" or "addr:port", into the host
 // ("" for every address) and the port.
 func listenAddr(listen string) ([2]string, error) {
-	host, port := "", listen
-	if strings.Contains(listen, ":") {
-		var err error
-		host, port, err = net.SplitHostPort(listen)
-		if err != nil {
-			return [2]string{}, fmt.Errorf("http.listen %q is neither a port nor address:port: %w", listen, err)
-		}
-		if host != "" && net.ParseIP(host) == nil {
-			return [2]string{}, fmt.Errorf("http.listen %q: %q is not an IP address", listen, host)
-		}
+	addr, port, err := spec.SplitListen(listen)
+	if err != nil {
+		return [2]string{}, rule("http.listen", spec.RuleListen, listen)
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return [2]string{}, fmt.Errorf("http.listen %q: port %q is not a number from 1 to 65535", listen, port)
-	}
-	return [2]string{host, port}, nil
+	return [2]string{addr, port}, nil
 }
 
 // sizeBytes converts a size like 64m to bytes.
 func sizeBytes(s string) (int64, error) {
-	m := sizeRE.FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("client_max_body_size %q is not a size like 64m", s)
+	if err := rule("client_max_body_size", spec.RuleSize, s); err != nil {
+		return 0, err
 	}
-	n, _ := strconv.ParseInt(m[1], 10, 64)
-	shift := map[string]uint{"": 0, "k": 10, "m": 20, "g": 30}[strings.ToLower(m[2])]
+	digits, unit := s, ""
+	if last := s[len(s)-1]; last < '0' || last > '9' {
+		digits, unit = s[:len(s)-1], strings.ToLower(s[len(s)-1:])
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("client_max_body_size %q: %w", s, err)
+	}
+	shift := map[string]uint{"": 0, "k": 10, "m": 20, "g": 30}[unit]
 	return n << shift, nil
 }
 

@@ -70,10 +70,9 @@ func SQLitePath(site *spec.ResolvedSite, srv *spec.ResolvedServer) string {
 	return path.Join(dir, site.DB.Name+".sqlite")
 }
 
-var (
-	secretRE = regexp.MustCompile(`^[\x21-\x7e]{8,256}$`)
-	dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,79}$`)
-)
+// secretRE is what berth's state store generates: printable ASCII
+// without spaces. Secrets are not repo values, so no spec rule covers them.
+var secretRE = regexp.MustCompile(`^[\x21-\x7e]{8,256}$`)
 
 // Settings returns a site's settings file on a web server, nil for a
 // platform type that has none. Mode 0640, owned by the web server's user
@@ -104,24 +103,29 @@ func checkSettings(site *spec.ResolvedSite, srv *spec.ResolvedServer, sec SiteSe
 		return err
 	}
 	if db := site.DB; db != nil {
-		if !dbNameRE.MatchString(db.Name) || db.User != "" && !dbNameRE.MatchString(db.User) {
-			return fmt.Errorf("database name %q or user %q is not a plain identifier", db.Name, db.User)
+		if err := rule("db name", spec.RuleDBName, db.Name); err != nil {
+			return err
+		}
+		if db.User != "" {
+			if err := rule("db user", spec.RuleDBName, db.User); err != nil {
+				return err
+			}
 		}
 		if db.Type != "sqlite" && !secretRE.MatchString(sec.DBPassword) {
 			return fmt.Errorf("the database password is missing or holds spaces or control characters")
 		}
 		if db.Host != "" {
-			if err := checkText("db host", db.Host, true); err != nil || strings.ContainsAny(db.Host, "'` ") {
-				return fmt.Errorf("database host %q is not a plain host name", db.Host)
+			if err := rule("db host", spec.RuleHost, db.Host); err != nil {
+				return err
 			}
 		}
 		if db.Socket != "" {
-			if err := checkPath("db socket", db.Socket); err != nil {
+			if err := rule("db socket", spec.RuleAbsPath, db.Socket); err != nil {
 				return err
 			}
 		}
 		if p := SQLitePath(site, srv); db.Type == "sqlite" {
-			if err := checkPath("sqlite path", p); err != nil {
+			if err := rule("sqlite path", spec.RuleAbsPath, p); err != nil {
 				return err
 			}
 		}

@@ -7,8 +7,8 @@ import (
 
 // Backups says where site backups are kept: berth.yaml's `backups:`.
 type Backups struct {
-	Server string `yaml:"server" json:"server,omitempty" doc:"Server that stores the backups (default: each site's first web server)."`
-	Dir    string `yaml:"dir" json:"dir,omitempty" doc:"Backup root on that server (default /var/backups/berth; relative: under berth's state directory, on a local server only)."`
+	Server string `yaml:"server" json:"server,omitempty" doc:"Server that stores the backups (default: each site's first web server)." rule:"name"`
+	Dir    string `yaml:"dir" json:"dir,omitempty" doc:"Backup root on that server (default /var/backups/berth; relative: under berth's state directory, on a local server only)." rule:"server-path"`
 }
 
 // backups checks berth.yaml's backups section.

@@ -17,7 +17,7 @@ func TestLoadBackups(t *testing.T) {
 		{"relative dir on a remote server", env + "backups: { server: ns1, dir: backups }\n",
 			[]string{`berth.yaml:3:30: backups.dir: "backups" must be absolute (relative paths are allowed on a local server only, under berth's state directory)`}},
 		{"dir with ..", env + "backups:\n  dir: /var/../backups\n",
-			[]string{`berth.yaml:4:8: backups.dir: "/var/../backups" must be a plain path: no .., spaces, quotes, backslashes, braces, $ or ;`}},
+			[]string{`berth.yaml:4:8: backups.dir: "/var/../backups" is not a server path (it has a . or .. name); allowed: an absolute path (or, on a local server, a path relative to berth's state directory): names of letters, digits and . _ -, separated by single /; no . or .. names`}},
 		{"unknown field", env + "backups: { keep: 3 }\n",
 			[]string{`berth.yaml:3:12: backups: unknown field "keep"`}},
 	} {

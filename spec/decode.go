@@ -20,6 +20,16 @@ type field struct {
 	enum     []string
 	min, max *int
 	doc      string
+	rule     *Rule // rule:"NAME": the value, or each element or mapping value
+	keyRule  *Rule // keyrule:"NAME": each key of a mapping
+}
+
+// valueRules are the rules the decoder applies below one field.
+type valueRules struct {
+	val, key *Rule
+	// elem is set below a list or mapping, where an empty or null element
+	// is checked like any other; a field's own empty value means "not set".
+	elem bool
 }
 
 var fieldCache sync.Map // reflect.Type -> []field
@@ -46,6 +56,12 @@ func fieldsOf(t reflect.Type) []field {
 			continue
 		}
 		f := field{name: name, index: []int{i}, typ: sf.Type, doc: sf.Tag.Get("doc")}
+		if r := sf.Tag.Get("rule"); r != "" {
+			f.rule = ruleNamed(r)
+		}
+		if r := sf.Tag.Get("keyrule"); r != "" {
+			f.keyRule = ruleNamed(r)
+		}
 		for opt := range strings.SplitSeq(sf.Tag.Get("berth"), ",") {
 			k, v, _ := strings.Cut(opt, "=")
 			switch k {
@@ -99,9 +115,21 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 func (d *decoder) add(p Pos, path, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if path != "" {
-		msg = path + ": " + msg
+		msg = shownPath(path) + ": " + msg
 	}
 	*d.problems = append(*d.problems, Problem{Pos: p, Subject: d.subject, Message: msg})
+}
+
+// shownPath is a field path for a message: quoted when a mapping key in it
+// holds anything but printable ASCII, so repo text never reaches a terminal
+// raw.
+func shownPath(path string) string {
+	for _, r := range path {
+		if r < 0x20 || r > 0x7e {
+			return strconv.Quote(path)
+		}
+	}
+	return path
 }
 
 func join(path, name string) string {
@@ -128,6 +156,8 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("the string %q", n.Value)
 	case "!!null":
 		return "nothing"
+	case "!!binary":
+		return "binary data"
 	case "!!int":
 		return "the number " + n.Value
 	case "!!float":
@@ -138,7 +168,17 @@ func describe(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+// checkRule applies a rule to a decoded string at its node's position.
+func (d *decoder) checkRule(r *Rule, n *yaml.Node, path, s string) {
+	if r == nil {
+		return
+	}
+	if err := r.Check(s); err != nil {
+		d.add(d.pos(n), path, "%v", err)
+	}
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, rs valueRules) {
 	d.steps++
 	if d.steps > maxSteps {
 		if d.steps == maxSteps+1 {
@@ -161,11 +201,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		d.decode(n, v.Elem(), path)
+		d.decode(n, v.Elem(), path, rs)
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
 	case reflect.Map:
-		d.decodeMap(n, v, path)
+		d.decodeMap(n, v, path, rs)
 	case reflect.Slice:
 		if isNull(n) {
 			return
@@ -176,18 +216,24 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
-			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i), valueRules{val: rs.val, elem: true})
 		}
 		v.Set(s)
 	case reflect.String:
 		if isNull(n) {
+			if rs.elem {
+				d.checkRule(rs.val, n, path, "")
+			}
 			return
 		}
-		if n.Kind != yaml.ScalarNode {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!binary" {
 			d.add(d.pos(n), path, "expected a string, got %s", describe(n))
 			return
 		}
 		v.SetString(n.Value)
+		if n.Value != "" || rs.elem {
+			d.checkRule(rs.val, n, path, n.Value)
+		}
 	case reflect.Int:
 		if isNull(n) {
 			return
@@ -312,7 +358,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			fv := v.FieldByIndex(f.index)
 			fv.Set(reflect.Zero(fv.Type()))
 			before := len(*d.problems)
-			d.decode(val, fv, fp)
+			d.decode(val, fv, fp, valueRules{val: f.rule, key: f.keyRule})
 			if len(*d.problems) == before {
 				d.checkField(f, val, fv, fp)
 			}
@@ -382,7 +428,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, rs valueRules) {
 	if isNull(n) {
 		return
 	}
@@ -411,8 +457,9 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 			}
 			kp := join(path, key)
 			d.meta.keys[kp] = d.pos(k)
+			d.checkRule(rs.key, k, kp, key)
 			ev := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, ev, kp)
+			d.decode(val, ev, kp, valueRules{val: rs.val, elem: true})
 			v.SetMapIndex(reflect.ValueOf(key), ev)
 		}
 	}

@@ -1,9 +1,11 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/idna"
 )
@@ -21,50 +23,38 @@ var domainProfile = idna.New(
 )
 
 // ASCIIDomain returns the lower-case ASCII (punycode) form of a domain name,
-// or an error that says what is wrong with it. A leading "*." is allowed when
-// wildcard is true.
+// or an error that says in a few words what is wrong with it. A leading "*."
+// is allowed when wildcard is true. The ASCII form satisfies RuleHostname
+// (RuleHostnameAlias with wildcard): the rule render applies is the one that
+// decides here too.
 func ASCIIDomain(name string, wildcard bool) (string, error) {
 	if name == "" {
-		return "", fmt.Errorf("domain name is empty")
+		return "", errors.New("empty")
 	}
 	if strings.HasSuffix(name, ".") {
-		return "", fmt.Errorf("%q ends with a dot: write the name without it", name)
+		return "", errors.New("it ends with a dot: write the name without it")
 	}
 	rest, star := strings.CutPrefix(name, "*.")
 	if star && !wildcard {
-		return "", fmt.Errorf("%q: a wildcard is allowed in aliases only", name)
+		return "", errors.New("a wildcard is allowed in aliases only")
+	}
+	for _, r := range name {
+		if invisible(r) || unicode.IsSpace(r) {
+			return "", fmt.Errorf("%q is not allowed", r)
+		}
 	}
 	if _, err := netip.ParseAddr(name); err == nil {
-		return "", fmt.Errorf("%q is an IP address, not a domain name", name)
+		return "", errors.New("an IP address, not a domain name")
 	}
 	ascii, err := domainProfile.ToASCII(rest)
 	if err != nil {
-		return "", fmt.Errorf("%q is not a valid domain name: %v", name, trimIDNA(err))
-	}
-	if !strings.Contains(ascii, ".") {
-		return "", fmt.Errorf("%q is not a fully qualified domain name (it has no dot)", name)
+		return "", errors.New(strings.TrimPrefix(err.Error(), "idna: "))
 	}
 	if star {
 		ascii = "*." + ascii
 	}
-	if len(ascii) > 253 {
-		return "", fmt.Errorf("%q is longer than 253 characters", name)
+	if err := asciiHostname(ascii, star); err != nil {
+		return "", err
 	}
 	return ascii, nil
-}
-
-func trimIDNA(err error) string {
-	return strings.TrimPrefix(err.Error(), "idna: ")
-}
-
-// validHost reports whether s is a host name or an IP address berth can
-// connect to.
-func validHost(s string) error {
-	if _, err := netip.ParseAddr(s); err == nil {
-		return nil
-	}
-	if _, err := domainProfile.ToASCII(s); err != nil || s == "" {
-		return fmt.Errorf("%q is neither an IP address nor a valid host name", s)
-	}
-	return nil
 }

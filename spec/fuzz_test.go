@@ -27,6 +27,7 @@ func FuzzLoad(f *testing.F) {
 			"servers/web1.yaml":  {Data: []byte(base["servers/web1.yaml"])},
 			"servers/ns1.yaml":   {Data: []byte(base["servers/ns1.yaml"])},
 			"platforms/php.yaml": {Data: []byte(base["platforms/php.yaml"])},
+			"code/index.php":     {Data: []byte(base["code/index.php"])},
 		}
 		r, err := Load(fsys)
 		if err != nil {

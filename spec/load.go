@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v4"
 )
@@ -115,7 +117,7 @@ func Load(fsys fs.FS) (*Repo, error) {
 	}
 
 	partial := slices.ContainsFunc(problems, func(p Problem) bool { return strings.HasPrefix(p.Message, invalidYAML) })
-	problems = append(problems, r.validate(partial)...)
+	problems = append(problems, r.validate(fsys, partial)...)
 	problems.sort()
 	if len(problems) > 0 {
 		return r, problems
@@ -157,6 +159,10 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 // documents splits a YAML file into its document nodes. A syntax error is
 // reported as a problem and ends the file: yaml cannot resynchronise after it.
 func documents(file string, data []byte, problems *Problems) []*yaml.Node {
+	if p := textProblem(file, data); p != nil {
+		*problems = append(*problems, *p)
+		return nil
+	}
 	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
@@ -174,6 +180,33 @@ func documents(file string, data []byte, problems *Problems) []*yaml.Node {
 		}
 		docs = append(docs, doc.Content[0])
 	}
+}
+
+// textProblem returns the first byte of data that is not UTF-8 text or is a
+// control character other than tab and line breaks, at its line and column
+// (in characters, like the YAML parser's), or nil.
+func textProblem(file string, data []byte) *Problem {
+	line, col := 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		var msg string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			msg = fmt.Sprintf("byte 0x%02X is not UTF-8 text; a sites repo file is UTF-8", data[0])
+		case unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' && r != '\u0085':
+			msg = fmt.Sprintf("control character %U is not allowed in a sites repo file; write it as an escape in a double-quoted string if it is meant", r)
+		}
+		if msg != "" {
+			return &Problem{Pos: Pos{File: file, Line: line, Column: col}, Message: invalidYAML + msg}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		data = data[size:]
+	}
+	return nil
 }
 
 // invalidYAML starts the message of every syntax problem.
@@ -215,7 +248,7 @@ func loadConfig(data []byte, problems *Problems) *Config {
 	}
 	d := newDecoder(ConfigFile, "", &c.Meta, problems)
 	c.pos = d.pos(docs[0])
-	d.decode(docs[0], reflect.ValueOf(c).Elem(), "")
+	d.decode(docs[0], reflect.ValueOf(c).Elem(), "", valueRules{})
 	return c
 }
 
@@ -263,7 +296,7 @@ func (r *Repo) loadDocuments(file string, data []byte, problems *Problems) {
 func (r *Repo) decodeDoc(file, subject string, doc *yaml.Node, meta *Meta, v any, problems *Problems) {
 	d := newDecoder(file, subject, meta, problems)
 	meta.pos = d.pos(doc)
-	d.decode(doc, reflect.ValueOf(v).Elem(), "")
+	d.decode(doc, reflect.ValueOf(v).Elem(), "", valueRules{})
 }
 
 // scalarField returns the value of a top-level scalar field of a mapping.

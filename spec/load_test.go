@@ -38,6 +38,7 @@ servers: [web1]
 name: a.example.com
 platform: php-app
 `,
+	"code/index.php": "<?php echo 'a';\n",
 }
 
 func repoFS(files map[string]string) fstest.MapFS {
@@ -191,17 +192,17 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "invalid domain name",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a_b.example.com\nplatform: php-app\n"},
-			want:  []string{`sites/a.yaml:2:7: site "a_b.example.com": name: "a_b.example.com" is not a valid domain name: disallowed rune U+005F`},
+			want:  []string{`sites/a.yaml:2:7: site "a_b.example.com": name: "a_b.example.com" is not a domain name (disallowed rune U+005F); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode`},
 		},
 		{
 			name:  "domain with trailing dot",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com.\nplatform: php-app\n"},
-			want:  []string{`sites/a.yaml:2:7: site "a.example.com.": name: "a.example.com." ends with a dot: write the name without it`},
+			want:  []string{`sites/a.yaml:2:7: site "a.example.com.": name: "a.example.com." is not a domain name (it ends with a dot: write the name without it); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode`},
 		},
 		{
 			name:  "wildcard site name",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: \"*.example.com\"\nplatform: php-app\n"},
-			want:  []string{`sites/a.yaml:2:7: site "*.example.com": name: "*.example.com": a wildcard is allowed in aliases only`},
+			want:  []string{`sites/a.yaml:2:7: site "*.example.com": name: "*.example.com" is not a domain name (a wildcard is allowed in aliases only); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode`},
 		},
 		{
 			name:  "IDN and its punycode claim one domain",
@@ -231,31 +232,31 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "redirect from not a path",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  redirects:\n    - { from: old, to: \"https://x.example.com/\" }\n"},
-			want:  []string{`sites/a.yaml:6:15: site "a.example.com": from "old" must be a URL path starting with / (a trailing * matches the prefix), written without %-escapes`},
+			want:  []string{`sites/a.yaml:6:15: site "a.example.com": web.redirects[0].from: "old" is not a URL path; allowed: a path starting with /, of letters, digits and - . _ ~ ! & ' ( ) + , ; = : @ /, written without %-escapes; a trailing * matches the prefix`},
 		},
 		{
 			name:  "body size not a size",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { client_max_body_size: 64 MB }\n"},
-			want:  []string{`sites/a.yaml:4:30: site "a.example.com": "64 MB" is not a size like 64m (a number with an optional k, m or g)`},
+			want:  []string{`sites/a.yaml:4:30: site "a.example.com": web.client_max_body_size: "64 MB" is not a size; allowed: a number of at most 6 digits with an optional k, m or g, e.g. 64m`},
 		},
 		{
 			name:  "basic auth with a plain password",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  basic_auth: { users: [\"bob:hunter2\"] }\n"},
-			want:  []string{`sites/a.yaml:5:25: site "a.example.com": the password of "bob" is not hashed with bcrypt, apr1 or SHA-crypt; never put a plain password in the repo (make a line with: htpasswd -nB bob)`},
+			want:  []string{`sites/a.yaml:5:25: site "a.example.com": web.basic_auth.users[0]: "bob:hunter2" is not an htpasswd line (the password of "bob" is not hashed; never put a plain password in the repo); allowed: name:hash, the name of letters, digits and . _ @ -, the hash made with bcrypt, apr1 or SHA-crypt (htpasswd -nB NAME)`},
 		},
 		{
 			name:  "header value that would break the config",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  headers:\n    X-Test: 'a\" ; evil'\n"},
-			want:  []string{`sites/a.yaml:6:13: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $ (and not an apache expr=)`},
+			want:  []string{`sites/a.yaml:6:13: site "a.example.com": web.headers.X-Test: "a\" ; evil" is not a header value ('"' is not allowed); allowed: ASCII letters, digits, spaces and ! # % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ _ | ~ and the backquote, not empty, not starting with expr=, at most 1024 characters`},
 		},
 		{
 			name:  "php version not a version",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nphp: latest\n"},
-			want:  []string{`sites/a.yaml:4:6: site "a.example.com": php "latest" is not a PHP version like 8.2; quote it if YAML reads it as a number`},
+			want:  []string{`sites/a.yaml:4:6: site "a.example.com": php: "latest" is not a PHP version; allowed: major.minor like 8.2 (quote it if YAML reads it as a number)`},
 		},
 		{
 			name:  "static platform with php",
-			files: map[string]string{"platforms/static.yaml": "kind: Platform\nname: static\ntype: static\nsource: { path: s }\nphp: \"8.2\"\nservers: [web1]\n"},
+			files: map[string]string{"platforms/static.yaml": "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nphp: \"8.2\"\nservers: [web1]\n"},
 			want:  []string{`platforms/static.yaml:5:6: platform "static": a static platform runs no PHP; remove php or change type`},
 		},
 		{
@@ -271,7 +272,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "invalid server address",
 			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: \"ns 1\"\nservices:\n  dns: { type: bind }\n"},
-			want:  []string{`servers/ns1.yaml:3:10: server "ns1": address: "ns 1" is neither an IP address nor a valid host name (or "local" for this machine)`},
+			want:  []string{`servers/ns1.yaml:3:10: server "ns1": address: "ns 1" is not a server address; allowed: "local" (the machine berth runs on), an IP address (IPv6 with an optional zone of letters, digits and . _ -, e.g. fe80::1%eth0) or a host name (letters, digits and hyphens in dot-separated labels, the last one not all digits)`},
 		},
 		{
 			name:  "berth.yaml missing",
@@ -291,7 +292,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "domain suffix without dot",
 			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: staging.example.net }\n"},
-			want:  []string{`berth.yaml:3:46: environment "staging": domain_suffix "staging.example.net" must start with a dot, e.g. .staging.example.net`},
+			want:  []string{`berth.yaml:3:46: environments.staging.domain_suffix: "staging.example.net" is not a domain suffix (it must start with a dot); allowed: a dot followed by a domain name, e.g. .staging.example.net`},
 		},
 		{
 			name:  "two environments on one branch",
@@ -328,18 +329,18 @@ func TestLoadMalformed(t *testing.T) {
 			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nservices:\n  dns: { type: bind }\n  http: { type: apache, conf_dir: sites, listen: \"web:http\" }\n"},
 			want: []string{
 				`servers/ns1.yaml:6:35: server "ns1": "sites" must be absolute (relative paths are allowed on a local server only, under berth's state directory)`,
-				`servers/ns1.yaml:6:50: server "ns1": listen "web:http" must be a port (80) or IP:port (127.0.0.1:8080, [::1]:8080)`,
+				`servers/ns1.yaml:6:50: server "ns1": services.http.listen: "web:http" is not a listen address (the address is not an IPv4 address or a bracketed IPv6 address); allowed: a port from 1 to 65535 (80) or IP:port (127.0.0.1:8080, [::1]:8080), without zone`,
 			},
 		},
 		{
 			name:  "a header value with a web server variable",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { headers: { X-Host: $host } }\n"},
-			want:  []string{`sites/a.yaml:4:27: site "a.example.com": header value must be non-empty printable text without quotes, backslashes, braces or $ (and not an apache expr=)`},
+			want:  []string{`sites/a.yaml:4:27: site "a.example.com": web.headers.X-Host: "$host" is not a header value ('$' is not allowed); allowed: ASCII letters, digits, spaces and ! # % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ _ | ~ and the backquote, not empty, not starting with expr=, at most 1024 characters`},
 		},
 		{
 			name:  "a path with a semicolon",
 			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, web_root: \"/srv/www;x\" }\n  php: { type: php-fpm }\n"},
-			want:  []string{`servers/web1.yaml:5:34: server "web1": "/srv/www;x" must be a plain path: no .., spaces, quotes, backslashes, braces, $ or ;`},
+			want:  []string{`servers/web1.yaml:5:34: server "web1": services.http.web_root: "/srv/www;x" is not a server path; allowed: an absolute path (or, on a local server, a path relative to berth's state directory): names of letters, digits and . _ -, separated by single /; no . or .. names`},
 		},
 		{
 			name:  "db admin password in two places",
@@ -349,12 +350,12 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "db admin password file relative",
 			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db:\n    type: postgresql\n    password_file: secrets/pw\n"},
-			want:  []string{`servers/db.yaml:7:20: server "db1": password_file "secrets/pw" must be an absolute path on the controller (the password itself never goes in the repo)`},
+			want:  []string{`servers/db.yaml:7:20: server "db1": services.db.password_file: "secrets/pw" is not an absolute path; allowed: a path starting with /: names of letters, digits and . _ -, separated by single /; no . or .. names`},
 		},
 		{
 			name:  "db admin password env not a name",
 			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, password_env: \"$PW\" }\n"},
-			want:  []string{`servers/db.yaml:5:38: server "db1": password_env "$PW" is not an environment variable name (letters, digits, underscores)`},
+			want:  []string{`servers/db.yaml:5:38: server "db1": services.db.password_env: "$PW" is not an environment variable name; allowed: letters, digits and underscores, not starting with a digit`},
 		},
 		{
 			name:  "db socket and host",
@@ -374,7 +375,7 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "db client with shell text",
 			files: map[string]string{"servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, client: \"mariadb; rm\" }\n"},
-			want:  []string{`servers/db.yaml:5:32: server "db1": client "mariadb; rm" must be a program name or path, without spaces or shell characters`},
+			want:  []string{`servers/db.yaml:5:32: server "db1": services.db.client: "mariadb; rm" is not a program name or path; allowed: letters, digits and . _ / + -, not starting with '-' or '.', at most 255 characters`},
 		},
 		{
 			name: "sqlite database on another server than the site",
@@ -383,6 +384,74 @@ func TestLoadMalformed(t *testing.T) {
 				"sites/a.yaml":    "kind: Site\nname: a.example.com\nplatform: php-app\ndb: { server: db1 }\n",
 			},
 			want: []string{`sites/a.yaml:4:15: site "a.example.com": server "db1" keeps SQLite databases, which are files beside the site: it must be the only web server of platform "php-app" (servers: web1); use mariadb, mysql or postgresql for a site on several servers`},
+		},
+		{
+			name:  "source.path that leaves the repo",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: ../../etc\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path: "../../etc" is not a relative path inside the tree (it has a . or .. name); allowed: names of letters, digits and . _ -, separated by single /; no leading /, no . or .. names`},
+		},
+		{
+			name:  "source.path absolute",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: /etc\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path: "/etc" is not a relative path inside the tree (it starts with /); allowed: names of letters, digits and . _ -, separated by single /; no leading /, no . or .. names`},
+		},
+		{
+			name:  "source.path missing",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: code/nope\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path "code/nope": no such directory in the sites repo; the path is relative to the repo's top`},
+		},
+		{
+			name:  "source.path a file",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource:\n  path: code/index.php\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:9: platform "php-app": source.path "code/index.php" is a file, not a directory`},
+		},
+		{
+			name:  "docroot that writes nginx directives",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\ndocroot: 'public\"; location /x/ { alias /etc/; } #'\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:10: platform "php-app": docroot: "public\"; location /x/ { alias /etc/; } #" is not a relative path inside the tree; allowed: names of letters, digits and . _ -, separated by single /; no leading /, no . or .. names`},
+		},
+		{
+			name:  "listen with a sign, and a zone",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, listen: '+80' }\n  php: { type: php-fpm }\n---\nkind: Server\nname: web2\naddress: local\nservices:\n  http: { type: nginx, listen: '[fe80::1%eth0;x]:80' }\n"},
+			want: []string{
+				`servers/web1.yaml:5:32: server "web1": services.http.listen: "+80" is not a listen address (the port is not a number from 1 to 65535); allowed: a port from 1 to 65535 (80) or IP:port (127.0.0.1:8080, [::1]:8080), without zone`,
+				`servers/web1.yaml:12:32: server "web2": services.http.listen: "[fe80::1%eth0;x]:80" is not a listen address (an IPv6 address goes in brackets, without zone); allowed: a port from 1 to 65535 (80) or IP:port (127.0.0.1:8080, [::1]:8080), without zone`,
+			},
+		},
+		{
+			name:  "address with text after an IPv6 zone",
+			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 'fe80::1%eth0 -oProxyCommand=x'\nservices:\n  dns: { type: bind }\n"},
+			want:  []string{`servers/ns1.yaml:3:10: server "ns1": address: "fe80::1%eth0 -oProxyCommand=x" is not a server address (the zone after % is not an interface name); allowed: "local" (the machine berth runs on), an IP address (IPv6 with an optional zone of letters, digits and . _ -, e.g. fe80::1%eth0) or a host name (letters, digits and hyphens in dot-separated labels, the last one not all digits)`},
+		},
+		{
+			name:  "http user and db host",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, user: 'www-data\\nlisten = 0.0.0.0:9000' }\n  php: { type: php-fpm }\n  db: { type: sqlite }\n", "servers/db.yaml": "kind: Server\nname: db1\naddress: 192.0.2.7\nservices:\n  db: { type: mariadb, host: \"db'; DROP\" }\n"},
+			want: []string{
+				`servers/db.yaml:5:30: server "db1": services.db.host: "db'; DROP" is not a host; allowed: an IP address (IPv6 with an optional zone of letters, digits and . _ -, e.g. fe80::1%eth0) or a host name (letters, digits and hyphens in dot-separated labels, the last one not all digits)`,
+				`servers/web1.yaml:5:30: server "web1": services.http.user: "www-data\\nlisten = 0.0.0.0:9000" is not a user or group name; allowed: letters, digits, '.', '_' and '-', starting with a letter or '_', at most 32 characters`,
+			},
+		},
+		{
+			name:  "site name too long with an environment's suffix",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com\nplatform: php-app\naliases: [www.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com]\n"},
+			want: []string{
+				`sites/a.yaml:2:7: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": on server "web1" in environment "production" its PHP-FPM socket path would be 254 bytes, more than the 107 of a unix socket path; shorten the name or the server's php run_dir ("/run/php")`,
+				`sites/a.yaml:2:7: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": with environment "staging"'s domain_suffix .staging.example.net this name is 260 characters long, more than the 253 of a domain name; shorten the name or the suffix`,
+				`sites/a.yaml:4:11: site "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": with environment "staging"'s domain_suffix .staging.example.net this name is 264 characters long, more than the 253 of a domain name; shorten the name or the suffix`,
+			},
+		},
+		{
+			name:  "label over 63 and all-numeric TLD",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com\nplatform: php-app\naliases: [a.example.123]\n"},
+			want: []string{
+				`sites/a.yaml:2:7: site "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"… (76 bytes) is not a domain name (invalid label "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode`,
+				`sites/a.yaml:4:11: site "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com": aliases[0]: "a.example.123" is not a domain name (its last label is all digits); allowed: letters, digits and hyphens in dot-separated labels of at most 63 characters (no hyphen first or last), 253 characters in all, at least two labels, the last one not all digits; international names are converted to punycode; a leading *. makes a wildcard`,
+			},
+		},
+		{
+			name:  "PHP-FPM socket path too long",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: 192.0.2.1\nservices:\n  http: { type: nginx }\n  php: { type: php-fpm, run_dir: /run/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr }\n  db: { type: sqlite }\n"},
+			want:  []string{`sites/a.yaml:2:7: site "a.example.com": on server "web1" in environment "staging" its PHP-FPM socket path would be 124 bytes, more than the 107 of a unix socket path; shorten the name or the server's php run_dir ("/run/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"… (85 bytes))`},
 		},
 		{
 			name: "three separate errors, all reported in file order",

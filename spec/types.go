@@ -7,7 +7,13 @@ package spec
 //	berth:"required"       the field must be present
 //	berth:"enum=a|b"       the value must be one of these
 //	berth:"min=1,max=9"    bounds for integers; for lists, the minimum length
+//	rule:"NAME"            the Rule (rules.go) the value, each element of a
+//	                       list or each value of a mapping must satisfy
+//	keyrule:"NAME"         the Rule each key of a mapping must satisfy
 //	doc:"..."              the description shown by editors
+//
+// Every string that a field holds, as a value, an element or a key, is
+// bound to a rule or an enum: TestEveryStringHasARule enforces it.
 
 // Meta records where a document came from and where each of its values was
 // written, so that any later check can point at the exact file:line:column.
@@ -58,7 +64,7 @@ func parentPath(path string) string {
 // Config is the repo file berth.yaml at the root of a sites repo.
 type Config struct {
 	Meta         `yaml:"-" json:"-"`
-	Environments map[string]*Environment `yaml:"environments" json:"environments,omitempty" berth:"required" doc:"Environments by name; each follows one Git branch."`
+	Environments map[string]*Environment `yaml:"environments" json:"environments,omitempty" berth:"required" doc:"Environments by name; each follows one Git branch." keyrule:"environment"`
 	Policy       Policy                  `yaml:"policy" json:"policy,omitempty" doc:"Safety limits applied to every plan."`
 	Defaults     SiteSettings            `yaml:"defaults" json:"defaults,omitempty" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
 	Backups      Backups                 `yaml:"backups" json:"backups,omitzero" doc:"Where site backups are kept."`
@@ -66,11 +72,11 @@ type Config struct {
 
 // Environment is one environment of the repo, following one Git branch.
 type Environment struct {
-	Branch       string                       `yaml:"branch" json:"branch,omitempty" berth:"required" doc:"The Git branch this environment converges to."`
-	DomainSuffix string                       `yaml:"domain_suffix" json:"domain_suffix,omitempty" doc:"Appended to every site name and alias in this environment, e.g. .staging.example.net."`
+	Branch       string                       `yaml:"branch" json:"branch,omitempty" berth:"required" doc:"The Git branch this environment converges to." rule:"git-ref"`
+	DomainSuffix string                       `yaml:"domain_suffix" json:"domain_suffix,omitempty" doc:"Appended to every site name and alias in this environment, e.g. .staging.example.net." rule:"domain-suffix"`
 	Defaults     SiteSettings                 `yaml:"defaults" json:"defaults,omitempty" doc:"Site settings for this environment, over the repo defaults."`
-	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name."`
-	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name."`
+	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name." keyrule:"domain"`
+	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name." keyrule:"name"`
 }
 
 // Policy holds the limits that protect an environment from a bad revision.
@@ -85,16 +91,16 @@ const DefaultMaxDeletions = 5
 type Server struct {
 	Meta         `yaml:"-" json:"-"`
 	Kind         string   `yaml:"kind" berth:"required,enum=Server" json:"-"`
-	Name         string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"A short name for the server, used by platforms and sites."`
-	Address      string   `yaml:"address" json:"address,omitempty" berth:"required" doc:"Host name or IP address berth reaches over SSH, or \"local\" for the machine berth runs on."`
+	Name         string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"A short name for the server, used by platforms and sites." rule:"name"`
+	Address      string   `yaml:"address" json:"address,omitempty" berth:"required" doc:"Host name or IP address berth reaches over SSH, or \"local\" for the machine berth runs on." rule:"address"`
 	SSH          *SSH     `yaml:"ssh" json:"ssh,omitempty" doc:"How berth logs in; keys and known_hosts live on the controller, not in the repo."`
 	Services     Services `yaml:"services" json:"services,omitempty" doc:"The services berth manages on this server."`
-	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this server belongs to (default: all)."`
+	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this server belongs to (default: all)." rule:"environment"`
 }
 
 // SSH is how berth logs in to a server.
 type SSH struct {
-	User string `yaml:"user" json:"user,omitempty" doc:"Login user (default root)."`
+	User string `yaml:"user" json:"user,omitempty" doc:"Login user (default root)." rule:"unix-name"`
 	Port int    `yaml:"port" json:"port,omitempty" berth:"min=1,max=65535" doc:"SSH port (default 22)."`
 	Sudo bool   `yaml:"sudo" json:"sudo,omitempty" doc:"Run commands through sudo -n when the user is not root."`
 }
@@ -115,23 +121,23 @@ type Services struct {
 // state directory.
 type HTTPService struct {
 	Type    string   `yaml:"type" json:"type,omitempty" berth:"required,enum=nginx|apache"`
-	Listen  string   `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port the sites listen on (default 80)."`
-	ConfDir string   `yaml:"conf_dir" json:"conf_dir,omitempty" doc:"Directory berth writes one config file per site into; the web server must include it (default /etc/nginx/sites-enabled or /etc/apache2/sites-enabled)."`
-	WebRoot string   `yaml:"web_root" json:"web_root,omitempty" doc:"Base directory of platforms and sites (default /var/www)."`
-	User    string   `yaml:"user" json:"user,omitempty" doc:"User that owns site files and runs PHP (default www-data)."`
-	Group   string   `yaml:"group" json:"group,omitempty" doc:"Group of site files (default: the user's name)."`
-	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default nginx -t, or apache2ctl configtest)."`
-	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default nginx -s reload, or apache2ctl graceful)."`
+	Listen  string   `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port the sites listen on (default 80)." rule:"listen"`
+	ConfDir string   `yaml:"conf_dir" json:"conf_dir,omitempty" doc:"Directory berth writes one config file per site into; the web server must include it (default /etc/nginx/sites-enabled or /etc/apache2/sites-enabled)." rule:"server-path"`
+	WebRoot string   `yaml:"web_root" json:"web_root,omitempty" doc:"Base directory of platforms and sites (default /var/www)." rule:"server-path"`
+	User    string   `yaml:"user" json:"user,omitempty" doc:"User that owns site files and runs PHP (default www-data)." rule:"unix-name"`
+	Group   string   `yaml:"group" json:"group,omitempty" doc:"Group of site files (default: the user's name)." rule:"unix-name"`
+	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default nginx -t, or apache2ctl configtest)." rule:"argv"`
+	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default nginx -s reload, or apache2ctl graceful)." rule:"argv"`
 }
 
 // PHPService is a server's PHP-FPM. In its paths and commands, {version} is
 // replaced by a site's PHP version (8.2).
 type PHPService struct {
 	Type    string   `yaml:"type" json:"type,omitempty" berth:"required,enum=php-fpm"`
-	PoolDir string   `yaml:"pool_dir" json:"pool_dir,omitempty" doc:"Directory of pool files (default /etc/php/{version}/fpm/pool.d)."`
-	RunDir  string   `yaml:"run_dir" json:"run_dir,omitempty" doc:"Directory of the pools' sockets (default /run/php)."`
-	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default php-fpm{version} -t)."`
-	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads PHP-FPM gracefully (default: systemctl reload php{version}-fpm)."`
+	PoolDir string   `yaml:"pool_dir" json:"pool_dir,omitempty" doc:"Directory of pool files (default /etc/php/{version}/fpm/pool.d)." rule:"server-path-php"`
+	RunDir  string   `yaml:"run_dir" json:"run_dir,omitempty" doc:"Directory of the pools' sockets (default /run/php)." rule:"server-path-php"`
+	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default php-fpm{version} -t)." rule:"argv"`
+	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads PHP-FPM gracefully (default: systemctl reload php{version}-fpm)." rule:"argv"`
 }
 
 // DBService is a server's database server and how berth reaches it as
@@ -146,16 +152,16 @@ type PHPService struct {
 // only type and dir apply.
 type DBService struct {
 	Type         string `yaml:"type" json:"type,omitempty" berth:"required,enum=mariadb|mysql|postgresql|sqlite"`
-	Socket       string `yaml:"socket" json:"socket,omitempty" doc:"mariadb/mysql: the server's unix socket (default /run/mysqld/mysqld.sock, as root through unix_socket authentication)."`
-	SocketDir    string `yaml:"socket_dir" json:"socket_dir,omitempty" doc:"postgresql: directory of the server's unix socket (default /var/run/postgresql)."`
-	Host         string `yaml:"host" json:"host,omitempty" doc:"Connect over TCP to this address, as seen from the database server, instead of the socket."`
+	Socket       string `yaml:"socket" json:"socket,omitempty" doc:"mariadb/mysql: the server's unix socket (default /run/mysqld/mysqld.sock, as root through unix_socket authentication)." rule:"server-path"`
+	SocketDir    string `yaml:"socket_dir" json:"socket_dir,omitempty" doc:"postgresql: directory of the server's unix socket (default /var/run/postgresql)." rule:"server-path"`
+	Host         string `yaml:"host" json:"host,omitempty" doc:"Connect over TCP to this address, as seen from the database server, instead of the socket." rule:"host"`
 	Port         int    `yaml:"port" json:"port,omitempty" berth:"min=1,max=65535" doc:"TCP port of the server (default 3306 for mariadb/mysql, 5432 for postgresql); sites on other servers connect to it."`
-	AdminUser    string `yaml:"admin_user" json:"admin_user,omitempty" doc:"The administrator berth connects as (default root for mariadb/mysql, postgres for postgresql)."`
-	PasswordFile string `yaml:"password_file" json:"password_file,omitempty" doc:"File on the controller holding the administrator's password (its first line). Never put the password itself in the repo."`
-	PasswordEnv  string `yaml:"password_env" json:"password_env,omitempty" doc:"Environment variable of berth's process holding the administrator's password."`
-	RunAs        string `yaml:"run_as" json:"run_as,omitempty" doc:"OS user the client runs as on the server (default: postgres for a postgresql socket, for peer authentication; none otherwise)."`
-	Client       string `yaml:"client" json:"client,omitempty" doc:"The client program on the server (default mariadb, mysql or psql)."`
-	Dir          string `yaml:"dir" json:"dir,omitempty" doc:"sqlite: directory of the database files on the web server (default <web_root>/sites/<domain>/db, inside the site's own directory)."`
+	AdminUser    string `yaml:"admin_user" json:"admin_user,omitempty" doc:"The administrator berth connects as (default root for mariadb/mysql, postgres for postgresql)." rule:"db-user"`
+	PasswordFile string `yaml:"password_file" json:"password_file,omitempty" doc:"File on the controller holding the administrator's password (its first line). Never put the password itself in the repo." rule:"abs-path"`
+	PasswordEnv  string `yaml:"password_env" json:"password_env,omitempty" doc:"Environment variable of berth's process holding the administrator's password." rule:"env-var"`
+	RunAs        string `yaml:"run_as" json:"run_as,omitempty" doc:"OS user the client runs as on the server (default: postgres for a postgresql socket, for peer authentication; none otherwise)." rule:"unix-name"`
+	Client       string `yaml:"client" json:"client,omitempty" doc:"The client program on the server (default mariadb, mysql or psql)." rule:"program"`
+	Dir          string `yaml:"dir" json:"dir,omitempty" doc:"sqlite: directory of the database files on the web server (default <web_root>/sites/<domain>/db, inside the site's own directory)." rule:"server-path"`
 }
 
 // DNSService is a server's authoritative DNS server.
@@ -167,42 +173,42 @@ type DNSService struct {
 type Platform struct {
 	Meta         `yaml:"-" json:"-"`
 	Kind         string   `yaml:"kind" berth:"required,enum=Platform" json:"-"`
-	Name         string   `yaml:"name" json:"name,omitempty" berth:"required"`
+	Name         string   `yaml:"name" json:"name,omitempty" berth:"required" rule:"name"`
 	Type         string   `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
 	Source       Source   `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
-	Build        []string `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live."`
-	Install      []string `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing."`
+	Build        []string `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live." rule:"shell-command"`
+	Install      []string `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing." rule:"argv"`
 	KeepBuilds   int      `yaml:"keep_builds" json:"keep_builds,omitempty" berth:"min=1" doc:"How many builds stay on each server, the live one included, for a quick switch back (default 3)."`
-	Docroot      string   `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)."`
-	PHP          string   `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)."`
-	Servers      []string `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster."`
-	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)."`
+	Docroot      string   `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)." rule:"rel-path"`
+	PHP          string   `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)." rule:"php-version"`
+	Servers      []string `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster." rule:"name"`
+	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
 }
 
 // Source is where a platform's code comes from.
 type Source struct {
-	Git  string `yaml:"git" json:"git,omitempty" doc:"Git repository URL."`
-	Ref  string `yaml:"ref" json:"ref,omitempty" doc:"Branch, tag or commit of the Git repository (default: its HEAD)."`
-	Path string `yaml:"path" json:"path,omitempty" doc:"A directory on the controller, instead of git."`
+	Git  string `yaml:"git" json:"git,omitempty" doc:"Git repository URL." rule:"git-url"`
+	Ref  string `yaml:"ref" json:"ref,omitempty" doc:"Branch, tag or commit of the Git repository (default: its HEAD)." rule:"git-ref"`
+	Path string `yaml:"path" json:"path,omitempty" doc:"A directory on the controller, instead of git." rule:"rel-path"`
 }
 
 // PlatformOverride changes a platform in one environment.
 type PlatformOverride struct {
-	Ref string `yaml:"ref" json:"ref,omitempty" doc:"Deploy this Git ref in this environment."`
-	PHP string `yaml:"php" json:"php,omitempty" doc:"PHP version in this environment."`
+	Ref string `yaml:"ref" json:"ref,omitempty" doc:"Deploy this Git ref in this environment." rule:"git-ref"`
+	PHP string `yaml:"php" json:"php,omitempty" doc:"PHP version in this environment." rule:"php-version"`
 }
 
 // Site is a web site: a domain on a platform, with its database, DNS and TLS.
 type Site struct {
 	Meta            `yaml:"-" json:"-"`
 	Kind            string   `yaml:"kind" berth:"required,enum=Site" json:"-"`
-	Name            string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode."`
-	Platform        string   `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on."`
-	Aliases         []string `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site."`
+	Name            string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode." rule:"domain"`
+	Platform        string   `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on." rule:"name"`
+	Aliases         []string `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site." rule:"domain-alias"`
 	RedirectAliases bool     `yaml:"redirect_aliases" json:"redirect_aliases,omitempty" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
 	DB              *SiteDB  `yaml:"db" json:"db,omitempty" doc:"The site's database."`
 	DNS             *SiteDNS `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
-	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)."`
+	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
 	SiteSettings    `yaml:",inline"`
 
 	// Domain and ASCIIAliases are Name and Aliases in ASCII (punycode),
@@ -213,21 +219,21 @@ type Site struct {
 
 // SiteDB places a site's database.
 type SiteDB struct {
-	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose db service holds the database."`
-	Name   string `yaml:"name" json:"name,omitempty" doc:"Database name (default: derived from the site name)."`
+	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose db service holds the database." rule:"name"`
+	Name   string `yaml:"name" json:"name,omitempty" doc:"Database name (default: derived from the site name)." rule:"db-name"`
 }
 
 // SiteDNS places a site's DNS records.
 type SiteDNS struct {
-	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose dns service serves the zone."`
-	Zone   string `yaml:"zone" json:"zone,omitempty" doc:"Zone that holds the records (default: the site's registrable parent domain)."`
+	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose dns service serves the zone." rule:"name"`
+	Zone   string `yaml:"zone" json:"zone,omitempty" doc:"Zone that holds the records (default: the site's registrable parent domain)." rule:"domain"`
 }
 
 // SiteSettings are the settings that defaults, environments and sites layer:
 // a site's own value wins over its environment's, which wins over berth.yaml's.
 type SiteSettings struct {
 	State  string      `yaml:"state" json:"state,omitempty" berth:"enum=enabled|disabled" doc:"disabled serves a 'site disabled' page and keeps all data (default enabled)."`
-	PHP    string      `yaml:"php" json:"php,omitempty" doc:"PHP version, over the platform's."`
+	PHP    string      `yaml:"php" json:"php,omitempty" doc:"PHP version, over the platform's." rule:"php-version"`
 	TLS    *TLS        `yaml:"tls" json:"tls,omitempty" doc:"HTTPS for the site."`
 	Web    *WebOptions `yaml:"web" json:"web,omitempty" doc:"Typed web server options."`
 	Backup *Backup     `yaml:"backup" json:"backup,omitempty" doc:"Scheduled backups."`
@@ -242,22 +248,22 @@ type TLS struct {
 // WebOptions are the web server options a site may set. They are typed on
 // purpose: a sites repo never carries free-form nginx or apache text.
 type WebOptions struct {
-	ClientMaxBodySize string            `yaml:"client_max_body_size" json:"client_max_body_size,omitempty" doc:"Largest request body, e.g. 64m (k, m, g suffixes)."`
+	ClientMaxBodySize string            `yaml:"client_max_body_size" json:"client_max_body_size,omitempty" doc:"Largest request body, e.g. 64m (k, m, g suffixes)." rule:"size"`
 	BasicAuth         *BasicAuth        `yaml:"basic_auth" json:"basic_auth,omitempty" doc:"Password-protect the whole site."`
 	Redirects         []Redirect        `yaml:"redirects" json:"redirects,omitempty" doc:"Path redirects."`
-	Headers           map[string]string `yaml:"headers" json:"headers,omitempty" doc:"Response headers added to every answer."`
+	Headers           map[string]string `yaml:"headers" json:"headers,omitempty" doc:"Response headers added to every answer." keyrule:"header-name" rule:"header-value"`
 }
 
 // BasicAuth protects a site with HTTP basic authentication.
 type BasicAuth struct {
-	Realm string   `yaml:"realm" json:"realm,omitempty" doc:"Realm shown in the browser's prompt."`
-	Users []string `yaml:"users" json:"users,omitempty" berth:"required,min=1" doc:"htpasswd lines, name:hash; only hashed passwords (bcrypt, apr1, SHA-512 crypt) are accepted."`
+	Realm string   `yaml:"realm" json:"realm,omitempty" doc:"Realm shown in the browser's prompt." rule:"text"`
+	Users []string `yaml:"users" json:"users,omitempty" berth:"required,min=1" doc:"htpasswd lines, name:hash; only hashed passwords (bcrypt, apr1, SHA-512 crypt) are accepted." rule:"htpasswd"`
 }
 
 // Redirect sends requests for a path elsewhere.
 type Redirect struct {
-	From string `yaml:"from" json:"from,omitempty" berth:"required" doc:"Request path, starting with /; a trailing * matches the prefix."`
-	To   string `yaml:"to" json:"to,omitempty" berth:"required" doc:"Target path or absolute http(s) URL."`
+	From string `yaml:"from" json:"from,omitempty" berth:"required" doc:"Request path, starting with /; a trailing * matches the prefix." rule:"url-path"`
+	To   string `yaml:"to" json:"to,omitempty" berth:"required" doc:"Target path or absolute http(s) URL." rule:"redirect-target"`
 	Code int    `yaml:"code" json:"code,omitempty" berth:"enum=301|302|307|308" doc:"Status code (default 301)."`
 }
 

@@ -30,6 +30,7 @@ var threeErrors = map[string]string{
 	"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: ngnix }\n  php: { type: php-fpm }\n",
 	"platforms/p.yaml":  "kind: Platform\nname: drupal-10\ntype: drupal\nsource: { path: code }\nservers: [web1]\n",
 	"sites/a.yaml":      "kind: Site\nname: a.example.com\nplatform: drupl-10\nalias: [www.a.example.com]\n",
+	"code/index.php":    "<?php\n",
 }
 
 func TestValidate(t *testing.T) {
