@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berthhq/berth/fstree"
 )
 
 // BuildTimeout bounds each build command of a platform.
@@ -120,13 +122,13 @@ func (a *artifact) run(ctx context.Context, dir, command string) error {
 // export writes tree into dir: directories 0755, files 0644 (0755 when
 // executable), symbolic links as they are when they stay inside the tree.
 // A link leading out of it, a pipe, socket or device is refused (see
-// checkEntry): the build commands never see them and nothing is shipped.
+// fstree.CheckEntry): the build commands never see them and nothing is shipped.
 func export(tree fs.FS, dir string) error {
 	return fs.WalkDir(tree, ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := checkEntry(tree, p, de.Type()); err != nil {
+		if err := fstree.CheckEntry(tree, p, de.Type()); err != nil {
 			return err
 		}
 		target := filepath.Join(dir, filepath.FromSlash(p))
@@ -165,7 +167,7 @@ func execMode(m fs.FileMode) fs.FileMode {
 // with normalised modes, the marker last: a server that has the marker
 // has everything before it. Only directories, regular files and links that
 // stay inside the tree are packed: a link the build commands made that
-// leads out of it fails the build (see checkEntry); pipes and sockets a
+// leads out of it fails the build (see fstree.CheckEntry); pipes and sockets a
 // build left are not shipped.
 func (a *artifact) pack(tree, file string) error {
 	built := os.DirFS(tree)
@@ -193,7 +195,7 @@ func (a *artifact) pack(tree, file string) error {
 		}
 		link := ""
 		if info.Mode()&fs.ModeSymlink != 0 {
-			if err := checkEntry(built, filepath.ToSlash(rel), fs.ModeSymlink); err != nil {
+			if err := fstree.CheckEntry(built, filepath.ToSlash(rel), fs.ModeSymlink); err != nil {
 				return err
 			}
 			if link, err = os.Readlink(p); err != nil {

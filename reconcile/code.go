@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -77,14 +76,14 @@ func pathCode(repo fs.FS, pl spec.ResolvedPlatform) (PlatformCode, error) {
 
 // treeHash is the SHA-256 of a tree's paths, types, executable bits,
 // contents and link targets. It refuses what cannot be shipped (see
-// checkEntry).
+// fstree.CheckEntry).
 func treeHash(tree fs.FS) (string, error) {
 	h := sha256.New()
 	err := fs.WalkDir(tree, ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := checkEntry(tree, p, de.Type()); err != nil {
+		if err := fstree.CheckEntry(tree, p, de.Type()); err != nil {
 			return err
 		}
 		switch t := de.Type(); {
@@ -118,98 +117,6 @@ func treeHash(tree fs.FS) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ErrCodeEntry is wrapped by the error of an entry of a platform's code
-// that berth does not ship: a symbolic link that leads outside the code
-// tree (or loops), or a named pipe, socket or device.
-var ErrCodeEntry = errors.New("cannot be shipped")
-
-// checkEntry refuses an entry of a platform's code tree that must not be
-// shipped: a link whose target, resolved within the tree as the server's
-// kernel will resolve it, leaves the tree or loops (a link to a missing
-// path inside the tree is shipped: the build or the site may create it),
-// and pipes, sockets and devices. Submodules (fs.ModeIrregular in a Git
-// tree) are left out of the build, not refused.
-func checkEntry(tree fs.FS, p string, t fs.FileMode) error {
-	switch {
-	case t&fs.ModeSymlink != 0:
-		rl, ok := tree.(fs.ReadLinkFS)
-		if !ok {
-			return fmt.Errorf("%s: %w: a symbolic link in a tree whose links cannot be read", p, ErrCodeEntry)
-		}
-		_, err := fstree.Resolve(rl, p)
-		var le *fstree.LinkError
-		switch {
-		case err == nil, errors.Is(err, fs.ErrNotExist):
-			return nil
-		case errors.Is(err, fstree.ErrLinkLoop):
-			return fmt.Errorf("%s: %w: symbolic links loop (more than %d levels); replace the link with the file", p, ErrCodeEntry, fstree.MaxLinkHops)
-		case errors.As(err, &le):
-			via := ""
-			if le.Link != p {
-				via = fmt.Sprintf(" (through the link %s -> %q)", le.Link, le.Target)
-			}
-			target, _ := fs.ReadLink(tree, p)
-			return fmt.Errorf("%s: %w: symbolic link -> %q leads outside the platform's code%s; berth ships only files inside it: copy the file into the code or make the link relative within it", p, ErrCodeEntry, target, via)
-		}
-		return err
-	case t&fs.ModeIrregular != 0:
-		return nil
-	case t&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice) != 0:
-		return fmt.Errorf("%s: %w: %w", p, ErrCodeEntry, &fstree.IrregularError{Type: t.Type()})
-	}
-	return nil
-}
-
-// CheckPathCode checks the code of every platform of repo whose source is
-// a path in the sites repo as Build reads and ships it, without reading
-// file contents: the directory must not be a link leading out of the repo,
-// and no entry of its tree may be refused by checkEntry. Problems are at
-// the platform's source.path. A path that is malformed or missing is left
-// to spec's own checks.
-func CheckPathCode(fsys fs.FS, repo *spec.Repo) spec.Problems {
-	if repo == nil {
-		return nil
-	}
-	var problems spec.Problems
-	for _, pl := range repo.Platforms {
-		if pl.Source.Path == "" || pl.Source.Git != "" {
-			continue
-		}
-		root := path.Clean(pl.Source.Path)
-		if !fs.ValidPath(root) {
-			continue
-		}
-		err := checkTree(fsys, root)
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		problems = append(problems, spec.Problem{Pos: pl.At("source.path"),
-			Message: fmt.Sprintf("platform %q: source.path: %v", pl.Name, err)})
-	}
-	return problems
-}
-
-// checkTree applies checkEntry to the tree at root in fsys.
-func checkTree(fsys fs.FS, root string) error {
-	tree, err := fs.Sub(fsys, root)
-	if err != nil {
-		return err
-	}
-	if _, err := fs.Stat(tree, "."); err != nil {
-		return err
-	}
-	err = fs.WalkDir(tree, ".", func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return checkEntry(tree, p, de.Type())
-	})
-	if err != nil {
-		return fmt.Errorf("in %s/: %w", root, err)
-	}
-	return nil
 }
 
 // buildID names a build: the revision, shortened, and when the platform

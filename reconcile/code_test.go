@@ -13,6 +13,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/berthhq/berth/fstree"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 )
@@ -77,8 +78,8 @@ func TestCodeLinks(t *testing.T) {
 					}
 					continue
 				}
-				if !errors.Is(err, ErrCodeEntry) || !strings.HasPrefix(err.Error(), tt.refused+": ") {
-					t.Errorf("%s: %v, want %s refused (ErrCodeEntry)", what, err, tt.refused)
+				if !errors.Is(err, fstree.ErrUnshippable) || !strings.HasPrefix(err.Error(), tt.refused+": ") {
+					t.Errorf("%s: %v, want %s refused (fstree.ErrUnshippable)", what, err, tt.refused)
 				}
 				if tt.loop && !strings.Contains(err.Error(), "loop") {
 					t.Errorf("%s: %v, want a loop named", what, err)
@@ -100,7 +101,7 @@ func TestCodeLinks(t *testing.T) {
 
 // TestPathCodeConfined: a platform whose source.path directory is a link
 // out of the sites repo, or whose code holds a link out of it, is refused
-// when the plan reads it and by CheckPathCode at the source.path position;
+// when the plan reads it and by spec.Load at the source.path position;
 // nothing outside is hashed or exported.
 func TestPathCodeConfined(t *testing.T) {
 	base := t.TempDir()
@@ -147,11 +148,11 @@ func TestPathCodeConfined(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fsys.Close()
-			r, err := spec.Load(fsys)
+			_, err = spec.Load(fsys)
 			if err != nil && tt.ok {
 				t.Fatalf("load: %v", err)
 			}
-			problems := CheckPathCode(fsys, r)
+			problems := loadProblems(err)
 			_, codeErr := pathCode(fsys, spec.ResolvedPlatform{Name: "app", Source: spec.Source{Path: "code"}})
 			if tt.ok {
 				if len(problems) > 0 || codeErr != nil {
@@ -160,7 +161,7 @@ func TestPathCodeConfined(t *testing.T) {
 				return
 			}
 			if len(problems) != 1 || problems[0].Pos != (spec.Pos{File: "platforms/app.yaml", Line: 4, Column: 17}) {
-				t.Errorf("CheckPathCode = %v, want one problem at platforms/app.yaml:4:17", problems)
+				t.Errorf("spec.Load problems = %v, want one problem at platforms/app.yaml:4:17", problems)
 			}
 			if codeErr == nil || strings.Contains(codeErr.Error(), "secret\n") {
 				t.Errorf("pathCode = %v, want a refusal", codeErr)
@@ -204,8 +205,8 @@ func TestBuildRefusesLinksItMade(t *testing.T) {
 			art := &artifact{platform: "app", id: "b1", source: "test", tree: tree, build: []string{tt.build}, dir: dir, keep: 3}
 			archive, err := art.prepare(context.Background())
 			if !tt.ok {
-				if !errors.Is(err, ErrCodeEntry) {
-					t.Fatalf("prepare = %q, %v; want ErrCodeEntry", archive, err)
+				if !errors.Is(err, fstree.ErrUnshippable) {
+					t.Fatalf("prepare = %q, %v; want fstree.ErrUnshippable", archive, err)
 				}
 				if m, _ := filepath.Glob(filepath.Join(dir, "*.tar.gz")); len(m) > 0 {
 					t.Errorf("an archive was left to ship: %v", m)
@@ -243,4 +244,11 @@ func TestBuildRefusesLinksItMade(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadProblems returns the problems of spec.Load's error.
+func loadProblems(err error) spec.Problems {
+	var problems spec.Problems
+	errors.As(err, &problems)
+	return problems
 }

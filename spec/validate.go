@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/berthhq/berth/fstree"
 )
 
 // checker collects the semantic problems of a repo.
@@ -304,7 +306,9 @@ func (c *checker) platform(p *Platform, envs []string) {
 	}
 }
 
-// sourceDir checks a platform's source.path: a directory of the repo's tree.
+// sourceDir checks a platform's source.path: a directory of the repo's
+// tree whose entries can all be shipped as they are (fstree.CheckTree: no
+// link out of the code, no pipe or device), without reading file contents.
 func (c *checker) sourceDir(m *Meta, subject, p string) {
 	if RuleRelPath.Check(p) != nil || c.fsys == nil {
 		return // refused by its rule
@@ -317,6 +321,10 @@ func (c *checker) sourceDir(m *Meta, subject, p string) {
 		c.at(m, "source.path", subject, "source.path %q cannot be read in the sites repo: %v", p, err)
 	case !st.IsDir():
 		c.at(m, "source.path", subject, "source.path %q is a file, not a directory", p)
+	default:
+		if err := fstree.CheckTree(c.fsys, p); err != nil {
+			c.at(m, "source.path", subject, "source.path: %v", err)
+		}
 	}
 }
 

@@ -115,8 +115,9 @@ func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
 	if err != nil {
 		return nil, nil, "", usageError(err.Error())
 	}
-	repo, problems, err := loadChecked(fsys)
-	if err != nil {
+	repo, err := spec.Load(fsys)
+	var problems spec.Problems
+	if err != nil && !errors.As(err, &problems) {
 		return nil, nil, "", err
 	}
 	if len(problems) > 0 {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 
-	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 )
@@ -86,12 +85,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// checkRepo loads the sites repo in fsys, checks the code of its path
-// platforms as a build would, and resolves every environment, as plan and
+// checkRepo loads the sites repo in fsys (which checks the code of its
+// path platforms as a build would) and resolves every environment, as plan and
 // apply will: the problems are every reason they would refuse the repo.
 func checkRepo(fsys fs.FS) (*spec.Repo, spec.Problems, []envSummary, error) {
-	repo, problems, err := loadChecked(fsys)
-	if err != nil {
+	repo, err := spec.Load(fsys)
+	var problems spec.Problems
+	if err != nil && !errors.As(err, &problems) {
 		return nil, nil, nil, err
 	}
 	if len(problems) > 0 {
@@ -108,18 +108,6 @@ func checkRepo(fsys fs.FS) (*spec.Repo, spec.Problems, []envSummary, error) {
 		envs = append(envs, envSummary{Name: name, Branch: r.Branch, Servers: len(r.Servers), Platforms: len(r.Platforms), Sites: len(r.Sites)})
 	}
 	return repo, problems, envs, nil
-}
-
-// loadChecked is spec.Load and the check of the platforms' code in the
-// repo, which a build ships: the problems plan, apply and validate share.
-func loadChecked(fsys fs.FS) (*spec.Repo, spec.Problems, error) {
-	repo, err := spec.Load(fsys)
-	var problems spec.Problems
-	if err != nil && !errors.As(err, &problems) {
-		return nil, nil, err
-	}
-	problems = append(problems, reconcile.CheckPathCode(fsys, repo)...)
-	return repo, problems, nil
 }
 
 type envSummary struct {
