@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -104,7 +105,8 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 }
 
 // readSecret reads a secret file; "" reads nothing. Surrounding white space
-// is dropped. The secret is never logged.
+// is dropped. The secret is registered with package redact, so it is never
+// logged, recorded or answered.
 func readSecret(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
@@ -113,7 +115,9 @@ func readSecret(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
-	return bytes.TrimSpace(b), nil
+	b = bytes.TrimSpace(b)
+	redact.Add(string(b))
+	return b, nil
 }
 
 func serve(f *serveFlags, log zerolog.Logger) error {
