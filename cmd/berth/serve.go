@@ -136,9 +136,24 @@ func readSecret(path string) ([]byte, error) {
 	return b, nil
 }
 
+// registerGitToken registers the HTTPS Git token with package redact when
+// the command starts, before anything could print it. A file that cannot
+// be read is reported where the token is used.
+func registerGitToken(a source.Auth) {
+	if a.TokenFile != "" {
+		if b, err := os.ReadFile(a.TokenFile); err == nil {
+			redact.Add(strings.TrimSpace(string(b)))
+		}
+	}
+	if a.TokenEnv != "" {
+		redact.Add(strings.TrimSpace(os.Getenv(a.TokenEnv)))
+	}
+}
+
 func serve(f *serveFlags, log zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	registerGitToken(f.git)
 	stateDir, err := filepath.Abs(f.stateDir)
 	if err != nil {
 		return err
