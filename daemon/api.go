@@ -58,7 +58,8 @@ const (
 // close shows in the timing).
 func (a *Access) role(r *http.Request) role {
 	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	got = strings.TrimSpace(got)
+	sum := sha256.Sum256([]byte(got))
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	op := subtle.ConstantTimeCompare(sum[:], a.operator[:]) == 1
