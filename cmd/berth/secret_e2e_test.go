@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -419,5 +418,4 @@ func checkWorldReadable(t *testing.T, secrets map[string]string, roots ...string
 	if n < 3 {
 		t.Errorf("only %d world-readable files were searched under %v", n, roots)
 	}
-	_ = bytes.MinRead
 }
