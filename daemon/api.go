@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"strconv"
@@ -13,48 +16,117 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/state"
 )
 
-// APIToken holds the bearer token of the API's writing endpoints; it can
-// be replaced while serving (SIGHUP re-reads its file). Empty disables them.
-type APIToken struct {
-	mu    sync.RWMutex
-	token []byte
+// Access says who may use the API: bearer tokens of two roles, which can
+// be replaced while serving (SIGHUP re-reads their files), and whether
+// /metrics is open to anyone. The zero value allows nothing but /healthz
+// and /readyz.
+type Access struct {
+	mu       sync.RWMutex
+	operator [sha256.Size]byte // reads and starts runs
+	read     [sha256.Size]byte // reads only
+	hasOp    bool
+	hasRead  bool
+	metrics  bool
 }
 
-// Set replaces the token.
-func (t *APIToken) Set(token []byte) {
-	t.mu.Lock()
-	t.token = token
-	t.mu.Unlock()
+// Set replaces the tokens: operator may read and start runs, read may only
+// read (status, runs, metrics). An empty token disables its role.
+// metricsPublic opens /metrics without a token.
+func (a *Access) Set(operator, read []byte, metricsPublic bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.operator, a.hasOp = sha256.Sum256(operator), len(operator) > 0
+	a.read, a.hasRead = sha256.Sum256(read), len(read) > 0
+	a.metrics = metricsPublic
 }
 
-func (t *APIToken) check(r *http.Request) (configured, ok bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if len(t.token) == 0 {
-		return false, false
-	}
+// role is what a request's bearer token allows.
+type role int
+
+const (
+	roleNone role = iota
+	roleRead
+	roleOperator
+)
+
+// role compares the request's bearer token with both tokens in constant
+// time (of equal-length hashes, so neither the length nor which token was
+// close shows in the timing).
+func (a *Access) role(r *http.Request) role {
 	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return true, found && subtle.ConstantTimeCompare([]byte(got), t.token) == 1
+	got = strings.TrimSpace(got)
+	sum := sha256.Sum256([]byte(got))
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	op := subtle.ConstantTimeCompare(sum[:], a.operator[:]) == 1
+	rd := subtle.ConstantTimeCompare(sum[:], a.read[:]) == 1
+	switch {
+	case !found || got == "":
+		return roleNone
+	case op && a.hasOp:
+		return roleOperator
+	case rd && a.hasRead:
+		return roleRead
+	}
+	return roleNone
+}
+
+func (a *Access) configured() (some, public bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.hasOp || a.hasRead, a.metrics
+}
+
+// allow checks that r carries a token of at least role want; when not, it
+// answers (401 without a right token, 403 when the token's role is not
+// enough or no token is configured) and returns false.
+func (a *Access) allow(w http.ResponseWriter, r *http.Request, want role) bool {
+	got := a.role(r)
+	if got >= want {
+		return true
+	}
+	some, _ := a.configured()
+	switch {
+	case !some:
+		writeError(w, http.StatusForbidden, "the API is closed: start berth serve with --api-read-token-file (reading) or --api-token-file (reading and starting runs)")
+	case got == roleNone:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	default:
+		writeError(w, http.StatusForbidden, "this token may only read; starting a run needs the operator token (--api-token-file)")
+	}
+	return false
 }
 
 // Handler is the daemon's HTTP API:
 //
-//	GET  /api/v1/status                          every environment's status
-//	GET  /api/v1/runs?env=ENV&limit=N            recent runs, newest first
-//	GET  /api/v1/runs/{id}                       one run with its plan and log
-//	POST /api/v1/environments/{env}/reconcile    start a run (bearer token)
-//	GET  /healthz, /readyz, /metrics
+//	GET  /api/v1/status                          every environment's status (read token)
+//	GET  /api/v1/runs?env=ENV&limit=N            recent runs, newest first (read token)
+//	GET  /api/v1/runs/{id}                       one run with its plan and log (read token)
+//	POST /api/v1/environments/{env}/reconcile    start a run (operator token)
+//	GET  /metrics                                Prometheus (read token, or open: see Access)
+//	GET  /healthz, /readyz                       open
 //
-// Webhook receivers are mounted next to it by the caller (see Webhook).
-func (d *Daemon) Handler(token *APIToken) http.Handler {
+// The operator token may do everything the read token may. Every answer
+// has the secrets the process knows redacted (package redact). Webhook
+// receivers are mounted next to it by the caller (see Webhook).
+func (d *Daemon) Handler(access *Access) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+	read := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if access.allow(w, r, roleRead) {
+				h(w, r)
+			}
+		}
+	}
+	mux.HandleFunc("GET /api/v1/status", read(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"environments": d.Status()})
-	})
-	mux.HandleFunc("GET /api/v1/runs", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /api/v1/runs", read(func(w http.ResponseWriter, r *http.Request) {
 		limit := 50
 		if l, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && l > 0 && l <= 1000 {
 			limit = l
@@ -69,8 +141,8 @@ func (d *Daemon) Handler(token *APIToken) http.Handler {
 			out[i] = toRunJSON(run)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"runs": out})
-	})
-	mux.HandleFunc("GET /api/v1/runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /api/v1/runs/{id}", read(func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "run id must be a number")
@@ -87,18 +159,15 @@ func (d *Daemon) Handler(token *APIToken) http.Handler {
 		out := toRunJSON(run)
 		if len(run.Changes) > 0 {
 			out.Plan = json.RawMessage(run.Changes)
+			if !json.Valid(run.Changes) { // cut by a redaction: give it as text
+				out.Plan, _ = json.Marshal(string(run.Changes))
+			}
 		}
 		out.Log = string(run.Log)
 		writeJSON(w, http.StatusOK, out)
-	})
+	}))
 	mux.HandleFunc("POST /api/v1/environments/{env}/reconcile", func(w http.ResponseWriter, r *http.Request) {
-		configured, ok := token.check(r)
-		switch {
-		case !configured:
-			writeError(w, http.StatusForbidden, "manual runs are disabled: start berth serve with --api-token-file")
-			return
-		case !ok:
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		if !access.allow(w, r, roleOperator) {
 			return
 		}
 		env := r.PathValue("env")
@@ -118,7 +187,12 @@ func (d *Daemon) Handler(token *APIToken) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(d.cfg.Metrics.Registry, promhttp.HandlerOpts{})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if _, public := access.configured(); public || access.allow(w, r, roleRead) {
+			metrics.ServeHTTP(w, r)
+		}
+	})
 	return mux
 }
 
@@ -171,12 +245,20 @@ func toRunJSON(r state.Run) runJSON {
 	return out
 }
 
+// writeJSON is the API's sink: every answer leaves with the secrets the
+// process knows redacted.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		code = http.StatusInternalServerError
+		b.Reset()
+		fmt.Fprintf(&b, "{\"error\": %q}\n", "encode the answer: "+err.Error())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	w.Write(redact.Bytes(b.Bytes()))
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -269,12 +269,17 @@ func TestAPI(t *testing.T) {
 	f := newFixture(t, true)
 	f.start()
 	f.next()
-	var tok APIToken
-	srv := httptest.NewServer(f.d.Handler(&tok))
+	var access Access
+	access.Set([]byte("operator-token-1"), []byte("read-token-22"), false)
+	srv := httptest.NewServer(f.d.Handler(&access))
 	defer srv.Close()
 
-	get := func(path string, v any) int {
-		resp, err := http.Get(srv.URL + path)
+	do := func(method, path, token string, v any) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,48 +290,79 @@ func TestAPI(t *testing.T) {
 		return resp.StatusCode
 	}
 	var st struct{ Environments []EnvStatus }
-	if code := get("/api/v1/status", &st); code != 200 || len(st.Environments) != 1 || st.Environments[0].Phase != PhaseSynced || st.Environments[0].LastRun == nil {
+	if code := do("GET", "/api/v1/status", "read-token-22", &st); code != 200 || len(st.Environments) != 1 || st.Environments[0].Phase != PhaseSynced || st.Environments[0].LastRun == nil {
 		t.Fatalf("status: %d %+v", code, st)
 	}
 	var runs struct{ Runs []runJSON }
-	if code := get("/api/v1/runs?env=production", &runs); code != 200 || len(runs.Runs) == 0 {
+	if code := do("GET", "/api/v1/runs?env=production", "read-token-22", &runs); code != 200 || len(runs.Runs) == 0 {
 		t.Fatalf("runs: %d %+v", code, runs)
 	}
 	var run runJSON
-	if code := get(fmt.Sprintf("/api/v1/runs/%d", runs.Runs[0].ID), &run); code != 200 || len(run.Plan) == 0 || run.Trigger != "startup" {
+	if code := do("GET", fmt.Sprintf("/api/v1/runs/%d", runs.Runs[0].ID), "operator-token-1", &run); code != 200 || len(run.Plan) == 0 || run.Trigger != "startup" {
 		t.Fatalf("run: %d %+v", code, run)
 	}
-	if code := get("/api/v1/runs/999999", nil); code != 404 {
+	if code := do("GET", "/api/v1/runs/999999", "read-token-22", nil); code != 404 {
 		t.Errorf("missing run: %d", code)
 	}
-	if code := get("/readyz", nil); code != 200 {
-		t.Errorf("readyz: %d", code)
+
+	// Every endpoint with no token, a wrong one, the read token and the
+	// operator token.
+	runPath := fmt.Sprintf("/api/v1/runs/%d", runs.Runs[0].ID)
+	tokens := []struct{ name, token string }{{"no token", ""}, {"wrong token", "read-token-2"}, {"read token", "read-token-22"}, {"operator token", "operator-token-1"}}
+	endpoints := []struct {
+		method, path string
+		want         [4]int // by tokens' order
+	}{
+		{"GET", "/api/v1/status", [4]int{401, 401, 200, 200}},
+		{"GET", "/api/v1/runs", [4]int{401, 401, 200, 200}},
+		{"GET", "/api/v1/runs?env=production&limit=1", [4]int{401, 401, 200, 200}},
+		{"GET", runPath, [4]int{401, 401, 200, 200}},
+		{"GET", "/metrics", [4]int{401, 401, 200, 200}},
+		{"GET", "/healthz", [4]int{200, 200, 200, 200}},
+		{"GET", "/readyz", [4]int{200, 200, 200, 200}},
+		{"POST", "/api/v1/environments/production/reconcile", [4]int{401, 401, 403, 202}},
 	}
-	if code := get("/metrics", nil); code != 200 {
-		t.Errorf("metrics: %d", code)
+	for _, e := range endpoints {
+		for i, tk := range tokens {
+			if e.method == "POST" && i == 3 {
+				continue // below, where the run it starts is waited for
+			}
+			if code := do(e.method, e.path, tk.token, nil); code != e.want[i] {
+				t.Errorf("%s %s with %s: %d, want %d", e.method, e.path, tk.name, code, e.want[i])
+			}
+		}
+	}
+	// The read token started no run: the last run is still the startup one.
+	if r := f.lastRun(); r.Trigger != "startup" {
+		t.Errorf("a request without the operator token started a run: %+v", r)
 	}
 
-	post := func(auth string) int {
-		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/environments/production/reconcile", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	// /metrics opened explicitly.
+	access.Set([]byte("operator-token-1"), []byte("read-token-22"), true)
+	if code := do("GET", "/metrics", "", nil); code != 200 {
+		t.Errorf("public metrics without a token: %d, want 200", code)
 	}
-	if code := post("x"); code != http.StatusForbidden {
+	if code := do("GET", "/api/v1/status", "", nil); code != 401 {
+		t.Errorf("--metrics-public opened /api/v1/status: %d", code)
+	}
+
+	// No token configured: reading and runs are closed, health stays open.
+	access.Set(nil, nil, false)
+	for _, path := range []string{"/api/v1/status", "/api/v1/runs", "/metrics"} {
+		if code := do("GET", path, "x", nil); code != http.StatusForbidden {
+			t.Errorf("%s without configured tokens: %d, want 403", path, code)
+		}
+	}
+	if code := do("POST", "/api/v1/environments/production/reconcile", "x", nil); code != http.StatusForbidden {
 		t.Errorf("manual run without a configured token: %d, want 403", code)
 	}
-	tok.Set([]byte("s3cret"))
-	if code := post("wrong"); code != http.StatusUnauthorized {
-		t.Errorf("wrong token: %d, want 401", code)
+	if code := do("GET", "/healthz", "", nil); code != 200 {
+		t.Errorf("healthz: %d", code)
 	}
-	if code := post("s3cret"); code != http.StatusAccepted {
-		t.Errorf("right token: %d, want 202", code)
+
+	access.Set([]byte("operator-token-1"), nil, false)
+	if code := do("POST", "/api/v1/environments/production/reconcile", "operator-token-1", nil); code != http.StatusAccepted {
+		t.Errorf("operator token: %d, want 202", code)
 	}
 	f.next()
 	if r := f.lastRun(); r.Trigger != "manual" {

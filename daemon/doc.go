@@ -11,8 +11,11 @@
 // metrics. Applies of different environments never overlap, so two
 // environments never write the same host file at once.
 //
-// It also owns the daemon's HTTP surface: the JSON status API, health
-// endpoints, Prometheus metrics, and the wrapper that counts webhook
-// requests. Where revisions come from (Git, a directory) and how webhooks
+// It also owns the daemon's HTTP surface: the JSON status API (read with a
+// read or operator token, see Access), health endpoints, Prometheus
+// metrics, and the wrapper that counts webhook requests. Every API answer
+// leaves through one writer that redacts the secrets the process knows
+// (package redact); the logger it is given must write through such a
+// writer too (berth serve's does). Where revisions come from (Git, a directory) and how webhooks
 // are verified is package source's; the engine is package reconcile's.
 package daemon

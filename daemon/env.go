@@ -234,6 +234,9 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	if err == nil {
 		err = reconcile.AddDatabases(ctx, desired, res, w.d.cfg.StateDir, w.d.cfg.Store)
 	}
+	if err == nil { // as berth apply does
+		reconcile.AddInstalls(desired, res, w.d.cfg.StateDir, w.d.cfg.Store)
+	}
 	if err != nil {
 		w.stall(ctx, log, rev, trigger, nil, err)
 		return
@@ -441,10 +444,16 @@ func (h *logHook) Applied(c *reconcile.Change, err error) {
 	if err != nil {
 		ev = h.log.Error().Err(err)
 	}
+	if c.Output != "" && err == nil { // an install's output (a failed one's is in err)
+		ev = ev.Str("output", c.Output)
+	}
 	ev.Str("host", c.Server).Str("step", c.Action.String()).Str("resource", c.ID).Msg(c.Reason)
-	if err != nil {
+	switch {
+	case err != nil:
 		h.line("%s: %c %s: %v", c.Server, rune(c.Action), c.ID, err)
-	} else {
+	case c.Output != "":
+		h.line("%s: %c %s:\n  %s", c.Server, rune(c.Action), c.ID, strings.ReplaceAll(c.Output, "\n", "\n  "))
+	default:
 		h.line("%s: %c %s", c.Server, rune(c.Action), c.ID)
 	}
 }

@@ -139,9 +139,15 @@ func (b *Backups) Take(ctx context.Context, d SiteData, store BackupStore, o Bac
 	if err != nil {
 		return nil, fmt.Errorf("connect to backup server %s: %w", store.Server, err)
 	}
+	// Backups hold databases and uploads: the backups directory, its
+	// environment's and its site's are 0700 (one that exists, 0755 from an
+	// older berth or made by hand, is tightened), each backup's directory
+	// 0700 and its files 0600.
 	parent := store.siteDir(d.Env, d.Site)
-	if err := dst.EnsureDir(ctx, parent, host.WriteOptions{Mode: 0o700}); err != nil {
-		return nil, fmt.Errorf("create the backup directory %s on %s: %w; make it writable by berth or set backups.dir in berth.yaml", parent, store.Server, err)
+	for _, p := range []string{store.Dir, path.Join(store.Dir, d.Env), parent} {
+		if err := dst.EnsureDir(ctx, p, host.WriteOptions{Mode: 0o700}); err != nil {
+			return nil, fmt.Errorf("create the backup directory %s (mode 0700) on %s: %w; make it writable by berth or set backups.dir in berth.yaml", p, store.Server, err)
+		}
 	}
 	now := b.now()
 	m = &Manifest{Site: d.Site, Env: d.Env, Revision: o.Revision, Time: now.Truncate(time.Second), Reason: cmpOr(o.Reason, ReasonManual), Berth: b.Version}

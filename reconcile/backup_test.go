@@ -94,3 +94,70 @@ func TestBackupRetention(t *testing.T) {
 		t.Errorf("the refused restore took a backup: %d backups", len(list))
 	}
 }
+
+// TestBackupPermissions: every directory a backup creates is 0700 and
+// every file 0600, and backup directories that exist with a wider mode
+// (0755, as older berths made them) are tightened.
+func TestBackupPermissions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		existing []string // directories under the backups dir made 0755 first ("." is the backups dir)
+	}{
+		{"fresh", nil},
+		{"backups dir 0755", []string{"."}},
+		{"backups and env dirs 0755", []string{".", "prod"}},
+		{"every level 0755", []string{".", "prod", "prod/a.example.com"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			siteDir := filepath.Join(dir, "www", "sites", "a.example.com")
+			if err := os.MkdirAll(filepath.Join(siteDir, "files", "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(siteDir, "files", "sub", "x.txt"), []byte("upload"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			backups := filepath.Join(dir, "backups")
+			for _, e := range tc.existing {
+				p := filepath.Join(backups, e)
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(p, 0o755)
+			}
+			b := &Backups{Hosts: oneHost{local.New()}, Version: "test"}
+			m, err := b.Take(ctx, SiteData{Env: "prod", Site: "a.example.com", Web: "web", SiteDir: siteDir},
+				BackupStore{Server: "web", Dir: backups}, BackupOptions{Revision: "r1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			err = filepath.WalkDir(backups, func(p string, d os.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				st, err := os.Lstat(p)
+				if err != nil {
+					return err
+				}
+				want := os.FileMode(0o600)
+				if d.IsDir() {
+					want = 0o700
+				}
+				if st.Mode().Perm() != want {
+					t.Errorf("%s: mode %o, want %o", p, st.Mode().Perm(), want)
+				}
+				n++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// backups, prod, the site, the backup, its files and manifest.
+			if want := 4 + len(m.Pieces) + 1; n != want {
+				t.Errorf("%d paths under %s, want %d", n, backups, want)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -59,6 +60,7 @@ func (a *dbAdmin) password() (string, error) {
 			}
 			a.pw = v
 		}
+		redact.Add(a.pw)
 	})
 	return a.pw, a.err
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -48,7 +49,8 @@ type InstallSpec struct {
 	// Shown describes the command in the plan, instead of Argv.
 	Shown string
 	// Input returns the command's standard input and the secrets in it,
-	// which are redacted from its output. It is called only when the
+	// which are registered with package redact and so redacted from its
+	// output (as is every other secret the process knows). It is called only when the
 	// install runs, so a read-only plan needs no secret. nil: no input.
 	Input func(ctx context.Context) (stdin []byte, secrets []string, err error)
 	// Success, when not "", must be a line of the command's standard
@@ -145,15 +147,16 @@ func (i *Install) Apply(ctx context.Context, h host.Host, c *Change) error {
 	if stdin != nil {
 		opts.Stdin = bytes.NewReader(stdin)
 	}
+	redact.Add(secrets...)
 	r, err := h.Run(ctx, i.command(), opts)
-	out := redact(strings.TrimSpace(string(r.Stdout)+"\n"+string(r.Stderr)), secrets)
+	out := redact.String(strings.TrimSpace(string(r.Stdout) + "\n" + string(r.Stderr)))
 	c.Output = out
 	if err == nil && i.success != "" && !hasLine(r.Stdout, i.success) {
 		err = errors.New("it did not report success")
 	}
 	if err != nil {
 		return fmt.Errorf("install of %s failed, so it is not marked installed and the next run tries again; fix the cause shown in its output: %s\n%s",
-			i.site, redact(err.Error(), secrets), out)
+			i.site, redact.String(err.Error()), out)
 	}
 	marker := fmt.Sprintf("berth installed %s on %s at %s\n", i.site, i.server, time.Now().UTC().Format(time.RFC3339))
 	if err := h.WriteFile(ctx, i.marker, []byte(marker), host.WriteOptions{Mode: 0o640, Owner: i.owner, Group: i.group}); err != nil {
@@ -182,16 +185,6 @@ func hasLine(out []byte, line string) bool {
 		}
 	}
 	return false
-}
-
-// redact replaces every secret in s.
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
 }
 
 // adminSecretKey is the key of a site's generated admin password.

@@ -49,7 +49,9 @@
 //
 // The receivers answer:
 //
-//	200 a ping (GitHub's test delivery), with a small JSON body
+//	200 a ping (GitHub's test delivery), with a small JSON body; or a
+//	    delivery already received (see Deliveries): ignored, onPush is
+//	    not called, X-Berth-Ignored says so
 //	202 a push to a branch: onPush was called
 //	204 ignored: another event, a tag push; the reason is in X-Berth-Ignored
 //	400 a push whose body is not the provider's JSON, or names no branch
@@ -60,6 +62,14 @@
 //
 // onPush is called on the request's goroutine before the answer is written;
 // it must not block (record the push and let the daemon's loop coalesce).
+//
+// Each receiver takes its own secret: an HMAC key must never double as a
+// token that travels in clear (GitLab's, the generic one). A Deliveries
+// remembers the authenticated deliveries of the last DeliveryWindow (24 h,
+// at most MaxDeliveries) by their delivery ID and, for signed bodies, by
+// the body's digest: the signature covers the body only, so a captured
+// delivery could otherwise be resent under a new ID. A delivery that was
+// not answered 2xx is forgotten, so the forge's redelivery is served.
 //
 // source never checks out, builds or validates a spec: it hands files to
 // spec.Load and nothing else.

@@ -24,6 +24,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/berthhq/berth/redact"
 )
 
 // Auth holds the credentials for a remote sites repo. The zero value uses
@@ -342,6 +344,7 @@ func (g *Git) authMethod() (transport.AuthMethod, error) {
 		default:
 			return nil, nil
 		}
+		redact.Add(token)
 		user := a.TokenUser
 		if user == "" {
 			user = g.ep.User

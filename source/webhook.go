@@ -27,10 +27,12 @@ const MaxWebhookBody = 1 << 20
 // GitHub receives GitHub push webhooks: the body must carry a valid
 // X-Hub-Signature-256 ("sha256=" + hex HMAC-SHA256 of the body with
 // secret); X-GitHub-Event push is a push, ping is answered. An empty secret
-// disables the receiver.
-func GitHub(secret []byte, onPush func(Push)) http.Handler {
+// disables the receiver. A delivery seen before (its X-GitHub-Delivery, or
+// the same signed body) is acknowledged and ignored; seen may be nil.
+func GitHub(secret []byte, onPush func(Push), seen *Deliveries) http.Handler {
 	return &receiver{
-		provider: "github", secret: secret, onPush: onPush,
+		provider: "github", secret: secret, onPush: onPush, seen: seen, signed: true,
+		delivery: func(r *http.Request) string { return r.Header.Get("X-GitHub-Delivery") },
 		authBody: func(r *http.Request, body []byte) bool {
 			sig, ok := strings.CutPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256=")
 			return ok && validHMAC(secret, body, sig)
@@ -50,10 +52,18 @@ func GitHub(secret []byte, onPush func(Push)) http.Handler {
 // GitLab receives GitLab push webhooks: X-Gitlab-Token must equal token;
 // X-Gitlab-Event "Push Hook" is a push (tag pushes, "Tag Push Hook", are
 // ignored). GitLab sends no ping: its test delivery is a push. An empty
-// token disables the receiver.
-func GitLab(token []byte, onPush func(Push)) http.Handler {
+// token disables the receiver. A delivery whose X-Gitlab-Event-UUID (or
+// Idempotency-Key) was seen before is acknowledged and ignored; seen may
+// be nil.
+func GitLab(token []byte, onPush func(Push), seen *Deliveries) http.Handler {
 	return &receiver{
-		provider: "gitlab", secret: token, onPush: onPush,
+		provider: "gitlab", secret: token, onPush: onPush, seen: seen,
+		delivery: func(r *http.Request) string {
+			if id := r.Header.Get("X-Gitlab-Event-UUID"); id != "" {
+				return id
+			}
+			return r.Header.Get("Idempotency-Key")
+		},
 		authHeader: func(r *http.Request) bool {
 			return equalSecret(token, r.Header.Get("X-Gitlab-Token"))
 		},
@@ -69,10 +79,18 @@ func GitLab(token []byte, onPush func(Push)) http.Handler {
 // Gitea receives Gitea and Forgejo push webhooks: X-Gitea-Signature (or
 // X-Forgejo-Signature) must be the hex HMAC-SHA256 of the body with secret;
 // X-Gitea-Event (or X-Forgejo-Event) push is a push. Gitea's test delivery
-// is a push. An empty secret disables the receiver.
-func Gitea(secret []byte, onPush func(Push)) http.Handler {
+// is a push. An empty secret disables the receiver. A delivery seen before
+// (its X-Gitea-Delivery or X-Forgejo-Delivery, or the same signed body) is
+// acknowledged and ignored; seen may be nil.
+func Gitea(secret []byte, onPush func(Push), seen *Deliveries) http.Handler {
 	return &receiver{
-		provider: "gitea", secret: secret, onPush: onPush,
+		provider: "gitea", secret: secret, onPush: onPush, seen: seen, signed: true,
+		delivery: func(r *http.Request) string {
+			if id := r.Header.Get("X-Gitea-Delivery"); id != "" {
+				return id
+			}
+			return r.Header.Get("X-Forgejo-Delivery")
+		},
 		authBody: func(r *http.Request, body []byte) bool {
 			sig := r.Header.Get("X-Gitea-Signature")
 			if sig == "" {
@@ -97,10 +115,18 @@ func Gitea(secret []byte, onPush func(Push)) http.Handler {
 // job, a script): "Authorization: Bearer TOKEN" or "X-Berth-Token: TOKEN",
 // and the branch as ?branch=NAME or a JSON body {"ref": "refs/heads/NAME"}
 // (or {"branch": "NAME"}). A request naming no branch is refused with 400.
-// An empty token disables the receiver.
-func Generic(token []byte, onPush func(Push)) http.Handler {
+// An empty token disables the receiver. A request whose X-Berth-Delivery
+// (or Idempotency-Key) was seen before is acknowledged and ignored; seen
+// may be nil.
+func Generic(token []byte, onPush func(Push), seen *Deliveries) http.Handler {
 	return &receiver{
-		provider: "generic", secret: token, onPush: onPush,
+		provider: "generic", secret: token, onPush: onPush, seen: seen,
+		delivery: func(r *http.Request) string {
+			if id := r.Header.Get("X-Berth-Delivery"); id != "" {
+				return id
+			}
+			return r.Header.Get("Idempotency-Key")
+		},
 		authHeader: func(r *http.Request) bool {
 			t := r.Header.Get("X-Berth-Token")
 			if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
@@ -121,6 +147,9 @@ type receiver struct {
 	provider   string
 	secret     []byte
 	onPush     func(Push)
+	seen       *Deliveries
+	signed     bool                             // the body is signed: a replayed body is a replay whatever its headers say
+	delivery   func(*http.Request) string       // the delivery ID, "" when the sender gave none
 	authHeader func(*http.Request) bool         // checked before the body is read
 	authBody   func(*http.Request, []byte) bool // checked on the body
 	event      func(*http.Request) string       // eventPush, eventPing or why it is ignored
@@ -168,6 +197,23 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusUnauthorized, "error", "missing or wrong signature")
 		return
 	}
+	if h.seen != nil {
+		// Only authenticated deliveries are remembered; one that is not
+		// answered 2xx is forgotten again, so its redelivery is served.
+		keys := h.replayKeys(r, body)
+		if !h.seen.add(keys) {
+			w.Header().Set("X-Berth-Ignored", "delivery already received")
+			answer(w, http.StatusOK, "status", "duplicate delivery ignored")
+			return
+		}
+		rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			if rec.code >= 300 {
+				h.seen.forget(keys)
+			}
+		}()
+		w = rec
+	}
 	switch ev := h.event(r); ev {
 	case eventPing:
 		answer(w, http.StatusOK, "status", "pong")
@@ -213,6 +259,31 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.onPush(Push{Provider: h.provider, Branch: branch, After: p.After, Repo: repo})
 	answer(w, http.StatusAccepted, "branch", branch)
+}
+
+// replayKeys are what identify a delivery: its ID and, for a signed body,
+// the body's digest (the signature covers the body only, so whoever
+// captured a delivery can resend it with any headers).
+func (h *receiver) replayKeys(r *http.Request, body []byte) []string {
+	var keys []string
+	if id := strings.TrimSpace(h.delivery(r)); id != "" {
+		keys = append(keys, h.provider+" id "+id)
+	}
+	if h.signed {
+		sum := sha256.Sum256(body)
+		keys = append(keys, h.provider+" body "+hex.EncodeToString(sum[:]))
+	}
+	return keys
+}
+
+type codeRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeRecorder) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
 }
 
 func answer(w http.ResponseWriter, code int, key, msg string) {

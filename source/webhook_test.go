@@ -4,10 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 const hookSecret = "s3cret-webhook"
@@ -20,7 +22,7 @@ func sign(body string) string {
 
 type provider struct {
 	name  string
-	new   func([]byte, func(Push)) http.Handler
+	new   func([]byte, func(Push), *Deliveries) http.Handler
 	event func(h http.Header, ev string) // sets the event header: "push", "ping", "tag", "other"
 	auth  func(h http.Header, body string, good bool)
 	body  func(ref string) string // a push payload
@@ -127,7 +129,7 @@ func TestWebhooks(t *testing.T) {
 				if tc.req.secret == "-" {
 					secret = nil
 				}
-				h := p.new(secret, func(ps Push) { got = append(got, ps) })
+				h := p.new(secret, func(ps Push) { got = append(got, ps) }, NewDeliveries(DeliveryWindow, MaxDeliveries))
 				body := p.body("refs/heads/dev")
 				switch {
 				case strings.HasPrefix(tc.req.body, "refs/"):
@@ -172,7 +174,7 @@ func TestWebhooks(t *testing.T) {
 
 func TestWebhookPing(t *testing.T) {
 	called := false
-	h := GitHub([]byte(hookSecret), func(Push) { called = true })
+	h := GitHub([]byte(hookSecret), func(Push) { called = true }, nil)
 	body := `{"zen":"Keep it logically awesome.","hook_id":1}`
 	r := httptest.NewRequest("POST", "/hooks/github", strings.NewReader(body))
 	r.Header.Set("X-GitHub-Event", "ping")
@@ -194,7 +196,7 @@ func TestWebhookPing(t *testing.T) {
 
 func TestWebhookForgejoHeaders(t *testing.T) {
 	var got []Push
-	h := Gitea([]byte(hookSecret), func(p Push) { got = append(got, p) })
+	h := Gitea([]byte(hookSecret), func(p Push) { got = append(got, p) }, nil)
 	body := `{"ref":"refs/heads/main","after":"abc","repository":{"full_name":"team/sites"}}`
 	r := httptest.NewRequest("POST", "/hooks/gitea", strings.NewReader(body))
 	r.Header.Set("X-Forgejo-Event", "push")
@@ -222,7 +224,7 @@ func TestWebhookGeneric(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []Push
-			h := Generic([]byte(hookSecret), func(p Push) { got = append(got, p) })
+			h := Generic([]byte(hookSecret), func(p Push) { got = append(got, p) }, nil)
 			r := httptest.NewRequest("POST", "/hooks/generic"+tc.query, strings.NewReader(tc.body))
 			switch tc.header {
 			case "X-Berth-Token":
@@ -247,5 +249,101 @@ func TestWebhookGeneric(t *testing.T) {
 func TestEqualSecret(t *testing.T) {
 	if !equalSecret([]byte("a"), "a") || equalSecret([]byte("a"), "b") || equalSecret([]byte("a"), "") || equalSecret([]byte("a"), "aa") {
 		t.Error("equalSecret")
+	}
+}
+
+// deliveryHeader is where each provider puts its delivery ID.
+var deliveryHeader = map[string]string{"github": "X-GitHub-Delivery", "gitlab": "X-Gitlab-Event-UUID", "gitea": "X-Gitea-Delivery", "generic": "X-Berth-Delivery"}
+
+func TestWebhookReplay(t *testing.T) {
+	type delivery struct {
+		id, ref  string // ref "" is the provider's push to refs/heads/dev
+		auth     string // good, bad
+		wantCode int
+		wantPush bool
+	}
+	cases := []struct {
+		name       string
+		deliveries []delivery
+		signedOnly bool // only for providers that sign the body
+	}{
+		{"the same ID twice", []delivery{{"d-1", "", "good", 202, true}, {"d-1", "", "good", 200, false}}, false},
+		{"the same ID with another body", []delivery{{"d-1", "", "good", 202, true}, {"d-1", "refs/heads/main", "good", 200, false}}, false},
+		{"two IDs", []delivery{{"d-1", "", "good", 202, true}, {"d-2", "refs/heads/main", "good", 202, true}}, false},
+		{"a refused delivery is not remembered", []delivery{{"d-1", "", "bad", 401, false}, {"d-1", "", "good", 202, true}, {"d-1", "", "good", 200, false}}, false},
+		{"a failed delivery can be redelivered", []delivery{{"d-1", "{nope", "good", 400, false}, {"d-1", "", "good", 202, true}}, false},
+		{"a signed body resent without an ID", []delivery{{"d-1", "", "good", 202, true}, {"", "", "good", 200, false}}, true},
+		{"a signed body resent under a new ID", []delivery{{"d-1", "", "good", 202, true}, {"d-9", "", "good", 200, false}}, true},
+	}
+	for _, p := range providers {
+		for _, tc := range cases {
+			signed := p.name == "github" || p.name == "gitea"
+			if tc.signedOnly && !signed {
+				continue
+			}
+			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
+				var pushes int
+				h := p.new([]byte(hookSecret), func(Push) { pushes++ }, NewDeliveries(DeliveryWindow, MaxDeliveries))
+				for i, d := range tc.deliveries {
+					body := p.body("refs/heads/dev")
+					switch {
+					case strings.HasPrefix(d.ref, "refs/"):
+						body = p.body(d.ref)
+					case d.ref != "":
+						body = d.ref
+					}
+					r := httptest.NewRequest("POST", "/hooks/"+p.name, strings.NewReader(body))
+					r.Header.Set("Content-Type", "application/json")
+					p.event(r.Header, "push")
+					p.auth(r.Header, body, d.auth == "good")
+					if d.id != "" {
+						r.Header.Set(deliveryHeader[p.name], d.id)
+					}
+					before := pushes
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					if w.Code != d.wantCode || (pushes > before) != d.wantPush {
+						t.Errorf("delivery %d (%s): status %d, pushed %v; want %d, %v: %s", i, d.id, w.Code, pushes > before, d.wantCode, d.wantPush, w.Body)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDeliveriesWindowAndBound(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	d := NewDeliveries(24*time.Hour, 3)
+	d.now = func() time.Time { return now }
+	steps := []struct {
+		advance time.Duration
+		key     string
+		wantNew bool
+	}{
+		{0, "a", true},
+		{time.Hour, "a", false},
+		{23*time.Hour - time.Second, "a", false}, // still inside the window
+		{time.Second, "a", true},                 // 24 h after it was first seen: forgotten, new again
+		{0, "b", true},
+		{0, "c", true},
+		{0, "d", true}, // a fourth key: the oldest ("a") goes
+		{0, "a", true},
+		{0, "d", false},
+	}
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		if got := d.add([]string{s.key}); got != s.wantNew {
+			t.Errorf("step %d: add(%q) new = %v, want %v", i, s.key, got, s.wantNew)
+		}
+	}
+	if n := len(d.at); n > 3 {
+		t.Errorf("%d deliveries remembered, bound is 3", n)
+	}
+	for i := range 100 {
+		d.add([]string{fmt.Sprint("k", i)})
+		d.forget([]string{fmt.Sprint("k", i)})
+	}
+	if len(d.order) > 6 || len(d.at) > 3 {
+		t.Errorf("memory not bounded: %d in order, %d remembered", len(d.order), len(d.at))
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/berthhq/berth/redact"
 )
 
 // Results of a run. Callers of FinishRun may record other results too; these
@@ -60,7 +62,9 @@ type RunResult struct {
 	Revision string
 	Changes  []byte
 	Log      []byte
-	// Error must not hold secrets: it is shown by berth status and the API.
+	// Error is shown by berth status and the API. Changes, Log and Error
+	// are recorded with every secret the process knows redacted (see
+	// package redact).
 	Error string
 }
 
@@ -79,7 +83,7 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 		return 0, errors.New("start run: no environment given")
 	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO runs (env, revision, trigger, started, pid, session) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.Env, r.Revision, r.Trigger, toDB(orNow(r.Started)), os.Getpid(), s.session)
+		r.Env, redact.String(r.Revision), redact.String(r.Trigger), toDB(orNow(r.Started)), os.Getpid(), s.session)
 	if err != nil {
 		return 0, fmt.Errorf("record start of run of environment %q: %w", r.Env, err)
 	}
@@ -115,7 +119,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, res RunResult) error {
 			return fmt.Errorf("finish run %d: it already ended as %q", id, result)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE runs SET finished = ?, result = ?, revision = CASE WHEN ? = '' THEN revision ELSE ? END, changes = ?, log = ?, error = ? WHERE id = ?`,
-			toDB(orNow(res.Finished)), res.Result, res.Revision, res.Revision, res.Changes, res.Log, res.Error, id)
+			toDB(orNow(res.Finished)), res.Result, res.Revision, res.Revision, redact.Bytes(res.Changes), redact.Bytes(res.Log), redact.String(res.Error), id)
 		if err != nil {
 			return fmt.Errorf("finish run %d: %w", id, err)
 		}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io/fs"
 	"strings"
@@ -238,5 +239,29 @@ func TestEnvStatus(t *testing.T) {
 	}
 	if st := sts[1]; st.Phase != PhaseStalled || st.LastFetched != "b" || !st.Updated.Equal(at) || string(st.Problems) != `["sites/x.yaml:3:1: unknown field"]` {
 		t.Errorf("staging = %+v", st)
+	}
+}
+
+// A secret the store handed out is redacted from the run records: plan,
+// log and error, also base64-encoded and truncated.
+func TestRunRecordsRedactSecrets(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	pw, err := s.Secret(ctx, "db/prod/records.example.com", func() (string, error) { return GeneratePassword(32) })
+	must(t, err)
+	id, err := s.StartRun(ctx, Run{Env: "prod", Revision: "r1", Trigger: "cli"})
+	must(t, err)
+	b64 := base64.StdEncoding.EncodeToString([]byte("DB_PASSWORD=" + pw))
+	must(t, s.FinishRun(ctx, id, RunResult{Result: ResultFailed,
+		Changes: []byte(`{"output":"DB_PASSWORD='` + pw + `'"}`), Log: []byte("install printed " + b64 + "\n"), Error: "install failed: " + pw[:20] + "..."}))
+	r, err := s.Run(ctx, id)
+	must(t, err)
+	for _, field := range []string{string(r.Changes), string(r.Log), r.Error} {
+		if strings.Contains(field, pw[:12]) || strings.Contains(field, b64[16:32]) || !strings.Contains(field, "[redacted]") {
+			t.Errorf("run record field not redacted: %q", field)
+		}
+	}
+	if !strings.Contains(string(r.Changes), `{"output":"DB_PASSWORD='[redacted]'"}`) {
+		t.Errorf("plan = %s", r.Changes)
 	}
 }

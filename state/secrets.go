@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/berthhq/berth/redact"
 )
 
 // Secret returns the secret stored under key. When there is none, it calls
@@ -21,6 +23,8 @@ import (
 // returns stored secrets but fails, with an error wrapping ErrReadOnly, on a
 // missing key; a nil generate makes a missing key an error wrapping
 // ErrNotFound. The secret's value never appears in an error; its key may.
+// Every value Secret returns is registered with package redact, so it is
+// redacted from everything berth writes out.
 func (s *Store) Secret(ctx context.Context, key string, generate func() (string, error)) (string, error) {
 	if key == "" {
 		return "", errors.New("read secret: empty key")
@@ -28,6 +32,7 @@ func (s *Store) Secret(ctx context.Context, key string, generate func() (string,
 	var v string
 	err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE key = ?`, key).Scan(&v)
 	if err == nil {
+		redact.Add(v)
 		return v, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -58,6 +63,7 @@ func (s *Store) Secret(ctx context.Context, key string, generate func() (string,
 	if err != nil {
 		return "", fmt.Errorf("store secret %q: %w", key, err)
 	}
+	redact.Add(v)
 	return v, nil
 }
 

@@ -50,6 +50,7 @@ func apply(ctx context.Context, f *planFlags, autoApprove bool, stdin io.Reader,
 // applySites is apply limited to sites (by name or domain) and what they
 // depend on; nil: the whole environment.
 func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	registerGitToken(f.git)
 	l, err := f.load(stderr)
 	if err != nil {
 		return err

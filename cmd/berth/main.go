@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+
+	"github.com/berthhq/berth/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -98,7 +100,11 @@ func startProfiles(stderr io.Writer) (stop func()) {
 	}
 }
 
+// run runs a command. Its standard output and error are the CLI's sinks:
+// everything written there, log lines included, has every secret the
+// process knows redacted (package redact).
 func run(args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = redact.Writer(stdout), redact.Writer(stderr)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -33,7 +34,10 @@ type serveFlags struct {
 	envs                                 stringList
 	poll, drift                          time.Duration
 	noSelfHeal, watch                    bool
-	webhookSecretFile, apiTokenFile      string
+	webhookSecretFile                    string
+	hooks                                hookFiles
+	apiTokenFile, apiReadTokenFile       string
+	metricsPublic                        bool
 	logLevel, logFormat                  string
 	git                                  source.Auth
 	keyFiles                             stringList
@@ -53,8 +57,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.drift, "drift-interval", 10*time.Minute, "re-observe the servers this often and converge drift; 0 disables")
 	fs.BoolVar(&f.noSelfHeal, "no-self-heal", false, "only report drift found by the drift timer, do not repair it")
 	fs.BoolVar(&f.watch, "watch", false, "watch a local --repo and run on every commit (Git) or file change (plain directory)")
-	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (GitHub/Gitea HMAC key, GitLab and generic token); webhooks are off without it")
-	fs.StringVar(&f.apiTokenFile, "api-token-file", "", "file holding the bearer token for POST /api/v1/environments/ENV/reconcile; off without it")
+	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "refused: one secret for every receiver lets a GitLab token forge GitHub signatures; use the per-receiver flags")
+	fs.StringVar(&f.hooks.github, "github-secret-file", "", "file holding the HMAC key of /hooks/github; that receiver is off without it")
+	fs.StringVar(&f.hooks.gitea, "gitea-secret-file", "", "file holding the HMAC key of /hooks/gitea (Gitea, Forgejo); that receiver is off without it")
+	fs.StringVar(&f.hooks.gitlab, "gitlab-token-file", "", "file holding the token of /hooks/gitlab; that receiver is off without it")
+	fs.StringVar(&f.hooks.generic, "generic-token-file", "", "file holding the bearer token of /hooks/generic; that receiver is off without it")
+	fs.StringVar(&f.apiTokenFile, "api-token-file", "", "file holding the operator's bearer token: reads the API and starts runs (POST /api/v1/environments/ENV/reconcile)")
+	fs.StringVar(&f.apiReadTokenFile, "api-read-token-file", "", "file holding a bearer token that may only read /api/v1/status, /api/v1/runs and /metrics")
+	fs.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics without a token (default: the read or operator token is needed)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "json, console, or auto (console on a terminal, JSON otherwise)")
 	fs.StringVar(&f.git.SSHKeyFile, "git-ssh-key", "", "deploy key for an SSH sites repo and platforms' SSH Git repositories (default: ssh-agent)")
@@ -70,6 +80,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := parse(fs, args); !ok {
 		return code
 	}
+	if f.webhookSecretFile != "" {
+		fmt.Fprintln(stderr, "berth serve: --webhook-secret-file is no longer accepted: with one secret for every receiver, whoever sees a GitLab or generic token (sent in clear in a header) can sign GitHub and Gitea deliveries. Give each receiver its own secret: --github-secret-file, --gitea-secret-file, --gitlab-token-file, --generic-token-file (and the same in each forge's webhook settings).")
+		return exitUsage
+	}
 	log, err := newLogger(f.logLevel, f.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth serve: %v\n", err)
@@ -82,6 +96,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// newLogger returns the logger writing to w. w is the command's standard
+// error, which run has made a redacting writer (package redact): no log
+// line leaves with a secret the process knows.
 func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
@@ -104,7 +121,8 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 }
 
 // readSecret reads a secret file; "" reads nothing. Surrounding white space
-// is dropped. The secret is never logged.
+// is dropped. The secret is registered with package redact, so it is never
+// logged, recorded or answered.
 func readSecret(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
@@ -113,12 +131,29 @@ func readSecret(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
-	return bytes.TrimSpace(b), nil
+	b = bytes.TrimSpace(b)
+	redact.Add(string(b))
+	return b, nil
+}
+
+// registerGitToken registers the HTTPS Git token with package redact when
+// the command starts, before anything could print it. A file that cannot
+// be read is reported where the token is used.
+func registerGitToken(a source.Auth) {
+	if a.TokenFile != "" {
+		if b, err := os.ReadFile(a.TokenFile); err == nil {
+			redact.Add(strings.TrimSpace(string(b)))
+		}
+	}
+	if a.TokenEnv != "" {
+		redact.Add(strings.TrimSpace(os.Getenv(a.TokenEnv)))
+	}
 }
 
 func serve(f *serveFlags, log zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	registerGitToken(f.git)
 	stateDir, err := filepath.Abs(f.stateDir)
 	if err != nil {
 		return err
@@ -147,20 +182,26 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 		return err
 	}
 
-	// Secrets, re-read on SIGHUP.
-	var token daemon.APIToken
+	// Secrets, re-read on SIGHUP. The replay memory outlives a reload.
+	var access daemon.Access
 	var hooks atomic.Pointer[http.Handler]
+	seen := source.NewDeliveries(source.DeliveryWindow, source.MaxDeliveries)
+	push := func(p source.Push) { d.OnPush(p.Provider, p.Branch) }
 	load := func() error {
-		t, err := readSecret(f.apiTokenFile)
+		op, err := readSecret(f.apiTokenFile)
 		if err != nil {
 			return fmt.Errorf("--api-token-file: %w", err)
 		}
-		secret, err := readSecret(f.webhookSecretFile)
+		rd, err := readSecret(f.apiReadTokenFile)
 		if err != nil {
-			return fmt.Errorf("--webhook-secret-file: %w", err)
+			return fmt.Errorf("--api-read-token-file: %w", err)
 		}
-		token.Set(t)
-		h := webhooks(d, secret)
+		secrets, err := f.hooks.read()
+		if err != nil {
+			return err
+		}
+		access.Set(op, rd, f.metricsPublic)
+		h := webhooks(secrets, seen, push, d.Webhook)
 		hooks.Store(&h)
 		return nil
 	}
@@ -182,7 +223,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*hooks.Load()).ServeHTTP(w, r) }))
-	mux.Handle("/", d.Handler(&token))
+	mux.Handle("/", d.Handler(&access))
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
@@ -211,14 +252,41 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	return runErr
 }
 
-// webhooks is the /hooks/ tree; every receiver is off without a secret.
-func webhooks(d *daemon.Daemon, secret []byte) http.Handler {
+// hookFiles are the secret files of the webhook receivers, one each.
+type hookFiles struct{ github, gitea, gitlab, generic string }
+
+// hookSecrets are the receivers' secrets; an empty one disables its
+// receiver only.
+type hookSecrets struct{ github, gitea, gitlab, generic []byte }
+
+func (h hookFiles) read() (hookSecrets, error) {
+	var s hookSecrets
+	for _, f := range []struct {
+		flag, path string
+		dst        *[]byte
+	}{
+		{"--github-secret-file", h.github, &s.github},
+		{"--gitea-secret-file", h.gitea, &s.gitea},
+		{"--gitlab-token-file", h.gitlab, &s.gitlab},
+		{"--generic-token-file", h.generic, &s.generic},
+	} {
+		b, err := readSecret(f.path)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", f.flag, err)
+		}
+		*f.dst = b
+	}
+	return s, nil
+}
+
+// webhooks is the /hooks/ tree: each receiver with its own secret (off
+// without one), all sharing the replay memory seen; wrap counts requests.
+func webhooks(s hookSecrets, seen *source.Deliveries, push func(source.Push), wrap func(string, http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	push := func(p source.Push) { d.OnPush(p.Provider, p.Branch) }
-	mux.Handle("/hooks/github", d.Webhook("github", source.GitHub(secret, push)))
-	mux.Handle("/hooks/gitlab", d.Webhook("gitlab", source.GitLab(secret, push)))
-	mux.Handle("/hooks/gitea", d.Webhook("gitea", source.Gitea(secret, push)))
-	mux.Handle("/hooks/generic", d.Webhook("generic", source.Generic(secret, push)))
+	mux.Handle("/hooks/github", wrap("github", source.GitHub(s.github, push, seen)))
+	mux.Handle("/hooks/gitlab", wrap("gitlab", source.GitLab(s.gitlab, push, seen)))
+	mux.Handle("/hooks/gitea", wrap("gitea", source.Gitea(s.gitea, push, seen)))
+	mux.Handle("/hooks/generic", wrap("generic", source.Generic(s.generic, push, seen)))
 	return mux
 }
 
@@ -234,10 +302,18 @@ func (a daemonSource) Head(branch string) (string, error) {
 
 func (a daemonSource) FS(rev string) (fs.FS, error) { return a.s.FS(source.Revision{Hash: rev}) }
 
-// statusFromServer prints the status a running berth serve reports.
-func statusFromServer(url string, asJSON bool, stdout io.Writer) error {
+// statusFromServer prints the status a running berth serve reports,
+// asking with the bearer token (read or operator).
+func statusFromServer(url string, token []byte, asJSON bool, stdout io.Writer) error {
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(strings.TrimSuffix(url, "/") + "/api/v1/status")
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(url, "/")+"/api/v1/status", nil)
+	if err != nil {
+		return err
+	}
+	if len(token) > 0 {
+		req.Header.Set("Authorization", "Bearer "+string(token))
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -245,6 +321,9 @@ func statusFromServer(url string, asJSON bool, stdout io.Writer) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusUnauthorized && len(token) == 0 {
+		return fmt.Errorf("%s answered %s: give its read or operator token with --token-file or $BERTH_API_TOKEN", url, resp.Status)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s: %s", url, resp.Status, bytes.TrimSpace(body))

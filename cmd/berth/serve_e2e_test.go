@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -97,12 +98,33 @@ type serveProc struct {
 	api  string
 	log  string
 	done chan error
+	// token is the API read token the test's requests carry.
+	token string
+	// deliveries numbers the webhooks sent, so each is a new delivery.
+	deliveries atomic.Int64
+}
+
+// get GETs path from the API with the read token.
+func (p *serveProc) get(path string) *http.Response {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", p.api+path, nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return resp
 }
 
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	p := &serveProc{t: t, api: "http://" + listen, log: filepath.Join(t.TempDir(), "serve.log"), done: make(chan error, 1)}
+	p := &serveProc{t: t, api: "http://" + listen, log: filepath.Join(t.TempDir(), "serve.log"), done: make(chan error, 1), token: apiReadToken}
+	readToken := filepath.Join(t.TempDir(), "api-read.token")
+	if err := os.WriteFile(readToken, []byte(apiReadToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"--api-read-token-file", readToken}, args...)
 	logf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
@@ -144,10 +166,7 @@ func (p *serveProc) stop() {
 
 func (p *serveProc) status() map[string]daemon.EnvStatus {
 	p.t.Helper()
-	resp, err := http.Get(p.api + "/api/v1/status")
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	resp := p.get("/api/v1/status")
 	defer resp.Body.Close()
 	var st struct{ Environments []daemon.EnvStatus }
 	json.NewDecoder(resp.Body).Decode(&st)
@@ -171,10 +190,7 @@ func (p *serveProc) until(what string, cond func(map[string]daemon.EnvStatus) bo
 
 func (p *serveProc) runs(env string) []runJSONView {
 	p.t.Helper()
-	resp, err := http.Get(p.api + "/api/v1/runs?env=" + env + "&limit=1000")
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	resp := p.get("/api/v1/runs?env=" + env + "&limit=1000")
 	defer resp.Body.Close()
 	var out struct{ Runs []runJSONView }
 	json.NewDecoder(resp.Body).Decode(&out)
@@ -189,12 +205,23 @@ type runJSONView struct {
 
 var webhookSecret = []byte("hook-secret-for-tests")
 
-// push posts a GitHub push webhook for branch and returns the status code.
+const apiReadToken = "api-read-token-for-tests"
+
+// push posts a GitHub push webhook for branch, a new delivery each time,
+// and returns the status code.
 func (p *serveProc) push(branch string, sign bool, pad int) int {
 	p.t.Helper()
-	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/%s","pad":%q}`, branch, strings.Repeat("x", pad)))
+	n := p.deliveries.Add(1)
+	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/%s","delivery":%d,"pad":%q}`, branch, n, strings.Repeat("x", pad)))
+	return p.send(body, fmt.Sprint("delivery-", n), sign)
+}
+
+// send posts body as a GitHub push delivery id.
+func (p *serveProc) send(body []byte, id string, sign bool) int {
+	p.t.Helper()
 	req, _ := http.NewRequest("POST", p.api+"/hooks/github", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", id)
 	req.Header.Set("Content-Type", "application/json")
 	mac := hmac.New(sha256.New, webhookSecret)
 	mac.Write(body)
@@ -259,7 +286,7 @@ services:
 	state := filepath.Join(base, "state")
 	secret := filepath.Join(base, "webhook.secret")
 	os.WriteFile(secret, webhookSecret, 0o600)
-	args := []string{"--repo", g.url, "--state-dir", state, "--webhook-secret-file", secret, "--poll", "0", "--drift-interval", "0"}
+	args := []string{"--repo", g.url, "--state-dir", state, "--github-secret-file", secret, "--poll", "0", "--drift-interval", "0"}
 	p := startServe(t, args...)
 	p.until("every environment synced", func(st map[string]daemon.EnvStatus) bool {
 		return len(st) == 3 && st["production"].Phase == daemon.PhaseSynced && st["staging"].Phase == daemon.PhaseSynced && st["dev"].Phase == daemon.PhaseSynced
@@ -302,6 +329,29 @@ services:
 	}
 	if code := p.push("main", true, 2<<20); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversize body: %d, want 413", code)
+	}
+
+	// A delivery received again, under its ID or (signed body) under a new
+	// one, is acknowledged and ignored.
+	replay := []byte(`{"ref":"refs/heads/main","delivery":"replayed"}`)
+	for i, want := range []int{http.StatusAccepted, http.StatusOK, http.StatusOK} {
+		if code := p.send(replay, fmt.Sprint("replayed-", min(i, 1)), true); code != want {
+			t.Errorf("delivery %d of the same push: %d, want %d", i, code, want)
+		}
+	}
+
+	// berth status --server asks with the read token; without one it says
+	// what to give.
+	tokenFile := filepath.Join(base, "read.token")
+	os.WriteFile(tokenFile, []byte(apiReadToken), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"status", "--server", p.api, "--token-file", tokenFile}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "production (branch main): Synced") {
+		t.Errorf("berth status --server with the read token: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"status", "--server", p.api}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--token-file") {
+		t.Errorf("berth status --server without a token: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 
 	// 100 concurrent valid webhooks for one new commit: one or two runs.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/redact"
 )
 
 type envStatus struct {
@@ -39,6 +41,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	observe := fs.Bool("observe", false, "observe the servers (one round trip each) to find drift, instead of comparing with the inventory only")
 	server := fs.String("server", "", "ask a running berth serve at this URL (e.g. http://127.0.0.1:8080) instead")
+	tokenFile := fs.String("token-file", "", "with --server: file holding the API's read (or operator) token; default $BERTH_API_TOKEN")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth status [--env ENV] [--repo DIR] [--observe] [--json]\n\nShows, per environment, the last applied revision and whether each site\nmatches the repo (Synced) or not (OutOfSync).")
 		fs.PrintDefaults()
@@ -47,7 +50,16 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *server != "" {
-		if err := statusFromServer(*server, *asJSON, stdout); err != nil {
+		token := []byte(strings.TrimSpace(os.Getenv("BERTH_API_TOKEN")))
+		if *tokenFile != "" {
+			t, err := readSecret(*tokenFile)
+			if err != nil {
+				return exitFor(fmt.Errorf("--token-file: %w", err), "status", stderr)
+			}
+			token = t
+		}
+		redact.Add(string(token))
+		if err := statusFromServer(*server, token, *asJSON, stdout); err != nil {
 			return exitFor(err, "status", stderr)
 		}
 		return 0
