@@ -28,9 +28,9 @@ import (
 const Env = "BERTH_FAILPOINT"
 
 var (
-	armed string       // the armed name, "" for none
-	nth   int64  = 1   // crash at this hit of armed
-	hits  atomic.Int64 // hits of armed so far
+	armed string           // the armed name, "" for none
+	nth   int64        = 1 // crash at this hit of armed
+	hits  atomic.Int64     // hits of armed so far
 )
 
 func init() {
