@@ -66,8 +66,10 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 	obs := in.Obs[d.path]
 	if d.absent {
 		switch {
-		case !obs.Exists:
-			return d.change(None, ""), nil
+		case !obs.Exists: // deleted by an interrupted run
+			c := d.change(Delete, "already gone; forgotten")
+			c.prior = &prior{}
+			return c, nil
 		case in.Record != nil && in.Record.Adopted:
 			return d.change(None, "kept: it existed before berth managed it"), nil
 		case !obs.IsDir():

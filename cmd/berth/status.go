@@ -128,12 +128,19 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 				why[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
 			}
 		}
+		if _, seen := why[""]; !seen && len(p.Pending) > 0 {
+			why[""] = p.Pending[0].String()
+		}
 	} else {
 		recs, err := e.Inventory.Records(ctx, f.env)
 		if err != nil {
 			return nil, err
 		}
-		why = reconcile.Unsynced(d, recs)
+		pending, err := e.Inventory.PendingReloads(ctx, f.env)
+		if err != nil {
+			return nil, err
+		}
+		why = reconcile.Unsynced(d, recs, pending)
 	}
 	for _, s := range l.res.Sites {
 		ss := siteStatus{Site: s.Domain, Sync: "Synced", State: s.State}
