@@ -15,13 +15,17 @@ import (
 )
 
 type envStatus struct {
-	Env         string       `json:"env"`
-	Branch      string       `json:"branch"`
-	LastApplied string       `json:"last_applied,omitempty"`
-	AppliedAt   *time.Time   `json:"applied_at,omitempty"`
-	LastRun     string       `json:"last_run,omitempty"`
-	Sync        string       `json:"sync"`
-	Sites       []siteStatus `json:"sites"`
+	Env         string     `json:"env"`
+	Branch      string     `json:"branch"`
+	LastApplied string     `json:"last_applied,omitempty"`
+	AppliedAt   *time.Time `json:"applied_at,omitempty"`
+	LastRun     string     `json:"last_run,omitempty"`
+	Sync        string     `json:"sync"`
+	// Why is the first reason the environment as a whole is out of sync
+	// (shared resources, a check and reload pending from an interrupted
+	// run); sites have their own.
+	Why   string       `json:"why,omitempty"`
+	Sites []siteStatus `json:"sites"`
 }
 
 type siteStatus struct {
@@ -87,6 +91,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "; last run %s", st.LastRun)
 		}
 		fmt.Fprintln(stdout)
+		if st.Why != "" {
+			fmt.Fprintf(stdout, "  %s\n", st.Why)
+		}
 		for _, s := range st.Sites {
 			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Why)
 		}
@@ -157,8 +164,8 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		}
 	}
 	slices.SortFunc(st.Sites, func(a, b siteStatus) int { return strings.Compare(a.Site, b.Site) })
-	if _, ok := why[""]; ok {
-		st.Sync = "OutOfSync"
+	if w, ok := why[""]; ok {
+		st.Sync, st.Why = "OutOfSync", w
 	}
 	return st, nil
 }
