@@ -133,7 +133,24 @@ func (s *siteBackup) Observe() []string { return nil }
 // Check plans the backup; none when the site holds no data (no database,
 // and its files directory is empty or gone): its directories are then
 // removed only if empty, as any other.
+//
+// A SQLite database already gone is left out: only a run that took this
+// backup first deletes it, so it was deleted by a run interrupted before
+// it could forget the site's records (the rerun finishes the deletion).
 func (s *siteBackup) Check(ctx context.Context, _ CheckInput) (Change, error) {
+	if db := s.data.DB; db != nil && db.Type == "sqlite" {
+		h, err := s.b.Hosts.Host(ctx, db.Server)
+		if err != nil {
+			return Change{}, fmt.Errorf("connect to server %s: %w", db.Server, err)
+		}
+		obs, err := h.Observe(ctx, []string{db.Path})
+		if err != nil {
+			return Change{}, fmt.Errorf("look for %s on %s: %w", db.Path, db.Server, err)
+		}
+		if !obs[0].Exists {
+			s.data.DB = nil
+		}
+	}
 	if s.data.DB == nil {
 		h, err := s.b.Hosts.Host(ctx, s.data.Web)
 		if err != nil {

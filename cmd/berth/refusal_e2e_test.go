@@ -21,6 +21,7 @@ type phpFixture struct {
 	*webFixture
 	poolDir string
 	phpDir  string
+	before  map[string]bool // paths that existed before berth ran
 }
 
 func newPHPFixture(t *testing.T, maxDeletions int) *phpFixture {
