@@ -122,6 +122,10 @@ type planned struct {
 	guards   map[string]bool        // IDs of the steps run before a site's deletions
 	pending  map[string][]string    // server -> services pending check and reload before the run
 	dirs     map[string][]string    // server -> directories berth writes in, swept of temp files
+	// interrupted marks servers where an earlier run stopped between its
+	// first write and its end (a pending reload or record): they are swept
+	// of temp files even when this run writes nothing there.
+	interrupted map[string]bool
 }
 
 // superseder is implemented by a resource that takes over paths that
@@ -234,8 +238,14 @@ records:
 		return nil, err
 	}
 	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{},
-		pending: map[string][]string{}, dirs: map[string][]string{}}
+		pending: map[string][]string{}, dirs: map[string][]string{}, interrupted: map[string]bool{}}
+	for _, rec := range recs {
+		if rec.Pending {
+			pl.interrupted[rec.Server] = true
+		}
+	}
 	for _, pr := range pending {
+		pl.interrupted[pr.Server] = true
 		if _, ok := servers[pr.Server]; !ok && len(opts.Sites) == 0 {
 			servers[pr.Server] = nil // a server left with only a pending reload
 		}
@@ -538,6 +548,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	for server := range p.planned.pending {
 		ensure(server)
 	}
+	for server := range p.planned.interrupted {
+		if p.planned.observed[server] == nil {
+			ensure(server)
+		}
+	}
 	for server := range data {
 		ensure(server)
 	}
@@ -646,7 +661,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 
 	// Before the first write: sweep what an interrupted write left, record
 	// the services as pending and what will be written as berth's.
-	if len(changes) > 0 {
+	if len(changes) > 0 || p.planned.interrupted[server] {
 		if dirs := p.planned.dirs[server]; len(dirs) > 0 {
 			if _, err := h.SweepTemp(ctx, dirs); err != nil {
 				return abort("remove temporary files left by an interrupted run: %v", err)

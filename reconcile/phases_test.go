@@ -1,0 +1,182 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/berthhq/berth/host"
+)
+
+// phpSite is a site with a directory, a vhost (service http) and a pool
+// file (service php) under /srv/NAME.
+func phpSite(name string) []Resource {
+	rs := site(name)
+	pool := NewFile(FileSpec{ID: "site/" + name + "/pool@web", Server: "web", Site: name, Path: "/srv/" + name + "/pool.conf",
+		Content: []byte("pool " + name + "\n"), Service: "php"})
+	pool.deps = []string{rs[0].ID()}
+	settings := NewFile(FileSpec{ID: "site/" + name + "/settings@web", Server: "web", Site: name, Path: "/srv/" + name + "/settings",
+		Content: []byte("db " + name + "\n"), Mode: 0o640})
+	settings.deps = []string{rs[0].ID()}
+	return append(rs, pool, settings)
+}
+
+// TestRunPhases: a run that removes site "old" and adds site "new" whose
+// php check fails restores every change on the server (the vhost that
+// passed its own check too), removes the new directory, reloads nothing,
+// deletes none of old's files (not even its settings, which feed no
+// service) and leaves no record of new; the same run with passing checks
+// deletes old's data only after both reloads.
+func TestRunPhases(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		phpFails bool
+	}{
+		{"refused", true},
+		{"accepted", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			var order []string
+			record := func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
+				order = append(order, strings.Join(argv, " "))
+				if tc.phpFails && argv[0] == "svc-test" && argv[1] == "php" && len(h.fake.Files()["/srv/new/pool.conf"]) > 0 {
+					return host.RunResult{ExitCode: 1, Stderr: []byte("bad pool")}, nil
+				}
+				return host.RunResult{}, nil
+			}
+			h.fake.Handle("svc-test", record)
+			h.fake.Handle("svc-reload", record)
+			h.apply(h.plan(h.desired(5, phpSite("old")...), PlanOptions{}))
+			before := h.fake.Files()
+			order = nil
+
+			p := h.plan(h.desired(5, phpSite("new")...), PlanOptions{})
+			res, err := h.engine.Apply(context.Background(), p)
+			files := h.fake.Files()
+			recs, _ := h.inv.Records(context.Background(), "test")
+			pending, _ := h.inv.PendingReloads(context.Background(), "test")
+			if len(pending) != 0 {
+				t.Errorf("pending reloads left: %v", pending)
+			}
+			if tc.phpFails {
+				if err == nil || !strings.Contains(err.Error(), "deletion(s) of data not run") {
+					t.Fatalf("refused run: %v", err)
+				}
+				if got := strings.Join(order, "; "); got != "svc-test http; svc-test php" {
+					t.Errorf("refused run ran %q, want both checks and no reload", got)
+				}
+				for p, data := range before {
+					if string(files[p]) != string(data) {
+						t.Errorf("refused run changed or deleted %s", p)
+					}
+				}
+				for p := range files {
+					if _, ok := before[p]; !ok {
+						t.Errorf("refused run left %s behind", p)
+					}
+				}
+				for _, r := range recs {
+					if r.Site != "old" || r.Pending {
+						t.Errorf("refused run left record %+v", r)
+					}
+				}
+				if res.Restored == 0 {
+					t.Errorf("nothing restored: %+v", res)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "svc-test http; svc-test php; svc-reload http; svc-reload php"
+			if got := strings.Join(order, "; "); got != want {
+				t.Errorf("accepted run ran %q, want %q", got, want)
+			}
+			for p := range files {
+				if strings.HasPrefix(p, "/srv/old") {
+					t.Errorf("accepted run kept %s", p)
+				}
+			}
+			for _, r := range recs {
+				if r.Site != "new" || r.Pending {
+					t.Errorf("accepted run left record %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// TestPendingReload: a service an interrupted run left pending is in the
+// plan, makes it non-empty, and is checked and reloaded by the next
+// apply, which clears it, even with no file to write.
+func TestPendingReload(t *testing.T) {
+	h := newHarness(t)
+	d := h.desired(5, site("a")...)
+	h.apply(h.plan(d, PlanOptions{}))
+	ctx := context.Background()
+	if err := h.inv.AddPendingReloads(ctx, "test", "web", []string{"http"}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.plan(d, PlanOptions{})
+	if p.Empty() || len(p.Pending) != 1 || len(p.Changes) != 0 {
+		t.Fatalf("plan with a pending reload: empty %v, pending %v, changes %s", p.Empty(), p.Pending, actions(p))
+	}
+	var text strings.Builder
+	p.WriteText(&text, TextOptions{})
+	if !strings.Contains(text.String(), "! http@web: check and reload pending from an interrupted run") {
+		t.Errorf("plan text does not show the pending reload:\n%s", text.String())
+	}
+	tests, reloads := h.count("run", "svc-test"), h.count("run", "svc-reload")
+	res := h.apply(p)
+	if h.count("run", "svc-test") != tests+1 || h.count("run", "svc-reload") != reloads+1 || len(res.Reloads) != 1 {
+		t.Errorf("apply of a pending reload: %+v", res)
+	}
+	if pending, _ := h.inv.PendingReloads(ctx, "test"); len(pending) != 0 {
+		t.Errorf("still pending: %v", pending)
+	}
+	if p := h.plan(d, PlanOptions{}); !p.Empty() {
+		t.Errorf("plan after the reload is not empty: %v", p.Pending)
+	}
+}
+
+// TestInterruptedWriteLeftovers: a temp file an interrupted write left is
+// swept by the next run that writes on the server, and a record an
+// interrupted run saved as Pending is berth's, not adopted.
+func TestInterruptedWriteLeftovers(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if err := h.fake.MkdirAll(ctx, "/srv/a", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The crashed run wrote the vhost and saved its record as an intent.
+	if err := h.fake.WriteFile(ctx, "/srv/a/vhost.conf", []byte("server a\n"), host.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fake.WriteFile(ctx, "/srv/a/"+host.TempPrefix+"x", []byte("half"), host.WriteOptions{Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	rs := site("a")
+	var intents []Record
+	for _, r := range rs {
+		rec := r.Record()
+		rec.Pending = true
+		intents = append(intents, rec)
+	}
+	h.inv.SaveRecords(ctx, "test", "r0", intents)
+	h.apply(h.plan(h.desired(5, rs...), PlanOptions{}))
+	if _, left := h.fake.Files()["/srv/a/"+host.TempPrefix+"x"]; left {
+		t.Error("the temp file was not swept")
+	}
+	recs, _ := h.inv.Records(ctx, "test")
+	for _, r := range recs {
+		if r.Adopted || r.Pending {
+			t.Errorf("record %+v: adopted or still pending", r)
+		}
+	}
+	// Removing the site deletes the vhost: it was berth's.
+	h.apply(h.plan(h.desired(5), PlanOptions{}))
+	if _, left := h.fake.Files()["/srv/a/vhost.conf"]; left {
+		t.Error("the vhost berth wrote before the crash was kept as someone else's")
+	}
+}
