@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -178,5 +179,30 @@ func TestInterruptedWriteLeftovers(t *testing.T) {
 	h.apply(h.plan(h.desired(5), PlanOptions{}))
 	if _, left := h.fake.Files()["/srv/a/vhost.conf"]; left {
 		t.Error("the vhost berth wrote before the crash was kept as someone else's")
+	}
+}
+
+// TestPendingReloadOfUndeclaredService: a service left pending whose
+// server no longer declares it is forgotten with a warning instead of
+// refusing every later run.
+func TestPendingReloadOfUndeclaredService(t *testing.T) {
+	h := newHarness(t)
+	d := h.desired(5, site("a")...)
+	d.Service = func(server, name string) (Service, error) {
+		if name != "http" {
+			return Service{}, errors.New("server web has no service " + name)
+		}
+		return Service{Name: name, Test: []string{"svc-test", name}, Reload: []string{"svc-reload", name}}, nil
+	}
+	ctx := context.Background()
+	if err := h.inv.AddPendingReloads(ctx, "test", "web", []string{"php7.4"}); err != nil {
+		t.Fatal(err)
+	}
+	res := h.apply(h.plan(d, PlanOptions{}))
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "php7.4") || len(res.Reloads) != 1 {
+		t.Errorf("apply: %+v", res)
+	}
+	if pending, _ := h.inv.PendingReloads(ctx, "test"); len(pending) != 0 {
+		t.Errorf("still pending: %v", pending)
 	}
 }
