@@ -82,9 +82,10 @@ func (c *Change) dataPhase() bool { return c.Action == Delete && c.Service == ""
 // prior is a resource's state before a change, kept so that a failed
 // service check can put it back.
 type prior struct {
-	exists bool
-	data   []byte
-	obs    hostObservation
+	exists  bool
+	data    []byte
+	obs     hostObservation
+	parents []string // a created directory's missing parents, nearest first
 }
 
 // Plan is the value `berth plan` prints and `berth apply` runs: every change

@@ -356,7 +356,7 @@ type ServerError struct {
 }
 
 // checkServer observes one server in one round trip and checks its
-// resources. dirs are the directories holding the observed paths: where
+// resources. dirs are the directories holding the resources' paths: where
 // berth writes, and where an interrupted write may have left a temporary
 // file.
 func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool, guarded map[string]bool) (changes []Change, save []Record, unchanged int, dirs []string, err error) {
@@ -374,6 +374,8 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 				seen[p] = true
 				paths = append(paths, p)
 			}
+		}
+		if p := r.Path(); p != "" {
 			if d := path.Dir(p); !seenDir[d] {
 				seenDir[d] = true
 				dirs = append(dirs, d)

@@ -19,7 +19,8 @@ import (
 // with a row count from its SQLite database) and a static one.
 type phpFixture struct {
 	*webFixture
-	poolDir string
+	poolDir string // PHP 8.2's, which php-fpm includes
+	phpRoot string // pool and run directories of every PHP version
 	phpDir  string
 	before  map[string]bool // paths that existed before berth ran
 }
@@ -35,8 +36,9 @@ func newPHPFixture(t *testing.T, maxDeletions int) *phpFixture {
 	n := testenv.Nginx(t)
 	php := testenv.PHPFPM(t)
 	f := &phpFixture{webFixture: &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
-		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr}, poolDir: filepath.Join(base, "php", "pool.d"), phpDir: php.Dir}
-	runDir := filepath.Join(base, "php", "run")
+		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr},
+		poolDir: filepath.Join(base, "php", "8.2", "pool.d"), phpRoot: filepath.Join(base, "php"), phpDir: php.Dir}
+	runDir := filepath.Join(base, "php", "8.2", "run")
 	for _, d := range []string{f.poolDir, runDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -67,10 +69,11 @@ services:
     type: php-fpm
     pool_dir: %s
     run_dir: %s
-    test: [php-fpm8.2, -t, -y, %s]
+    test: ["php-fpm{version}", -t, -y, %s]
     reload: [kill, -USR2, "%d"]
   db: { type: sqlite }
-`, n.Addr, n.SitesDir, f.webRoot, n.Prefix, n.Prefix, f.poolDir, runDir, fpmConf, php.Proc.Cmd.Process.Pid))
+`, n.Addr, n.SitesDir, f.webRoot, n.Prefix, n.Prefix, filepath.Join(f.phpRoot, "{version}", "pool.d"), filepath.Join(f.phpRoot, "{version}", "run"),
+		fpmConf, php.Proc.Cmd.Process.Pid))
 	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web]\n")
 	f.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: static }\nservers: [web]\n")
 	app, err := os.ReadFile("testdata/dbapp/index.php")
@@ -113,7 +116,7 @@ func phpAnswers(name string) func(*http.Response, string) bool {
 // directories.
 func (f *phpFixture) paths() map[string]bool {
 	out := map[string]bool{}
-	for _, root := range []string{f.webRoot, f.confDir, f.poolDir} {
+	for _, root := range []string{f.webRoot, f.confDir, f.phpRoot} {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err == nil {
 				out[p] = true
@@ -131,6 +134,18 @@ func (f *phpFixture) paths() map[string]bool {
 // site leaves nothing behind. Once the name is fixed, the next run deletes
 // the removed site (after its backup) and serves the new one.
 func TestRefusedRunDeletesNothing(t *testing.T) {
+	for _, tc := range []struct{ name, newSite string }{
+		{"nginx", "aliases: [" + refusedAlias + "]\n"},
+		// A name nginx refuses; a PHP version php-fpm refuses: php-fpm8.3
+		// is not installed, so its check fails, and its pool and
+		// run directories (php/8.3/...) must not stay behind.
+		{"php", "php: '8.3'\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRefusedRun(t, tc.newSite) })
+	}
+}
+
+func testRefusedRun(t *testing.T, newSite string) {
 	f := newPHPFixture(t, 1)
 	f.phpSite("keep.example.com", "")
 	f.phpSite("gone.example.com", "")
@@ -176,7 +191,7 @@ func TestRefusedRunDeletesNothing(t *testing.T) {
 
 	// The refused revision: gone removed, new added with a name nginx refuses.
 	f.remove("gone.example.com")
-	f.phpSite("new.example.com", "aliases: ["+refusedAlias+"]\n")
+	f.phpSite("new.example.com", newSite)
 	code, out, errOut := f.berth("apply", "--auto-approve")
 	if code != 1 || !strings.Contains(errOut, "configuration check failed") || !strings.Contains(errOut, "deletion(s) of data not run") {
 		t.Fatalf("refused run: exit %d\n%s\n%s", code, out, errOut)
