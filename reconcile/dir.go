@@ -50,12 +50,13 @@ func NewDir(s DirSpec) *Dir {
 	return &Dir{id: s.ID, server: s.Server, site: s.Site, path: s.Path, mode: mode, owner: s.Owner, group: s.Group}
 }
 
-func (d *Dir) ID() string        { return d.id }
-func (d *Dir) Server() string    { return d.server }
-func (d *Dir) Kind() string      { return KindDir }
-func (d *Dir) Site() string      { return d.site }
-func (d *Dir) Path() string      { return d.path }
-func (d *Dir) Deps() []string    { return d.deps }
+func (d *Dir) ID() string     { return d.id }
+func (d *Dir) Server() string { return d.server }
+func (d *Dir) Kind() string   { return KindDir }
+func (d *Dir) Site() string   { return d.site }
+func (d *Dir) Path() string   { return d.path }
+func (d *Dir) Deps() []string { return d.deps }
+
 // Observe lists the directory and its ancestors: Check notes which of
 // them a creation makes (EnsureDir creates missing parents), so that Undo
 // takes them back too.
