@@ -480,6 +480,12 @@ type Result struct {
 	Reloads  []string `json:"reloads,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
+
+	// Set by phase 1 on one server: why no data may be deleted anywhere
+	// ("" when nothing stops it), and the sites with a failed change,
+	// whose data must not be deleted.
+	stop        string
+	failedSites map[string]bool
 }
 
 // Apply runs exactly the changes of p, in two phases separated by a
@@ -493,11 +499,13 @@ type Result struct {
 //     change of the run on that server, of every service and kind (files
 //     written or deleted, directories created), and reloads nothing there;
 //  2. data, servers in parallel, only when phase 1 succeeded on every
-//     server (no failed change, check or reload, no unreachable server):
-//     the deletions that feed no service, such as a removed site's
-//     directory and database. They need no check and no reload: their
-//     service files went in phase 1, so the rule "one check and one
-//     reload per service per server per run" holds.
+//     server (no failed check or reload, no failed shared change, no
+//     unreachable server, not cancelled): the deletions that feed no
+//     service, such as a removed site's directory and database; a site
+//     with a failed change of its own keeps its data for the next run.
+//     They need no check and no reload: their service files went in
+//     phase 1, so the rule "one check and one reload per service per
+//     server per run" holds.
 //
 // A removed site's guard step (its backup) runs before both; when it
 // fails, none of the site's deletions runs. Conflicts are not applied.
@@ -572,38 +580,65 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 
 	// Phase 1: configuration.
-	configOK := len(p.Unreachable) == 0
+	var stops []string
+	if len(p.Unreachable) > 0 {
+		stops = append(stops, "a server could not be observed")
+	}
+	failedSites := map[string]bool{}
 	var wg sync.WaitGroup
 	for server, changes := range config {
 		wg.Go(func() {
 			r := e.applyServer(ctx, p, server, changes, &n, total)
 			merge(r)
-			if len(r.Errors) > 0 || r.Failed > 0 {
-				mu.Lock()
-				configOK = false
-				mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			if r.stop != "" {
+				stops = append(stops, server+": "+r.stop)
+			}
+			for site := range r.failedSites {
+				failedSites[site] = true
 			}
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		stops = append(stops, "the run was cancelled")
+	}
 
-	// Barrier, then phase 2: data.
-	if !configOK || ctx.Err() != nil {
-		skipped := 0
-		for _, server := range slices.Sorted(maps.Keys(data)) {
-			for _, c := range data[server] {
-				e.hook().Applied(c, errors.New("not deleted: the run's configuration phase failed; the next successful run deletes it"))
-				res.Failed++
-				skipped++
+	// Barrier, then phase 2: data. A failed check or reload anywhere stops
+	// all of it; a failed change of a site stops that site's.
+	skipped := 0
+	for _, server := range slices.Sorted(maps.Keys(data)) {
+		var run []*Change
+		for _, c := range data[server] {
+			switch {
+			case len(stops) > 0:
+				e.hook().Applied(c, errors.New("not deleted: the configuration phase of this run failed; the next successful run deletes it"))
+			case failedSites[c.Site]:
+				e.hook().Applied(c, fmt.Errorf("not deleted: a configuration change of site %s failed in this run; the next successful run deletes it", c.Site))
+			default:
+				run = append(run, c)
+				continue
 			}
+			res.Failed++
+			skipped++
 		}
-		if skipped > 0 {
-			res.Errors = append(res.Errors, fmt.Sprintf("%d deletion(s) of data not run, because a change, configuration check or reload of this run failed or a server was unreachable: nothing of a removed site's data is deleted until its configuration is gone everywhere", skipped))
+		data[server] = run
+	}
+	if skipped > 0 {
+		why := "a configuration change of the site failed"
+		if len(stops) > 0 {
+			slices.Sort(stops)
+			why = strings.Join(stops, "; ")
 		}
-	} else if len(data) > 0 {
+		res.Errors = append(res.Errors, fmt.Sprintf("%d deletion(s) of data not run, because %s: nothing of a removed site's data is deleted until its configuration is gone everywhere", skipped, why))
+	}
+	if len(stops) == 0 && len(data) > 0 {
 		failpoint.Hit("before-data")
 		for server, changes := range data {
-			wg.Go(func() { merge(e.applyData(ctx, p, server, changes, &n, total)) })
+			if len(changes) > 0 {
+				wg.Go(func() { merge(e.applyData(ctx, p, server, changes, &n, total)) })
+			}
 		}
 		wg.Wait()
 	}
@@ -628,6 +663,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	}
 	abort := func(format string, args ...any) *Result {
 		fail(format, args...)
+		res.stop = "nothing was applied"
 		for _, c := range changes {
 			e.hook().Applied(c, errors.New("not applied: "+res.Errors[len(res.Errors)-1]))
 		}
@@ -705,6 +741,14 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		default:
 			res.Failed++
 			fail("%s: %v", c.ID, errs[i])
+			if c.Site == "" {
+				res.stop = "a shared resource failed"
+			} else {
+				if res.failedSites == nil {
+					res.failedSites = map[string]bool{}
+				}
+				res.failedSites[c.Site] = true
+			}
 		}
 	}
 
@@ -753,6 +797,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			restored++
 		}
 		fail("%d change(s) of this run restored and nothing reloaded, because the configuration check of %s failed", restored, strings.Join(refused, ", "))
+		res.stop = "the configuration check of " + strings.Join(refused, ", ") + " failed"
 		// The restored files are what the services run, unless an
 		// interrupted run had left them pending already.
 		var clear []string
@@ -777,6 +822,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			e.hook().Reloaded(server, name, err)
 			if err != nil {
 				fail("%s: reload failed (the files are written and checked; the old configuration may still be running; the next run reloads it again): %v", name, err)
+				res.stop = "the reload of " + name + " failed"
 				continue
 			}
 			res.Reloads = append(res.Reloads, server+"/"+name)
