@@ -139,23 +139,24 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 
 	for _, step := range []struct {
-		point  string
-		change func()
+		point   string
+		change  func()
+		pending bool // the crash leaves a service pending check and reload
 	}{
-		{"after-record-pending", func() { addStatic(20); addPHP(); addPHP() }},
-		{"after-sweep", func() { addStatic(2) }},
-		{"after-record-intent", func() { addStatic(2); addPHP() }},
-		{"after-write:vhost#3", func() { addStatic(3); editStatic() }},
-		{"after-write:php-pool", func() { addPHP() }},
-		{"after-write:dir#2", func() { addStatic(2) }},
-		{"mid-write#2", func() { addStatic(2); editStatic() }},
-		{"before-check", func() { addStatic(2) }},
-		{"before-reload", func() { addStatic(1); addPHP() }},
-		{"after-reload", func() { addPHP(); drop(&static) }},
-		{"before-inventory", func() { addStatic(2); drop(&static) }},
-		{"before-data", func() { drop(&php) }},
-		{"mid-delete", func() { drop(&php); drop(&static) }},
-		{"mid-delete#3", func() { drop(&php); addStatic(1) }},
+		{"after-record-pending", func() { addStatic(20); addPHP(); addPHP() }, true},
+		{"after-sweep", func() { addStatic(2) }, false},
+		{"after-record-intent", func() { addStatic(2); addPHP() }, true},
+		{"after-write:vhost#3", func() { addStatic(3); editStatic() }, true},
+		{"after-write:php-pool", func() { addPHP() }, true},
+		{"after-write:dir#2", func() { addStatic(2) }, true},
+		{"mid-write#2", func() { addStatic(2); editStatic() }, true},
+		{"before-check", func() { addStatic(2) }, true},
+		{"before-reload", func() { addStatic(1); addPHP() }, true},
+		{"after-reload", func() { addPHP(); drop(&static) }, true},
+		{"before-inventory", func() { addStatic(2); drop(&static) }, false},
+		{"before-data", func() { drop(&php) }, false},
+		{"mid-delete", func() { drop(&php); drop(&static) }, false},
+		{"mid-delete#3", func() { drop(&php); addStatic(1) }, false},
 	} {
 		t.Run(step.point, func(t *testing.T) {
 			f.t = t
@@ -177,6 +178,10 @@ func TestCrashAtEveryStep(t *testing.T) {
 			}
 			if s := f.sync(); s != "OutOfSync" {
 				t.Errorf("status after the crash at %s is %s, want OutOfSync", step.point, s)
+			}
+			_, planOut, _ := f.berth("plan")
+			if got := strings.Contains(planOut, "check and reload pending from an interrupted run"); got != step.pending {
+				t.Errorf("after the crash at %s the plan shows a pending reload: %v, want %v\n%s", step.point, got, step.pending, planOut)
 			}
 			code, out, errOut := f.berth("apply", "--auto-approve")
 			if code != 0 {
