@@ -701,8 +701,10 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	// the services as pending and what will be written as berth's.
 	if len(changes) > 0 || p.planned.interrupted[server] {
 		if dirs := p.planned.dirs[server]; len(dirs) > 0 {
+			// A leftover is never read by a service: failing to remove it
+			// is worth a warning, not the run.
 			if _, err := h.SweepTemp(ctx, dirs); err != nil {
-				return abort("remove temporary files left by an interrupted run: %v", err)
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: temporary files (%s*) left by an interrupted run could not be removed: %v", server, host.TempPrefix, err))
 			}
 			failpoint.Hit("after-sweep")
 		}
@@ -782,13 +784,14 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	if len(refused) > 0 {
 		// Put back every change of this run on this server, newest first,
 		// so that it serves and holds what it did before the run.
-		restored := 0
+		restored, unrestored := 0, 0
 		for _, i := range slices.Backward(order) {
 			if !ok[i] {
 				continue
 			}
 			if uerr := changes[i].res.Undo(ctx, h, changes[i]); uerr != nil {
 				fail("%s: restore after the failed check: %v", changes[i].ID, uerr)
+				unrestored++
 				continue
 			}
 			ok[i] = false
@@ -798,17 +801,12 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		}
 		fail("%d change(s) of this run restored and nothing reloaded, because the configuration check of %s failed", restored, strings.Join(refused, ", "))
 		res.stop = "the configuration check of " + strings.Join(refused, ", ") + " failed"
-		// The restored files are what the services run, unless an
-		// interrupted run had left them pending already.
-		var clear []string
-		for _, name := range newPending {
-			if !wasPending[name] {
-				clear = append(clear, name)
-			}
-		}
-		if len(clear) > 0 {
-			if err := e.Inventory.ClearPendingReloads(ctx, p.Env, server, clear); err != nil {
-				fail("clear pending reloads of %s: %v", strings.Join(clear, ", "), err)
+		// Restored, the files are what the services run: this run's
+		// pending records go (an interrupted run's stay). A change that
+		// could not be restored leaves them: the next run checks again.
+		if unrestored == 0 && len(newPending) > 0 {
+			if err := e.Inventory.ClearPendingReloads(ctx, p.Env, server, newPending); err != nil {
+				fail("clear pending reloads of %s: %v", strings.Join(newPending, ", "), err)
 			}
 		}
 	} else {
