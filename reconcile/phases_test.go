@@ -82,6 +82,9 @@ func TestRunPhases(t *testing.T) {
 						t.Errorf("refused run left record %+v", r)
 					}
 				}
+				if exists(t, h, "/srv/new") || !exists(t, h, "/srv/old") {
+					t.Errorf("after the refused run: /srv/new exists %v, /srv/old exists %v", exists(t, h, "/srv/new"), exists(t, h, "/srv/old"))
+				}
 				if res.Restored == 0 {
 					t.Errorf("nothing restored: %+v", res)
 				}
@@ -98,6 +101,9 @@ func TestRunPhases(t *testing.T) {
 				if strings.HasPrefix(p, "/srv/old") {
 					t.Errorf("accepted run kept %s", p)
 				}
+			}
+			if exists(t, h, "/srv/old") {
+				t.Error("accepted run kept /srv/old")
 			}
 			for _, r := range recs {
 				if r.Site != "new" || r.Pending {
@@ -205,4 +211,51 @@ func TestPendingReloadOfUndeclaredService(t *testing.T) {
 	if pending, _ := h.inv.PendingReloads(ctx, "test"); len(pending) != 0 {
 		t.Errorf("still pending: %v", pending)
 	}
+}
+
+// failingChange is a configuration change of a site that always fails.
+type failingChange struct{ site string }
+
+func (f failingChange) ID() string        { return "site/" + f.site + "/broken@web" }
+func (f failingChange) Server() string    { return "web" }
+func (f failingChange) Kind() string      { return "broken" }
+func (f failingChange) Site() string      { return f.site }
+func (f failingChange) Path() string      { return "" }
+func (f failingChange) Deps() []string    { return nil }
+func (f failingChange) Observe() []string { return nil }
+func (f failingChange) Check(context.Context, CheckInput) (Change, error) {
+	return Change{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site, Action: Update, Service: "http"}, nil
+}
+func (f failingChange) Apply(context.Context, host.Host, *Change) error {
+	return errors.New("cannot write")
+}
+func (f failingChange) Undo(context.Context, host.Host, *Change) error { return nil }
+func (f failingChange) Record() Record                                 { return Record{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site} }
+
+// TestDataPhasePerSite: a failed configuration change of one removed site
+// keeps that site's data for the next run; another removed site's data
+// goes in the same run.
+func TestDataPhasePerSite(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.plan(h.desired(5, append(site("x"), site("y")...)...), PlanOptions{}))
+	p := h.plan(h.desired(5, failingChange{"x"}), PlanOptions{})
+	_, err := h.engine.Apply(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "1 deletion(s) of data not run, because a configuration change of the site failed") {
+		t.Fatalf("apply: %v", err)
+	}
+	if !exists(t, h, "/srv/x") {
+		t.Error("x's directory was deleted although a change of x failed")
+	}
+	if exists(t, h, "/srv/y") {
+		t.Error("y's directory was kept although nothing of y failed")
+	}
+}
+
+func exists(t *testing.T, h *harness, p string) bool {
+	t.Helper()
+	obs, err := h.fake.Observe(context.Background(), []string{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs[0].Exists
 }
