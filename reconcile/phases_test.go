@@ -230,7 +230,9 @@ func (f failingChange) Apply(context.Context, host.Host, *Change) error {
 	return errors.New("cannot write")
 }
 func (f failingChange) Undo(context.Context, host.Host, *Change) error { return nil }
-func (f failingChange) Record() Record                                 { return Record{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site} }
+func (f failingChange) Record() Record {
+	return Record{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site}
+}
 
 // TestDataPhasePerSite: a failed configuration change of one removed site
 // keeps that site's data for the next run; another removed site's data
