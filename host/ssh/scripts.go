@@ -62,8 +62,12 @@ exit 0`
 // sweepScript removes WriteFile's leftover temporary files (regular files
 // named .berth-tmp-*, host.TempPrefix) directly in each directory named on
 // standard input (NUL-separated), skipping absent ones and links, and
-// prints the removed paths NUL-separated.
+// prints the removed paths NUL-separated. One find per batch of
+// directories, not one per directory: a server with thousands of sites
+// has tens of thousands of them.
 const sweepScript = `LC_ALL=C; export LC_ALL
 exec xargs -0 -r sh -c 'for d; do
-  if [ -d "$d" ] && [ ! -L "$d" ]; then find "$d" -mindepth 1 -maxdepth 1 -name ".berth-tmp-*" -type f -print0 -delete || exit 1; fi
-done' berth-sweep-dir`
+  shift
+  if [ -d "$d" ] && [ ! -L "$d" ]; then set -- "$@" "$d"; fi
+done
+[ $# -eq 0 ] || exec find "$@" -mindepth 1 -maxdepth 1 -name ".berth-tmp-*" -type f -print0 -delete' berth-sweep-dir`
