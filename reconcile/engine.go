@@ -126,6 +126,9 @@ type planned struct {
 	// first write and its end (a pending reload or record): they are swept
 	// of temp files even when this run writes nothing there.
 	interrupted map[string]bool
+	// orphans are pending reloads of servers the environment no longer
+	// declares: Apply forgets them, saying so.
+	orphans []PendingReload
 }
 
 // superseder is implemented by a resource that takes over paths that
@@ -245,10 +248,22 @@ records:
 		}
 	}
 	for _, pr := range pending {
-		pl.interrupted[pr.Server] = true
-		if _, ok := servers[pr.Server]; !ok && len(opts.Sites) == 0 {
-			servers[pr.Server] = nil // a server left with only a pending reload
+		if _, ok := servers[pr.Server]; ok || len(opts.Sites) > 0 {
+			pl.interrupted[pr.Server] = true
+			continue
 		}
+		// A server berth manages nothing on any more: reload its service
+		// if the environment still declares it, else forget it.
+		if d.Service == nil {
+			pl.orphans = append(pl.orphans, pr)
+		} else if _, err := d.Service(pr.Server, pr.Service); err != nil {
+			pl.orphans = append(pl.orphans, pr)
+		} else {
+			pl.interrupted[pr.Server] = true
+			servers[pr.Server] = nil
+			continue
+		}
+		p.Pending = append(p.Pending, pr)
 	}
 	for _, g := range guards {
 		pl.guards[g.ID] = true
@@ -522,6 +537,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		return nil, errors.New("apply: the plan was not made by Engine.Plan")
 	}
 	blocked, res := e.runGuards(ctx, p)
+	for _, pr := range p.planned.orphans {
+		if err := e.Inventory.ClearPendingReloads(ctx, p.Env, pr.Server, []string{pr.Service}); err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: clear the pending reload of %s: %v", pr.Server, pr.Service, err))
+			continue
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s was left pending check and reload by an interrupted run, but environment %s no longer declares it: forgotten; check and reload it by hand if it still runs", pr.Server, pr.Service, p.Env))
+	}
 	config := map[string][]*Change{}
 	data := map[string][]*Change{}
 	total := 0

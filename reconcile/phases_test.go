@@ -261,3 +261,33 @@ func exists(t *testing.T, h *harness, p string) bool {
 	}
 	return obs[0].Exists
 }
+
+// TestPendingReloadOfRemovedServer: a pending reload of a server the
+// environment no longer declares is shown, then forgotten with a warning
+// by Apply; it neither blocks the run nor stays forever.
+func TestPendingReloadOfRemovedServer(t *testing.T) {
+	h := newHarness(t)
+	d := h.desired(5, site("a")...)
+	inner := d.Service
+	d.Service = func(server, name string) (Service, error) {
+		if server != "web" {
+			return Service{}, errors.New("server " + server + " is no longer in environment test")
+		}
+		return inner(server, name)
+	}
+	ctx := context.Background()
+	if err := h.inv.AddPendingReloads(ctx, "test", "old", []string{"http"}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.plan(d, PlanOptions{})
+	if len(p.Pending) != 1 || len(p.Unreachable) != 0 {
+		t.Fatalf("plan: pending %v, unreachable %v", p.Pending, p.Unreachable)
+	}
+	res, err := h.engine.Apply(ctx, p)
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "no longer declares it") {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	if p := h.plan(d, PlanOptions{}); len(p.Pending) != 0 {
+		t.Errorf("still pending: %v", p.Pending)
+	}
+}
