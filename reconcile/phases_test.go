@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/host/hosttest"
 )
 
 // phpSite is a site with a directory, a vhost (service http) and a pool
@@ -289,5 +290,75 @@ func TestPendingReloadOfRemovedServer(t *testing.T) {
 	}
 	if p := h.plan(d, PlanOptions{}); len(p.Pending) != 0 {
 		t.Errorf("still pending: %v", p.Pending)
+	}
+}
+
+// TestBarrierAcrossServers: a check that fails on one server stops the
+// data deletions on every server; the other server's configuration
+// changes stand and are reloaded.
+func TestBarrierAcrossServers(t *testing.T) {
+	ctx := context.Background()
+	hosts := fakeHosts{}
+	fakes := map[string]*hosttest.Fake{}
+	for _, name := range []string{"a", "b"} {
+		f := hosttest.New(name)
+		f.Handle("svc-reload", func(context.Context, []string, []byte) (host.RunResult, error) { return host.RunResult{}, nil })
+		if err := f.MkdirAll(ctx, "/srv", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		hosts[name], fakes[name] = f, f
+	}
+	refuse := false
+	fakes["a"].Handle("svc-test", func(context.Context, []string, []byte) (host.RunResult, error) { return host.RunResult{}, nil })
+	fakes["b"].Handle("svc-test", func(context.Context, []string, []byte) (host.RunResult, error) {
+		if refuse {
+			return host.RunResult{ExitCode: 1, Stderr: []byte("refused")}, nil
+		}
+		return host.RunResult{}, nil
+	})
+	inv := newMemInventory()
+	e := &Engine{Hosts: hosts, Inventory: inv}
+	on := func(server, name string) []Resource {
+		dir := NewDir(DirSpec{ID: "site/" + name + "/dir@" + server, Server: server, Site: name, Path: "/srv/" + name})
+		f := NewFile(FileSpec{ID: "site/" + name + "/vhost@" + server, Server: server, Site: name, Path: "/srv/" + name + "/vhost.conf",
+			Content: []byte("server " + name + "\n"), Service: "http"})
+		f.deps = []string{dir.ID()}
+		return []Resource{dir, f}
+	}
+	desired := func(rs ...Resource) *Desired {
+		return &Desired{Env: "test", Revision: "r", MaxDeletions: 5, Resources: rs,
+			Service: func(server, name string) (Service, error) {
+				return Service{Name: name, Test: []string{"svc-test"}, Reload: []string{"svc-reload"}}, nil
+			}}
+	}
+	apply := func(d *Desired) (*Result, error) {
+		p, err := e.Plan(ctx, d, PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Apply(ctx, p)
+	}
+	if _, err := apply(desired(on("a", "old")...)); err != nil {
+		t.Fatal(err)
+	}
+	// old goes from a, new comes to a and to b, where it is refused.
+	refuse = true
+	res, err := apply(desired(append(on("a", "new"), on("b", "new2")...)...))
+	if err == nil || !strings.Contains(err.Error(), "deletion(s) of data not run") {
+		t.Fatalf("apply: %v", err)
+	}
+	dirA, _ := fakes["a"].Observe(ctx, []string{"/srv/old", "/srv/new/vhost.conf", "/srv/old/vhost.conf"})
+	dirB, _ := fakes["b"].Observe(ctx, []string{"/srv/new2"})
+	if !dirA[0].Exists {
+		t.Error("the data phase ran on a although the check failed on b")
+	}
+	if !dirA[1].Exists || dirA[2].Exists {
+		t.Errorf("a's configuration changes did not stand: new vhost %v, old vhost %v", dirA[1].Exists, dirA[2].Exists)
+	}
+	if dirB[0].Exists {
+		t.Error("b kept the refused site's directory")
+	}
+	if len(res.Reloads) != 1 || res.Reloads[0] != "a/http" {
+		t.Errorf("reloads %v, want only a/http", res.Reloads)
 	}
 }
