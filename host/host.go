@@ -74,9 +74,23 @@ type Host interface {
 	// naming it.
 	Observe(ctx context.Context, paths []string) ([]Observation, error)
 
+	// SweepTemp removes the temporary files WriteFile leaves when it is
+	// interrupted before its rename (a crash, a kill): regular files named
+	// TempPrefix+"*" directly in each of dirs, in ONE round trip. A dir
+	// that does not exist, or is a symbolic link, is skipped. It returns
+	// the paths it removed. A WriteFile running at the same time in one of
+	// dirs may lose its temporary file: its rename then fails and the
+	// write returns an error, so a half-written file never reaches the
+	// name a service reads. Callers sweep where no write of theirs runs.
+	SweepTemp(ctx context.Context, dirs []string) ([]string, error)
+
 	// Close releases the host's connections. Calls after Close fail.
 	Close() error
 }
+
+// TempPrefix starts the name of every temporary file WriteFile creates. No
+// service reads files of that name; SweepTemp removes leftovers.
+const TempPrefix = ".berth-tmp-"
 
 // RunOptions are the optional parts of a command. The zero value runs the
 // command with no standard input, in the host's default directory and

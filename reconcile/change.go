@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 )
 
@@ -55,14 +56,36 @@ type Change struct {
 	prior  *prior
 	res    Resource
 	record *Record // inventory entry to save when the change succeeds
+	before *Record // inventory entry before the run, nil for none
 }
+
+// PendingReload is a service of a server whose configuration a run changed
+// and did not check and reload (it crashed, or its reload failed): the
+// next Apply checks and reloads it even when no file changed.
+type PendingReload struct {
+	Server  string `json:"server"`
+	Service string `json:"service"`
+}
+
+func (p PendingReload) String() string {
+	return fmt.Sprintf("! %s@%s: check and reload pending from an interrupted run", p.Service, p.Server)
+}
+
+// dataPhase reports whether c runs in a run's second phase: a deletion
+// that feeds no service (a site's directory, its database, settings
+// file, a release), which no configuration check can vouch for and no
+// reload needs. Apply runs them only after every configuration check and
+// reload of the run succeeded, on every server: a refused run deletes no
+// data.
+func (c *Change) dataPhase() bool { return c.Action == Delete && c.Service == "" }
 
 // prior is a resource's state before a change, kept so that a failed
 // service check can put it back.
 type prior struct {
-	exists bool
-	data   []byte
-	obs    hostObservation
+	exists  bool
+	data    []byte
+	obs     hostObservation
+	parents []string // a created directory's missing parents, nearest first
 }
 
 // Plan is the value `berth plan` prints and `berth apply` runs: every change
@@ -85,6 +108,9 @@ type Plan struct {
 	// Unreachable lists servers that could not be observed; nothing is
 	// planned for them.
 	Unreachable []ServerError `json:"unreachable,omitempty"`
+	// Pending lists services an interrupted run left unchecked and
+	// unreloaded; Apply checks and reloads them.
+	Pending []PendingReload `json:"pending_reloads,omitempty"`
 
 	planned *planned
 }
@@ -112,8 +138,12 @@ func (p *Plan) Summary() Summary {
 	return s
 }
 
-// Empty reports whether applying the plan would change nothing.
+// Empty reports whether applying the plan would change nothing: no change
+// and no pending reload.
 func (p *Plan) Empty() bool {
+	if len(p.Pending) > 0 {
+		return false
+	}
 	for _, c := range p.Changes {
 		if c.Action != None && c.Action != Conflict {
 			return false

@@ -132,8 +132,22 @@ func (s *SQLiteDB) Apply(ctx context.Context, h host.Host, c *Change) error {
 	return nil
 }
 
-// Undo is never needed: a database file has no service check to fail.
-func (s *SQLiteDB) Undo(context.Context, host.Host, *Change) error { return nil }
+// Undo takes back a creation after a refused configuration check (a
+// refused run leaves nothing new behind): the file is removed while it is
+// still the empty one Apply created; a file holding data is kept.
+func (s *SQLiteDB) Undo(ctx context.Context, h host.Host, c *Change) error {
+	if c.Action != Create {
+		return nil
+	}
+	obs, err := h.Observe(ctx, []string{s.path})
+	if err != nil {
+		return err
+	}
+	if obs[0].IsRegular() && obs[0].Size == 0 {
+		return h.Remove(ctx, s.path)
+	}
+	return nil
+}
 
 func (s *SQLiteDB) Record() Record {
 	return Record{ID: s.id, Server: s.server, Kind: KindSQLite, Site: s.site, Path: s.path}

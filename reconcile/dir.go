@@ -50,13 +50,27 @@ func NewDir(s DirSpec) *Dir {
 	return &Dir{id: s.ID, server: s.Server, site: s.Site, path: s.Path, mode: mode, owner: s.Owner, group: s.Group}
 }
 
-func (d *Dir) ID() string        { return d.id }
-func (d *Dir) Server() string    { return d.server }
-func (d *Dir) Kind() string      { return KindDir }
-func (d *Dir) Site() string      { return d.site }
-func (d *Dir) Path() string      { return d.path }
-func (d *Dir) Deps() []string    { return d.deps }
-func (d *Dir) Observe() []string { return []string{d.path} }
+func (d *Dir) ID() string     { return d.id }
+func (d *Dir) Server() string { return d.server }
+func (d *Dir) Kind() string   { return KindDir }
+func (d *Dir) Site() string   { return d.site }
+func (d *Dir) Path() string   { return d.path }
+func (d *Dir) Deps() []string { return d.deps }
+
+// Observe lists the directory and its ancestors: Check notes which of
+// them a creation makes (EnsureDir creates missing parents), so that Undo
+// takes them back too.
+func (d *Dir) Observe() []string { return append([]string{d.path}, ancestors(d.path)...) }
+
+// ancestors returns the parents of p, nearest first, without "/".
+func ancestors(p string) []string {
+	var out []string
+	for dir := path.Dir(p); dir != "/" && dir != "." && dir != p; dir = path.Dir(dir) {
+		out = append(out, dir)
+		p = dir
+	}
+	return out
+}
 
 func (d *Dir) change(a Action, reason string) Change {
 	return Change{ID: d.id, Server: d.server, Kind: KindDir, Site: d.site, Path: d.path, Action: a, Reason: reason}
@@ -66,8 +80,10 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 	obs := in.Obs[d.path]
 	if d.absent {
 		switch {
-		case !obs.Exists:
-			return d.change(None, ""), nil
+		case !obs.Exists: // deleted by an interrupted run
+			c := d.change(Delete, "already gone; forgotten")
+			c.prior = &prior{}
+			return c, nil
 		case in.Record != nil && in.Record.Adopted:
 			return d.change(None, "kept: it existed before berth managed it"), nil
 		case !obs.IsDir():
@@ -86,6 +102,12 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 	if !obs.Exists {
 		c := d.change(Create, "missing")
 		c.prior = &prior{}
+		for _, a := range ancestors(d.path) {
+			if in.Obs[a].Exists {
+				break
+			}
+			c.prior.parents = append(c.prior.parents, a)
+		}
 		return c, nil
 	}
 	if !obs.IsDir() {
@@ -131,11 +153,18 @@ func (d *Dir) Undo(ctx context.Context, h host.Host, c *Change) error {
 	case p == nil:
 		return fmt.Errorf("cannot restore %s: its prior state was not recorded", d.path)
 	case !p.exists:
-		err := h.Remove(ctx, d.path)
-		if err != nil && strings.Contains(err.Error(), "not empty") {
-			return nil
+		// The directory, then the parents its creation made, nearest
+		// first; one that is not empty holds something else: kept.
+		for _, dir := range append([]string{d.path}, p.parents...) {
+			err := h.Remove(ctx, dir)
+			if err != nil && strings.Contains(err.Error(), "not empty") {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		return nil
 	}
 	return h.EnsureDir(ctx, d.path, host.WriteOptions{Mode: p.obs.Mode.Perm(), Owner: p.obs.Owner, Group: p.obs.Group})
 }

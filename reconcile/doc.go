@@ -54,10 +54,36 @@
 //     is removed, after its backup succeeded in the same run;
 //   - a path berth did not create is never overwritten without Adopt: it
 //     shows in the plan as a conflict;
-//   - changed files are grouped by service; after writing, each service's
-//     check command runs once per host (nginx -t), and on failure the
-//     service's files are restored and it is not reloaded; otherwise it is
-//     reloaded once per host per run.
+//   - a run has two phases with a barrier across all servers (Apply).
+//     Phase 1, configuration: every change except the deletions that feed
+//     no service; then each service whose files changed is checked once
+//     per host (nginx -t), and only when every check on the host passed
+//     is each reloaded once. A failed check restores every change of the
+//     run on that host, of every service and kind (files written or
+//     deleted, directories and empty SQLite files created: a refused run
+//     leaves nothing new), and reloads nothing there. Phase 2, data: the
+//     deletions that feed no service (a removed site's directory,
+//     database, settings, release) run only when phase 1 succeeded on
+//     every host; they need no reload, their service files went in
+//     phase 1. A refused run deletes no data;
+//   - crash consistency: before its first write on a host, a run removes
+//     the temporary files an interrupted write left in berth's
+//     directories (Host.SweepTemp), records the services it changes as
+//     pending check and reload in the state store (cleared after each
+//     one's reload; the next plan lists them, the next apply checks and
+//     reloads them even with nothing to write, status is OutOfSync until
+//     then), and saves the records of what it will write marked Pending
+//     (confirmed after, or the previous record put back), so a rerun never
+//     takes berth's own files for someone else's. A record whose resource
+//     is already gone (an interrupted deletion) is planned as a deletion
+//     that forgets it; data deletions forget their record one by one.
+//
+// Failpoints (internal/failpoint, BERTH_FAILPOINT) name the step
+// boundaries of a run, in order: after-sweep, after-record-pending,
+// after-record-intent, after-write:KIND|ROLE|SERVICE (after each change),
+// mid-write (host/local, inside a write), before-check, before-reload,
+// after-reload, before-inventory, before-data, mid-delete (after each data
+// deletion). cmd/berth's crash test kills apply at each one.
 //
 // The engine never prints: progress goes through a Hook, so the CLI draws it
 // and the daemon logs it from the same code.

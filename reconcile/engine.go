@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/internal/failpoint"
 )
 
 // Hosts connects the engine to servers.
@@ -37,6 +40,15 @@ type Inventory interface {
 	// SaveAppliedPolicy records p, the own policy of revision, as the
 	// policy last applied to env.
 	SaveAppliedPolicy(ctx context.Context, env, revision string, p Policy) error
+	// PendingReloads returns the services of env recorded as pending check
+	// and reload; none is not an error.
+	PendingReloads(ctx context.Context, env string) ([]PendingReload, error)
+	// AddPendingReloads records services of server as pending. It returns
+	// once the record survives a crash.
+	AddPendingReloads(ctx context.Context, env, server string, services []string) error
+	// ClearPendingReloads removes services of server from the pending
+	// reloads; services not pending are ignored.
+	ClearPendingReloads(ctx context.Context, env, server string, services []string) error
 }
 
 // Service is something on a server that checks and reloads its
@@ -115,6 +127,15 @@ type planned struct {
 	observed map[string]error       // server -> observation error
 	guards   map[string]bool        // IDs of the steps run before a site's deletions
 	scoped   bool                   // limited to some sites: not the whole revision
+	pending  map[string][]string    // server -> services pending check and reload before the run
+	dirs     map[string][]string    // server -> directories berth writes in, swept of temp files
+	// interrupted marks servers where an earlier run stopped between its
+	// first write and its end (a pending reload or record): they are swept
+	// of temp files even when this run writes nothing there.
+	interrupted map[string]bool
+	// orphans are pending reloads of servers the environment no longer
+	// declares: Apply forgets them, saying so.
+	orphans []PendingReload
 }
 
 // superseder is implemented by a resource that takes over paths that
@@ -141,6 +162,10 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	recs, err := e.Inventory.Records(ctx, d.Env)
 	if err != nil {
 		return nil, fmt.Errorf("read the inventory of %s: %w", d.Env, err)
+	}
+	pending, err := e.Inventory.PendingReloads(ctx, d.Env)
+	if err != nil {
+		return nil, fmt.Errorf("read the pending reloads of %s: %w", d.Env, err)
 	}
 	resources := d.Resources
 	if len(opts.Sites) > 0 {
@@ -230,7 +255,31 @@ records:
 	if err != nil {
 		return nil, err
 	}
-	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{}, scoped: len(opts.Sites) > 0}
+	pl := &planned{desired: d, adopt: opts.Adopt, records: map[string][]Record{}, observed: map[string]error{}, forget: forget, guards: map[string]bool{}, scoped: len(opts.Sites) > 0,
+		pending: map[string][]string{}, dirs: map[string][]string{}, interrupted: map[string]bool{}}
+	for _, rec := range recs {
+		if rec.Pending {
+			pl.interrupted[rec.Server] = true
+		}
+	}
+	for _, pr := range pending {
+		if _, ok := servers[pr.Server]; ok || len(opts.Sites) > 0 {
+			pl.interrupted[pr.Server] = true
+			continue
+		}
+		// A server berth manages nothing on any more: reload its service
+		// if the environment still declares it, else forget it.
+		if d.Service == nil {
+			pl.orphans = append(pl.orphans, pr)
+		} else if _, err := d.Service(pr.Server, pr.Service); err != nil {
+			pl.orphans = append(pl.orphans, pr)
+		} else {
+			pl.interrupted[pr.Server] = true
+			servers[pr.Server] = nil
+			continue
+		}
+		p.Pending = append(p.Pending, pr)
+	}
 	for _, g := range guards {
 		pl.guards[g.ID] = true
 	}
@@ -239,7 +288,7 @@ records:
 	var wg sync.WaitGroup
 	for server, rs := range servers {
 		wg.Go(func() {
-			changes, save, unchanged, err := e.checkServer(ctx, server, rs, byID, opts.Adopt, guarded)
+			changes, save, unchanged, dirs, err := e.checkServer(ctx, server, rs, byID, opts.Adopt, guarded)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -251,6 +300,13 @@ records:
 			p.Unchanged += unchanged
 			if len(save) > 0 {
 				pl.records[server] = save
+			}
+			pl.dirs[server] = dirs
+			for _, pr := range pending {
+				if pr.Server == server {
+					pl.pending[server] = append(pl.pending[server], pr.Service)
+					p.Pending = append(p.Pending, pr)
+				}
 			}
 		})
 	}
@@ -272,6 +328,9 @@ records:
 		}
 	}
 	slices.SortFunc(p.Unreachable, func(a, b ServerError) int { return strings.Compare(a.Server, b.Server) })
+	slices.SortFunc(p.Pending, func(a, b PendingReload) int {
+		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Service, b.Service))
+	})
 	p.planned = pl
 	return p, nil
 }
@@ -326,14 +385,18 @@ type ServerError struct {
 	Error  string `json:"error"`
 }
 
-// checkServer observes one server in one round trip and checks its resources.
-func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool, guarded map[string]bool) (changes []Change, save []Record, unchanged int, err error) {
+// checkServer observes one server in one round trip and checks its
+// resources. dirs are the directories holding the resources' paths: where
+// berth writes, and where an interrupted write may have left a temporary
+// file.
+func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool, guarded map[string]bool) (changes []Change, save []Record, unchanged int, dirs []string, err error) {
 	h, err := e.Hosts.Host(ctx, server)
 	if err != nil {
 		e.hook().Observed(server, 0, err)
-		return nil, nil, 0, fmt.Errorf("connect to server %s: %w", server, err)
+		return nil, nil, 0, nil, fmt.Errorf("connect to server %s: %w", server, err)
 	}
 	seen := map[string]bool{}
+	seenDir := map[string]bool{}
 	var paths []string
 	for _, r := range rs {
 		for _, p := range r.Observe() {
@@ -342,11 +405,21 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 				paths = append(paths, p)
 			}
 		}
+		if p := r.Path(); p != "" {
+			if d := path.Dir(p); !seenDir[d] {
+				seenDir[d] = true
+				dirs = append(dirs, d)
+			}
+		}
 	}
-	obs, err := h.Observe(ctx, paths)
+	slices.Sort(dirs)
+	var obs []host.Observation
+	if len(paths) > 0 {
+		obs, err = h.Observe(ctx, paths)
+	}
 	e.hook().Observed(server, len(paths), err)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("observe server %s: %w", server, err)
+		return nil, nil, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
 	}
 	byPath := make(map[string]host.Observation, len(obs))
 	for _, o := range obs {
@@ -355,7 +428,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	slices.SortFunc(rs, func(a, b Resource) int { return strings.Compare(a.ID(), b.ID()) })
 	batches, err := observeBatches(ctx, h, rs)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("observe server %s: %w", server, err)
+		return nil, nil, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
 	}
 	for _, r := range rs {
 		rec := recs[r.ID()]
@@ -365,9 +438,13 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		}
 		c, err := r.Check(ctx, in)
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("check %s: %w", r.ID(), err)
+			return nil, nil, 0, nil, fmt.Errorf("check %s: %w", r.ID(), err)
 		}
 		c.res = r
+		if rec != nil {
+			before := *rec
+			c.before = &before
+		}
 		// The inventory entry to keep if this change succeeds (or now, for
 		// an unchanged resource whose record is missing or stale).
 		if c.Action != Delete && c.Action != Conflict {
@@ -389,7 +466,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		}
 		changes = append(changes, c)
 	}
-	return changes, save, unchanged, nil
+	return changes, save, unchanged, dirs, nil
 }
 
 // observeBatches runs ObserveBatch once per batch key among rs, which are
@@ -433,23 +510,57 @@ type Result struct {
 	Reloads  []string `json:"reloads,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
+
+	// Set by phase 1 on one server: why no data may be deleted anywhere
+	// ("" when nothing stops it), and the sites with a failed change,
+	// whose data must not be deleted.
+	stop        string
+	failedSites map[string]bool
 }
 
-// Apply runs exactly the changes of p: servers in parallel, on each server
-// in dependency order with up to Workers changes at once; then, per server,
-// one check and one reload of every service whose files changed. A failed
-// check restores that service's files and skips its reload. Conflicts are
-// not applied. The inventory is updated for every change that stuck.
+// Apply runs exactly the changes of p, in two phases separated by a
+// barrier across all servers:
+//
+//  1. configuration, servers in parallel: every change except the data
+//     deletions (Change.dataPhase), in dependency order with up to Workers
+//     at once; then one check of every service whose files changed (or
+//     that an interrupted run left pending), and only when every check on
+//     the server passed, one reload of each. A failed check restores every
+//     change of the run on that server, of every service and kind (files
+//     written or deleted, directories created), and reloads nothing there;
+//  2. data, servers in parallel, only when phase 1 succeeded on every
+//     server (no failed check or reload, no failed shared change, no
+//     unreachable server, not cancelled): the deletions that feed no
+//     service, such as a removed site's directory and database; a site
+//     with a failed change of its own keeps its data for the next run.
+//     They need no check and no reload: their service files went in
+//     phase 1, so the rule "one check and one reload per service per
+//     server per run" holds.
+//
+// A removed site's guard step (its backup) runs before both; when it
+// fails, none of the site's deletions runs. Conflicts are not applied.
+//
+// Crash consistency, on each server before its first write: the services
+// the run changes are recorded as pending check and reload (cleared after
+// each one's reload), the records of what it will write are saved marked
+// Pending (confirmed or taken back after), and temporary files an earlier
+// interrupted write left in berth's directories are removed.
 //
 // The returned error is non-nil when anything failed; Result says what.
 func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if p.planned == nil {
 		return nil, errors.New("apply: the plan was not made by Engine.Plan")
 	}
-	// A removed site's guard step (its backup) runs before anything else;
-	// when it fails, none of the site's deletions runs.
 	blocked, res := e.runGuards(ctx, p)
-	byServer := map[string][]*Change{}
+	for _, pr := range p.planned.orphans {
+		if err := e.Inventory.ClearPendingReloads(ctx, p.Env, pr.Server, []string{pr.Service}); err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: clear the pending reload of %s: %v", pr.Server, pr.Service, err))
+			continue
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s was left pending check and reload by an interrupted run, but environment %s no longer declares it: forgotten; check and reload it by hand if it still runs", pr.Server, pr.Service, p.Env))
+	}
+	config := map[string][]*Change{}
+	data := map[string][]*Change{}
 	total := 0
 	for i := range p.Changes {
 		c := &p.Changes[i]
@@ -461,36 +572,114 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 			res.Failed++
 			continue
 		}
-		byServer[c.Server] = append(byServer[c.Server], c)
+		if c.dataPhase() {
+			data[c.Server] = append(data[c.Server], c)
+		} else {
+			config[c.Server] = append(config[c.Server], c)
+		}
 		total++
 	}
-	for server := range p.planned.records {
-		if _, ok := byServer[server]; !ok {
-			byServer[server] = nil
+	ensure := func(server string) {
+		if _, ok := config[server]; !ok {
+			config[server] = nil
 		}
 	}
+	for server := range p.planned.records {
+		ensure(server)
+	}
 	for server := range p.planned.forget {
-		if _, ok := byServer[server]; !ok && p.planned.observed[server] == nil {
-			byServer[server] = nil
+		if p.planned.observed[server] == nil {
+			ensure(server)
 		}
+	}
+	for server := range p.planned.pending {
+		ensure(server)
+	}
+	for server := range p.planned.interrupted {
+		if p.planned.observed[server] == nil {
+			ensure(server)
+		}
+	}
+	for server := range data {
+		ensure(server)
 	}
 	var mu sync.Mutex
 	var n atomic.Int64
+	merge := func(r *Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Applied += r.Applied
+		res.Failed += r.Failed
+		res.Restored += r.Restored
+		res.Reloads = append(res.Reloads, r.Reloads...)
+		res.Warnings = append(res.Warnings, r.Warnings...)
+		res.Errors = append(res.Errors, r.Errors...)
+	}
+
+	// Phase 1: configuration.
+	var stops []string
+	if len(p.Unreachable) > 0 {
+		stops = append(stops, "a server could not be observed")
+	}
+	failedSites := map[string]bool{}
 	var wg sync.WaitGroup
-	for server, changes := range byServer {
+	for server, changes := range config {
 		wg.Go(func() {
 			r := e.applyServer(ctx, p, server, changes, &n, total)
+			merge(r)
 			mu.Lock()
 			defer mu.Unlock()
-			res.Applied += r.Applied
-			res.Failed += r.Failed
-			res.Restored += r.Restored
-			res.Reloads = append(res.Reloads, r.Reloads...)
-			res.Warnings = append(res.Warnings, r.Warnings...)
-			res.Errors = append(res.Errors, r.Errors...)
+			if r.stop != "" {
+				stops = append(stops, server+": "+r.stop)
+			}
+			for site := range r.failedSites {
+				failedSites[site] = true
+			}
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		stops = append(stops, "the run was cancelled")
+	}
+
+	// Barrier, then phase 2: data. A failed check or reload anywhere stops
+	// all of it; a failed change of a site stops that site's.
+	skipped := 0
+	for _, server := range slices.Sorted(maps.Keys(data)) {
+		var run []*Change
+		for _, c := range data[server] {
+			switch {
+			case len(stops) > 0:
+				e.hook().Applied(c, errors.New("not deleted: the configuration phase of this run failed; the next successful run deletes it"))
+			case failedSites[c.Site]:
+				e.hook().Applied(c, fmt.Errorf("not deleted: a configuration change of site %s failed in this run; the next successful run deletes it", c.Site))
+			default:
+				run = append(run, c)
+				continue
+			}
+			res.Failed++
+			skipped++
+		}
+		data[server] = run
+	}
+	if skipped > 0 {
+		why := "a configuration change of the site failed"
+		if len(stops) > 0 {
+			slices.Sort(stops)
+			why = strings.Join(stops, "; ")
+		}
+		res.Errors = append(res.Errors, fmt.Sprintf("%d deletion(s) of data not run, because %s: nothing of a removed site's data is deleted until its configuration is gone everywhere", skipped, why))
+	}
+	if len(stops) == 0 && len(data) > 0 {
+		failpoint.Hit("before-data")
+		for server, changes := range data {
+			if len(changes) > 0 {
+				wg.Go(func() { merge(e.applyData(ctx, p, server, changes, &n, total)) })
+			}
+		}
+		wg.Wait()
+	}
+
 	for _, u := range p.Unreachable {
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: not applied: %s", u.Server, u.Error))
 	}
@@ -510,18 +699,74 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	return res, nil
 }
 
+// applyServer is phase 1 of Apply on one server.
 func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int) *Result {
 	res := &Result{}
 	fail := func(format string, args ...any) {
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: ", server)+fmt.Sprintf(format, args...))
 	}
-	h, err := e.Hosts.Host(ctx, server)
-	if err != nil {
-		fail("connect: %v", err)
+	abort := func(format string, args ...any) *Result {
+		fail(format, args...)
+		res.stop = "nothing was applied"
+		for _, c := range changes {
+			e.hook().Applied(c, errors.New("not applied: "+res.Errors[len(res.Errors)-1]))
+		}
 		res.Failed = len(changes)
 		return res
 	}
-	errs := e.runDAG(ctx, h, changes, n, total)
+	h, err := e.Hosts.Host(ctx, server)
+	if err != nil {
+		return abort("connect: %v", err)
+	}
+
+	// Which services the run must check and reload here: those whose files
+	// change, and those an interrupted run left pending.
+	wasPending := map[string]bool{}
+	for _, s := range p.planned.pending[server] {
+		wasPending[s] = true
+	}
+	services := maps.Clone(wasPending)
+	var newPending []string
+	var intents []Record
+	for _, c := range changes {
+		if c.Service != "" && !services[c.Service] {
+			services[c.Service] = true
+			newPending = append(newPending, c.Service)
+		}
+		if c.record != nil && c.Action != Delete {
+			r := *c.record
+			r.Pending = true
+			intents = append(intents, r)
+		}
+	}
+	slices.Sort(newPending)
+
+	// Before the first write: sweep what an interrupted write left, record
+	// the services as pending and what will be written as berth's.
+	if len(changes) > 0 || p.planned.interrupted[server] {
+		if dirs := p.planned.dirs[server]; len(dirs) > 0 {
+			// A leftover is never read by a service: failing to remove it
+			// is worth a warning, not the run.
+			if _, err := h.SweepTemp(ctx, dirs); err != nil {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: temporary files (%s*) left by an interrupted run could not be removed: %v", server, host.TempPrefix, err))
+			}
+			failpoint.Hit("after-sweep")
+		}
+	}
+	if len(newPending) > 0 {
+		if err := e.Inventory.AddPendingReloads(ctx, p.Env, server, newPending); err != nil {
+			return abort("record %s as pending check and reload (nothing was written): %v", strings.Join(newPending, ", "), err)
+		}
+		failpoint.Hit("after-record-pending")
+	}
+	if len(intents) > 0 {
+		if err := e.Inventory.SaveRecords(ctx, p.Env, p.Revision, intents); err != nil {
+			return abort("record %d resources in the inventory before writing them (nothing was written): %v", len(intents), err)
+		}
+		failpoint.Hit("after-record-intent")
+	}
+
+	errs, order := e.runDAG(ctx, h, changes, n, total, nil)
 
 	// Once changes were written, their service check, restore or reload and
 	// the inventory must happen even when ctx was cancelled (SIGTERM): the
@@ -530,9 +775,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 
-	// Which services must be checked and reloaded, and which changes stuck.
 	ok := make([]bool, len(changes))
-	services := map[string][]int{}
 	for i, c := range changes {
 		var kept *KeptError
 		switch {
@@ -544,52 +787,108 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		default:
 			res.Failed++
 			fail("%s: %v", c.ID, errs[i])
-		}
-		if ok[i] && c.Service != "" {
-			services[c.Service] = append(services[c.Service], i)
+			if c.Site == "" {
+				res.stop = "a shared resource failed"
+			} else {
+				if res.failedSites == nil {
+					res.failedSites = map[string]bool{}
+				}
+				res.failedSites[c.Site] = true
+			}
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(services)) {
-		idx := services[name]
+
+	// Check every service; reload only when all passed.
+	names := slices.Sorted(maps.Keys(services))
+	failpoint.Hit("before-check")
+	var refused []string
+	svcs := map[string]Service{}
+	for _, name := range names {
 		svc, err := p.planned.desired.Service(server, name)
+		if err != nil && wasPending[name] && !slices.ContainsFunc(changes, func(c *Change) bool { return c.Service == name }) {
+			// Pending from an interrupted run, and no longer declared: no
+			// check can ever pass, so it must not refuse every later run.
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s was left pending check and reload by an interrupted run, but berth can no longer check it (%v): forgotten; check and reload it by hand if it still runs", server, name, err))
+			if cerr := e.Inventory.ClearPendingReloads(ctx, p.Env, server, []string{name}); cerr != nil {
+				fail("clear the pending reload of %s: %v", name, cerr)
+			}
+			delete(services, name)
+			continue
+		}
 		if err == nil {
+			svcs[name] = svc
 			err = e.runService(ctx, h, svc.Test, svc.Dir)
 			e.hook().ServiceChecked(server, name, err)
 		}
 		if err != nil {
-			fail("%s: configuration check failed, %d change(s) restored, nothing reloaded: %v", name, len(idx), err)
-			for j := len(idx) - 1; j >= 0; j-- {
-				i := idx[j]
-				if uerr := changes[i].res.Undo(ctx, h, changes[i]); uerr != nil {
-					fail("%s: restore after the failed check: %v", changes[i].ID, uerr)
-					continue
-				}
-				ok[i] = false
-				res.Applied--
-				res.Restored++
+			refused = append(refused, name)
+			fail("%s: configuration check failed: %v", name, err)
+		}
+	}
+	if len(refused) > 0 {
+		// Put back every change of this run on this server, newest first,
+		// so that it serves and holds what it did before the run.
+		restored, unrestored := 0, 0
+		for _, i := range slices.Backward(order) {
+			if !ok[i] {
+				continue
 			}
-			continue
+			if uerr := changes[i].res.Undo(ctx, h, changes[i]); uerr != nil {
+				fail("%s: restore after the failed check: %v", changes[i].ID, uerr)
+				unrestored++
+				continue
+			}
+			ok[i] = false
+			res.Applied--
+			res.Restored++
+			restored++
 		}
-		err = e.runService(ctx, h, svc.Reload, svc.Dir)
-		e.hook().Reloaded(server, name, err)
-		if err != nil {
-			fail("%s: reload failed (the files are written and checked; the old configuration may still be running): %v", name, err)
-			continue
+		fail("%d change(s) of this run restored and nothing reloaded, because the configuration check of %s failed", restored, strings.Join(refused, ", "))
+		res.stop = "the configuration check of " + strings.Join(refused, ", ") + " failed"
+		// Restored, the files are what the services run: this run's
+		// pending records go (an interrupted run's stay). A change that
+		// could not be restored leaves them: the next run checks again.
+		if unrestored == 0 && len(newPending) > 0 {
+			if err := e.Inventory.ClearPendingReloads(ctx, p.Env, server, newPending); err != nil {
+				fail("clear pending reloads of %s: %v", strings.Join(newPending, ", "), err)
+			}
 		}
-		res.Reloads = append(res.Reloads, server+"/"+name)
+	} else {
+		failpoint.Hit("before-reload")
+		for _, name := range names {
+			svc, ok := svcs[name]
+			if !ok {
+				continue // forgotten above
+			}
+			err := e.runService(ctx, h, svc.Reload, svc.Dir)
+			e.hook().Reloaded(server, name, err)
+			if err != nil {
+				fail("%s: reload failed (the files are written and checked; the old configuration may still be running; the next run reloads it again): %v", name, err)
+				res.stop = "the reload of " + name + " failed"
+				continue
+			}
+			res.Reloads = append(res.Reloads, server+"/"+name)
+			if err := e.Inventory.ClearPendingReloads(ctx, p.Env, server, []string{name}); err != nil {
+				fail("%s: reloaded, but its pending record was not cleared (the next run reloads it again): %v", name, err)
+			}
+			failpoint.Hit("after-reload")
+		}
 	}
 
-	// Record what stuck.
+	// Record what stuck; take back the intent of what did not.
+	failpoint.Hit("before-inventory")
 	save := slices.Clone(p.planned.records[server])
 	var gone []string
 	for i, c := range changes {
-		if !ok[i] {
-			continue
-		}
-		if c.Action == Delete {
+		switch {
+		case ok[i] && c.Action == Delete:
 			gone = append(gone, c.ID)
-		} else if c.record != nil {
+		case ok[i] && c.record != nil:
 			save = append(save, *c.record)
+		case c.record != nil && c.Action != Delete && c.before != nil:
+			save = append(save, *c.before)
+		case c.record != nil && c.Action != Delete:
+			gone = append(gone, c.ID)
 		}
 	}
 	gone = append(gone, e.superseded(p, server, changes, ok)...)
@@ -601,6 +900,41 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	if len(gone) > 0 {
 		if err := e.Inventory.DeleteRecords(ctx, p.Env, gone); err != nil {
 			fail("remove %d resources from the inventory: %v", len(gone), err)
+		}
+	}
+	return res
+}
+
+// applyData is phase 2 of Apply on one server: deletions of data, each
+// forgotten by the inventory as soon as it is done, so that a crash
+// between two of them leaves no record of something already gone.
+func (e *Engine) applyData(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int) *Result {
+	res := &Result{}
+	fail := func(format string, args ...any) {
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: ", server)+fmt.Sprintf(format, args...))
+	}
+	h, err := e.Hosts.Host(ctx, server)
+	if err != nil {
+		fail("connect: %v", err)
+		res.Failed = len(changes)
+		return res
+	}
+	forget := func(c *Change) error {
+		err := e.Inventory.DeleteRecords(context.WithoutCancel(ctx), p.Env, []string{c.ID})
+		failpoint.Hit("mid-delete")
+		return err
+	}
+	errs, _ := e.runDAG(ctx, h, changes, n, total, forget)
+	for i, c := range changes {
+		var kept *KeptError
+		switch {
+		case errs[i] == nil:
+			res.Applied++
+		case errors.As(errs[i], &kept):
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
+		default:
+			res.Failed++
+			fail("%s: %v", c.ID, errs[i])
 		}
 	}
 	return res
@@ -645,12 +979,17 @@ func (e *Engine) runService(ctx context.Context, h host.Host, argv []string, dir
 }
 
 // runDAG applies changes in dependency order with up to Workers at once and
-// returns each change's error. A change whose dependency failed is skipped.
-// Creations wait for their Deps; deletions wait for deletions beneath them.
-func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *atomic.Int64, total int) []error {
+// returns each change's error, and the indexes of the changes that
+// succeeded in the order they finished (Undo goes backwards through it).
+// A change whose dependency failed is skipped. Creations wait for their
+// Deps; deletions wait for deletions beneath them. after, when set, runs
+// right after each successful change, before its dependents start; its
+// error becomes the change's.
+func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *atomic.Int64, total int, after func(*Change) error) ([]error, []int) {
 	errs := make([]error, len(changes))
+	var order []int
 	if len(changes) == 0 {
-		return errs
+		return errs, order
 	}
 	index := make(map[string]int, len(changes))
 	for i, c := range changes {
@@ -734,9 +1073,18 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 				if err = ctx.Err(); err == nil {
 					e.hook().Applying(c, int(n.Add(1)), total)
 					err = e.applyOne(ctx, h, c)
+					if err == nil && after != nil {
+						err = after(c)
+					}
 					e.hook().Applied(c, err)
+					if err == nil && failpoint.Armed() {
+						failpoint.Hit(writePoints(c)...)
+					}
 				}
 				mu.Lock()
+				if err == nil {
+					order = append(order, i)
+				}
 				finish(i, err)
 				if remaining == 0 {
 					close(ready)
@@ -746,7 +1094,19 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 		})
 	}
 	wg.Wait()
-	return errs
+	return errs, order
+}
+
+// writePoints names the failpoints after a change: after-write: then its
+// kind, its service and its role (the ID's last segment before the
+// server, e.g. vhost in site/example.com/vhost@web1).
+func writePoints(c *Change) []string {
+	id, _, _ := strings.Cut(c.ID, "@")
+	points := []string{"after-write:" + c.Kind, "after-write:" + id[strings.LastIndex(id, "/")+1:]}
+	if c.Service != "" {
+		points = append(points, "after-write:"+c.Service)
+	}
+	return points
 }
 
 // applyOne applies one change, turning a panic in a resource into an error

@@ -18,10 +18,11 @@ type memInventory struct {
 	mu       sync.Mutex
 	recs     map[string]map[string]Record
 	policies map[string]Policy
+	pending  map[string]map[PendingReload]bool // env -> pending reloads
 }
 
 func newMemInventory() *memInventory {
-	return &memInventory{recs: map[string]map[string]Record{}, policies: map[string]Policy{}}
+	return &memInventory{recs: map[string]map[string]Record{}, policies: map[string]Policy{}, pending: map[string]map[PendingReload]bool{}}
 }
 
 func (m *memInventory) AppliedPolicy(_ context.Context, env string) (Policy, bool, error) {
@@ -35,6 +36,38 @@ func (m *memInventory) SaveAppliedPolicy(_ context.Context, env, _ string, p Pol
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.policies[env] = p
+	return nil
+}
+
+func (m *memInventory) PendingReloads(_ context.Context, env string) ([]PendingReload, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []PendingReload
+	for p := range m.pending[env] {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b PendingReload) int { return strings.Compare(a.Server+"/"+a.Service, b.Server+"/"+b.Service) })
+	return out, nil
+}
+
+func (m *memInventory) AddPendingReloads(_ context.Context, env, server string, services []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pending[env] == nil {
+		m.pending[env] = map[PendingReload]bool{}
+	}
+	for _, s := range services {
+		m.pending[env][PendingReload{Server: server, Service: s}] = true
+	}
+	return nil
+}
+
+func (m *memInventory) ClearPendingReloads(_ context.Context, env, server string, services []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range services {
+		delete(m.pending[env], PendingReload{Server: server, Service: s})
+	}
 	return nil
 }
 

@@ -78,7 +78,11 @@ func (f *File) Check(ctx context.Context, in CheckInput) (Change, error) {
 	obs := in.Obs[f.path]
 	if f.absent {
 		if !obs.Exists {
-			return f.change(None, ""), nil
+			// Deleted by an interrupted run: forget it (and, for a
+			// service's file, check and reload the service).
+			c := f.change(Delete, "already gone; forgotten")
+			c.prior = &prior{}
+			return c, nil
 		}
 		if in.Record != nil && in.Record.Adopted {
 			return f.change(None, "kept: it existed before berth managed it"), nil

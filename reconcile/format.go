@@ -44,6 +44,9 @@ func (p *Plan) SummaryLine() string {
 	if s.Conflict > 0 {
 		line += fmt.Sprintf(" %d conflict%s not applied (use --adopt to take over).", s.Conflict, plural(s.Conflict))
 	}
+	if n := len(p.Pending); n > 0 {
+		line += fmt.Sprintf(" %d service%s to check and reload after an interrupted run.", n, plural(n))
+	}
 	return line
 }
 
@@ -115,6 +118,12 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 	if len(p.DeletedSites) > 0 {
 		fmt.Fprintf(w, "\nSites deleted by this plan: %s\n", strings.Join(p.DeletedSites, ", "))
 	}
+	if len(p.Pending) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, pr := range p.Pending {
+		fmt.Fprintln(w, paint(ansiYellow, pr.String()))
+	}
 	if p.Empty() && len(p.Changes) == 0 {
 		fmt.Fprintf(w, "\nNo changes: %d resources match the revision.\n", p.Unchanged)
 	}
@@ -140,6 +149,9 @@ func (p *Plan) WriteMarkdown(w io.Writer) {
 	}
 	if diffs.Len() > 0 {
 		fmt.Fprintf(w, "\n<details><summary>Diffs</summary>\n\n%s\n</details>\n", diffs.String())
+	}
+	for _, pr := range p.Pending {
+		fmt.Fprintf(w, "\n> **Pending:** `%s`\n", pr.String())
 	}
 	for _, u := range p.Unreachable {
 		fmt.Fprintf(w, "\n> **Error:** server `%s` could not be observed: %s\n", u.Server, u.Error)

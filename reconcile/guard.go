@@ -133,7 +133,20 @@ func (s *siteBackup) Observe() []string { return nil }
 // Check plans the backup; none when the site holds no data (no database,
 // and its files directory is empty or gone): its directories are then
 // removed only if empty, as any other.
+//
+// A database already gone is left out: only a run that took this backup
+// first deletes it, so it was deleted by a run interrupted before it could
+// forget the site's records (the rerun finishes the deletion).
 func (s *siteBackup) Check(ctx context.Context, _ CheckInput) (Change, error) {
+	if db := s.data.DB; db != nil {
+		gone, err := dbGone(ctx, s.b.Hosts, db)
+		if err != nil {
+			return Change{}, err
+		}
+		if gone {
+			s.data.DB = nil
+		}
+	}
 	if s.data.DB == nil {
 		h, err := s.b.Hosts.Host(ctx, s.data.Web)
 		if err != nil {
@@ -158,6 +171,41 @@ func (s *siteBackup) Check(ctx context.Context, _ CheckInput) (Change, error) {
 	}
 	return Change{ID: s.ID(), Server: s.store.Server, Kind: KindBackup, Site: s.data.Site, Path: s.store.siteDir(s.data.Env, s.data.Site),
 		Action: Create, Reason: fmt.Sprintf("before deleting %s: %s, into %s", s.data.Site, strings.Join(what, ", "), s.store.siteDir(s.data.Env, s.data.Site))}, nil
+}
+
+// dbGone reports whether a removed site's database no longer exists:
+// the SQLite file, or the database in its server's catalogue (read as the
+// kind's ObserveBatch reads it).
+func dbGone(ctx context.Context, hosts Hosts, db *SiteDB) (bool, error) {
+	h, err := hosts.Host(ctx, db.Server)
+	if err != nil {
+		return false, fmt.Errorf("connect to server %s: %w", db.Server, err)
+	}
+	switch {
+	case db.Type == "sqlite":
+		obs, err := h.Observe(ctx, []string{db.Path})
+		if err != nil {
+			return false, fmt.Errorf("look for %s on %s: %w", db.Path, db.Server, err)
+		}
+		return !obs[0].Exists, nil
+	case db.admin == nil:
+		return false, nil
+	case db.Type == "postgresql":
+		r := &PostgresDB{name: db.Name, role: spec.DatabaseUser(db.Name), admin: db.admin}
+		cat, err := r.ObserveBatch(ctx, h, []Resource{r})
+		if err != nil {
+			return false, err
+		}
+		_, ok := cat.(*pgCatalogue).dbs[db.Name]
+		return !ok, nil
+	default: // mariadb, mysql
+		r := &MySQLDB{name: db.Name, user: spec.DatabaseUser(db.Name), admin: db.admin}
+		cat, err := r.ObserveBatch(ctx, h, []Resource{r})
+		if err != nil {
+			return false, err
+		}
+		return !cat.(*mysqlCatalogue).dbs[db.Name], nil
+	}
 }
 
 func (s *siteBackup) Apply(ctx context.Context, _ host.Host, _ *Change) error {

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/host/local"
+	"github.com/berthhq/berth/internal/testenv"
 )
 
 // stepRes is a guard step that records when it ran and fails on demand.
@@ -175,5 +179,48 @@ func TestInSiteDir(t *testing.T) {
 		if got := inSiteDir(p, "a.example.com"); got != want {
 			t.Errorf("inSiteDir(%s) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestDBGone: the guard of a removed site leaves out a database an
+// interrupted run already deleted (its backup was taken by that run), so
+// the rerun can finish the site's deletion; a database still there is
+// backed up. Real MariaDB and PostgreSQL; SQLite on the local host.
+func TestDBGone(t *testing.T) {
+	ctx := context.Background()
+	m := testenv.MariaDB(t)
+	pg := testenv.Postgres(t)
+	lite := filepath.Join(t.TempDir(), "site.sqlite")
+	if err := os.WriteFile(lite, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hosts := fakeHosts{"db": local.New()}
+	for _, tc := range []struct {
+		name string
+		db   *SiteDB
+		drop func()
+	}{
+		{"mariadb", &SiteDB{Type: "mariadb", Server: "db", Name: "gone_mariadb", admin: mariadbSite(m, "x", "x", "").admin},
+			func() { m.SQL(t, "DROP DATABASE gone_mariadb") }},
+		{"postgresql", &SiteDB{Type: "postgresql", Server: "db", Name: "gone_pg", admin: postgresSite(pg, "x", "x", "").admin},
+			func() { pg.SQL(t, "DROP DATABASE gone_pg") }},
+		{"sqlite", &SiteDB{Type: "sqlite", Server: "db", Name: "site", Path: lite},
+			func() { os.Remove(lite) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			switch tc.name {
+			case "mariadb":
+				m.SQL(t, "CREATE DATABASE gone_mariadb")
+			case "postgresql":
+				pg.SQL(t, "CREATE DATABASE gone_pg")
+			}
+			if gone, err := dbGone(ctx, hosts, tc.db); err != nil || gone {
+				t.Fatalf("an existing database: gone %v, %v", gone, err)
+			}
+			tc.drop()
+			if gone, err := dbGone(ctx, hosts, tc.db); err != nil || !gone {
+				t.Fatalf("a dropped database: gone %v, %v", gone, err)
+			}
+		})
 	}
 }

@@ -99,8 +99,11 @@ func (i *Install) change(a Action, reason string) Change {
 func (i *Install) Check(_ context.Context, in CheckInput) (Change, error) {
 	obs := in.Obs[i.marker]
 	if i.absent {
-		if !obs.Exists || in.Record != nil && in.Record.Adopted {
+		if in.Record != nil && in.Record.Adopted {
 			return i.change(None, ""), nil
+		}
+		if !obs.Exists {
+			return i.change(Delete, "marker already gone; forgotten"), nil
 		}
 		return i.change(Delete, "no longer declared: forget the install (its marker)"), nil
 	}

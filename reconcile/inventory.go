@@ -17,6 +17,7 @@ type storeInventory struct{ s *state.Store }
 type recordData struct {
 	Service string `json:"service,omitempty"`
 	Adopted bool   `json:"adopted,omitempty"`
+	Pending bool   `json:"pending,omitempty"`
 }
 
 func (si storeInventory) Records(ctx context.Context, env string) ([]Record, error) {
@@ -32,7 +33,7 @@ func (si storeInventory) Records(ctx context.Context, env string) ([]Record, err
 				return nil, fmt.Errorf("inventory record %s: %w", r.ID, err)
 			}
 		}
-		out[i] = Record{ID: r.ID, Server: r.Host, Kind: r.Kind, Site: r.Site, Path: r.Path, Hash: r.Hash, Service: d.Service, Adopted: d.Adopted}
+		out[i] = Record{ID: r.ID, Server: r.Host, Kind: r.Kind, Site: r.Site, Path: r.Path, Hash: r.Hash, Service: d.Service, Adopted: d.Adopted, Pending: d.Pending}
 	}
 	return out, nil
 }
@@ -41,8 +42,8 @@ func (si storeInventory) SaveRecords(ctx context.Context, env, revision string, 
 	rs := make([]state.Resource, len(recs))
 	for i, r := range recs {
 		var data []byte
-		if r.Service != "" || r.Adopted {
-			data, _ = json.Marshal(recordData{Service: r.Service, Adopted: r.Adopted})
+		if r.Service != "" || r.Adopted || r.Pending {
+			data, _ = json.Marshal(recordData{Service: r.Service, Adopted: r.Adopted, Pending: r.Pending})
 		}
 		rs[i] = state.Resource{ID: r.ID, Env: env, Host: r.Server, Kind: r.Kind, Path: r.Path, Hash: r.Hash, Revision: revision, Site: r.Site, Data: data}
 	}
@@ -73,13 +74,36 @@ func (si storeInventory) SaveAppliedPolicy(ctx context.Context, env, revision st
 		return err
 	}
 	return si.s.SetAppliedPolicy(ctx, state.AppliedPolicy{Env: env, Revision: revision, Policy: data})
+
+}
+
+func (si storeInventory) PendingReloads(ctx context.Context, env string) ([]PendingReload, error) {
+	ps, err := si.s.PendingReloads(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PendingReload, len(ps))
+	for i, p := range ps {
+		out[i] = PendingReload{Server: p.Host, Service: p.Service}
+	}
+	return out, nil
+}
+
+func (si storeInventory) AddPendingReloads(ctx context.Context, env, server string, services []string) error {
+	return si.s.AddPendingReloads(ctx, env, server, services)
+}
+
+func (si storeInventory) ClearPendingReloads(ctx context.Context, env, server string, services []string) error {
+	return si.s.ClearPendingReloads(ctx, env, server, services)
 }
 
 // Unsynced compares the desired state with the inventory alone, without
 // touching any host, and returns for each site ("" for shared resources)
 // whose resources differ the first difference found. A site berth still
-// has records of but no longer declares is listed too.
-func Unsynced(d *Desired, recs []Record) map[string]string {
+// has records of but no longer declares is listed too, and so is a record
+// an interrupted run saved before its write (Record.Pending); pending
+// reloads are listed under "".
+func Unsynced(d *Desired, recs []Record, pending []PendingReload) map[string]string {
 	byID := make(map[string]Record, len(recs))
 	for _, r := range recs {
 		byID[r.ID] = r
@@ -99,12 +123,17 @@ func Unsynced(d *Desired, recs []Record) map[string]string {
 			note(r.Site(), "+ "+want.ID)
 		case have.Hash != want.Hash || have.Path != want.Path || have.Service != want.Service:
 			note(r.Site(), "~ "+want.ID)
+		case have.Pending:
+			note(r.Site(), "~ "+want.ID+" (written by an interrupted run)")
 		}
 	}
 	for _, r := range recs { // sorted by ID: the first reason is stable
 		if _, left := byID[r.ID]; left && !r.Adopted {
 			note(r.Site, "- "+r.ID)
 		}
+	}
+	for _, p := range pending {
+		note("", p.String())
 	}
 	return why
 }

@@ -98,8 +98,10 @@ func (r *Release) Check(ctx context.Context, in CheckInput) (Change, error) {
 	isLink := cur.Exists && cur.Mode&os.ModeSymlink != 0
 	if r.absent {
 		switch {
-		case !cur.Exists:
-			return r.change(None, ""), nil
+		case !cur.Exists: // an interrupted deletion: finish it, forget it
+			c := r.change(Delete, "current link already gone; berth's builds are removed and the release forgotten")
+			c.prior = &prior{}
+			return c, nil
 		case in.Record != nil && in.Record.Adopted:
 			return r.change(None, "kept: it existed before berth managed it"), nil
 		case !isLink:

@@ -101,6 +101,11 @@ type Record struct {
 	// Adopted is set when the thing existed before berth recorded it: berth
 	// then never deletes it.
 	Adopted bool `json:"adopted,omitempty"`
+	// Pending is set on the record Apply saves before it writes (an
+	// intent), and cleared once the write stuck: berth's own files are
+	// berth's even when a crash cuts the run between the write and the
+	// record, and never taken for someone else's on the rerun.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // hostObservation is an alias kept short for the prior state.

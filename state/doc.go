@@ -44,4 +44,10 @@
 // reports an unfinished run as interrupted when the process recorded in
 // berth.lock as holding the lock is no longer alive or is not the one that
 // started it.
+//
+// What such a run left on the hosts is repaired by the next one from two
+// records it wrote before its first write on each host (schema version 2):
+// the services whose files it changes, as pending reloads (PendingReload,
+// cleared after each one's reload), and the inventory records of what it
+// writes, marked pending in their opaque Data by the engine.
 package state

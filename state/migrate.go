@@ -69,6 +69,17 @@ var migrations = [][]string{
 			updated  INTEGER NOT NULL
 		)`,
 	},
+	// 3: services of a server whose configuration files a run changed and
+	// that were not yet checked and reloaded (a crash in between).
+	{
+		`CREATE TABLE pending_reloads (
+			env     TEXT    NOT NULL,
+			host    TEXT    NOT NULL,
+			service TEXT    NOT NULL,
+			since   INTEGER NOT NULL,
+			PRIMARY KEY (env, host, service)
+		) WITHOUT ROWID`,
+	},
 }
 
 // SchemaVersion is the schema version this berth writes.

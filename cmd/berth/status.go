@@ -17,13 +17,17 @@ import (
 )
 
 type envStatus struct {
-	Env         string       `json:"env"`
-	Branch      string       `json:"branch"`
-	LastApplied string       `json:"last_applied,omitempty"`
-	AppliedAt   *time.Time   `json:"applied_at,omitempty"`
-	LastRun     string       `json:"last_run,omitempty"`
-	Sync        string       `json:"sync"`
-	Sites       []siteStatus `json:"sites"`
+	Env         string     `json:"env"`
+	Branch      string     `json:"branch"`
+	LastApplied string     `json:"last_applied,omitempty"`
+	AppliedAt   *time.Time `json:"applied_at,omitempty"`
+	LastRun     string     `json:"last_run,omitempty"`
+	Sync        string     `json:"sync"`
+	// Why is the first reason the environment as a whole is out of sync
+	// (shared resources, a check and reload pending from an interrupted
+	// run); sites have their own.
+	Why   string       `json:"why,omitempty"`
+	Sites []siteStatus `json:"sites"`
 }
 
 type siteStatus struct {
@@ -99,6 +103,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "; last run %s", st.LastRun)
 		}
 		fmt.Fprintln(stdout)
+		if st.Why != "" {
+			fmt.Fprintf(stdout, "  %s\n", st.Why)
+		}
 		for _, s := range st.Sites {
 			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Why)
 		}
@@ -140,12 +147,19 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 				why[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
 			}
 		}
+		if _, seen := why[""]; !seen && len(p.Pending) > 0 {
+			why[""] = p.Pending[0].String()
+		}
 	} else {
 		recs, err := e.Inventory.Records(ctx, f.env)
 		if err != nil {
 			return nil, err
 		}
-		why = reconcile.Unsynced(d, recs)
+		pending, err := e.Inventory.PendingReloads(ctx, f.env)
+		if err != nil {
+			return nil, err
+		}
+		why = reconcile.Unsynced(d, recs, pending)
 	}
 	for _, s := range l.res.Sites {
 		ss := siteStatus{Site: s.Domain, Sync: "Synced", State: s.State}
@@ -162,8 +176,8 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		}
 	}
 	slices.SortFunc(st.Sites, func(a, b siteStatus) int { return strings.Compare(a.Site, b.Site) })
-	if _, ok := why[""]; ok {
-		st.Sync = "OutOfSync"
+	if w, ok := why[""]; ok {
+		st.Sync, st.Why = "OutOfSync", w
 	}
 	return st, nil
 }

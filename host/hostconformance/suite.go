@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -179,6 +180,43 @@ func Run(t *testing.T, tg Target) {
 		}
 		if err := h.Remove(ctx, d+"/sub"); err != nil {
 			t.Fatalf("Remove of an empty directory: %v", err)
+		}
+	})
+
+	t.Run("SweepTemp", func(t *testing.T) {
+		a, b := p("sweep/a"), p("sweep/b")
+		for _, d := range []string{a, b, a + "/" + host.TempPrefix + "dir"} {
+			if err := h.MkdirAll(ctx, d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		left := []string{a + "/" + host.TempPrefix + "1", a + "/" + host.TempPrefix + "2", b + "/" + host.TempPrefix + "3"}
+		kept := []string{a + "/site.conf", a + "/berth-tmp-1", a + "/" + host.TempPrefix + "dir/" + host.TempPrefix + "deep"}
+		for _, f := range append(slices.Clone(left), kept...) {
+			if err := h.WriteFile(ctx, f, []byte("half"), host.WriteOptions{Mode: 0o600}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		removed, err := h.SweepTemp(ctx, []string{a, b, p("sweep/missing")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(removed)
+		if !slices.Equal(removed, left) {
+			t.Errorf("SweepTemp removed %q, want %q", removed, left)
+		}
+		for _, f := range left {
+			if observe1(t, h, f).Exists {
+				t.Errorf("%s still exists after SweepTemp", f)
+			}
+		}
+		for _, f := range kept {
+			if !observe1(t, h, f).Exists {
+				t.Errorf("SweepTemp removed %s, which is not a temporary file of WriteFile directly in a swept directory", f)
+			}
+		}
+		if removed, err := h.SweepTemp(ctx, []string{a, b}); err != nil || len(removed) != 0 {
+			t.Errorf("second SweepTemp = %q, %v; want nothing removed", removed, err)
 		}
 	})
 

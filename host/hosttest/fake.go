@@ -468,6 +468,32 @@ func (f *Fake) mkdirAll(p string, perm fs.FileMode) error {
 	return nil
 }
 
+// SweepTemp implements host.Host; it records one call for all dirs.
+func (f *Fake) SweepTemp(ctx context.Context, dirs []string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, Call{Op: "sweep", Paths: slices.Clone(dirs)}); err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, d := range dirs {
+		d = path.Clean(d)
+		if n, err := f.lookup("sweep", d); err != nil || !n.mode.IsDir() {
+			continue
+		}
+		for p, n := range f.files {
+			if path.Dir(p) == d && strings.HasPrefix(path.Base(p), host.TempPrefix) && n.mode.IsRegular() {
+				removed = append(removed, p)
+			}
+		}
+	}
+	slices.Sort(removed)
+	for _, p := range removed {
+		delete(f.files, p)
+	}
+	return removed, nil
+}
+
 // Observe implements host.Host; it records one call for all paths.
 func (f *Fake) Observe(ctx context.Context, paths []string) ([]host.Observation, error) {
 	f.mu.Lock()

@@ -15,12 +15,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/internal/failpoint"
 )
 
 // Host is the machine berth runs on. The zero value is not usable; call New.
@@ -121,7 +123,7 @@ func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts hos
 		return fmt.Errorf("local: write %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".berth-tmp-*")
+	f, err := os.CreateTemp(dir, host.TempPrefix+"*")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("local: write %s: parent directory %s does not exist; create it first: %w", path, dir, fs.ErrNotExist)
@@ -155,6 +157,7 @@ func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts hos
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("local: write %s: fsync: %w", path, err)
 	}
+	failpoint.Hit("mid-write") // a crash here leaves the temporary file only
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("local: write %s: %w", path, err)
 	}
@@ -174,6 +177,43 @@ func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts hos
 		}
 	}
 	return nil
+}
+
+// SweepTemp implements host.Host.
+func (h *Host) SweepTemp(ctx context.Context, dirs []string) ([]string, error) {
+	var removed []string
+	for _, dir := range dirs {
+		if err := h.checkPath(ctx, dir); err != nil {
+			return removed, err
+		}
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			continue // absent, or not a directory (a link is not followed)
+		}
+		d, err := os.Open(dir)
+		if err != nil {
+			return removed, fmt.Errorf("local: sweep temporary files of %s: %w", dir, err)
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			return removed, fmt.Errorf("local: sweep temporary files of %s: %w", dir, err)
+		}
+		for _, name := range names {
+			if !strings.HasPrefix(name, host.TempPrefix) {
+				continue
+			}
+			p := filepath.Join(dir, name)
+			if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("local: sweep temporary file %s: %w", p, err)
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, nil
 }
 
 // Remove implements host.Host.

@@ -14,7 +14,7 @@ exec cat -- "$1"`
 // may be empty), fsync, rename, fsync of the directory.
 const writeScript = `LC_ALL=C; export LC_ALL
 dir=$1 path=$2 mode=$3 owner=$4
-tmp=$(mktemp -- "$dir/.berth-tmp-XXXXXXXXXX") || exit 1
+tmp=$(mktemp -- "$dir/.berth-tmp-XXXXXXXXXX") || exit 1 # host.TempPrefix
 trap 'rm -f -- "$tmp"' EXIT
 cat >"$tmp" || exit 1
 if [ -n "$owner" ]; then chown -- "$owner" "$tmp" || exit 1; fi
@@ -58,3 +58,16 @@ find -files0-from "$t" -maxdepth 0 -printf 'S%y\0%p\0%m\0%U\0%G\0%u\0%g\0%s\0%l\
 printf 'H\0'
 find -files0-from "$t" -maxdepth 0 -type f -exec sha256sum -z -- {} +
 exit 0`
+
+// sweepScript removes WriteFile's leftover temporary files (regular files
+// named .berth-tmp-*, host.TempPrefix) directly in each directory named on
+// standard input (NUL-separated), skipping absent ones and links, and
+// prints the removed paths NUL-separated. One find per batch of
+// directories, not one per directory: a server with thousands of sites
+// has tens of thousands of them.
+const sweepScript = `LC_ALL=C; export LC_ALL
+exec xargs -0 -r sh -c 'for d; do
+  shift
+  if [ -d "$d" ] && [ ! -L "$d" ]; then set -- "$@" "$d"; fi
+done
+[ $# -eq 0 ] || exec find "$@" -mindepth 1 -maxdepth 1 -name ".berth-tmp-*" -type f -print0 -delete' berth-sweep-dir`

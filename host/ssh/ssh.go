@@ -568,6 +568,33 @@ func (h *Host) WriteFile(ctx context.Context, p string, data []byte, opts host.W
 	return nil
 }
 
+// SweepTemp implements host.Host: one session, the directories on its
+// standard input.
+func (h *Host) SweepTemp(ctx context.Context, dirs []string) ([]string, error) {
+	if len(dirs) == 0 {
+		return nil, ctx.Err()
+	}
+	var in bytes.Buffer
+	for _, d := range dirs {
+		if err := h.checkPath(d); err != nil {
+			return nil, fmt.Errorf("sweep temporary files: %w", err)
+		}
+		in.WriteString(d)
+		in.WriteByte(0)
+	}
+	var out bytes.Buffer
+	if _, err := h.script(ctx, "sweep", sweepScript, &in, &out); err != nil {
+		return nil, h.opError("sweep temporary files in", fmt.Sprintf("(%d directories)", len(dirs)), err)
+	}
+	var removed []string
+	for _, p := range strings.Split(out.String(), "\x00") {
+		if p != "" {
+			removed = append(removed, p)
+		}
+	}
+	return removed, nil
+}
+
 // Remove implements host.Host.
 func (h *Host) Remove(ctx context.Context, p string) error {
 	if err := h.checkPath(p); err != nil {
