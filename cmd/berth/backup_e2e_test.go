@@ -34,53 +34,11 @@ type dbSites struct {
 var dbSiteServers = map[string]string{"my.example.com": "mdb", "pg.example.com": "pdb", "lite.example.com": "web"}
 
 func startDBSites(t *testing.T, berthYAML string, siteExtra map[string]string) *dbSites {
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := testenv.Nginx(t)
-	php := testenv.PHPFPM(t)
-	s := &dbSites{base: base, my: testenv.MariaDB(t), pg: testenv.Postgres(t)}
-	s.webFixture = &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
-		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr}
-	poolDir, runDir := filepath.Join(base, "php", "pool.d"), filepath.Join(base, "php", "run")
-	for _, d := range []string{poolDir, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fpmConf := filepath.Join(php.Dir, "php-fpm.conf")
-	cf, err := os.OpenFile(fpmConf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(cf, "include = %s/*.conf\n", poolDir)
-	cf.Close()
-
+	w := newPHPWeb(t)
+	base := w.base
+	s := &dbSites{base: base, my: testenv.MariaDB(t), pg: testenv.Postgres(t), webFixture: w.webFixture}
 	s.write("berth.yaml", "environments:\n  production: { branch: main }\n"+berthYAML)
-	s.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: %s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-  php:
-    type: php-fpm
-    pool_dir: %s
-    run_dir: %s
-    test: [php-fpm8.2, -t, -y, %s]
-    reload: [kill, -USR2, "%d"]
-  db: { type: sqlite }
----
+	s.write("servers/web.yaml", w.webServer("  db: { type: sqlite }\n")+fmt.Sprintf(`---
 kind: Server
 name: mdb
 address: local
@@ -92,8 +50,7 @@ name: pdb
 address: local
 services:
   db: { type: postgresql, socket_dir: %s, port: %d, client: %s }
-`, n.Addr, n.SitesDir, s.webRoot, n.Prefix, n.Prefix, poolDir, runDir, fpmConf, php.Proc.Cmd.Process.Pid,
-		s.my.Socket, s.pg.SocketDir, s.pg.Port, filepath.Join(testenv.PostgresBin, "psql")))
+`, s.my.Socket, s.pg.SocketDir, s.pg.Port, filepath.Join(testenv.PostgresBin, "psql")))
 	s.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web]\n")
 	app, err := os.ReadFile("testdata/dbapp/index.php")
 	if err != nil {

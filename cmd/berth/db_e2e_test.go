@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,55 +23,13 @@ import (
 // nothing; no generated password is found in plans, run records, logs or
 // any world-readable file.
 func TestEndToEndDatabases(t *testing.T) {
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := testenv.Nginx(t)
-	php := testenv.PHPFPM(t)
+	w := newPHPWeb(t)
+	base, n, php, f := w.base, w.nginx, w.php, w.webFixture
 	my := testenv.MariaDB(t)
 	pg := testenv.Postgres(t)
 
-	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
-		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr}
-	poolDir, runDir := filepath.Join(base, "php", "pool.d"), filepath.Join(base, "php", "run")
-	for _, d := range []string{poolDir, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fpmConf := filepath.Join(php.Dir, "php-fpm.conf")
-	cf, err := os.OpenFile(fpmConf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(cf, "include = %s/*.conf\n", poolDir)
-	cf.Close()
-
 	f.write("berth.yaml", "environments:\n  production: { branch: main }\n")
-	f.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: %s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-  php:
-    type: php-fpm
-    pool_dir: %s
-    run_dir: %s
-    test: [php-fpm8.2, -t, -y, %s]
-    reload: [kill, -USR2, "%d"]
-  db: { type: sqlite }
----
+	f.write("servers/web.yaml", w.webServer("  db: { type: sqlite }\n")+fmt.Sprintf(`---
 kind: Server
 name: mdb
 address: local
@@ -84,8 +41,7 @@ name: pdb
 address: local
 services:
   db: { type: postgresql, socket_dir: %s, port: %d, client: %s }
-`, n.Addr, n.SitesDir, f.webRoot, n.Prefix, n.Prefix, poolDir, runDir, fpmConf, php.Proc.Cmd.Process.Pid,
-		my.Socket, pg.SocketDir, pg.Port, filepath.Join(testenv.PostgresBin, "psql")))
+`, my.Socket, pg.SocketDir, pg.Port, filepath.Join(testenv.PostgresBin, "psql")))
 	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web]\n")
 	app, err := os.ReadFile("testdata/dbapp/index.php")
 	if err != nil {
@@ -182,60 +138,15 @@ services:
 	}
 
 	// Run records and the inventory: every table but the secrets.
-	var records strings.Builder
-	tables, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'secrets'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for tables.Next() {
-		var n string
-		tables.Scan(&n)
-		names = append(names, n)
-	}
-	tables.Close()
-	for _, tn := range names {
-		r, err := db.Query(`SELECT * FROM "` + tn + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			r.Scan(ptrs...)
-			for _, v := range vals {
-				fmt.Fprintf(&records, "%s\t", v)
-			}
-			records.WriteString("\n")
-		}
-		r.Close()
-	}
-	if !strings.Contains(records.String(), "site/my.example.com/db:my_example_com@mdb") {
-		t.Fatal("the run records and inventory read back empty")
-	}
+	records := stateRecords(t, db, "site/my.example.com/db:my_example_com@mdb")
 
 	// World-readable files under every root of the test.
-	var world []string
-	for _, root := range []string{base, n.Prefix, php.Dir, my.Dir, pg.Dir} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return nil
-			}
-			if info, err := d.Info(); err == nil && info.Mode().Perm()&0o004 != 0 && info.Size() < 1<<20 {
-				world = append(world, p)
-			}
-			return nil
-		})
-	}
+	world := worldReadable(base, n.Prefix, php.Dir, my.Dir, pg.Dir)
 	for _, s := range secrets {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("a generated password is in berth's output (plans, logs)")
 		}
-		if strings.Contains(records.String(), s) {
+		if strings.Contains(records, s) {
 			t.Errorf("a generated password is in the run records or the inventory")
 		}
 		for _, p := range world {

@@ -10,70 +10,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/berthhq/berth/internal/testenv"
 )
 
 // phpFixture is a sites repo on one local server "web" running a real
 // nginx and a real php-fpm: a php platform (testdata/dbapp, which answers
 // with a row count from its SQLite database) and a static one.
 type phpFixture struct {
-	*webFixture
-	poolDir string // PHP 8.2's, which php-fpm includes
-	phpRoot string // pool and run directories of every PHP version
-	phpDir  string
-	before  map[string]bool // paths that existed before berth ran
+	*phpWeb
+	before map[string]bool // paths that existed before berth ran
 }
 
 func newPHPFixture(t *testing.T, maxDeletions int) *phpFixture {
 	t.Helper()
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := testenv.Nginx(t)
-	php := testenv.PHPFPM(t)
-	f := &phpFixture{webFixture: &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
-		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr},
-		poolDir: filepath.Join(base, "php", "8.2", "pool.d"), phpRoot: filepath.Join(base, "php"), phpDir: php.Dir}
-	runDir := filepath.Join(base, "php", "8.2", "run")
-	for _, d := range []string{f.poolDir, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fpmConf := filepath.Join(php.Dir, "php-fpm.conf")
-	cf, err := os.OpenFile(fpmConf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(cf, "include = %s/*.conf\n", f.poolDir)
-	cf.Close()
-	f.write("berth.yaml", fmt.Sprintf("environments:\n  production: { branch: main }\npolicy: { max_deletions: %d }\nbackups: { server: web, dir: %s }\n", maxDeletions, filepath.Join(base, "backups")))
-	f.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: %s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-  php:
-    type: php-fpm
-    pool_dir: %s
-    run_dir: %s
-    test: ["php-fpm{version}", -t, -y, %s]
-    reload: [kill, -USR2, "%d"]
-  db: { type: sqlite }
-`, n.Addr, n.SitesDir, f.webRoot, n.Prefix, n.Prefix, filepath.Join(f.phpRoot, "{version}", "pool.d"), filepath.Join(f.phpRoot, "{version}", "run"),
-		fpmConf, php.Proc.Cmd.Process.Pid))
+	f := &phpFixture{phpWeb: newPHPWeb(t)}
+	f.write("berth.yaml", fmt.Sprintf("environments:\n  production: { branch: main }\npolicy: { max_deletions: %d }\nbackups: { server: web, dir: %s }\n", maxDeletions, filepath.Join(f.base, "backups")))
+	f.write("servers/web.yaml", f.webServer("  db: { type: sqlite }\n"))
 	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web]\n")
 	f.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: static }\nservers: [web]\n")
 	app, err := os.ReadFile("testdata/dbapp/index.php")

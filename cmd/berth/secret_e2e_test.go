@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -134,14 +133,8 @@ func randomSecret(t *testing.T) string {
 // secrets it knows (now also its API tokens and webhook secrets) is in its
 // log, its run records, or its API answers.
 func TestSecretPlanting(t *testing.T) {
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := testenv.Nginx(t)
-	php := testenv.PHPFPM(t)
+	w := newPHPWeb(t)
+	base := w.base
 	my := testenv.MariaDB(t)
 
 	// The secrets the operator holds, each in a file of its own.
@@ -163,48 +156,15 @@ func TestSecretPlanting(t *testing.T) {
 	}
 	fail := filepath.Join(base, "fail-the-install")
 
-	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
-		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr}
-	poolDir, runDir := filepath.Join(base, "php", "pool.d"), filepath.Join(base, "php", "run")
-	for _, d := range []string{poolDir, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fpmConf := filepath.Join(php.Dir, "php-fpm.conf")
-	cf, err := os.OpenFile(fpmConf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(cf, "include = %s/*.conf\n", poolDir)
-	cf.Close()
+	f := w.webFixture
 	f.write("berth.yaml", "environments:\n  production: { branch: main }\n")
-	f.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: %s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-  php:
-    type: php-fpm
-    pool_dir: %s
-    run_dir: %s
-    test: [php-fpm8.2, -t, -y, %s]
-    reload: [kill, -USR2, "%d"]
----
+	f.write("servers/web.yaml", w.webServer("")+fmt.Sprintf(`---
 kind: Server
 name: mdb
 address: local
 services:
   db: { type: mariadb, socket: %s, admin_user: berthadm, password_file: %s }
-`, n.Addr, n.SitesDir, f.webRoot, n.Prefix, n.Prefix, poolDir, runDir, fpmConf, php.Proc.Cmd.Process.Pid, my.Socket, files["db-admin"]))
+`, my.Socket, files["db-admin"]))
 	f.write("platforms/wp.yaml", "kind: Platform\nname: wp\ntype: wordpress\nsource: { path: wp }\nservers: [web]\n")
 	f.write("wp/wp-load.php", strings.ReplaceAll(hostileWPLoad, "PLANTED_FILE", planted))
 	f.write("wp/wp-admin/includes/upgrade.php", strings.ReplaceAll(hostileUpgrade, "FAIL_FILE", fail))
@@ -254,7 +214,7 @@ services:
 	if l := leaked(applyOut, known); len(l) > 0 {
 		t.Errorf("berth apply printed secrets: %v\n%s", l, applyOut)
 	}
-	if l := leaked(records(t, db), known); len(l) > 0 {
+	if l := leaked(stateRecords(t, db, "PLANTED"), known); len(l) > 0 {
 		t.Errorf("the run records hold secrets after apply: %v", l)
 	}
 	checkWorldReadable(t, known, f.stateDir, f.webRoot)
@@ -320,7 +280,7 @@ services:
 	// The CLI's records hold what the install printed of the secrets it
 	// did not know (the API tokens and webhook secrets, which only berth
 	// serve reads); the daemon's hold none.
-	if l := leaked(records(t, db), known); len(l) > 0 {
+	if l := leaked(stateRecords(t, db, "PLANTED"), known); len(l) > 0 {
 		t.Errorf("the run records hold secrets after berth serve: %v", l)
 	}
 	var daemonRuns strings.Builder
@@ -352,70 +312,18 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// records reads every table of the state store but the secrets.
-func records(t *testing.T, db *sql.DB) string {
-	t.Helper()
-	var b strings.Builder
-	tables, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'secrets'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for tables.Next() {
-		var n string
-		tables.Scan(&n)
-		names = append(names, n)
-	}
-	tables.Close()
-	for _, tn := range names {
-		r, err := db.Query(`SELECT * FROM "` + tn + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			r.Scan(ptrs...)
-			for _, v := range vals {
-				fmt.Fprintf(&b, "%s\t", v)
-			}
-			b.WriteString("\n")
-		}
-		r.Close()
-	}
-	if !strings.Contains(b.String(), "PLANTED") {
-		t.Fatal("the run records do not show the install's output")
-	}
-	return b.String()
-}
-
 // checkWorldReadable looks for secrets in every world-readable file under
 // roots.
 func checkWorldReadable(t *testing.T, secrets map[string]string, roots ...string) {
 	t.Helper()
-	n := 0
-	for _, root := range roots {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil || info.Mode().Perm()&0o004 == 0 {
-				return nil
-			}
-			n++
-			data, _ := os.ReadFile(p)
-			if l := leaked(string(data), secrets); len(l) > 0 {
-				t.Errorf("the world-readable file %s holds secrets: %v", p, l)
-			}
-			return nil
-		})
+	world := worldReadable(roots...)
+	for _, p := range world {
+		data, _ := os.ReadFile(p)
+		if l := leaked(string(data), secrets); len(l) > 0 {
+			t.Errorf("the world-readable file %s holds secrets: %v", p, l)
+		}
 	}
-	if n < 3 {
-		t.Errorf("only %d world-readable files were searched under %v", n, roots)
+	if len(world) < 3 {
+		t.Errorf("only %d world-readable files were searched under %v", len(world), roots)
 	}
 }

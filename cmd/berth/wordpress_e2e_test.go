@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,59 +32,18 @@ func TestEndToEndWordPress(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(debianWordPress, "wp-load.php")); err != nil {
 		t.Fatalf("Debian's wordpress package is not installed (scripts/install-deps installs it): %v", err)
 	}
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := testenv.Nginx(t)
-	php := testenv.PHPFPM(t)
+	w := newPHPWeb(t)
+	base, n, php, f := w.base, w.nginx, w.php, w.webFixture
 	my := testenv.MariaDB(t)
 
-	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
-		webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr}
-	poolDir, runDir := filepath.Join(base, "php", "pool.d"), filepath.Join(base, "php", "run")
-	for _, d := range []string{poolDir, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fpmConf := filepath.Join(php.Dir, "php-fpm.conf")
-	cf, err := os.OpenFile(fpmConf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(cf, "include = %s/*.conf\n", poolDir)
-	cf.Close()
-
 	f.write("berth.yaml", "environments:\n  production: { branch: main }\n")
-	f.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: %s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-  php:
-    type: php-fpm
-    pool_dir: %s
-    run_dir: %s
-    test: [php-fpm8.2, -t, -y, %s]
-    reload: [kill, -USR2, "%d"]
----
+	f.write("servers/web.yaml", w.webServer("")+fmt.Sprintf(`---
 kind: Server
 name: mdb
 address: local
 services:
   db: { type: mariadb, socket: %s }
-`, n.Addr, n.SitesDir, f.webRoot, n.Prefix, n.Prefix, poolDir, runDir, fpmConf, php.Proc.Cmd.Process.Pid, my.Socket))
+`, my.Socket))
 
 	// The platform: Debian's WordPress, links resolved (they point into
 	// /usr/share/javascript and /etc/wordpress), with berth's wp-config.php
@@ -206,59 +164,14 @@ services:
 		t.Fatalf("the state store holds %d secrets (%v), want the admin password, the db password and 8 salts", len(secrets), secrets == nil)
 	}
 
-	var records strings.Builder
-	tables, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'secrets'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for tables.Next() {
-		var n string
-		tables.Scan(&n)
-		names = append(names, n)
-	}
-	tables.Close()
-	for _, tn := range names {
-		r, err := db.Query(`SELECT * FROM "` + tn + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			r.Scan(ptrs...)
-			for _, v := range vals {
-				fmt.Fprintf(&records, "%s\t", v)
-			}
-			records.WriteString("\n")
-		}
-		r.Close()
-	}
-	if !strings.Contains(records.String(), "WordPress installed") {
-		t.Fatal("the run records do not hold the install's output")
-	}
+	records := stateRecords(t, db, "WordPress installed")
 
-	var world []string
-	for _, root := range []string{base, n.Prefix, php.Dir, my.Dir} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return nil
-			}
-			if info, err := d.Info(); err == nil && info.Mode().Perm()&0o004 != 0 && info.Size() < 1<<20 {
-				world = append(world, p)
-			}
-			return nil
-		})
-	}
+	world := worldReadable(base, n.Prefix, php.Dir, my.Dir)
 	for k, s := range secrets {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("secret %s is in berth's output (plans, logs)", k)
 		}
-		if strings.Contains(records.String(), s) {
+		if strings.Contains(records, s) {
 			t.Errorf("secret %s is in the run records or the inventory", k)
 		}
 		for _, p := range world {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/berthhq/berth/internal/testenv"
+)
+
+// phpWeb is the fixture of the end-to-end tests that serve PHP: a real
+// nginx and a real PHP-FPM 8.2 started for the test, a sites repo and
+// state directory under base, and the pool and run directories berth
+// writes per PHP version (base/php/VERSION/pool.d, …/run), of which
+// PHP-FPM includes 8.2's. Server "web" (webServer) runs both as nobody.
+type phpWeb struct {
+	*webFixture
+	base    string
+	nginx   *testenv.NginxServer
+	php     *testenv.PHPFPMServer
+	phpRoot string // pool and run directories of every PHP version
+	poolDir string // PHP 8.2's, which PHP-FPM includes
+	fpmConf string
+}
+
+// newPHPWeb starts nginx and PHP-FPM and prepares the directories. base
+// and its parent are made 0755 so that nobody reaches the web root.
+func newPHPWeb(t *testing.T) *phpWeb {
+	t.Helper()
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := testenv.Nginx(t)
+	php := testenv.PHPFPM(t)
+	w := &phpWeb{
+		webFixture: &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state"),
+			webRoot: filepath.Join(base, "www"), confDir: n.SitesDir, addr: n.Addr},
+		base: base, nginx: n, php: php, phpRoot: filepath.Join(base, "php"),
+		poolDir: filepath.Join(base, "php", "8.2", "pool.d"), fpmConf: filepath.Join(php.Dir, "php-fpm.conf"),
+	}
+	for _, d := range []string{w.poolDir, filepath.Join(base, "php", "8.2", "run")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cf, err := os.OpenFile(w.fpmConf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(cf, "include = %s/*.conf\n", w.poolDir)
+	if err := cf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// webServer returns the Server document of "web" (address local, the
+// test's nginx and PHP-FPM); services is appended to its services
+// (e.g. "  db: { type: sqlite }\n").
+func (w *phpWeb) webServer(services string) string {
+	return fmt.Sprintf(`kind: Server
+name: web
+address: local
+services:
+  http:
+    type: nginx
+    listen: %s
+    conf_dir: %s
+    web_root: %s
+    user: nobody
+    group: nogroup
+    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
+    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
+  php:
+    type: php-fpm
+    pool_dir: %s
+    run_dir: %s
+    test: ["php-fpm{version}", -t, -y, %s]
+    reload: [kill, -USR2, "%d"]
+%s`, w.nginx.Addr, w.nginx.SitesDir, w.webRoot, w.nginx.Prefix, w.nginx.Prefix,
+		filepath.Join(w.phpRoot, "{version}", "pool.d"), filepath.Join(w.phpRoot, "{version}", "run"),
+		w.fpmConf, w.php.Proc.Cmd.Process.Pid, services)
+}
