@@ -79,6 +79,22 @@ func (p PendingReload) String() string {
 // data.
 func (c *Change) dataPhase() bool { return c.Action == Delete && c.Service == "" }
 
+// afterChecker is implemented by a resource whose Apply runs only after
+// every configuration check of its server passed, right before the
+// reloads (a site's install: it runs the platform's code against the
+// site's new database and files, which a refused run must not leave
+// behind, and it must be done before the reload serves the site).
+type afterChecker interface {
+	AfterCheck() bool
+}
+
+// afterCheck reports whether c runs between its server's checks and
+// reloads (see afterChecker); deletions never do.
+func (c *Change) afterCheck() bool {
+	ac, ok := c.res.(afterChecker)
+	return ok && c.Action != Delete && ac.AfterCheck()
+}
+
 // prior is a resource's state before a change, kept so that a failed
 // service check can put it back.
 type prior struct {

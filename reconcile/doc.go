@@ -29,7 +29,8 @@
 // file: those inventory records are forgotten, not pruned through the link.
 //
 // A site's install (install.go) runs the platform's install command once,
-// after the site's directory, settings, database and release; the marker
+// after the site's directory, settings, database and release, between its
+// server's configuration checks and reloads (afterChecker); the marker
 // it writes in the site's directory, observed like any path, is its only
 // memory. PlanOptions.Sites limits a plan to some sites and their
 // dependencies without pruning anything else (berth verify).

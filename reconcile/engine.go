@@ -524,8 +524,9 @@ type Result struct {
 //  1. configuration, servers in parallel: every change except the data
 //     deletions (Change.dataPhase), in dependency order with up to Workers
 //     at once; then one check of every service whose files changed (or
-//     that an interrupted run left pending), and only when every check on
-//     the server passed, one reload of each. A failed check restores every
+//     that an interrupted run left pending); only when every check on the
+//     server passed, the installs (afterChecker) run, then one reload of
+//     each service. A failed check restores every
 //     change of the run on that server, of every service and kind (files
 //     written or deleted, directories created), and reloads nothing there;
 //  2. data, servers in parallel, only when phase 1 succeeded on every
@@ -766,7 +767,19 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		failpoint.Hit("after-record-intent")
 	}
 
-	errs, order := e.runDAG(ctx, h, changes, n, total, nil)
+	// The changes that run between the checks and the reloads (installs,
+	// see afterChecker) go last; the DAG runs the others first.
+	changes = slices.Clone(changes)
+	slices.SortStableFunc(changes, func(a, b *Change) int {
+		return cmp.Compare(afterRank(a), afterRank(b))
+	})
+	npre := slices.IndexFunc(changes, (*Change).afterCheck)
+	if npre < 0 {
+		npre = len(changes)
+	}
+	runCtx := ctx
+	errs, order := e.runDAG(ctx, h, changes[:npre], n, total, nil)
+	errs = append(errs, make([]error, len(changes)-npre)...)
 
 	// Once changes were written, their service check, restore or reload and
 	// the inventory must happen even when ctx was cancelled (SIGTERM): the
@@ -776,7 +789,8 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	defer cancel()
 
 	ok := make([]bool, len(changes))
-	for i, c := range changes {
+	account := func(i int) {
+		c := changes[i]
 		var kept *KeptError
 		switch {
 		case errs[i] == nil:
@@ -796,6 +810,9 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 				res.failedSites[c.Site] = true
 			}
 		}
+	}
+	for i := range npre {
+		account(i)
 	}
 
 	// Check every service; reload only when all passed.
@@ -826,6 +843,10 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		}
 	}
 	if len(refused) > 0 {
+		for _, c := range changes[npre:] {
+			e.hook().Applied(c, errors.New("not run: the configuration check of this server failed"))
+			res.Failed++
+		}
 		// Put back every change of this run on this server, newest first,
 		// so that it serves and holds what it did before the run.
 		restored, unrestored := 0, 0
@@ -854,6 +875,10 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			}
 		}
 	} else {
+		e.runAfterCheck(runCtx, h, changes, npre, errs, &order, n, total)
+		for i := npre; i < len(changes); i++ {
+			account(i)
+		}
 		failpoint.Hit("before-reload")
 		for _, name := range names {
 			svc, ok := svcs[name]
@@ -903,6 +928,54 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		}
 	}
 	return res
+}
+
+// afterRank sorts the changes that run after the checks last.
+func afterRank(c *Change) int {
+	if c.afterCheck() {
+		return 1
+	}
+	return 0
+}
+
+// runAfterCheck runs changes[npre:] (see afterChecker) once the server's
+// checks passed, in dependency order: their errors go to errs, the ones
+// that succeeded are appended to order. One whose dependency among
+// changes[:npre] failed is skipped.
+func (e *Engine) runAfterCheck(ctx context.Context, h host.Host, changes []*Change, npre int, errs []error, order *[]int, n *atomic.Int64, total int) {
+	failed := map[string]bool{}
+	for i, c := range changes[:npre] {
+		if errs[i] != nil {
+			failed[c.ID] = true
+		}
+	}
+	var run []int
+	for i := npre; i < len(changes); i++ {
+		for _, dep := range changes[i].res.Deps() {
+			if failed[dep] {
+				errs[i] = fmt.Errorf("skipped: %s failed", dep)
+				e.hook().Applied(changes[i], errs[i])
+				break
+			}
+		}
+		if errs[i] == nil {
+			run = append(run, i)
+		}
+	}
+	if len(run) == 0 {
+		return
+	}
+	sub := make([]*Change, len(run))
+	for j, i := range run {
+		sub[j] = changes[i]
+	}
+	subErrs, subOrder := e.runDAG(ctx, h, sub, n, total, nil)
+	for j, err := range subErrs {
+		errs[run[j]] = err
+	}
+	for _, j := range subOrder {
+		*order = append(*order, run[j])
+	}
 }
 
 // applyData is phase 2 of Apply on one server: deletions of data, each

@@ -84,12 +84,17 @@ func NewInstall(s InstallSpec) *Install {
 		deps: s.Deps}
 }
 
-func (i *Install) ID() string        { return i.id }
-func (i *Install) Server() string    { return i.server }
-func (i *Install) Kind() string      { return KindInstall }
-func (i *Install) Site() string      { return i.site }
-func (i *Install) Path() string      { return i.marker }
-func (i *Install) Deps() []string    { return i.deps }
+func (i *Install) ID() string     { return i.id }
+func (i *Install) Server() string { return i.server }
+func (i *Install) Kind() string   { return KindInstall }
+func (i *Install) Site() string   { return i.site }
+func (i *Install) Path() string   { return i.marker }
+func (i *Install) Deps() []string { return i.deps }
+
+// AfterCheck: an install runs after its server's configuration checks
+// passed and before the reloads, so a refused run installs nothing and a
+// new site is installed before it is served.
+func (i *Install) AfterCheck() bool  { return true }
 func (i *Install) Observe() []string { return []string{i.marker} }
 
 func (i *Install) change(a Action, reason string) Change {

@@ -362,3 +362,63 @@ func TestBarrierAcrossServers(t *testing.T) {
 		t.Errorf("reloads %v, want only a/http", res.Reloads)
 	}
 }
+
+// TestInstallAfterCheck: a site's install runs after every check of its
+// server passed and before the reloads, so a refused run installs nothing
+// (and leaves no marker or record of it), and an accepted one installs the
+// site before the reload serves it; a second run runs nothing.
+func TestInstallAfterCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fails bool
+		want  string
+	}{
+		{"refused", true, "svc-test http"},
+		{"accepted", false, "svc-test http; runuser; svc-reload http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			var order []string
+			record := func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
+				order = append(order, strings.Join(argv, " "))
+				if tc.fails && argv[0] == "svc-test" {
+					return host.RunResult{ExitCode: 1, Stderr: []byte("bad vhost")}, nil
+				}
+				return host.RunResult{}, nil
+			}
+			h.fake.Handle("svc-test", record)
+			h.fake.Handle("svc-reload", record)
+			h.fake.Handle("runuser", func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
+				order = append(order, "runuser")
+				return host.RunResult{Stdout: []byte("installed\n")}, nil
+			})
+			rs := site("new")
+			marker := "/srv/new/" + InstallMarker
+			rs = append(rs, NewInstall(InstallSpec{ID: "site/new/install@web", Server: "web", Site: "new",
+				Marker: marker, Owner: "root", Group: "root", Argv: []string{"php", "install.php"}, Dir: "/srv",
+				User: "www-data", Deps: []string{rs[0].ID(), rs[1].ID()}}))
+			d := h.desired(5, rs...)
+			_, err := h.engine.Apply(context.Background(), h.plan(d, PlanOptions{}))
+			if got := strings.Join(order, "; "); got != tc.want {
+				t.Errorf("ran %q, want %q", got, tc.want)
+			}
+			_, installed := h.fake.Files()[marker]
+			recs, _ := h.inv.Records(context.Background(), "test")
+			if tc.fails {
+				if err == nil {
+					t.Fatal("a refused run succeeded")
+				}
+				if installed || len(recs) != 0 {
+					t.Errorf("a refused run left the marker (%v) or records %v", installed, recs)
+				}
+				return
+			}
+			if err != nil || !installed || len(recs) != 3 {
+				t.Fatalf("accepted run: %v, marker %v, records %v", err, installed, recs)
+			}
+			if got := actions(h.plan(d, PlanOptions{})); got != "" {
+				t.Errorf("second plan: %s", got)
+			}
+		})
+	}
+}
