@@ -523,7 +523,8 @@ type Result struct {
 //
 //  1. configuration, servers in parallel: every change except the data
 //     deletions (Change.dataPhase), in dependency order with up to Workers
-//     at once; then one check of every service whose files changed (or
+//     at once (a change that depends on one on another server waits for
+//     it, and is skipped when it failed: crossDeps); then one check of every service whose files changed (or
 //     that an interrupted run left pending); only when every check on the
 //     server passed, the installs (afterChecker) run, then one reload of
 //     each service. A failed check restores every
@@ -623,10 +624,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		stops = append(stops, "a server could not be observed")
 	}
 	failedSites := map[string]bool{}
+	cross := newCrossDeps(config)
 	var wg sync.WaitGroup
 	for server, changes := range config {
 		wg.Go(func() {
-			r := e.applyServer(ctx, p, server, changes, &n, total)
+			r := e.applyServer(ctx, p, server, changes, &n, total, cross)
 			merge(r)
 			mu.Lock()
 			defer mu.Unlock()
@@ -701,7 +703,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 }
 
 // applyServer is phase 1 of Apply on one server.
-func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int) *Result {
+func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int, cross *crossDeps) *Result {
+	// Whatever happens here, no change on another server waits forever for
+	// one of this server's.
+	defer cross.completeAll(changes)
 	res := &Result{}
 	fail := func(format string, args ...any) {
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: ", server)+fmt.Sprintf(format, args...))
@@ -778,7 +783,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		npre = len(changes)
 	}
 	runCtx := ctx
-	errs, order := e.runDAG(ctx, h, changes[:npre], n, total, nil)
+	errs, order := e.runDAG(ctx, h, changes[:npre], n, total, cross, nil)
 	errs = append(errs, make([]error, len(changes)-npre)...)
 
 	// Once changes were written, their service check, restore or reload and
@@ -875,7 +880,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			}
 		}
 	} else {
-		e.runAfterCheck(runCtx, h, changes, npre, errs, &order, n, total)
+		e.runAfterCheck(runCtx, h, changes, npre, errs, &order, n, total, cross)
 		for i := npre; i < len(changes); i++ {
 			account(i)
 		}
@@ -940,41 +945,13 @@ func afterRank(c *Change) int {
 
 // runAfterCheck runs changes[npre:] (see afterChecker) once the server's
 // checks passed, in dependency order: their errors go to errs, the ones
-// that succeeded are appended to order. One whose dependency among
-// changes[:npre] failed is skipped.
-func (e *Engine) runAfterCheck(ctx context.Context, h host.Host, changes []*Change, npre int, errs []error, order *[]int, n *atomic.Int64, total int) {
-	failed := map[string]bool{}
-	for i, c := range changes[:npre] {
-		if errs[i] != nil {
-			failed[c.ID] = true
-		}
-	}
-	var run []int
-	for i := npre; i < len(changes); i++ {
-		for _, dep := range changes[i].res.Deps() {
-			if failed[dep] {
-				errs[i] = fmt.Errorf("skipped: %s failed", dep)
-				e.hook().Applied(changes[i], errs[i])
-				break
-			}
-		}
-		if errs[i] == nil {
-			run = append(run, i)
-		}
-	}
-	if len(run) == 0 {
-		return
-	}
-	sub := make([]*Change, len(run))
-	for j, i := range run {
-		sub[j] = changes[i]
-	}
-	subErrs, subOrder := e.runDAG(ctx, h, sub, n, total, nil)
-	for j, err := range subErrs {
-		errs[run[j]] = err
-	}
-	for _, j := range subOrder {
-		*order = append(*order, run[j])
+// that succeeded are appended to order. One whose dependency failed (here
+// or on another server) is skipped.
+func (e *Engine) runAfterCheck(ctx context.Context, h host.Host, changes []*Change, npre int, errs []error, order *[]int, n *atomic.Int64, total int, cross *crossDeps) {
+	postErrs, postOrder := e.runDAG(ctx, h, changes[npre:], n, total, cross, nil)
+	copy(errs[npre:], postErrs)
+	for _, j := range postOrder {
+		*order = append(*order, npre+j)
 	}
 }
 
@@ -997,7 +974,7 @@ func (e *Engine) applyData(ctx context.Context, p *Plan, server string, changes 
 		failpoint.Hit("mid-delete")
 		return err
 	}
-	errs, _ := e.runDAG(ctx, h, changes, n, total, forget)
+	errs, _ := e.runDAG(ctx, h, changes, n, total, nil, forget)
 	for i, c := range changes {
 		var kept *KeptError
 		switch {
@@ -1058,7 +1035,7 @@ func (e *Engine) runService(ctx context.Context, h host.Host, argv []string, dir
 // Deps; deletions wait for deletions beneath them. after, when set, runs
 // right after each successful change, before its dependents start; its
 // error becomes the change's.
-func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *atomic.Int64, total int, after func(*Change) error) ([]error, []int) {
+func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *atomic.Int64, total int, cross *crossDeps, after func(*Change) error) ([]error, []int) {
 	errs := make([]error, len(changes))
 	var order []int
 	if len(changes) == 0 {
@@ -1074,15 +1051,26 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 		waits[after]++
 		dependents[before] = append(dependents[before], after)
 	}
+	type external struct {
+		i   int
+		dep string
+		st  *crossDep
+	}
 	var deletes []int
+	var externals []external
 	for i, c := range changes {
 		if c.Action == Delete {
 			deletes = append(deletes, i)
 			continue
 		}
 		for _, dep := range c.res.Deps() {
-			if j, ok := index[dep]; ok && changes[j].Action != Delete {
-				edge(j, i)
+			if j, ok := index[dep]; ok {
+				if changes[j].Action != Delete {
+					edge(j, i)
+				}
+			} else if st := cross.lookup(dep); st != nil {
+				waits[i]++
+				externals = append(externals, external{i, dep, st})
 			}
 		}
 	}
@@ -1113,6 +1101,10 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 	finish = func(i int, err error) { // with mu held
 		errs[i] = err
 		remaining--
+		cross.complete(changes[i].ID, err)
+		if remaining == 0 {
+			close(ready)
+		}
 		for _, d := range dependents[i] {
 			if err != nil && errs[d] == nil {
 				var kept *KeptError
@@ -1138,6 +1130,25 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 	}
 	mu.Unlock()
 	var wg sync.WaitGroup
+	// A dependency on another server's change (of the same phase) is
+	// waited for without holding a worker.
+	for _, x := range externals {
+		wg.Go(func() {
+			<-x.st.done
+			mu.Lock()
+			defer mu.Unlock()
+			if x.st.err != nil && errs[x.i] == nil {
+				errs[x.i] = fmt.Errorf("skipped: %s failed", x.dep)
+			}
+			if waits[x.i]--; waits[x.i] == 0 {
+				if errs[x.i] != nil {
+					finish(x.i, errs[x.i])
+				} else {
+					ready <- x.i
+				}
+			}
+		})
+	}
 	for range workers {
 		wg.Go(func() {
 			for i := range ready {
@@ -1159,9 +1170,6 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 					order = append(order, i)
 				}
 				finish(i, err)
-				if remaining == 0 {
-					close(ready)
-				}
 				mu.Unlock()
 			}
 		})

@@ -1,0 +1,63 @@
+package reconcile
+
+import (
+	"errors"
+	"sync"
+)
+
+// crossDeps lets a change wait for the changes it depends on that run on
+// other servers in the same phase of Apply: a site's install on its web
+// server waits for its database on the database server. Each server's DAG
+// still runs in parallel with the others'; only such a change waits,
+// without holding a worker. A nil *crossDeps has no changes.
+type crossDeps struct {
+	byID map[string]*crossDep
+}
+
+// crossDep is one change's outcome, published once.
+type crossDep struct {
+	once sync.Once
+	done chan struct{} // closed when err is set
+	err  error
+}
+
+// errNotRun completes a change its server never ran (it could not be
+// reached, its run stopped before it, or its check refused the run).
+var errNotRun = errors.New("not run on its server")
+
+func newCrossDeps(byServer map[string][]*Change) *crossDeps {
+	x := &crossDeps{byID: map[string]*crossDep{}}
+	for _, changes := range byServer {
+		for _, c := range changes {
+			x.byID[c.ID] = &crossDep{done: make(chan struct{})}
+		}
+	}
+	return x
+}
+
+// lookup returns the outcome to wait for of the change id, nil when id is
+// not a change of this phase (nothing to wait for).
+func (x *crossDeps) lookup(id string) *crossDep {
+	if x == nil {
+		return nil
+	}
+	return x.byID[id]
+}
+
+// complete publishes the outcome of the change id; only the first counts.
+func (x *crossDeps) complete(id string, err error) {
+	if st := x.lookup(id); st != nil {
+		st.once.Do(func() {
+			st.err = err
+			close(st.done)
+		})
+	}
+}
+
+// completeAll publishes errNotRun for every change of changes not yet
+// completed, so that no change on another server waits for it forever.
+func (x *crossDeps) completeAll(changes []*Change) {
+	for _, c := range changes {
+		x.complete(c.ID, errNotRun)
+	}
+}

@@ -1,0 +1,93 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/host/hosttest"
+)
+
+// TestCrossServerDependencies: a change waits for the change it depends
+// on when that one runs on another server in the same run (a site's
+// install on its web server and the database on the database server);
+// when that one fails, the dependent is skipped, not run against
+// something missing. Servers still run in parallel otherwise.
+func TestCrossServerDependencies(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		dbFail bool
+	}{
+		{"waits for it", false},
+		{"skipped when it failed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			web, db := hosttest.New("web"), hosttest.New("db")
+			var mu sync.Mutex
+			var order []string
+			note := func(s string) {
+				mu.Lock()
+				defer mu.Unlock()
+				order = append(order, s)
+			}
+			// The database's creation is held until the web server has
+			// checked its configuration: without the wait, the web
+			// server's install would run first.
+			gate := make(chan struct{})
+			ok := host.RunResult{Stdout: []byte("done\n")}
+			web.Handle("svc-test", func(context.Context, []string, []byte) (host.RunResult, error) {
+				close(gate)
+				return host.RunResult{}, nil
+			})
+			web.Handle("svc-reload", func(context.Context, []string, []byte) (host.RunResult, error) { return host.RunResult{}, nil })
+			db.Handle("runuser", func(context.Context, []string, []byte) (host.RunResult, error) {
+				<-gate
+				note("db")
+				if tc.dbFail {
+					return host.RunResult{ExitCode: 1, Stderr: []byte("no space")}, &host.ExitError{Code: 1}
+				}
+				return ok, nil
+			})
+			web.Handle("runuser", func(context.Context, []string, []byte) (host.RunResult, error) {
+				note("install")
+				return ok, nil
+			})
+			for _, f := range []*hosttest.Fake{web, db} {
+				if err := f.MkdirAll(ctx, "/srv/new", 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			database := NewInstall(InstallSpec{ID: "site/new/db@db", Server: "db", Site: "new", Marker: "/srv/new/db-made",
+				Owner: "root", Group: "root", Argv: []string{"make-db"}, Dir: "/srv", User: "mysql"})
+			vhost := NewFile(FileSpec{ID: "site/new/vhost@web", Server: "web", Site: "new", Path: "/srv/new/vhost.conf",
+				Content: []byte("server new\n"), Service: "http"})
+			install := NewInstall(InstallSpec{ID: "site/new/install@web", Server: "web", Site: "new", Marker: "/srv/new/" + InstallMarker,
+				Owner: "root", Group: "root", Argv: []string{"install"}, Dir: "/srv", User: "www-data",
+				Deps: []string{vhost.ID(), database.ID()}})
+			inv := newMemInventory()
+			e := &Engine{Hosts: fakeHosts{"web": web, "db": db}, Inventory: inv}
+			d := &Desired{Env: "test", Revision: "r1", MaxDeletions: 5, Resources: []Resource{database, vhost, install},
+				Service: func(_, name string) (Service, error) {
+					return Service{Name: name, Test: []string{"svc-test"}, Reload: []string{"svc-reload"}}, nil
+				}}
+			p, err := e.Plan(ctx, d, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.Apply(ctx, p)
+			got := strings.Join(order, " ")
+			if tc.dbFail {
+				if err == nil || !strings.Contains(err.Error(), "skipped: site/new/db@db failed") || got != "db" {
+					t.Fatalf("apply: %v; ran %q, want the install skipped", err, got)
+				}
+				return
+			}
+			if err != nil || got != "db install" {
+				t.Fatalf("apply: %v; ran %q, want the database first", err, got)
+			}
+		})
+	}
+}
