@@ -131,15 +131,15 @@ func ResolveIn(r LinkReader, op, name string, follow bool) (string, fs.FileMode,
 	if name == "." {
 		return ".", fs.ModeDir, nil
 	}
-	todo := strings.Split(name, "/")
+	rest := strings.Split(name, "/")
 	var done []string
 	mode := fs.ModeDir
 	missing := false
 	hops := 0
 	var link, target string // the last link followed, for the error
-	for len(todo) > 0 {
-		el := todo[0]
-		todo = todo[1:]
+	for len(rest) > 0 {
+		el := rest[0]
+		rest = rest[1:]
 		switch el {
 		case "", ".":
 			continue
@@ -169,7 +169,7 @@ func ResolveIn(r LinkReader, op, name string, follow bool) (string, fs.FileMode,
 			return "", 0, &fs.PathError{Op: op, Path: name, Err: UnwrapPath(err)}
 		}
 		mode = m
-		if m&fs.ModeSymlink == 0 || (len(todo) == 0 && !follow) {
+		if m&fs.ModeSymlink == 0 || (len(rest) == 0 && !follow) {
 			continue
 		}
 		if hops++; hops > MaxLinkHops {
@@ -188,7 +188,7 @@ func ResolveIn(r LinkReader, op, name string, follow bool) (string, fs.FileMode,
 		}
 		link, target = p, t
 		done = done[:len(done)-1]
-		todo = append(strings.Split(t, "/"), todo...)
+		rest = append(strings.Split(t, "/"), rest...)
 		mode = fs.ModeDir
 	}
 	p := path.Join(done...)
