@@ -179,6 +179,11 @@ var (
 // it is repo content.
 type DirFS struct {
 	root *os.Root
+	// dirs holds the names resolve found to be directories (not links),
+	// so that the directories of a path are looked at once per DirFS, not
+	// once per file under them. A directory swapped for a link meanwhile
+	// cannot lead out: os.Root refuses that at the open.
+	dirs sync.Map
 }
 
 // OpenDirFS opens the directory dir as a DirFS. The directory stays open
@@ -194,22 +199,28 @@ func OpenDirFS(dir string) (*DirFS, error) {
 // Close closes the directory.
 func (f *DirFS) Close() error { return f.root.Close() }
 
-// rawRoot is the DirFS's fstree.LinkReader: os.Root's own calls, at paths resolve
-// has made link-free.
-type rawRoot struct{ root *os.Root }
+// rawRoot is the DirFS's fstree.LinkReader: os.Root's own calls, at paths
+// resolve has made link-free.
+type rawRoot struct{ f *DirFS }
 
 func (r rawRoot) LstatMode(name string) (fs.FileMode, error) {
-	fi, err := r.root.Lstat(name)
+	if _, ok := r.f.dirs.Load(name); ok {
+		return fs.ModeDir, nil
+	}
+	fi, err := r.f.root.Lstat(name)
 	if err != nil {
 		return 0, err
+	}
+	if fi.IsDir() {
+		r.f.dirs.Store(name, true)
 	}
 	return fi.Mode(), nil
 }
 
-func (r rawRoot) ReadLink(name string) (string, error) { return r.root.Readlink(name) }
+func (r rawRoot) ReadLink(name string) (string, error) { return r.f.root.Readlink(name) }
 
 func (f *DirFS) resolve(op, name string, follow bool) (string, fs.FileMode, error) {
-	return fstree.ResolveIn(rawRoot{f.root}, op, name, follow)
+	return fstree.ResolveIn(rawRoot{f}, op, name, follow)
 }
 
 // Open opens name, following links within the directory. Directories

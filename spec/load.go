@@ -2,8 +2,11 @@ package spec
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"reflect"
@@ -34,10 +37,15 @@ type Repo struct {
 	Platforms []*Platform
 	Sites     []*Site
 	Files     []string // spec files read, in order
+	// Digest is the SHA-256 (hex) of the spec files read, names and
+	// contents in the order of Files: the revision of a repo that is a
+	// plain directory.
+	Digest string
 
 	servers   map[string]*Server
 	platforms map[string]*Platform
 	sites     map[string]*Site
+	digest    hash.Hash // while loading
 }
 
 // Server returns the server with the given name, or nil.
@@ -56,7 +64,7 @@ func (r *Repo) Site(name string) *Site { return r.sites[name] }
 // together with a Problems error holding every problem, sorted by file and
 // position. A caller must not act on a repo returned with an error.
 func Load(fsys fs.FS) (*Repo, error) {
-	r := &Repo{}
+	r := &Repo{digest: sha256.New()}
 	var problems Problems
 
 	data, err := readFile(fsys, ConfigFile)
@@ -67,7 +75,7 @@ func Load(fsys fs.FS) (*Repo, error) {
 	case err != nil:
 		problems = append(problems, Problem{Pos: Pos{File: ConfigFile, Line: 1, Column: 1}, Message: err.Error()})
 	default:
-		r.Files = append(r.Files, ConfigFile)
+		r.read(ConfigFile, data)
 		r.Config = loadConfig(data, &problems)
 	}
 
@@ -107,7 +115,7 @@ func Load(fsys fs.FS) (*Repo, error) {
 				problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: err.Error()})
 				return nil
 			}
-			r.Files = append(r.Files, p)
+			r.read(p, data)
 			r.loadDocuments(p, data, &problems)
 			return nil
 		})
@@ -116,6 +124,8 @@ func Load(fsys fs.FS) (*Repo, error) {
 		}
 	}
 
+	r.Digest = hex.EncodeToString(r.digest.Sum(nil))
+	r.digest = nil
 	partial := slices.ContainsFunc(problems, func(p Problem) bool { return strings.HasPrefix(p.Message, invalidYAML) })
 	problems = append(problems, r.validate(fsys, partial)...)
 	problems.sort()
@@ -123,6 +133,13 @@ func Load(fsys fs.FS) (*Repo, error) {
 		return r, problems
 	}
 	return r, nil
+}
+
+// read notes the spec file name, read with data, in Files and Digest.
+func (r *Repo) read(name string, data []byte) {
+	r.Files = append(r.Files, name)
+	fmt.Fprintf(r.digest, "%s\x00%d\x00", name, len(data))
+	r.digest.Write(data)
 }
 
 func isYAMLName(name string) bool {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -126,19 +124,9 @@ func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
 		}
 		return nil, nil, "", errInvalid
 	}
-	return repo, fsys, contentRevision(fsys, repo.Files), nil
-}
-
-// contentRevision names the revision of a plain directory: a hash of its
-// spec files. A Git revision replaces it when berth reads from Git.
-func contentRevision(fsys fs.FS, files []string) string {
-	h := sha256.New()
-	for _, f := range files {
-		data, _ := fs.ReadFile(fsys, f)
-		fmt.Fprintf(h, "%s\x00%d\x00", f, len(data))
-		h.Write(data)
-	}
-	return "dir:" + hex.EncodeToString(h.Sum(nil))[:12]
+	// A plain directory's revision is a hash of its spec files; a Git
+	// revision replaces it when berth reads from Git.
+	return repo, fsys, "dir:" + repo.Digest[:12], nil
 }
 
 // engine resolves the platforms' code, builds the desired state and an
