@@ -16,12 +16,15 @@
 // # One writer per state directory
 //
 // A Store opened for writing holds an exclusive flock(2) on berth.lock in the
-// state directory for as long as it is open. A second berth process that
-// opens the same directory for writing either fails at once with a
-// *LockedError that names the holder ("state dir /var/lib/berth is in use by
-// berth (pid 1234, "berth apply") ...") or, with Options.Wait, waits until the
-// holder closes its Store or exits. The kernel drops the lock when a process
-// dies, so a killed berth never leaves a stale lock behind.
+// state directory for as long as it is open, and records in it who holds it
+// (pid, command, since when, and for berth serve the address of its API). A
+// second berth process that opens the same directory for writing waits at
+// most Options.Wait for the holder to close its Store or exit, then fails
+// with a *LockedError that names the holder ("state dir /var/lib/berth is in
+// use by berth (pid 1234, "berth serve", since ..., API on 127.0.0.1:8080)").
+// There is no unbounded wait: berth serve holds the directory for as long as
+// it runs. The kernel drops the lock when a process dies, so a killed berth
+// never leaves a stale lock behind.
 //
 // A Store opened with Options.ReadOnly takes no lock: SQLite's write-ahead
 // log gives readers a consistent snapshot while a writer commits, so

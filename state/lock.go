@@ -19,17 +19,26 @@ import (
 var ErrLocked = errors.New("state dir is in use")
 
 // LockedError reports that another berth process holds the state directory's
-// lock. PID and Command describe the holder as it recorded itself; they are
-// zero when it had not written them yet.
+// lock, at once or after Options.Wait. PID, Command, Since and API describe
+// the holder as it recorded itself; they are zero when it had not written
+// them yet. Waited is how long Open waited (zero: it did not).
 type LockedError struct {
 	Dir     string
 	PID     int
 	Command string
 	Since   time.Time
+	// API is the address the holder serves its API on ("127.0.0.1:8080"),
+	// when it recorded one (berth serve does).
+	API    string
+	Waited time.Duration
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("state dir %s is in use by %s; wait for it to finish or pass --wait", e.Dir, describe(holder{PID: e.PID, Command: e.Command, Since: e.Since}))
+	s := fmt.Sprintf("state dir %s is in use by %s", e.Dir, describe(holder{PID: e.PID, Command: e.Command, Since: e.Since, API: e.API}))
+	if e.Waited > 0 {
+		s += fmt.Sprintf("; gave up after waiting %s", e.Waited)
+	}
+	return s
 }
 
 // Is makes errors.Is(err, ErrLocked) true.
@@ -41,6 +50,7 @@ type holder struct {
 	Command string    `json:"command"`
 	Session string    `json:"session"`
 	Since   time.Time `json:"since"`
+	API     string    `json:"api,omitempty"`
 }
 
 func describe(h holder) string {
@@ -51,6 +61,9 @@ func describe(h holder) string {
 	if !h.Since.IsZero() {
 		s += ", since " + h.Since.Local().Format(time.DateTime)
 	}
+	if h.API != "" {
+		s += ", API on " + h.API
+	}
 	return s + ")"
 }
 
@@ -60,9 +73,11 @@ type flock struct {
 }
 
 // acquire takes the exclusive lock on dir/berth.lock and records me in it.
-// When the lock is held and wait is false it returns a *LockedError; with
-// wait it polls until the lock is free or ctx ends, after calling onWait once.
-func acquire(ctx context.Context, dir string, me holder, wait bool, onWait func(string)) (*flock, error) {
+// When the lock is held it calls onWait once and polls until the lock is
+// free, wait has passed or ctx ends; with wait 0 it does not wait. When wait
+// passes it returns a *LockedError naming the holder; when ctx ends, ctx's
+// error.
+func acquire(ctx context.Context, dir string, me holder, wait time.Duration, onWait func(string)) (*flock, error) {
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -71,6 +86,8 @@ func acquire(ctx context.Context, dir string, me holder, wait bool, onWait func(
 	// flock(2) blocks without a way to cancel it, so waiting is a loop of
 	// non-blocking attempts with a growing pause, which honours ctx.
 	pause := 10 * time.Millisecond
+	start := time.Now()
+	deadline := start.Add(wait)
 	waited := false
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -82,9 +99,14 @@ func acquire(ctx context.Context, dir string, me holder, wait bool, onWait func(
 			return nil, fmt.Errorf("lock state dir %s: %w", dir, err)
 		}
 		h, _ := readHolder(dir)
-		if !wait {
+		left := time.Until(deadline)
+		if left <= 0 {
 			f.Close()
-			return nil, &LockedError{Dir: dir, PID: h.PID, Command: h.Command, Since: h.Since}
+			le := &LockedError{Dir: dir, PID: h.PID, Command: h.Command, Since: h.Since, API: h.API}
+			if waited {
+				le.Waited = time.Since(start).Round(time.Millisecond)
+			}
+			return nil, le
 		}
 		if !waited {
 			waited = true
@@ -92,7 +114,7 @@ func acquire(ctx context.Context, dir string, me holder, wait bool, onWait func(
 				onWait(describe(h))
 			}
 		}
-		t := time.NewTimer(pause)
+		t := time.NewTimer(min(pause, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()

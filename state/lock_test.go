@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLockInProcess(t *testing.T) {
@@ -19,20 +20,20 @@ func TestLockInProcess(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open = %v, want a *LockedError", err)
 	}
-	if le.PID != os.Getpid() || le.Command != "berth test" {
-		t.Errorf("holder = pid %d %q, want pid %d \"berth test\"", le.PID, le.Command, os.Getpid())
+	if le.PID != os.Getpid() || le.Command != "berth test" || le.Waited != 0 {
+		t.Errorf("holder = pid %d %q (waited %s), want pid %d \"berth test\" without waiting", le.PID, le.Command, le.Waited, os.Getpid())
 	}
-	for _, want := range []string{"state dir " + dir + " is in use by berth (pid " + strconv.Itoa(os.Getpid()), `"berth test"`, "pass --wait"} {
+	for _, want := range []string{"state dir " + dir + " is in use by berth (pid " + strconv.Itoa(os.Getpid()), `"berth test"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
 
-	// With Wait, Open gets the lock once the first Store closes.
+	// Waiting, Open gets the lock once the first Store closes.
 	waiting := make(chan string)
 	opened := make(chan error)
 	go func() {
-		s, err := Open(ctx, dir, Options{Wait: true, OnWait: func(h string) { waiting <- h }})
+		s, err := Open(ctx, dir, Options{Wait: time.Hour, OnWait: func(h string) { waiting <- h }})
 		if err == nil {
 			err = s.Close()
 		}
@@ -53,7 +54,7 @@ func TestLockWaitHonoursContext(t *testing.T) {
 	dir := t.TempDir()
 	open(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Open(ctx, dir, Options{Wait: true, OnWait: func(string) { cancel() }})
+	_, err := Open(ctx, dir, Options{Wait: time.Hour, OnWait: func(string) { cancel() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Open = %v, want context.Canceled", err)
 	}
@@ -72,16 +73,60 @@ func TestLockOtherProcess(t *testing.T) {
 		t.Fatalf("Open while another process holds the dir = %v, want ErrLocked", err)
 	}
 	want := `state dir ` + dir + ` is in use by berth (pid ` + strconv.Itoa(h.cmd.Process.Pid) + `, "berth apply"`
-	if !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "; wait for it to finish or pass --wait") {
-		t.Errorf("error = %q\nwant it to start with %q and end with the advice", err, want)
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %q\nwant it to start with %q", err, want)
 	}
 
 	// Waiting: the helper closes its Store once we are waiting.
-	s, err := Open(ctx, dir, Options{Wait: true, OnWait: func(string) { h.stop(t) }})
+	s, err := Open(ctx, dir, Options{Wait: time.Hour, OnWait: func(string) { h.stop(t) }})
 	if err != nil {
 		t.Fatalf("waiting Open = %v", err)
 	}
 	s.Close()
+}
+
+// TestLockBoundedWait: a writer never waits for the holder without a bound;
+// once Wait has passed (at once for 0) Open fails with a *LockedError that
+// names the holder, here another process, and where its API is.
+func TestLockBoundedWait(t *testing.T) {
+	dir := t.TempDir()
+	h := startHelperEnv(t, dir, "BERTH_STATE_TEST_COMMAND=berth serve", "BERTH_STATE_TEST_API=127.0.0.1:8080")
+	for _, c := range []struct {
+		name     string
+		wait     time.Duration
+		waits    bool
+		contains []string
+	}{
+		{"no wait", 0, false, []string{`"berth serve"`, "API on 127.0.0.1:8080", "pid " + strconv.Itoa(h.cmd.Process.Pid)}},
+		{"bounded wait", 20 * time.Millisecond, true, []string{`"berth serve"`, "API on 127.0.0.1:8080", "gave up after waiting"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			called := 0
+			s, err := Open(context.Background(), dir, Options{Wait: c.wait, OnWait: func(string) { called++ }})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open got the lock the helper holds")
+			}
+			var le *LockedError
+			if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
+				t.Fatalf("Open = %v, want a *LockedError", err)
+			}
+			if le.PID != h.cmd.Process.Pid || le.Command != "berth serve" || le.API != "127.0.0.1:8080" || le.Since.IsZero() {
+				t.Errorf("holder = %+v, want the helper as berth serve with its API", le)
+			}
+			if (le.Waited > 0) != c.waits || (called == 1) != c.waits || called > 1 {
+				t.Errorf("waited %s and called OnWait %d times; want waiting %v", le.Waited, called, c.waits)
+			}
+			for _, want := range c.contains {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+	// The helper's lock survived the attempts: it closes its Store cleanly.
+	h.stop(t)
+	open(t, dir)
 }
 
 func TestLockFreedWhenHolderKilled(t *testing.T) {

@@ -41,16 +41,24 @@ var ErrReadOnly = errors.New("state store is read-only")
 // Options tune Open. The zero value opens for writing and fails at once when
 // another berth process holds the state directory.
 type Options struct {
-	// Wait makes Open block until the process holding the state directory
-	// releases it, or ctx ends. Without Wait, Open fails at once with a
-	// *LockedError.
-	Wait bool
+	// Wait is how long Open waits for the process holding the state
+	// directory to release it; then (or at once, when Wait is 0) Open fails
+	// with a *LockedError naming the holder. Open also stops waiting when
+	// ctx ends. A writer that never waits without a bound cannot hang
+	// behind `berth serve`, which holds the directory for as long as it
+	// runs.
+	Wait time.Duration
 
 	// OnWait, when not nil and Open has to wait (Wait is set and the lock is
 	// held), is called once before waiting, with a description of the
 	// holder such as `berth (pid 1234, "berth apply")`, so a CLI can say
 	// what it is waiting for.
 	OnWait func(holder string)
+
+	// API is the address this process serves its API on, recorded in
+	// berth.lock so that a process finding the directory busy can say how
+	// to reach the holder (LockedError.API). berth serve sets it.
+	API string
 
 	// ReadOnly opens the database for reading only and takes no lock, so it
 	// neither waits for nor blocks a writing berth (see the package
@@ -87,9 +95,9 @@ type Store struct {
 // database when missing, and brings the database schema up to date.
 //
 // Unless opts.ReadOnly is set, Open first takes the state directory's
-// exclusive lock, held until Close: when another process holds it, Open fails
-// with a *LockedError (errors.Is(err, ErrLocked)) or, with opts.Wait, waits
-// for it. Open honours ctx while waiting for the lock and while migrating.
+// exclusive lock, held until Close: when another process holds it, Open waits
+// up to opts.Wait for it and then fails with a *LockedError
+// (errors.Is(err, ErrLocked)). Open honours ctx while waiting for the lock and while migrating.
 //
 // Open fails with an error wrapping ErrSchemaTooNew when the database was
 // written by a newer berth, and refuses a database file that is readable by
@@ -132,7 +140,7 @@ func (s *Store) openWritable(ctx context.Context, opts Options) error {
 	if cmd == "" {
 		cmd = defaultCommand()
 	}
-	s.lock, err = acquire(ctx, s.dir, holder{PID: os.Getpid(), Command: cmd, Session: session, Since: time.Now().UTC()}, opts.Wait, opts.OnWait)
+	s.lock, err = acquire(ctx, s.dir, holder{PID: os.Getpid(), Command: cmd, Session: session, Since: time.Now().UTC(), API: opts.API}, opts.Wait, opts.OnWait)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -27,12 +28,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// helperMain opens dir for writing as "berth apply", optionally starts a run
-// of environment $BERTH_STATE_TEST_RUN, prints "ready <run id>" and holds the
-// Store until its standard input closes.
+// helperMain opens dir for writing as $BERTH_STATE_TEST_COMMAND (default
+// "berth apply") serving its API on $BERTH_STATE_TEST_API, optionally starts
+// a run of environment $BERTH_STATE_TEST_RUN, prints "ready <run id>" and
+// holds the Store until its standard input closes.
 func helperMain(dir string) int {
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{Command: "berth apply"})
+	cmd := cmp.Or(os.Getenv("BERTH_STATE_TEST_COMMAND"), "berth apply")
+	s, err := Open(ctx, dir, Options{Command: cmd, API: os.Getenv("BERTH_STATE_TEST_API")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -64,8 +67,15 @@ type helper struct {
 // of runEnv when not empty) and returns once it holds the lock.
 func startHelper(t *testing.T, dir, runEnv string) *helper {
 	t.Helper()
+	return startHelperEnv(t, dir, "BERTH_STATE_TEST_RUN="+runEnv)
+}
+
+// startHelperEnv is startHelper with the helper's environment variables
+// given (see helperMain).
+func startHelperEnv(t *testing.T, dir string, env ...string) *helper {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+dir, "BERTH_STATE_TEST_RUN="+runEnv)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+dir), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
