@@ -21,7 +21,8 @@ var ErrLocked = errors.New("state dir is in use")
 // LockedError reports that another berth process holds the state directory's
 // lock, at once or after Options.Wait. PID, Command, Since and API describe
 // the holder as it recorded itself; they are zero when it had not written
-// them yet. Waited is how long Open waited (zero: it did not).
+// them yet. Waited is the Options.Wait Open waited before giving up (zero: it did not
+// wait).
 type LockedError struct {
 	Dir     string
 	PID     int
@@ -86,8 +87,7 @@ func acquire(ctx context.Context, dir string, me holder, wait time.Duration, onW
 	// flock(2) blocks without a way to cancel it, so waiting is a loop of
 	// non-blocking attempts with a growing pause, which honours ctx.
 	pause := 10 * time.Millisecond
-	start := time.Now()
-	deadline := start.Add(wait)
+	deadline := time.Now().Add(wait)
 	waited := false
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -104,7 +104,7 @@ func acquire(ctx context.Context, dir string, me holder, wait time.Duration, onW
 			f.Close()
 			le := &LockedError{Dir: dir, PID: h.PID, Command: h.Command, Since: h.Since, API: h.API}
 			if waited {
-				le.Waited = time.Since(start).Round(time.Millisecond)
+				le.Waited = wait
 			}
 			return nil, le
 		}

@@ -27,6 +27,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f planFlags
 	f.register(fs)
+	f.registerWait(fs)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking (for scripts and CI)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval (unless --auto-approve), applies it and\nrecords the run. Exit status: 0 applied (or nothing to do), 1 error.")
@@ -63,7 +64,11 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 		}
 		opts.Sites = append(opts.Sites, l.res.Sites[i].Domain)
 	}
-	store, err := openState(ctx, l.stateDir, false, "berth apply", stderr)
+	command := "berth apply"
+	if sites != nil {
+		command = "berth verify"
+	}
+	store, err := l.lock(ctx, &f.envFlags, command, stderr)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ func runBackup(args []string, stdout, stderr io.Writer) int {
 	var f envFlags
 	f.register(fs, true)
 	fs.Bool("no-color", false, "no colour (berth never colours this output)")
+	f.registerWait(fs)
 	due := fs.Bool("due", false, "take the scheduled backups that are due (per site backup.schedule) and prune each site's scheduled backups beyond backup.keep")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth backup SITE --env ENV [--repo DIR]\n       berth backup --due --env ENV [--repo DIR]\n\nBacks a site up (database dump and files, compressed, each checksummed,\nwith a manifest) into the backup directory on the backup server\n(berth.yaml backups:). With --due, takes every scheduled backup that is due.")
@@ -74,6 +75,14 @@ func runBackup(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "backup", stderr)
 	}
 	defer e.conn.Close()
+	// A backup writes on the backup server, and must not run while an
+	// apply (or berth serve) changes the site or prunes it after a
+	// deletion backup.
+	held, err := e.l.lock(ctx, &f, "berth backup", stderr)
+	if err != nil {
+		return exitFor(err, "backup", stderr)
+	}
+	defer held.Close()
 	if *due {
 		err = e.due(ctx, stdout)
 	} else {
@@ -236,6 +245,7 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	var f envFlags
 	f.register(fs, true)
 	fs.Bool("no-color", false, "no colour (berth never colours this output)")
+	f.registerWait(fs)
 	id := fs.String("backup", "", "ID of the backup to restore (see berth backups)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth restore SITE --backup ID --env ENV [--repo DIR]\n\nVerifies every checksum of the backup, takes a fresh backup of the site,\nthen restores the site's database and files from the backup.")
@@ -255,6 +265,13 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "restore", stderr)
 	}
 	defer e.conn.Close()
+	// A restore replaces a site's database and files: never while an
+	// apply or berth serve converges the site.
+	held, err := e.l.lock(ctx, &f, "berth restore", stderr)
+	if err != nil {
+		return exitFor(err, "restore", stderr)
+	}
+	defer held.Close()
 	d, store, err := e.site(pos[0])
 	if err != nil {
 		return exitFor(err, "restore", stderr)

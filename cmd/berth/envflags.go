@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/source"
@@ -27,7 +28,8 @@ type envFlags struct {
 	adopt      bool
 	allowDel   int
 	fullDiff   bool
-	git        source.Auth // for platforms whose source is git
+	wait       time.Duration // bound on waiting for the state dir's lock (registerWait)
+	git        source.Auth   // for platforms whose source is git
 }
 
 // planOptions are the engine's options from the flags.
@@ -158,8 +160,11 @@ func openState(ctx context.Context, dir string, readOnly bool, command string, s
 			readOnly = false
 		}
 	}
-	return state.Open(ctx, dir, state.Options{ReadOnly: readOnly, Wait: true, Command: command,
-		OnWait: func(holder string) { fmt.Fprintf(stderr, "berth: waiting for %s to release %s\n", holder, dir) }})
+	if readOnly {
+		// Takes no lock, so it neither waits for nor blocks berth serve.
+		return state.Open(ctx, dir, state.Options{ReadOnly: true})
+	}
+	return openLocked(ctx, dir, defaultWait, command, "", stderr)
 }
 
 // exitFor prints an error of plan/apply/status and returns its exit

@@ -158,7 +158,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := state.Open(ctx, stateDir, state.Options{Command: "berth serve"})
+	store, err := state.Open(ctx, stateDir, state.Options{Command: "berth serve", API: f.listen})
 	if err != nil {
 		return err
 	}

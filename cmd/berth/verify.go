@@ -20,6 +20,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f planFlags
 	f.register(fs)
+	f.registerWait(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: berth verify SITE --env ENV [--repo DIR] [flags]\n\nRe-renders everything of one site, shows what drifted and fixes it, without\nasking: nothing of other sites is touched. Runs the site's install again when\nits marker (.berth-installed in the site's directory) is missing.\nExit status: 0 verified (nothing to do, or fixed), 1 error.")
 		fs.PrintDefaults()
