@@ -57,7 +57,10 @@ func (e *busyError) Unwrap() error { return e.le }
 func (e *busyError) Error() string {
 	msg := e.le.Error() + ". "
 	if e.le.Command != "berth serve" && e.le.API == "" {
-		return msg + fmt.Sprintf("Wait for it to finish, or give %s a longer --wait (it waited %s)", e.command, e.wait)
+		if e.wait == 0 {
+			return msg + fmt.Sprintf("Wait for it to finish, or give %s a --wait to queue behind it", e.command)
+		}
+		return msg + fmt.Sprintf("Wait for it to finish, or give %s a longer --wait", e.command)
 	}
 	msg += "berth serve holds the state directory for as long as it runs"
 	if e.command == "berth apply" || e.command == "berth verify" {
