@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Exit statuses, the same for every command:
@@ -37,10 +38,19 @@ var exitStatuses = []struct {
 	{exitUsage, "usage: a wrong command line (flag, argument, missing --env, unknown environment or site, apply off a terminal without --auto-approve); nothing was done"},
 }
 
-// writeExitStatuses prints the table for berth help.
+// writeExitStatuses prints the table for berth help, each meaning
+// wrapped to fit 80 columns.
 func writeExitStatuses(w io.Writer) {
 	fmt.Fprintln(w, "Exit status, for every command:")
 	for _, s := range exitStatuses {
-		fmt.Fprintf(w, "  %-3d %s\n", s.code, s.meaning)
+		line := fmt.Sprintf("  %-3d", s.code)
+		for _, word := range strings.Fields(s.meaning) {
+			if len(line)+1+len(word) > 78 {
+				fmt.Fprintln(w, line)
+				line = strings.Repeat(" ", 5)
+			}
+			line += " " + word
+		}
+		fmt.Fprintln(w, line)
 	}
 }
