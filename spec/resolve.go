@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -332,6 +333,10 @@ type ResolvedTLS struct {
 	RedirectHTTPS bool `json:"redirect_https"`
 }
 
+// ErrUnknownEnvironment is wrapped by Resolve's error for an environment
+// berth.yaml does not declare.
+var ErrUnknownEnvironment = errors.New("unknown environment")
+
 // Resolve returns the desired state of environment env. The repo must have
 // loaded without problems. Resolve is pure and deterministic: the same repo
 // and env give the same value, with every list sorted by name.
@@ -342,7 +347,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 	e := r.Config.Environments[env]
 	if e == nil {
 		names := r.environmentNames()
-		return nil, fmt.Errorf("unknown environment %q%s: berth.yaml declares %s", env, didYouMean(env, names), strings.Join(names, ", "))
+		return nil, fmt.Errorf("%w %q%s: berth.yaml declares %s", ErrUnknownEnvironment, env, didYouMean(env, names), strings.Join(names, ", "))
 	}
 	out := &Resolved{
 		Environment:  env,

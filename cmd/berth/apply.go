@@ -11,14 +11,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/berthhq/berth/reconcile"
-	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
 
@@ -30,18 +28,23 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	f.registerWait(fs)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking (for scripts and CI)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval (unless --auto-approve), applies it and\nrecords the run. Exit status: 0 applied (or nothing to do), 1 error.")
+		fmt.Fprintf(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval on a terminal (elsewhere --auto-approve is\nneeded), applies it and records the run. Exit status: %d applied (or nothing\nto do), %d error or not approved, %d usage error.\n", exitOK, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
-	if _, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
 		return code
+	}
+	if !*autoApprove && !canAsk(os.Stdin, stdout) {
+		// Refused before anything is read: a script without the flag
+		// fails the same whether or not this revision has changes.
+		return exitFor(errNoApproval, "apply", stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := apply(ctx, &f, *autoApprove, os.Stdin, stdout, stderr); err != nil {
 		return exitFor(err, "apply", stderr)
 	}
-	return 0
+	return exitOK
 }
 
 func apply(ctx context.Context, f *planFlags, autoApprove bool, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -58,11 +61,11 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 	}
 	opts := f.planOptions()
 	for _, name := range sites {
-		i := slices.IndexFunc(l.res.Sites, func(s spec.ResolvedSite) bool { return s.Name == name || s.Domain == name })
-		if i < 0 {
-			return usageError(fmt.Sprintf("environment %s has no site %s (berth status --env %s lists its sites)", l.res.Environment, name, l.res.Environment))
+		s, err := findSite(l.res, name)
+		if err != nil {
+			return err
 		}
-		opts.Sites = append(opts.Sites, l.res.Sites[i].Domain)
+		opts.Sites = append(opts.Sites, s.Domain)
 	}
 	command := "berth apply"
 	if sites != nil {
@@ -94,8 +97,8 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 		return recordRun(ctx, store, p, &reconcile.Result{}, nil, nil, stdout)
 	}
 	if !autoApprove {
-		if !isTerminal(stdout) || !isReader(stdin) {
-			return usageError("refusing to apply without --auto-approve when not run on a terminal")
+		if !canAsk(stdin, stdout) {
+			return errNoApproval
 		}
 		fmt.Fprintf(stdout, "\nApply these changes to %s? Only 'yes' is accepted: ", p.Env)
 		line, _ := bufio.NewReader(stdin).ReadString('\n')
@@ -111,10 +114,15 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 	return recordRunID(ctx, store, id, p, res, applyErr, progress.log(), stdout)
 }
 
-func isReader(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && isTerminal(f)
+// canAsk tells whether apply can ask for approval: stdin and stdout are
+// a terminal.
+func canAsk(stdin io.Reader, stdout io.Writer) bool {
+	f, ok := stdin.(*os.File)
+	return ok && isTerminal(f) && isTerminal(stdout)
 }
+
+// errNoApproval refuses an apply that nobody can approve.
+var errNoApproval = usageError("refusing to apply without --auto-approve when not run on a terminal (stdin and stdout); nothing was changed")
 
 // recordRun records a run that applied nothing.
 func recordRun(ctx context.Context, store *state.Store, p *reconcile.Plan, res *reconcile.Result, applyErr error, log []byte, stdout io.Writer) error {

@@ -34,7 +34,11 @@ func (f *envFlags) backups(stderr io.Writer) (*backupEnv, error) {
 	return &backupEnv{l: l, conn: conn, b: &reconcile.Backups{Hosts: conn, Version: version}}, nil
 }
 
+// site finds the site by any of its names (see findSite).
 func (e *backupEnv) site(name string) (reconcile.SiteData, reconcile.BackupStore, error) {
+	if s, err := findSite(e.l.res, name); err == nil {
+		name = s.Name
+	}
 	return reconcile.SiteDataOf(e.l.res, name, e.l.stateDir)
 }
 

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	berth validate [--json] [DIR]   check a sites repo; exit 0 valid, 1 invalid, 2 usage
+//	berth validate [--json] [DIR]   check a sites repo; exit 0 valid, 1 invalid, 64 usage
 //	berth schema                    print the JSON Schema of sites repo files
 //	berth version                   print the version
 package main

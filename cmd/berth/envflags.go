@@ -168,12 +168,13 @@ func openState(ctx context.Context, dir string, readOnly bool, command string, s
 }
 
 // exitFor prints an error of plan/apply/status and returns its exit
-// status: 2 for a usage error, 1 for anything else.
+// status: exitUsage for a wrong command line (a usageError, an environment
+// or a site the repo does not have), exitError for anything else.
 func exitFor(err error, cmd string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
 	var u usageError
-	if errors.As(err, &u) {
+	if errors.As(err, &u) || errors.Is(err, spec.ErrUnknownEnvironment) || errors.Is(err, reconcile.ErrNoSite) {
 		return exitUsage
 	}
-	return 1
+	return exitError
 }

@@ -16,9 +16,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// exitUsage is the exit code of a command line berth does not understand.
-const exitUsage = 2
-
 type command struct {
 	name    string
 	summary string
@@ -37,10 +34,7 @@ func commands() []command {
 		{"restore", "restore a site from a backup, after backing it up", runRestore},
 		{"serve", "run the daemon: keep every environment converged to its branch", runServe},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},
-		{"version", "print berth's version", func(_ []string, stdout, _ io.Writer) int {
-			fmt.Fprintln(stdout, "berth", version)
-			return 0
-		}},
+		{"version", "print berth's version", runVersion},
 	}
 }
 
@@ -105,17 +99,15 @@ func startProfiles(stderr io.Writer) (stop func()) {
 // process knows redacted (package redact).
 func run(args []string, stdout, stderr io.Writer) int {
 	stdout, stderr = redact.Writer(stdout), redact.Writer(stderr)
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return 0
+		return exitUsage
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		return help(args[1:], stdout, stderr)
+	}
+	if c := findCommand(args[0]); c != nil {
+		return c.run(args[1:], stdout, stderr)
 	}
 	if args[0] == "bench-gen" { // hidden: make bench's repo generator
 		return runBenchGen(args[1:], stdout, stderr)
@@ -125,12 +117,54 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return &c
+		}
+	}
+	return nil
+}
+
+// help answers berth help [COMMAND] on stdout: the commands and the exit
+// statuses, or one command's usage and flags.
+func help(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		usage(stdout)
+		return exitOK
+	case len(args) == 1 && findCommand(args[0]) != nil:
+		return findCommand(args[0]).run([]string{"-h"}, stdout, stdout)
+	}
+	if len(args) == 1 {
+		fmt.Fprintf(stderr, "berth help: unknown command %q\n\n", args[0])
+	} else {
+		fmt.Fprintf(stderr, "berth help: give one command, not %d\n\n", len(args))
+	}
+	usage(stderr)
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "berth — GitOps hosting for web sites\n\nUsage: berth COMMAND [flags] [args]\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'berth COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w)
+	writeExitStatuses(w)
+	fmt.Fprintln(w, "\nRun 'berth help COMMAND' or 'berth COMMAND -h' for a command's flags.")
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "Usage: berth version\n\nPrints berth's version.")
+		if args[0] == "-h" || args[0] == "--help" {
+			return exitOK
+		}
+		return exitUsage
+	}
+	fmt.Fprintln(stdout, "berth", version)
+	return exitOK
 }
 
 // parse parses flags that may come before or after the positional arguments
@@ -140,18 +174,28 @@ func parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, 0, false
+				return nil, exitOK, false
 			}
 			return nil, exitUsage, false
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, 0, true
+			return pos, exitOK, true
 		}
 		if args[0] == "--" {
-			return append(pos, args[1:]...), 0, true
+			return append(pos, args[1:]...), exitOK, true
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// parseNoArgs is parse for a command that takes flags only.
+func parseNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	pos, code, ok := parse(fs, args)
+	if ok && len(pos) > 0 {
+		fmt.Fprintf(stderr, "berth %s: takes no arguments, got %q (flags are --name value, e.g. --env ENV)\n", fs.Name(), pos)
+		return exitUsage, false
+	}
+	return code, ok
 }

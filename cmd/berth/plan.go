@@ -13,12 +13,6 @@ import (
 	"github.com/berthhq/berth/reconcile"
 )
 
-// Exit statuses of berth plan, like terraform plan -detailed-exitcode.
-const (
-	exitNoChanges = 0
-	exitChanges   = 2
-)
-
 type planFlags struct {
 	envFlags
 	json, markdown, noColor bool
@@ -67,10 +61,11 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	var f planFlags
 	f.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth plan --env ENV [--repo DIR] [flags]\n\nShows, per server, what apply would change. Changes nothing.\nExit status: 0 no changes, 2 changes, 1 error.")
+		fmt.Fprintf(stderr, "Usage: berth plan --env ENV [--repo DIR] [flags]\n\nShows, per server, what apply would change. Changes nothing.\nExit status: %d no changes, %d changes, %d error, %d usage error.\n",
+			exitOK, exitChanges, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
-	if _, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
 		return code
 	}
 	p, err := plan(context.Background(), &f.envFlags, stderr)
@@ -79,10 +74,10 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	f.write(p, stdout)
 	if len(p.Unreachable) > 0 {
-		return 1
+		return exitError
 	}
 	if p.Empty() {
-		return exitNoChanges
+		return exitOK
 	}
 	return exitChanges
 }

@@ -11,10 +11,10 @@ func runSchema(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintln(stderr, "Usage: berth schema > berth.schema.json\n\nPrints the JSON Schema of sites repo files (berth.yaml, Server, Platform, Site).")
 		if args[0] == "-h" || args[0] == "--help" {
-			return 0
+			return exitOK
 		}
 		return exitUsage
 	}
 	stdout.Write(spec.Schema())
-	return 0
+	return exitOK
 }

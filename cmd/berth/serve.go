@@ -77,8 +77,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Usage: berth serve [--repo URL|DIR] [flags]\n\nKeeps every environment of the sites repo converged to its branch: polls,\nreceives webhooks on /hooks/{github,gitlab,gitea,generic}, watches a local\nrepo, repairs drift, and serves /api/v1/status, /api/v1/runs, /healthz,\n/readyz and /metrics. SIGTERM finishes the current step and exits;\nSIGHUP re-reads the secret files.")
 		fs.PrintDefaults()
 	}
-	if _, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
 		return code
+	}
+	if f.watch {
+		if st, err := os.Stat(f.repo); err != nil || !st.IsDir() {
+			fmt.Fprintf(stderr, "berth serve: --watch needs --repo to be a local directory, not %s\n", f.repo)
+			return exitUsage
+		}
 	}
 	if f.webhookSecretFile != "" {
 		fmt.Fprintln(stderr, "berth serve: --webhook-secret-file is no longer accepted: with one secret for every receiver, whoever sees a GitLab or generic token (sent in clear in a header) can sign GitHub and Gitea deliveries. Give each receiver its own secret: --github-secret-file, --gitea-secret-file, --gitlab-token-file, --generic-token-file (and the same in each forge's webhook settings).")
@@ -91,9 +97,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := serve(&f, log); err != nil {
 		log.Error().Err(err).Msg("berth serve stopped")
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
 // newLogger returns the logger writing to w. w is the command's standard
@@ -232,10 +238,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	go srv.Serve(ln)
 	log.Info().Str("listen", ln.Addr().String()).Str("repo", f.repo).Str("state_dir", stateDir).Msg("berth serve started")
 
-	if f.watch {
-		if st, err := os.Stat(f.repo); err != nil || !st.IsDir() {
-			return fmt.Errorf("--watch needs --repo to be a local directory, not %s", f.repo)
-		}
+	if f.watch { // runServe checked that f.repo is a directory
 		go func() {
 			err := source.Watch(ctx, f.repo, func() { d.TriggerAll(daemon.ReasonWatch) })
 			if err != nil && !errors.Is(err, context.Canceled) {

@@ -47,10 +47,10 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	server := fs.String("server", "", "ask a running berth serve at this URL (e.g. http://127.0.0.1:8080) instead")
 	tokenFile := fs.String("token-file", "", "with --server: file holding the API's read (or operator) token; default $BERTH_API_TOKEN")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth status [--env ENV] [--repo DIR] [--observe] [--json]\n\nShows, per environment, the last applied revision and whether each site\nmatches the repo (Synced) or not (OutOfSync).")
+		fmt.Fprintf(stderr, "Usage: berth status [--env ENV] [--repo DIR] [--observe] [--json]\n\nShows, per environment, the last applied revision and whether each site\nmatches the repo (Synced) or not (OutOfSync). Exit status: %d shown (also\nwhen out of sync), %d error, %d usage error.\n", exitOK, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
-	if _, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
 		return code
 	}
 	if *server != "" {
@@ -66,7 +66,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		if err := statusFromServer(*server, token, *asJSON, stdout); err != nil {
 			return exitFor(err, "status", stderr)
 		}
-		return 0
+		return exitOK
 	}
 	ctx := context.Background()
 	repo, _, _, err := loadRepo(f.repo, stderr)
@@ -91,7 +91,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
-		return 0
+		return exitOK
 	}
 	for _, st := range out {
 		applied := "never applied"
@@ -110,7 +110,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Why)
 		}
 	}
-	return 0
+	return exitOK
 }
 
 func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*envStatus, error) {

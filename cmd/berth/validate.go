@@ -20,7 +20,8 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	flags.SetOutput(stderr)
 	asJSON := flags.Bool("json", false, "print the result as JSON on stdout (for CI annotations)")
 	flags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth validate [--json] [DIR]\n\nChecks the sites repo in DIR (default .) and prints every problem as\nfile:line:column: message. Exit status: 0 valid, 1 invalid, 2 usage error.")
+		fmt.Fprintln(stderr, "Usage: berth validate [--json] [DIR]\n\nChecks the sites repo in DIR (default .) and prints every problem as\nfile:line:column: message.")
+		fmt.Fprintf(stderr, "Exit status: %d valid, %d invalid, %d usage error.\n", exitOK, exitError, exitUsage)
 		flags.PrintDefaults()
 	}
 	pos, code, ok := parse(flags, args)
@@ -49,7 +50,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	repo, problems, envs, err := checkRepo(fsys)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth validate: %v\n", err)
-		return 1
+		return exitError
 	}
 
 	if *asJSON {
@@ -80,9 +81,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(problems) > 0 {
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
 // checkRepo loads the sites repo in fsys (which checks the code of its

@@ -66,11 +66,11 @@ func TestValidate(t *testing.T) {
 			code:   1,
 			stdout: []string{`"valid": false`, `"file": "sites/a.yaml"`, `"line": 3`, `"column": 11`},
 		},
-		{name: "not a directory", args: []string{"validate", "/nonexistent/repo"}, code: 2, stderr: []string{"is not a directory"}},
-		{name: "two directories", args: []string{"validate", bad, bad}, code: 2, stderr: []string{"want at most one directory"}},
-		{name: "unknown flag", args: []string{"validate", "--jsn"}, code: 2, stderr: []string{"flag provided but not defined: -jsn"}},
-		{name: "unknown command", args: []string{"valdate"}, code: 2, stderr: []string{`unknown command "valdate"`}},
-		{name: "no command", args: nil, code: 2, stderr: []string{"Usage: berth COMMAND"}},
+		{name: "not a directory", args: []string{"validate", "/nonexistent/repo"}, code: exitUsage, stderr: []string{"is not a directory"}},
+		{name: "two directories", args: []string{"validate", bad, bad}, code: exitUsage, stderr: []string{"want at most one directory"}},
+		{name: "unknown flag", args: []string{"validate", "--jsn"}, code: exitUsage, stderr: []string{"flag provided but not defined: -jsn"}},
+		{name: "unknown command", args: []string{"valdate"}, code: exitUsage, stderr: []string{`unknown command "valdate"`}},
+		{name: "no command", args: nil, code: exitUsage, stderr: []string{"Usage: berth COMMAND"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

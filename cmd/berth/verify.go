@@ -7,7 +7,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/berthhq/berth/spec"
 )
 
 // runVerify is Aegir's verify: re-render everything of one site, compare
@@ -22,7 +26,8 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	f.register(fs)
 	f.registerWait(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth verify SITE --env ENV [--repo DIR] [flags]\n\nRe-renders everything of one site, shows what drifted and fixes it, without\nasking: nothing of other sites is touched. Runs the site's install again when\nits marker (.berth-installed in the site's directory) is missing.\nExit status: 0 verified (nothing to do, or fixed), 1 error.")
+		fmt.Fprintf(stderr, "Usage: berth verify SITE --env ENV [--repo DIR] [flags]\n\nRe-renders everything of one site, shows what drifted and fixes it, without\nasking: nothing of other sites is touched. Runs the site's install again when\nits marker (.berth-installed in the site's directory) is missing. SITE is any\nname of the site: its name or an alias, with or without the environment's\ndomain_suffix, in Unicode or punycode.\nExit status: %d verified (nothing to do, or fixed), %d error, %d usage error.\n",
+			exitOK, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
 	pos, code, ok := parse(fs, args)
@@ -30,13 +35,35 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
+		return exitFor(usageError(fmt.Sprintf("give one SITE, not %d", len(pos))), "verify", stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := applySites(ctx, &f, pos, true, os.Stdin, stdout, stderr); err != nil {
 		return exitFor(err, "verify", stderr)
 	}
-	return 0
+	return exitOK
+}
+
+// findSite returns the site of res that name names: its name in the repo,
+// or any of its domains (main name or alias), with or without the
+// environment's domain_suffix, in Unicode or punycode, in any case. A name
+// no site has is a usage error.
+func findSite(res *spec.Resolved, name string) (*spec.ResolvedSite, error) {
+	var forms []string // the domains name may be, suffix applied first
+	if ascii, err := spec.ASCIIDomain(strings.TrimSuffix(name, "."), true); err == nil {
+		if res.DomainSuffix != "" {
+			forms = append(forms, ascii+res.DomainSuffix)
+		}
+		forms = append(forms, ascii)
+	}
+	for _, form := range append([]string{""}, forms...) {
+		for i := range res.Sites {
+			s := &res.Sites[i]
+			if form == "" && s.Name == name || form != "" && (s.Domain == form || slices.Contains(s.Aliases, form)) {
+				return s, nil
+			}
+		}
+	}
+	return nil, usageError(fmt.Sprintf("environment %s has no site %s (berth status --env %s lists its sites)", res.Environment, name, res.Environment))
 }
