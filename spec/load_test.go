@@ -296,8 +296,13 @@ func TestLoadMalformed(t *testing.T) {
 		},
 		{
 			name:  "two environments on one branch",
-			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: main }\n"},
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: main, domain_suffix: .staging.example.com }\n"},
 			want:  []string{`berth.yaml:3:22: environment "staging": branch "main" already drives environment "production"; each environment follows its own branch`},
+		},
+		{
+			name:  "two environments serve one site on one server under one name",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: staging }\n"},
+			want:  []string{`sites/a.yaml:2:7: site "a.example.com": environments "production" and "staging" both serve this site on server web1 under the same name (same domain_suffix ""): give one of them its own domain_suffix in berth.yaml, or limit the site or the server to one of them with environments:`},
 		},
 		{
 			name:  "override for an unknown site",
