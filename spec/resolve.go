@@ -181,9 +181,9 @@ type ResolvedPlatform struct {
 
 // ResolvedSite is a site in one environment.
 type ResolvedSite struct {
-	Name            string       `json:"name"`   // the site's name in the repo
+	Name            string       `json:"name"`        // the site's name in the repo
 	Environment     string       `json:"environment"` // the environment it was resolved for
-	Domain          string       `json:"domain"` // ASCII main domain, environment suffix applied
+	Domain          string       `json:"domain"`      // ASCII main domain, environment suffix applied
 	Aliases         []string     `json:"aliases,omitempty"`
 	RedirectAliases bool         `json:"redirect_aliases,omitempty"`
 	Platform        string       `json:"platform"`
