@@ -249,6 +249,28 @@ func (c *checker) sharedServers(cfg *Config) {
 				bySuffix[e.DomainSuffix] = env
 			}
 		}
+		// A database named in the site is one name in every environment:
+		// two environments on its server would share (and one's removal
+		// of the site drop) the other's data. Without db.name each
+		// environment's domain names its own.
+		if s.DB == nil || s.DB.Name == "" {
+			continue
+		}
+		dbsrv := c.r.servers[s.DB.Server]
+		if dbsrv == nil {
+			continue
+		}
+		first := ""
+		for _, env := range envs {
+			if cfg.Environments[env] == nil || !inEnv(s.Environments, env) || !inEnv(pl.Environments, env) || !inEnv(dbsrv.Environments, env) {
+				continue
+			}
+			if first != "" {
+				c.at(&s.Meta, "db.name", subjectOf("site", s.Name), "environments %q and %q would both use database %q on server %s: drop db.name so each environment's domain names its own database, or limit the site to one environment with environments:", first, env, s.DB.Name, s.DB.Server)
+				break
+			}
+			first = env
+		}
 	}
 }
 
