@@ -2,12 +2,11 @@ package reconcile
 
 import (
 	"bytes"
-
 	"context"
-	"github.com/berthhq/berth/host/hosttest"
 	"strings"
 	"testing"
 
+	"github.com/berthhq/berth/host/hosttest"
 	"github.com/berthhq/berth/spec"
 )
 
