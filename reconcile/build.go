@@ -44,6 +44,9 @@ func BuildWithCode(res *spec.Resolved, revision string, repo fs.FS, base string,
 		servers[s.Name] = s
 	}
 
+	if len(res.Platforms) > 0 && render.ReservedEnvironment(res.Environment) {
+		return nil, fmt.Errorf("environment %q: berth keeps the builds of older versions under <web_root>/platforms/<platform>/%s, so no environment with platforms can have that name: rename it in berth.yaml", res.Environment, res.Environment)
+	}
 	for _, pl := range res.Platforms {
 		art, err := b.artifact(pl, repo, base, code)
 		if err != nil {
@@ -54,14 +57,18 @@ func BuildWithCode(res *spec.Resolved, revision string, repo fs.FS, base string,
 			if srv.HTTP == nil {
 				continue
 			}
-			current := render.Paths(&spec.ResolvedSite{Platform: pl.Name}, &srv).Current
+			current := render.Paths(&spec.ResolvedSite{Platform: pl.Name, Environment: res.Environment}, &srv).Current
+			// <platform dir> is this environment's alone; its parents
+			// (<web_root>/platforms/<platform> and up) are shared with
+			// the other environments on the server.
 			b.sharedDirs(sn, path.Dir(current), srv.HTTP.WebRoot)
 			if art == nil {
 				b.warn(fmt.Sprintf("platform %s: its git source was not resolved, so its code is not deployed; its sites are configured on %s but serve no new code until %s holds it", pl.Name, sn, current))
 				continue
 			}
-			b.add(newRelease(ReleaseSpec{ID: fmt.Sprintf("platform/%s/release@%s", pl.Name, sn), Server: sn,
-				Platform: pl.Name, Current: current, Keep: pl.KeepBuilds}, art))
+			b.add(newRelease(ReleaseSpec{ID: ReleaseID(pl.Name, sn), Server: sn,
+				Platform: pl.Name, Current: current, Keep: pl.KeepBuilds,
+				Legacy: path.Join(srv.HTTP.WebRoot, "platforms", pl.Name, "current")}, art))
 		}
 	}
 
@@ -117,6 +124,14 @@ func BuildWithCode(res *spec.Resolved, revision string, repo fs.FS, base string,
 		},
 	}
 	return d, nil
+}
+
+// ReleaseID names the release of a platform on a server. It carries no
+// environment: the inventory is kept per environment, and an environment's
+// release keeps its ID when its path moved to the environment's own
+// platform directory (see ReleaseSpec.Legacy).
+func ReleaseID(platform, server string) string {
+	return fmt.Sprintf("platform/%s/release@%s", platform, server)
 }
 
 // serviceOf returns the check and reload commands of a server's service:

@@ -25,6 +25,14 @@ func init() {
 // when it is empty: site data is never swept away with a directory —
 // except a removed site's own directory (<web root>/sites/<site> and what
 // berth created under it), after the site's backup (CheckInput.Guarded).
+//
+// A shared directory (no site: <web_root>/sites, the vhost directory,
+// <web_root>/platforms/<platform>, ...) is recorded by every environment
+// whose resources live in it. The environment that no longer declares one
+// removes it when it is empty and otherwise forgets it: what it still
+// holds belongs to another environment (or to nobody berth knows), whose
+// inventory records it; keeping the record would show the same deletion
+// in every plan of this environment for as long as the other one is there.
 type Dir struct {
 	id, server, site, path string
 	mode                   fs.FileMode
@@ -95,7 +103,11 @@ func (d *Dir) Check(ctx context.Context, in CheckInput) (Change, error) {
 			c.prior = &prior{exists: true, obs: obs}
 			return c, nil
 		}
-		c := d.change(Delete, "no longer declared (removed only if empty)")
+		reason := "no longer declared (removed only if empty)"
+		if d.shared() {
+			reason = "no longer declared: removed if empty, otherwise forgotten (what it holds is another environment's or not berth's)"
+		}
+		c := d.change(Delete, reason)
 		c.prior = &prior{exists: true, obs: obs}
 		return c, nil
 	}
@@ -138,6 +150,9 @@ func (d *Dir) Apply(ctx context.Context, h host.Host, c *Change) error {
 		}
 		err := h.Remove(ctx, d.path)
 		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) || err != nil && strings.Contains(err.Error(), "not empty") {
+			if d.absent && d.shared() {
+				return nil // left in place for what it holds; the record goes
+			}
 			return &KeptError{Path: d.path, Reason: "directory is not empty"}
 		}
 		return err
@@ -146,6 +161,10 @@ func (d *Dir) Apply(ctx context.Context, h host.Host, c *Change) error {
 	}
 	return nil
 }
+
+// shared reports whether the directory belongs to no site: a parent that
+// the sites, platforms and environments of a server share.
+func (d *Dir) shared() bool { return d.site == "" }
 
 func (d *Dir) Undo(ctx context.Context, h host.Host, c *Change) error {
 	p := c.prior

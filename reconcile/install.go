@@ -241,7 +241,7 @@ func AddInstalls(d *Desired, res *spec.Resolved, base string, secrets Secrets) {
 		if srv.HTTP == nil {
 			continue
 		}
-		release := fmt.Sprintf("platform/%s/release@%s", pl.Name, sn)
+		release := ReleaseID(pl.Name, sn)
 		if !ids[release] {
 			d.Warnings = append(d.Warnings, fmt.Sprintf("site %s: not installed until platform %s's code is deployed to %s", site.Name, pl.Name, sn))
 			continue

@@ -42,6 +42,10 @@ const BuildMarker = ".berth-build"
 //
 // A real directory at current (code copied file by file by an older berth)
 // is moved aside into builds/ and kept; the link replaces it.
+//
+// The platform directory is the environment's own (render.PlatformDir):
+// two environments on one server never share a current link or a builds/
+// directory, so one's switch or prune never touches the other's code.
 type Release struct {
 	id, server string
 	platform   string
@@ -63,12 +67,18 @@ type ReleaseSpec struct {
 	Current string
 	// Keep is how many builds stay on the server, the live one included.
 	Keep int
+	// Legacy is the `current` of the layout older berth versions shared
+	// between every environment on a server (<web_root>/platforms/
+	// <platform>/current). The release leaves it alone — another
+	// environment may still serve it — and the inventory records at or
+	// under it are forgotten, not deleted.
+	Legacy string
 }
 
 // newRelease returns the resource deploying art to one server.
 func newRelease(s ReleaseSpec, art *artifact) *Release {
 	return &Release{id: s.ID, server: s.Server, platform: s.Platform, current: s.Current,
-		buildID: art.id, keep: max(s.Keep, 1), art: art, supersedes: []string{s.Current}}
+		buildID: art.id, keep: max(s.Keep, 1), art: art, supersedes: slices.DeleteFunc([]string{s.Current, s.Legacy}, func(p string) bool { return p == "" })}
 }
 
 func (r *Release) ID() string        { return r.id }
@@ -129,6 +139,9 @@ func (r *Release) Check(ctx context.Context, in CheckInput) (Change, error) {
 		reasons = append(reasons, "current is a directory (code copied by an older berth, or by hand): it is moved aside into builds/ and kept")
 	case !isLink:
 		return r.change(Conflict, fmt.Sprintf("current exists and is neither a link nor a directory (%s); remove it by hand", cur.Mode.Type())), nil
+	}
+	if rec := in.Record; rec != nil && rec.Path != r.current && rec.Path != "" {
+		reasons = append(reasons, fmt.Sprintf("the release moves from %s to the environment's own platform directory; %s is left alone (another environment may still serve it): remove it by hand once no site points into it", rec.Path, path.Dir(rec.Path)))
 	}
 	if !shipped {
 		reasons = append(reasons, fmt.Sprintf("build %s (%s) is built once and shipped", r.buildID, r.art.source))

@@ -18,8 +18,8 @@
 //
 // With web_root, conf_dir, pool_dir and run_dir from the server's services:
 //
-//	<web_root>/platforms/<platform>/current        platform code (a build, switched by symlink)
-//	<web_root>/platforms/<platform>/current/<docroot>  the site's document root
+//	<web_root>/platforms/<platform>/<env>/current  the environment's platform code (a build, switched by symlink)
+//	<web_root>/platforms/<platform>/<env>/current/<docroot>  the site's document root
 //	<web_root>/sites/<domain>/                     per-site data, outside the document root
 //	<web_root>/sites/<domain>/files/               uploaded files
 //	<web_root>/sites/<domain>/tmp/                 PHP sessions and upload temporaries
@@ -31,6 +31,14 @@
 //
 // Parent directories shared by many sites (<web_root>/sites, conf_dir,
 // pool_dir) are not part of any site's output.
+//
+// Environments sharing a server keep apart: each has its own platform
+// directory, and every other path is named after the site's domain, which
+// carries the environment's domain_suffix. berth of older versions kept
+// one <web_root>/platforms/<platform>/{current,builds} for every
+// environment; an environment's first release under this layout leaves
+// that tree alone (another environment may still serve it) and it is
+// removed by hand once no vhost points into it.
 //
 // # Semantics of the typed web options
 //

@@ -190,7 +190,7 @@ func deploy(t *testing.T, fsys fstest.MapFS) (sites []spec.ResolvedSite, srv spe
 		"static-site": {"index.html": staticHTML, ".git/config": "secret\n", "new/index.html": "new\n"},
 	}
 	for _, pl := range res.Platforms {
-		p := Paths(&spec.ResolvedSite{Platform: pl.Name}, &srv)
+		p := Paths(&spec.ResolvedSite{Platform: pl.Name, Environment: res.Environment}, &srv)
 		build := path.Join(p.PlatformDir, "builds", "1")
 		for name, content := range code[pl.Name] {
 			mustWrite(t, path.Join(build, name), []byte(content), 0o644)

@@ -542,11 +542,11 @@ func TestStructureSeesInjections(t *testing.T) {
 	tests := []struct {
 		file, old, new string
 	}{
-		{"web1 vhost nginx", `root "/srv/www/platforms/app/current/public";`, `root "/srv/www/platforms/app/current/public"; location /x/ { alias /etc/; } #";`},
+		{"web1 vhost nginx", `root "/srv/www/platforms/app/production/current/public";`, `root "/srv/www/platforms/app/production/current/public"; location /x/ { alias /etc/; } #";`},
 		{"web1 vhost nginx", `auth_basic "Team";`, `auth_basic "Team" "x";`},
 		{"web1 vhost nginx", `add_header "X-A" "v" always;`, `add_header "X-A" "$http_x" always;`},
 		{"web1 vhost nginx", `server_name "a.example.com" "www.example.com";`, `server_name "a.example.com" "www.example.com"; }`},
-		{"web2 vhost apache", `DocumentRoot "/srv/www/platforms/app/current/public"`, "DocumentRoot \"/srv/www/platforms/app/current/public\"\nAlias /x /etc"},
+		{"web2 vhost apache", `DocumentRoot "/srv/www/platforms/app/production/current/public"`, "DocumentRoot \"/srv/www/platforms/app/production/current/public\"\nAlias /x /etc"},
 		{"web2 vhost apache", `AuthName "Team"`, `AuthName "Team" x`},
 		{"web2 vhost apache", `Header always set "X-A" "v"`, `Header always set "X-A" "%{ENV:x}"`},
 		{"web2 vhost apache", `ServerName "a.example.com"`, "ServerName \"a.example.com\">\n</VirtualHost>\n<VirtualHost *:80"},

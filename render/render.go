@@ -50,8 +50,8 @@ type SitePaths struct {
 	SiteDir     string // <web_root>/sites/<domain>: the site's own data
 	FilesDir    string // <site dir>/files: uploads
 	TmpDir      string // <site dir>/tmp: PHP sessions and upload temporaries
-	PlatformDir string // <web_root>/platforms/<platform>: every build of the platform
-	Current     string // <platform dir>/current: the live build
+	PlatformDir string // <web_root>/platforms/<platform>/<environment>: the environment's builds of the platform
+	Current     string // <platform dir>/current: the environment's live build
 	Docroot     string // Current, plus the site's docroot when it has one
 	Vhost       string // <conf_dir>/<domain>.conf
 	Pool        string // <pool_dir>/<domain>.conf for the site's PHP version
@@ -69,7 +69,7 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 		p.SiteDir = path.Join(h.WebRoot, "sites", site.Domain)
 		p.FilesDir = path.Join(p.SiteDir, "files")
 		p.TmpDir = path.Join(p.SiteDir, "tmp")
-		p.PlatformDir = path.Join(h.WebRoot, "platforms", site.Platform)
+		p.PlatformDir = PlatformDir(h.WebRoot, site.Platform, site.Environment)
 		p.Current = path.Join(p.PlatformDir, "current")
 		p.Docroot = p.Current
 		if site.Docroot != "" {
@@ -86,6 +86,23 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 	}
 	return p
 }
+
+// PlatformDir is where one environment's builds of a platform and its
+// current link live on a server with web root webRoot. Every environment
+// has its own, so environments sharing a server never switch each other's
+// code: <web_root>/platforms/<platform>/<environment>.
+//
+// Before environments were kept apart, every environment used
+// <web_root>/platforms/<platform>/{current,builds}; those two names are
+// therefore never an environment's (see ReservedEnvironment).
+func PlatformDir(webRoot, platform, env string) string {
+	return path.Join(webRoot, "platforms", platform, env)
+}
+
+// ReservedEnvironment reports whether env cannot have a platform directory
+// of its own because the layout of older berth versions uses the name
+// inside <web_root>/platforms/<platform>.
+func ReservedEnvironment(env string) bool { return env == "current" || env == "builds" }
 
 // Site returns every directory and file of one site on one server, each
 // list sorted by path. srv's paths must be absolute. The error says which

@@ -22,7 +22,7 @@ func testServer(typ string) *spec.ResolvedServer {
 
 func testSite() *spec.ResolvedSite {
 	return &spec.ResolvedSite{
-		Name: "example.com", Domain: "example.com", Aliases: []string{"www.example.com"},
+		Name: "example.com", Environment: "production", Domain: "example.com", Aliases: []string{"www.example.com"},
 		Platform: "php-app", Type: "php", Servers: []string{"web1"}, PHP: "8.2", State: "enabled",
 		Web: spec.WebOptions{
 			ClientMaxBodySize: "64m",
@@ -121,9 +121,9 @@ func TestPaths(t *testing.T) {
 		SiteDir:     "/var/www/sites/example.com",
 		FilesDir:    "/var/www/sites/example.com/files",
 		TmpDir:      "/var/www/sites/example.com/tmp",
-		PlatformDir: "/var/www/platforms/php-app",
-		Current:     "/var/www/platforms/php-app/current",
-		Docroot:     "/var/www/platforms/php-app/current/public",
+		PlatformDir: "/var/www/platforms/php-app/production",
+		Current:     "/var/www/platforms/php-app/production/current",
+		Docroot:     "/var/www/platforms/php-app/production/current/public",
 		Vhost:       "/etc/nginx/sites-enabled/example.com.conf",
 		Pool:        "/etc/php/8.2/fpm/pool.d/example.com.conf",
 		Socket:      "/run/php/example.com.sock",

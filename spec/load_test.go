@@ -296,8 +296,21 @@ func TestLoadMalformed(t *testing.T) {
 		},
 		{
 			name:  "two environments on one branch",
-			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: main }\n"},
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: main, domain_suffix: .staging.example.com }\n"},
 			want:  []string{`berth.yaml:3:22: environment "staging": branch "main" already drives environment "production"; each environment follows its own branch`},
+		},
+		{
+			name: "two environments share a named database",
+			files: map[string]string{
+				"berth.yaml":   "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: .staging.example.com }\n",
+				"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ndb: { server: web1, name: shop }\n",
+			},
+			want: []string{`sites/a.yaml:4:27: site "a.example.com": environments "production" and "staging" would both use database "shop" on server web1: drop db.name so each environment's domain names its own database, or limit the site to one environment with environments:`},
+		},
+		{
+			name:  "two environments serve one site on one server under one name",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: staging }\n"},
+			want:  []string{`sites/a.yaml:2:7: site "a.example.com": environments "production" and "staging" both serve this site on server web1 under the same name (same domain_suffix ""): give one of them its own domain_suffix in berth.yaml, or limit the site or the server to one of them with environments:`},
 		},
 		{
 			name:  "override for an unknown site",
@@ -480,6 +493,37 @@ func TestLoadMalformed(t *testing.T) {
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("problems:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tt.want, "\n      "))
+			}
+		})
+	}
+}
+
+// A database named in a site, or a site on one server in two environments,
+// is fine when only one environment has the site or the names differ.
+func TestEnvironmentsKeptApartLoad(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+	}{
+		{"named database in one environment", map[string]string{
+			"berth.yaml":   "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: .staging.example.com }\n",
+			"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nenvironments: [production]\ndb: { server: web1, name: shop }\n",
+		}},
+		{"derived database names, different suffixes", map[string]string{
+			"berth.yaml":   "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: .staging.example.com }\n",
+			"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ndb: { server: web1 }\n",
+		}},
+		{"one site in two environments on different servers", map[string]string{
+			"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: staging }\n",
+			"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nenvironments: [production]\nservices:\n  http: { type: nginx }\n  php: { type: php-fpm }\n" +
+				"---\nkind: Server\nname: web2\naddress: 192.0.2.20\nenvironments: [staging]\nservices:\n  http: { type: nginx }\n  php: { type: php-fpm }\n",
+			"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { path: code }\nservers: [web1, web2]\n",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Load(repoFS(tt.files)); err != nil {
+				t.Errorf("Load: %v", err)
 			}
 		})
 	}

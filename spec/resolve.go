@@ -182,8 +182,9 @@ type ResolvedPlatform struct {
 
 // ResolvedSite is a site in one environment.
 type ResolvedSite struct {
-	Name            string       `json:"name"`   // the site's name in the repo
-	Domain          string       `json:"domain"` // ASCII main domain, environment suffix applied
+	Name            string       `json:"name"`        // the site's name in the repo
+	Environment     string       `json:"environment"` // the environment it was resolved for
+	Domain          string       `json:"domain"`      // ASCII main domain, environment suffix applied
 	Aliases         []string     `json:"aliases,omitempty"`
 	RedirectAliases bool         `json:"redirect_aliases,omitempty"`
 	Platform        string       `json:"platform"`
@@ -435,6 +436,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		set := mergeSettings(&r.Config.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name])
 		rs := ResolvedSite{
 			Name:            s.Name,
+			Environment:     env,
 			Domain:          s.Domain + e.DomainSuffix,
 			RedirectAliases: s.RedirectAliases,
 			Platform:        p.Name,

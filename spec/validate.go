@@ -77,6 +77,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	}
 	if r.Config != nil {
 		c.suffixedNames(r.Config)
+		c.sharedServers(r.Config)
 		c.socketPaths(r.Config)
 	}
 	return c.problems
@@ -214,6 +215,61 @@ func (c *checker) suffixedNames(cfg *Config) {
 					break
 				}
 			}
+		}
+	}
+}
+
+// sharedServers reports a site that two environments with the same
+// domain_suffix (none counts) put on one server: both would claim its
+// virtual host, pool, socket and site directory, and each environment's
+// run would overwrite, or prune, what the other one wrote.
+func (c *checker) sharedServers(cfg *Config) {
+	envs := slices.Sorted(maps.Keys(cfg.Environments))
+	for _, s := range c.r.Sites {
+		pl := c.r.platforms[s.Platform]
+		if pl == nil {
+			continue
+		}
+	servers:
+		for _, sn := range pl.Servers {
+			srv := c.r.servers[sn]
+			if srv == nil {
+				continue
+			}
+			bySuffix := map[string]string{}
+			for _, env := range envs {
+				e := cfg.Environments[env]
+				if e == nil || !inEnv(s.Environments, env) || !inEnv(pl.Environments, env) || !inEnv(srv.Environments, env) {
+					continue
+				}
+				if other, ok := bySuffix[e.DomainSuffix]; ok {
+					c.at(&s.Meta, "name", subjectOf("site", s.Name), "environments %q and %q both serve this site on server %s under the same name (same domain_suffix %q): give one of them its own domain_suffix in berth.yaml, or limit the site or the server to one of them with environments:", other, env, sn, e.DomainSuffix)
+					break servers
+				}
+				bySuffix[e.DomainSuffix] = env
+			}
+		}
+		// A database named in the site is one name in every environment:
+		// two environments on its server would share (and one's removal
+		// of the site drop) the other's data. Without db.name each
+		// environment's domain names its own.
+		if s.DB == nil || s.DB.Name == "" {
+			continue
+		}
+		dbsrv := c.r.servers[s.DB.Server]
+		if dbsrv == nil {
+			continue
+		}
+		first := ""
+		for _, env := range envs {
+			if cfg.Environments[env] == nil || !inEnv(s.Environments, env) || !inEnv(pl.Environments, env) || !inEnv(dbsrv.Environments, env) {
+				continue
+			}
+			if first != "" {
+				c.at(&s.Meta, "db.name", subjectOf("site", s.Name), "environments %q and %q would both use database %q on server %s: drop db.name so each environment's domain names its own database, or limit the site to one environment with environments:", first, env, s.DB.Name, s.DB.Server)
+				break
+			}
+			first = env
 		}
 	}
 }

@@ -115,7 +115,7 @@ address: %s
 		return body
 	}
 	current := func(server string) string {
-		target, err := os.Readlink(filepath.Join(webRoots[server], "platforms", "app", "current"))
+		target, err := os.Readlink(filepath.Join(webRoots[server], "platforms", "app", "production", "current"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,11 +172,11 @@ address: %s
 	platform("main", 2)
 	f.mustApply()
 	for _, s := range []string{"web1", "web2"} {
-		builds, _ := filepath.Glob(filepath.Join(webRoots[s], "platforms", "app", "builds", "*", ".berth-build"))
+		builds, _ := filepath.Glob(filepath.Join(webRoots[s], "platforms", "app", "production", "builds", "*", ".berth-build"))
 		if len(builds) != 2 || get(s, "/") != "v3\n" {
 			t.Errorf("%s: %d builds left (want 2), serves %q", s, len(builds), get(s, "/"))
 		}
-		if _, err := os.Stat(filepath.Join(webRoots[s], "platforms", "app", "builds", id1)); err == nil {
+		if _, err := os.Stat(filepath.Join(webRoots[s], "platforms", "app", "production", "builds", id1)); err == nil {
 			t.Errorf("%s: the oldest build %s was not pruned", s, id1)
 		}
 	}
