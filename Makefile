@@ -35,7 +35,7 @@ test-short:
 # lint fails on unformatted code, on vet and staticcheck findings, and when
 # go.mod or go.sum are not what `go mod tidy` makes of them.
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	gofmt -l . | tee /dev/stderr | (! read -r line)
 	$(GO) mod tidy -diff
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
