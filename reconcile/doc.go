@@ -15,12 +15,12 @@
 // it holds; Check then reads the result from CheckInput.Batch. Kinds:
 // db_mysql.go (MariaDB/MySQL database, user and grant), db_postgres.go
 // (PostgreSQL database and role), db_sqlite.go (a SQLite file). Their
-// passwords come from Secrets (the state store) through AddDatabases, which
-// adds every site's database and settings file to what Build made; they
+// passwords come from Secrets (the state store) through addDatabases, which
+// adds every site's database and settings file to what buildDesired made; they
 // never reach a Change, a log line or an error.
 //
 // A platform's code is a release (release.go), one per platform and web
-// server: the code (a git commit resolved through Code before Build, or a
+// server: the code (a git commit resolved through Code before the build, or a
 // path in the sites repo named by a content hash) is built once on the
 // controller (artifact.go, under <state dir>/builds/), shipped to every
 // server as one gzipped tar stream into <platform dir>/builds/<id>, a
