@@ -240,7 +240,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	logs.log, logs.run = log, run
 	w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
 
-	plan, err := engine.Plan(ctx, desired, planOptions)
+	plan, err := engine.Plan(ctx, desired, planOptions())
 	if err != nil {
 		log.Error().Err(err).Str("step", "plan").Msg("plan failed; nothing changed")
 		w.finish(ctx, log, rev, nil, nil, err, start, logs)
@@ -269,9 +269,9 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	w.finish(ctx, log, rev, plan, result, err, start, logs)
 }
 
-// planOptions are the options of every plan of the daemon: those of
+// planOptions returns the options of every plan of the daemon: those of
 // `berth plan` without flags.
-var planOptions = reconcile.PlanOptions{MaxCreateDiffs: 50}
+func planOptions() reconcile.PlanOptions { return reconcile.PlanOptions{MaxCreateDiffs: 50} }
 
 // prepare builds the desired state of a revision and the engine for it
 // through reconcile.Prepare, as berth plan and apply do; close releases

@@ -38,7 +38,7 @@ func (d *Daemon) Plan(ctx context.Context, env string) (*reconcile.Plan, error) 
 		return nil, err
 	}
 	defer closeHosts()
-	return engine.Plan(ctx, desired, planOptions)
+	return engine.Plan(ctx, desired, planOptions())
 }
 
 // resolve reads, validates and resolves env at rev; a revision that is not
