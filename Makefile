@@ -32,8 +32,11 @@ test: deps
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# lint fails on unformatted code, on vet and staticcheck findings, and when
+# go.mod or go.sum are not what `go mod tidy` makes of them.
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	gofmt -l . | tee /dev/stderr | (! read -r line)
+	$(GO) mod tidy -diff
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 

@@ -65,6 +65,9 @@ type Config struct {
 	// (a new one per run, so each run fetches their repositories); nil
 	// deploys no git platform.
 	Code func() reconcile.Code
+	// Version is berth's version, recorded in the manifests of the backups
+	// runs take (before a site's deletion), as berth apply records it.
+	Version string
 	// ConfigBranch is the branch whose berth.yaml lists the environments
 	// (default main). Each environment then runs its own branch's revision.
 	ConfigBranch string

@@ -8,7 +8,11 @@
 // check is due), loads and validates the revision (an invalid one makes the
 // environment Stalled, keeps the last good revision applied and changes
 // nothing), plans, applies, records the run, and updates status and
-// metrics. Applies of different environments never overlap, so two
+// metrics. A run builds its desired state and engine with reconcile.Prepare,
+// the function berth plan and apply call, from the Config (hosts, git
+// platforms' resolver, berth's version) berth serve fills as the CLI fills
+// its own; Daemon.Plan plans an environment the same way without applying
+// or recording. Applies of different environments never overlap, so two
 // environments never write the same host file at once.
 //
 // It also owns the daemon's HTTP surface: the JSON status API (read with a

@@ -222,28 +222,13 @@ func firstLine(s string) string {
 // converge plans and, unless reportOnly, applies one valid revision.
 func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigger string, fsys fs.FS, res *spec.Resolved, reportOnly bool) {
 	start := time.Now()
-	var code reconcile.Code
-	if w.d.cfg.Code != nil {
-		code = w.d.cfg.Code()
-	}
-	platforms, err := reconcile.ResolveCode(ctx, res, code)
-	var desired *reconcile.Desired
-	if err == nil {
-		desired, err = reconcile.BuildWithCode(res, rev, fsys, w.d.cfg.StateDir, platforms)
-	}
-	if err == nil {
-		err = reconcile.AddDatabases(ctx, desired, res, w.d.cfg.StateDir, w.d.cfg.Store)
-	}
-	if err == nil { // as berth apply does
-		reconcile.AddInstalls(desired, res, w.d.cfg.StateDir, w.d.cfg.Store)
-	}
+	logs := &logHook{log: log}
+	engine, desired, closeHosts, err := w.d.prepare(ctx, rev, fsys, res, logs)
 	if err != nil {
 		w.stall(ctx, log, rev, trigger, nil, err)
 		return
 	}
-	hosts, closeHosts := w.d.cfg.Hosts(res)
 	defer closeHosts()
-	desired.BeforeDelete = reconcile.DeletionBackups(&reconcile.Backups{Hosts: hosts}, res, rev, w.d.cfg.StateDir)
 	// The run is recorded from its start, so its id is in every log line
 	// and an interrupted run shows as such.
 	run, err := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
@@ -252,11 +237,10 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 		return
 	}
 	log = log.With().Int64("run", run).Logger()
-	logs := &logHook{log: log, run: run}
-	engine := &reconcile.Engine{Hosts: hosts, Inventory: reconcile.StoreInventory(w.d.cfg.Store), Hook: logs}
+	logs.log, logs.run = log, run
 	w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
 
-	plan, err := engine.Plan(ctx, desired, reconcile.PlanOptions{MaxCreateDiffs: 50})
+	plan, err := engine.Plan(ctx, desired, planOptions())
 	if err != nil {
 		log.Error().Err(err).Str("step", "plan").Msg("plan failed; nothing changed")
 		w.finish(ctx, log, rev, nil, nil, err, start, logs)
@@ -283,6 +267,28 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	result, err := engine.Apply(ctx, plan)
 	w.d.applyMu.Unlock()
 	w.finish(ctx, log, rev, plan, result, err, start, logs)
+}
+
+// planOptions returns the options of every plan of the daemon: those of
+// `berth plan` without flags.
+func planOptions() reconcile.PlanOptions { return reconcile.PlanOptions{MaxCreateDiffs: 50} }
+
+// prepare builds the desired state of a revision and the engine for it
+// through reconcile.Prepare, as berth plan and apply do; close releases
+// the connections to the servers.
+func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.Resolved, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, func(), error) {
+	var code reconcile.Code
+	if d.cfg.Code != nil {
+		code = d.cfg.Code()
+	}
+	hosts, closeHosts := d.cfg.Hosts(res)
+	e, desired, err := reconcile.Prepare(ctx, reconcile.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
+		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, hook)
+	if err != nil {
+		closeHosts()
+		return nil, nil, nil, err
+	}
+	return e, desired, closeHosts, nil
 }
 
 // report records a drift check that found (or did not find) changes

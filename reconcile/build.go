@@ -17,24 +17,17 @@ import (
 // warns: nginx took 5 s to check and 7 s to reload 10,000 PHP vhosts.
 const VhostWarning = 5000
 
-// Build returns the desired state of one resolved environment as resources:
-// per site and web server the directories and files render produces, the
-// shared directories they live in, and a release (a build of the platform's
-// code and its `current` link) per platform and web server. repo is the
-// sites repo, read for platforms whose source is a path in it; base is
-// berth's state directory, under which a local server's relative paths live,
-// its service commands run, and platforms are built.
-//
-// Build resolves no git platform (it does no network I/O): it is
-// BuildWithCode without code, and such platforms get a warning instead of
-// a release.
-func Build(res *spec.Resolved, revision string, repo fs.FS, base string) (*Desired, error) {
-	return BuildWithCode(res, revision, repo, base, nil)
-}
-
-// BuildWithCode is Build with the code of git platforms, by platform name,
-// as ResolveCode returned it.
-func BuildWithCode(res *spec.Resolved, revision string, repo fs.FS, base string, code map[string]PlatformCode) (*Desired, error) {
+// buildDesired returns the first part of the desired state of one resolved
+// environment (Prepare adds the rest): per site and web server the
+// directories and files render produces, the shared directories they live
+// in, and a release (a build of the platform's code and its `current`
+// link) per platform and web server. repo is the sites repo, read for
+// platforms whose source is a path in it; base is berth's state directory,
+// under which a local server's relative paths live, its service commands
+// run, and platforms are built; code is the code of git platforms, by
+// platform name, as resolveCode returned it. It does no network I/O: a git
+// platform missing from code gets a warning instead of a release.
+func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, code map[string]PlatformCode) (*Desired, error) {
 	b := &builder{byID: map[string]Resource{}, byPath: map[string]map[string]string{}}
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {

@@ -32,18 +32,18 @@ func saltSecretKey(env, site, name string) string { return "salt/" + env + "/" +
 // could not generate; the apply's own plan has the real one.
 const pendingPassword = "generated-at-apply"
 
-// AddDatabases adds to d, which Build made from res, every site's database
+// addDatabases adds to d, which buildDesired made from res, every site's database
 // (a MariaDB/MySQL or PostgreSQL database with its user on the database
 // server, or a SQLite file on the web server) and settings file (see
 // render.Settings), with passwords and salts from secrets: generated with
 // crypto/rand on first use, then kept in the state store. base is berth's
-// state directory, as given to Build.
+// state directory, as given to buildDesired.
 //
 // Passwords reach only the database server (on the client's standard
 // input) and the settings files (mode 0640, hidden from plans); never a
 // Change, a log line or an error.
-func AddDatabases(ctx context.Context, d *Desired, res *spec.Resolved, base string, secrets Secrets) error {
-	d.Prune = DatabasePruner(res)
+func addDatabases(ctx context.Context, d *Desired, res *spec.Resolved, base string, secrets Secrets) error {
+	d.Prune = databasePruner(res)
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
 		if s.Local() {
@@ -127,7 +127,7 @@ func AddDatabases(ctx context.Context, d *Desired, res *spec.Resolved, base stri
 		for _, sn := range site.Servers {
 			srv := servers[sn]
 			if srv.HTTP == nil {
-				continue // Build reported it
+				continue // buildDesired reported it
 			}
 			f, err := render.Settings(site, &srv, shown)
 			if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/berthhq/berth/spec"
 )
 
-// PlatformCode is a platform's code at one revision, as Build deploys it.
+// PlatformCode is a platform's code at one revision, as a release deploys it.
 type PlatformCode struct {
 	// Rev is the commit hash of a git platform, or "sha256:<hex>", the
 	// content hash of a path platform's tree.
@@ -27,17 +27,17 @@ type PlatformCode struct {
 
 // Code resolves the source of a git platform (URL and ref: a branch, tag
 // or commit) to a commit and its files. It may fetch from the network;
-// Build never calls it: ResolveCode does, before Build, so that Build
+// buildDesired never calls it: resolveCode does, before it, so that the build
 // stays free of network I/O. Implementations must honour ctx.
 type Code interface {
 	Resolve(ctx context.Context, pl spec.ResolvedPlatform) (rev string, tree fs.FS, err error)
 }
 
-// ResolveCode resolves the code of every git platform of res through code.
-// Path platforms need nothing resolved: Build reads them from the sites
-// repo. A nil code resolves nothing; Build then deploys no git platform
+// resolveCode resolves the code of every git platform of res through code.
+// Path platforms need nothing resolved: buildDesired reads them from the sites
+// repo. A nil code resolves nothing; buildDesired then deploys no git platform
 // and says so in the plan's warnings.
-func ResolveCode(ctx context.Context, res *spec.Resolved, code Code) (map[string]PlatformCode, error) {
+func resolveCode(ctx context.Context, res *spec.Resolved, code Code) (map[string]PlatformCode, error) {
 	out := map[string]PlatformCode{}
 	if code == nil {
 		return out, nil

@@ -2,6 +2,16 @@
 // on hosts: it builds resources from a resolved spec, observes them on every
 // host in one round trip per host, diffs, plans, and applies.
 //
+// Prepare (build_desired.go) is the only way from a resolved revision to a
+// Desired and its Engine: it resolves the git platforms' code, builds the
+// sites' files, directories and the platforms' releases (build.go), adds
+// databases and settings files (build_db.go), installs (install.go) and
+// the backup before a removed site's deletion (guard.go), each step
+// unexported. berth plan, apply, verify and the daemon fill an Input and
+// call it, so what the CLI plans is what the daemon converges. It lives
+// here, next to the steps it runs, until the builder gets a package of
+// its own; it moves with them, and they stay unexported there.
+//
 // The engine knows no resource kind in particular. A Resource has a stable
 // ID, a server, dependencies and the paths it needs observed; Check turns an
 // observation into a Change, Apply converges, Undo reverses a successful
@@ -15,12 +25,12 @@
 // it holds; Check then reads the result from CheckInput.Batch. Kinds:
 // db_mysql.go (MariaDB/MySQL database, user and grant), db_postgres.go
 // (PostgreSQL database and role), db_sqlite.go (a SQLite file). Their
-// passwords come from Secrets (the state store) through AddDatabases, which
-// adds every site's database and settings file to what Build made; they
+// passwords come from Secrets (the state store) through addDatabases, which
+// adds every site's database and settings file to what buildDesired made; they
 // never reach a Change, a log line or an error.
 //
 // A platform's code is a release (release.go), one per platform and web
-// server: the code (a git commit resolved through Code before Build, or a
+// server: the code (a git commit resolved through Code before the build, or a
 // path in the sites repo named by a content hash) is built once on the
 // controller (artifact.go, under <state dir>/builds/), shipped to every
 // server as one gzipped tar stream into <platform dir>/builds/<id>, a

@@ -15,7 +15,7 @@ import (
 // Deleting a site, safely. When a valid revision no longer declares a site
 // at all (every resource of it is only in the inventory), the engine asks
 // Desired.BeforeDelete for a step to run before any deletion of the site:
-// the CLI gives it a backup of the site (DeletionBackups). Then:
+// Prepare gives it a backup of the site (deletionBackups). Then:
 //
 //  1. Plan checks that step like any resource and shows its change among
 //     the others (`+ site/x/backup@host (before deleting x ...)`); the
@@ -216,11 +216,11 @@ func (s *siteBackup) Apply(ctx context.Context, _ host.Host, _ *Change) error {
 func (s *siteBackup) Undo(context.Context, host.Host, *Change) error { return nil }
 func (s *siteBackup) Record() Record                                 { return Record{} }
 
-// DeletionBackups returns the Desired.BeforeDelete of res: a backup of the
+// deletionBackups returns the Desired.BeforeDelete of res: a backup of the
 // removed site, found from its inventory records (its site directory, its
 // database), into the backup store of res (berth.yaml backups:; the site's
 // old web server by default). base is berth's state directory.
-func DeletionBackups(b *Backups, res *spec.Resolved, revision, base string) func(site string, recs []Record) (Resource, error) {
+func deletionBackups(b *Backups, res *spec.Resolved, revision, base string) func(site string, recs []Record) (Resource, error) {
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
 		if s.Local() {
@@ -263,10 +263,10 @@ func DeletionBackups(b *Backups, res *spec.Resolved, revision, base string) func
 	}
 }
 
-// DatabasePruner returns the Desired.Prune of res: databases removed from
+// databasePruner returns the Desired.Prune of res: databases removed from
 // the repo get the administrator's access of their server (when it still
 // declares its db service), so that they can be dropped after a backup.
-func DatabasePruner(res *spec.Resolved) func(rec Record) (Resource, bool) {
+func databasePruner(res *spec.Resolved) func(rec Record) (Resource, bool) {
 	dbs := map[string]*spec.ResolvedDBService{}
 	for _, s := range res.Servers {
 		dbs[s.Name] = s.DB

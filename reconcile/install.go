@@ -204,7 +204,7 @@ var wordpressInstallPHP string
 // wpInstallOK is the line berth's wordpress install prints when it is done.
 const wpInstallOK = "berth-install: ok"
 
-// AddInstalls adds to d, which Build and AddDatabases made from res, the
+// addInstalls adds to d, which buildDesired and addDatabases made from res, the
 // install of every site whose platform has one (see spec.Platform.Install;
 // wordpress: wp_install() through berth's own script, which needs no
 // wp-cli). A site is installed once, on its first web server, after its
@@ -214,7 +214,7 @@ const wpInstallOK = "berth-install: ok"
 // The admin password of a wordpress site is generated on first install
 // and kept in secrets under admin/<env>/<site>; it reaches only the
 // install's standard input, never a Change, a log line or an error.
-func AddInstalls(d *Desired, res *spec.Resolved, base string, secrets Secrets) {
+func addInstalls(d *Desired, res *spec.Resolved, base string, secrets Secrets) {
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
 		if s.Local() {

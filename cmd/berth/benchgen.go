@@ -145,8 +145,9 @@ services:
 // runWarmPlan plans an environment --repeat times in one process, keeping
 // the connector (and so each server's SSH connection) open between plans,
 // as berth serve does between runs. Every repetition does the whole work
-// of a run except dialling: read and validate the repo, resolve, render,
-// observe every server, diff. It prints one line per plan: the seconds it
+// of a run except dialling: read and validate the repo, resolve, build the
+// desired state as every run does (reconcile.Prepare), observe every
+// server, diff. It prints one line per plan: the seconds it
 // took and its change count; the first plan includes dialling (cold).
 func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench-gen warm-plan", flag.ContinueOnError)
@@ -175,12 +176,11 @@ func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
-		d, err := reconcile.Build(l.res, l.revision, l.fsys, l.stateDir)
+		e, d, err := reconcile.Prepare(ctx, l.input(store, &f, conn), nil)
 		if err != nil {
 			store.Close()
 			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
-		e := &reconcile.Engine{Hosts: conn, Inventory: reconcile.StoreInventory(store)}
 		p, err := e.Plan(ctx, d, f.planOptions())
 		store.Close()
 		if err != nil {

@@ -131,25 +131,23 @@ func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
 	return repo, fsys, "dir:" + repo.Digest[:12], nil
 }
 
-// engine resolves the platforms' code, builds the desired state and an
-// engine over the state store.
+// engine returns the desired state of the loaded revision and the engine
+// over the state store, through reconcile.Prepare, as the daemon does
+// (daemon/env.go); the connector is the caller's to close.
 func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, *connector, error) {
-	code, err := reconcile.ResolveCode(ctx, l.res, newGitCode(l.stateDir, f.git))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	d, err := reconcile.BuildWithCode(l.res, l.revision, l.fsys, l.stateDir, code)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := reconcile.AddDatabases(ctx, d, l.res, l.stateDir, store); err != nil {
-		return nil, nil, nil, err
-	}
-	reconcile.AddInstalls(d, l.res, l.stateDir, store)
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
-	d.BeforeDelete = reconcile.DeletionBackups(&reconcile.Backups{Hosts: conn, Version: version}, l.res, l.revision, l.stateDir)
-	e := &reconcile.Engine{Hosts: conn, Inventory: reconcile.StoreInventory(store), Hook: hook}
+	e, d, err := reconcile.Prepare(ctx, l.input(store, f, conn), hook)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, err
+	}
 	return e, d, conn, nil
+}
+
+// input is what reconcile.Prepare builds the loaded revision from.
+func (l *loaded) input(store *state.Store, f *envFlags, hosts reconcile.Hosts) reconcile.Input {
+	return reconcile.Input{Resolved: l.res, Revision: l.revision, Repo: l.fsys, StateDir: l.stateDir,
+		Store: store, Code: newGitCode(l.stateDir, f.git), Hosts: hosts, Version: version}
 }
 
 // openState opens the state store; read-only when nothing will be written.

@@ -173,17 +173,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ssh := sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts}
-	d, err := daemon.New(daemon.Config{
-		Source: daemonSource{src}, Store: store, StateDir: stateDir,
-		Hosts: func(res *spec.Resolved) (reconcile.Hosts, func()) {
-			c := newConnector(res, ssh)
-			return c, c.Close
-		},
-		Code:         func() reconcile.Code { return newGitCode(stateDir, f.git) },
-		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, SelfHeal: !f.noSelfHeal,
-		Logger: log,
-	})
+	d, err := daemon.New(daemonConfig(f, src, store, stateDir, log))
 	if err != nil {
 		return err
 	}
@@ -253,6 +243,24 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	_ = srv.Shutdown(shutdown)
 	log.Info().Msg("berth serve stopped")
 	return runErr
+}
+
+// daemonConfig is the daemon's configuration from the flags: its servers
+// are reached, its git platforms resolved and its backups stamped as berth
+// plan and apply do theirs (envflags.go).
+func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir string, log zerolog.Logger) daemon.Config {
+	ssh := sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts}
+	return daemon.Config{
+		Source: daemonSource{src}, Store: store, StateDir: stateDir,
+		Hosts: func(res *spec.Resolved) (reconcile.Hosts, func()) {
+			c := newConnector(res, ssh)
+			return c, c.Close
+		},
+		Code:         func() reconcile.Code { return newGitCode(stateDir, f.git) },
+		Version:      version,
+		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, SelfHeal: !f.noSelfHeal,
+		Logger: log,
+	}
 }
 
 // hookFiles are the secret files of the webhook receivers, one each.
