@@ -90,7 +90,7 @@ func TestServeKeepsWhatApplyInstalled(t *testing.T) {
 		t.Errorf("the site was installed %d times, want once", n)
 	}
 	code, out, errOut := f.berth("plan")
-	if code != exitNoChanges || !strings.Contains(out, "No changes") {
+	if code != exitOK || !strings.Contains(out, "No changes") {
 		t.Errorf("berth plan after berth serve: exit %d\n%s%s", code, out, errOut)
 	}
 	f.get("app.example.com", "/", func(r *http.Response, body string) bool { return r.StatusCode == 200 && body == "app ok" })
