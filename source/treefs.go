@@ -52,7 +52,12 @@ func newObjectStore(dir string) (*objectStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source: open %s: %w", dir, err)
 	}
-	st := repo.Storer.(*filesystem.Storage)
+	return storeOf(repo.Storer.(*filesystem.Storage), dir)
+}
+
+// storeOf returns a read handle on the objects of st, the storage of the
+// repository in dir (named in errors).
+func storeOf(st *filesystem.Storage, dir string) (*objectStore, error) {
 	// Index the packs now, while no Fetch writes: a lookup of a missing
 	// object loads every pack index.
 	if _, err := st.EncodedObject(plumbing.AnyObject, plumbing.ZeroHash); err != nil && !errors.Is(err, plumbing.ErrObjectNotFound) {

@@ -26,6 +26,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	var f planFlags
 	f.register(fs)
 	f.registerWait(fs)
+	f.registerRev(fs, true)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking (for scripts and CI)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval on a terminal (elsewhere --auto-approve is\nneeded), applies it and records the run. Exit status: %d applied (or nothing\nto do), %d error or not approved, %d usage error.\n", exitOK, exitError, exitUsage)
@@ -58,6 +59,10 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 	l, err := f.load(stderr)
 	if err != nil {
 		return err
+	}
+	if l.git.other() && !f.allowOtherRev {
+		return usageError(fmt.Sprintf("refusing to apply commit %s to %s: it is not the head of branch %s, which %s follows; apply that head (drop --rev), or add --allow-other-rev; nothing was changed",
+			reconcile.ShortRevision(l.revision), f.env, l.git.branch, f.env))
 	}
 	opts := f.planOptions()
 	for _, name := range sites {
@@ -94,7 +99,7 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 		if _, err := e.Apply(ctx, p); err != nil {
 			return err
 		}
-		return recordRun(ctx, store, p, &reconcile.Result{}, nil, nil, stdout)
+		return recordRun(ctx, store, p, l.git.trigger(), &reconcile.Result{}, nil, nil, stdout)
 	}
 	if !autoApprove {
 		if !canAsk(stdin, stdout) {
@@ -106,7 +111,7 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 			return errors.New("apply cancelled; nothing was changed")
 		}
 	}
-	id, err := store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: "cli"})
+	id, err := store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: l.git.trigger()})
 	if err != nil {
 		return err
 	}
@@ -125,8 +130,8 @@ func canAsk(stdin io.Reader, stdout io.Writer) bool {
 var errNoApproval = usageError("refusing to apply without --auto-approve when not run on a terminal (stdin and stdout); nothing was changed")
 
 // recordRun records a run that applied nothing.
-func recordRun(ctx context.Context, store *state.Store, p *reconcile.Plan, res *reconcile.Result, applyErr error, log []byte, stdout io.Writer) error {
-	id, err := store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: "cli"})
+func recordRun(ctx context.Context, store *state.Store, p *reconcile.Plan, trigger string, res *reconcile.Result, applyErr error, log []byte, stdout io.Writer) error {
+	id, err := store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: trigger})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,10 @@ type envFlags struct {
 	fullDiff   bool
 	wait       time.Duration // bound on waiting for the state dir's lock (registerWait)
 	git        source.Auth   // for platforms whose source is git
+	// A Git sites repo (repo.go): the commit to read instead of the
+	// environment's branch head, and whether apply may.
+	rev           string
+	allowOtherRev bool
 }
 
 // planOptions are the engine's options from the flags.
@@ -75,6 +79,7 @@ type loaded struct {
 	res      *spec.Resolved
 	revision string
 	stateDir string
+	git      *gitPick // nil for a plain directory
 }
 
 // load reads and validates the repo and resolves f.env. A repo with
@@ -82,6 +87,12 @@ type loaded struct {
 func (f *envFlags) load(stderr io.Writer) (*loaded, error) {
 	if f.env == "" {
 		return nil, usageError("--env is required")
+	}
+	if isGitRepo(f.repo) {
+		return f.loadGit(stderr)
+	}
+	if f.rev != "" {
+		return nil, usageError(fmt.Sprintf("--rev needs a Git repository; %s is a plain directory (not the top of a Git work tree)", f.repo))
 	}
 	repo, fsys, rev, err := loadRepo(f.repo, stderr)
 	if err != nil {
@@ -105,7 +116,27 @@ type usageError string
 
 func (u usageError) Error() string { return string(u) }
 
+// isGitRepo tells whether --repo dir is read from Git (see repo.go).
+func isGitRepo(dir string) bool {
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir() && source.IsGitRepo(dir)
+}
+
+// loadRepo reads and validates the repo in dir: for a Git repository, the
+// commit checked out (see repo.go), else the directory as it is.
 func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
+	if isGitRepo(dir) {
+		lr, err := source.OpenLocal(dir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		rev, _, err := lr.Checkout()
+		if err != nil {
+			return nil, nil, "", usageError(err.Error())
+		}
+		repo, fsys, err := loadCommit(lr, rev, stderr)
+		return repo, fsys, rev.Hash, err
+	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, nil, "", usageError(fmt.Sprintf("%s is not a directory", dir))
 	}
@@ -115,20 +146,29 @@ func loadRepo(dir string, stderr io.Writer) (*spec.Repo, fs.FS, string, error) {
 	if err != nil {
 		return nil, nil, "", usageError(err.Error())
 	}
+	repo, err := loadFS(fsys, stderr)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	// A plain directory's revision is a hash of its spec files; a Git
+	// repository's is the commit's hash (repo.go).
+	return repo, fsys, "dir:" + repo.Digest[:12], nil
+}
+
+// loadFS reads and validates the repo in fsys; its problems are printed.
+func loadFS(fsys fs.FS, stderr io.Writer) (*spec.Repo, error) {
 	repo, err := spec.Load(fsys)
 	var problems spec.Problems
 	if err != nil && !errors.As(err, &problems) {
-		return nil, nil, "", err
+		return nil, err
 	}
 	if len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)
 		}
-		return nil, nil, "", errInvalid
+		return nil, errInvalid
 	}
-	// A plain directory's revision is a hash of its spec files; a Git
-	// revision replaces it when berth reads from Git.
-	return repo, fsys, "dir:" + repo.Digest[:12], nil
+	return repo, nil
 }
 
 // engine returns the desired state of the loaded revision and the engine

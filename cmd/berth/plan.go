@@ -60,6 +60,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f planFlags
 	f.register(fs)
+	f.registerRev(fs, false)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: berth plan --env ENV [--repo DIR] [flags]\n\nShows, per server, what apply would change. Changes nothing.\nExit status: %d no changes, %d changes, %d error, %d usage error.\n",
 			exitOK, exitChanges, exitError, exitUsage)
