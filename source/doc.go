@@ -21,6 +21,11 @@
 // https:// with a token read from a file or an environment variable at
 // every Fetch, git://, file:// and local paths (bare or not).
 //
+// Local is a Git repository on the controller read in place, for the
+// CLI's --repo: its branches, HEAD and any commit-ish resolve to commits
+// whose trees are read from the object store (the same TreeFS); nothing is
+// cloned, fetched or checked out, and the work tree is never read.
+//
 // Dir is a directory that is not in Git — the developer's loop on a laptop.
 // Its revision is a content hash of its files.
 //

@@ -62,7 +62,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	f.register(fs)
 	f.registerRev(fs, false)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: berth plan --env ENV [--repo DIR] [flags]\n\nShows, per server, what apply would change. Changes nothing.\nExit status: %d no changes, %d changes, %d error, %d usage error.\n",
+		fmt.Fprintf(stderr, "Usage: berth plan --env ENV [--repo DIR] [flags]\n\nShows, per server, what apply would change. Changes nothing. A Git --repo is\nread from its objects (not the work tree): the head of the environment's\nbranch, or the commit --rev names (with a warning when it is not that head).\nExit status: %d no changes, %d changes, %d error, %d usage error.\n",
 			exitOK, exitChanges, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
