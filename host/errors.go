@@ -15,6 +15,10 @@ var ErrInvalidPath = errors.New("invalid path")
 // connection refused or timed out, connection lost mid-command.
 var ErrUnreachable = errors.New("host unreachable")
 
+// ErrNotEmpty is wrapped by the error of Remove of a directory that is not
+// empty: nothing was removed.
+var ErrNotEmpty = errors.New("directory not empty")
+
 // ErrClosed is wrapped by errors from a Host used after Close.
 var ErrClosed = errors.New("host closed")
 

@@ -49,7 +49,9 @@ type Host interface {
 	WriteFile(ctx context.Context, path string, data []byte, opts WriteOptions) error
 
 	// Remove deletes the file, symbolic link or empty directory at path. It
-	// returns nil when path does not exist, so it is safe to repeat.
+	// returns nil when path does not exist, so it is safe to repeat. A
+	// directory that is not empty is left as it is and the error wraps
+	// ErrNotEmpty.
 	Remove(ctx context.Context, path string) error
 
 	// MkdirAll creates the directory path and any missing parents with mode

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"syscall"
 
 	"github.com/berthhq/berth/host"
 )
@@ -149,7 +148,7 @@ func (d *Dir) Apply(ctx context.Context, h host.Host, c *Change) error {
 			return nil
 		}
 		err := h.Remove(ctx, d.path)
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) || err != nil && strings.Contains(err.Error(), "not empty") {
+		if errors.Is(err, host.ErrNotEmpty) {
 			if d.absent && d.shared() {
 				return nil // left in place for what it holds; the record goes
 			}
@@ -176,7 +175,7 @@ func (d *Dir) Undo(ctx context.Context, h host.Host, c *Change) error {
 		// first; one that is not empty holds something else: kept.
 		for _, dir := range append([]string{d.path}, p.parents...) {
 			err := h.Remove(ctx, dir)
-			if err != nil && strings.Contains(err.Error(), "not empty") {
+			if errors.Is(err, host.ErrNotEmpty) {
 				return nil
 			}
 			if err != nil {

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -318,7 +319,7 @@ func (r *Release) remove(ctx context.Context, h host.Host) error {
 	if err := r.prune(ctx, h, 0, ""); err != nil {
 		return err
 	}
-	if err := h.Remove(ctx, r.buildsDir()); err != nil && !strings.Contains(err.Error(), "not empty") {
+	if err := h.Remove(ctx, r.buildsDir()); err != nil && !errors.Is(err, host.ErrNotEmpty) {
 		return err
 	}
 	return nil

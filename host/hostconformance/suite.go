@@ -175,8 +175,11 @@ func Run(t *testing.T, tg Target) {
 		if err := h.MkdirAll(ctx, d+"/sub", 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.Remove(ctx, d); err == nil {
-			t.Fatal("Remove of a non-empty directory succeeded")
+		if err := h.Remove(ctx, d); !errors.Is(err, host.ErrNotEmpty) {
+			t.Fatalf("Remove of a non-empty directory: %v, want an error wrapping host.ErrNotEmpty", err)
+		}
+		if _, err := h.ReadFile(ctx, d+"/sub"); errors.Is(err, fs.ErrNotExist) {
+			t.Fatal("Remove of a non-empty directory removed what was in it")
 		}
 		if err := h.Remove(ctx, d+"/sub"); err != nil {
 			t.Fatalf("Remove of an empty directory: %v", err)

@@ -395,7 +395,7 @@ func (f *Fake) Remove(ctx context.Context, p string) error {
 	if n.mode.IsDir() {
 		for q := range f.files {
 			if strings.HasPrefix(q, p+"/") {
-				return fmt.Errorf("%s: remove %s: directory not empty", f.name, p)
+				return fmt.Errorf("%s: remove %s: %w", f.name, p, host.ErrNotEmpty)
 			}
 		}
 	}

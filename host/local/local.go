@@ -222,6 +222,9 @@ func (h *Host) Remove(ctx context.Context, path string) error {
 		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("local: remove %s: %w", path, host.ErrNotEmpty)
+		}
 		return fmt.Errorf("local: remove %s: %w", path, err)
 	}
 	return nil

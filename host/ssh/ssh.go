@@ -497,6 +497,8 @@ func classify(stderr []byte) error {
 		return syscall.ENOTDIR
 	case strings.Contains(s, "No such file or directory"), strings.Contains(s, "Not a directory"):
 		return fs.ErrNotExist
+	case strings.Contains(s, "Directory not empty"): // rmdir, LC_ALL=C
+		return host.ErrNotEmpty
 	case strings.Contains(s, "Read-only file system"):
 		return syscall.EROFS
 	case strings.Contains(s, "sudo:"):
