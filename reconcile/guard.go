@@ -50,7 +50,7 @@ func (e *Engine) guardChanges(ctx context.Context, d *Desired, sites []string, r
 			if len(recs[site]) > 0 {
 				server = recs[site][0].Server
 			}
-			conflict("site/"+site+"/backup", server, site, err)
+			conflict(backupID(site, server), server, site, err)
 			continue
 		}
 		if r == nil {
@@ -120,9 +120,11 @@ type siteBackup struct {
 	rev   string
 }
 
-func (s *siteBackup) ID() string {
-	return fmt.Sprintf("site/%s/backup@%s", s.data.Site, s.store.Server)
-}
+// backupID names the step that backs a removed site up on server (the
+// backup server), also when the step cannot be planned (a conflict).
+func backupID(site, server string) string { return fmt.Sprintf("site/%s/backup@%s", site, server) }
+
+func (s *siteBackup) ID() string        { return backupID(s.data.Site, s.store.Server) }
 func (s *siteBackup) Server() string    { return s.store.Server }
 func (s *siteBackup) Kind() string      { return KindBackup }
 func (s *siteBackup) Site() string      { return s.data.Site }

@@ -149,7 +149,7 @@ func TestGuardThatCannotBePlanned(t *testing.T) {
 		Path: "/srv/www/sites/a/extra.conf", Content: []byte("x\n")}))...)
 	d.BeforeDelete = func(string, []Record) (Resource, error) { return nil, errors.New("its backup server is not declared") }
 	p := h.plan(d, PlanOptions{})
-	if got, want := actions(p), "+site/a/extra@web !site/b/backup -site/b/dir@web -site/b/vhost@web"; got != want {
+	if got, want := actions(p), "+site/a/extra@web !site/b/backup@web -site/b/dir@web -site/b/vhost@web"; got != want {
 		t.Fatalf("plan: %s, want %s", got, want)
 	}
 	_, err := h.engine.Apply(context.Background(), p)
