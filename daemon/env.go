@@ -380,17 +380,38 @@ func (w *envWorker) setLastRun(ctx context.Context, id int64) {
 // it was applied, from what failed.
 func siteStatuses(plan *reconcile.Plan, res *reconcile.Result) []SiteStatus {
 	changed := map[string]string{}
+	on := map[string]map[string]bool{} // site -> servers it had changes on
 	for _, c := range plan.Changes {
-		if _, ok := changed[c.Site]; !ok && c.Site != "" {
+		if c.Site == "" {
+			continue
+		}
+		if _, ok := changed[c.Site]; !ok {
 			changed[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
 		}
+		if on[c.Site] == nil {
+			on[c.Site] = map[string]bool{}
+		}
+		on[c.Site][c.Server] = true
 	}
+	// A site failed when one of its changes failed, or when a server it
+	// had changes on failed as a whole (its check refused them, say).
 	failed := map[string]string{}
 	if res != nil {
-		for _, e := range res.Errors {
-			for site := range changed {
-				if strings.Contains(e, site) {
-					failed[site] = e
+		for _, f := range res.Failures {
+			msg := f.Server + ": " + f.Error
+			if f.ID != "" {
+				msg = f.Server + ": " + f.ID + ": " + f.Error
+			}
+			switch {
+			case f.Site != "":
+				if _, seen := failed[f.Site]; !seen {
+					failed[f.Site] = msg
+				}
+			case f.ID == "":
+				for site, servers := range on {
+					if _, seen := failed[site]; !seen && servers[f.Server] {
+						failed[site] = msg
+					}
 				}
 			}
 		}

@@ -77,11 +77,20 @@ func TestCrossServerDependencies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.Apply(ctx, p)
+			res, err := e.Apply(ctx, p)
 			got := strings.Join(order, " ")
 			if tc.dbFail {
 				if err == nil || !strings.Contains(err.Error(), "skipped: site/new/db@db failed") || got != "db" {
 					t.Fatalf("apply: %v; ran %q, want the install skipped", err, got)
+				}
+				// Both failures are the site's, each with its resource.
+				for _, f := range res.Failures {
+					if f.Site != "new" || f.ID == "" {
+						t.Errorf("failure %+v, want one of site new with its resource", f)
+					}
+				}
+				if len(res.Failures) != 2 {
+					t.Errorf("failures %+v, want the database's and the install's", res.Failures)
 				}
 				return
 			}

@@ -502,6 +502,30 @@ func (e *Engine) hook() Hook {
 	return e.Hook
 }
 
+// Failure is one failure of a run: of a change (ID, and Site when the
+// resource is a site's) or of a server as a whole (a connection, a
+// configuration check or reload, the inventory: ID and Site "").
+type Failure struct {
+	Server string `json:"server,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Site   string `json:"site,omitempty"`
+	Error  string `json:"error"`
+}
+
+// failServer records a failure of server as a whole.
+func (r *Result) failServer(server, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.Errors = append(r.Errors, server+": "+msg)
+	r.Failures = append(r.Failures, Failure{Server: server, Error: msg})
+}
+
+// failChange records a failure of the change c.
+func (r *Result) failChange(c *Change, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.Errors = append(r.Errors, fmt.Sprintf("%s: %s: %s", c.Server, c.ID, msg))
+	r.Failures = append(r.Failures, Failure{Server: c.Server, ID: c.ID, Site: c.Site, Error: msg})
+}
+
 // Result is what Apply did.
 type Result struct {
 	Applied  int      `json:"applied"`
@@ -510,6 +534,10 @@ type Result struct {
 	Reloads  []string `json:"reloads,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
+	// Failures are the errors again, structured: which resource of which
+	// site failed, or which server failed as a whole (ID and Site ""),
+	// for status per site without reading messages.
+	Failures []Failure `json:"failures,omitempty"`
 
 	// Set by phase 1 on one server: why no data may be deleted anywhere
 	// ("" when nothing stops it), and the sites with a failed change,
@@ -616,6 +644,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		res.Reloads = append(res.Reloads, r.Reloads...)
 		res.Warnings = append(res.Warnings, r.Warnings...)
 		res.Errors = append(res.Errors, r.Errors...)
+		res.Failures = append(res.Failures, r.Failures...)
 	}
 
 	// Phase 1: configuration.
@@ -684,8 +713,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 
 	for _, u := range p.Unreachable {
-		res.Errors = append(res.Errors, fmt.Sprintf("%s: not applied: %s", u.Server, u.Error))
+		res.failServer(u.Server, "not applied: %s", u.Error)
 	}
+	slices.SortStableFunc(res.Failures, func(a, b Failure) int {
+		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.ID, b.ID))
+	})
 	slices.Sort(res.Reloads)
 	slices.Sort(res.Warnings)
 	slices.Sort(res.Errors)
@@ -708,9 +740,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	// one of this server's.
 	defer cross.completeAll(changes)
 	res := &Result{}
-	fail := func(format string, args ...any) {
-		res.Errors = append(res.Errors, fmt.Sprintf("%s: ", server)+fmt.Sprintf(format, args...))
-	}
+	fail := func(format string, args ...any) { res.failServer(server, format, args...) }
 	abort := func(format string, args ...any) *Result {
 		fail(format, args...)
 		res.stop = "nothing was applied"
@@ -805,7 +835,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
 		default:
 			res.Failed++
-			fail("%s: %v", c.ID, errs[i])
+			res.failChange(c, "%v", errs[i])
 			if c.Site == "" {
 				res.stop = "a shared resource failed"
 			} else {
@@ -860,7 +890,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 				continue
 			}
 			if uerr := changes[i].res.Undo(ctx, h, changes[i]); uerr != nil {
-				fail("%s: restore after the failed check: %v", changes[i].ID, uerr)
+				res.failChange(changes[i], "restore after the failed check: %v", uerr)
 				unrestored++
 				continue
 			}
@@ -960,12 +990,9 @@ func (e *Engine) runAfterCheck(ctx context.Context, h host.Host, changes []*Chan
 // between two of them leaves no record of something already gone.
 func (e *Engine) applyData(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int) *Result {
 	res := &Result{}
-	fail := func(format string, args ...any) {
-		res.Errors = append(res.Errors, fmt.Sprintf("%s: ", server)+fmt.Sprintf(format, args...))
-	}
 	h, err := e.Hosts.Host(ctx, server)
 	if err != nil {
-		fail("connect: %v", err)
+		res.failServer(server, "connect: %v", err)
 		res.Failed = len(changes)
 		return res
 	}
@@ -984,7 +1011,7 @@ func (e *Engine) applyData(ctx context.Context, p *Plan, server string, changes 
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
 		default:
 			res.Failed++
-			fail("%s: %v", c.ID, errs[i])
+			res.failChange(c, "%v", errs[i])
 		}
 	}
 	return res

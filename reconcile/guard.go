@@ -84,6 +84,7 @@ func (e *Engine) runGuards(ctx context.Context, p *Plan) (map[string]error, *Res
 		case c.Action == Conflict:
 			failed[c.Site] = errors.New(c.Reason)
 			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", cmpOr(c.Server, "-"), c.Reason))
+			res.Failures = append(res.Failures, Failure{Server: c.Server, ID: c.ID, Site: c.Site, Error: c.Reason})
 		default:
 			steps = append(steps, c)
 		}
@@ -101,7 +102,7 @@ func (e *Engine) runGuards(ctx context.Context, p *Plan) (map[string]error, *Res
 		if err != nil {
 			failed[c.Site] = fmt.Errorf("%s failed: %w", c.ID, err)
 			res.Failed++
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s: %v; nothing of site %s was deleted", c.Server, c.ID, err, c.Site))
+			res.failChange(c, "%v; nothing of site %s was deleted", err, c.Site)
 			continue
 		}
 		res.Applied++

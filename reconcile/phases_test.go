@@ -398,7 +398,7 @@ func TestInstallAfterCheck(t *testing.T) {
 				Marker: marker, Owner: "root", Group: "root", Argv: []string{"php", "install.php"}, Dir: "/srv",
 				User: "www-data", Deps: []string{rs[0].ID(), rs[1].ID()}}))
 			d := h.desired(5, rs...)
-			_, err := h.engine.Apply(context.Background(), h.plan(d, PlanOptions{}))
+			res, err := h.engine.Apply(context.Background(), h.plan(d, PlanOptions{}))
 			if got := strings.Join(order, "; "); got != tc.want {
 				t.Errorf("ran %q, want %q", got, tc.want)
 			}
@@ -410,6 +410,10 @@ func TestInstallAfterCheck(t *testing.T) {
 				}
 				if installed || len(recs) != 0 {
 					t.Errorf("a refused run left the marker (%v) or records %v", installed, recs)
+				}
+				// The refusal is the server's, structured for status.
+				if len(res.Failures) == 0 || res.Failures[0].Server != "web" || res.Failures[0].ID != "" || res.Failures[0].Site != "" {
+					t.Errorf("failures %+v, want the server web's failure first", res.Failures)
 				}
 				return
 			}
