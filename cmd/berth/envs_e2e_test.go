@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,26 +32,12 @@ func TestEnvironmentsOnOneServer(t *testing.T) {
 	n := testenv.Nginx(t)
 	web := &webFixture{t: t, addr: n.Addr, confDir: n.SitesDir, webRoot: filepath.Join(base, "www")}
 	g := newGitRepo(t, base)
-	_, port, _ := net.SplitHostPort(n.Addr)
 	g.write("berth.yaml", `environments:
   production: { branch: main }
   staging: { branch: staging, domain_suffix: .staging.example.com }
 policy: { max_deletions: 2 }
 `)
-	g.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: 127.0.0.1:%s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-`, port, n.SitesDir, web.webRoot, n.Prefix, n.Prefix))
+	g.write("servers/web.yaml", nginxServer(n, web.webRoot))
 	g.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web]\n")
 	for _, s := range []string{"a", "b"} {
 		g.write("sites/"+s+".yaml", fmt.Sprintf("kind: Site\nname: %s.example.com\nplatform: static\nweb:\n  headers:\n    X-Site: %s\n", s, s))

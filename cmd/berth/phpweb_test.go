@@ -58,10 +58,9 @@ func newPHPWeb(t *testing.T) *phpWeb {
 	return w
 }
 
-// webServer returns the Server document of "web" (address local, the
-// test's nginx and PHP-FPM); services is appended to its services
-// (e.g. "  db: { type: sqlite }\n").
-func (w *phpWeb) webServer(services string) string {
+// nginxServer returns the Server document of "web": address local, the
+// test's nginx n serving webRoot as nobody.
+func nginxServer(n *testenv.NginxServer, webRoot string) string {
 	return fmt.Sprintf(`kind: Server
 name: web
 address: local
@@ -75,13 +74,19 @@ services:
     group: nogroup
     test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
     reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-  php:
+`, n.Addr, n.SitesDir, webRoot, n.Prefix, n.Prefix)
+}
+
+// webServer returns the Server document of "web" (address local, the
+// test's nginx and PHP-FPM); services is appended to its services
+// (e.g. "  db: { type: sqlite }\n").
+func (w *phpWeb) webServer(services string) string {
+	return nginxServer(w.nginx, w.webRoot) + fmt.Sprintf(`  php:
     type: php-fpm
     pool_dir: %s
     run_dir: %s
     test: ["php-fpm{version}", -t, -y, %s]
     reload: [kill, -USR2, "%d"]
-%s`, w.nginx.Addr, w.nginx.SitesDir, w.webRoot, w.nginx.Prefix, w.nginx.Prefix,
-		filepath.Join(w.phpRoot, "{version}", "pool.d"), filepath.Join(w.phpRoot, "{version}", "run"),
+%s`, filepath.Join(w.phpRoot, "{version}", "pool.d"), filepath.Join(w.phpRoot, "{version}", "run"),
 		w.fpmConf, w.php.Proc.Cmd.Process.Pid, services)
 }

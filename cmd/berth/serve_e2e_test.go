@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -252,26 +251,12 @@ func TestServeEndToEnd(t *testing.T) {
 	n := testenv.Nginx(t)
 	web := &webFixture{t: t, addr: n.Addr, confDir: n.SitesDir, webRoot: filepath.Join(base, "www")}
 	g := newGitRepo(t, base)
-	_, port, _ := net.SplitHostPort(n.Addr)
 	g.write("berth.yaml", `environments:
   production: { branch: main }
   staging: { branch: staging, domain_suffix: .staging.example.com }
   dev: { branch: dev, domain_suffix: .dev.example.com }
 `)
-	g.write("servers/web.yaml", fmt.Sprintf(`kind: Server
-name: web
-address: local
-services:
-  http:
-    type: nginx
-    listen: 127.0.0.1:%s
-    conf_dir: %s
-    web_root: %s
-    user: nobody
-    group: nogroup
-    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]
-    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]
-`, port, n.SitesDir, web.webRoot, n.Prefix, n.Prefix))
+	g.write("servers/web.yaml", nginxServer(n, web.webRoot))
 	g.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web]\n")
 	g.write("code/index.html", "<h1>static platform</h1>\n")
 	site := func(name string) string {
