@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -64,7 +65,7 @@ type Config struct {
 	// Code, when set, returns what resolves git platforms for one run
 	// (a new one per run, so each run fetches their repositories); nil
 	// deploys no git platform.
-	Code func() reconcile.Code
+	Code func() desired.Code
 	// Version is berth's version, recorded in the manifests of the backups
 	// runs take (before a site's deletion), as berth apply records it.
 	Version string

@@ -8,7 +8,7 @@
 // check is due), loads and validates the revision (an invalid one makes the
 // environment Stalled, keeps the last good revision applied and changes
 // nothing), plans, applies, records the run, and updates status and
-// metrics. A run builds its desired state and engine with reconcile.Prepare,
+// metrics. A run builds its desired state and engine with desired.Prepare,
 // the function berth plan and apply call, from the Config (hosts, git
 // platforms' resolver, berth's version) berth serve fills as the CLI fills
 // its own; Daemon.Plan plans an environment the same way without applying

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -274,15 +275,15 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 func planOptions() reconcile.PlanOptions { return reconcile.PlanOptions{MaxCreateDiffs: 50} }
 
 // prepare builds the desired state of a revision and the engine for it
-// through reconcile.Prepare, as berth plan and apply do; close releases
+// through desired.Prepare, as berth plan and apply do; close releases
 // the connections to the servers.
 func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.Resolved, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, func(), error) {
-	var code reconcile.Code
+	var code desired.Code
 	if d.cfg.Code != nil {
 		code = d.cfg.Code()
 	}
 	hosts, closeHosts := d.cfg.Hosts(res)
-	e, desired, err := reconcile.Prepare(ctx, reconcile.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
+	e, desired, err := desired.Prepare(ctx, desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
 		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, hook)
 	if err != nil {
 		closeHosts()

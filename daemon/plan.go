@@ -12,7 +12,7 @@ import (
 
 // Plan returns what a run of environment env would change now: it plans
 // the head of env's branch exactly as a run does (the same desired state
-// through reconcile.Prepare, the same engine and plan options) but applies
+// through desired.Prepare, the same engine and plan options) but applies
 // nothing and records no run. Like a run, it may generate and keep the
 // secrets of new databases. It needs no Run: it reads the environments from
 // the config branch itself.

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path"
@@ -77,4 +78,15 @@ func CheckArgv(argv []string) error {
 		}
 	}
 	return nil
+}
+
+// WithStderr returns err, and when it is an *ExitError, with the whole of
+// the command's standard error appended (Error keeps only its end): for
+// the errors of commands whose message is the point (tar, rm, mkdir).
+func WithStderr(err error) error {
+	var ee *ExitError
+	if errors.As(err, &ee) && len(bytes.TrimSpace(ee.Stderr)) > 0 {
+		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+	}
+	return err
 }

@@ -47,13 +47,21 @@ type Change struct {
 	Reason    string `json:"reason,omitempty"`
 	Diff      string `json:"diff,omitempty"`
 	Sensitive bool   `json:"sensitive,omitempty"`
-	Service   string `json:"service,omitempty"` // checked and reloaded when this changes
+	// Hidden says, for a plan printed for people, what a Sensitive
+	// creation or update hides ("content hidden: the file is not
+	// world-readable"); "" for secret values.
+	Hidden  string `json:"-"`
+	Service string `json:"service,omitempty"` // checked and reloaded when this changes
 	// Output is what a command the change ran printed (an install), its
 	// secrets redacted; set by Apply.
 	Output string `json:"output,omitempty"`
 
-	// prior is what the resource looked like before Apply, for Undo.
-	prior  *prior
+	// Found is what the resource's Check learned that its Apply and Undo
+	// need (the prior state a failed configuration check puts back, the
+	// users a deletion drops): the kind's own type, passed through the
+	// plan so that Check never changes the resource. Never printed.
+	Found any `json:"-"`
+
 	res    Resource
 	record *Record // inventory entry to save when the change succeeds
 	before *Record // inventory entry before the run, nil for none
@@ -93,15 +101,6 @@ type afterChecker interface {
 func (c *Change) afterCheck() bool {
 	ac, ok := c.res.(afterChecker)
 	return ok && c.Action != Delete && ac.AfterCheck()
-}
-
-// prior is a resource's state before a change, kept so that a failed
-// service check can put it back.
-type prior struct {
-	exists  bool
-	data    []byte
-	obs     hostObservation
-	parents []string // a created directory's missing parents, nearest first
 }
 
 // Plan is the value `berth plan` prints and `berth apply` runs: every change

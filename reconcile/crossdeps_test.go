@@ -1,4 +1,4 @@
-package reconcile
+package reconcile_test
 
 import (
 	"context"
@@ -8,6 +8,10 @@ import (
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/hosttest"
+	"github.com/berthhq/berth/kind/files"
+	"github.com/berthhq/berth/kind/install"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/reconcile/reconciletest"
 )
 
 // TestCrossServerDependencies: a change waits for the change it depends
@@ -60,20 +64,20 @@ func TestCrossServerDependencies(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			database := NewInstall(InstallSpec{ID: "site/new/db@db", Server: "db", Site: "new", Marker: "/srv/new/db-made",
+			database := install.New(install.InstallSpec{ID: "site/new/db@db", Server: "db", Site: "new", Marker: "/srv/new/db-made",
 				Owner: "root", Group: "root", Argv: []string{"make-db"}, Dir: "/srv", User: "mysql"})
-			vhost := NewFile(FileSpec{ID: "site/new/vhost@web", Server: "web", Site: "new", Path: "/srv/new/vhost.conf",
+			vhost := files.NewFile(files.FileSpec{ID: "site/new/vhost@web", Server: "web", Site: "new", Path: "/srv/new/vhost.conf",
 				Content: []byte("server new\n"), Service: "http"})
-			install := NewInstall(InstallSpec{ID: "site/new/install@web", Server: "web", Site: "new", Marker: "/srv/new/" + InstallMarker,
+			inst := install.New(install.InstallSpec{ID: "site/new/install@web", Server: "web", Site: "new", Marker: "/srv/new/" + install.InstallMarker,
 				Owner: "root", Group: "root", Argv: []string{"install"}, Dir: "/srv", User: "www-data",
 				Deps: []string{vhost.ID(), database.ID()}})
-			inv := newMemInventory()
-			e := &Engine{Hosts: fakeHosts{"web": web, "db": db}, Inventory: inv}
-			d := &Desired{Env: "test", Revision: "r1", MaxDeletions: 5, Resources: []Resource{database, vhost, install},
-				Service: func(_, name string) (Service, error) {
-					return Service{Name: name, Test: []string{"svc-test"}, Reload: []string{"svc-reload"}}, nil
+			inv := reconciletest.NewMemInventory()
+			e := &reconcile.Engine{Hosts: reconciletest.Hosts{"web": web, "db": db}, Inventory: inv}
+			d := &reconcile.Desired{Env: "test", Revision: "r1", MaxDeletions: 5, Resources: []reconcile.Resource{database, vhost, inst},
+				Service: func(_, name string) (reconcile.Service, error) {
+					return reconcile.Service{Name: name, Test: []string{"svc-test"}, Reload: []string{"svc-reload"}}, nil
 				}}
-			p, err := e.Plan(ctx, d, PlanOptions{})
+			p, err := e.Plan(ctx, d, reconcile.PlanOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -81,8 +81,8 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 		}
 		fmt.Fprintln(w)
 		switch {
-		case c.Sensitive && (c.Action == Create || c.Action == Update) && c.Kind == KindFile:
-			fmt.Fprintln(w, "      (content hidden: the file is not world-readable)")
+		case c.Sensitive && (c.Action == Create || c.Action == Update) && c.Hidden != "":
+			fmt.Fprintf(w, "      (%s)\n", c.Hidden)
 		case c.Sensitive && (c.Action == Create || c.Action == Update):
 			fmt.Fprintln(w, "      (secret values hidden)")
 		case c.Diff != "" && (o.MaxDiffs == 0 || diffs < o.MaxDiffs):

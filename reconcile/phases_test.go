@@ -1,4 +1,4 @@
-package reconcile
+package reconcile_test
 
 import (
 	"context"
@@ -8,18 +8,22 @@ import (
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/hosttest"
+	"github.com/berthhq/berth/kind/files"
+	"github.com/berthhq/berth/kind/install"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/reconcile/reconciletest"
 )
 
 // phpSite is a site with a directory, a vhost (service http) and a pool
 // file (service php) under /srv/NAME.
-func phpSite(name string) []Resource {
+func phpSite(name string) []reconcile.Resource {
 	rs := site(name)
-	pool := NewFile(FileSpec{ID: "site/" + name + "/pool@web", Server: "web", Site: name, Path: "/srv/" + name + "/pool.conf",
+	pool := files.NewFile(files.FileSpec{ID: "site/" + name + "/pool@web", Server: "web", Site: name, Path: "/srv/" + name + "/pool.conf",
 		Content: []byte("pool " + name + "\n"), Service: "php"})
-	pool.deps = []string{rs[0].ID()}
-	settings := NewFile(FileSpec{ID: "site/" + name + "/settings@web", Server: "web", Site: name, Path: "/srv/" + name + "/settings",
+	pool.AddDeps(rs[0].ID())
+	settings := files.NewFile(files.FileSpec{ID: "site/" + name + "/settings@web", Server: "web", Site: name, Path: "/srv/" + name + "/settings",
 		Content: []byte("db " + name + "\n"), Mode: 0o640})
-	settings.deps = []string{rs[0].ID()}
+	settings.AddDeps(rs[0].ID())
 	return append(rs, pool, settings)
 }
 
@@ -38,26 +42,26 @@ func TestRunPhases(t *testing.T) {
 		{"accepted", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := reconciletest.New(t)
 			var order []string
 			record := func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
 				order = append(order, strings.Join(argv, " "))
-				if tc.phpFails && argv[0] == "svc-test" && argv[1] == "php" && len(h.fake.Files()["/srv/new/pool.conf"]) > 0 {
+				if tc.phpFails && argv[0] == "svc-test" && argv[1] == "php" && len(h.Fake.Files()["/srv/new/pool.conf"]) > 0 {
 					return host.RunResult{ExitCode: 1, Stderr: []byte("bad pool")}, nil
 				}
 				return host.RunResult{}, nil
 			}
-			h.fake.Handle("svc-test", record)
-			h.fake.Handle("svc-reload", record)
-			h.apply(h.plan(h.desired(5, phpSite("old")...), PlanOptions{}))
-			before := h.fake.Files()
+			h.Fake.Handle("svc-test", record)
+			h.Fake.Handle("svc-reload", record)
+			h.Apply(h.Plan(h.Desired(5, phpSite("old")...), reconcile.PlanOptions{}))
+			before := h.Fake.Files()
 			order = nil
 
-			p := h.plan(h.desired(5, phpSite("new")...), PlanOptions{})
-			res, err := h.engine.Apply(context.Background(), p)
-			files := h.fake.Files()
-			recs, _ := h.inv.Records(context.Background(), "test")
-			pending, _ := h.inv.PendingReloads(context.Background(), "test")
+			p := h.Plan(h.Desired(5, phpSite("new")...), reconcile.PlanOptions{})
+			res, err := h.Engine.Apply(context.Background(), p)
+			files := h.Fake.Files()
+			recs, _ := h.Inv.Records(context.Background(), "test")
+			pending, _ := h.Inv.PendingReloads(context.Background(), "test")
 			if len(pending) != 0 {
 				t.Errorf("pending reloads left: %v", pending)
 			}
@@ -119,31 +123,31 @@ func TestRunPhases(t *testing.T) {
 // plan, makes it non-empty, and is checked and reloaded by the next
 // apply, which clears it, even with no file to write.
 func TestPendingReload(t *testing.T) {
-	h := newHarness(t)
-	d := h.desired(5, site("a")...)
-	h.apply(h.plan(d, PlanOptions{}))
+	h := reconciletest.New(t)
+	d := h.Desired(5, site("a")...)
+	h.Apply(h.Plan(d, reconcile.PlanOptions{}))
 	ctx := context.Background()
-	if err := h.inv.AddPendingReloads(ctx, "test", "web", []string{"http"}); err != nil {
+	if err := h.Inv.AddPendingReloads(ctx, "test", "web", []string{"http"}); err != nil {
 		t.Fatal(err)
 	}
-	p := h.plan(d, PlanOptions{})
+	p := h.Plan(d, reconcile.PlanOptions{})
 	if p.Empty() || len(p.Pending) != 1 || len(p.Changes) != 0 {
-		t.Fatalf("plan with a pending reload: empty %v, pending %v, changes %s", p.Empty(), p.Pending, actions(p))
+		t.Fatalf("plan with a pending reload: empty %v, pending %v, changes %s", p.Empty(), p.Pending, reconciletest.Actions(p))
 	}
 	var text strings.Builder
-	p.WriteText(&text, TextOptions{})
+	p.WriteText(&text, reconcile.TextOptions{})
 	if !strings.Contains(text.String(), "! http@web: check and reload pending from an interrupted run") {
 		t.Errorf("plan text does not show the pending reload:\n%s", text.String())
 	}
-	tests, reloads := h.count("run", "svc-test"), h.count("run", "svc-reload")
-	res := h.apply(p)
-	if h.count("run", "svc-test") != tests+1 || h.count("run", "svc-reload") != reloads+1 || len(res.Reloads) != 1 {
+	tests, reloads := h.Count("run", "svc-test"), h.Count("run", "svc-reload")
+	res := h.Apply(p)
+	if h.Count("run", "svc-test") != tests+1 || h.Count("run", "svc-reload") != reloads+1 || len(res.Reloads) != 1 {
 		t.Errorf("apply of a pending reload: %+v", res)
 	}
-	if pending, _ := h.inv.PendingReloads(ctx, "test"); len(pending) != 0 {
+	if pending, _ := h.Inv.PendingReloads(ctx, "test"); len(pending) != 0 {
 		t.Errorf("still pending: %v", pending)
 	}
-	if p := h.plan(d, PlanOptions{}); !p.Empty() {
+	if p := h.Plan(d, reconcile.PlanOptions{}); !p.Empty() {
 		t.Errorf("plan after the reload is not empty: %v", p.Pending)
 	}
 }
@@ -152,39 +156,39 @@ func TestPendingReload(t *testing.T) {
 // swept by the next run that writes on the server, and a record an
 // interrupted run saved as Pending is berth's, not adopted.
 func TestInterruptedWriteLeftovers(t *testing.T) {
-	h := newHarness(t)
+	h := reconciletest.New(t)
 	ctx := context.Background()
-	if err := h.fake.MkdirAll(ctx, "/srv/a", 0o755); err != nil {
+	if err := h.Fake.MkdirAll(ctx, "/srv/a", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The crashed run wrote the vhost and saved its record as an intent.
-	if err := h.fake.WriteFile(ctx, "/srv/a/vhost.conf", []byte("server a\n"), host.WriteOptions{}); err != nil {
+	if err := h.Fake.WriteFile(ctx, "/srv/a/vhost.conf", []byte("server a\n"), host.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.fake.WriteFile(ctx, "/srv/a/"+host.TempPrefix+"x", []byte("half"), host.WriteOptions{Mode: 0o600}); err != nil {
+	if err := h.Fake.WriteFile(ctx, "/srv/a/"+host.TempPrefix+"x", []byte("half"), host.WriteOptions{Mode: 0o600}); err != nil {
 		t.Fatal(err)
 	}
 	rs := site("a")
-	var intents []Record
+	var intents []reconcile.Record
 	for _, r := range rs {
 		rec := r.Record()
 		rec.Pending = true
 		intents = append(intents, rec)
 	}
-	h.inv.SaveRecords(ctx, "test", "r0", intents)
-	h.apply(h.plan(h.desired(5, rs...), PlanOptions{}))
-	if _, left := h.fake.Files()["/srv/a/"+host.TempPrefix+"x"]; left {
+	h.Inv.SaveRecords(ctx, "test", "r0", intents)
+	h.Apply(h.Plan(h.Desired(5, rs...), reconcile.PlanOptions{}))
+	if _, left := h.Fake.Files()["/srv/a/"+host.TempPrefix+"x"]; left {
 		t.Error("the temp file was not swept")
 	}
-	recs, _ := h.inv.Records(ctx, "test")
+	recs, _ := h.Inv.Records(ctx, "test")
 	for _, r := range recs {
 		if r.Adopted || r.Pending {
 			t.Errorf("record %+v: adopted or still pending", r)
 		}
 	}
 	// Removing the site deletes the vhost: it was berth's.
-	h.apply(h.plan(h.desired(5), PlanOptions{}))
-	if _, left := h.fake.Files()["/srv/a/vhost.conf"]; left {
+	h.Apply(h.Plan(h.Desired(5), reconcile.PlanOptions{}))
+	if _, left := h.Fake.Files()["/srv/a/vhost.conf"]; left {
 		t.Error("the vhost berth wrote before the crash was kept as someone else's")
 	}
 }
@@ -193,23 +197,23 @@ func TestInterruptedWriteLeftovers(t *testing.T) {
 // server no longer declares it is forgotten with a warning instead of
 // refusing every later run.
 func TestPendingReloadOfUndeclaredService(t *testing.T) {
-	h := newHarness(t)
-	d := h.desired(5, site("a")...)
-	d.Service = func(server, name string) (Service, error) {
+	h := reconciletest.New(t)
+	d := h.Desired(5, site("a")...)
+	d.Service = func(server, name string) (reconcile.Service, error) {
 		if name != "http" {
-			return Service{}, errors.New("server web has no service " + name)
+			return reconcile.Service{}, errors.New("server web has no service " + name)
 		}
-		return Service{Name: name, Test: []string{"svc-test", name}, Reload: []string{"svc-reload", name}}, nil
+		return reconcile.Service{Name: name, Test: []string{"svc-test", name}, Reload: []string{"svc-reload", name}}, nil
 	}
 	ctx := context.Background()
-	if err := h.inv.AddPendingReloads(ctx, "test", "web", []string{"php7.4"}); err != nil {
+	if err := h.Inv.AddPendingReloads(ctx, "test", "web", []string{"php7.4"}); err != nil {
 		t.Fatal(err)
 	}
-	res := h.apply(h.plan(d, PlanOptions{}))
+	res := h.Apply(h.Plan(d, reconcile.PlanOptions{}))
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "php7.4") || len(res.Reloads) != 1 {
 		t.Errorf("apply: %+v", res)
 	}
-	if pending, _ := h.inv.PendingReloads(ctx, "test"); len(pending) != 0 {
+	if pending, _ := h.Inv.PendingReloads(ctx, "test"); len(pending) != 0 {
 		t.Errorf("still pending: %v", pending)
 	}
 }
@@ -224,25 +228,25 @@ func (f failingChange) Site() string      { return f.site }
 func (f failingChange) Path() string      { return "" }
 func (f failingChange) Deps() []string    { return nil }
 func (f failingChange) Observe() []string { return nil }
-func (f failingChange) Check(context.Context, CheckInput) (Change, error) {
-	return Change{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site, Action: Update, Service: "http"}, nil
+func (f failingChange) Check(context.Context, reconcile.CheckInput) (reconcile.Change, error) {
+	return reconcile.Change{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site, Action: reconcile.Update, Service: "http"}, nil
 }
-func (f failingChange) Apply(context.Context, host.Host, *Change) error {
+func (f failingChange) Apply(context.Context, host.Host, *reconcile.Change) error {
 	return errors.New("cannot write")
 }
-func (f failingChange) Undo(context.Context, host.Host, *Change) error { return nil }
-func (f failingChange) Record() Record {
-	return Record{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site}
+func (f failingChange) Undo(context.Context, host.Host, *reconcile.Change) error { return nil }
+func (f failingChange) Record() reconcile.Record {
+	return reconcile.Record{ID: f.ID(), Server: "web", Kind: "broken", Site: f.site}
 }
 
 // TestDataPhasePerSite: a failed configuration change of one removed site
 // keeps that site's data for the next run; another removed site's data
 // goes in the same run.
 func TestDataPhasePerSite(t *testing.T) {
-	h := newHarness(t)
-	h.apply(h.plan(h.desired(5, append(site("x"), site("y")...)...), PlanOptions{}))
-	p := h.plan(h.desired(5, failingChange{"x"}), PlanOptions{})
-	_, err := h.engine.Apply(context.Background(), p)
+	h := reconciletest.New(t)
+	h.Apply(h.Plan(h.Desired(5, append(site("x"), site("y")...)...), reconcile.PlanOptions{}))
+	p := h.Plan(h.Desired(5, failingChange{"x"}), reconcile.PlanOptions{})
+	_, err := h.Engine.Apply(context.Background(), p)
 	if err == nil || !strings.Contains(err.Error(), "1 deletion(s) of data not run, because a configuration change of the site failed") {
 		t.Fatalf("apply: %v", err)
 	}
@@ -254,9 +258,9 @@ func TestDataPhasePerSite(t *testing.T) {
 	}
 }
 
-func exists(t *testing.T, h *harness, p string) bool {
+func exists(t *testing.T, h *reconciletest.Harness, p string) bool {
 	t.Helper()
-	obs, err := h.fake.Observe(context.Background(), []string{p})
+	obs, err := h.Fake.Observe(context.Background(), []string{p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,28 +271,28 @@ func exists(t *testing.T, h *harness, p string) bool {
 // environment no longer declares is shown, then forgotten with a warning
 // by Apply; it neither blocks the run nor stays forever.
 func TestPendingReloadOfRemovedServer(t *testing.T) {
-	h := newHarness(t)
-	d := h.desired(5, site("a")...)
+	h := reconciletest.New(t)
+	d := h.Desired(5, site("a")...)
 	inner := d.Service
-	d.Service = func(server, name string) (Service, error) {
+	d.Service = func(server, name string) (reconcile.Service, error) {
 		if server != "web" {
-			return Service{}, errors.New("server " + server + " is no longer in environment test")
+			return reconcile.Service{}, errors.New("server " + server + " is no longer in environment test")
 		}
 		return inner(server, name)
 	}
 	ctx := context.Background()
-	if err := h.inv.AddPendingReloads(ctx, "test", "old", []string{"http"}); err != nil {
+	if err := h.Inv.AddPendingReloads(ctx, "test", "old", []string{"http"}); err != nil {
 		t.Fatal(err)
 	}
-	p := h.plan(d, PlanOptions{})
+	p := h.Plan(d, reconcile.PlanOptions{})
 	if len(p.Pending) != 1 || len(p.Unreachable) != 0 {
 		t.Fatalf("plan: pending %v, unreachable %v", p.Pending, p.Unreachable)
 	}
-	res, err := h.engine.Apply(ctx, p)
+	res, err := h.Engine.Apply(ctx, p)
 	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "no longer declares it") {
 		t.Fatalf("apply: %+v %v", res, err)
 	}
-	if p := h.plan(d, PlanOptions{}); len(p.Pending) != 0 {
+	if p := h.Plan(d, reconcile.PlanOptions{}); len(p.Pending) != 0 {
 		t.Errorf("still pending: %v", p.Pending)
 	}
 }
@@ -298,7 +302,7 @@ func TestPendingReloadOfRemovedServer(t *testing.T) {
 // changes stand and are reloaded.
 func TestBarrierAcrossServers(t *testing.T) {
 	ctx := context.Background()
-	hosts := fakeHosts{}
+	hosts := reconciletest.Hosts{}
 	fakes := map[string]*hosttest.Fake{}
 	for _, name := range []string{"a", "b"} {
 		f := hosttest.New(name)
@@ -316,23 +320,23 @@ func TestBarrierAcrossServers(t *testing.T) {
 		}
 		return host.RunResult{}, nil
 	})
-	inv := newMemInventory()
-	e := &Engine{Hosts: hosts, Inventory: inv}
-	on := func(server, name string) []Resource {
-		dir := NewDir(DirSpec{ID: "site/" + name + "/dir@" + server, Server: server, Site: name, Path: "/srv/" + name})
-		f := NewFile(FileSpec{ID: "site/" + name + "/vhost@" + server, Server: server, Site: name, Path: "/srv/" + name + "/vhost.conf",
+	inv := reconciletest.NewMemInventory()
+	e := &reconcile.Engine{Hosts: hosts, Inventory: inv}
+	on := func(server, name string) []reconcile.Resource {
+		dir := files.NewDir(files.DirSpec{ID: "site/" + name + "/dir@" + server, Server: server, Site: name, Path: "/srv/" + name})
+		f := files.NewFile(files.FileSpec{ID: "site/" + name + "/vhost@" + server, Server: server, Site: name, Path: "/srv/" + name + "/vhost.conf",
 			Content: []byte("server " + name + "\n"), Service: "http"})
-		f.deps = []string{dir.ID()}
-		return []Resource{dir, f}
+		f.AddDeps(dir.ID())
+		return []reconcile.Resource{dir, f}
 	}
-	desired := func(rs ...Resource) *Desired {
-		return &Desired{Env: "test", Revision: "r", MaxDeletions: 5, Resources: rs,
-			Service: func(server, name string) (Service, error) {
-				return Service{Name: name, Test: []string{"svc-test"}, Reload: []string{"svc-reload"}}, nil
+	desired := func(rs ...reconcile.Resource) *reconcile.Desired {
+		return &reconcile.Desired{Env: "test", Revision: "r", MaxDeletions: 5, Resources: rs,
+			Service: func(server, name string) (reconcile.Service, error) {
+				return reconcile.Service{Name: name, Test: []string{"svc-test"}, Reload: []string{"svc-reload"}}, nil
 			}}
 	}
-	apply := func(d *Desired) (*Result, error) {
-		p, err := e.Plan(ctx, d, PlanOptions{})
+	apply := func(d *reconcile.Desired) (*reconcile.Result, error) {
+		p, err := e.Plan(ctx, d, reconcile.PlanOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +381,7 @@ func TestInstallAfterCheck(t *testing.T) {
 		{"accepted", false, "svc-test http; runuser; svc-reload http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := reconciletest.New(t)
 			var order []string
 			record := func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
 				order = append(order, strings.Join(argv, " "))
@@ -386,24 +390,24 @@ func TestInstallAfterCheck(t *testing.T) {
 				}
 				return host.RunResult{}, nil
 			}
-			h.fake.Handle("svc-test", record)
-			h.fake.Handle("svc-reload", record)
-			h.fake.Handle("runuser", func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
+			h.Fake.Handle("svc-test", record)
+			h.Fake.Handle("svc-reload", record)
+			h.Fake.Handle("runuser", func(_ context.Context, argv []string, _ []byte) (host.RunResult, error) {
 				order = append(order, "runuser")
 				return host.RunResult{Stdout: []byte("installed\n")}, nil
 			})
 			rs := site("new")
-			marker := "/srv/new/" + InstallMarker
-			rs = append(rs, NewInstall(InstallSpec{ID: "site/new/install@web", Server: "web", Site: "new",
+			marker := "/srv/new/" + install.InstallMarker
+			rs = append(rs, install.New(install.InstallSpec{ID: "site/new/install@web", Server: "web", Site: "new",
 				Marker: marker, Owner: "root", Group: "root", Argv: []string{"php", "install.php"}, Dir: "/srv",
 				User: "www-data", Deps: []string{rs[0].ID(), rs[1].ID()}}))
-			d := h.desired(5, rs...)
-			res, err := h.engine.Apply(context.Background(), h.plan(d, PlanOptions{}))
+			d := h.Desired(5, rs...)
+			res, err := h.Engine.Apply(context.Background(), h.Plan(d, reconcile.PlanOptions{}))
 			if got := strings.Join(order, "; "); got != tc.want {
 				t.Errorf("ran %q, want %q", got, tc.want)
 			}
-			_, installed := h.fake.Files()[marker]
-			recs, _ := h.inv.Records(context.Background(), "test")
+			_, installed := h.Fake.Files()[marker]
+			recs, _ := h.Inv.Records(context.Background(), "test")
 			if tc.fails {
 				if err == nil {
 					t.Fatal("a refused run succeeded")
@@ -420,7 +424,7 @@ func TestInstallAfterCheck(t *testing.T) {
 			if err != nil || !installed || len(recs) != 3 {
 				t.Fatalf("accepted run: %v, marker %v, records %v", err, installed, recs)
 			}
-			if got := actions(h.plan(d, PlanOptions{})); got != "" {
+			if got := reconciletest.Actions(h.Plan(d, reconcile.PlanOptions{})); got != "" {
 				t.Errorf("second plan: %s", got)
 			}
 		})

@@ -1,10 +1,13 @@
-package reconcile
+package reconcile_test
 
 import (
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/reconcile/reconciletest"
 )
 
 // TestRevisionCannotLiftItsOwnLimit: a commit that raises
@@ -12,7 +15,7 @@ import (
 // to the old limit; the raise counts from the next revision on, and the
 // one-run override still works. A lowered limit counts at once.
 func TestRevisionCannotLiftItsOwnLimit(t *testing.T) {
-	var all []Resource
+	var all []reconcile.Resource
 	for _, s := range []string{"a", "b", "c", "d"} {
 		all = append(all, site(s)...)
 	}
@@ -57,11 +60,11 @@ func TestRevisionCannotLiftItsOwnLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := reconciletest.New(t)
 			for i, s := range tt.steps {
-				p, err := h.engine.Plan(context.Background(), h.desired(s.limit, s.rs...), PlanOptions{AllowDeletions: s.allow, Sites: s.sites})
+				p, err := h.Engine.Plan(context.Background(), h.Desired(s.limit, s.rs...), reconcile.PlanOptions{AllowDeletions: s.allow, Sites: s.sites})
 				if s.wantErr != "" {
-					if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), s.wantErr) {
+					if !errors.Is(err, reconcile.ErrPolicy) || !strings.Contains(err.Error(), s.wantErr) {
 						t.Fatalf("step %d: want a policy refusal with %q, got %v", i, s.wantErr, err)
 					}
 					continue
@@ -72,7 +75,7 @@ func TestRevisionCannotLiftItsOwnLimit(t *testing.T) {
 				if got := strings.Join(p.Warnings, "\n"); (s.wantWarning == "") != (got == "") || !strings.Contains(got, s.wantWarning) {
 					t.Errorf("step %d: warnings %q, want %q", i, got, s.wantWarning)
 				}
-				h.apply(p)
+				h.Apply(p)
 			}
 		})
 	}
@@ -80,7 +83,7 @@ func TestRevisionCannotLiftItsOwnLimit(t *testing.T) {
 
 type step struct {
 	limit, allow int
-	rs           []Resource
+	rs           []reconcile.Resource
 	sites        []string
 	wantErr      string
 	wantWarning  string

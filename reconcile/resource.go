@@ -108,34 +108,50 @@ type Record struct {
 	Pending bool `json:"pending,omitempty"`
 }
 
-// hostObservation is an alias kept short for the prior state.
-type hostObservation = host.Observation
+// Kind is what a resource kind registers with the engine (RegisterKind),
+// as caddy's modules do: the engine then knows how to delete a resource
+// of it that only the inventory remembers, without knowing the kind.
+type Kind struct {
+	// Name is the kind's name, as Resource.Kind and Record.Kind give it.
+	Name string
+	// Prune makes the resource that deletes what rec describes.
+	Prune Pruner
+}
 
 // Pruner makes a resource that deletes what an inventory record describes.
 type Pruner func(rec Record) Resource
 
 var (
-	prunersMu sync.RWMutex
-	pruners   = map[string]Pruner{}
+	kindsMu sync.RWMutex
+	kinds   = map[string]Kind{}
 )
 
-// RegisterPruner registers how to delete resources of a kind. Kinds call it
-// from init.
-func RegisterPruner(kind string, p Pruner) {
-	prunersMu.Lock()
-	defer prunersMu.Unlock()
-	if _, dup := pruners[kind]; dup {
-		panic("reconcile: pruner for kind " + kind + " registered twice")
+// RegisterKind registers a resource kind. Kinds call it from init; a name
+// registered twice panics.
+func RegisterKind(k Kind) {
+	kindsMu.Lock()
+	defer kindsMu.Unlock()
+	if _, dup := kinds[k.Name]; dup {
+		panic("reconcile: kind " + k.Name + " registered twice")
 	}
-	pruners[kind] = p
+	kinds[k.Name] = k
 }
 
 func prunerFor(kind string) (Pruner, error) {
-	prunersMu.RLock()
-	defer prunersMu.RUnlock()
-	p, ok := pruners[kind]
-	if !ok {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	k, ok := kinds[kind]
+	if !ok || k.Prune == nil {
 		return nil, fmt.Errorf("inventory holds a resource of kind %q that this berth cannot delete; upgrade berth", kind)
 	}
-	return p, nil
+	return k.Prune, nil
 }
+
+// KeptError reports a deletion that was skipped to protect data. It is a
+// warning, not a failure: the inventory keeps the record and the next plan
+// shows the deletion again.
+type KeptError struct {
+	Path, Reason string
+}
+
+func (e *KeptError) Error() string { return fmt.Sprintf("kept %s: %s", e.Path, e.Reason) }

@@ -13,7 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -21,7 +22,7 @@ import (
 // connections to its servers.
 type backupEnv struct {
 	l    *loaded
-	b    *reconcile.Backups
+	b    *backup.Backups
 	conn *connector
 }
 
@@ -31,23 +32,23 @@ func (f *envFlags) backups(stderr io.Writer) (*backupEnv, error) {
 		return nil, err
 	}
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
-	return &backupEnv{l: l, conn: conn, b: &reconcile.Backups{Hosts: conn, Version: version}}, nil
+	return &backupEnv{l: l, conn: conn, b: &backup.Backups{Hosts: conn, Version: version}}, nil
 }
 
 // site finds the site by any of its names (see findSite).
-func (e *backupEnv) site(name string) (reconcile.SiteData, reconcile.BackupStore, error) {
+func (e *backupEnv) site(name string) (backup.SiteData, backup.Store, error) {
 	if s, err := findSite(e.l.res, name); err == nil {
 		name = s.Name
 	}
-	return reconcile.SiteDataOf(e.l.res, name, e.l.stateDir)
+	return desired.SiteDataOf(e.l.res, name, e.l.stateDir)
 }
 
 // store is where the backups of site are, also when the repo no longer
 // declares it (then only backups.server says where).
-func (e *backupEnv) store(site string) (env, domain string, store reconcile.BackupStore, err error) {
+func (e *backupEnv) store(site string) (env, domain string, store backup.Store, err error) {
 	d, store, err := e.site(site)
-	if errors.Is(err, reconcile.ErrNoSite) && e.l.res.Backups.Server != "" {
-		store, err = reconcile.BackupStoreOf(e.l.res, e.l.res.Backups.Server, e.l.stateDir)
+	if errors.Is(err, desired.ErrNoSite) && e.l.res.Backups.Server != "" {
+		store, err = desired.BackupStoreOf(e.l.res, e.l.res.Backups.Server, e.l.stateDir)
 		return e.l.res.Environment, site, store, err
 	}
 	return d.Env, d.Site, store, err
@@ -103,7 +104,7 @@ func (e *backupEnv) one(ctx context.Context, site string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	m, err := e.b.Take(ctx, d, store, reconcile.BackupOptions{Revision: e.l.revision, Reason: reconcile.ReasonManual})
+	m, err := e.b.Take(ctx, d, store, backup.Options{Revision: e.l.revision, Reason: backup.ReasonManual})
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (e *backupEnv) dueSite(ctx context.Context, s *spec.ResolvedSite, now time.
 	}
 	var last time.Time
 	for _, l := range list {
-		if l.Reason == reconcile.ReasonScheduled && l.Time.After(last) {
+		if l.Reason == backup.ReasonScheduled && l.Time.After(last) {
 			last = l.Time
 		}
 	}
@@ -150,7 +151,7 @@ func (e *backupEnv) dueSite(ctx context.Context, s *spec.ResolvedSite, now time.
 	if !last.IsZero() && now.Sub(last) < every-every/20 {
 		fmt.Fprintf(stdout, "%s: not due (%s backup %s ago).\n", d.Site, s.Backup.Schedule, now.Sub(last).Round(time.Second))
 	} else {
-		m, err := e.b.Take(ctx, d, store, reconcile.BackupOptions{Revision: e.l.revision, Reason: reconcile.ReasonScheduled})
+		m, err := e.b.Take(ctx, d, store, backup.Options{Revision: e.l.revision, Reason: backup.ReasonScheduled})
 		if err != nil {
 			return err
 		}
@@ -188,7 +189,7 @@ func runBackups(args []string, stdout, stderr io.Writer) int {
 	defer e.conn.Close()
 	env, site, store, err := e.store(pos[0])
 	if err == nil {
-		var list []reconcile.Listed
+		var list []backup.Listed
 		if list, err = e.b.List(context.Background(), env, site, store); err == nil {
 			err = printBackups(stdout, site, store, list, *asJSON)
 		}
@@ -199,10 +200,10 @@ func runBackups(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printBackups(w io.Writer, site string, store reconcile.BackupStore, list []reconcile.Listed, asJSON bool) error {
+func printBackups(w io.Writer, site string, store backup.Store, list []backup.Listed, asJSON bool) error {
 	if asJSON {
 		if list == nil {
-			list = []reconcile.Listed{}
+			list = []backup.Listed{}
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

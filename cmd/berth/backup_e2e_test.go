@@ -17,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/internal/testenv"
-	"github.com/berthhq/berth/reconcile"
 )
 
 // dbSites is the php app of TestEndToEndDatabases (testdata/dbapp) with
@@ -96,9 +96,9 @@ func (s *dbSites) rows(site string, want int) {
 	})
 }
 
-func (s *dbSites) listing(site string) []reconcile.Listed {
+func (s *dbSites) listing(site string) []backup.Listed {
 	s.t.Helper()
-	var list []reconcile.Listed
+	var list []backup.Listed
 	if err := json.Unmarshal([]byte(s.must("backups", site, "--json")), &list); err != nil {
 		s.t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestEndToEndBackupRestore(t *testing.T) {
 	var ids = map[string]string{}
 	for _, site := range sites {
 		list := s.listing(site)
-		if len(list) != 1 || !list[0].Verified || list[0].Reason != reconcile.ReasonManual || len(list[0].Pieces) != 2 {
+		if len(list) != 1 || !list[0].Verified || list[0].Reason != backup.ReasonManual || len(list[0].Pieces) != 2 {
 			t.Fatalf("%s: backups %+v", site, list)
 		}
 		ids[site] = list[0].ID
@@ -188,7 +188,7 @@ func TestEndToEndBackupRestore(t *testing.T) {
 			t.Errorf("%s: upload after the restore: %q %v", site, data, err)
 		}
 		list := s.listing(site)
-		if len(list) != 2 || list[1].Reason != reconcile.ReasonRestore {
+		if len(list) != 2 || list[1].Reason != backup.ReasonRestore {
 			t.Errorf("%s: no backup was taken before the restore: %+v", site, list)
 		}
 	}
@@ -229,7 +229,7 @@ func TestEndToEndBackupRestore(t *testing.T) {
 	}
 	n := 0
 	for _, l := range s.listing("lite.example.com") {
-		if l.Reason == reconcile.ReasonScheduled {
+		if l.Reason == backup.ReasonScheduled {
 			n++
 		}
 	}
@@ -364,7 +364,7 @@ func TestEndToEndDeleteSite(t *testing.T) {
 	s.must("apply", "--auto-approve")
 	for _, site := range sites {
 		list := s.listing(site)
-		if len(list) != 1 || !list[0].Verified || list[0].Reason != reconcile.ReasonDelete {
+		if len(list) != 1 || !list[0].Verified || list[0].Reason != backup.ReasonDelete {
 			t.Errorf("%s: backups after the deletion: %+v", site, list)
 		}
 		if _, err := os.Stat(filepath.Join(s.webRoot, "sites", site)); !os.IsNotExist(err) {

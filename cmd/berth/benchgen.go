@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/desired"
 )
 
 // runBenchGen writes a generated sites repo for the benchmarks: N static
@@ -146,7 +146,7 @@ services:
 // the connector (and so each server's SSH connection) open between plans,
 // as berth serve does between runs. Every repetition does the whole work
 // of a run except dialling: read and validate the repo, resolve, build the
-// desired state as every run does (reconcile.Prepare), observe every
+// desired state as every run does (desired.Prepare), observe every
 // server, diff. It prints one line per plan: the seconds it
 // took and its change count; the first plan includes dialling (cold).
 func runWarmPlan(args []string, stdout, stderr io.Writer) int {
@@ -176,7 +176,7 @@ func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
-		e, d, err := reconcile.Prepare(ctx, l.input(store, &f, conn), nil)
+		e, d, err := desired.Prepare(ctx, l.input(store, &f, conn), nil)
 		if err != nil {
 			store.Close()
 			return exitFor(err, "bench-gen warm-plan", stderr)

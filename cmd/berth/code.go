@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 )
@@ -25,7 +25,7 @@ type gitCode struct {
 	clones map[string]*source.Git // URL -> clone, fetched
 }
 
-var _ reconcile.Code = (*gitCode)(nil)
+var _ desired.Code = (*gitCode)(nil)
 
 func newGitCode(stateDir string, auth source.Auth) *gitCode {
 	return &gitCode{dir: filepath.Join(stateDir, "platforms"), auth: auth, clones: map[string]*source.Git{}}

@@ -13,8 +13,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/internal/failpoint"
-	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/kind/database"
+	"github.com/berthhq/berth/kind/files"
 	"github.com/berthhq/berth/state"
 )
 
@@ -74,7 +76,7 @@ func (f *phpFixture) converged(static, php, removed []string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	inv := reconcile.StoreInventory(st)
+	inv := desired.StoreInventory(st)
 	recs, err := inv.Records(context.Background(), "production")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +89,7 @@ func (f *phpFixture) converged(static, php, removed []string) {
 			t.Errorf("record %s is still pending after the rerun", r.ID)
 		}
 		switch r.Kind {
-		case reconcile.KindFile, reconcile.KindDir, reconcile.KindSQLite:
+		case files.KindFile, files.KindDir, database.KindSQLite:
 			if _, err := os.Lstat(r.Path); err != nil {
 				t.Errorf("record %s without its resource: %v", r.ID, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
@@ -172,11 +173,11 @@ func loadFS(fsys fs.FS, stderr io.Writer) (*spec.Repo, error) {
 }
 
 // engine returns the desired state of the loaded revision and the engine
-// over the state store, through reconcile.Prepare, as the daemon does
+// over the state store, through desired.Prepare, as the daemon does
 // (daemon/env.go); the connector is the caller's to close.
 func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, *connector, error) {
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
-	e, d, err := reconcile.Prepare(ctx, l.input(store, f, conn), hook)
+	e, d, err := desired.Prepare(ctx, l.input(store, f, conn), hook)
 	if err != nil {
 		conn.Close()
 		return nil, nil, nil, err
@@ -184,9 +185,9 @@ func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, ho
 	return e, d, conn, nil
 }
 
-// input is what reconcile.Prepare builds the loaded revision from.
-func (l *loaded) input(store *state.Store, f *envFlags, hosts reconcile.Hosts) reconcile.Input {
-	return reconcile.Input{Resolved: l.res, Revision: l.revision, Repo: l.fsys, StateDir: l.stateDir,
+// input is what desired.Prepare builds the loaded revision from.
+func (l *loaded) input(store *state.Store, f *envFlags, hosts reconcile.Hosts) desired.Input {
+	return desired.Input{Resolved: l.res, Revision: l.revision, Repo: l.fsys, StateDir: l.stateDir,
 		Store: store, Code: newGitCode(l.stateDir, f.git), Hosts: hosts, Version: version}
 }
 
@@ -211,7 +212,7 @@ func openState(ctx context.Context, dir string, readOnly bool, command string, s
 func exitFor(err error, cmd string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "berth %s: %v\n", cmd, err)
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, spec.ErrUnknownEnvironment) || errors.Is(err, reconcile.ErrNoSite) {
+	if errors.As(err, &u) || errors.Is(err, spec.ErrUnknownEnvironment) || errors.Is(err, desired.ErrNoSite) {
 		return exitUsage
 	}
 	return exitError

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/internal/testenv"
 	"github.com/berthhq/berth/reconcile"
@@ -270,10 +271,10 @@ func TestPlanSameThroughCLIAndDaemon(t *testing.T) {
 	if st.Phase != daemon.PhaseSynced {
 		t.Fatalf("the daemon's run: %+v", st)
 	}
-	var manifests []reconcile.Manifest
+	var manifests []backup.Manifest
 	filepath.WalkDir(filepath.Join(r.base, "backups"), func(p string, e fs.DirEntry, err error) error {
 		if err == nil && e.Name() == "manifest.json" {
-			var m reconcile.Manifest
+			var m backup.Manifest
 			b, _ := os.ReadFile(p)
 			if err := json.Unmarshal(b, &m); err != nil {
 				t.Errorf("%s: %v", p, err)
@@ -282,7 +283,7 @@ func TestPlanSameThroughCLIAndDaemon(t *testing.T) {
 		}
 		return nil
 	})
-	if len(manifests) != 1 || manifests[0].Site != "gone.example.com" || manifests[0].Reason != reconcile.ReasonDelete {
+	if len(manifests) != 1 || manifests[0].Site != "gone.example.com" || manifests[0].Reason != backup.ReasonDelete {
 		t.Fatalf("backups taken by the daemon: %+v", manifests)
 	}
 	if manifests[0].Berth != version {

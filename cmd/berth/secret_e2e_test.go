@@ -20,7 +20,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/internal/testenv"
-	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/kind/install"
 )
 
 // hostileWPLoad is a wordpress platform's wp-load.php that, loaded by
@@ -182,7 +182,7 @@ services:
 			t.Fatalf("the install did not print %q; apply's output:\n%s", want, applyOut)
 		}
 	}
-	marker := filepath.Join(f.webRoot, "sites", "blog.example.com", reconcile.InstallMarker)
+	marker := filepath.Join(f.webRoot, "sites", "blog.example.com", install.InstallMarker)
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("the install left no marker: %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/berthhq/berth/daemon"
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/source"
@@ -256,7 +257,7 @@ func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir
 			c := newConnector(res, ssh)
 			return c, c.Close
 		},
-		Code:         func() reconcile.Code { return newGitCode(stateDir, f.git) },
+		Code:         func() desired.Code { return newGitCode(stateDir, f.git) },
 		Version:      version,
 		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, SelfHeal: !f.noSelfHeal,
 		Logger: log,

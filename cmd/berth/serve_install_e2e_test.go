@@ -19,7 +19,7 @@ import (
 // runs) and changes nothing: the marker stays, the install does not run
 // again, every run of the daemon is a no-op, and the next `berth plan`
 // shows no changes. Before the daemon built its desired state through
-// reconcile.Prepare, it left the install out and so planned to forget it
+// desired.Prepare, it left the install out and so planned to forget it
 // (removing the marker), and the next apply installed the site again.
 func TestServeKeepsWhatApplyInstalled(t *testing.T) {
 	w := newPHPWeb(t)

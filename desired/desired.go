@@ -1,0 +1,67 @@
+package desired
+
+import (
+	"context"
+	"io/fs"
+
+	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
+)
+
+// Input is everything the desired state of one environment at one
+// revision depends on, besides the hosts' own state. `berth plan`,
+// `apply`, `verify` and the daemon (`berth serve`) each fill one and call
+// Prepare: it is the only way from a resolved spec to a Desired, so what
+// the CLI plans is what the daemon converges.
+type Input struct {
+	// Resolved is the environment, resolved from Repo.
+	Resolved *spec.Resolved
+	// Revision names the revision of the sites repo (a commit, or a plain
+	// directory's content hash).
+	Revision string
+	// Repo holds the sites repo's files at Revision; platforms whose
+	// source is a path are read from it.
+	Repo fs.FS
+	// StateDir is berth's state directory: base of a local server's
+	// relative paths, where its service commands run and platforms build.
+	StateDir string
+	// Store keeps the generated secrets (database passwords, salts, admin
+	// passwords) and the inventory the engine plans against. A read-only
+	// store plans new secrets as generated at apply.
+	Store *state.Store
+	// Code resolves git platforms (it may fetch); nil deploys none, and
+	// the plan warns for each.
+	Code Code
+	// Hosts connects to the environment's servers: the engine's and the
+	// deletion backups'.
+	Hosts reconcile.Hosts
+	// Version is berth's version, recorded in the manifests of deletion
+	// backups.
+	Version string
+}
+
+// Prepare resolves the code of the git platforms of in and builds the
+// complete desired state of the revision — every site's files and
+// directories, the platforms' releases, databases and settings files,
+// installs, and the backup that precedes a removed site's deletion — and
+// the engine that plans and applies it over in.Store's inventory, its
+// progress reported to hook (nil: none).
+func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, error) {
+	code, err := resolveCode(ctx, in.Resolved, in.Code)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := buildDesired(in.Resolved, in.Revision, in.Repo, in.StateDir, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := addDatabases(ctx, d, in.Resolved, in.StateDir, in.Store); err != nil {
+		return nil, nil, err
+	}
+	addInstalls(d, in.Resolved, in.StateDir, in.Store)
+	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, in.Resolved, in.Revision, in.StateDir)
+	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: StoreInventory(in.Store), Hook: hook}
+	return e, d, nil
+}

@@ -1,0 +1,62 @@
+package desired
+
+import (
+	"fmt"
+
+	"github.com/berthhq/berth/kind/database"
+)
+
+// Every resource ID and secret key berth uses is built here, and only
+// here: the builder, the deletion guards and the tests call these, and
+// the kinds receive their IDs from the builder. An ID is stable across
+// runs and carries no environment (the inventory is kept per
+// environment); a secret key carries the environment, since two
+// environments' sites never share a password.
+
+// SiteID names a site's resource after its role on a server:
+// site/DOMAIN/ROLE@SERVER (roles: dir, vhost, php-pool, htpasswd,
+// files-dir, tmp-dir, disabled-dir, disabled-page, settings, install,
+// backup, path:REL for other rendered paths).
+func SiteID(domain, role, server string) string {
+	return fmt.Sprintf("site/%s/%s@%s", domain, role, server)
+}
+
+// SettingsID names a site's settings file on a web server.
+func SettingsID(domain, server string) string { return SiteID(domain, "settings", server) }
+
+// SiteDirID names a site's directory on a web server.
+func SiteDirID(domain, server string) string { return SiteID(domain, "dir", server) }
+
+// InstallID names a site's install on its first web server.
+func InstallID(domain, server string) string { return SiteID(domain, "install", server) }
+
+// BackupID names the step that backs a removed site up on server (the
+// backup server), also when the step cannot be planned (a conflict).
+func BackupID(domain, server string) string { return SiteID(domain, "backup", server) }
+
+// DatabaseID names a site's database: site/DOMAIN/db:NAME@SERVER (the
+// database server, or the web server for SQLite). Its format is the
+// database kinds' (database.ID): their pruner reads the database's name
+// back from an inventory record's ID (database.NameOfID).
+func DatabaseID(domain, name, server string) string { return database.ID(domain, name, server) }
+
+// SharedDirID names a directory no site owns (<web_root>/sites, the
+// vhost directory, a platform's directory...): dir:PATH@SERVER.
+func SharedDirID(dir, server string) string { return fmt.Sprintf("dir:%s@%s", dir, server) }
+
+// ReleaseID names the release of a platform on a server. It carries no
+// environment: the inventory is kept per environment, and an environment's
+// release keeps its ID when its path moved to the environment's own
+// platform directory (see release.ReleaseSpec.Legacy).
+func ReleaseID(platform, server string) string {
+	return fmt.Sprintf("platform/%s/release@%s", platform, server)
+}
+
+// DBSecretKey is the key of a site's database password.
+func DBSecretKey(env, site string) string { return "db/" + env + "/" + site }
+
+// SaltSecretKey is the key of a salt of a site's settings file.
+func SaltSecretKey(env, site, name string) string { return "salt/" + env + "/" + site + "/" + name }
+
+// AdminSecretKey is the key of a site's generated admin password.
+func AdminSecretKey(env, site string) string { return "admin/" + env + "/" + site }

@@ -1,0 +1,76 @@
+package desired
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+
+	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/kind/database"
+	"github.com/berthhq/berth/render"
+	"github.com/berthhq/berth/spec"
+)
+
+// SiteDataOf returns where site (its name in the repo) keeps its data in
+// res and where its backups go. base is berth's state directory.
+func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.Store, error) {
+	i := slices.IndexFunc(res.Sites, func(s spec.ResolvedSite) bool { return s.Name == site || s.Domain == site })
+	if i < 0 {
+		return backup.SiteData{}, backup.Store{}, fmt.Errorf("environment %s has no site %s: %w", res.Environment, site, ErrNoSite)
+	}
+	s := &res.Sites[i]
+	servers := map[string]spec.ResolvedServer{}
+	for _, srv := range res.Servers {
+		if srv.Local() {
+			srv = srv.WithBase(base)
+		}
+		servers[srv.Name] = srv
+	}
+	d := backup.SiteData{Env: res.Environment, Site: s.Domain}
+	if len(s.Servers) > 0 {
+		d.Web = s.Servers[0]
+		web := servers[d.Web]
+		d.SiteDir = render.Paths(s, &web).SiteDir
+	}
+	if db := s.DB; db != nil {
+		sd := &backup.SiteDB{Type: db.Type, Server: db.Server, Name: db.Name}
+		if db.Type == "sqlite" {
+			sd.Server = d.Web
+			web := servers[d.Web]
+			sd.Path = render.SQLitePath(s, &web)
+		} else {
+			dbsrv := servers[db.Server]
+			if dbsrv.DB == nil {
+				return d, backup.Store{}, fmt.Errorf("site %s: server %s has no db service", s.Name, db.Server)
+			}
+			sd.Type = dbsrv.DB.Type
+			sd.Admin = database.NewAdmin(*dbsrv.DB)
+		}
+		d.DB = sd
+	}
+	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, d.Web), base)
+	return d, store, err
+}
+
+// ErrNoSite is wrapped by SiteDataOf's error for a site the environment
+// does not declare.
+var ErrNoSite = errors.New("no such site")
+
+// BackupStoreOf returns the backup store of res on server (berth.yaml
+// backups.dir there, /var/backups/berth by default).
+func BackupStoreOf(res *spec.Resolved, server, base string) (backup.Store, error) {
+	store := backup.Store{Server: server, Dir: cmp.Or(res.Backups.Dir, backup.DefaultDir)}
+	i := slices.IndexFunc(res.Servers, func(s spec.ResolvedServer) bool { return s.Name == server })
+	if i < 0 {
+		return store, fmt.Errorf("the backup server %s is not declared in %s; set backups.server in berth.yaml", server, res.Environment)
+	}
+	if !path.IsAbs(store.Dir) {
+		if !res.Servers[i].Local() {
+			return store, fmt.Errorf("backups.dir %s is relative, which only a local backup server allows", store.Dir)
+		}
+		store.Dir = path.Join(base, store.Dir)
+	}
+	return store, nil
+}

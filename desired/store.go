@@ -1,0 +1,99 @@
+package desired
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/state"
+)
+
+// StoreInventory is the engine's Inventory kept in berth's state store.
+func StoreInventory(s *state.Store) reconcile.Inventory { return storeInventory{s} }
+
+type storeInventory struct{ s *state.Store }
+
+// recordData is the part of a reconcile.Record the store keeps as opaque data.
+type recordData struct {
+	Service string `json:"service,omitempty"`
+	Adopted bool   `json:"adopted,omitempty"`
+	Pending bool   `json:"pending,omitempty"`
+}
+
+func (si storeInventory) Records(ctx context.Context, env string) ([]reconcile.Record, error) {
+	rs, err := si.s.Inventory(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.Record, len(rs))
+	for i, r := range rs {
+		var d recordData
+		if len(r.Data) > 0 {
+			if err := json.Unmarshal(r.Data, &d); err != nil {
+				return nil, fmt.Errorf("inventory record %s: %w", r.ID, err)
+			}
+		}
+		out[i] = reconcile.Record{ID: r.ID, Server: r.Host, Kind: r.Kind, Site: r.Site, Path: r.Path, Hash: r.Hash, Service: d.Service, Adopted: d.Adopted, Pending: d.Pending}
+	}
+	return out, nil
+}
+
+func (si storeInventory) SaveRecords(ctx context.Context, env, revision string, recs []reconcile.Record) error {
+	rs := make([]state.Resource, len(recs))
+	for i, r := range recs {
+		var data []byte
+		if r.Service != "" || r.Adopted || r.Pending {
+			data, _ = json.Marshal(recordData{Service: r.Service, Adopted: r.Adopted, Pending: r.Pending})
+		}
+		rs[i] = state.Resource{ID: r.ID, Env: env, Host: r.Server, Kind: r.Kind, Path: r.Path, Hash: r.Hash, Revision: revision, Site: r.Site, Data: data}
+	}
+	return si.s.SaveResources(ctx, env, rs)
+}
+
+func (si storeInventory) DeleteRecords(ctx context.Context, env string, ids []string) error {
+	return si.s.DeleteResources(ctx, env, ids)
+}
+
+func (si storeInventory) AppliedPolicy(ctx context.Context, env string) (reconcile.Policy, bool, error) {
+	ap, ok, err := si.s.AppliedPolicy(ctx, env)
+	if err != nil || !ok {
+		return reconcile.Policy{}, false, err
+	}
+	var p reconcile.Policy
+	if err := json.Unmarshal(ap.Policy, &p); err != nil {
+		// Unreadable: the strictest policy (no deletion) until the next
+		// successful apply records a readable one.
+		return reconcile.Policy{}, true, nil
+	}
+	return p, true, nil
+}
+
+func (si storeInventory) SaveAppliedPolicy(ctx context.Context, env, revision string, p reconcile.Policy) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return si.s.SetAppliedPolicy(ctx, state.AppliedPolicy{Env: env, Revision: revision, Policy: data})
+
+}
+
+func (si storeInventory) PendingReloads(ctx context.Context, env string) ([]reconcile.PendingReload, error) {
+	ps, err := si.s.PendingReloads(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.PendingReload, len(ps))
+	for i, p := range ps {
+		out[i] = reconcile.PendingReload{Server: p.Host, Service: p.Service}
+	}
+	return out, nil
+}
+
+func (si storeInventory) AddPendingReloads(ctx context.Context, env, server string, services []string) error {
+	return si.s.AddPendingReloads(ctx, env, server, services)
+}
+
+func (si storeInventory) ClearPendingReloads(ctx context.Context, env, server string, services []string) error {
+	return si.s.ClearPendingReloads(ctx, env, server, services)
+}
