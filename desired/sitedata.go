@@ -74,3 +74,19 @@ func BackupStoreOf(res *spec.Resolved, server, base string) (backup.Store, error
 	}
 	return store, nil
 }
+
+// ScheduledBackups returns the sites of res whose backups are taken on a
+// schedule, with where their data lives and where their backups go; a
+// site whose data cannot be found carries its error (Scheduled.Err).
+func ScheduledBackups(res *spec.Resolved, base string) []backup.Scheduled {
+	var out []backup.Scheduled
+	for i := range res.Sites {
+		s := &res.Sites[i]
+		if s.Backup == nil || s.Backup.Schedule == "" {
+			continue
+		}
+		d, store, err := SiteDataOf(res, s.Name, base)
+		out = append(out, backup.Scheduled{Name: s.Name, Data: d, Store: store, Schedule: s.Backup.Schedule, Keep: s.Backup.Keep, Err: err})
+	}
+	return out
+}

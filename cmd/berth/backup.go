@@ -15,7 +15,6 @@ import (
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/desired"
-	"github.com/berthhq/berth/spec"
 )
 
 // backupEnv is what the backup commands share: a loaded repo and the
@@ -108,60 +107,13 @@ func (e *backupEnv) one(ctx context.Context, site string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Backup %s of %s: %s on %s.\n", m.ID, d.Site, humanSize(m.Size()), store.Server)
+	fmt.Fprintf(stdout, "Backup %s of %s: %s on %s.\n", m.ID, d.Site, backup.HumanSize(m.Size()), store.Server)
 	return nil
 }
 
-// scheduleEvery is how often a schedule takes a backup. A backup is due
-// a twentieth of the period early, so that a daemon ticking at the same
-// time every day does not skip a day by a few seconds.
-var scheduleEvery = map[string]time.Duration{"hourly": time.Hour, "daily": 24 * time.Hour, "weekly": 7 * 24 * time.Hour}
-
+// due takes the scheduled backups that are due (package backup).
 func (e *backupEnv) due(ctx context.Context, stdout io.Writer) error {
-	var errs []error
-	now := time.Now()
-	for i := range e.l.res.Sites {
-		s := &e.l.res.Sites[i]
-		if s.Backup == nil || s.Backup.Schedule == "" {
-			continue
-		}
-		if err := e.dueSite(ctx, s, now, stdout); err != nil {
-			errs = append(errs, fmt.Errorf("site %s: %w", s.Name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (e *backupEnv) dueSite(ctx context.Context, s *spec.ResolvedSite, now time.Time, stdout io.Writer) error {
-	d, store, err := e.site(s.Name)
-	if err != nil {
-		return err
-	}
-	list, err := e.b.List(ctx, d.Env, d.Site, store)
-	if err != nil {
-		return err
-	}
-	var last time.Time
-	for _, l := range list {
-		if l.Reason == backup.ReasonScheduled && l.Time.After(last) {
-			last = l.Time
-		}
-	}
-	every := scheduleEvery[s.Backup.Schedule]
-	if !last.IsZero() && now.Sub(last) < every-every/20 {
-		fmt.Fprintf(stdout, "%s: not due (%s backup %s ago).\n", d.Site, s.Backup.Schedule, now.Sub(last).Round(time.Second))
-	} else {
-		m, err := e.b.Take(ctx, d, store, backup.Options{Revision: e.l.revision, Reason: backup.ReasonScheduled})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: backup %s, %s on %s.\n", d.Site, m.ID, humanSize(m.Size()), store.Server)
-	}
-	gone, err := e.b.Prune(ctx, d.Env, d.Site, store, s.Backup.Keep)
-	for _, id := range gone {
-		fmt.Fprintf(stdout, "%s: pruned backup %s (keep %d).\n", d.Site, id, s.Backup.Keep)
-	}
-	return err
+	return e.b.Due(ctx, desired.ScheduledBackups(e.l.res, e.l.stateDir), e.l.revision, time.Now(), stdout)
 }
 
 func runBackups(args []string, stdout, stderr io.Writer) int {
@@ -220,7 +172,7 @@ func printBackups(w io.Writer, site string, store backup.Store, list []backup.Li
 		if !l.Verified {
 			ok = "NO: " + l.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Time.Format(time.RFC3339), l.Reason, orDash(l.DBType), humanSize(l.Size()), ok)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Time.Format(time.RFC3339), l.Reason, orDash(l.DBType), backup.HumanSize(l.Size()), ok)
 	}
 	return tw.Flush()
 }
@@ -230,18 +182,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func runRestore(args []string, stdout, stderr io.Writer) int {
