@@ -1,59 +1,45 @@
-// Package reconcile turns the desired state of one environment into changes
-// on hosts: it builds resources from a resolved spec, observes them on every
-// host in one round trip per host, diffs, plans, and applies.
+// Package reconcile is the engine: it turns the desired state of one
+// environment into changes on hosts. It observes every resource on each
+// host in one round trip per host, diffs, plans and applies, and knows no
+// resource kind in particular. It imports host (and the failpoint leaf),
+// never spec, render nor state: the builder (package desired) makes the
+// Desired, the kinds (kind/...) implement Resource, and the state store
+// is reached through the Inventory interface, declared here with its own
+// record types (Record, PendingReload, Policy) and adapted to the store
+// by desired.StoreInventory.
 //
-// Prepare (build_desired.go) is the only way from a resolved revision to a
-// Desired and its Engine: it resolves the git platforms' code, builds the
-// sites' files, directories and the platforms' releases (build.go), adds
-// databases and settings files (build_db.go), installs (install.go) and
-// the backup before a removed site's deletion (guard.go), each step
-// unexported. berth plan, apply, verify and the daemon fill an Input and
-// call it, so what the CLI plans is what the daemon converges. It lives
-// here, next to the steps it runs, until the builder gets a package of
-// its own; it moves with them, and they stay unexported there.
-//
-// The engine knows no resource kind in particular. A Resource has a stable
-// ID, a server, dependencies and the paths it needs observed; Check turns an
-// observation into a Change, Apply converges, Undo reverses a successful
-// Apply. Kinds live one per file (file.go, dir.go) and register a pruner so
-// that a resource found only in the inventory can be deleted.
+// A Resource has a stable ID, a server, dependencies and the paths it
+// needs observed; Check turns an observation into a Change, Apply
+// converges, Undo reverses a successful Apply. Check never changes the
+// resource: what Apply and Undo need from it travels in Change.Found.
+// Kinds embed Base for their identity and register with RegisterKind, so
+// that a resource found only in the inventory can be pruned.
 //
 // A kind whose state is not files (databases and users of a database
 // server) implements BatchChecker: the engine calls its ObserveBatch once
 // per server and batch key with every resource of that key, before any
 // Check, so a server's catalogue is read in one query however many sites
-// it holds; Check then reads the result from CheckInput.Batch. Kinds:
-// db_mysql.go (MariaDB/MySQL database, user and grant), db_postgres.go
-// (PostgreSQL database and role), db_sqlite.go (a SQLite file). Their
-// passwords come from Secrets (the state store) through addDatabases, which
-// adds every site's database and settings file to what buildDesired made; they
-// never reach a Change, a log line or an error.
+// it holds; Check then reads the result from CheckInput.Batch. A kind
+// that must run between its server's configuration checks and reloads (a
+// site's install) implements AfterCheck; one that takes over paths older
+// resources managed (a release) implements Supersedes.
 //
-// A platform's code is a release (release.go), one per platform and web
-// server: the code (a git commit resolved through Code before the build, or a
-// path in the sites repo named by a content hash) is built once on the
-// controller (artifact.go, under <state dir>/builds/), shipped to every
-// server as one gzipped tar stream into <platform dir>/builds/<id>, a
-// marker written last, and only then is `current` switched (ln -s + mv -T).
-// A release supersedes what older berths copied into `current` file by
-// file: those inventory records are forgotten, not pruned through the link.
+// Where things are: engine.go (the Engine, Desired, Inventory and Hosts
+// contracts), resource.go and base.go (Resource, Record, kinds), change.go
+// and format.go (Change, Plan and their printing), plan.go and prune.go
+// (observing, checking, and the inventory records no longer declared),
+// guard.go (the step before a removed site's deletions), apply.go (the
+// two phases and their barrier), apply_config.go, apply_intent.go,
+// apply_restore.go, apply_data.go and apply_dag.go (one server's phases,
+// crash-consistency records, undo after a failed check, dependency
+// order), policy.go, inventory.go (Unsynced), hook.go, crossdeps.go.
 //
-// A site's install (install.go) runs the platform's install command once,
-// after the site's directory, settings, database and release, between its
-// server's configuration checks and reloads (afterChecker); the marker
-// it writes in the site's directory, observed like any path, is its only
-// memory. PlanOptions.Sites limits a plan to some sites and their
-// dependencies without pruning anything else (berth verify).
-//
-// Backups (backup.go) are taken, listed, verified, pruned and restored
-// outside the engine, by berth backup, backups and restore: a database
-// dump and a tarball of the site's files, gzipped and SHA-256 summed on
-// the way to the backup server, with a manifest written last. A site the
-// revision removes entirely is backed up before any of its deletions
-// (guard.go): Desired.BeforeDelete gives the engine that step, Apply runs
-// it first, and a failed backup blocks every deletion of the site. Only
-// then may the data kinds delete data: databases and users are dropped,
-// the SQLite file and the site's directory removed (CheckInput.Guarded).
+// A removed site is backed up before any of its deletions: the builder's
+// Desired.BeforeDelete gives the engine that step (guard.go), Apply runs
+// it first, and a failed step blocks every deletion of the site. Only
+// then may the data kinds delete data (CheckInput.Guarded).
+// PlanOptions.Sites limits a plan to some sites and their dependencies
+// without pruning anything else (berth verify).
 //
 // Safety rules the engine enforces, whatever the kind:
 //   - prune comes only from the inventory: berth deletes what it recorded as

@@ -1,0 +1,23 @@
+// Package desired is the desired-state layer: the one way from a resolved
+// revision to what the engine converges. Prepare (desired.go) resolves the
+// git platforms' code (code.go), builds every site's files and
+// directories and the platforms' releases (build.go), adds databases and
+// settings files with their generated secrets (build_db.go), installs
+// (install.go), the database pruner and the backup that precedes a
+// removed site's deletion (guard.go), and returns the engine over the
+// state store's inventory (store.go). berth plan, apply, verify and the
+// daemon fill an Input and call it, so what the CLI plans is what the
+// daemon converges; nothing else assembles a reconcile.Desired.
+//
+// Every resource ID and secret key is built in ids.go and nowhere else;
+// the kinds receive their IDs from here. Where a site's data lives and
+// where its backups go (sitedata.go: SiteDataOf, BackupStoreOf,
+// ScheduledBackups) is read from the resolved revision here too, for the
+// backup operation.
+//
+// The layer imports spec, render, the kinds (kind/...), the backup
+// operation (for the deletion guard) and state (secrets and the
+// inventory adapter); the engine (reconcile) imports none of them. A new
+// kind's building goes in a file of its own here (zones, certificates and
+// upstreams will), called from Prepare.
+package desired
