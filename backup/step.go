@@ -16,7 +16,7 @@ const KindBackup = "backup"
 
 // siteBackup backs a removed site up before its deletion.
 type siteBackup struct {
-	id    string
+	reconcile.Base
 	b     *Backups
 	data  SiteData
 	store Store
@@ -28,15 +28,10 @@ type siteBackup struct {
 // revision. Its Check plans nothing when the site holds no data; what it
 // will back up goes to Apply in Change.Found.
 func DeletionStep(b *Backups, id string, data SiteData, store Store, revision string) reconcile.Resource {
-	return &siteBackup{id: id, b: b, data: data, store: store, rev: revision}
+	return &siteBackup{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindBackup, ID: id, Server: store.Server, Site: data.Site}),
+		b: b, data: data, store: store, rev: revision}
 }
 
-func (s *siteBackup) ID() string        { return s.id }
-func (s *siteBackup) Server() string    { return s.store.Server }
-func (s *siteBackup) Kind() string      { return KindBackup }
-func (s *siteBackup) Site() string      { return s.data.Site }
-func (s *siteBackup) Path() string      { return "" }
-func (s *siteBackup) Deps() []string    { return nil }
 func (s *siteBackup) Observe() []string { return nil }
 
 // Check plans the backup; none when the site holds no data (no database,

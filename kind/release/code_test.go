@@ -97,19 +97,6 @@ func TestCodeLinks(t *testing.T) {
 	}
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestBuildRefusesLinksItMade: links the build commands make are checked
 // before anything is packed: one leading out of the build fails it and no
 // archive is left to ship; one within it is packed as a link.
