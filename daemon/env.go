@@ -283,13 +283,13 @@ func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.
 		code = d.cfg.Code()
 	}
 	hosts, closeHosts := d.cfg.Hosts(res)
-	e, desired, err := desired.Prepare(ctx, desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
+	e, want, err := desired.Prepare(ctx, desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
 		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, hook)
 	if err != nil {
 		closeHosts()
 		return nil, nil, nil, err
 	}
-	return e, desired, closeHosts, nil
+	return e, want, closeHosts, nil
 }
 
 // report records a drift check that found (or did not find) changes
