@@ -12,7 +12,7 @@ import (
 // Deleting a site, safely. When a valid revision no longer declares a site
 // at all (every resource of it is only in the inventory), the engine asks
 // Desired.BeforeDelete for a step to run before any deletion of the site:
-// Prepare gives it a backup of the site (deletionBackups). Then:
+// the builder (desired.Prepare) gives it a backup of the site. Then:
 //
 //  1. Plan checks that step like any resource and shows its change among
 //     the others (`+ site/x/backup@host (before deleting x ...)`); the

@@ -39,7 +39,7 @@ const BuildMarker = ".berth-build"
 //	<platform dir>/current -> builds/<id>     switched atomically (ln -s + mv -T)
 //
 // The build itself is made once on the controller for all servers of the
-// platform (see artifact). current switches only after the build was
+// platform (see Artifact). current switches only after the build was
 // shipped completely; old builds beyond the platform's keep_builds are
 // deleted, never the live one and never a directory without the marker.
 //
@@ -193,7 +193,7 @@ touch -c -- "$marker"`
 exec find "$1" -mindepth 2 -maxdepth 2 -name '` + BuildMarker + `' -type f -printf '%T@ %h\0'`
 )
 
-// buildName matches the builds berth names (see artifact.id).
+// buildName matches the builds berth names (see BuildID).
 var buildName = regexp.MustCompile(`^[0-9a-f]{12}(-[0-9a-f]{6})?$`)
 
 func (r *Release) Apply(ctx context.Context, h host.Host, c *reconcile.Change) error {
