@@ -150,6 +150,9 @@ func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
 		if out.Result == nil {
 			out.Result = &reconcile.Result{}
 		}
+		if out.Err == nil && p.Removed {
+			out.Err = p.forgetAdopted(ctx, out.Result)
+		}
 	}
 	out.Record = record(out, o.ReportOnly, cancelled, o.Log)
 	if err := p.store.FinishRun(context.WithoutCancel(ctx), id, out.Record); err != nil {
@@ -157,6 +160,32 @@ func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	out.Status = afterRun(out)
 	return out, errors.Join(out.Err, out.RecordErr)
+}
+
+// forgetAdopted ends the removal of an environment: once everything it
+// created is deleted, the records left are those berth found in place
+// (adopted: directories another environment had created, say), which it
+// never deletes; keeping them would keep the environment in the inventory
+// for ever.
+func (p *Prepared) forgetAdopted(ctx context.Context, res *reconcile.Result) error {
+	recs, err := p.Engine.Inventory.Records(ctx, p.Env)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, r := range recs {
+		if r.Adopted {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 || len(ids) < len(recs) {
+		return nil // something it created is still there: the next apply retries
+	}
+	if err := p.Engine.Inventory.DeleteRecords(ctx, p.Env, ids); err != nil {
+		return fmt.Errorf("forget the records of %s: %w", p.Env, err)
+	}
+	res.Warnings = append(res.Warnings, fmt.Sprintf("environment %s is removed; berth forgot %d paths it had found in place and never deletes (shared directories of other environments)", p.Env, len(ids)))
+	return nil
 }
 
 // record is the run's end as the store keeps it.

@@ -294,6 +294,9 @@ func removedRepo(t *testing.T) (*spec.Repo, *state.Store, *hosttest.Fake) {
 			recs = append(recs, reconcile.Record{ID: "site/" + site + "/vhost@web", Server: "web", Kind: reconcile.KindFile,
 				Site: site, Path: p, Hash: hex.EncodeToString(sum[:]), Service: "http"})
 		}
+		// The vhost directory was there before the environment: adopted,
+		// never deleted.
+		recs = append(recs, reconcile.Record{ID: "dir:/etc/nginx/sites@web", Server: "web", Kind: reconcile.KindDir, Path: "/etc/nginx/sites", Adopted: true})
 		if err := reconcile.StoreInventory(store).SaveRecords(ctx, env, "rev0", recs); err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +331,7 @@ func TestRemovedEnvironment(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if orphans, err := Orphans(ctx, store, []string{"production"}); err != nil || len(orphans) != 1 || orphans[0] != (state.EnvInventory{Env: "staging", Resources: 2, Sites: 2}) {
+			if orphans, err := Orphans(ctx, store, []string{"production"}); err != nil || len(orphans) != 1 || orphans[0] != (state.EnvInventory{Env: "staging", Resources: 3, Sites: 2}) {
 				t.Fatalf("orphans: %+v %v", orphans, err)
 			}
 			res, err := spec.ResolveRemoved(repo, tt.env)
@@ -360,7 +363,10 @@ func TestRemovedEnvironment(t *testing.T) {
 					t.Errorf("staging's %s on the server: %v, removed %v", site, ok, tt.removed)
 				}
 			}
-			if prod, _ := store.Inventory(ctx, "production"); len(prod) != 2 {
+			if obs, err := web.Observe(ctx, []string{"/etc/nginx/sites"}); err != nil || !obs[0].Exists {
+				t.Errorf("the directory berth found in place: %+v %v", obs, err)
+			}
+			if prod, _ := store.Inventory(ctx, "production"); len(prod) != 3 {
 				t.Errorf("production's records: %+v", prod)
 			}
 			orphans, _ := Orphans(ctx, store, []string{"production"})
