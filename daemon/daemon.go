@@ -104,7 +104,7 @@ type Daemon struct {
 	envs     map[string]*envWorker
 	declared []string // the environments berth.yaml on the config branch declares
 	ready    bool
-	started time.Time
+	started  time.Time
 }
 
 // New checks cfg and returns a daemon; nothing runs until Run.

@@ -28,7 +28,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	f.registerRev(fs, true)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking (for scripts and CI)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval on a terminal (elsewhere --auto-approve is\nneeded), applies it and records the run. A Git --repo is read from its\nobjects (not the work tree): the head of the environment's branch; another\ncommit needs --rev REV --allow-other-rev. Exit status: %d applied (or nothing\nto do), %d error or not approved, %d usage error.\n", exitOK, exitError, exitUsage)
+		fmt.Fprintf(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval on a terminal (elsewhere --auto-approve is\nneeded), applies it and records the run. A Git --repo is read from its\nobjects (not the work tree): the head of the environment's branch; another\ncommit needs --rev REV --allow-other-rev. An environment berth.yaml no\nlonger declares is removed: what berth recorded of it is deleted, its\nsites backed up first. Exit status: %d applied (or nothing\nto do), %d error or not approved, %d usage error.\n", exitOK, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseNoArgs(fs, args, stderr); !ok {

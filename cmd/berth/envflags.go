@@ -114,7 +114,7 @@ func (f *envFlags) load(stderr io.Writer) (*loaded, error) {
 		return nil, err
 	}
 	if l.removed {
-		fmt.Fprintf(stderr, "berth: %s is not declared in berth.yaml of %s: planning the removal of what berth recorded of it\n", f.env, rev)
+		fmt.Fprintf(stderr, "berth: %s is not declared in berth.yaml of %s: what berth recorded of it is planned for removal (berth apply --env %s removes it)\n", f.env, rev, f.env)
 	}
 	return l, nil
 }

@@ -123,7 +123,7 @@ func (f *envFlags) loadRemoved(lr *source.Local, l *loaded, planned source.Revis
 	l.revision = planned.Hash
 	l.git = &gitPick{planned: planned, head: head.Hash, rev: f.rev}
 	short := reconcile.ShortRevision(planned.Hash)
-	fmt.Fprintf(stderr, "berth: %s is not declared in berth.yaml of commit %s: planning the removal of what berth recorded of it\n", f.env, short)
+	fmt.Fprintf(stderr, "berth: %s is not declared in berth.yaml of commit %s: what berth recorded of it is planned for removal (berth apply --env %s removes it)\n", f.env, short, f.env)
 	if l.git.other() {
 		fmt.Fprintf(stderr, "warning: commit %s (--rev %s) is not the commit checked out (%s): berth apply --env %s removes it as of %s\n",
 			short, f.rev, reconcile.ShortRevision(head.Hash), f.env, reconcile.ShortRevision(head.Hash))
