@@ -199,9 +199,8 @@ func (w *envWorker) stall(ctx context.Context, log zerolog.Logger, rev, trigger 
 	w.update(func(s *EnvStatus) {
 		s.Phase, s.Problems, s.Message = PhaseStalled, problems, "revision "+reconcile.ShortRevision(rev)+" is not valid; "+reconcile.ShortRevision(s.LastApplied)+" stays applied"
 	})
-	id, serr := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
-	if serr == nil {
-		serr = w.d.cfg.Store.FinishRun(context.WithoutCancel(ctx), id, state.RunResult{Result: state.ResultFailed, Error: err.Error()})
+	id, serr := berthrun.Failed(ctx, w.d.cfg.Store, w.env, rev, trigger, err)
+	if id != 0 {
 		w.setLastRun(ctx, id)
 	}
 	if serr != nil {
@@ -242,6 +241,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 			logs.log, logs.run = log, id
 			w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
 		},
+		// The daemon approves every plan; it logs what it applies.
 		Approve: func(plan *reconcile.Plan) error {
 			sum := plan.Summary()
 			if !plan.Empty() {
@@ -265,7 +265,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	}
 	w.d.cfg.Metrics.runs.WithLabelValues(w.env, out.Record.Result).Inc()
 	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(time.Since(start).Seconds())
-	if reportOnly {
+	if reportOnly && out.Plan != nil {
 		w.report(log, rev, out)
 		return
 	}
@@ -297,11 +297,6 @@ func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.
 // report shows a drift check that found (or did not find) changes
 // without applying them.
 func (w *envWorker) report(log zerolog.Logger, rev string, out *berthrun.Outcome) {
-	if out.Plan == nil {
-		log.Error().Err(out.Err).Str("step", "plan").Msg("plan failed; nothing changed")
-		w.update(func(s *EnvStatus) { s.Phase, s.Health, s.Message = PhaseOutOfSync, HealthDegraded, out.Err.Error() })
-		return
-	}
 	phase := PhaseSynced
 	if !out.Plan.Empty() {
 		phase = PhaseOutOfSync

@@ -162,6 +162,17 @@ func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
 	return out, errors.Join(out.Err, out.RecordErr)
 }
 
+// Failed records a run of env at revision that failed before it could be
+// prepared or planned (a revision that does not load, say): nothing was
+// done. It returns the run's ID.
+func Failed(ctx context.Context, store *state.Store, env, revision, trigger string, cause error) (int64, error) {
+	id, err := store.StartRun(ctx, state.Run{Env: env, Revision: revision, Trigger: trigger})
+	if err != nil {
+		return 0, err
+	}
+	return id, store.FinishRun(context.WithoutCancel(ctx), id, state.RunResult{Result: state.ResultFailed, Error: cause.Error()})
+}
+
 // forgetAdopted ends the removal of an environment: once everything it
 // created is deleted, the records left are those berth found in place
 // (adopted: directories another environment had created, say), which it

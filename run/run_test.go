@@ -376,3 +376,21 @@ func TestRemovedEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestFailed: a run that failed before its plan is recorded as failed,
+// with its cause, trigger and revision.
+func TestFailed(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	id, err := Failed(ctx, store, "production", "rev9", "poll", errors.New("sites/a.yaml:3:1: unknown field"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Run(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Result != state.ResultFailed || r.Env != "production" || r.Revision != "rev9" || r.Trigger != "poll" || !strings.Contains(r.Error, "unknown field") {
+		t.Errorf("recorded run: %+v", r)
+	}
+}
