@@ -172,6 +172,17 @@ backups: { dir: %s }
 		}
 		return stdout.String(), stderr.String()
 	}
+	status := func() string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"status", "--repo", g.work, "--state-dir", stateDir}, &stdout, &stderr); code != exitOK {
+			t.Fatalf("berth status: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	if out := status(); !strings.Contains(out, "staging (removed from berth.yaml): OutOfSync") || !strings.Contains(out, "berth apply --env staging") {
+		t.Errorf("berth status does not list the removed staging:\n%s", out)
+	}
 	out, _ := cli(exitChanges, "plan")
 	for _, want := range []string{"not declared in berth.yaml", "site/c.example.com.staging.example.com/backup@web", "- site/a.example.com.staging.example.com/vhost@web"} {
 		if !strings.Contains(out, want) {
@@ -226,6 +237,9 @@ backups: { dir: %s }
 	}
 	// Nothing of staging is left to remove: it is an unknown environment.
 	cli(exitUsage, "plan")
+	if out := status(); strings.Contains(out, "staging") {
+		t.Errorf("berth status lists staging after its removal:\n%s", out)
+	}
 }
 
 // tree is the snapshot of what the web server and PHP-FPM read: the web
