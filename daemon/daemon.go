@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
+	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
@@ -26,6 +27,11 @@ const (
 	PhaseOutOfSync   = state.PhaseOutOfSync
 	PhaseProgressing = state.PhaseProgressing
 	PhaseStalled     = state.PhaseStalled
+	// PhaseOrphaned is an environment berth.yaml on the config branch no
+	// longer declares whose resources are still on the servers. The
+	// daemon runs nothing for it and removes nothing of it: `berth apply
+	// --env ENV` does, through the same pipeline as any run (package run).
+	PhaseOrphaned = "Orphaned"
 )
 
 // Reasons a run starts; a run's trigger lists them, comma-separated.
@@ -95,10 +101,11 @@ type Daemon struct {
 	applyMu sync.Mutex // one apply at a time across environments
 	fetchMu sync.Mutex
 
-	mu      sync.Mutex
-	envs    map[string]*envWorker
-	ready   bool
-	started time.Time
+	mu       sync.Mutex
+	envs     map[string]*envWorker
+	declared []string // the environments berth.yaml on the config branch declares
+	ready    bool
+	started  time.Time
 }
 
 // New checks cfg and returns a daemon; nothing runs until Run.
@@ -168,7 +175,11 @@ func (d *Daemon) discover(ctx context.Context) ([]envConfig, error) {
 		return nil, fmt.Errorf("branch %s at %s declares no environments: %w", d.cfg.ConfigBranch, reconcile.ShortRevision(rev), lerr)
 	}
 	var out []envConfig
-	for _, name := range slices.Sorted(maps.Keys(repo.Config.Environments)) {
+	declared := slices.Sorted(maps.Keys(repo.Config.Environments))
+	d.mu.Lock()
+	d.declared = declared
+	d.mu.Unlock()
+	for _, name := range declared {
 		if len(d.cfg.Envs) > 0 && !slices.Contains(d.cfg.Envs, name) {
 			continue
 		}
@@ -264,14 +275,26 @@ func (d *Daemon) Ready() bool {
 	return d.ready
 }
 
-// Status returns every environment's status, sorted by name.
+// Status returns every environment's status, sorted by name: those the
+// daemon runs, and those berth.yaml no longer declares whose resources are
+// still on the servers (PhaseOrphaned).
 func (d *Daemon) Status() []EnvStatus {
 	d.mu.Lock()
 	ws := slices.Collect(maps.Values(d.envs))
+	declared := d.declared
 	d.mu.Unlock()
 	out := make([]EnvStatus, 0, len(ws))
 	for _, w := range ws {
 		out = append(out, w.snapshot())
+	}
+	if declared != nil {
+		orphans, err := berthrun.Orphans(context.Background(), d.cfg.Store, declared)
+		if err != nil {
+			d.cfg.Logger.Error().Err(err).Msg("cannot read the inventory's environments")
+		}
+		for _, o := range orphans {
+			out = append(out, EnvStatus{Env: o.Env, Phase: PhaseOrphaned, Health: HealthUnknown, Message: berthrun.OrphanMessage(o)})
+		}
 	}
 	slices.SortFunc(out, func(a, b EnvStatus) int { return strings.Compare(a.Env, b.Env) })
 	return out

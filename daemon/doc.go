@@ -7,12 +7,16 @@
 // fetches, skips when the branch head is already applied (and no drift
 // check is due), loads and validates the revision (an invalid one makes the
 // environment Stalled, keeps the last good revision applied and changes
-// nothing), plans, applies, records the run, and updates status and
-// metrics. A run builds its desired state and engine with desired.Prepare,
-// the function berth plan and apply call, from the Config (hosts, git
+// nothing), then runs it through package run — the run life cycle berth
+// apply runs: prepare (desired.Prepare), record the start, plan, apply,
+// record the end, derive the status — from the Config (hosts, git
 // platforms' resolver, berth's version) berth serve fills as the CLI fills
-// its own; Daemon.Plan plans an environment the same way without applying
-// or recording. Applies of different environments never overlap, so two
+// its own, and updates its status and metrics from the outcome;
+// Daemon.Plan plans an environment the same way without applying or
+// recording. It runs the environments berth.yaml on the config branch
+// declares; one it no longer declares whose resources are still on the
+// servers is listed by Status as PhaseOrphaned and left alone (berth apply
+// --env removes it, see package run). Applies of different environments never overlap, so two
 // environments never write the same host file at once.
 //
 // It also owns the daemon's HTTP surface: the JSON status API (read with a

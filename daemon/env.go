@@ -17,15 +17,17 @@ import (
 
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
+	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
 
-// Health of an environment or site, from its last apply.
+// Health of an environment or site, from its last apply (package run
+// derives it).
 const (
-	HealthHealthy  = "Healthy"
-	HealthDegraded = "Degraded"
-	HealthUnknown  = "Unknown"
+	HealthHealthy  = berthrun.HealthHealthy
+	HealthDegraded = berthrun.HealthDegraded
+	HealthUnknown  = berthrun.HealthUnknown
 )
 
 // EnvStatus is what the status API shows of one environment.
@@ -44,13 +46,9 @@ type EnvStatus struct {
 	LastRun       *RunSummary    `json:"last_run,omitempty"`
 }
 
-// SiteStatus is one site's sync state and health.
-type SiteStatus struct {
-	Site    string `json:"site"`
-	Sync    string `json:"sync"` // Synced | OutOfSync
-	Health  string `json:"health"`
-	Message string `json:"message,omitempty"`
-}
+// SiteStatus is one site's sync state and health, as package run derives
+// it for the daemon and berth status alike.
+type SiteStatus = berthrun.SiteStatus
 
 // RunSummary is the last run of an environment.
 type RunSummary struct {
@@ -202,9 +200,8 @@ func (w *envWorker) stall(ctx context.Context, log zerolog.Logger, rev, trigger 
 	w.update(func(s *EnvStatus) {
 		s.Phase, s.Problems, s.Message = PhaseStalled, problems, "revision "+reconcile.ShortRevision(rev)+" is not valid; "+reconcile.ShortRevision(s.LastApplied)+" stays applied"
 	})
-	id, serr := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
-	if serr == nil {
-		serr = w.d.cfg.Store.FinishRun(context.WithoutCancel(ctx), id, state.RunResult{Result: state.ResultFailed, Error: err.Error()})
+	id, serr := berthrun.Failed(ctx, w.d.cfg.Store, w.env, rev, trigger, err)
+	if id != 0 {
 		w.setLastRun(ctx, id)
 	}
 	if serr != nil {
@@ -220,54 +217,60 @@ func firstLine(s string) string {
 	return s
 }
 
-// converge plans and, unless reportOnly, applies one valid revision.
+// converge runs one valid revision through package run's life cycle, the
+// one berth apply runs: prepare, start, plan, apply (unless reportOnly),
+// record; then status and metrics.
 func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigger string, fsys fs.FS, res *spec.Resolved, reportOnly bool) {
 	start := time.Now()
 	logs := &logHook{log: log}
-	engine, desired, closeHosts, err := w.d.prepare(ctx, rev, fsys, res, logs)
+	prepared, closeHosts, err := w.d.prepare(ctx, rev, fsys, res, logs)
 	if err != nil {
 		w.stall(ctx, log, rev, trigger, nil, err)
 		return
 	}
 	defer closeHosts()
-	// The run is recorded from its start, so its id is in every log line
-	// and an interrupted run shows as such.
-	run, err := w.d.cfg.Store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger})
-	if err != nil {
+	out, err := prepared.Converge(ctx, berthrun.Options{
+		Trigger:    trigger,
+		Plan:       planOptions(),
+		ReportOnly: reportOnly,
+		Serialize:  &w.d.applyMu,
+		Log:        logs.bytes,
+		// The run is recorded from its start, so its id is in every log
+		// line and an interrupted run shows as such.
+		Started: func(id int64) {
+			log = log.With().Int64("run", id).Logger()
+			logs.log, logs.run = log, id
+			w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
+		},
+		// The daemon approves every plan; it logs what it applies.
+		Approve: func(plan *reconcile.Plan) error {
+			sum := plan.Summary()
+			if !plan.Empty() {
+				log.Info().Str("step", "apply").Int("add", sum.Add).Int("change", sum.Change).Int("destroy", sum.Destroy).Msg("applying")
+			}
+			return nil
+		},
+	})
+	if out == nil {
 		log.Error().Err(err).Msg("cannot record the run; not running it")
 		return
 	}
-	log = log.With().Int64("run", run).Logger()
-	logs.log, logs.run = log, run
-	w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
-
-	plan, err := engine.Plan(ctx, desired, planOptions())
-	if err != nil {
-		log.Error().Err(err).Str("step", "plan").Msg("plan failed; nothing changed")
-		w.finish(ctx, log, rev, nil, nil, err, start, logs)
+	if out.RecordErr != nil {
+		log.Error().Err(out.RecordErr).Msg("cannot record the run")
+	}
+	w.setLastRun(ctx, out.Run)
+	if plan := out.Plan; plan != nil {
+		sum := plan.Summary()
+		w.d.cfg.Metrics.resources.WithLabelValues(w.env, "synced").Set(float64(plan.Unchanged))
+		w.d.cfg.Metrics.resources.WithLabelValues(w.env, "out_of_sync").Set(float64(sum.Add + sum.Change + sum.Destroy + sum.Conflict))
+	}
+	w.d.cfg.Metrics.runs.WithLabelValues(w.env, out.Record.Result).Inc()
+	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(time.Since(start).Seconds())
+	if reportOnly && out.Plan != nil {
+		w.report(log, rev, out)
 		return
 	}
-	sum := plan.Summary()
-	w.d.cfg.Metrics.resources.WithLabelValues(w.env, "synced").Set(float64(plan.Unchanged))
-	w.d.cfg.Metrics.resources.WithLabelValues(w.env, "out_of_sync").Set(float64(sum.Add + sum.Change + sum.Destroy + sum.Conflict))
-	if reportOnly {
-		if !plan.Empty() {
-			log.Warn().Str("step", "drift").Int("changes", len(plan.Changes)).Msg("drift found; not repaired (--no-self-heal)")
-		}
-		w.report(ctx, log, rev, plan, start, logs)
-		return
-	}
-	if plan.Empty() && len(plan.Unreachable) == 0 {
-		// Still apply: it records resources found in place; it writes nothing.
-		_, err := engine.Apply(ctx, plan)
-		w.finish(ctx, log, rev, plan, &reconcile.Result{}, err, start, logs)
-		return
-	}
-	log.Info().Str("step", "apply").Int("add", sum.Add).Int("change", sum.Change).Int("destroy", sum.Destroy).Msg("applying")
-	w.d.applyMu.Lock()
-	result, err := engine.Apply(ctx, plan)
-	w.d.applyMu.Unlock()
-	w.finish(ctx, log, rev, plan, result, err, start, logs)
+	w.finish(log, rev, out, time.Since(start))
 }
 
 // planOptions returns the options of every plan of the daemon: those of
@@ -275,59 +278,45 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 func planOptions() reconcile.PlanOptions { return reconcile.PlanOptions{MaxCreateDiffs: 50} }
 
 // prepare builds the desired state of a revision and the engine for it
-// through desired.Prepare, as berth plan and apply do; close releases
-// the connections to the servers.
-func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.Resolved, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, func(), error) {
+// through run.Prepare, as berth plan and apply do; close releases the
+// connections to the servers.
+func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.Resolved, hook reconcile.Hook) (*berthrun.Prepared, func(), error) {
 	var code desired.Code
 	if d.cfg.Code != nil {
 		code = d.cfg.Code()
 	}
 	hosts, closeHosts := d.cfg.Hosts(res)
-	e, want, err := desired.Prepare(ctx, desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
-		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, hook)
+	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
+		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, Hook: hook})
 	if err != nil {
 		closeHosts()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return e, want, closeHosts, nil
+	return p, closeHosts, nil
 }
 
-// report records a drift check that found (or did not find) changes
+// report shows a drift check that found (or did not find) changes
 // without applying them.
-func (w *envWorker) report(ctx context.Context, log zerolog.Logger, rev string, plan *reconcile.Plan, start time.Time, logs *logHook) {
-	result := state.ResultNoOp
+func (w *envWorker) report(log zerolog.Logger, rev string, out *berthrun.Outcome) {
 	phase := PhaseSynced
-	if !plan.Empty() {
-		result, phase = "drift-detected", PhaseOutOfSync
+	if !out.Plan.Empty() {
+		phase = PhaseOutOfSync
+		log.Warn().Str("step", "drift").Int("changes", len(out.Plan.Changes)).Msg("drift found; not repaired (--no-self-heal)")
 	}
-	changes, _ := json.Marshal(plan)
-	w.record(ctx, log, logs.run, state.RunResult{Result: result, Changes: changes, Log: logs.bytes()})
-	w.d.cfg.Metrics.runs.WithLabelValues(w.env, result).Inc()
-	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(time.Since(start).Seconds())
 	w.update(func(s *EnvStatus) {
-		s.Phase, s.Sites = phase, siteStatuses(plan, nil)
+		s.Phase, s.Sites = phase, out.Status.Sites
 		s.Message = ""
 		if phase == PhaseOutOfSync {
-			s.Message = fmt.Sprintf("drift: %d resources differ from revision %s (not repaired: self-heal is off)", len(plan.Changes), reconcile.ShortRevision(rev))
+			s.Message = fmt.Sprintf("drift: %d resources differ from revision %s (not repaired: self-heal is off)", len(out.Plan.Changes), reconcile.ShortRevision(rev))
 		}
 	})
 }
 
-func (w *envWorker) finish(ctx context.Context, log zerolog.Logger, rev string, plan *reconcile.Plan, res *reconcile.Result, err error, start time.Time, logs *logHook) {
-	rr := state.RunResult{Result: state.ResultSucceeded, Log: logs.bytes()}
-	if plan != nil {
-		rr.Changes, _ = json.Marshal(plan)
-		if plan.Empty() {
-			rr.Result = state.ResultNoOp
-		}
+func (w *envWorker) finish(log zerolog.Logger, rev string, out *berthrun.Outcome, took time.Duration) {
+	err := out.Err
+	if out.Plan == nil {
+		log.Error().Err(err).Str("step", "plan").Msg("plan failed; nothing changed")
 	}
-	if err != nil {
-		rr.Result, rr.Error = state.ResultFailed, err.Error()
-	}
-	w.record(ctx, log, logs.run, rr)
-	d := time.Since(start)
-	w.d.cfg.Metrics.runs.WithLabelValues(w.env, rr.Result).Inc()
-	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(d.Seconds())
 	now := time.Now().UTC()
 	w.mu.Lock()
 	w.retry = err != nil
@@ -343,28 +332,20 @@ func (w *envWorker) finish(ctx context.Context, log zerolog.Logger, rev string, 
 			s.Phase, s.Health, s.Message = PhaseSynced, HealthHealthy, ""
 			s.LastApplied, s.LastAppliedAt = rev, &now
 		}
-		if plan != nil {
-			s.Sites = siteStatuses(plan, res)
+		if out.Plan != nil {
+			s.Sites = out.Status.Sites
 		}
 	})
 	if err == nil {
 		w.d.cfg.Metrics.lastSuccess.WithLabelValues(w.env).Set(float64(now.Unix()))
 		ev := log.Info()
-		if plan != nil && !plan.Empty() {
-			ev = ev.Int("applied", res.Applied).Strs("reloads", res.Reloads)
+		if out.Plan != nil && !out.Plan.Empty() {
+			ev = ev.Int("applied", out.Result.Applied).Strs("reloads", out.Result.Reloads)
 		}
-		ev.Dur("took", d).Msg("converged")
+		ev.Dur("took", took).Msg("converged")
 	} else {
-		log.Error().Err(err).Dur("took", d).Msg("run failed")
+		log.Error().Err(err).Dur("took", took).Msg("run failed")
 	}
-}
-
-func (w *envWorker) record(ctx context.Context, log zerolog.Logger, run int64, rr state.RunResult) {
-	ctx = context.WithoutCancel(ctx)
-	if err := w.d.cfg.Store.FinishRun(ctx, run, rr); err != nil {
-		log.Error().Err(err).Msg("cannot record the run")
-	}
-	w.setLastRun(ctx, run)
 }
 
 func (w *envWorker) setLastRun(ctx context.Context, id int64) {
@@ -376,65 +357,6 @@ func (w *envWorker) setLastRun(ctx context.Context, id int64) {
 		s.LastRun = &RunSummary{ID: r.ID, Trigger: r.Trigger, Result: r.Result, Revision: r.Revision, Started: r.Started, Finished: r.Finished, Error: r.Error}
 	})
 }
-
-// siteStatuses derives each site's sync and health from a plan and, when
-// it was applied, from what failed.
-func siteStatuses(plan *reconcile.Plan, res *reconcile.Result) []SiteStatus {
-	changed := map[string]string{}
-	on := map[string]map[string]bool{} // site -> servers it had changes on
-	for _, c := range plan.Changes {
-		if c.Site == "" {
-			continue
-		}
-		if _, ok := changed[c.Site]; !ok {
-			changed[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
-		}
-		if on[c.Site] == nil {
-			on[c.Site] = map[string]bool{}
-		}
-		on[c.Site][c.Server] = true
-	}
-	// A site failed when one of its changes failed, or when a server it
-	// had changes on failed as a whole (its check refused them, say).
-	failed := map[string]string{}
-	if res != nil {
-		for _, f := range res.Failures {
-			msg := f.Server + ": " + f.Error
-			if f.ID != "" {
-				msg = f.Server + ": " + f.ID + ": " + f.Error
-			}
-			switch {
-			case f.Site != "":
-				if _, seen := failed[f.Site]; !seen {
-					failed[f.Site] = msg
-				}
-			case f.ID == "":
-				for site, servers := range on {
-					if _, seen := failed[site]; !seen && servers[f.Server] {
-						failed[site] = msg
-					}
-				}
-			}
-		}
-	}
-	out := make([]SiteStatus, 0, len(plan.Sites))
-	for _, site := range plan.Sites {
-		st := SiteStatus{Site: site, Sync: "Synced", Health: HealthHealthy}
-		why, differs := changed[site]
-		switch {
-		case failed[site] != "":
-			st.Sync, st.Health, st.Message = "OutOfSync", HealthDegraded, failed[site]
-		case differs && res == nil:
-			st.Sync, st.Message = "OutOfSync", why
-		case conflict(why):
-			st.Sync, st.Message = "OutOfSync", why
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
-func conflict(why string) bool { return strings.HasPrefix(why, "!") }
 
 // logHook logs the engine's progress with zerolog (fields host and step)
 // and keeps the lines for the run's record.

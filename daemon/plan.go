@@ -33,12 +33,12 @@ func (d *Daemon) Plan(ctx context.Context, env string) (*reconcile.Plan, error) 
 	if err != nil {
 		return nil, err
 	}
-	engine, desired, closeHosts, err := d.prepare(ctx, rev, fsys, res, nil)
+	prepared, closeHosts, err := d.prepare(ctx, rev, fsys, res, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer closeHosts()
-	return engine.Plan(ctx, desired, planOptions())
+	return prepared.Plan(ctx, planOptions())
 }
 
 // resolve reads, validates and resolves env at rev; a revision that is not

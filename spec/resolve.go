@@ -367,23 +367,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			continue
 		}
 		servers[s.Name] = s
-		rs := ResolvedServer{Name: s.Name, Address: s.Address}
-		if s.SSH != nil {
-			rs.SSH = *s.SSH
-		}
-		if h := s.Services.HTTP; h != nil {
-			rs.HTTP = resolveHTTP(h)
-		}
-		if p := s.Services.PHP; p != nil {
-			rs.PHP = resolvePHP(p)
-		}
-		if d := s.Services.DB; d != nil {
-			rs.DB = resolveDB(d)
-		}
-		if d := s.Services.DNS; d != nil {
-			rs.DNS = d.Type
-		}
-		out.Servers = append(out.Servers, rs)
+		out.Servers = append(out.Servers, resolveServer(s))
 	}
 
 	platforms := map[string]*ResolvedPlatform{}
@@ -509,6 +493,27 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		out.Sites = append(out.Sites, rs)
 	}
 	return out, nil
+}
+
+// resolveServer returns s with its services' defaults applied.
+func resolveServer(s *Server) ResolvedServer {
+	rs := ResolvedServer{Name: s.Name, Address: s.Address}
+	if s.SSH != nil {
+		rs.SSH = *s.SSH
+	}
+	if h := s.Services.HTTP; h != nil {
+		rs.HTTP = resolveHTTP(h)
+	}
+	if p := s.Services.PHP; p != nil {
+		rs.PHP = resolvePHP(p)
+	}
+	if d := s.Services.DB; d != nil {
+		rs.DB = resolveDB(d)
+	}
+	if d := s.Services.DNS; d != nil {
+		rs.DNS = d.Type
+	}
+	return rs
 }
 
 // mergeSettings layers site settings: later layers win, field by field.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/reconcile"
-	"github.com/berthhq/berth/state"
+	berthrun "github.com/berthhq/berth/run"
 )
 
 func runApply(args []string, stdout, stderr io.Writer) int {
@@ -29,7 +28,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	f.registerRev(fs, true)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking (for scripts and CI)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval on a terminal (elsewhere --auto-approve is\nneeded), applies it and records the run. A Git --repo is read from its\nobjects (not the work tree): the head of the environment's branch; another\ncommit needs --rev REV --allow-other-rev. Exit status: %d applied (or nothing\nto do), %d error or not approved, %d usage error.\n", exitOK, exitError, exitUsage)
+		fmt.Fprintf(stderr, "Usage: berth apply --env ENV [--repo DIR] [--auto-approve] [flags]\n\nShows the plan, asks for approval on a terminal (elsewhere --auto-approve is\nneeded), applies it and records the run. A Git --repo is read from its\nobjects (not the work tree): the head of the environment's branch; another\ncommit needs --rev REV --allow-other-rev. An environment berth.yaml no\nlonger declares is removed: what berth recorded of it is deleted, its\nsites backed up first. Exit status: %d applied (or nothing\nto do), %d error or not approved, %d usage error.\n", exitOK, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseNoArgs(fs, args, stderr); !ok {
@@ -82,26 +81,20 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 	}
 	defer store.Close()
 	progress := &progressHook{w: stderr}
-	e, d, conn, err := l.engine(ctx, store, &f.envFlags, progress)
+	prepared, conn, err := l.prepare(ctx, store, &f.envFlags, progress)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 
-	p, err := e.Plan(ctx, d, opts)
-	if err != nil {
-		return err
-	}
-	f.write(p, stdout)
-	if p.Empty() && len(p.Unreachable) == 0 {
-		// Still run Apply: it records unchanged resources berth found in
-		// place (adopted) in the inventory. It writes nothing on hosts.
-		if _, err := e.Apply(ctx, p); err != nil {
-			return err
+	// One run, as the daemon's (package run): recorded from its start,
+	// planned, approved here, applied (an empty plan too: that records
+	// what berth found in place and writes nothing on hosts), recorded.
+	approve := func(p *reconcile.Plan) error {
+		f.write(p, stdout)
+		if p.Empty() && len(p.Unreachable) == 0 || autoApprove {
+			return nil
 		}
-		return recordRun(ctx, store, p, l.git.trigger(), &reconcile.Result{}, nil, nil, stdout)
-	}
-	if !autoApprove {
 		if !canAsk(stdin, stdout) {
 			return errNoApproval
 		}
@@ -110,13 +103,18 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 		if strings.TrimSpace(line) != "yes" {
 			return errors.New("apply cancelled; nothing was changed")
 		}
+		return nil
 	}
-	id, err := store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: l.git.trigger()})
-	if err != nil {
-		return err
+	out, err := prepared.Converge(ctx, berthrun.Options{Trigger: l.git.trigger(), Plan: opts, Approve: approve, Log: progress.log})
+	if out != nil && out.Result != nil {
+		res := out.Result
+		fmt.Fprintf(stdout, "\nApply: %d applied, %d failed, %d restored; reloaded: %s. Run %d.\n",
+			res.Applied, res.Failed, res.Restored, orNone(res.Reloads), out.Run)
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stdout, "Warning: %s\n", w)
+		}
 	}
-	res, applyErr := e.Apply(ctx, p)
-	return recordRunID(ctx, store, id, p, res, applyErr, progress.log(), stdout)
+	return err
 }
 
 // canAsk tells whether apply can ask for approval: stdin and stdout are
@@ -128,38 +126,6 @@ func canAsk(stdin io.Reader, stdout io.Writer) bool {
 
 // errNoApproval refuses an apply that nobody can approve.
 var errNoApproval = usageError("refusing to apply without --auto-approve when not run on a terminal (stdin and stdout); nothing was changed")
-
-// recordRun records a run that applied nothing.
-func recordRun(ctx context.Context, store *state.Store, p *reconcile.Plan, trigger string, res *reconcile.Result, applyErr error, log []byte, stdout io.Writer) error {
-	id, err := store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: trigger})
-	if err != nil {
-		return err
-	}
-	return recordRunID(ctx, store, id, p, res, applyErr, log, stdout)
-}
-
-func recordRunID(ctx context.Context, store *state.Store, id int64, p *reconcile.Plan, res *reconcile.Result, applyErr error, log []byte, stdout io.Writer) error {
-	changes, _ := json.Marshal(p)
-	rr := state.RunResult{Result: state.ResultSucceeded, Changes: changes, Log: log}
-	switch {
-	case applyErr != nil:
-		rr.Result, rr.Error = state.ResultFailed, applyErr.Error()
-	case p.Empty():
-		rr.Result = state.ResultNoOp
-	}
-	// Record the run even when the apply was interrupted.
-	if err := store.FinishRun(context.WithoutCancel(ctx), id, rr); err != nil {
-		return errors.Join(applyErr, fmt.Errorf("record run %d: %w", id, err))
-	}
-	if res != nil {
-		fmt.Fprintf(stdout, "\nApply: %d applied, %d failed, %d restored; reloaded: %s. Run %d.\n",
-			res.Applied, res.Failed, res.Restored, orNone(res.Reloads), id)
-		for _, w := range res.Warnings {
-			fmt.Fprintf(stdout, "Warning: %s\n", w)
-		}
-	}
-	return applyErr
-}
 
 func orNone(s []string) string {
 	if len(s) == 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
+	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -81,6 +82,12 @@ type loaded struct {
 	revision string
 	stateDir string
 	git      *gitPick // nil for a plain directory
+	// removed: berth.yaml of the revision does not declare the
+	// environment; res is then spec.ResolveRemoved's (nothing, on every
+	// server of the repo) and unknown is Resolve's error, returned when
+	// berth recorded nothing of the environment either.
+	removed bool
+	unknown error
 }
 
 // load reads and validates the repo and resolves f.env. A repo with
@@ -99,15 +106,34 @@ func (f *envFlags) load(stderr io.Writer) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := spec.Resolve(repo, f.env)
-	if err != nil {
-		return nil, err
-	}
 	dir, err := filepath.Abs(f.stateDir)
 	if err != nil {
 		return nil, err
 	}
-	return &loaded{fsys: fsys, res: res, revision: rev, stateDir: dir}, nil
+	l := &loaded{fsys: fsys, revision: rev, stateDir: dir}
+	if err := l.resolve(repo, f.env); err != nil {
+		return nil, err
+	}
+	if l.removed {
+		fmt.Fprintf(stderr, "berth: %s is not declared in berth.yaml of %s: what berth recorded of it is planned for removal (berth apply --env %s removes it)\n", f.env, rev, f.env)
+	}
+	return l, nil
+}
+
+// resolve resolves env of repo into l; an environment repo does not
+// declare resolves to its removal (spec.ResolveRemoved): see package run.
+func (l *loaded) resolve(repo *spec.Repo, env string) error {
+	res, err := spec.Resolve(repo, env)
+	if errors.Is(err, spec.ErrUnknownEnvironment) {
+		removed, rerr := spec.ResolveRemoved(repo, env)
+		if rerr != nil {
+			return err
+		}
+		l.res, l.removed, l.unknown = removed, true, err
+		return nil
+	}
+	l.res = res
+	return err
 }
 
 // errInvalid is returned after the problems of an invalid repo were printed.
@@ -172,17 +198,21 @@ func loadFS(fsys fs.FS, stderr io.Writer) (*spec.Repo, error) {
 	return repo, nil
 }
 
-// engine returns the desired state of the loaded revision and the engine
-// over the state store, through desired.Prepare, as the daemon does
-// (daemon/env.go); the connector is the caller's to close.
-func (l *loaded) engine(ctx context.Context, store *state.Store, f *envFlags, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, *connector, error) {
+// prepare builds the desired state of the loaded revision and the engine
+// over the state store through run.Prepare, as the daemon does
+// (daemon/env.go); the connector is the caller's to close. A removed
+// environment berth recorded nothing of is the unknown environment it is.
+func (l *loaded) prepare(ctx context.Context, store *state.Store, f *envFlags, hook reconcile.Hook) (*berthrun.Prepared, *connector, error) {
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
-	e, d, err := desired.Prepare(ctx, l.input(store, f, conn), hook)
+	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: l.input(store, f, conn), Removed: l.removed, Hook: hook})
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, err
+		if errors.Is(err, berthrun.ErrNothingRecorded) && l.unknown != nil {
+			return nil, nil, l.unknown
+		}
+		return nil, nil, err
 	}
-	return e, d, conn, nil
+	return p, conn, nil
 }
 
 // input is what desired.Prepare builds the loaded revision from.

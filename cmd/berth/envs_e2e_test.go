@@ -1,9 +1,10 @@
 package main
 
 import (
-	"context"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -14,42 +15,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/internal/testenv"
-	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/state"
 )
 
 // TestEnvironmentsOnOneServer: production (main) and staging (staging, with
-// a domain suffix) on one local nginx, with different code on the two
-// branches. Before environments kept apart, both shared
+// a domain suffix) on one local nginx and PHP-FPM, with different code on
+// the two branches. Before environments kept apart, both shared
 // <web_root>/platforms/static/current and switched it back and forth.
+// Then staging leaves berth.yaml: the daemon reports it and removes
+// nothing; `berth plan --env staging` shows its removal and `berth apply
+// --env staging` removes only staging's resources, its sites' data backed
+// up first, production byte-identical and still served.
 func TestEnvironmentsOnOneServer(t *testing.T) {
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		os.Chmod(d, 0o755)
-	}
-	n := testenv.Nginx(t)
-	web := &webFixture{t: t, addr: n.Addr, confDir: n.SitesDir, webRoot: filepath.Join(base, "www")}
+	w := newPHPWeb(t)
+	base, web := w.base, w.webFixture
 	g := newGitRepo(t, base)
-	g.write("berth.yaml", `environments:
+	backups := filepath.Join(base, "backups")
+	g.write("berth.yaml", fmt.Sprintf(`environments:
   production: { branch: main }
   staging: { branch: staging, domain_suffix: .staging.example.com }
 policy: { max_deletions: 2 }
-`)
-	g.write("servers/web.yaml", nginxServer(n, web.webRoot))
+backups: { dir: %s }
+`, backups))
+	g.write("servers/web.yaml", w.webServer("  db: { type: sqlite }\n"))
 	g.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web]\n")
+	g.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: app }\nservers: [web]\n")
 	for _, s := range []string{"a", "b"} {
 		g.write("sites/"+s+".yaml", fmt.Sprintf("kind: Site\nname: %s.example.com\nplatform: static\nweb:\n  headers:\n    X-Site: %s\n", s, s))
 	}
+	g.write("sites/c.yaml", "kind: Site\nname: c.example.com\nplatform: app\ndb: { server: web }\nweb:\n  headers:\n    X-Site: c\n")
 	g.write("code/index.html", "<h1>production code</h1>\n")
+	g.write("app/index.php", "<?php echo 'php ' . PHP_MAJOR_VERSION . ' code';\n")
 	g.commit("main", "production")
 	g.git(g.work, "checkout", "-q", "-b", "staging")
 	g.write("code/index.html", "<h1>staging code</h1>\n")
 	g.commit("staging", "staging code")
 	g.git(g.work, "push", "-q", "-u", "origin", "staging")
 
-	stateDir := filepath.Join(base, "state")
+	stateDir := web.stateDir
 	secret := filepath.Join(base, "webhook.secret")
 	os.WriteFile(secret, webhookSecret, 0o600)
 	p := startServe(t, "--repo", g.url, "--state-dir", stateDir, "--github-secret-file", secret, "--poll", "0", "--drift-interval", "1s")
@@ -71,12 +77,14 @@ policy: { max_deletions: 2 }
 			web.get(s+".example.com", "/", serves(s, "production"))
 			web.get(s+".example.com.staging.example.com", "/", serves(s, "staging"))
 		}
+		web.get("c.example.com", "/", serves("c", "php 8"))
+		web.get("c.example.com.staging.example.com", "/", serves("c", "php 8"))
 	}
 	check()
 
 	// Three drift runs of each environment change nothing: every one is a
 	// no-op and no file (content, mode, mtime) or link moved.
-	before, links := web.snapshot(), currentLinks(t, web.webRoot)
+	before, links := w.tree(), currentLinks(t, web.webRoot)
 	drifts := func(env string) (n int, bad []string) {
 		for _, r := range p.runs(env) {
 			if r.Trigger != daemon.ReasonDrift || r.Result == state.ResultRunning {
@@ -101,7 +109,7 @@ policy: { max_deletions: 2 }
 			t.Errorf("%s: drift runs that were not no-ops: %v", env, bad)
 		}
 	}
-	if d := diffSnap(before, web.snapshot()); len(d) > 0 {
+	if d := diffSnap(before, w.tree()); len(d) > 0 {
 		t.Errorf("drift runs changed %v", d)
 	}
 	if now := currentLinks(t, web.webRoot); !maps.Equal(links, now) {
@@ -118,7 +126,7 @@ policy: { max_deletions: 2 }
 
 	// Site b removed from staging: staging stops serving it; every file of
 	// production stays byte-identical (and untouched).
-	prodBefore := production(web.snapshot())
+	prodBefore := production(w.tree())
 	g.git(g.work, "rm", "-q", "sites/b.yaml")
 	g.commit("staging", "b leaves staging")
 	stagingHead = g.git(g.work, "rev-parse", "staging")
@@ -128,28 +136,78 @@ policy: { max_deletions: 2 }
 	})
 	web.get("b.example.com.staging.example.com", "/", func(r *http.Response, _ string) bool { return r.StatusCode == 404 && r.Header.Get("X-Site") == "" })
 	web.get("b.example.com", "/", serves("b", "production"))
-	if d := diffSnap(prodBefore, production(web.snapshot())); len(d) > 0 {
+	if d := diffSnap(prodBefore, production(w.tree())); len(d) > 0 {
 		t.Errorf("removing a site from staging changed production's %v", d)
 	}
 	p.stop()
 
-	// The staging environment removed from berth.yaml: its inventory is
-	// pruned as a whole (a desired state with nothing in it, the server's
-	// services from production, which keeps the server). Only staging's
-	// resources go; production's files, links and shared directories stay
-	// byte-identical.
+	// Staging leaves berth.yaml on main. The daemon converges production
+	// (nothing to do), reports staging as orphaned and removes nothing.
 	g.git(g.work, "checkout", "-q", "main")
-	g.write("berth.yaml", "environments:\n  production: { branch: main }\npolicy: { max_deletions: 2 }\n")
+	g.write("berth.yaml", fmt.Sprintf("environments:\n  production: { branch: main }\npolicy: { max_deletions: 2 }\nbackups: { dir: %s }\n", backups))
 	g.commit("main", "no more staging")
-	prodBefore = production(web.snapshot())
-	removeEnvironment(t, g.work, stateDir, "staging")
+	g.git(g.work, "push", "-q", "origin", "main")
+	mainHead = g.git(g.work, "rev-parse", "main")
+	prodBefore, withStaging := production(w.tree()), w.tree()
+	p = startServe(t, "--repo", g.url, "--state-dir", stateDir, "--poll", "0", "--drift-interval", "0")
+	st := p.until("production synced at main's head, staging orphaned", func(st map[string]daemon.EnvStatus) bool {
+		return st["production"].Phase == daemon.PhaseSynced && st["production"].LastApplied == mainHead && st["staging"].Phase == daemon.PhaseOrphaned
+	})
+	if msg := st["staging"].Message; !strings.Contains(msg, "berth apply --env staging") {
+		t.Errorf("the orphaned environment's message: %q", msg)
+	}
+	p.stop()
+	if d := diffSnap(withStaging, w.tree()); len(d) > 0 {
+		t.Errorf("the daemon changed %v after staging left berth.yaml", d)
+	}
+
+	// berth plan --env staging shows the removal of staging's resources
+	// only, its sites backed up first; apply does it.
+	cli := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		args = append(args, "--env", "staging", "--repo", g.work, "--state-dir", stateDir, "--no-color")
+		if code := run(args, &stdout, &stderr); code != want {
+			t.Fatalf("berth %v: exit %d, want %d\n%s\n%s", args, code, want, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	status := func() string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"status", "--repo", g.work, "--state-dir", stateDir}, &stdout, &stderr); code != exitOK {
+			t.Fatalf("berth status: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	if out := status(); !strings.Contains(out, "staging (removed from berth.yaml): OutOfSync") || !strings.Contains(out, "berth apply --env staging") {
+		t.Errorf("berth status does not list the removed staging:\n%s", out)
+	}
+	out, _ := cli(exitChanges, "plan")
+	for _, want := range []string{"not declared in berth.yaml", "site/c.example.com.staging.example.com/backup@web", "- site/a.example.com.staging.example.com/vhost@web"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan of the removed staging lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, " site/") && !strings.Contains(line, "staging") {
+			t.Errorf("plan of the removed staging touches another environment: %s", line)
+		}
+	}
+	cli(exitOK, "apply", "--auto-approve")
+
 	web.get("a.example.com.staging.example.com", "/", func(r *http.Response, _ string) bool { return r.StatusCode == 404 && r.Header.Get("X-Site") == "" })
+	web.get("c.example.com.staging.example.com", "/", func(r *http.Response, _ string) bool { return r.StatusCode == 404 && r.Header.Get("X-Site") == "" })
 	for _, s := range []string{"a", "b"} {
 		web.get(s+".example.com", "/", serves(s, "production"))
 	}
-	after := web.snapshot()
+	web.get("c.example.com", "/", serves("c", "php 8"))
+	after := w.tree()
 	if d := diffSnap(prodBefore, production(after)); len(d) > 0 {
 		t.Errorf("removing staging changed production's %v", d)
+	}
+	if a, b := treeHash(prodBefore), treeHash(production(after)); a != b {
+		t.Errorf("production's tree hash %s before staging's removal, %s after", a, b)
 	}
 	var left []string
 	for path := range after {
@@ -161,6 +219,57 @@ policy: { max_deletions: 2 }
 	if len(left) > 0 {
 		t.Errorf("staging's resources left behind: %v", left)
 	}
+	// c's data (its SQLite database) was backed up before it was deleted.
+	var manifests []backup.Manifest
+	filepath.WalkDir(filepath.Join(backups, "staging"), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.Name() == "manifest.json" {
+			var m backup.Manifest
+			data, _ := os.ReadFile(p)
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Errorf("%s: %v", p, err)
+			}
+			manifests = append(manifests, m)
+		}
+		return nil
+	})
+	if len(manifests) != 1 || manifests[0].Site != "c.example.com.staging.example.com" || manifests[0].Reason != backup.ReasonDelete || manifests[0].Env != "staging" {
+		t.Errorf("backups of staging: %+v", manifests)
+	}
+	// Nothing of staging is left to remove: it is an unknown environment.
+	cli(exitUsage, "plan")
+	if out := status(); strings.Contains(out, "staging") {
+		t.Errorf("berth status lists staging after its removal:\n%s", out)
+	}
+}
+
+// tree is the snapshot of what the web server and PHP-FPM read: the web
+// root, the vhosts and the pools.
+func (w *phpWeb) tree() map[string]string {
+	snap := w.snapshot()
+	filepath.WalkDir(w.phpRoot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSocket != 0 {
+			return nil
+		}
+		info, _ := d.Info()
+		if !d.Type().IsRegular() {
+			snap[p] = info.Mode().String()
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		snap[p] = fmt.Sprintf("%x %v %d", sha256.Sum256(data), info.Mode(), info.ModTime().UnixNano())
+		return nil
+	})
+	return snap
+}
+
+// treeHash is one hash of a snapshot: every path with its content, mode
+// and mtime.
+func treeHash(snap map[string]string) string {
+	h := sha256.New()
+	for _, p := range slices.Sorted(maps.Keys(snap)) {
+		fmt.Fprintf(h, "%s\x00%s\x00", p, snap[p])
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 // currentLinks returns the target of every current link under root.
@@ -186,38 +295,4 @@ func production(snap map[string]string) map[string]string {
 		}
 	}
 	return out
-}
-
-// removeEnvironment prunes what env recorded, as converging an environment
-// that berth.yaml no longer declares does: the desired state is empty and
-// the services of the servers come from production, resolved from repo.
-func removeEnvironment(t *testing.T, repo, stateDir, env string) {
-	t.Helper()
-	ctx := context.Background()
-	f := &envFlags{env: "production", repo: repo, stateDir: stateDir}
-	l, err := f.load(io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := openState(ctx, stateDir, false, "test", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	e, prod, _, err := l.engine(ctx, store, f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := &reconcile.Desired{Env: env, Revision: "environment removed", Service: prod.Service}
-	plan, err := e.Plan(ctx, gone, reconcile.PlanOptions{AllowDeletions: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if plan.Summary().Destroy == 0 {
-		t.Fatalf("pruning %s plans no deletion: %+v", env, plan.Changes)
-	}
-	res, err := e.Apply(ctx, plan)
-	if err != nil {
-		t.Fatalf("prune %s: %v (%+v)", env, err, res)
-	}
 }

@@ -94,10 +94,10 @@ func plan(ctx context.Context, f *envFlags, stderr io.Writer) (*reconcile.Plan, 
 		return nil, err
 	}
 	defer store.Close()
-	e, d, conn, err := l.engine(ctx, store, f, nil)
+	prepared, conn, err := l.prepare(ctx, store, f, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	return e.Plan(ctx, d, f.planOptions())
+	return prepared.Plan(ctx, f.planOptions())
 }

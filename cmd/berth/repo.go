@@ -74,10 +74,18 @@ func (f *envFlags) loadGit(stderr io.Writer) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := spec.Resolve(repo, f.env)
+	dir, err := filepath.Abs(f.stateDir)
 	if err != nil {
 		return nil, err
 	}
+	l := &loaded{fsys: fsys, stateDir: dir}
+	if err := l.resolve(repo, f.env); err != nil {
+		return nil, err
+	}
+	if l.removed {
+		return f.loadRemoved(lr, l, planned, stderr)
+	}
+	res := l.res
 	pick := &gitPick{planned: planned, branch: res.Branch, rev: f.rev}
 	head, err := lr.Branch(res.Branch)
 	switch {
@@ -101,11 +109,26 @@ func (f *envFlags) loadGit(stderr io.Writer) (*loaded, error) {
 		pick.planned = head
 	}
 	f.sayPick(pick, stderr)
-	dir, err := filepath.Abs(f.stateDir)
-	if err != nil {
-		return nil, err
-	}
 	return &loaded{fsys: fsys, res: res, revision: pick.planned.Hash, stateDir: dir, git: pick}, nil
+}
+
+// loadRemoved completes l, an environment that berth.yaml of the commit
+// read (the one checked out, or --rev) does not declare: it has no branch,
+// so the commit checked out is the one to converge its removal from.
+func (f *envFlags) loadRemoved(lr *source.Local, l *loaded, planned source.Revision, stderr io.Writer) (*loaded, error) {
+	head, _, err := lr.Checkout()
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	l.revision = planned.Hash
+	l.git = &gitPick{planned: planned, head: head.Hash, rev: f.rev}
+	short := reconcile.ShortRevision(planned.Hash)
+	fmt.Fprintf(stderr, "berth: %s is not declared in berth.yaml of commit %s: what berth recorded of it is planned for removal (berth apply --env %s removes it)\n", f.env, short, f.env)
+	if l.git.other() {
+		fmt.Fprintf(stderr, "warning: commit %s (--rev %s) is not the commit checked out (%s): berth apply --env %s removes it as of %s\n",
+			short, f.rev, reconcile.ShortRevision(head.Hash), f.env, reconcile.ShortRevision(head.Hash))
+	}
+	return l, nil
 }
 
 // sayPick prints the commit read and, when it is not the head of the

@@ -8,33 +8,33 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
+	berthrun "github.com/berthhq/berth/run"
 )
 
+// envStatus is what berth status shows of one environment; its sync and
+// its sites' come from package run, which derives the daemon's too.
 type envStatus struct {
 	Env         string     `json:"env"`
-	Branch      string     `json:"branch"`
+	Branch      string     `json:"branch,omitempty"`
 	LastApplied string     `json:"last_applied,omitempty"`
 	AppliedAt   *time.Time `json:"applied_at,omitempty"`
 	LastRun     string     `json:"last_run,omitempty"`
 	Sync        string     `json:"sync"`
+	// Removed: berth.yaml no longer declares the environment, but berth
+	// still has resources of it.
+	Removed bool `json:"removed,omitempty"`
 	// Why is the first reason the environment as a whole is out of sync
 	// (shared resources, a check and reload pending from an interrupted
-	// run); sites have their own.
-	Why   string       `json:"why,omitempty"`
-	Sites []siteStatus `json:"sites"`
-}
-
-type siteStatus struct {
-	Site  string `json:"site"`
-	Sync  string `json:"sync"` // Synced | OutOfSync
-	State string `json:"state"`
-	Why   string `json:"why,omitempty"`
+	// run, its removal from berth.yaml); sites have their own.
+	Why   string                `json:"why,omitempty"`
+	Sites []berthrun.SiteStatus `json:"sites"`
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -76,6 +76,13 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	envs := []string{f.env}
 	if f.env == "" {
 		envs = slices.Sorted(maps.Keys(repo.Config.Environments))
+		// And those berth.yaml no longer declares that still have
+		// resources on the servers.
+		orphans, err := orphanEnvs(ctx, f.stateDir, envs, stderr)
+		if err != nil {
+			return exitFor(err, "status", stderr)
+		}
+		envs = append(envs, orphans...)
 	}
 	var out []envStatus
 	for _, env := range envs {
@@ -98,7 +105,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		if st.LastApplied != "" {
 			applied = fmt.Sprintf("last applied %s at %s", st.LastApplied, st.AppliedAt.Format(time.RFC3339))
 		}
-		fmt.Fprintf(stdout, "%s (branch %s): %s, %s", st.Env, st.Branch, st.Sync, applied)
+		branch := "branch " + st.Branch
+		if st.Removed {
+			branch = "removed from berth.yaml"
+		}
+		fmt.Fprintf(stdout, "%s (%s): %s, %s", st.Env, branch, st.Sync, applied)
 		if st.LastRun != "" {
 			fmt.Fprintf(stdout, "; last run %s", st.LastRun)
 		}
@@ -107,7 +118,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  %s\n", st.Why)
 		}
 		for _, s := range st.Sites {
-			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Why)
+			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Message)
 		}
 	}
 	return exitOK
@@ -131,53 +142,62 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		st.LastRun = fmt.Sprintf("%d %s", runs[0].ID, runs[0].Result)
 	}
 
-	e, d, conn, err := l.engine(ctx, store, f, nil)
+	prepared, conn, err := l.prepare(ctx, store, f, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	why := map[string]string{} // site -> first reason it is out of sync
+	var why map[string]string // site ("" the environment) -> first reason it is out of sync
 	if observe {
-		p, err := e.Plan(ctx, d, reconcile.PlanOptions{AllowDeletions: 1 << 30})
+		p, err := prepared.Plan(ctx, reconcile.PlanOptions{AllowDeletions: 1 << 30})
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range p.Changes {
-			if _, seen := why[c.Site]; !seen {
-				why[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
-			}
-		}
-		if _, seen := why[""]; !seen && len(p.Pending) > 0 {
-			why[""] = p.Pending[0].String()
-		}
-	} else {
-		recs, err := e.Inventory.Records(ctx, f.env)
-		if err != nil {
-			return nil, err
-		}
-		pending, err := e.Inventory.PendingReloads(ctx, f.env)
-		if err != nil {
-			return nil, err
-		}
-		why = reconcile.Unsynced(d, recs, pending)
+		why = berthrun.Differences(p)
+	} else if why, err = prepared.Unsynced(ctx); err != nil {
+		return nil, err
 	}
+	var declared []string
+	states := map[string]string{}
 	for _, s := range l.res.Sites {
-		ss := siteStatus{Site: s.Domain, Sync: "Synced", State: s.State}
-		if w, ok := why[s.Domain]; ok {
-			ss.Sync, ss.Why = "OutOfSync", w
-			st.Sync = "OutOfSync"
-		}
-		st.Sites = append(st.Sites, ss)
+		declared = append(declared, s.Domain)
+		states[s.Domain] = s.State
 	}
-	for _, site := range slices.Sorted(maps.Keys(why)) {
-		if site != "" && !slices.ContainsFunc(st.Sites, func(s siteStatus) bool { return s.Site == site }) {
-			st.Sites = append(st.Sites, siteStatus{Site: site, Sync: "OutOfSync", State: "deleted", Why: why[site]})
-			st.Sync = "OutOfSync"
+	derived := berthrun.FromDifferences(declared, why)
+	st.Sync, st.Why, st.Sites = derived.Sync, derived.Why, derived.Sites
+	for i := range st.Sites {
+		if s := &st.Sites[i]; s.State == "" {
+			s.State = states[s.Site]
 		}
 	}
-	slices.SortFunc(st.Sites, func(a, b siteStatus) int { return strings.Compare(a.Site, b.Site) })
-	if w, ok := why[""]; ok {
-		st.Sync, st.Why = "OutOfSync", w
+	if l.removed {
+		st.Removed, st.Sync = true, berthrun.OutOfSync
+		if inv, ok, err := berthrun.Recorded(ctx, store, f.env); err == nil && ok {
+			st.Why = berthrun.OrphanMessage(inv)
+		}
 	}
 	return st, nil
+}
+
+// orphanEnvs returns the environments of the state directory's inventory
+// that are not among declared.
+func orphanEnvs(ctx context.Context, stateDir string, declared []string, stderr io.Writer) ([]string, error) {
+	dir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openState(ctx, dir, true, "berth status", stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	orphans, err := berthrun.Orphans(ctx, store, declared)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range orphans {
+		out = append(out, o.Env)
+	}
+	return out, nil
 }

@@ -1,0 +1,239 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/state"
+)
+
+// Results a run records besides state's: a plan the caller did not
+// approve, and drift found and reported but not repaired.
+const (
+	ResultCancelled = "cancelled"
+	ResultDrift     = "drift-detected"
+)
+
+// Input is what a run prepares: the revision's inputs of the desired
+// state (desired.Input: the environment resolved, the repo's files, the
+// store, the hosts...) and where progress goes.
+type Input struct {
+	desired.Input
+	// Removed says Resolved is an environment berth.yaml no longer
+	// declares (spec.ResolveRemoved): Prepare then needs the inventory to
+	// hold resources of it (else ErrNothingRecorded) and the plan warns
+	// that it deletes them.
+	Removed bool
+	// Hook receives the engine's progress; nil: none.
+	Hook reconcile.Hook
+}
+
+// Prepared is one environment at one revision, ready to plan and apply.
+type Prepared struct {
+	Engine  *reconcile.Engine
+	Desired *reconcile.Desired
+	Env     string
+	// Revision names the revision planned.
+	Revision string
+	// Removed: berth.yaml no longer declares Env; Desired is empty.
+	Removed bool
+	store   *state.Store
+}
+
+// Prepare builds the desired state of in's revision and the engine for it
+// through desired.Prepare.
+func Prepare(ctx context.Context, in Input) (*Prepared, error) {
+	env := in.Resolved.Environment
+	var removed state.EnvInventory
+	if in.Removed {
+		inv, ok, err := Recorded(ctx, in.Store, env)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("environment %q: %w", env, ErrNothingRecorded)
+		}
+		removed = inv
+	}
+	e, d, err := desired.Prepare(ctx, in.Input, in.Hook)
+	if err != nil {
+		return nil, err
+	}
+	if in.Removed {
+		d.Warnings = append(d.Warnings, removedWarning(removed, in.Revision))
+	}
+	return &Prepared{Engine: e, Desired: d, Env: env, Revision: in.Revision, Removed: in.Removed, store: in.Store}, nil
+}
+
+// Plan plans the prepared revision; it changes nothing (but may keep new
+// databases' generated secrets, as any plan does).
+func (p *Prepared) Plan(ctx context.Context, opts reconcile.PlanOptions) (*reconcile.Plan, error) {
+	return p.Engine.Plan(ctx, p.Desired, opts)
+}
+
+// Options are what a caller of Converge decides.
+type Options struct {
+	// Trigger is recorded with the run: "cli", "poll,webhook"...
+	Trigger string
+	// Plan holds the plan's options (--adopt, --allow-deletions, the
+	// sites of berth verify...).
+	Plan reconcile.PlanOptions
+	// ReportOnly plans and records what differs without applying it (the
+	// daemon's drift check with self-heal off).
+	ReportOnly bool
+	// Approve is called with every plan before it is applied (the CLI
+	// prints it and asks); an error cancels the run, recorded as
+	// ResultCancelled. nil approves.
+	Approve func(*reconcile.Plan) error
+	// Started, when set, is called with the run's ID once its start is
+	// recorded, before the plan (the daemon logs with it).
+	Started func(id int64)
+	// Serialize, when set, is held while the plan is applied (the daemon
+	// applies one environment at a time).
+	Serialize sync.Locker
+	// Log, when set, returns the run's log for its record.
+	Log func() []byte
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	// Run is the run's ID in the store.
+	Run int64
+	// Plan is nil when planning failed.
+	Plan *reconcile.Plan
+	// Result is nil when nothing was applied (a failed plan, a cancelled
+	// run, ReportOnly).
+	Result *reconcile.Result
+	// Record is what was recorded as the run's end.
+	Record state.RunResult
+	// Err is why the run failed: its plan, approval or apply.
+	Err error
+	// RecordErr is set when the run's end could not be recorded.
+	RecordErr error
+	// Status is the environment's sync and health after the run.
+	Status Env
+}
+
+// Converge is one run: it records the run's start, plans, asks
+// o.Approve, applies (an empty plan too: that records what berth found in
+// place, and writes nothing on hosts), records how the run ended (also
+// when ctx was cancelled) and derives the status. The error is the
+// outcome's Err joined with its RecordErr; the outcome is nil only when
+// the run's start could not be recorded, and then nothing was done.
+func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
+	id, err := p.store.StartRun(ctx, state.Run{Env: p.Env, Revision: p.Revision, Trigger: o.Trigger})
+	if err != nil {
+		return nil, fmt.Errorf("record the start of a run of %s: %w; nothing was done", p.Env, err)
+	}
+	if o.Started != nil {
+		o.Started(id)
+	}
+	out := &Outcome{Run: id}
+	cancelled := false
+	out.Plan, out.Err = p.Engine.Plan(ctx, p.Desired, o.Plan)
+	if out.Err == nil && !o.ReportOnly && o.Approve != nil {
+		out.Err = o.Approve(out.Plan)
+		cancelled = out.Err != nil
+	}
+	if out.Err == nil && !o.ReportOnly {
+		if o.Serialize != nil {
+			o.Serialize.Lock()
+		}
+		out.Result, out.Err = p.Engine.Apply(ctx, out.Plan)
+		if o.Serialize != nil {
+			o.Serialize.Unlock()
+		}
+		if out.Result == nil {
+			out.Result = &reconcile.Result{}
+		}
+		if out.Err == nil && p.Removed {
+			out.Err = p.forgetAdopted(ctx, out.Result)
+		}
+	}
+	out.Record = record(out, o.ReportOnly, cancelled, o.Log)
+	if err := p.store.FinishRun(context.WithoutCancel(ctx), id, out.Record); err != nil {
+		out.RecordErr = fmt.Errorf("record run %d: %w", id, err)
+	}
+	out.Status = afterRun(out)
+	return out, errors.Join(out.Err, out.RecordErr)
+}
+
+// Failed records a run of env at revision that failed before it could be
+// prepared or planned (a revision that does not load, say): nothing was
+// done. It returns the run's ID.
+func Failed(ctx context.Context, store *state.Store, env, revision, trigger string, cause error) (int64, error) {
+	id, err := store.StartRun(ctx, state.Run{Env: env, Revision: revision, Trigger: trigger})
+	if err != nil {
+		return 0, err
+	}
+	return id, store.FinishRun(context.WithoutCancel(ctx), id, state.RunResult{Result: state.ResultFailed, Error: cause.Error()})
+}
+
+// forgetAdopted ends the removal of an environment: once everything it
+// created is deleted, the records left are those berth found in place
+// (adopted: directories another environment had created, say), which it
+// never deletes; keeping them would keep the environment in the inventory
+// for ever.
+func (p *Prepared) forgetAdopted(ctx context.Context, res *reconcile.Result) error {
+	recs, err := p.Engine.Inventory.Records(ctx, p.Env)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, r := range recs {
+		if r.Adopted {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 || len(ids) < len(recs) {
+		return nil // something it created is still there: the next apply retries
+	}
+	if err := p.Engine.Inventory.DeleteRecords(ctx, p.Env, ids); err != nil {
+		return fmt.Errorf("forget the records of %s: %w", p.Env, err)
+	}
+	res.Warnings = append(res.Warnings, fmt.Sprintf("environment %s is removed; berth forgot %d paths it had found in place and never deletes (shared directories of other environments)", p.Env, len(ids)))
+	return nil
+}
+
+// record is the run's end as the store keeps it.
+func record(out *Outcome, reportOnly, cancelled bool, log func() []byte) state.RunResult {
+	rr := state.RunResult{Result: state.ResultSucceeded}
+	if log != nil {
+		rr.Log = log()
+	}
+	if out.Plan != nil {
+		rr.Changes, _ = json.Marshal(out.Plan)
+	}
+	switch {
+	case cancelled:
+		rr.Result, rr.Error = ResultCancelled, out.Err.Error()
+	case out.Err != nil:
+		rr.Result, rr.Error = state.ResultFailed, out.Err.Error()
+	case out.Plan.Empty():
+		rr.Result = state.ResultNoOp
+	case reportOnly:
+		rr.Result = ResultDrift
+	}
+	return rr
+}
+
+// afterRun is the status after the run: from its plan and, when applied,
+// its result; a run that failed is Degraded.
+func afterRun(out *Outcome) Env {
+	if out.Plan == nil {
+		return Env{Sync: OutOfSync, Health: HealthDegraded, Why: out.Err.Error()}
+	}
+	st := FromPlan(out.Plan, out.Result)
+	if out.Result != nil && out.Err != nil {
+		st.Sync, st.Health = OutOfSync, HealthDegraded
+		if st.Why == "" {
+			st.Why = out.Err.Error()
+		}
+	}
+	return st
+}

@@ -1,0 +1,212 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/berthhq/berth/reconcile"
+)
+
+// Sync states of a site or an environment.
+const (
+	Synced    = "Synced"
+	OutOfSync = "OutOfSync"
+)
+
+// Health of a site or an environment, from the last run that applied it.
+const (
+	HealthHealthy  = "Healthy"
+	HealthDegraded = "Degraded"
+	HealthUnknown  = "Unknown"
+)
+
+// StateDeleted is the State of a site the revision no longer declares but
+// whose resources are still on the servers.
+const StateDeleted = "deleted"
+
+// SiteStatus is one site's sync state and health.
+type SiteStatus struct {
+	Site string `json:"site"`
+	Sync string `json:"sync"` // Synced | OutOfSync
+	// Health is set when it is known: after an apply.
+	Health string `json:"health,omitempty"`
+	// State is StateDeleted for a site the revision no longer declares;
+	// callers may set a declared site's (enabled, disabled).
+	State string `json:"state,omitempty"`
+	// Message is why the site is out of sync or degraded: its first
+	// difference ("~ site/x/vhost@web1") or its failure.
+	Message string `json:"message,omitempty"`
+}
+
+// Env is an environment's sync state and health and its sites'.
+type Env struct {
+	Sync string
+	// Health is set when it is known: after an apply.
+	Health string
+	// Why is the first reason the environment as a whole is out of sync
+	// or degraded (a shared resource, a check and reload pending from an
+	// interrupted run, a failed run); its sites carry their own.
+	Why   string
+	Sites []SiteStatus
+}
+
+// FromPlan derives the status from a plan and, when it was applied, from
+// its result: a site is OutOfSync while the plan changes it and was not
+// applied, when the apply failed for it (a change of its own, or its
+// server as a whole: a failed configuration check), or when it is in
+// conflict (a path berth did not create); Degraded when the apply failed
+// for it. It is what the daemon shows after each run and `berth status
+// --observe` from a plan.
+func FromPlan(p *reconcile.Plan, res *reconcile.Result) Env {
+	return derive(p.Sites, Differences(p), p.Changes, res)
+}
+
+// FromDifferences derives the status of the declared sites from their
+// first differences (Differences, Prepared.Unsynced), nothing applied: it
+// is what `berth status` shows.
+func FromDifferences(sites []string, why map[string]string) Env {
+	return derive(sites, why, nil, nil)
+}
+
+// Differences returns, per site ("" for the environment: shared resources
+// and services pending check and reload), the plan's first change.
+func Differences(p *reconcile.Plan) map[string]string {
+	why := map[string]string{}
+	for _, c := range p.Changes {
+		if _, seen := why[c.Site]; !seen {
+			why[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
+		}
+	}
+	if _, seen := why[""]; !seen && len(p.Pending) > 0 {
+		why[""] = p.Pending[0].String()
+	}
+	return why
+}
+
+// Unsynced returns the first differences between the prepared revision and
+// the inventory, per site ("" for the environment), without reaching any
+// server.
+func (p *Prepared) Unsynced(ctx context.Context) (map[string]string, error) {
+	recs, err := p.Engine.Inventory.Records(ctx, p.Env)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := p.Engine.Inventory.PendingReloads(ctx, p.Env)
+	if err != nil {
+		return nil, err
+	}
+	return reconcile.Unsynced(p.Desired, recs, pending), nil
+}
+
+// derive is the one derivation of sync and health. declared are the
+// sites the revision declares; why the first differences (before the
+// apply, when res is set); changes the plan's (to match a server's
+// failure to the sites it changed); res the apply's result, nil when
+// nothing was applied.
+func derive(declared []string, why map[string]string, changes []reconcile.Change, res *reconcile.Result) Env {
+	applied := res != nil
+	failed := failures(changes, res)
+	st := Env{Sync: Synced}
+	if applied {
+		st.Health = HealthHealthy
+	}
+	site := func(name, state string) (SiteStatus, bool) {
+		s := SiteStatus{Site: name, Sync: Synced, State: state}
+		if applied {
+			s.Health = HealthHealthy
+		}
+		w, differs := why[name]
+		switch {
+		case failed[name] != "":
+			s.Sync, s.Health, s.Message = OutOfSync, HealthDegraded, failed[name]
+		case differs && (!applied || conflict(w)):
+			s.Sync, s.Message = OutOfSync, w
+		}
+		return s, s.Sync == OutOfSync
+	}
+	for _, name := range declared {
+		s, out := site(name, "")
+		st.Sites = append(st.Sites, s)
+		if out {
+			st.Sync = OutOfSync
+		}
+	}
+	// A site no longer declared is listed while something of it is left.
+	extra := map[string]bool{}
+	for name := range why {
+		extra[name] = true
+	}
+	for name := range failed {
+		extra[name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		if name == "" || slices.Contains(declared, name) {
+			continue
+		}
+		if s, out := site(name, StateDeleted); out {
+			st.Sites = append(st.Sites, s)
+			st.Sync = OutOfSync
+		}
+	}
+	slices.SortFunc(st.Sites, func(a, b SiteStatus) int { return strings.Compare(a.Site, b.Site) })
+	if w, ok := why[""]; ok && (!applied || conflict(w)) {
+		st.Sync, st.Why = OutOfSync, w
+	}
+	if applied && len(res.Failures) > 0 {
+		f := res.Failures[0]
+		st.Sync, st.Health = OutOfSync, HealthDegraded
+		if st.Why == "" {
+			st.Why = failureMessage(f)
+		}
+	}
+	return st
+}
+
+// failures returns per site the first failure of the apply: one of its
+// own changes, or a server it had changes on failing as a whole (its
+// configuration check refused them, say). A site is never matched by its
+// name appearing in a message.
+func failures(changes []reconcile.Change, res *reconcile.Result) map[string]string {
+	failed := map[string]string{}
+	if res == nil {
+		return failed
+	}
+	on := map[string]map[string]bool{} // site -> servers it had changes on
+	for _, c := range changes {
+		if c.Site == "" {
+			continue
+		}
+		if on[c.Site] == nil {
+			on[c.Site] = map[string]bool{}
+		}
+		on[c.Site][c.Server] = true
+	}
+	for _, f := range res.Failures {
+		msg := failureMessage(f)
+		switch {
+		case f.Site != "":
+			if _, seen := failed[f.Site]; !seen {
+				failed[f.Site] = msg
+			}
+		case f.ID == "":
+			for _, site := range slices.Sorted(maps.Keys(on)) {
+				if _, seen := failed[site]; !seen && on[site][f.Server] {
+					failed[site] = msg
+				}
+			}
+		}
+	}
+	return failed
+}
+
+func failureMessage(f reconcile.Failure) string {
+	if f.ID != "" {
+		return f.Server + ": " + f.ID + ": " + f.Error
+	}
+	return f.Server + ": " + f.Error
+}
+
+func conflict(why string) bool { return strings.HasPrefix(why, "!") }
