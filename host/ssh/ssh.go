@@ -70,6 +70,9 @@ type Host struct {
 	// dials and sessions count connections and commands, for tests that
 	// check reuse and round trips.
 	dials, sessions atomic.Int64
+	// batchCrash, when above 0, makes the remote side of WriteBatch kill
+	// itself (SIGKILL) before its batchCrash-th rename: set by tests only.
+	batchCrash int
 }
 
 var _ host.Host = (*Host)(nil)

@@ -62,6 +62,24 @@ func TestConformance(t *testing.T) {
 			hostconformance.CheckDenied(t, newHost(t, config(s, false)), locked)
 		},
 		FullDir: testenv.Tmpfs(t, 1<<20),
+		InterruptBatch: func(t *testing.T, ops []host.BatchOp, after int) {
+			h := newHost(t, config(s, true))
+			h.batchCrash = after + 1
+			res, err := h.WriteBatch(context.Background(), ops)
+			if err == nil {
+				t.Fatal("WriteBatch with the remote side killed succeeded")
+			}
+			done := 0
+			for _, r := range res {
+				if r.Done {
+					done++
+				}
+			}
+			if done != 1+after { // the directory, then the files renamed before the kill
+				t.Fatalf("WriteBatch with the remote side killed reported %d ops done, want %d", done, 1+after)
+			}
+			t.Logf("cut off after %d files: %v", after, err)
+		},
 		Unreachable: func(t *testing.T) host.Host {
 			cfg := config(s, true)
 			cfg.Addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
