@@ -71,7 +71,7 @@ func (h *Host) WriteBatch(ctx context.Context, ops []host.BatchOp) ([]host.Batch
 	// The script numbers ops in the order it reads them: order[k] is op k.
 	var out bytes.Buffer
 	crash := strconv.Itoa(h.batchCrash)
-	_, err := h.script(ctx, "batch", batchWrapper, io.MultiReader(readers...), &out, batchScript, crash)
+	_, err := h.script(ctx, "batch", batchWrapper, io.MultiReader(readers...), &out, h.perl(), batchScript, crash)
 	res := make([]host.BatchResult, len(ops))
 	if perr := parseBatch(out.Bytes(), order, res, func(i int, msg string) error {
 		return h.itemError(opVerb[ops[i].Kind]+" "+ops[i].Path, msg)
@@ -98,6 +98,14 @@ func (h *Host) WriteBatch(ctx context.Context, ops []host.BatchOp) ([]host.Batch
 		}
 	}
 	return res, host.BatchOutcome(h.name, ops, res)
+}
+
+// perl names the interpreter the batch scripts run with.
+func (h *Host) perl() string {
+	if h.perlName != "" {
+		return h.perlName
+	}
+	return "perl"
 }
 
 var opVerb = map[host.OpKind]string{host.OpDir: "ensure directory", host.OpFile: "write", host.OpRemove: "remove"}
@@ -188,7 +196,7 @@ func (h *Host) ReadFiles(ctx context.Context, paths []string) ([]host.FileData, 
 		in.WriteByte(0)
 	}
 	var out bytes.Buffer
-	if _, err := h.script(ctx, "read-files", batchWrapper, &in, &out, readFilesScript); err != nil {
+	if _, err := h.script(ctx, "read-files", batchWrapper, &in, &out, h.perl(), readFilesScript); err != nil {
 		var ee *host.ExitError
 		if errors.As(err, &ee) && ee.Code == 127 && strings.Contains(string(ee.Stderr), "perl not found") {
 			return h.readEach(ctx, paths)

@@ -1,13 +1,14 @@
 package ssh
 
-// batchWrapper runs the Perl program $1 with the arguments after it, or
+// batchWrapper runs the Perl program $2 with the interpreter named $1
+// ("perl") and the arguments after them, or
 // exits 127 with a message when the host has no perl (Debian and Ubuntu
 // always have it: perl-base is essential), so the driver falls back to one
 // command per op.
 const batchWrapper = `LC_ALL=C; export LC_ALL
-command -v perl >/dev/null 2>&1 || { echo "berth: perl not found on the host" >&2; exit 127; }
-prog=$1; shift
-exec perl -e "$prog" "$@"`
+perl=$1 prog=$2; shift 2
+command -v "$perl" >/dev/null 2>&1 || { echo "berth: perl not found on the host" >&2; exit 127; }
+exec "$perl" -e "$prog" "$@"`
 
 // batchScript applies a WriteBatch. Standard input is a sequence of
 // NUL-terminated fields:
@@ -39,10 +40,11 @@ sub field { my $f = <STDIN>; die "berth-batch: input cut short\n" unless defined
 sub ok { print "$_[0]\0ok\0"; }
 sub err { my ($i, $m) = @_; $m =~ s/\0//g; print "$i\0err\0$m\0"; }
 sub dirof { my $p = shift; $p =~ s{/[^/]*$}{}; return $p eq '' ? '/' : $p; }
+my (%uid, %gid);
 sub ids {
   my ($o, $g) = @_; my ($u, $gid) = (-1, -1);
-  if ($o ne '') { $u = $o =~ /^\d+$/ ? $o : getpwnam($o); return "invalid user: '$o'" unless defined $u; }
-  if ($g ne '') { $gid = $g =~ /^\d+$/ ? $g : getgrnam($g); return "invalid group: '$g'" unless defined $gid; }
+  if ($o ne '') { $u = $uid{$o} //= $o =~ /^\d+$/ ? $o : getpwnam($o); return "invalid user: '$o'" unless defined $u; }
+  if ($g ne '') { $gid = $gid{$g} //= $g =~ /^\d+$/ ? $g : getgrnam($g); return "invalid group: '$g'" unless defined $gid; }
   return (undef, $u, $gid);
 }
 sub mkparents {

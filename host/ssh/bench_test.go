@@ -39,3 +39,24 @@ func BenchmarkObserve10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteBatch3k writes 3,000 ops (1,000 sites: a docroot, its
+// index and a vhost each) over SSH through sudo, in one session.
+func BenchmarkWriteBatch3k(b *testing.B) {
+	s := testenv.SSHD(b)
+	h := newHost(b, config(s, true))
+	ops, _ := siteOps(s.UserDir, 1000)
+	ctx := context.Background()
+	if _, err := h.Observe(ctx, []string{s.UserDir}); err != nil { // connect outside the timing
+		b.Fatal(err)
+	}
+	sessions := h.sessions.Load()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := h.WriteBatch(ctx, ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(h.sessions.Load()-sessions)/float64(b.N), "sessions/batch")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/batch")
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -314,5 +315,104 @@ func TestQuote(t *testing.T) {
 		if got := quote(c.in); got != c.want {
 			t.Errorf("quote(%q) = %s, want %s", c.in, got, c.want)
 		}
+	}
+}
+
+// TestWriteBatchIsOneRoundTrip writes 3,000 files in 1,000 directories
+// (the shape of a first converge of 1,000 sites) through sudo, and reads
+// 1,000 of them back: one session each.
+func TestWriteBatchIsOneRoundTrip(t *testing.T) {
+	s := testenv.SSHD(t)
+	h := newHost(t, config(s, true))
+	ctx := context.Background()
+	ops, files := siteOps(s.UserDir, 1000)
+	before := h.sessions.Load()
+	res, err := h.WriteBatch(ctx, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.sessions.Load() - before; n != 1 {
+		t.Fatalf("WriteBatch of %d ops used %d sessions, want 1", len(ops), n)
+	}
+	for i, r := range res {
+		if !r.Done {
+			t.Fatalf("op %d: %v", i, r.Err)
+		}
+	}
+	before = h.sessions.Load()
+	data, err := h.ReadFiles(ctx, files[:1000])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.sessions.Load() - before; n != 1 {
+		t.Fatalf("ReadFiles of 1,000 files used %d sessions, want 1", n)
+	}
+	for i, d := range data {
+		if d.Err != nil || string(d.Data) != files[i] {
+			t.Fatalf("%s: %q, %v", files[i], d.Data, d.Err)
+		}
+	}
+	obs, err := h.Observe(ctx, files[len(files)-3:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range obs {
+		if !o.IsRegular() || o.Owner != s.User || o.Mode.Perm() != 0o640 {
+			t.Fatalf("%s: %+v, want a regular file 0640 owned by %s", o.Path, o, s.User)
+		}
+	}
+}
+
+// siteOps returns, for n sites under dir, a directory and two files each
+// (a docroot index owned by the test user, and a vhost in one shared
+// directory), and the paths of the files.
+func siteOps(dir string, n int) ([]host.BatchOp, []string) {
+	sites := filepath.Join(dir, "sites")
+	ops := []host.BatchOp{host.DirOp(sites, host.WriteOptions{Mode: 0o755})}
+	var files []string
+	for i := range n {
+		root := filepath.Join(dir, "www", fmt.Sprintf("site%05d.example", i))
+		index, vhost := filepath.Join(root, "index.html"), filepath.Join(sites, fmt.Sprintf("site%05d.conf", i))
+		files = append(files, index, vhost)
+		ops = append(ops,
+			host.DirOp(root, host.WriteOptions{Mode: 0o755, Owner: testenv.TestUser}),
+			host.FileOp(index, []byte(index), host.WriteOptions{Mode: 0o640, Owner: testenv.TestUser}),
+			host.FileOp(vhost, []byte(vhost), host.WriteOptions{Mode: 0o640, Owner: testenv.TestUser}))
+	}
+	return ops, files
+}
+
+// TestWriteBatchWithoutPerl runs WriteBatch and ReadFiles on a host
+// whose batch interpreter is missing: they fall back to one command per
+// op, with the same outcomes.
+func TestWriteBatchWithoutPerl(t *testing.T) {
+	s := testenv.SSHD(t)
+	h := newHost(t, config(s, true))
+	h.perlName = "berth-no-such-perl"
+	ctx := context.Background()
+	d := filepath.Join(s.UserDir, "noperl")
+	ops := []host.BatchOp{
+		host.FileOp(d+"/a", []byte("a"), host.WriteOptions{Mode: 0o600}),
+		host.DirOp(d, host.WriteOptions{Mode: 0o750}),
+		host.FileOp(d+"/missing/b", []byte("b"), host.WriteOptions{}),
+		host.RemoveOp(d + "/never"),
+	}
+	before := h.sessions.Load()
+	res, err := h.WriteBatch(ctx, ops)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("WriteBatch without perl: %v, want the missing directory's fs.ErrNotExist", err)
+	}
+	if n := h.sessions.Load() - before; n != 1+int64(len(ops)) {
+		t.Errorf("WriteBatch without perl used %d sessions, want 1 (the try) + one per op", n)
+	}
+	want := []bool{true, true, false, true}
+	for i, r := range res {
+		if r.Done != want[i] {
+			t.Errorf("op %d (%s): Done %v (%v), want %v", i, r.Path, r.Done, r.Err, want[i])
+		}
+	}
+	files, err := h.ReadFiles(ctx, []string{d + "/a", d + "/missing/b"})
+	if err != nil || string(files[0].Data) != "a" || !errors.Is(files[1].Err, fs.ErrNotExist) {
+		t.Fatalf("ReadFiles without perl: %+v, %v", files, err)
 	}
 }
