@@ -326,13 +326,19 @@ func TestWriteBatchIsOneRoundTrip(t *testing.T) {
 	h := newHost(t, config(s, true))
 	ctx := context.Background()
 	ops, files := siteOps(s.UserDir, 1000)
-	before := h.sessions.Load()
+	if _, err := h.Run(ctx, []string{"true"}, host.RunOptions{}); err != nil { // log in first
+		t.Fatal(err)
+	}
+	before, logged := h.sessions.Load(), serverSessions(t, s)
 	res, err := h.WriteBatch(ctx, ops)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := h.sessions.Load() - before; n != 1 {
 		t.Fatalf("WriteBatch of %d ops used %d sessions, want 1", len(ops), n)
+	}
+	if n := serverSessions(t, s) - logged; n != 1 {
+		t.Fatalf("sshd logged %d sessions for a WriteBatch of %d ops, want 1", n, len(ops))
 	}
 	for i, r := range res {
 		if !r.Done {
@@ -361,6 +367,16 @@ func TestWriteBatchIsOneRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %+v, want a regular file 0640 owned by %s", o.Path, o, s.User)
 		}
 	}
+}
+
+// serverSessions counts the sessions sshd has started, from its log.
+func serverSessions(t *testing.T, s *testenv.SSHServer) int {
+	t.Helper()
+	b, err := os.ReadFile(s.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "Starting session")
 }
 
 // siteOps returns, for n sites under dir, a directory and two files each
