@@ -11,6 +11,8 @@
 #   floor_noop_ssh OUT              the same on every fleet host at once, each
 #                                   over a new SSH connection through sudo, as
 #                                   berth connects; prints seconds.
+#   floor_noop_ssh_warm OUT         the same through connections opened before
+#                                   the timer (the warm plans' floor).
 #   floor_first_local OUT PREFIX    tar -x of the tree, then nginx -t + reload;
 #   floor_first_ssh OUT             the same piped through ssh ... sudo on every
 #                                   host at once; both print seconds. The web
@@ -57,10 +59,15 @@ floor_noop_local() {
   secs "$t0" "$(now)"
 }
 
-floor_ssh() { # i command...: run on fleet host i as berth does (new connection, sudo)
-  local i=$1; shift
-  ssh -q -i "$FLEET_KEY" -o UserKnownHostsFile="$FLEET_KNOWN" -o StrictHostKeyChecking=yes -o BatchMode=yes \
-    -o ControlMaster=no -o ControlPath=none "$FLEET_USER@${FLEET_IPS[$i]}" "$@"
+# floor_ssh i command...: run on fleet host i as berth does: the same user,
+# key and known_hosts, sudo on the host, public-key authentication only;
+# a new connection, or the host's master connection when FLOOR_CP is set.
+floor_ssh() {
+  local i=$1 cp=none; shift
+  [ -z "${FLOOR_CP:-}" ] || cp="$FLOOR_CP/h$i"
+  ssh -q -i "$FLEET_KEY" -o IdentitiesOnly=yes -o GSSAPIAuthentication=no -o UserKnownHostsFile="$FLEET_KNOWN" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o ControlMaster=no -o ControlPath="$cp" \
+    "$FLEET_USER@${FLEET_IPS[$i]}" "$@"
 }
 
 floor_noop_ssh() {
@@ -75,6 +82,23 @@ floor_noop_ssh() {
   done
   for i in "${pids[@]}"; do wait "$i"; done
   secs "$t0" "$(now)"
+}
+
+# floor_noop_ssh_warm OUT: the no-op floor through connections opened
+# before the timer (as `berth serve` keeps its connections): one master
+# connection per host, closed afterwards.
+floor_noop_ssh_warm() {
+  local out=$1 i t cp
+  cp=$(mktemp -d /tmp/berth-floor-cp.XXXXXX)
+  for i in "${!FLEET_IPS[@]}"; do
+    ssh -q -i "$FLEET_KEY" -o IdentitiesOnly=yes -o GSSAPIAuthentication=no -o UserKnownHostsFile="$FLEET_KNOWN" \
+      -o StrictHostKeyChecking=yes -o BatchMode=yes -o ControlMaster=yes -o ControlPath="$cp/h$i" -o ControlPersist=yes \
+      -f -N "$FLEET_USER@${FLEET_IPS[$i]}"
+  done
+  t=$(FLOOR_CP=$cp floor_noop_ssh "$out")
+  for i in "${!FLEET_IPS[@]}"; do ssh -o ControlPath="$cp/h$i" -O exit dummy 2>/dev/null || true; done
+  rm -rf "$cp"
+  echo "$t"
 }
 
 floor_first_local() {

@@ -11,7 +11,8 @@ files (bench/floors.sh): scenario "noop" (find + sha256sum of the managed
 paths), "first" (tar of berth's tree unpacked on each host + nginx -t and
 reload), "nginx" (nginx -t and reload alone). Each berth figure is divided
 by its floor: first converge by "first"; no-op and plan rows by "noop";
-a one-site apply by "noop" + "nginx".
+a one-site apply by "noop" + "nginx"; the warm plans by "noop-warm"
+(the same through SSH connections opened before the timer).
 
 TSV columns: tool mode sites scenario seconds rss_mb sessions logins
 (sessions/logins: per host for this run, comma-separated; '-' when not counted).
@@ -63,6 +64,8 @@ def floor_of(rows, mode, n, scenario):
         return med([r["secs"] for r in pick(rows, tool="floor", mode=mode, sites=n, scenario=s)])
     if scenario == "first":
         return m("first")
+    if scenario == "noop-plan-warm" and m("noop-warm") is not None:
+        return m("noop-warm")
     if scenario == "change-apply":
         a, b = m("noop"), m("nginx")
         return None if a is None or b is None else a + b
@@ -124,6 +127,7 @@ def berth_table(rows, mode):
     return "\n".join(out), res
 
 FLOORS = [("noop", "no-op floor: find (stat) + sha256sum of every managed path"),
+          ("noop-warm", "no-op floor through connections opened before the timer"),
           ("first", "first-converge floor: tar of berth's tree unpacked (ssh … sudo tar -x per host) + nginx -t and reload"),
           ("nginx", "nginx alone: nginx -t + nginx -s reload")]
 

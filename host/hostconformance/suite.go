@@ -420,6 +420,23 @@ func Run(t *testing.T, tg Target) {
 		}
 	})
 
+	t.Run("WriteBatchDirOverLink", func(t *testing.T) {
+		target, link := p("batchlink-target"), p("batchlink")
+		if err := h.EnsureDir(ctx, target, host.WriteOptions{Mode: 0o700}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Run(ctx, []string{"ln", "-s", target, link}, host.RunOptions{}); err != nil {
+			t.Fatalf("ln -s: %v", err)
+		}
+		res, err := h.WriteBatch(ctx, []host.BatchOp{host.DirOp(link, host.WriteOptions{Mode: 0o777, Owner: tg.OtherUser})})
+		if !errors.Is(err, syscall.ENOTDIR) || len(res) != 1 || res[0].Done {
+			t.Fatalf("WriteBatch of a directory where a symbolic link is: %v, %+v; want syscall.ENOTDIR", err, res)
+		}
+		if o := observe1(t, h, target); o.Mode.Perm() != 0o700 || o.Owner != "root" {
+			t.Fatalf("the link's target was changed through the link: %+v", o)
+		}
+	})
+
 	t.Run("WriteBatchMany", func(t *testing.T) {
 		d := p("batchmany")
 		var ops []host.BatchOp

@@ -58,7 +58,7 @@ sub mkparents {
 sub ensuredir {
   my ($p, $mode, $o, $g) = @_;
   my ($e, $u, $gid) = ids($o, $g); return $e if defined $e;
-  return "$p exists and is not a directory" if -e $p && !-d $p;
+  return "$p exists and is not a directory" if -l $p || (-e $p && !-d $p);
   my $pe = mkparents(dirof($p)); return $pe if defined $pe;
   mkdir($p, 0700) or $!{EEXIST} or return "mkdir: $!";
   if ($o ne '' || $g ne '') { chown($u, $gid, $p) or return "chown: $!"; }
