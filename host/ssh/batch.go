@@ -71,7 +71,7 @@ func (h *Host) WriteBatch(ctx context.Context, ops []host.BatchOp) ([]host.Batch
 	// The script numbers ops in the order it reads them: order[k] is op k.
 	var out bytes.Buffer
 	crash := strconv.Itoa(h.batchCrash)
-	_, err := h.script(ctx, "batch", batchWrapper, io.MultiReader(readers...), &out, h.perl(), batchScript, crash)
+	_, err := h.script(ctx, "batch", batchWrapper, fullReader{io.MultiReader(readers...)}, &out, h.perl(), batchScript, crash)
 	res := make([]host.BatchResult, len(ops))
 	if perr := parseBatch(out.Bytes(), order, res, func(i int, msg string) error {
 		return h.itemError(opVerb[ops[i].Kind]+" "+ops[i].Path, msg)
@@ -106,6 +106,19 @@ func (h *Host) perl() string {
 		return h.perlName
 	}
 	return "perl"
+}
+
+// fullReader fills every Read from r as far as r goes. The session copies
+// its stdin one Read per SSH packet; an io.MultiReader of thousands of
+// small headers and files would otherwise send thousands of tiny packets.
+type fullReader struct{ r io.Reader }
+
+func (f fullReader) Read(p []byte) (int, error) {
+	n, err := io.ReadFull(f.r, p)
+	if err == io.ErrUnexpectedEOF {
+		err = nil // the rest was short; the next Read says EOF
+	}
+	return n, err
 }
 
 var opVerb = map[host.OpKind]string{host.OpDir: "ensure directory", host.OpFile: "write", host.OpRemove: "remove"}
