@@ -4,7 +4,7 @@ BIN       := bin/berth
 PKGS      := ./...
 FUZZTIME  ?= 60s
 
-.PHONY: all build demo demo-stop test test-short deps lint fuzz bench schema clean
+.PHONY: all build demo demo-stop test test-short deps lint fuzz bench schema clean bench-quick
 
 all: build
 
@@ -46,6 +46,10 @@ fuzz:
 
 bench: build
 	bash scripts/bench
+
+# A subset of bench in under 10 minutes (bench/quick.md, bench/results-quick.json).
+bench-quick: build
+	BENCH_QUICK=1 bash scripts/bench
 
 schema: build
 	$(BIN) schema > examples/sites-repo/berth.schema.json

@@ -86,6 +86,43 @@ type Host interface {
 	// name a service reads. Callers sweep where no write of theirs runs.
 	SweepTemp(ctx context.Context, dirs []string) ([]string, error)
 
+	// WriteBatch applies every op in ONE round trip to the host (over SSH
+	// one session carrying all the data), in this order: every OpDir, then
+	// every OpFile, then every OpRemove, each kind in the order given (see
+	// BatchOrder). A directory therefore exists before the files put in it,
+	// and a removal happens after the writes that replace what it removes.
+	//
+	// Each op keeps the guarantees of its single-item method. A file is
+	// written to a temporary file (TempPrefix, in the same directory, so
+	// SweepTemp finds it), given its mode and owner, flushed to disk, and
+	// only then renamed over Path: a reader, a crash or a kill at any
+	// moment sees the old file or the new one, never a part of either. The
+	// batch flushes once per file system and once per directory, not once
+	// per file. A directory gets exactly its mode and owner, missing
+	// parents created as by MkdirAll(0755). A removal of a path that does
+	// not exist is done; of a directory that is not empty fails with
+	// ErrNotEmpty.
+	//
+	// The result has one entry per op, in the order of ops (not the order
+	// applied), saying whether it was done and, if not, why. An op that
+	// fails does not stop the others (a file whose directory failed then
+	// fails too, with fs.ErrNotExist). The error is nil when every op is
+	// done; a *BatchError when the batch ran to its end and some ops
+	// failed; otherwise the error that stopped the whole batch (invalid
+	// op, ctx, host unreachable, the remote side killed), which then is
+	// also the Err of every op not known to be done. A batch cut off half
+	// way leaves every file whole; temporary files it leaves are removed
+	// by SweepTemp, and repeating the batch finishes it. An empty batch
+	// does nothing and does not contact the host.
+	WriteBatch(ctx context.Context, ops []BatchOp) ([]BatchResult, error)
+
+	// ReadFiles returns the contents of every path, in the order given, in
+	// ONE round trip. A path that cannot be read (missing: its Err wraps
+	// fs.ErrNotExist; a directory; permission denied) has its own Err; the
+	// error returned is for the call as a whole (invalid path, ctx, host
+	// unreachable), and then no result is returned.
+	ReadFiles(ctx context.Context, paths []string) ([]FileData, error)
+
 	// Close releases the host's connections. Calls after Close fail.
 	Close() error
 }

@@ -36,6 +36,11 @@ type Target struct {
 	// FullDir, when not empty, is an empty directory on a file system with
 	// less than 1 MiB free (a small tmpfs), for the disk-full case.
 	FullDir string
+	// InterruptBatch runs WriteBatch(ops) on the host and kills the side
+	// that writes (SIGKILL: the remote process for ssh, the process itself
+	// for local) just before its (after+1)-th rename of a file into place,
+	// then returns. Files are renamed in the order of BatchOrder.
+	InterruptBatch func(t *testing.T, ops []host.BatchOp, after int)
 	// Unreachable, when not nil, returns a Host of the same driver whose
 	// machine cannot be reached. The local driver has none.
 	Unreachable func(t *testing.T) host.Host
@@ -334,6 +339,296 @@ func Run(t *testing.T, tg Target) {
 		}
 	})
 
+	t.Run("WriteBatch", func(t *testing.T) {
+		d := p("batch")
+		if err := h.MkdirAll(ctx, d+"/full/sub", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"old1", "old2", "gone"} {
+			if err := h.WriteFile(ctx, path.Join(d, f), []byte("old contents of "+f), host.WriteOptions{Mode: 0o600}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ops := []host.BatchOp{
+			// Files and removals listed before the directories they need:
+			// the batch applies directories first.
+			host.FileOp(d+"/new/a dir/index.html", []byte("<h1>a</h1>\n"), host.WriteOptions{Mode: 0o640, Owner: tg.OtherUser}),
+			host.FileOp(d+"/old1", []byte("new 1"), host.WriteOptions{Mode: 0o644}),
+			host.FileOp(d+"/old2", nil, host.WriteOptions{Mode: 0o600}),
+			host.RemoveOp(d + "/gone"),
+			host.RemoveOp(d + "/never-existed"),
+			host.RemoveOp(d + "/full"),
+			host.FileOp(d+"/no/such/dir/f", []byte("x"), host.WriteOptions{}),
+			host.FileOp(d+"/badowner", []byte("x"), host.WriteOptions{Owner: "no-such-user-berth"}),
+			host.DirOp(d+"/new/a dir", host.WriteOptions{Mode: 0o750, Owner: tg.OtherUser}),
+			host.DirOp(d+"/new", host.WriteOptions{Mode: 0o755}),
+			host.DirOp(d+"/old1/under-a-file", host.WriteOptions{}),
+			host.FileOp(d+"/big", bytes.Repeat([]byte("0123456789abcdef"), 1<<16), host.WriteOptions{Mode: 0o755 | fs.ModeSetgid}),
+		}
+		wantDone := []bool{true, true, true, true, true, false, false, false, true, true, false, true}
+		res, err := h.WriteBatch(ctx, ops)
+		var be *host.BatchError
+		if !errors.As(err, &be) || len(be.Failed) != 4 || be.Total != len(ops) {
+			t.Fatalf("WriteBatch: %v, want a *host.BatchError with 4 of %d failed", err, len(ops))
+		}
+		if !errors.Is(err, host.ErrNotEmpty) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the batch's error %v does not wrap its ops' ErrNotEmpty and fs.ErrNotExist", err)
+		}
+		if len(res) != len(ops) {
+			t.Fatalf("WriteBatch returned %d results for %d ops", len(res), len(ops))
+		}
+		for i, r := range res {
+			if r.Path != ops[i].Path || r.Kind != ops[i].Kind {
+				t.Errorf("result %d is for %v %q, want %v %q (order must follow ops)", i, r.Kind, r.Path, ops[i].Kind, ops[i].Path)
+			}
+			if r.Done != wantDone[i] || (r.Err == nil) != r.Done {
+				t.Errorf("op %d (%v %s): Done %v, Err %v; want Done %v", i, ops[i].Kind, ops[i].Path, r.Done, r.Err, wantDone[i])
+			}
+		}
+		for i, want := range map[int]error{5: host.ErrNotEmpty, 6: fs.ErrNotExist, 10: syscall.ENOTDIR} {
+			if !errors.Is(res[i].Err, want) {
+				t.Errorf("op %d (%v %s): %v, want an error wrapping %v", i, ops[i].Kind, ops[i].Path, res[i].Err, want)
+			}
+		}
+		obs, err := h.Observe(ctx, []string{d + "/new/a dir/index.html", d + "/old1", d + "/old2", d + "/gone", d + "/full/sub", d + "/badowner", d + "/new/a dir", d + "/new", d + "/big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := obs[0]; !o.IsRegular() || o.Mode.Perm() != 0o640 || o.Owner != tg.OtherUser || o.SHA256 != sum(ops[0].Data) {
+			t.Errorf("new file: %+v", o)
+		}
+		if o := obs[1]; !o.IsRegular() || o.Mode.Perm() != 0o644 || o.SHA256 != sum([]byte("new 1")) {
+			t.Errorf("overwritten file: %+v", o)
+		}
+		if o := obs[2]; !o.IsRegular() || o.Size != 0 {
+			t.Errorf("file overwritten with nothing: %+v", o)
+		}
+		if obs[3].Exists || !obs[4].Exists || obs[5].Exists {
+			t.Errorf("removed %v, kept the non-empty directory's contents %v, bad owner's file %v; want false true false", obs[3].Exists, obs[4].Exists, obs[5].Exists)
+		}
+		if o := obs[6]; !o.IsDir() || o.Mode.Perm() != 0o750 || o.Owner != tg.OtherUser {
+			t.Errorf("directory: %+v, want 0750 owned by %s", o, tg.OtherUser)
+		}
+		if o := obs[7]; !o.IsDir() || o.Mode.Perm() != 0o755 {
+			t.Errorf("directory: %+v, want 0755", o)
+		}
+		if o := obs[8]; !o.IsRegular() || o.Mode&(fs.ModePerm|fs.ModeSetgid) != 0o755|fs.ModeSetgid || o.SHA256 != sum(ops[11].Data) {
+			t.Errorf("large setgid file: %+v", o)
+		}
+		if left, err := h.SweepTemp(ctx, []string{d, d + "/new/a dir", d + "/new"}); err != nil || len(left) != 0 {
+			t.Errorf("the batch left temporary files: %q, %v", left, err)
+		}
+	})
+
+	t.Run("WriteBatchDirOverLink", func(t *testing.T) {
+		target, link := p("batchlink-target"), p("batchlink")
+		if err := h.EnsureDir(ctx, target, host.WriteOptions{Mode: 0o700}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Run(ctx, []string{"ln", "-s", target, link}, host.RunOptions{}); err != nil {
+			t.Fatalf("ln -s: %v", err)
+		}
+		res, err := h.WriteBatch(ctx, []host.BatchOp{host.DirOp(link, host.WriteOptions{Mode: 0o777, Owner: tg.OtherUser})})
+		if !errors.Is(err, syscall.ENOTDIR) || len(res) != 1 || res[0].Done {
+			t.Fatalf("WriteBatch of a directory where a symbolic link is: %v, %+v; want syscall.ENOTDIR", err, res)
+		}
+		if o := observe1(t, h, target); o.Mode.Perm() != 0o700 || o.Owner != "root" {
+			t.Fatalf("the link's target was changed through the link: %+v", o)
+		}
+	})
+
+	t.Run("WriteBatchMany", func(t *testing.T) {
+		d := p("batchmany")
+		var ops []host.BatchOp
+		for i := range 30 {
+			sub := path.Join(d, fmt.Sprintf("site %02d", i))
+			ops = append(ops, host.DirOp(sub, host.WriteOptions{Mode: 0o755}))
+			for j := range 33 {
+				f := path.Join(sub, fmt.Sprintf("f%02d.conf", j))
+				ops = append(ops, host.FileOp(f, []byte(f), host.WriteOptions{Mode: 0o644}))
+			}
+		}
+		for round := range 2 { // the second round overwrites every file with the same contents
+			res, err := h.WriteBatch(ctx, ops)
+			if err != nil {
+				t.Fatalf("round %d: WriteBatch of %d ops: %v", round, len(ops), err)
+			}
+			for i, r := range res {
+				if !r.Done {
+					t.Fatalf("round %d: op %d not done: %v", round, i, r.Err)
+				}
+			}
+		}
+		var paths []string
+		for _, op := range ops {
+			paths = append(paths, op.Path)
+		}
+		obs, err := h.Observe(ctx, paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range obs {
+			if ops[i].Kind == host.OpDir && !o.IsDir() || ops[i].Kind == host.OpFile && o.SHA256 != sum(ops[i].Data) {
+				t.Fatalf("%s: %+v", paths[i], o)
+			}
+		}
+		files, err := h.ReadFiles(ctx, paths[1:34])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range files {
+			if f.Err != nil || string(f.Data) != paths[1+i] {
+				t.Fatalf("ReadFiles %s = %q, %v", paths[1+i], f.Data, f.Err)
+			}
+		}
+	})
+
+	t.Run("WriteBatchHostileNames", func(t *testing.T) {
+		d := p("batch hostile")
+		pwned := p("PWNED")
+		ops := []host.BatchOp{host.DirOp(d+"/$(touch PWNED)", host.WriteOptions{Mode: 0o755})}
+		var paths []string
+		for _, v := range Hostile {
+			v = strings.ReplaceAll(v, "PWNED", pwned)
+			f := path.Join(d, "$(touch PWNED)", "n-"+strings.ReplaceAll(v, "/", "_"))
+			paths = append(paths, f)
+			ops = append(ops, host.FileOp(f, []byte(v), host.WriteOptions{}))
+		}
+		if _, err := h.WriteBatch(ctx, ops); err != nil {
+			t.Fatalf("WriteBatch of hostile names: %v", err)
+		}
+		files, err := h.ReadFiles(ctx, paths)
+		if err != nil {
+			t.Fatalf("ReadFiles of hostile names: %v", err)
+		}
+		for i, f := range files {
+			if f.Path != paths[i] || f.Err != nil || string(f.Data) != string(ops[i+1].Data) {
+				t.Errorf("ReadFiles %q: %q %q, %v", paths[i], f.Path, f.Data, f.Err)
+			}
+		}
+		var rm []host.BatchOp
+		for _, f := range paths {
+			rm = append(rm, host.RemoveOp(f))
+		}
+		if _, err := h.WriteBatch(ctx, rm); err != nil {
+			t.Fatalf("WriteBatch removing hostile names: %v", err)
+		}
+		if o := observe1(t, h, pwned); o.Exists {
+			t.Fatal("a hostile name ran a command: PWNED exists")
+		}
+	})
+
+	t.Run("WriteBatchEmpty", func(t *testing.T) {
+		if res, err := h.WriteBatch(ctx, nil); err != nil || len(res) != 0 {
+			t.Fatalf("WriteBatch(nil) = %v, %v; want none, nil", res, err)
+		}
+		if files, err := h.ReadFiles(ctx, nil); err != nil || len(files) != 0 {
+			t.Fatalf("ReadFiles(nil) = %v, %v; want none, nil", files, err)
+		}
+	})
+
+	t.Run("ReadFiles", func(t *testing.T) {
+		d := p("readfiles")
+		bin := []byte{0, 1, 2, 255, '\n', 0, 'o', 'k', 0}
+		if _, err := h.WriteBatch(ctx, []host.BatchOp{
+			host.DirOp(d, host.WriteOptions{}),
+			host.FileOp(d+"/bin", bin, host.WriteOptions{}),
+			host.FileOp(d+"/empty", nil, host.WriteOptions{}),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		paths := []string{d + "/bin", d + "/missing", d + "/empty", d, d + "/bin/under-a-file", d + "/bin"}
+		files, err := h.ReadFiles(ctx, paths)
+		if err != nil || len(files) != len(paths) {
+			t.Fatalf("ReadFiles = %d results, %v; want %d", len(files), err, len(paths))
+		}
+		for i, f := range files {
+			if f.Path != paths[i] {
+				t.Fatalf("result %d is for %q, want %q", i, f.Path, paths[i])
+			}
+		}
+		if !bytes.Equal(files[0].Data, bin) || files[0].Err != nil || !bytes.Equal(files[5].Data, bin) {
+			t.Errorf("binary file: %q, %v", files[0].Data, files[0].Err)
+		}
+		if !errors.Is(files[1].Err, fs.ErrNotExist) {
+			t.Errorf("missing file: %v, want fs.ErrNotExist", files[1].Err)
+		}
+		if files[2].Err != nil || len(files[2].Data) != 0 {
+			t.Errorf("empty file: %q, %v", files[2].Data, files[2].Err)
+		}
+		if files[3].Err == nil {
+			t.Errorf("ReadFiles of a directory succeeded")
+		}
+		if files[4].Err == nil {
+			t.Errorf("ReadFiles under a file succeeded")
+		}
+	})
+
+	t.Run("WriteBatchInterrupted", func(t *testing.T) {
+		if tg.InterruptBatch == nil {
+			t.Fatal("no InterruptBatch: every driver can be cut off mid-batch")
+		}
+		d := p("interrupted")
+		const n, after = 12, 5
+		if err := h.MkdirAll(ctx, d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var ops []host.BatchOp
+		var paths []string
+		old := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("old %d\n", i)), 1000) }
+		for i := range n {
+			f := path.Join(d, fmt.Sprintf("site%02d.conf", i))
+			paths = append(paths, f)
+			if err := h.WriteFile(ctx, f, old(i), host.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, host.FileOp(f, bytes.Repeat([]byte(fmt.Sprintf("new %d\n", i)), 3000), host.WriteOptions{Mode: 0o640}))
+		}
+		ops = append(ops, host.DirOp(d+"/docroot", host.WriteOptions{Mode: 0o755}), host.RemoveOp(paths[0]))
+		tg.InterruptBatch(t, ops, after)
+		files, err := h.ReadFiles(ctx, paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range files {
+			want := old(i)
+			if i < after {
+				want = ops[i].Data
+			}
+			if f.Err != nil || !bytes.Equal(f.Data, want) {
+				t.Errorf("%s after the cut: %d bytes (%.10q), %v; want the %s contents", paths[i], len(f.Data), f.Data, f.Err, map[bool]string{true: "new", false: "old"}[i < after])
+			}
+		}
+		left, err := h.SweepTemp(ctx, []string{d})
+		if err != nil || len(left) != n-after {
+			t.Errorf("SweepTemp after the cut removed %q, %v; want the %d temporary files of the files not renamed", left, err, n-after)
+		}
+		res, err := h.WriteBatch(ctx, ops)
+		if err != nil {
+			t.Fatalf("repeating the cut batch: %v", err)
+		}
+		for i, r := range res {
+			if !r.Done {
+				t.Errorf("repeated batch, op %d: %v", i, r.Err)
+			}
+		}
+		files, err = h.ReadFiles(ctx, paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(files[0].Err, fs.ErrNotExist) {
+			t.Errorf("%s after the repeated batch removed it: %v", paths[0], files[0].Err)
+		}
+		for i, f := range files[1:] {
+			if !bytes.Equal(f.Data, ops[i+1].Data) {
+				t.Errorf("%s after the repeated batch: %d bytes, %v; want the new contents", paths[i+1], len(f.Data), f.Err)
+			}
+		}
+		if left, err := h.SweepTemp(ctx, []string{d}); err != nil || len(left) != 0 {
+			t.Errorf("the repeated batch left %q, %v", left, err)
+		}
+	})
+
 	t.Run("Run", func(t *testing.T) {
 		res, err := h.Run(ctx, []string{"printf", "%s|", "a", "b c"}, host.RunOptions{})
 		if err != nil || string(res.Stdout) != "a|b c|" || res.ExitCode != 0 {
@@ -514,6 +809,11 @@ func Run(t *testing.T, tg Target) {
 			"Remove":    func() error { return h.Remove(cancelled, p("replace")) },
 			"MkdirAll":  func() error { return h.MkdirAll(cancelled, p("ctxdir"), 0o755) },
 			"Observe":   func() error { _, err := h.Observe(cancelled, []string{p("replace")}); return err },
+			"WriteBatch": func() error {
+				_, err := h.WriteBatch(cancelled, []host.BatchOp{host.FileOp(p("ctx"), nil, host.WriteOptions{})})
+				return err
+			},
+			"ReadFiles": func() error { _, err := h.ReadFiles(cancelled, []string{p("replace")}); return err },
 		}
 		for name, call := range calls {
 			if err := call(); !errors.Is(err, context.Canceled) {
@@ -547,6 +847,17 @@ func Run(t *testing.T, tg Target) {
 			if _, err := h.Observe(ctx, []string{"/ok", bad}); !errors.Is(err, host.ErrInvalidPath) {
 				t.Errorf("Observe(%q): %v", bad, err)
 			}
+			ok := p("batch-valid")
+			res, err := h.WriteBatch(ctx, []host.BatchOp{host.FileOp(ok, nil, host.WriteOptions{}), host.RemoveOp(bad)})
+			if !errors.Is(err, host.ErrInvalidPath) || len(res) != 2 || res[0].Done {
+				t.Errorf("WriteBatch(%q): %v, %+v; want ErrInvalidPath and nothing done", bad, err, res)
+			}
+			if o := observe1(t, h, ok); o.Exists {
+				t.Errorf("WriteBatch with an invalid path wrote %s", ok)
+			}
+			if _, err := h.ReadFiles(ctx, []string{"/ok", bad}); !errors.Is(err, host.ErrInvalidPath) {
+				t.Errorf("ReadFiles(%q): %v", bad, err)
+			}
 		}
 	})
 
@@ -579,6 +890,16 @@ func Run(t *testing.T, tg Target) {
 		if b, err := h.ReadFile(ctx, f); err != nil || string(b) != "old" {
 			t.Fatalf("after the failed write the file holds %q, %v; want the old contents", b, err)
 		}
+		res, err := h.WriteBatch(ctx, []host.BatchOp{
+			host.FileOp(f, bytes.Repeat([]byte("x"), 4<<20), host.WriteOptions{}),
+			host.FileOp(path.Join(tg.FullDir, "tiny"), []byte("t"), host.WriteOptions{}),
+		})
+		if !errors.Is(err, syscall.ENOSPC) || len(res) != 2 || res[0].Done || !errors.Is(res[0].Err, syscall.ENOSPC) || !res[1].Done {
+			t.Fatalf("WriteBatch of 4 MiB and 1 byte onto a full disk: %v, %+v; want the large file to fail with ENOSPC, the small one done", err, res)
+		}
+		if b, err := h.ReadFile(ctx, f); err != nil || string(b) != "old" {
+			t.Fatalf("after the failed batched write the file holds %q, %v; want the old contents", b, err)
+		}
 		// The failed write's temporary file is gone: the space is free again.
 		if err := h.WriteFile(ctx, path.Join(tg.FullDir, "small"), bytes.Repeat([]byte("y"), 64<<10), host.WriteOptions{}); err != nil {
 			t.Fatalf("a small write after the failed one: %v (temporary file left behind?)", err)
@@ -601,6 +922,13 @@ func Run(t *testing.T, tg Target) {
 		}
 		if err := u.WriteFile(ctx, "/tmp/x", nil, host.WriteOptions{}); !errors.Is(err, host.ErrUnreachable) {
 			t.Fatalf("WriteFile on an unreachable host: %v, want host.ErrUnreachable", err)
+		}
+		res, err := u.WriteBatch(ctx, []host.BatchOp{host.FileOp("/tmp/x", nil, host.WriteOptions{})})
+		if !errors.Is(err, host.ErrUnreachable) || len(res) != 1 || res[0].Done || !errors.Is(res[0].Err, host.ErrUnreachable) {
+			t.Fatalf("WriteBatch on an unreachable host: %v, %+v; want host.ErrUnreachable for the batch and its op", err, res)
+		}
+		if _, err := u.ReadFiles(ctx, []string{"/etc/hostname"}); !errors.Is(err, host.ErrUnreachable) {
+			t.Fatalf("ReadFiles on an unreachable host: %v, want host.ErrUnreachable", err)
 		}
 	})
 
@@ -639,6 +967,14 @@ func CheckDenied(t *testing.T, h host.Host, locked string) {
 	}
 	if _, err := h.Observe(ctx, []string{secret}); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Observe in a directory of another user: %v, want fs.ErrPermission", err)
+	}
+	res, err := h.WriteBatch(ctx, []host.BatchOp{host.FileOp(path.Join(locked, "new"), []byte("x"), host.WriteOptions{}), host.DirOp(path.Join(locked, "dir"), host.WriteOptions{})})
+	if !errors.Is(err, fs.ErrPermission) || len(res) != 2 || !errors.Is(res[0].Err, fs.ErrPermission) || !errors.Is(res[1].Err, fs.ErrPermission) {
+		t.Errorf("WriteBatch in a directory of another user: %v, %+v; want fs.ErrPermission for each op", err, res)
+	}
+	files, err := h.ReadFiles(ctx, []string{secret})
+	if err != nil || len(files) != 1 || !errors.Is(files[0].Err, fs.ErrPermission) {
+		t.Errorf("ReadFiles in a directory of another user: %v, %+v; want fs.ErrPermission for the file", err, files)
 	}
 }
 

@@ -27,7 +27,7 @@ type Handler func(ctx context.Context, argv []string, stdin []byte) (host.RunRes
 
 // Call is one recorded call on a Fake.
 type Call struct {
-	Op   string // "run", "read", "write", "remove", "mkdir", "observe"
+	Op   string // "run", "read", "write", "remove", "mkdir", "ensuredir", "observe", "sweep", "batch", "readfiles"
 	Argv []string
 	// Paths are the paths the call named (one, or all of an Observe).
 	Paths []string
@@ -69,6 +69,10 @@ type Fake struct {
 	closed      bool
 	handlers    map[string]Handler
 	calls       []Call
+	// interruptAfter, when >= 0, cuts the next WriteBatch off after that
+	// many files were renamed into place (see InterruptBatch).
+	interruptAfter int
+	tmpSeq         int
 }
 
 var _ host.Host = (*Fake)(nil)
@@ -85,6 +89,8 @@ func New(name string) *Fake {
 		umask:    0o022,
 		handlers: map[string]Handler{},
 		limits:   map[string]int64{},
+
+		interruptAfter: -1,
 	}
 	return f
 }
@@ -299,6 +305,12 @@ func (f *Fake) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if err := f.begin(ctx, Call{Op: "read", Paths: []string{p}}); err != nil {
 		return nil, err
 	}
+	b, err := f.read(p)
+	return bytes.Clone(b), err
+}
+
+// read is ReadFile with f.mu held; the slice is the fake's own.
+func (f *Fake) read(p string) ([]byte, error) {
 	n, err := f.lookup("read", p)
 	if err == nil && n.mode&fs.ModeSymlink != 0 {
 		n, err = f.lookup("read", f.resolve(p, n))
@@ -312,7 +324,7 @@ func (f *Fake) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if !f.may(n, 4) {
 		return nil, fmt.Errorf("%s: %w", f.name, &fs.PathError{Op: "read", Path: p, Err: fs.ErrPermission})
 	}
-	return bytes.Clone(n.data), nil
+	return n.data, nil
 }
 
 func (f *Fake) resolve(p string, n *node) string {
@@ -330,6 +342,11 @@ func (f *Fake) WriteFile(ctx context.Context, p string, data []byte, opts host.W
 	if err := f.begin(ctx, Call{Op: "write", Paths: []string{p}, Stdin: bytes.Clone(data)}); err != nil {
 		return err
 	}
+	return f.write(p, data, opts)
+}
+
+// write is WriteFile with f.mu held.
+func (f *Fake) write(p string, data []byte, opts host.WriteOptions) error {
 	p = path.Clean(p)
 	if _, err := f.parentForWrite("write", p); err != nil {
 		return fmt.Errorf("%s: %w", f.name, err)
@@ -381,6 +398,11 @@ func (f *Fake) Remove(ctx context.Context, p string) error {
 	if err := f.begin(ctx, Call{Op: "remove", Paths: []string{p}}); err != nil {
 		return err
 	}
+	return f.remove(p)
+}
+
+// remove is Remove with f.mu held.
+func (f *Fake) remove(p string) error {
 	p = path.Clean(p)
 	n, err := f.lookup("remove", p)
 	if err != nil {
@@ -425,6 +447,11 @@ func (f *Fake) EnsureDir(ctx context.Context, p string, opts host.WriteOptions) 
 	if err := f.begin(ctx, Call{Op: "ensuredir", Paths: []string{p}}); err != nil {
 		return err
 	}
+	return f.ensureDir(p, opts)
+}
+
+// ensureDir is EnsureDir with f.mu held.
+func (f *Fake) ensureDir(p string, opts host.WriteOptions) error {
 	p = path.Clean(p)
 	if n, ok := f.files[p]; ok && !n.mode.IsDir() {
 		return fmt.Errorf("%s: ensure directory %s: %w", f.name, p, syscall.ENOTDIR)

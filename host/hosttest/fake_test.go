@@ -38,12 +38,32 @@ func TestConformance(t *testing.T) {
 			hostconformance.CheckDenied(t, f, locked)
 		},
 		FullDir: "/mnt/small",
+		InterruptBatch: func(t *testing.T, ops []host.BatchOp, after int) {
+			f.InterruptBatch(after)
+			res, err := f.WriteBatch(context.Background(), ops)
+			if !errors.Is(err, host.ErrUnreachable) {
+				t.Fatalf("interrupted WriteBatch: %v, want host.ErrUnreachable", err)
+			}
+			if done := countDone(res, host.OpFile); done != after {
+				t.Fatalf("interrupted WriteBatch reported %d files done, want %d", done, after)
+			}
+		},
 		Unreachable: func(*testing.T) host.Host {
 			u := hosttest.New("down")
 			u.SetUnreachable(true)
 			return u
 		},
 	})
+}
+
+func countDone(res []host.BatchResult, kind host.OpKind) int {
+	n := 0
+	for _, r := range res {
+		if r.Kind == kind && r.Done {
+			n++
+		}
+	}
+	return n
 }
 
 func TestRecordsCommands(t *testing.T) {

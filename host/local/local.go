@@ -114,21 +114,46 @@ func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
 }
 
 // WriteFile implements host.Host.
-func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts host.WriteOptions) (err error) {
+func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts host.WriteOptions) error {
 	if err := h.checkPath(ctx, path); err != nil {
 		return err
 	}
+	tmp, err := h.writeTemp(path, data, opts, true)
+	if err != nil {
+		return err
+	}
+	failpoint.Hit("mid-write") // a crash here leaves the temporary file only
+	if err := ctx.Err(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("local: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("local: write %s: rename into place: %w", path, err)
+	}
+	// Make the rename itself durable. A failure here is reported, but the
+	// new file is already in place.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("local: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeTemp writes data to a new temporary file next to path, with the
+// mode and owner of opts, flushed to disk when fsync is set, and returns
+// its name. On error no temporary file is left.
+func (h *Host) writeTemp(path string, data []byte, opts host.WriteOptions, fsync bool) (_ string, err error) {
 	uid, gid, err := h.ids.resolve(opts.Owner, opts.Group)
 	if err != nil {
-		return fmt.Errorf("local: write %s: %w", path, err)
+		return "", fmt.Errorf("local: write %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, host.TempPrefix+"*")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("local: write %s: parent directory %s does not exist; create it first: %w", path, dir, fs.ErrNotExist)
+			return "", fmt.Errorf("local: write %s: parent directory %s does not exist; create it first: %w", path, dir, fs.ErrNotExist)
 		}
-		return fmt.Errorf("local: write %s: create temporary file in %s: %w", path, dir, err)
+		return "", fmt.Errorf("local: write %s: create temporary file in %s: %w", path, dir, err)
 	}
 	tmp := f.Name()
 	defer func() {
@@ -138,45 +163,31 @@ func (h *Host) WriteFile(ctx context.Context, path string, data []byte, opts hos
 		}
 	}()
 	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("local: write %s: %w", path, err)
+		return "", fmt.Errorf("local: write %s: %w", path, err)
 	}
 	if err = f.Chmod(opts.FileMode()); err != nil {
-		return fmt.Errorf("local: write %s: chmod: %w", path, err)
+		return "", fmt.Errorf("local: write %s: chmod: %w", path, err)
 	}
 	if uid >= 0 || gid >= 0 {
 		if err = f.Chown(uid, gid); err != nil {
-			return fmt.Errorf("local: write %s: chown to %s:%s: %w", path, opts.Owner, opts.Group, err)
+			return "", fmt.Errorf("local: write %s: chown to %s:%s: %w", path, opts.Owner, opts.Group, err)
 		}
 		// chown clears set-id bits; put them back.
 		if opts.FileMode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
 			if err = f.Chmod(opts.FileMode()); err != nil {
-				return fmt.Errorf("local: write %s: chmod: %w", path, err)
+				return "", fmt.Errorf("local: write %s: chmod: %w", path, err)
 			}
 		}
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("local: write %s: fsync: %w", path, err)
-	}
-	failpoint.Hit("mid-write") // a crash here leaves the temporary file only
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("local: write %s: %w", path, err)
-	}
-	if err = ctx.Err(); err != nil {
-		return fmt.Errorf("local: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("local: write %s: rename into place: %w", path, err)
-	}
-	// Make the rename itself durable. A failure here is reported, but the
-	// new file is already in place.
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil && !errors.Is(derr, syscall.EINVAL) {
-			return fmt.Errorf("local: write %s: fsync directory %s: %w", path, dir, derr)
+	if fsync {
+		if err = f.Sync(); err != nil {
+			return "", fmt.Errorf("local: write %s: fsync: %w", path, err)
 		}
 	}
-	return nil
+	if err = f.Close(); err != nil {
+		return "", fmt.Errorf("local: write %s: %w", path, err)
+	}
+	return tmp, nil
 }
 
 // SweepTemp implements host.Host.
@@ -221,6 +232,10 @@ func (h *Host) Remove(ctx context.Context, path string) error {
 	if err := h.checkPath(ctx, path); err != nil {
 		return err
 	}
+	return h.remove(path)
+}
+
+func (h *Host) remove(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("local: remove %s: %w", path, host.ErrNotEmpty)
@@ -246,6 +261,10 @@ func (h *Host) EnsureDir(ctx context.Context, path string, opts host.WriteOption
 	if err := h.checkPath(ctx, path); err != nil {
 		return err
 	}
+	return h.ensureDir(path, opts)
+}
+
+func (h *Host) ensureDir(path string, opts host.WriteOptions) error {
 	uid, gid, err := h.ids.resolve(opts.Owner, opts.Group)
 	if err != nil {
 		return fmt.Errorf("local: ensure directory %s: %w", path, err)

@@ -1,15 +1,21 @@
 package local_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/hostconformance"
 	"github.com/berthhq/berth/host/local"
+	"github.com/berthhq/berth/internal/failpoint"
 	"github.com/berthhq/berth/internal/testenv"
 )
 
@@ -32,7 +38,61 @@ func TestConformance(t *testing.T) {
 		OtherUser: testenv.TestUser,
 		Denied:    deniedAsTestUser,
 		FullDir:   testenv.Tmpfs(t, 1<<20),
+		InterruptBatch: func(t *testing.T, ops []host.BatchOp, after int) {
+			interruptedChild(t, ops, after)
+		},
 	})
+}
+
+// batchOpsEnv names the file holding the ops TestBatchChild applies.
+const batchOpsEnv = "BERTH_LOCAL_BATCH_OPS"
+
+// interruptedChild runs TestBatchChild in a copy of this test process
+// with the failpoint mid-batch armed at the (after+1)-th rename: the
+// process SIGKILLs itself there, as in a power cut.
+func interruptedChild(t *testing.T, ops []host.BatchOp, after int) {
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ops.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run", "^TestBatchChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=mid-batch#%d", failpoint.Env, after+1), batchOpsEnv+"="+file)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("TestBatchChild: %v, want it killed by the failpoint\n%s", err, out)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("TestBatchChild ended with %v, want SIGKILL from the failpoint\n%s", err, out)
+	}
+}
+
+// TestBatchChild is the half of TestConformance's WriteBatchInterrupted
+// case that is killed mid-batch; run on its own it has nothing to do.
+func TestBatchChild(t *testing.T) {
+	file := os.Getenv(batchOpsEnv)
+	if file == "" {
+		t.Log("runs only as the child of TestConformance")
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []host.BatchOp
+	if err := json.Unmarshal(b, &ops); err != nil {
+		t.Fatal(err)
+	}
+	res, err := local.New().WriteBatch(context.Background(), ops)
+	t.Fatalf("the failpoint %s did not fire: WriteBatch returned %v, %+v", os.Getenv(failpoint.Env), err, res)
 }
 
 // deniedAsTestUser runs TestDeniedChild in a copy of this test binary as

@@ -70,6 +70,12 @@ type Host struct {
 	// dials and sessions count connections and commands, for tests that
 	// check reuse and round trips.
 	dials, sessions atomic.Int64
+	// batchCrash, when above 0, makes the remote side of WriteBatch kill
+	// itself (SIGKILL) before its batchCrash-th rename: set by tests only.
+	batchCrash int
+	// perlName replaces "perl" as the interpreter of the batch scripts:
+	// set by tests only, to exercise the fallback for hosts without perl.
+	perlName string
 }
 
 var _ host.Host = (*Host)(nil)

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -62,6 +63,24 @@ func TestConformance(t *testing.T) {
 			hostconformance.CheckDenied(t, newHost(t, config(s, false)), locked)
 		},
 		FullDir: testenv.Tmpfs(t, 1<<20),
+		InterruptBatch: func(t *testing.T, ops []host.BatchOp, after int) {
+			h := newHost(t, config(s, true))
+			h.batchCrash = after + 1
+			res, err := h.WriteBatch(context.Background(), ops)
+			if err == nil {
+				t.Fatal("WriteBatch with the remote side killed succeeded")
+			}
+			done := 0
+			for _, r := range res {
+				if r.Done {
+					done++
+				}
+			}
+			if done != 1+after { // the directory, then the files renamed before the kill
+				t.Fatalf("WriteBatch with the remote side killed reported %d ops done, want %d", done, 1+after)
+			}
+			t.Logf("cut off after %d files: %v", after, err)
+		},
 		Unreachable: func(t *testing.T) host.Host {
 			cfg := config(s, true)
 			cfg.Addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -296,5 +315,120 @@ func TestQuote(t *testing.T) {
 		if got := quote(c.in); got != c.want {
 			t.Errorf("quote(%q) = %s, want %s", c.in, got, c.want)
 		}
+	}
+}
+
+// TestWriteBatchIsOneRoundTrip writes 3,000 files in 1,000 directories
+// (the shape of a first converge of 1,000 sites) through sudo, and reads
+// 1,000 of them back: one session each.
+func TestWriteBatchIsOneRoundTrip(t *testing.T) {
+	s := testenv.SSHD(t)
+	h := newHost(t, config(s, true))
+	ctx := context.Background()
+	ops, files := siteOps(s.UserDir, 1000)
+	if _, err := h.Run(ctx, []string{"true"}, host.RunOptions{}); err != nil { // log in first
+		t.Fatal(err)
+	}
+	before, logged := h.sessions.Load(), serverSessions(t, s)
+	res, err := h.WriteBatch(ctx, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.sessions.Load() - before; n != 1 {
+		t.Fatalf("WriteBatch of %d ops used %d sessions, want 1", len(ops), n)
+	}
+	if n := serverSessions(t, s) - logged; n != 1 {
+		t.Fatalf("sshd logged %d sessions for a WriteBatch of %d ops, want 1", n, len(ops))
+	}
+	for i, r := range res {
+		if !r.Done {
+			t.Fatalf("op %d: %v", i, r.Err)
+		}
+	}
+	before = h.sessions.Load()
+	data, err := h.ReadFiles(ctx, files[:1000])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.sessions.Load() - before; n != 1 {
+		t.Fatalf("ReadFiles of 1,000 files used %d sessions, want 1", n)
+	}
+	for i, d := range data {
+		if d.Err != nil || string(d.Data) != files[i] {
+			t.Fatalf("%s: %q, %v", files[i], d.Data, d.Err)
+		}
+	}
+	obs, err := h.Observe(ctx, files[len(files)-3:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range obs {
+		if !o.IsRegular() || o.Owner != s.User || o.Mode.Perm() != 0o640 {
+			t.Fatalf("%s: %+v, want a regular file 0640 owned by %s", o.Path, o, s.User)
+		}
+	}
+}
+
+// serverSessions counts the sessions sshd has started, from its log.
+func serverSessions(t *testing.T, s *testenv.SSHServer) int {
+	t.Helper()
+	b, err := os.ReadFile(s.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "Starting session")
+}
+
+// siteOps returns, for n sites under dir, a directory and two files each
+// (a docroot index owned by the test user, and a vhost in one shared
+// directory), and the paths of the files.
+func siteOps(dir string, n int) ([]host.BatchOp, []string) {
+	sites := filepath.Join(dir, "sites")
+	ops := []host.BatchOp{host.DirOp(sites, host.WriteOptions{Mode: 0o755})}
+	var files []string
+	for i := range n {
+		root := filepath.Join(dir, "www", fmt.Sprintf("site%05d.example", i))
+		index, vhost := filepath.Join(root, "index.html"), filepath.Join(sites, fmt.Sprintf("site%05d.conf", i))
+		files = append(files, index, vhost)
+		ops = append(ops,
+			host.DirOp(root, host.WriteOptions{Mode: 0o755, Owner: testenv.TestUser}),
+			host.FileOp(index, []byte(index), host.WriteOptions{Mode: 0o640, Owner: testenv.TestUser}),
+			host.FileOp(vhost, []byte(vhost), host.WriteOptions{Mode: 0o640, Owner: testenv.TestUser}))
+	}
+	return ops, files
+}
+
+// TestWriteBatchWithoutPerl runs WriteBatch and ReadFiles on a host
+// whose batch interpreter is missing: they fall back to one command per
+// op, with the same outcomes.
+func TestWriteBatchWithoutPerl(t *testing.T) {
+	s := testenv.SSHD(t)
+	h := newHost(t, config(s, true))
+	h.perlName = "berth-no-such-perl"
+	ctx := context.Background()
+	d := filepath.Join(s.UserDir, "noperl")
+	ops := []host.BatchOp{
+		host.FileOp(d+"/a", []byte("a"), host.WriteOptions{Mode: 0o600}),
+		host.DirOp(d, host.WriteOptions{Mode: 0o750}),
+		host.FileOp(d+"/missing/b", []byte("b"), host.WriteOptions{}),
+		host.RemoveOp(d + "/never"),
+	}
+	before := h.sessions.Load()
+	res, err := h.WriteBatch(ctx, ops)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("WriteBatch without perl: %v, want the missing directory's fs.ErrNotExist", err)
+	}
+	if n := h.sessions.Load() - before; n != 1+int64(len(ops)) {
+		t.Errorf("WriteBatch without perl used %d sessions, want 1 (the try) + one per op", n)
+	}
+	want := []bool{true, true, false, true}
+	for i, r := range res {
+		if r.Done != want[i] {
+			t.Errorf("op %d (%s): Done %v (%v), want %v", i, r.Path, r.Done, r.Err, want[i])
+		}
+	}
+	files, err := h.ReadFiles(ctx, []string{d + "/a", d + "/missing/b"})
+	if err != nil || string(files[0].Data) != "a" || !errors.Is(files[1].Err, fs.ErrNotExist) {
+		t.Fatalf("ReadFiles without perl: %+v, %v", files, err)
 	}
 }

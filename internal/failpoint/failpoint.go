@@ -13,7 +13,8 @@
 // after-write:KIND, after-write:SERVICE, after-write:ROLE (the resource
 // ID's last segment, e.g. vhost), before-check, before-reload,
 // after-reload, before-inventory, before-data, mid-delete, mid-write
-// (host/local: a temp file written, not yet renamed).
+// (host/local: a temp file written, not yet renamed), mid-batch
+// (host/local WriteBatch: before each rename of a file into place).
 package failpoint
 
 import (

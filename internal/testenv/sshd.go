@@ -27,6 +27,9 @@ type SSHServer struct {
 	KnownHostsFile string // known_hosts holding the server's host key for Addr
 	HostKeyFile    string // the server's private host key
 	Dir            string // the server's files: config, keys, log
+	// LogFile is sshd's log (LogLevel VERBOSE: one "Starting session"
+	// line per command, which tests count as the server sees them).
+	LogFile string
 	// UserDir is an empty directory owned by User, for tests that act
 	// without sudo.
 	UserDir string
@@ -70,6 +73,7 @@ func startSSHD(t testing.TB, ip string, port int, netns string) (*SSHServer, err
 		HostKeyFile:    filepath.Join(d, "hostkey"),
 		Dir:            d,
 		UserDir:        filepath.Join(d, "home"),
+		LogFile:        filepath.Join(d, "sshd.log"),
 	}
 	run(t, keygen, "-q", "-t", "ed25519", "-N", "", "-C", "berth-test-host", "-f", s.HostKeyFile)
 	run(t, keygen, "-q", "-t", "ed25519", "-N", "", "-C", "berth-test-client", "-f", s.KeyFile)
@@ -107,7 +111,7 @@ UsePAM no
 StrictModes no
 PrintMotd no
 MaxStartups 50:30:100
-LogLevel INFO
+LogLevel VERBOSE
 `, port, ip, s.HostKeyFile, filepath.Join(d, "sshd.pid"), filepath.Join(d, "authorized_keys"), TestUser)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -119,7 +123,7 @@ LogLevel INFO
 	if netns != "" {
 		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
 	}
-	s.Proc = start(t, "sshd "+s.Addr, filepath.Join(d, "sshd.log"), argv, nil)
+	s.Proc = start(t, "sshd "+s.Addr, s.LogFile, argv, nil)
 	// Inside a namespace, the root namespace reaches the host through the
 	// test bridge, so the same readiness check works.
 	if err := waitTCP(s.Proc, s.Addr, 10*time.Second); err != nil {
