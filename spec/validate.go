@@ -75,6 +75,24 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	for _, s := range r.Sites {
 		c.site(s, envs, claimed)
 	}
+	for _, z := range r.Zones {
+		c.envRefs(&z.Meta, subjectOf("zone", z.Name), z.Environments, envs)
+	}
+	if r.Config != nil {
+		// Zones are computed per environment; a problem they all share is
+		// reported once, at its position.
+		seen := map[string]bool{}
+		report := func(m *Meta, path, subject, format string, args ...any) {
+			p := Problem{Pos: m.At(path), Subject: subject, Message: fmt.Sprintf(format, args...)}
+			if key := p.Pos.String() + "\x00" + subject; !seen[key] {
+				seen[key] = true
+				c.problems = append(c.problems, p)
+			}
+		}
+		for _, env := range envs {
+			r.zoneSet(env, report)
+		}
+	}
 	if r.Config != nil {
 		c.suffixedNames(r.Config)
 		c.sharedServers(r.Config)
