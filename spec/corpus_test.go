@@ -350,6 +350,7 @@ var allowedByDesign = map[string][]string{
 	"rel-path":        {"label over 63", "numeric TLD"},
 	"server-path":     {"absolute", "label over 63", "numeric TLD"},
 	"server-path-php": {"absolute", "label over 63", "numeric TLD"},
+	"server-path-env": {"absolute", "label over 63", "numeric TLD"},
 	"abs-path":        {"absolute"},
 	"record-value": {"single quote", "backtick", "dollar variable", "semicolon", "braces", "hash", "space",
 		"traversal", "traversal prefix", "absolute", "label over 63", "numeric TLD"},

@@ -58,8 +58,9 @@ type ResolvedServer struct {
 	PublicAddresses []string `json:"public_addresses,omitempty"`
 }
 
-// ResolvedBIND is a server's BIND with defaults applied. Paths may be
-// relative on a local server: see WithBase.
+// ResolvedBIND is a server's BIND in one environment, with defaults
+// applied and {env} replaced. Paths may be relative on a local server: see
+// WithBase.
 type ResolvedBIND struct {
 	ZoneDir     string   `json:"zone_dir"`
 	IncludeFile string   `json:"include_file"`
@@ -68,10 +69,11 @@ type ResolvedBIND struct {
 	CheckConf   []string `json:"check_conf"`
 }
 
-func resolveBIND(d *DNSService) *ResolvedBIND {
+func resolveBIND(d *DNSService, env string) *ResolvedBIND {
+	sub := func(s string) string { return strings.ReplaceAll(s, "{env}", env) }
 	return &ResolvedBIND{
-		ZoneDir:     cmp.Or(d.ZoneDir, "/var/lib/bind/berth"),
-		IncludeFile: cmp.Or(d.IncludeFile, "/etc/bind/named.conf.berth"),
+		ZoneDir:     sub(cmp.Or(d.ZoneDir, "/var/lib/bind/berth/{env}")),
+		IncludeFile: sub(cmp.Or(d.IncludeFile, "/etc/bind/berth-{env}.conf")),
 		RNDC:        argvOr(slices.Clone(d.RNDC), "rndc"),
 		CheckZone:   cmp.Or(d.CheckZone, "named-checkzone"),
 		CheckConf:   argvOr(slices.Clone(d.CheckConf), "named-checkconf"),
@@ -418,7 +420,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		}
 		if d := s.Services.DNS; d != nil {
 			rs.DNS = d.Type
-			rs.BIND = resolveBIND(d)
+			rs.BIND = resolveBIND(d, env)
 		}
 		for _, a := range PublicAddresses(s) {
 			rs.PublicAddresses = append(rs.PublicAddresses, a.String())

@@ -278,6 +278,9 @@ var (
 	RuleServerPathPHP = newRule("server-path-php", "a server path",
 		"an absolute path (or, on a local server, a path relative to berth's state directory): "+segmentAllows+", separated by single /, where {version} stands for the PHP version; no . or .. names",
 		func(s string) error { return cleanPath(strings.ReplaceAll(s, "{version}", "8.2"), true, false) })
+	RuleServerPathEnv = newRule("server-path-env", "a server path",
+		"an absolute path (or, on a local server, a path relative to berth's state directory): "+segmentAllows+", separated by single /, where {env} stands for the environment's name; no . or .. names",
+		func(s string) error { return cleanPath(strings.ReplaceAll(s, "{env}", "production"), true, false) })
 	RuleAbsPath = newRule("abs-path", "an absolute path",
 		"a path starting with /: "+segmentAllows+", separated by single /; no . or .. names",
 		func(s string) error { return cleanPath(s, true, true) })

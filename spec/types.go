@@ -168,14 +168,16 @@ type DBService struct {
 }
 
 // DNSService is a server's authoritative DNS server. berth writes one
-// zone file per zone into zone_dir and lists its zones in include_file,
-// which named.conf must include; it checks them with named-checkzone and
+// zone file per zone into zone_dir and lists an environment's zones in
+// include_file, which named.conf must include (one per environment: both
+// paths hold {env} by default, so environments sharing a server never
+// touch each other's zones); it checks them with named-checkzone and
 // named-checkconf and reloads them with rndc. Paths may be relative on a
 // local server, like the http service's.
 type DNSService struct {
 	Type        string   `yaml:"type" json:"type,omitempty" berth:"required,enum=bind"`
-	ZoneDir     string   `yaml:"zone_dir" json:"zone_dir,omitempty" doc:"Directory of the zone files berth writes (default /var/lib/bind/berth)." rule:"server-path"`
-	IncludeFile string   `yaml:"include_file" json:"include_file,omitempty" doc:"File berth writes with one zone statement per zone it serves; named.conf must include it (default /etc/bind/named.conf.berth)." rule:"server-path"`
+	ZoneDir     string   `yaml:"zone_dir" json:"zone_dir,omitempty" doc:"Directory of the zone files berth writes; {env} stands for the environment (default /var/lib/bind/berth/{env})." rule:"server-path-env"`
+	IncludeFile string   `yaml:"include_file" json:"include_file,omitempty" doc:"File berth writes with one zone statement per zone it serves in an environment; named.conf must include it, for each environment the server is in; {env} stands for the environment (default /etc/bind/berth-{env}.conf)." rule:"server-path-env"`
 	RNDC        []string `yaml:"rndc" json:"rndc,omitempty" doc:"The rndc command, without its subcommand (default rndc; e.g. [rndc, -c, /etc/bind/rndc.conf])." rule:"argv"`
 	CheckZone   string   `yaml:"check_zone" json:"check_zone,omitempty" doc:"The named-checkzone program (default named-checkzone)." rule:"program"`
 	CheckConf   []string `yaml:"check_conf" json:"check_conf,omitempty" doc:"Command that checks named's configuration with berth's include file (default named-checkconf)." rule:"argv"`

@@ -312,6 +312,10 @@ func (c *checker) server(s *Server, envs []string) {
 	if d := s.Services.DB; d != nil {
 		c.dbService(m, subject, d, local)
 	}
+	if d := s.Services.DNS; d != nil {
+		c.dirPath(m, subject, "services.dns.zone_dir", strings.ReplaceAll(d.ZoneDir, "{env}", "env"), local)
+		c.dirPath(m, subject, "services.dns.include_file", strings.ReplaceAll(d.IncludeFile, "{env}", "env"), local)
+	}
 	backupServer := c.r.Config != nil && c.r.Config.Backups.Server == s.Name // it only stores backups
 	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil && !backupServer {
 		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns, or name it as backups.server in berth.yaml")
