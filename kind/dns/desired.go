@@ -28,9 +28,9 @@ type Options struct {
 }
 
 // IDs of the resources Desired makes.
-func ZoneID(zone, server string) string   { return "zone/" + zone + "@" + server }
-func includeID(server string) string      { return "dns/include@" + server }
-func zoneDirID(server string) string      { return "dns/zone-dir@" + server }
+func ZoneID(zone, server string) string { return "zone/" + zone + "@" + server }
+func includeID(server string) string    { return "dns/include@" + server }
+func zoneDirID(server string) string    { return "dns/zone-dir@" + server }
 func serverBIND(s spec.ResolvedServer, base string) BIND {
 	dir := ""
 	if s.Local() {

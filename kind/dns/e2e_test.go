@@ -1,0 +1,374 @@
+package dns
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/host/local"
+	"github.com/berthhq/berth/internal/testenv"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
+)
+
+// The end-to-end tests converge a sites repo's zones onto a real named
+// started by internal/testenv on loopback, through the engine, and ask
+// named over DNS what it serves.
+
+type oneHost struct{ h host.Host }
+
+func (o oneHost) Host(context.Context, string) (host.Host, error) { return o.h, nil }
+
+type dnsEnv struct {
+	t     *testing.T
+	bind  *testenv.BINDServer
+	repo  string // the sites repo, a directory the test edits
+	base  string // berth's state directory: local paths live here
+	store *state.Store
+	eng   *reconcile.Engine
+	now   time.Time
+}
+
+const e2eRepoConfig = "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: .staging.example.net }\n"
+
+// e2eZoneOrg has twelve records: its NS, ten TXT and the A of shop.
+func e2eZoneOrg(txt int) string {
+	var b strings.Builder
+	b.WriteString("kind: Zone\nname: example.org\ncontact: hostmaster@example.org\nns: [ns1.example.net]\nttl: 300\nprimary: ns1\nrecords:\n")
+	for i := range txt {
+		fmt.Fprintf(&b, "  - { name: t%d, type: TXT, value: \"record %d\" }\n", i, i)
+	}
+	return b.String()
+}
+
+func newDNSEnv(t *testing.T) *dnsEnv {
+	base := t.TempDir()
+	incs := []string{filepath.Join(base, "berth-production.conf"), filepath.Join(base, "berth-staging.conf")}
+	b := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: incs})
+	e := &dnsEnv{t: t, bind: b, repo: t.TempDir(), base: base, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	e.write("berth.yaml", e2eRepoConfig)
+	e.write("servers/servers.yaml", fmt.Sprintf(`kind: Server
+name: web1
+address: local
+public_addresses: [127.0.0.1]
+services:
+  http: { type: nginx, conf_dir: nginx, web_root: www }
+---
+kind: Server
+name: ns1
+address: local
+services:
+  dns:
+    type: bind
+    zone_dir: zones/{env}
+    include_file: berth-{env}.conf
+    rndc: [rndc, -c, %s]
+    check_conf: [named-checkconf, %s]
+`, b.RNDCConf, b.Conf))
+	e.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1]\n")
+	e.write("code/index.html", "hello\n")
+	e.write("sites/example.com.yaml", "kind: Site\nname: example.com\nplatform: static\naliases: [www.example.com]\ndns: {}\n")
+	e.write("sites/shop.yaml", "kind: Site\nname: shop.example.org\nplatform: static\ndns: {}\n---\nkind: Site\nname: blog.example.net\nplatform: static\ndns: {}\n")
+	e.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net]\nttl: 300\nprimary: ns1\nrecords:\n  - { name: \"@\", type: MX, priority: 10, value: mx.example.net }\n")
+	e.write("zones/example.org.yaml", e2eZoneOrg(10))
+	e.open()
+	return e
+}
+
+// open opens berth's state store and makes an engine: what a start of
+// berth does. The serials live on the server, not here.
+func (e *dnsEnv) open() {
+	if e.store != nil {
+		e.store.Close()
+	}
+	st, err := state.Open(context.Background(), filepath.Join(e.base, "state"), state.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	e.store = st
+	e.eng = &reconcile.Engine{Hosts: oneHost{local.New()}, Inventory: reconcile.StoreInventory(st)}
+}
+
+func (e *dnsEnv) write(name, data string) {
+	e.t.Helper()
+	p := filepath.Join(e.repo, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *dnsEnv) plan(env string, safety Safety) (*reconcile.Plan, error) {
+	e.t.Helper()
+	repo, err := spec.Load(os.DirFS(e.repo))
+	if err != nil {
+		return nil, err
+	}
+	res, err := spec.Resolve(repo, env)
+	if err != nil {
+		return nil, err
+	}
+	rs, notes, err := Desired(res, Options{Base: e.base, Safety: safety, Now: func() time.Time { return e.now }})
+	if err != nil {
+		return nil, err
+	}
+	d := &reconcile.Desired{Env: env, Revision: repo.Digest, MaxDeletions: 5, Resources: rs, Warnings: notes,
+		Service: func(server, name string) (reconcile.Service, error) {
+			for _, s := range res.Servers {
+				if svc, ok := Service(s, e.base); ok && s.Name == server && name == ServiceBIND {
+					return svc, nil
+				}
+			}
+			return reconcile.Service{}, fmt.Errorf("server %s has no service %s", server, name)
+		}}
+	return e.eng.Plan(context.Background(), d, reconcile.PlanOptions{})
+}
+
+// apply plans and applies env, failing the test on any error.
+func (e *dnsEnv) apply(env string) (*reconcile.Plan, *reconcile.Result) {
+	e.t.Helper()
+	p, err := e.plan(env, Safety{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(p.Unreachable) > 0 {
+		e.t.Fatalf("plan: %v", p.Unreachable)
+	}
+	res, err := e.eng.Apply(context.Background(), p)
+	if err != nil {
+		e.t.Fatalf("apply %s: %v", env, err)
+	}
+	return p, res
+}
+
+func (e *dnsEnv) query(name string, qtype uint16) ([]mdns.RR, error) {
+	m := new(mdns.Msg)
+	m.SetQuestion(mdns.Fqdn(name), qtype)
+	c := &mdns.Client{Net: "tcp", Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(m, e.bind.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != mdns.RcodeSuccess {
+		return nil, fmt.Errorf("%s: %s", name, mdns.RcodeToString[r.Rcode])
+	}
+	return r.Answer, nil
+}
+
+func (e *dnsEnv) serial(zone string) uint32 {
+	e.t.Helper()
+	ans, err := e.query(zone, mdns.TypeSOA)
+	if err != nil || len(ans) != 1 {
+		return 0
+	}
+	return ans[0].(*mdns.SOA).Serial
+}
+
+// waitSerial waits until named serves zone with serial want (a reload is
+// queued by rndc and done by named in the background).
+func (e *dnsEnv) waitSerial(zone string, want uint32) {
+	e.t.Helper()
+	testenv.EventuallyWith(e.t, "serial of "+zone, 20*time.Second, func() (bool, string) {
+		got := e.serial(zone)
+		return got == want, fmt.Sprint(got)
+	})
+}
+
+// addresses returns the A records named answers for name.
+func (e *dnsEnv) addresses(name string) string {
+	ans, err := e.query(name, mdns.TypeA)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, rr := range ans {
+		if a, ok := rr.(*mdns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (e *dnsEnv) namedLog() string {
+	data, _ := os.ReadFile(filepath.Join(e.bind.Dir, "named.log"))
+	return string(data)
+}
+
+var loadedRE = regexp.MustCompile(`zone ([a-z0-9.-]+)/IN: loaded serial`)
+
+// loads counts named's zone loads per zone in its log.
+func (e *dnsEnv) loads() map[string]int {
+	out := map[string]int{}
+	for _, m := range loadedRE.FindAllStringSubmatch(e.namedLog(), -1) {
+		out[m[1]]++
+	}
+	return out
+}
+
+func TestZonesOnNamed(t *testing.T) {
+	e := newDNSEnv(t)
+	day := DateSerial(e.now)
+
+	// First apply: every site name and alias in every environment answers.
+	p, _ := e.apply("production")
+	if !strings.Contains(strings.Join(p.Warnings, "\n"), "site blog.example.net: blog.example.net in no zone declared in environment production") {
+		t.Errorf("the plan does not say blog.example.net is in no zone: %q", p.Warnings)
+	}
+	e.apply("staging")
+	for _, env := range []struct{ suffix string }{{""}, {".staging.example.net"}} {
+		e.waitSerial("example.com"+env.suffix, day)
+		e.waitSerial("example.org"+env.suffix, day)
+		for _, name := range []string{"example.com", "www.example.com", "shop.example.org"} {
+			if got := e.addresses(name + env.suffix); got != "127.0.0.1" {
+				t.Errorf("%s%s: A %q, want 127.0.0.1", name, env.suffix, got)
+			}
+		}
+	}
+
+	// Apply again: nothing to do, no reload, serials unchanged.
+	loads := e.loads()
+	p, res := e.apply("production")
+	if !p.Empty() || len(res.Reloads) > 0 {
+		t.Errorf("second apply: %d changes, reloads %v; want none", len(p.Changes), res.Reloads)
+	}
+	if s := e.serial("example.com"); s != day {
+		t.Errorf("example.com serial %d after a no-op apply, want %d", s, day)
+	}
+
+	// Add an alias: one record added, serial +1, that zone reloaded only.
+	e.write("sites/example.com.yaml", "kind: Site\nname: example.com\nplatform: static\naliases: [www.example.com, new.example.com]\ndns: {}\n")
+	p, res = e.apply("production")
+	if len(p.Changes) != 1 || p.Changes[0].ID != ZoneID("example.com", "ns1") || p.Changes[0].Diff != "+ new.example.com. 300 IN A 127.0.0.1\n" {
+		t.Fatalf("adding an alias planned %+v", p.Changes)
+	}
+	if len(res.Reloads) > 0 {
+		t.Errorf("adding an alias reloaded %v: want no reconfig, only the zone's rndc reload", res.Reloads)
+	}
+	e.waitSerial("example.com", day+1)
+	if got := e.addresses("new.example.com"); got != "127.0.0.1" {
+		t.Errorf("new.example.com: A %q", got)
+	}
+	if s := e.serial("example.org"); s != day {
+		t.Errorf("example.org serial %d, want %d unchanged", s, day)
+	}
+	after := e.loads()
+	if after["example.com"] != loads["example.com"]+1 || after["example.org"] != loads["example.org"] || after["example.com.staging.example.net"] != loads["example.com.staging.example.net"] {
+		t.Errorf("zone loads before %v, after %v: want one more of example.com only", loads, after)
+	}
+	var md bytes.Buffer
+	p.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "+ new.example.com. 300 IN A 127.0.0.1") {
+		t.Errorf("the markdown plan has no record line:\n%s", md.String())
+	}
+
+	// A change named-checkzone refuses (an in-zone name server without
+	// an address, which the repo's rules cannot see): the old zone still
+	// answers and the run fails with named's message. It touches the apex
+	// NS set, so the safety threshold refuses it first.
+	e.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net, ns9.example.com]\nttl: 300\nprimary: ns1\nrecords:\n  - { name: \"@\", type: MX, priority: 10, value: mx.example.net }\n")
+	p, err := e.plan("production", Safety{})
+	if err != nil || len(p.Unreachable) != 1 || !strings.Contains(p.Unreachable[0].Error, "apex NS set") {
+		t.Fatalf("an apex NS change was not refused: %v %+v", err, p)
+	}
+	p, err = e.plan("production", Safety{Allow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.eng.Apply(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "NS 'ns9.example.com' has no address records") {
+		t.Fatalf("apply of a zone named refuses: %v", err)
+	}
+	if s := e.serial("example.com"); s != day+1 {
+		t.Errorf("after a refused zone, example.com serial %d, want %d still served", s, day+1)
+	}
+	if got := e.addresses("new.example.com"); got != "127.0.0.1" {
+		t.Errorf("after a refused zone, new.example.com: A %q", got)
+	}
+	e.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net]\nttl: 300\nprimary: ns1\nrecords:\n  - { name: \"@\", type: MX, priority: 10, value: mx.example.net }\n")
+
+	// 120 changes in one day: 120 strictly increasing serials, berth
+	// restarted half way, a serial hand-edited higher respected.
+	last := day + 1
+	for i := range 120 {
+		if i == 60 {
+			e.open()
+		}
+		if i == 90 {
+			zf := filepath.Join(e.base, "zones/production/example.com.zone")
+			data, err := os.ReadFile(zf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edited := strings.Replace(string(data), fmt.Sprint(last), "2030010100", 1)
+			if err := os.WriteFile(zf, []byte(edited), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.bind.RNDC("reload", "example.com"); err != nil {
+				t.Fatal(err)
+			}
+			e.waitSerial("example.com", 2030010100)
+			last = 2030010100
+		}
+		e.write("zones/example.com.yaml", fmt.Sprintf("kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net]\nttl: 300\nprimary: ns1\nrecords:\n  - { name: \"@\", type: TXT, value: \"change %d\" }\n", i))
+		e.apply("production")
+		want := last + 1
+		e.waitSerial("example.com", want)
+		last = want
+	}
+	if last != 2030010100+30 {
+		t.Errorf("last serial %d", last)
+	}
+
+	// A revision deleting 40 % of a zone's records is refused with the
+	// threshold named; the same with the override applies.
+	e.write("zones/example.org.yaml", e2eZoneOrg(5))
+	p, err = e.plan("production", Safety{})
+	if err != nil || len(p.Unreachable) != 1 || !strings.Contains(p.Unreachable[0].Error, "deletes or changes 5 of its 12 records (42 %), more than the 30 %") {
+		t.Fatalf("deleting 5 of 12 records was not refused: %v %+v", err, p.Unreachable)
+	}
+	p, err = e.plan("production", Safety{Allow: true})
+	if err != nil || len(p.Unreachable) > 0 {
+		t.Fatalf("with the override: %v %+v", err, p.Unreachable)
+	}
+	if _, err := e.eng.Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSerial("example.org", day+1)
+	if _, err := e.query("t7.example.org", mdns.TypeTXT); err == nil || !strings.Contains(err.Error(), "NXDOMAIN") {
+		t.Errorf("t7.example.org after its deletion: %v", err)
+	}
+
+	// A zone removed from the repo: dropped from the include file, named
+	// reconfigured, its file deleted.
+	if err := os.Remove(filepath.Join(e.repo, "zones/example.org.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, res = e.apply("production")
+	if len(res.Reloads) != 1 || res.Reloads[0] != "ns1/"+ServiceBIND {
+		t.Errorf("removing a zone reloaded %v, want ns1/bind (rndc reconfig)", res.Reloads)
+	}
+	testenv.EventuallyWith(t, "example.org no longer served", 20*time.Second, func() (bool, string) {
+		_, err := e.query("example.org", mdns.TypeSOA)
+		return err != nil, fmt.Sprint(err)
+	})
+	if _, err := os.Stat(filepath.Join(e.base, "zones/production/example.org.zone")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the removed zone's file: %v", err)
+	}
+	if s := e.serial("example.org.staging.example.net"); s != day {
+		t.Errorf("staging's example.org serial %d: another environment's zone was touched", s)
+	}
+}
