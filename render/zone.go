@@ -2,9 +2,14 @@ package render
 
 import (
 	"bytes"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/berthhq/berth/spec"
@@ -114,20 +119,102 @@ func ZoneFile(zoneDir, zone string) string {
 	return path.Join(zoneDir, zone+".zone")
 }
 
-// ZoneInclude renders the file named.conf includes for berth's zones: one
-// primary zone statement per zone, sorted by name, its file in zoneDir.
-func ZoneInclude(zoneDir string, zones []string) ([]byte, error) {
+// IncludeZone is one zone statement of berth's include file.
+type IncludeZone struct {
+	Name string
+	// Secondary is set on a secondary: the zone is transferred from
+	// Primary, an address:port, with the TSIG key. On a primary,
+	// Secondaries (address:port) may transfer it with the key and are
+	// notified of each change.
+	Secondary   bool
+	Primary     string
+	Secondaries []string
+}
+
+// TSIGKey is the key primaries and secondaries authenticate transfers
+// with. Its secret lives in berth's state store, never in the repo.
+type TSIGKey struct {
+	Name   string
+	Secret string // base64
+}
+
+// ZoneInclude renders the file named.conf includes for berth's zones of
+// one environment: one zone statement per zone, sorted by name, its file
+// in zoneDir; when a zone has secondaries or is one, keyFile (holding
+// key, see ZoneKey) is included first and transfers use the key.
+func ZoneInclude(zoneDir string, zones []IncludeZone, keyFile, key string) ([]byte, error) {
 	if err := spec.RuleServerPath.Check(zoneDir); err != nil || !path.IsAbs(zoneDir) {
 		return nil, fmt.Errorf("zone directory %q is not an absolute server path", zoneDir)
 	}
-	names := slices.Sorted(slices.Values(zones))
+	zones = slices.Clone(zones)
+	slices.SortFunc(zones, func(a, b IncludeZone) int { return strings.Compare(a.Name, b.Name) })
 	var b bytes.Buffer
 	b.WriteString("// Written by berth: the zones it serves. Edits here are overwritten.\n")
-	for _, z := range names {
-		if err := spec.RuleHostname.Check(z); err != nil {
+	needKey := slices.ContainsFunc(zones, func(z IncludeZone) bool { return z.Secondary || len(z.Secondaries) > 0 })
+	if needKey {
+		if err := spec.RuleServerPath.Check(keyFile); err != nil || !path.IsAbs(keyFile) {
+			return nil, fmt.Errorf("key file %q is not an absolute server path", keyFile)
+		}
+		if err := spec.RuleName.Check(key); err != nil {
+			return nil, fmt.Errorf("key name: %w", err)
+		}
+		fmt.Fprintf(&b, "include %q;\n", keyFile)
+	}
+	for _, z := range zones {
+		if err := spec.RuleHostname.Check(z.Name); err != nil {
 			return nil, fmt.Errorf("zone name: %w", err)
 		}
-		fmt.Fprintf(&b, "zone %q { type primary; file %q; };\n", z, ZoneFile(zoneDir, z))
+		file := ZoneFile(zoneDir, z.Name)
+		if z.Secondary {
+			p, err := bindAddress(z.Primary)
+			if err != nil {
+				return nil, fmt.Errorf("zone %s: primary: %w", z.Name, err)
+			}
+			fmt.Fprintf(&b, "zone %q { type secondary; file %q; primaries { %s key %q; }; };\n", z.Name, file, p, key)
+			continue
+		}
+		if len(z.Secondaries) == 0 {
+			fmt.Fprintf(&b, "zone %q { type primary; file %q; };\n", z.Name, file)
+			continue
+		}
+		var notify []string
+		for _, s := range z.Secondaries {
+			a, err := bindAddress(s)
+			if err != nil {
+				return nil, fmt.Errorf("zone %s: secondary: %w", z.Name, err)
+			}
+			notify = append(notify, a+";")
+		}
+		fmt.Fprintf(&b, "zone %q { type primary; file %q; allow-transfer { key %q; }; notify explicit; also-notify { %s }; };\n",
+			z.Name, file, key, strings.Join(notify, " "))
 	}
 	return b.Bytes(), nil
+}
+
+// ZoneKey renders the TSIG key file the include file includes.
+func ZoneKey(k TSIGKey) ([]byte, error) {
+	if err := spec.RuleName.Check(k.Name); err != nil {
+		return nil, fmt.Errorf("key name: %w", err)
+	}
+	if _, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || k.Secret == "" {
+		return nil, errors.New("the TSIG secret is not base64")
+	}
+	return fmt.Appendf(nil, "// Written by berth: the key of its zone transfers. Keep it private.\nkey %q { algorithm hmac-sha256; secret %q; };\n", k.Name, k.Secret), nil
+}
+
+// bindAddress writes address:port as named.conf does: "addr port N".
+func bindAddress(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return "", fmt.Errorf("%q is not an IP address: named transfers from and notifies addresses", host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("port %q", port)
+	}
+	return fmt.Sprintf("%s port %d", a, n), nil
 }

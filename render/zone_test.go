@@ -118,7 +118,7 @@ func TestZoneRefusesHostileData(t *testing.T) {
 }
 
 func TestZoneInclude(t *testing.T) {
-	got, err := ZoneInclude("/var/lib/bind/berth", []string{"b.example", "a.example"})
+	got, err := ZoneInclude("/var/lib/bind/berth", []IncludeZone{{Name: "b.example"}, {Name: "a.example"}}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +129,31 @@ func TestZoneInclude(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 	for _, dir := range []string{"relative/dir", "/a\"b", "/a/../b"} {
-		if _, err := ZoneInclude(dir, nil); err == nil || !strings.Contains(err.Error(), "absolute server path") {
+		if _, err := ZoneInclude(dir, nil, "", ""); err == nil || !strings.Contains(err.Error(), "absolute server path") {
 			t.Errorf("zone dir %q: got %v", dir, err)
 		}
+	}
+}
+
+func TestZoneIncludeSecondaries(t *testing.T) {
+	got, err := ZoneInclude("/z", []IncludeZone{
+		{Name: "a.example", Secondaries: []string{"192.0.2.2:53", "[2001:db8::2]:5353"}},
+		{Name: "b.example", Secondary: true, Primary: "192.0.2.1:53"},
+	}, "/etc/bind/berth-production.key", "berth-production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "// Written by berth: the zones it serves. Edits here are overwritten.\n" +
+		"include \"/etc/bind/berth-production.key\";\n" +
+		"zone \"a.example\" { type primary; file \"/z/a.example.zone\"; allow-transfer { key \"berth-production\"; }; notify explicit; also-notify { 192.0.2.2 port 53; 2001:db8::2 port 5353; }; };\n" +
+		"zone \"b.example\" { type secondary; file \"/z/b.example.zone\"; primaries { 192.0.2.1 port 53 key \"berth-production\"; }; };\n"
+	if string(got) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := ZoneInclude("/z", []IncludeZone{{Name: "b.example", Secondary: true, Primary: "ns1.example.net:53"}}, "/k", "k"); err == nil {
+		t.Error("a primary named by host name was rendered")
+	}
+	if _, err := ZoneKey(TSIGKey{Name: "berth-production", Secret: "c2VjcmV0\"; evil"}); err == nil {
+		t.Error("a secret that is not base64 was rendered")
 	}
 }

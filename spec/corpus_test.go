@@ -97,6 +97,8 @@ services:
     check_zone: @@DNSService.check_zone@@
     check_conf:
       - @@DNSService.check_conf[]@@
+    listen: @@DNSService.listen@@
+    group: @@DNSService.group@@
   db:
     type: @@DBService.type@@
     host: @@DBService.host@@
@@ -270,6 +272,8 @@ var corpusBenign = map[string]string{
 	"DNSService.rndc[]":               "rndc",
 	"DNSService.check_zone":           "named-checkzone",
 	"DNSService.check_conf[]":         "named-checkconf",
+	"DNSService.listen":               "192.0.2.53:53",
+	"DNSService.group":                "bind",
 	"SiteDNS.cname":                   "edge.example.net",
 	"Zone.kind":                       "Zone",
 	"Zone.name":                       "example.com",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"path"
 	"slices"
 	"strings"
@@ -67,11 +68,29 @@ type ResolvedBIND struct {
 	RNDC        []string `json:"rndc"`
 	CheckZone   string   `json:"check_zone"`
 	CheckConf   []string `json:"check_conf"`
+	// Listen is where named answers DNS, address:port ([v6]:port), as
+	// other servers and berth reach it; "" when the server's address is
+	// "local" and listen names no address.
+	Listen string `json:"listen,omitempty"`
+	Group  string `json:"group"`
 }
 
-func resolveBIND(d *DNSService, env string) *ResolvedBIND {
+func resolveBIND(d *DNSService, address, env string) *ResolvedBIND {
 	sub := func(s string) string { return strings.ReplaceAll(s, "{env}", env) }
+	addr, port, err := SplitListen(cmp.Or(d.Listen, "53"))
+	if err != nil {
+		addr, port = "", "53"
+	}
+	if addr == "" && address != "local" {
+		addr = address
+	}
+	listen := ""
+	if addr != "" {
+		listen = net.JoinHostPort(addr, port)
+	}
 	return &ResolvedBIND{
+		Listen:      listen,
+		Group:       cmp.Or(d.Group, "bind"),
 		ZoneDir:     sub(cmp.Or(d.ZoneDir, "/var/lib/bind/berth/{env}")),
 		IncludeFile: sub(cmp.Or(d.IncludeFile, "/etc/bind/berth-{env}.conf")),
 		RNDC:        argvOr(slices.Clone(d.RNDC), "rndc"),
@@ -420,7 +439,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		}
 		if d := s.Services.DNS; d != nil {
 			rs.DNS = d.Type
-			rs.BIND = resolveBIND(d, env)
+			rs.BIND = resolveBIND(d, s.Address, env)
 		}
 		for _, a := range PublicAddresses(s) {
 			rs.PublicAddresses = append(rs.PublicAddresses, a.String())

@@ -181,6 +181,8 @@ type DNSService struct {
 	RNDC        []string `yaml:"rndc" json:"rndc,omitempty" doc:"The rndc command, without its subcommand (default rndc; e.g. [rndc, -c, /etc/bind/rndc.conf])." rule:"argv"`
 	CheckZone   string   `yaml:"check_zone" json:"check_zone,omitempty" doc:"The named-checkzone program (default named-checkzone)." rule:"program"`
 	CheckConf   []string `yaml:"check_conf" json:"check_conf,omitempty" doc:"Command that checks named's configuration with berth's include file (default named-checkconf)." rule:"argv"`
+	Listen      string   `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port named answers DNS on, for zone transfers between primary and secondaries and berth's serial checks (default: the server's address, port 53)." rule:"listen"`
+	Group       string   `yaml:"group" json:"group,omitempty" doc:"Group named runs as, which must read the TSIG key file berth writes beside include_file (default bind)." rule:"unix-name"`
 }
 
 // Platform is a codebase deployed to one or more web servers.

@@ -2,7 +2,11 @@ package dns
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth/reconcile"
@@ -25,12 +29,35 @@ type Options struct {
 	Safety Safety
 	// Now is the clock of the serials' dates (default time.Now).
 	Now func() time.Time
+	// Secrets keeps the TSIG key of the environment's zone transfers
+	// (berth's state store); needed only when a zone has secondaries.
+	Secrets reconcile.Secrets
+	// SyncWait bounds the wait for a secondary's serial (default
+	// DefaultSyncWait).
+	SyncWait time.Duration
 }
 
 // IDs of the resources Desired makes.
+
+// ZoneID is the ID of a zone on its primary.
 func ZoneID(zone, server string) string { return "zone/" + zone + "@" + server }
-func includeID(server string) string    { return "dns/include@" + server }
-func zoneDirID(server string) string    { return "dns/zone-dir@" + server }
+
+// SyncID is the ID of the serial check of a zone's secondary, a resource
+// of the primary.
+func SyncID(zone, secondary, primary string) string {
+	return "zonesync/" + zone + "/" + secondary + "@" + primary
+}
+
+func includeID(server string) string { return "dns/include@" + server }
+func keyID(server string) string     { return "dns/key@" + server }
+func zoneDirID(server string) string { return "dns/zone-dir@" + server }
+
+// SecretKey is the state store key of an environment's TSIG secret.
+func SecretKey(env string) string { return "dns/tsig/" + env }
+
+// keyFile is where the TSIG key goes: beside the include file.
+func keyFile(include string) string { return strings.TrimSuffix(include, ".conf") + ".key" }
+
 func serverBIND(s spec.ResolvedServer, base string) BIND {
 	dir := ""
 	if s.Local() {
@@ -42,38 +69,110 @@ func serverBIND(s spec.ResolvedServer, base string) BIND {
 
 // Desired returns the DNS resources of a resolved revision: on every
 // server with a bind service, its zone directory, one Zone per zone it is
-// the primary of, and the include file listing them (which depends on the
-// zones, so that a zone refused by named-checkzone is not configured).
-// The notes are res.DNSNotes: the site names in no declared zone, once per
-// site, for the plan's warnings.
-func Desired(res *spec.Resolved, opts Options) ([]reconcile.Resource, []string, error) {
+// the primary of (with a Sync per secondary), the include file listing the
+// zones it serves as primary or secondary (which depends on the zones, so
+// that a zone refused by named-checkzone is not configured), and, when
+// transfers need it, the TSIG key file. The notes are res.DNSNotes: the
+// site names in no declared zone, once per site, for the plan's warnings.
+func Desired(ctx context.Context, res *spec.Resolved, opts Options) ([]reconcile.Resource, []string, error) {
+	binds := map[string]BIND{}
+	for _, s := range res.Servers {
+		if s.BIND != nil {
+			binds[s.Name] = serverBIND(s, opts.Base)
+		}
+	}
+	listen := func(server, zone string) (string, error) {
+		b, ok := binds[server]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("zone %s: server %s has no bind service in environment %s", zone, server, res.Environment)
+		case b.Listen == "":
+			return "", fmt.Errorf("zone %s: berth does not know where named answers on server %s (address local): set services.dns.listen to address:port", zone, server)
+		}
+		return b.Listen, nil
+	}
+	keyName := "berth-xfer-" + res.Environment
+	var secret string
+	for _, z := range res.Zones {
+		if len(z.Secondaries) > 0 && secret == "" {
+			if opts.Secrets == nil {
+				return nil, nil, fmt.Errorf("zone %s has secondaries, whose transfers need a TSIG key from berth's state store; none was given", z.Name)
+			}
+			var err error
+			if secret, err = opts.Secrets.Secret(ctx, SecretKey(res.Environment), newTSIGSecret); err != nil {
+				return nil, nil, fmt.Errorf("the TSIG key of environment %s: %w", res.Environment, err)
+			}
+		}
+	}
 	var out []reconcile.Resource
 	for _, s := range res.Servers {
-		if s.BIND == nil {
+		b, ok := binds[s.Name]
+		if !ok {
 			continue
 		}
-		b := serverBIND(s, opts.Base)
 		dir := reconcile.NewDir(reconcile.DirSpec{ID: zoneDirID(s.Name), Server: s.Name, Path: b.ZoneDir})
 		out = append(out, dir)
-		var names, ids []string
+		var inc []render.IncludeZone
+		var deps []string
+		var syncs []*Sync
 		for i := range res.Zones {
 			z := &res.Zones[i]
-			if z.Primary != s.Name {
-				continue
+			switch {
+			case z.Primary == s.Name:
+				id := ZoneID(z.Name, s.Name)
+				zr := NewZone(ZoneSpec{ID: id, Server: s.Name, Zone: z, BIND: b, Safety: opts.Safety, Deps: []string{dir.ID()}, Now: opts.Now})
+				out = append(out, zr)
+				iz := render.IncludeZone{Name: z.Name}
+				for _, sec := range z.Secondaries {
+					addr, err := listen(sec, z.Name)
+					if err != nil {
+						return nil, nil, err
+					}
+					iz.Secondaries = append(iz.Secondaries, addr)
+					sy := &Sync{id: SyncID(z.Name, sec, s.Name), server: s.Name, secondary: sec, addr: addr, zone: zr, wait: opts.SyncWait}
+					syncs = append(syncs, sy)
+					out = append(out, sy)
+				}
+				inc = append(inc, iz)
+				deps = append(deps, id)
+			case slices.Contains(z.Secondaries, s.Name):
+				addr, err := listen(z.Primary, z.Name)
+				if err != nil {
+					return nil, nil, err
+				}
+				inc = append(inc, render.IncludeZone{Name: z.Name, Secondary: true, Primary: addr})
 			}
-			id := ZoneID(z.Name, s.Name)
-			out = append(out, NewZone(ZoneSpec{ID: id, Server: s.Name, Zone: z, BIND: b, Safety: opts.Safety, Deps: []string{dir.ID()}, Now: opts.Now}))
-			names = append(names, z.Name)
-			ids = append(ids, id)
 		}
-		content, err := render.ZoneInclude(b.ZoneDir, names)
+		kf := keyFile(b.IncludeFile)
+		if slices.ContainsFunc(inc, func(z render.IncludeZone) bool { return z.Secondary || len(z.Secondaries) > 0 }) {
+			key, err := render.ZoneKey(render.TSIGKey{Name: keyName, Secret: secret})
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, reconcile.NewFile(reconcile.FileSpec{ID: keyID(s.Name), Server: s.Name, Path: kf, Content: key, Mode: 0o640, Group: b.Group, Service: ServiceBIND}))
+			deps = append(deps, keyID(s.Name))
+		}
+		content, err := render.ZoneInclude(b.ZoneDir, inc, kf, keyName)
 		if err != nil {
 			return nil, nil, err
 		}
 		f := reconcile.NewFile(reconcile.FileSpec{ID: includeID(s.Name), Server: s.Name, Path: b.IncludeFile, Content: content, Service: ServiceBIND})
-		out = append(out, &includeFile{File: f, deps: ids})
+		incf := &includeFile{File: f, deps: deps}
+		for _, sy := range syncs {
+			sy.include = incf
+		}
+		out = append(out, incf)
 	}
 	return out, slices.Clone(res.DNSNotes), nil
+}
+
+// newTSIGSecret makes a TSIG secret: 32 random bytes, base64.
+func newTSIGSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 // Service returns the bind service of a server for the engine's
@@ -93,12 +192,15 @@ func Service(s spec.ResolvedServer, base string) (reconcile.Service, bool) {
 // written after the zones it lists.
 type includeFile struct {
 	*reconcile.File
-	deps []string
+	deps   []string
+	action reconcile.Action // set by Check, for the server's Syncs
 }
 
 func (f *includeFile) Deps() []string { return f.deps }
 
 func (f *includeFile) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Change, error) {
 	in.Adopt = true
-	return f.File.Check(ctx, in)
+	c, err := f.File.Check(ctx, in)
+	f.action = c.Action
+	return c, err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,8 @@ type dnsEnv struct {
 	store *state.Store
 	eng   *reconcile.Engine
 	now   time.Time
+	// syncWait bounds the wait for a secondary (0: the default).
+	syncWait time.Duration
 }
 
 const e2eRepoConfig = "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: .staging.example.net }\n"
@@ -122,7 +125,7 @@ func (e *dnsEnv) plan(env string, safety Safety) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, notes, err := Desired(res, Options{Base: e.base, Safety: safety, Now: func() time.Time { return e.now }})
+	rs, notes, err := Desired(context.Background(), res, Options{Base: e.base, Safety: safety, Now: func() time.Time { return e.now }, Secrets: e.store, SyncWait: e.syncWait})
 	if err != nil {
 		return nil, err
 	}
@@ -371,4 +374,106 @@ func TestZonesOnNamed(t *testing.T) {
 	if s := e.serial("example.org.staging.example.net"); s != day {
 		t.Errorf("staging's example.org serial %d: another environment's zone was touched", s)
 	}
+}
+
+// A zone's secondary, a second named, transfers the zone with the TSIG
+// key from the state store and answers the same; after a change berth
+// waits for its serial; with the secondary stopped the run completes and
+// reports it lagging.
+func TestSecondaryOnNamed(t *testing.T) {
+	base := t.TempDir()
+	b1 := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{filepath.Join(base, "ns1-production.conf")}})
+	b2 := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{filepath.Join(base, "ns2-production.conf")}})
+	e := &dnsEnv{t: t, bind: b1, repo: t.TempDir(), base: base, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	e.write("berth.yaml", "environments:\n  production: { branch: main }\n")
+	server := func(name string, b *testenv.BINDServer) string {
+		return fmt.Sprintf(`kind: Server
+name: %[1]s
+address: local
+services:
+  dns:
+    type: bind
+    zone_dir: %[1]s-zones/{env}
+    include_file: %[1]s-{env}.conf
+    rndc: [rndc, -c, %[2]s]
+    check_conf: [named-checkconf, %[3]s]
+    listen: %[4]s
+    group: root
+`, name, b.RNDCConf, b.Conf, b.Addr)
+	}
+	e.write("servers/servers.yaml", "kind: Server\nname: web1\naddress: local\npublic_addresses: [127.0.0.1]\nservices:\n  http: { type: nginx, conf_dir: nginx, web_root: www }\n---\n"+
+		server("ns1", b1)+"---\n"+server("ns2", b2))
+	e.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1]\n")
+	e.write("code/index.html", "hello\n")
+	site := func(aliases string) {
+		e.write("sites/example.com.yaml", "kind: Site\nname: example.com\nplatform: static\naliases: ["+aliases+"]\ndns: {}\n")
+	}
+	site("www.example.com")
+	e.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net, ns2.example.net]\nttl: 300\nprimary: ns1\nsecondaries: [ns2]\n")
+	e.open()
+	day := DateSerial(e.now)
+	secondary := &dnsEnv{t: t, bind: b2}
+
+	p, _ := e.apply("production")
+	for _, c := range p.Changes {
+		if c.ID == "dns/key@ns1" && (!c.Sensitive || c.Diff != "") {
+			t.Errorf("the TSIG key file reached the plan: %+v", c)
+		}
+	}
+	secret, err := e.store.Secret(context.Background(), SecretKey("production"), func() (string, error) { return "", errors.New("no key was generated") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ns1-production.key", "ns2-production.key"} {
+		data, err := os.ReadFile(filepath.Join(base, f))
+		if err != nil || !strings.Contains(string(data), secret) {
+			t.Errorf("%s does not hold the state store's key: %v", f, err)
+		}
+		if st, err := os.Stat(filepath.Join(base, f)); err != nil || st.Mode().Perm()&0o004 != 0 {
+			t.Errorf("%s is readable by others: %v", f, err)
+		}
+	}
+	// The first transfer may fail while the primary is not yet
+	// reconfigured with the key; the next run checks the secondary's
+	// serial and notifies it again.
+	e.apply("production")
+	if s := secondary.serial("example.com"); s != day {
+		t.Fatalf("after the second apply the secondary serves serial %d, want %d", s, day)
+	}
+	if got := secondary.addresses("www.example.com"); got != "127.0.0.1" {
+		t.Errorf("the secondary answers www.example.com with %q", got)
+	}
+	// Transfers need the key: without it the primary refuses.
+	m := new(mdns.Msg)
+	m.SetAxfr("example.com.")
+	if env, err := new(mdns.Transfer).In(m, b1.Addr); err == nil {
+		for r := range env {
+			if r.Error == nil {
+				t.Error("the primary transfers the zone without the TSIG key")
+			}
+		}
+	}
+
+	// A change: berth waits until the secondary serves the new serial.
+	site("www.example.com, new.example.com")
+	p, res := e.apply("production")
+	if !slices.ContainsFunc(p.Changes, func(c reconcile.Change) bool { return c.ID == SyncID("example.com", "ns2", "ns1") }) {
+		t.Errorf("no serial check of the secondary planned: %+v", p.Changes)
+	}
+	if len(res.Warnings) > 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	if s := secondary.serial("example.com"); s != day+1 {
+		t.Errorf("after the apply the secondary serves serial %d, want %d", s, day+1)
+	}
+
+	// The secondary stopped: the run completes and reports it lagging.
+	b2.Proc.Stop()
+	e.syncWait = 2 * time.Second
+	site("www.example.com, new.example.com, third.example.com")
+	_, res = e.apply("production")
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "secondary ns2") || !strings.Contains(res.Warnings[0], "lags, Degraded") || !strings.Contains(res.Warnings[0], fmt.Sprint(day+2)) {
+		t.Errorf("warnings %q: want the secondary ns2 reported lagging", res.Warnings)
+	}
+	e.waitSerial("example.com", day+2)
 }

@@ -72,7 +72,9 @@ type Zone struct {
 	deps             []string
 	absent           bool // delete it (a pruned inventory record)
 
-	// Set by Check for Apply, Undo and Record.
+	// Set by Check for Apply, Undo, Record and the secondaries' Sync.
+	action      reconcile.Action
+	serial      uint32
 	content     []byte
 	hash        string
 	prior       []byte
@@ -192,6 +194,12 @@ func (z *Zone) change(a reconcile.Action, reason string) reconcile.Change {
 }
 
 func (z *Zone) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Change, error) {
+	c, err := z.check(in)
+	z.action = c.Action
+	return c, err
+}
+
+func (z *Zone) check(in reconcile.CheckInput) (reconcile.Change, error) {
 	files, _ := in.Batch.(map[string][]byte)
 	data, exists := files[z.path]
 	z.prior, z.priorExists = data, exists
@@ -233,6 +241,7 @@ func (z *Zone) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 	if err != nil {
 		return reconcile.Change{}, fmt.Errorf("zone %s: %w", z.zone.Name, err)
 	}
+	z.serial = serial
 	if !changed {
 		z.content = data
 		z.hash = hashOf(data)
