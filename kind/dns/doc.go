@@ -98,7 +98,30 @@
 // record in the berth zone) to a small dynamic zone that only the ACME
 // client updates with TSIG; berth would then never render that zone.
 //
-// Secondaries (allow-transfer/also-notify, a TSIG key in the state store,
-// the SOA serial agreement check) are declared in the spec
-// (Zone.secondaries, validated) but not converged by this package yet.
+// # Secondaries
+//
+// A zone's secondaries are servers with a bind service too. The primary's
+// include file gives the zone `allow-transfer { key K; }`, `notify
+// explicit` and `also-notify` with each secondary's services.dns.listen;
+// each secondary's include file lists the zone as `type secondary` with
+// `primaries { <primary's listen> key K; }`. K is one TSIG key per
+// environment (hmac-sha256, berth-xfer-<env>), generated into berth's state
+// store (Options.Secrets, key SecretKey(env)) and written into a key file
+// beside the include file, mode 0640 and group services.dns.group (hidden
+// from plans like every file others may not read), never into the repo or
+// a log.
+//
+// A Sync resource per zone and secondary (on the primary, ID
+// zonesync/<zone>/<secondary>@<primary>) checks after a reload that the
+// secondary serves the new serial: it sends the secondaries a NOTIFY again
+// (`rndc notify ZONE`, for one whose last refresh failed) and asks the
+// secondary's SOA over DNS until it matches, for at most Options.SyncWait
+// (default 30 s). A secondary that lags does not fail the run: the change
+// returns a reconcile.KeptError, so it is a warning of the run's result
+// naming the secondary as Degraded with the serials seen, and the next
+// plan checks it again. In the run that creates a zone or changes the
+// primary's include file it checks nothing, since named loads those only
+// after the server's changes; the next run does. The first transfer may
+// fail while the primary is not yet reconfigured with the key (the two
+// servers converge in parallel): the next run's check notifies again.
 package dns
