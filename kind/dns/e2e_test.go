@@ -191,7 +191,7 @@ func (e *dnsEnv) waitSerial(zone string, want uint32) {
 	})
 }
 
-// addresses returns the A records named answers for name.
+// addresses returns the A records named answers for name, sorted.
 func (e *dnsEnv) addresses(name string) string {
 	ans, err := e.query(name, mdns.TypeA)
 	if err != nil {
@@ -203,6 +203,7 @@ func (e *dnsEnv) addresses(name string) string {
 			out = append(out, a.A.String())
 		}
 	}
+	slices.Sort(out)
 	return strings.Join(out, ",")
 }
 
@@ -476,4 +477,90 @@ services:
 		t.Errorf("warnings %q: want the secondary ns2 reported lagging", res.Warnings)
 	}
 	e.waitSerial("example.com", day+2)
+}
+
+// copyTree copies the example sites repo into dir.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		target := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The example repo, with its DNS server db1 reached as this machine (the
+// engine's host for it is the local one) and its bind service pointed at
+// the test named: every name and alias of its sites with dns: answers in the
+// environment that has a zone, and a second apply changes nothing.
+func TestExampleRepoOnNamed(t *testing.T) {
+	base := t.TempDir()
+	b := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{
+		filepath.Join(base, "berth-production.conf"), filepath.Join(base, "berth-staging.conf"), filepath.Join(base, "berth-dev.conf")}})
+	e := &dnsEnv{t: t, bind: b, repo: t.TempDir(), base: base, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	copyTree(t, "../../examples/sites-repo", e.repo)
+	remote, err := os.ReadFile(filepath.Join(e.repo, "servers/remote.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := strings.Replace(string(remote), "  dns: { type: bind }\n", fmt.Sprintf("  dns:\n    type: bind\n    zone_dir: %s/zones/{env}\n    include_file: %s/berth-{env}.conf\n    rndc: [rndc, -c, %s]\n    check_conf: [named-checkconf, %s]\n", base, base, b.RNDCConf, b.Conf), 1)
+	if patched == string(remote) {
+		t.Fatalf("the example's db1 was not patched:\n%s", patched)
+	}
+	e.write("servers/remote.yaml", patched)
+	e.open()
+
+	repo, err := spec.Load(os.DirFS(e.repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, env := range []string{"production", "staging", "dev"} {
+		p, _ := e.apply(env)
+		res, err := spec.Resolve(repo, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range res.Zones {
+			for _, rec := range z.Records {
+				if rec.Site != "" && rec.Type == "A" {
+					want[rec.Name] = strings.Trim(want[rec.Name]+","+rec.Data, ",")
+				}
+			}
+			e.waitSerial(z.Name, DateSerial(e.now))
+		}
+		if env == "production" && !slices.ContainsFunc(p.Warnings, func(w string) bool {
+			return strings.Contains(w, "site example.com: example.com, www.example.com in no zone")
+		}) {
+			t.Errorf("production's plan does not say example.com is in no zone: %q", p.Warnings)
+		}
+	}
+	for _, name := range []string{"example.com.staging.example.net", "www.example.com.staging.example.net", "news.example.net.staging.example.net"} {
+		if want[name] == "" {
+			t.Errorf("no record planned for %s", name)
+		}
+	}
+	for name, addrs := range want {
+		if got := e.addresses(name); got != addrs {
+			t.Errorf("%s: A %q, want %q", name, got, addrs)
+		}
+	}
+	for _, env := range []string{"production", "staging", "dev"} {
+		if p, res := e.apply(env); !p.Empty() || len(res.Reloads) > 0 {
+			t.Errorf("%s again: %d changes, reloads %v", env, len(p.Changes), res.Reloads)
+		}
+	}
 }
