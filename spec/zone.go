@@ -143,7 +143,11 @@ func (r *Repo) zoneSet(env string, report reportFunc) ([]ResolvedZone, []string)
 			seen[sn] = true
 			if r.zoneServer(m, p, subject, sn, env, report) {
 				z.Secondaries = append(z.Secondaries, sn)
+				r.transferAddress(m, p, subject, sn, report)
 			}
+		}
+		if len(z.Secondaries) > 0 {
+			r.transferAddress(m, "primary", subject, doc.Primary, report)
 		}
 		add := func(rec ResolvedRecord, o origin) {
 			z.Records = append(z.Records, rec)
@@ -280,6 +284,20 @@ func (r *Repo) zoneServer(m *Meta, path, subject, name, env string, report repor
 		return true
 	}
 	return false
+}
+
+// transferAddress reports a server of a zone with secondaries whose DNS
+// address other servers cannot know: address local without an address
+// in services.dns.listen.
+func (r *Repo) transferAddress(m *Meta, path, subject, name string, report reportFunc) {
+	srv := r.servers[name]
+	if srv == nil || srv.Services.DNS == nil || srv.Address != "local" {
+		return
+	}
+	if addr, _, err := SplitListen(srv.Services.DNS.Listen); err == nil && addr != "" {
+		return
+	}
+	report(m, path, subject, "server %q has address local: give it services.dns.listen with an IP address, where the zone's primary and secondaries reach its named for transfers and notifies", name)
 }
 
 // siteAddresses returns the public addresses of a site's web servers in

@@ -88,6 +88,17 @@ func TestZoneProblems(t *testing.T) {
 			want: []string{`sites/a.yaml:4:6: site "a.example.com": a.example.com is published for the site and also written as a static A record of zone example.com (zones/example.com.yaml:7:5): remove one of them (environment "production")`},
 		},
 		{
+			name: "a secondary on a local server without a listen address",
+			files: map[string]string{
+				"servers/ns2.yaml":       "kind: Server\nname: ns2\naddress: local\nservices:\n  dns: { type: bind, listen: \"5353\" }\n",
+				"zones/example.com.yaml": "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net]\nprimary: ns1\nsecondaries: [ns2, ns1]\n",
+			},
+			want: []string{
+				`zones/example.com.yaml:6:15: zone "example.com": server "ns2" has address local: give it services.dns.listen with an IP address, where the zone's primary and secondaries reach its named for transfers and notifies`,
+				`zones/example.com.yaml:6:20: zone "example.com": server "ns1" is already the primary or a secondary of this zone`,
+			},
+		},
+		{
 			name: "CNAME at the apex, wrong server",
 			files: map[string]string{
 				"sites/a.yaml": "kind: Site\nname: example.com\nplatform: php-app\ndns: { server: web1, cname: edge.example.net }\n",
