@@ -4,6 +4,8 @@ go 1.26.8
 
 require golang.org/x/crypto v0.59.0
 
+require github.com/miekg/dns v1.1.73 // indirect
+
 require (
 	dario.cat/mergo v1.0.0 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect

@@ -54,6 +54,8 @@ backups:
 	"servers/web1.yaml": `kind: @@Server.kind@@
 name: @@Server.name@@
 address: local
+public_addresses:
+  - @@Server.public_addresses[]@@
 services:
   http:
     type: @@HTTPService.type@@
@@ -88,6 +90,15 @@ ssh:
 services:
   dns:
     type: @@DNSService.type@@
+    zone_dir: @@DNSService.zone_dir@@
+    include_file: @@DNSService.include_file@@
+    rndc:
+      - @@DNSService.rndc[]@@
+    check_zone: @@DNSService.check_zone@@
+    check_conf:
+      - @@DNSService.check_conf[]@@
+    listen: @@DNSService.listen@@
+    group: @@DNSService.group@@
   db:
     type: @@DBService.type@@
     host: @@DBService.host@@
@@ -148,10 +159,36 @@ db:
 dns:
   server: @@SiteDNS.server@@
   zone: @@SiteDNS.zone@@
+  cname: @@SiteDNS.cname@@
 environments:
   - @@Site.environments[]@@
 state: @@Site.state@@
 php: @@Site.php@@
+`,
+	"zones/example.com.yaml": `kind: @@Zone.kind@@
+name: @@Zone.name@@
+contact: @@Zone.contact@@
+ns:
+  - @@Zone.ns[]@@
+primary: @@Zone.primary@@
+secondaries:
+  - @@Zone.secondaries[]@@
+records:
+  - name: @@ZoneRecord.name@@
+    type: @@ZoneRecord.type@@
+    value: @@ZoneRecord.value@@
+  - name: "@"
+    type: CAA
+    tag: @@ZoneRecord.tag@@
+    value: letsencrypt.org
+environments:
+  - @@Zone.environments[]@@
+`,
+	"servers/ns2.yaml": `kind: Server
+name: ns2
+address: 192.0.2.54
+services:
+  dns: { type: bind }
 `,
 	"code/app/index.php": "<?php\n",
 }
@@ -229,6 +266,26 @@ var corpusBenign = map[string]string{
 	"Site.environments[]":             "production",
 	"Site.state":                      "enabled",
 	"Site.php":                        "8.3",
+	"Server.public_addresses[]":       "192.0.2.10",
+	"DNSService.zone_dir":             "/var/lib/bind/berth",
+	"DNSService.include_file":         "/etc/bind/named.conf.berth",
+	"DNSService.rndc[]":               "rndc",
+	"DNSService.check_zone":           "named-checkzone",
+	"DNSService.check_conf[]":         "named-checkconf",
+	"DNSService.listen":               "192.0.2.53:53",
+	"DNSService.group":                "bind",
+	"SiteDNS.cname":                   "edge.example.net",
+	"Zone.kind":                       "Zone",
+	"Zone.name":                       "example.com",
+	"Zone.contact":                    "hostmaster@example.com",
+	"Zone.ns[]":                       "ns1.example.net",
+	"Zone.primary":                    "ns1",
+	"Zone.secondaries[]":              "ns2",
+	"ZoneRecord.name":                 "txt",
+	"ZoneRecord.type":                 "TXT",
+	"ZoneRecord.value":                "v=spf1 -all",
+	"ZoneRecord.tag":                  "issue",
+	"Zone.environments[]":             "production",
 }
 
 // hostile is one way to break a value: added to the benign value, or
@@ -297,10 +354,14 @@ var allowedByDesign = map[string][]string{
 	"rel-path":        {"label over 63", "numeric TLD"},
 	"server-path":     {"absolute", "label over 63", "numeric TLD"},
 	"server-path-php": {"absolute", "label over 63", "numeric TLD"},
+	"server-path-env": {"absolute", "label over 63", "numeric TLD"},
 	"abs-path":        {"absolute"},
-	"program":         {"absolute", "label over 63", "numeric TLD"},
-	"unix-name":       {"numeric TLD"}, // a.example.123 is a user name
-	"db-user":         {"numeric TLD"},
+	"record-value": {"single quote", "backtick", "dollar variable", "semicolon", "braces", "hash", "space",
+		"traversal", "traversal prefix", "absolute", "label over 63", "numeric TLD"},
+	"record-name": {"numeric TLD"},
+	"program":     {"absolute", "label over 63", "numeric TLD"},
+	"unix-name":   {"numeric TLD"}, // a.example.123 is a user name
+	"db-user":     {"numeric TLD"},
 }
 
 // corpusFiles returns the corpus repo with every placeholder replaced by its

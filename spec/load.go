@@ -21,10 +21,10 @@ import (
 // ConfigFile is the repo file at the root of every sites repo.
 const ConfigFile = "berth.yaml"
 
-// DocumentDirs are the directories whose YAML files hold Server, Platform and
-// Site documents. Any kind may live in any of them; the directory is only a
+// DocumentDirs are the directories whose YAML files hold Server, Platform,
+// Site and Zone documents. Any kind may live in any of them; the directory is only a
 // convention.
-var DocumentDirs = []string{"servers", "platforms", "sites"}
+var DocumentDirs = []string{"servers", "platforms", "sites", "zones"}
 
 // maxFileSize bounds one spec file; a sites repo file is a few kilobytes.
 const maxFileSize = 4 << 20
@@ -36,6 +36,7 @@ type Repo struct {
 	Servers   []*Server
 	Platforms []*Platform
 	Sites     []*Site
+	Zones     []*Zone
 	Files     []string // spec files read, in order
 	// Digest is the SHA-256 (hex) of the spec files read, names and
 	// contents in the order of Files: the revision of a repo that is a
@@ -270,7 +271,7 @@ func loadConfig(data []byte, problems *Problems) *Config {
 }
 
 // kinds maps a document kind to a constructor of its Go value.
-var kinds = []string{"Server", "Platform", "Site"}
+var kinds = []string{"Server", "Platform", "Site", "Zone"}
 
 func (r *Repo) loadDocuments(file string, data []byte, problems *Problems) {
 	for _, doc := range documents(file, data, problems) {
@@ -298,14 +299,18 @@ func (r *Repo) loadDocuments(file string, data []byte, problems *Problems) {
 			s := &Site{}
 			r.decodeDoc(file, subject, doc, &s.Meta, s, problems)
 			r.Sites = append(r.Sites, s)
+		case "Zone":
+			z := &Zone{}
+			r.decodeDoc(file, subject, doc, &z.Meta, z, problems)
+			r.Zones = append(r.Zones, z)
 		case "":
 			if kindNode != nil {
 				pos = Pos{File: file, Line: kindNode.Line, Column: kindNode.Column}
 			}
-			*problems = append(*problems, Problem{Pos: pos, Message: "missing kind: each document needs kind: Server, Platform or Site"})
+			*problems = append(*problems, Problem{Pos: pos, Message: "missing kind: each document needs kind: Server, Platform, Site or Zone"})
 		default:
 			*problems = append(*problems, Problem{Pos: Pos{File: file, Line: kindNode.Line, Column: kindNode.Column},
-				Message: fmt.Sprintf("unknown kind %q: want Server, Platform or Site%s", kind, didYouMean(kind, kinds))})
+				Message: fmt.Sprintf("unknown kind %q: want Server, Platform, Site or Zone%s", kind, didYouMean(kind, kinds))})
 		}
 	}
 }

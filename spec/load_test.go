@@ -130,12 +130,12 @@ func TestLoadMalformed(t *testing.T) {
 		{
 			name:  "unknown kind",
 			files: map[string]string{"sites/b.yaml": "kind: Sit\nname: b.example.com\nplatform: php-app\n"},
-			want:  []string{`sites/b.yaml:1:7: unknown kind "Sit": want Server, Platform or Site (did you mean "Site"?)`},
+			want:  []string{`sites/b.yaml:1:7: unknown kind "Sit": want Server, Platform, Site or Zone (did you mean "Site"?)`},
 		},
 		{
 			name:  "missing kind",
 			files: map[string]string{"sites/b.yaml": "name: b.example.com\nplatform: php-app\n"},
-			want:  []string{`sites/b.yaml:1:1: missing kind: each document needs kind: Server, Platform or Site`},
+			want:  []string{`sites/b.yaml:1:1: missing kind: each document needs kind: Server, Platform, Site or Zone`},
 		},
 		{
 			name:  "document is a list",

@@ -26,7 +26,7 @@ func ResolveRemoved(r *Repo, env string) (*Resolved, error) {
 		out.MaxDeletions = *p
 	}
 	for _, s := range sortedBy(r.Servers, func(s *Server) string { return s.Name }) {
-		out.Servers = append(out.Servers, resolveServer(s))
+		out.Servers = append(out.Servers, resolveServer(s, env))
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"path"
 	"slices"
 	"strings"
@@ -34,6 +35,12 @@ type Resolved struct {
 	Servers      []ResolvedServer   `json:"servers"`
 	Platforms    []ResolvedPlatform `json:"platforms"`
 	Sites        []ResolvedSite     `json:"sites"`
+	// Zones are the DNS zones of the environment with every record,
+	// static and of its sites.
+	Zones []ResolvedZone `json:"zones,omitempty"`
+	// DNSNotes say, once per site, which of its names fall in no declared
+	// zone and get no record.
+	DNSNotes []string `json:"dns_notes,omitempty"`
 }
 
 // ResolvedServer is a server in one environment, with the Debian defaults
@@ -46,6 +53,50 @@ type ResolvedServer struct {
 	PHP     *ResolvedPHP       `json:"php,omitempty"`
 	DB      *ResolvedDBService `json:"db,omitempty"`
 	DNS     string             `json:"dns,omitempty"` // bind
+	BIND    *ResolvedBIND      `json:"bind,omitempty"`
+	// PublicAddresses are the addresses the server's sites are published
+	// at in DNS.
+	PublicAddresses []string `json:"public_addresses,omitempty"`
+}
+
+// ResolvedBIND is a server's BIND in one environment, with defaults
+// applied and {env} replaced. Paths may be relative on a local server: see
+// WithBase.
+type ResolvedBIND struct {
+	ZoneDir     string   `json:"zone_dir"`
+	IncludeFile string   `json:"include_file"`
+	RNDC        []string `json:"rndc"`
+	CheckZone   string   `json:"check_zone"`
+	CheckConf   []string `json:"check_conf"`
+	// Listen is where named answers DNS, address:port ([v6]:port), as
+	// other servers and berth reach it; "" when the server's address is
+	// "local" and listen names no address.
+	Listen string `json:"listen,omitempty"`
+	Group  string `json:"group"`
+}
+
+func resolveBIND(d *DNSService, address, env string) *ResolvedBIND {
+	sub := func(s string) string { return strings.ReplaceAll(s, "{env}", env) }
+	addr, port, err := SplitListen(cmp.Or(d.Listen, "53"))
+	if err != nil {
+		addr, port = "", "53"
+	}
+	if addr == "" && address != "local" {
+		addr = address
+	}
+	listen := ""
+	if addr != "" {
+		listen = net.JoinHostPort(addr, port)
+	}
+	return &ResolvedBIND{
+		Listen:      listen,
+		Group:       cmp.Or(d.Group, "bind"),
+		ZoneDir:     sub(cmp.Or(d.ZoneDir, "/var/lib/bind/berth/{env}")),
+		IncludeFile: sub(cmp.Or(d.IncludeFile, "/etc/bind/berth-{env}.conf")),
+		RNDC:        argvOr(slices.Clone(d.RNDC), "rndc"),
+		CheckZone:   cmp.Or(d.CheckZone, "named-checkzone"),
+		CheckConf:   argvOr(slices.Clone(d.CheckConf), "named-checkconf"),
+	}
 }
 
 // Local reports whether the server is the machine berth runs on.
@@ -119,6 +170,11 @@ func (s ResolvedServer) WithBase(base string) ResolvedServer {
 		c := *d
 		c.Dir = abs(c.Dir)
 		s.DB = &c
+	}
+	if b := s.BIND; b != nil {
+		c := *b
+		c.ZoneDir, c.IncludeFile = abs(c.ZoneDir), abs(c.IncludeFile)
+		s.BIND = &c
 	}
 	return s
 }
@@ -322,7 +378,8 @@ func DatabaseUser(db string) string {
 	return db[:23] + "_" + hex.EncodeToString(sum[:4])
 }
 
-// ResolvedDNS is where a site's DNS records live.
+// ResolvedDNS is the zone holding a site's main name, and its primary
+// server; nil for a site without dns: or whose name is in no zone.
 type ResolvedDNS struct {
 	Server string `json:"server"`
 	Zone   string `json:"zone"`
@@ -367,7 +424,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			continue
 		}
 		servers[s.Name] = s
-		out.Servers = append(out.Servers, resolveServer(s))
+		out.Servers = append(out.Servers, resolveServer(s, env))
 	}
 
 	platforms := map[string]*ResolvedPlatform{}
@@ -474,29 +531,25 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			}
 			rs.DB = siteDB(cmp.Or(s.DB.Name, DatabaseName(rs.Domain)), srv, web)
 		}
-		if s.DNS != nil {
-			srv := servers[s.DNS.Server]
-			if srv == nil {
-				return nil, fmt.Errorf("%s: site %q: DNS server %q is not in environment %q", s.At("dns.server"), s.Name, s.DNS.Server, env)
-			}
-			zone := s.DNS.Zone
-			if zone == "" {
-				zone = ZoneOf(s.Domain)
-			} else {
-				zone, _ = ASCIIDomain(zone, false)
-			}
-			if e.DomainSuffix != "" {
-				zone = strings.TrimPrefix(e.DomainSuffix, ".")
-			}
-			rs.DNS = &ResolvedDNS{Server: srv.Name, Zone: zone}
-		}
 		out.Sites = append(out.Sites, rs)
+	}
+	out.Zones, out.DNSNotes = r.zoneSet(env, func(*Meta, string, string, string, ...any) {})
+	for i := range out.Sites {
+		rs := &out.Sites[i]
+		for _, z := range out.Zones {
+			if InZone(rs.Domain, z.Name) && (rs.DNS == nil || len(z.Name) > len(rs.DNS.Zone)) {
+				rs.DNS = &ResolvedDNS{Server: z.Primary, Zone: z.Name}
+			}
+		}
+		if s := r.sites[rs.Name]; s == nil || s.DNS == nil {
+			rs.DNS = nil
+		}
 	}
 	return out, nil
 }
 
-// resolveServer returns s with its services' defaults applied.
-func resolveServer(s *Server) ResolvedServer {
+// resolveServer returns s with its services' defaults applied for env.
+func resolveServer(s *Server, env string) ResolvedServer {
 	rs := ResolvedServer{Name: s.Name, Address: s.Address}
 	if s.SSH != nil {
 		rs.SSH = *s.SSH
@@ -512,6 +565,10 @@ func resolveServer(s *Server) ResolvedServer {
 	}
 	if d := s.Services.DNS; d != nil {
 		rs.DNS = d.Type
+		rs.BIND = resolveBIND(d, s.Address, env)
+	}
+	for _, a := range PublicAddresses(s) {
+		rs.PublicAddresses = append(rs.PublicAddresses, a.String())
 	}
 	return rs
 }

@@ -126,6 +126,8 @@ var (
 	segmentRE   = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	envVarRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 	programRE   = regexp.MustCompile(`^[A-Za-z0-9_/][A-Za-z0-9._/+-]{0,254}$`)
+	contactRE   = regexp.MustCompile(`^[A-Za-z0-9_+-]{1,64}@`)
+	dnsLabelRE  = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
 )
 
 // The rules of the sites repo. Their names are the values of the rule and
@@ -276,6 +278,9 @@ var (
 	RuleServerPathPHP = newRule("server-path-php", "a server path",
 		"an absolute path (or, on a local server, a path relative to berth's state directory): "+segmentAllows+", separated by single /, where {version} stands for the PHP version; no . or .. names",
 		func(s string) error { return cleanPath(strings.ReplaceAll(s, "{version}", "8.2"), true, false) })
+	RuleServerPathEnv = newRule("server-path-env", "a server path",
+		"an absolute path (or, on a local server, a path relative to berth's state directory): "+segmentAllows+", separated by single /, where {env} stands for the environment's name; no . or .. names",
+		func(s string) error { return cleanPath(strings.ReplaceAll(s, "{env}", "production"), true, false) })
 	RuleAbsPath = newRule("abs-path", "an absolute path",
 		"a path starting with /: "+segmentAllows+", separated by single /; no . or .. names",
 		func(s string) error { return cleanPath(s, true, true) })
@@ -298,6 +303,47 @@ var (
 	RuleEnvVar = newRule("env-var", "an environment variable name",
 		"letters, digits and underscores, not starting with a digit",
 		matches(envVarRE, 128))
+	RuleIP = newRule("ip", "an IP address",
+		"an IPv4 address (203.0.113.10) or an IPv6 address (2001:db8::10), without zone",
+		func(s string) error {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" || a.Is4In6() {
+				return errShape
+			}
+			return nil
+		})
+	RuleZoneContact = newRule("zone-contact", "a zone contact address",
+		"an e-mail address whose local part has letters, digits and _ + - (no dot), at a domain name, e.g. hostmaster@example.com",
+		func(s string) error {
+			_, domain, ok := strings.Cut(s, "@")
+			if !ok || !contactRE.MatchString(s) {
+				return errShape
+			}
+			_, err := ASCIIDomain(domain, false)
+			return err
+		})
+	RuleRecordName = newRule("record-name", "a record name",
+		"@ for the zone's apex, or a name relative to the zone: dot-separated labels of lower-case letters, digits, _ and - (at most 63 characters each, no hyphen first or last), optionally starting with *. or being *",
+		func(s string) error {
+			if s == "@" || s == "*" {
+				return nil
+			}
+			return dnsName(strings.TrimPrefix(s, "*."), 200)
+		})
+	RuleRecordValue = newRule("record-value", "a record value",
+		`printable ASCII without " and \, not empty, at most 1024 characters`,
+		func(s string) error {
+			if s == "" {
+				return errors.New("empty")
+			}
+			return asciiText(s, 1024, `"\`)
+		})
+	// RuleDNSName is a fully qualified name as render writes it in a zone
+	// file (without the final dot): RuleHostname's labels, with _ allowed
+	// (_sip._tcp) and an optional leading *.
+	RuleDNSName = newRule("dns-name", "a DNS name",
+		"dot-separated labels of lower-case letters, digits, _ and - (at most 63 characters each, no hyphen first or last), 253 characters in all, optionally starting with *.",
+		func(s string) error { return dnsName(strings.TrimPrefix(s, "*."), 253) })
 	RuleProgram = newRule("program", "a program name or path",
 		"letters, digits and . _ / + -, not starting with '-' or '.', at most 255 characters",
 		matches(programRE, 255))
@@ -312,6 +358,20 @@ const (
 		"(letters, digits and hyphens in dot-separated labels, the last one not all digits)"
 	segmentAllows = "names of letters, digits and . _ -"
 )
+
+// dnsName checks dot-separated DNS labels of lower-case letters, digits,
+// _ and -, up to most bytes.
+func dnsName(s string, most int) error {
+	if len(s) > most {
+		return fmt.Errorf("longer than %d characters", most)
+	}
+	for l := range strings.SplitSeq(s, ".") {
+		if !dnsLabelRE.MatchString(l) {
+			return errShape
+		}
+	}
+	return nil
+}
 
 // asciiHostname checks the ASCII form of a domain name.
 func asciiHostname(s string, wildcard bool) error {

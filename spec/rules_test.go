@@ -22,7 +22,7 @@ type stringField struct {
 
 // repoTypes are the documents of a sites repo; every type they reach is
 // walked.
-var repoTypes = []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[Server](), reflect.TypeFor[Platform](), reflect.TypeFor[Site]()}
+var repoTypes = []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[Server](), reflect.TypeFor[Platform](), reflect.TypeFor[Site](), reflect.TypeFor[Zone]()}
 
 // stringFields walks the YAML fields of the given struct types and of every
 // struct type they reach, through pointers, lists and mappings.

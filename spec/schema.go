@@ -10,7 +10,7 @@ import (
 const SchemaID = "https://berth.dev/schema/sites-repo.json"
 
 // Schema returns the JSON Schema (draft 2020-12) of a sites repo file: a
-// Server, Platform or Site document, or berth.yaml. It is generated from the
+// Server, Platform, Site or Zone document, or berth.yaml. It is generated from the
 // same struct tags the decoder enforces, so the two cannot disagree. Editors
 // use it through the yaml-language-server comment:
 //
@@ -20,14 +20,14 @@ const SchemaID = "https://berth.dev/schema/sites-repo.json"
 func Schema() []byte {
 	g := &schemaGen{defs: map[string]any{}}
 	top := []any{}
-	for _, v := range []any{Server{}, Platform{}, Site{}, Config{}} {
+	for _, v := range []any{Server{}, Platform{}, Site{}, Zone{}, Config{}} {
 		top = append(top, g.ref(reflect.TypeOf(v)))
 	}
 	doc := map[string]any{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",
 		"$id":         SchemaID,
 		"title":       "berth sites repo file",
-		"description": "A Server, Platform or Site document, or the repo file berth.yaml.",
+		"description": "A Server, Platform, Site or Zone document, or the repo file berth.yaml.",
 		"oneOf":       top,
 		"$defs":       g.defs,
 	}

@@ -89,13 +89,16 @@ const DefaultMaxDeletions = 5
 
 // Server is a host and the services berth manages on it.
 type Server struct {
-	Meta         `yaml:"-" json:"-"`
-	Kind         string   `yaml:"kind" berth:"required,enum=Server" json:"-"`
-	Name         string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"A short name for the server, used by platforms and sites." rule:"name"`
-	Address      string   `yaml:"address" json:"address,omitempty" berth:"required" doc:"Host name or IP address berth reaches over SSH, or \"local\" for the machine berth runs on." rule:"address"`
-	SSH          *SSH     `yaml:"ssh" json:"ssh,omitempty" doc:"How berth logs in; keys and known_hosts live on the controller, not in the repo."`
-	Services     Services `yaml:"services" json:"services,omitempty" doc:"The services berth manages on this server."`
-	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this server belongs to (default: all)." rule:"environment"`
+	Meta    `yaml:"-" json:"-"`
+	Kind    string `yaml:"kind" berth:"required,enum=Server" json:"-"`
+	Name    string `yaml:"name" json:"name,omitempty" berth:"required" doc:"A short name for the server, used by platforms and sites." rule:"name"`
+	Address string `yaml:"address" json:"address,omitempty" berth:"required" doc:"Host name or IP address berth reaches over SSH, or \"local\" for the machine berth runs on." rule:"address"`
+	SSH     *SSH   `yaml:"ssh" json:"ssh,omitempty" doc:"How berth logs in; keys and known_hosts live on the controller, not in the repo."`
+	// PublicAddresses are the addresses the world reaches the server's
+	// web sites at: the A and AAAA records of its sites.
+	PublicAddresses []string `yaml:"public_addresses" json:"public_addresses,omitempty" doc:"IP addresses the server's sites are published at in DNS (A and AAAA records); default: address, when it is an IP address." rule:"ip"`
+	Services        Services `yaml:"services" json:"services,omitempty" doc:"The services berth manages on this server."`
+	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this server belongs to (default: all)." rule:"environment"`
 }
 
 // SSH is how berth logs in to a server.
@@ -164,9 +167,22 @@ type DBService struct {
 	Dir          string `yaml:"dir" json:"dir,omitempty" doc:"sqlite: directory of the database files on the web server (default <web_root>/sites/<domain>/db, inside the site's own directory)." rule:"server-path"`
 }
 
-// DNSService is a server's authoritative DNS server.
+// DNSService is a server's authoritative DNS server. berth writes one
+// zone file per zone into zone_dir and lists an environment's zones in
+// include_file, which named.conf must include (one per environment: both
+// paths hold {env} by default, so environments sharing a server never
+// touch each other's zones); it checks them with named-checkzone and
+// named-checkconf and reloads them with rndc. Paths may be relative on a
+// local server, like the http service's.
 type DNSService struct {
-	Type string `yaml:"type" json:"type,omitempty" berth:"required,enum=bind"`
+	Type        string   `yaml:"type" json:"type,omitempty" berth:"required,enum=bind"`
+	ZoneDir     string   `yaml:"zone_dir" json:"zone_dir,omitempty" doc:"Directory of the zone files berth writes; {env} stands for the environment (default /var/lib/bind/berth/{env})." rule:"server-path-env"`
+	IncludeFile string   `yaml:"include_file" json:"include_file,omitempty" doc:"File berth writes with one zone statement per zone it serves in an environment; named.conf must include it, for each environment the server is in; {env} stands for the environment (default /etc/bind/berth-{env}.conf)." rule:"server-path-env"`
+	RNDC        []string `yaml:"rndc" json:"rndc,omitempty" doc:"The rndc command, without its subcommand (default rndc; e.g. [rndc, -c, /etc/bind/rndc.conf])." rule:"argv"`
+	CheckZone   string   `yaml:"check_zone" json:"check_zone,omitempty" doc:"The named-checkzone program (default named-checkzone)." rule:"program"`
+	CheckConf   []string `yaml:"check_conf" json:"check_conf,omitempty" doc:"Command that checks named's configuration with berth's include file (default named-checkconf)." rule:"argv"`
+	Listen      string   `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port named answers DNS on, for zone transfers between primary and secondaries and berth's serial checks (default: the server's address, port 53)." rule:"listen"`
+	Group       string   `yaml:"group" json:"group,omitempty" doc:"Group named runs as, which must read the TSIG key file berth writes beside include_file (default bind)." rule:"unix-name"`
 }
 
 // Platform is a codebase deployed to one or more web servers.
@@ -223,10 +239,43 @@ type SiteDB struct {
 	Name   string `yaml:"name" json:"name,omitempty" doc:"Database name (default: derived from the site name)." rule:"db-name"`
 }
 
-// SiteDNS places a site's DNS records.
+// SiteDNS publishes a site's names in the zones of the repo: each name
+// (main and aliases, per environment after its domain suffix) that falls in
+// a declared Zone gets A/AAAA records for the site's web servers, or a
+// CNAME.
 type SiteDNS struct {
-	Server string `yaml:"server" json:"server,omitempty" berth:"required" doc:"Server whose dns service serves the zone." rule:"name"`
-	Zone   string `yaml:"zone" json:"zone,omitempty" doc:"Zone that holds the records (default: the site's registrable parent domain)." rule:"domain"`
+	Server string `yaml:"server" json:"server,omitempty" doc:"Server whose dns service serves the zone; when set, it must be the primary of the zone holding the site's names." rule:"name"`
+	Zone   string `yaml:"zone" json:"zone,omitempty" doc:"Zone that must hold the site's names (default: the declared zone with the longest matching name)." rule:"domain"`
+	CNAME  string `yaml:"cname" json:"cname,omitempty" doc:"Publish the site's names as a CNAME to this name instead of A/AAAA records of its web servers." rule:"domain"`
+}
+
+// Zone is a DNS zone berth renders and serves from BIND: its SOA and NS
+// set, static records, and the records of the sites whose names fall in
+// it. In an environment with a domain_suffix its name gets the suffix
+// like a site's, unless it already ends with the suffix's domain.
+type Zone struct {
+	Meta         `yaml:"-" json:"-"`
+	Kind         string       `yaml:"kind" berth:"required,enum=Zone" json:"-"`
+	Name         string       `yaml:"name" json:"name,omitempty" berth:"required" doc:"The zone's apex domain." rule:"domain"`
+	Contact      string       `yaml:"contact" json:"contact,omitempty" berth:"required" doc:"The zone's contact address (the SOA RNAME), e.g. hostmaster@example.com." rule:"zone-contact"`
+	NS           []string     `yaml:"ns" json:"ns,omitempty" berth:"required,min=1" doc:"The name servers of the zone (its apex NS set)." rule:"domain"`
+	TTL          int          `yaml:"ttl" json:"ttl,omitempty" berth:"min=30,max=604800" doc:"Default TTL of the zone's records, in seconds (default 3600)."`
+	Primary      string       `yaml:"primary" json:"primary,omitempty" berth:"required" doc:"The server (with a dns service) that serves the zone as primary." rule:"name"`
+	Secondaries  []string     `yaml:"secondaries" json:"secondaries,omitempty" doc:"Servers (with a dns service) that transfer the zone from the primary." rule:"name"`
+	Records      []ZoneRecord `yaml:"records" json:"records,omitempty" doc:"Static records of the zone."`
+	Environments []string     `yaml:"environments" json:"environments,omitempty" doc:"Environments this zone exists in (default: all)." rule:"environment"`
+}
+
+// ZoneRecord is a static record of a zone.
+type ZoneRecord struct {
+	Name     string `yaml:"name" json:"name,omitempty" berth:"required" doc:"The owner name relative to the zone: @ for the apex, www, _sip._tcp, *.dev." rule:"record-name"`
+	Type     string `yaml:"type" json:"type,omitempty" berth:"required,enum=A|AAAA|CNAME|MX|TXT|CAA|SRV|NS"`
+	TTL      int    `yaml:"ttl" json:"ttl,omitempty" berth:"min=30,max=604800" doc:"TTL in seconds (default: the zone's)."`
+	Value    string `yaml:"value" json:"value,omitempty" berth:"required" doc:"A: an IPv4 address; AAAA: an IPv6 address; CNAME, MX, NS, SRV: a domain name; TXT: the text; CAA: the tag's value." rule:"record-value"`
+	Priority *int   `yaml:"priority" json:"priority,omitempty" berth:"min=0,max=65535" doc:"MX and SRV: the priority."`
+	Weight   *int   `yaml:"weight" json:"weight,omitempty" berth:"min=0,max=65535" doc:"SRV: the weight."`
+	Port     *int   `yaml:"port" json:"port,omitempty" berth:"min=0,max=65535" doc:"SRV: the port."`
+	Tag      string `yaml:"tag" json:"tag,omitempty" berth:"enum=issue|issuewild|iodef" doc:"CAA: the property tag."`
 }
 
 // SiteSettings are the settings that defaults, environments and sites layer:

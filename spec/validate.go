@@ -75,6 +75,24 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	for _, s := range r.Sites {
 		c.site(s, envs, claimed)
 	}
+	for _, z := range r.Zones {
+		c.envRefs(&z.Meta, subjectOf("zone", z.Name), z.Environments, envs)
+	}
+	if r.Config != nil {
+		// Zones are computed per environment; a problem they all share is
+		// reported once, at its position.
+		seen := map[string]bool{}
+		report := func(m *Meta, path, subject, format string, args ...any) {
+			p := Problem{Pos: m.At(path), Subject: subject, Message: fmt.Sprintf(format, args...)}
+			if key := p.Pos.String() + "\x00" + subject; !seen[key] {
+				seen[key] = true
+				c.problems = append(c.problems, p)
+			}
+		}
+		for _, env := range envs {
+			r.zoneSet(env, report)
+		}
+	}
 	if r.Config != nil {
 		c.suffixedNames(r.Config)
 		c.sharedServers(r.Config)
@@ -293,6 +311,10 @@ func (c *checker) server(s *Server, envs []string) {
 	}
 	if d := s.Services.DB; d != nil {
 		c.dbService(m, subject, d, local)
+	}
+	if d := s.Services.DNS; d != nil {
+		c.dirPath(m, subject, "services.dns.zone_dir", strings.ReplaceAll(d.ZoneDir, "{env}", "env"), local)
+		c.dirPath(m, subject, "services.dns.include_file", strings.ReplaceAll(d.IncludeFile, "{env}", "env"), local)
 	}
 	backupServer := c.r.Config != nil && c.r.Config.Backups.Server == s.Name // it only stores backups
 	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil && !backupServer {

@@ -47,7 +47,7 @@ func TestValidate(t *testing.T) {
 			name:   "example repo is valid",
 			args:   []string{"validate", "../../examples/sites-repo"},
 			code:   0,
-			stdout: []string{"valid: 10 files, 3 servers, 3 platforms, 6 sites", "production   branch main"},
+			stdout: []string{"valid: 11 files, 3 servers, 3 platforms, 6 sites", "production   branch main"},
 		},
 		{
 			name: "three errors, all printed",

@@ -1,7 +1,10 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -21,12 +24,27 @@ type BINDServer struct {
 	ControlPort int
 	ZonesDir    string
 	RNDCConf    string // rndc -c RNDCConf ...
+	Conf        string // named.conf, for named-checkconf
 	Proc        *Proc
+}
+
+// BINDOptions change how BINDWith starts named.
+type BINDOptions struct {
+	// Includes are files named.conf includes after its own zones, created
+	// empty when missing: berth's managed zone lists, which it rewrites
+	// and loads with rndc reconfig.
+	Includes []string
 }
 
 // BIND starts named in the foreground serving zones (zone name -> zone file
 // text; may be empty) as primary; it is stopped when the test ends.
 func BIND(t testing.TB, zones map[string]string) *BINDServer {
+	t.Helper()
+	return BINDWith(t, zones, BINDOptions{})
+}
+
+// BINDWith is BIND with options.
+func BINDWith(t testing.TB, zones map[string]string, opts BINDOptions) *BINDServer {
 	t.Helper()
 	named := need(t, "named", "bind9")
 	need(t, "rndc", "bind9-utils")
@@ -59,7 +77,14 @@ controls { inet 127.0.0.1 port %[4]d allow { 127.0.0.1; } keys { "berth-rndc"; }
 		writeFile(t, f, zones[z])
 		fmt.Fprintf(&conf, "zone %q { type primary; file %q; };\n", z, f)
 	}
+	for _, inc := range opts.Includes {
+		if _, err := os.Stat(inc); errors.Is(err, fs.ErrNotExist) {
+			writeFile(t, inc, "")
+		}
+		fmt.Fprintf(&conf, "include %q;\n", inc)
+	}
 	cfg := filepath.Join(d, "named.conf")
+	b.Conf = cfg
 	writeFile(t, cfg, conf.String())
 	writeFile(t, b.RNDCConf, fmt.Sprintf(`include "%s";
 options { default-key "berth-rndc"; default-server 127.0.0.1; default-port %d; };

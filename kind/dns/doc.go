@@ -1,0 +1,127 @@
+// Package dns is the resource kind `zone`: the DNS zones of a sites repo
+// (kind: Zone documents, with the records spec computes for the sites whose
+// names fall in them), rendered by render.Zone and served by BIND on each
+// zone's primary server. It depends only on reconcile's exported API: a
+// Zone is a reconcile.Resource and a reconcile.BatchChecker, and Desired
+// returns the resources for the desired-state builder to add.
+//
+// # Resources per DNS server and environment
+//
+// Desired makes, on every server with a bind service: its zone directory
+// (a reconcile Dir, <zone_dir>), one Zone per zone the server is the
+// primary of (<zone_dir>/<zone>.zone, ID zone/<zone>@<server>), and the
+// include file (<include_file>, a reconcile File of service "bind") that
+// lists the environment's zones as `zone "…" { type primary; file "…"; };`.
+// zone_dir and include_file hold {env} by default, so environments that
+// share a DNS server have their own zone files and include file, and one
+// environment's run never rewrites or prunes another's zones; named.conf
+// includes one file per environment.
+//
+// # Observation and the serial
+//
+// The engine observes every zone file's path with the server's other
+// paths; ObserveBatch then reads the content of every zone file of the
+// server in one command (a constant sh script given the paths as
+// arguments). Check parses it with github.com/miekg/dns's zone parser
+// ($INCLUDE refused), never by matching strings, and compares its records
+// and SOA, serial aside, with the zone as berth renders it. The serial is
+// derived from the zone on the server (NextSerial): unchanged content
+// keeps it, changed content gets max(observed+1, date00). It survives a
+// restart of berth, respects a serial edited higher on the server, and
+// keeps rising past 99 changes in a day.
+//
+// # Plan
+//
+// A zone's Change carries a record-level diff in Change.Diff, as DNSControl
+// previews it: "+ www.example.com. 300 IN A 203.0.113.10", "- …", and
+// "~ example.com. 300 IN MX 10 mx1.example.com. → 10 mx2.example.com.";
+// the text, --json and --markdown forms of a plan print it as they print
+// a file's diff. The Reason counts added, changed and removed records and
+// gives the serial's move.
+//
+// # Apply
+//
+// Apply writes the new zone as a temporary file beside the live one
+// (host.TempPrefix, swept after a crash), runs named-checkzone on it, and
+// only when named accepts it replaces the live file atomically
+// (Host.WriteFile: temp + rename) and runs `rndc reload ZONE` for that one
+// zone. A refused check leaves the live file, and so the zone named
+// serves, as it was; the change fails with named-checkzone's own message,
+// and the include file, which depends on every zone, is not rewritten in
+// that run. If another service of the server fails its check, Undo puts
+// the zone file back and reloads the zone.
+//
+// New and removed zones go through the include file and `rndc reconfig`,
+// not `rndc addzone`/`delzone`: the include file is a plain file berth
+// renders, checks with named-checkconf before reloading, diffs in the plan
+// and restores like every other configuration file, so the engine's
+// one-check-and-one-reload-per-service rule and its crash record
+// (pending reloads) cover it unchanged; `reconfig` loads added zones and
+// drops removed ones without reloading the others. addzone keeps its state
+// in named's own NZD database instead, which berth would have to read
+// back to know what it configured, needs allow-new-zones, and bypasses
+// named-checkconf. The include file is taken over without --adopt: the
+// repo names it as berth's, and named.conf needs it to exist (usually
+// empty) before berth's first run.
+//
+// A zone removed from the repo is pruned from the inventory like a file:
+// the include file stops listing it in phase 1 (checked and reconfigured),
+// and the zone file itself is deleted in phase 2, with the data, only when
+// every check of the run passed; a zone file berth did not create is kept.
+//
+// # Safety threshold
+//
+// Like octoDNS, a change that deletes or modifies more than Safety.Share
+// (default 30 %) of the records of a zone of at least Safety.MinRecords
+// (default 10), or that touches the apex NS set of an existing zone, is
+// refused unless Safety.Allow is set for the run (the CLI's
+// --allow-dns-changes, to be wired by the builder). The refusal is Check's
+// error, wrapping ErrThreshold and reconcile.ErrPolicy: with today's
+// engine it makes the DNS server unobservable for that plan (it is listed
+// in Plan.Unreachable with the message, nothing is planned or applied on
+// it, and the apply fails). A plan-level refusal like max_deletions's
+// needs the engine to treat ErrPolicy from Check as such.
+//
+// # ACME DNS-01 and the rendered zones
+//
+// BIND's dynamic updates keep a journal (.jnl) and fight a zone file that
+// is rewritten under them, so berth never mixes the two in one zone. The
+// decision: a challenge record is a record of berth's own zone resource,
+// not a dynamic update. The certificate kind publishes
+// `_acme-challenge.<name>. 60 IN TXT "<token>"` by adding it to the
+// resolved zone it plans for (the zone's records are an input of Zone, so
+// the record goes through the same check, atomic install, serial rule and
+// one-zone reload), waits until the primary (and each secondary's SOA
+// serial) serves it, asks the CA to validate, and removes it in the next
+// converge. For zones with many certificates or a slow run cycle, the
+// alternative kept open is to delegate `_acme-challenge.<zone>` (an NS
+// record in the berth zone) to a small dynamic zone that only the ACME
+// client updates with TSIG; berth would then never render that zone.
+//
+// # Secondaries
+//
+// A zone's secondaries are servers with a bind service too. The primary's
+// include file gives the zone `allow-transfer { key K; }`, `notify
+// explicit` and `also-notify` with each secondary's services.dns.listen;
+// each secondary's include file lists the zone as `type secondary` with
+// `primaries { <primary's listen> key K; }`. K is one TSIG key per
+// environment (hmac-sha256, berth-xfer-<env>), generated into berth's state
+// store (Options.Secrets, key SecretKey(env)) and written into a key file
+// beside the include file, mode 0640 and group services.dns.group (hidden
+// from plans like every file others may not read), never into the repo or
+// a log.
+//
+// A Sync resource per zone and secondary (on the primary, ID
+// zonesync/<zone>/<secondary>@<primary>) checks after a reload that the
+// secondary serves the new serial: it sends the secondaries a NOTIFY again
+// (`rndc notify ZONE`, for one whose last refresh failed) and asks the
+// secondary's SOA over DNS until it matches, for at most Options.SyncWait
+// (default 30 s). A secondary that lags does not fail the run: the change
+// returns a reconcile.KeptError, so it is a warning of the run's result
+// naming the secondary as Degraded with the serials seen, and the next
+// plan checks it again. In the run that creates a zone or changes the
+// primary's include file it checks nothing, since named loads those only
+// after the server's changes; the next run does. The first transfer may
+// fail while the primary is not yet reconfigured with the key (the two
+// servers converge in parallel): the next run's check notifies again.
+package dns
