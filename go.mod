@@ -4,7 +4,7 @@ go 1.26.8
 
 require golang.org/x/crypto v0.59.0
 
-require github.com/miekg/dns v1.1.73 // indirect
+require github.com/miekg/dns v1.1.73
 
 require (
 	dario.cat/mergo v1.0.0 // indirect

@@ -52,7 +52,8 @@ func TestLayering(t *testing.T) {
 		{"kind/database", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/install"}},
 		{"kind/install", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/database"}},
 		{"backup", []string{"render", "desired", "daemon", "source", "cmd"}},
-		{"desired", []string{"daemon", "source", "cmd"}},
+		{"desired", []string{"daemon", "source", "run", "cmd"}},
+		{"run", []string{"daemon", "cmd"}},
 	} {
 		got := deps(t, tc.pkg)
 		for _, d := range got {
