@@ -152,23 +152,29 @@ func (f *webFixture) snapshot() map[string]string {
 	f.t.Helper()
 	snap := map[string]string{}
 	for _, root := range []string{f.webRoot, f.confDir} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			info, _ := d.Info()
-			if !d.Type().IsRegular() {
-				// A directory's mtime moves whenever a file in it is
-				// replaced; what matters is its mode.
-				snap[p] = info.Mode().String()
-				return nil
-			}
-			data, _ := os.ReadFile(p)
-			snap[p] = fmt.Sprintf("%x %v %d", sha256.Sum256(data), info.Mode(), info.ModTime().UnixNano())
-			return nil
-		})
+		snapshotTree(snap, root)
 	}
 	return snap
+}
+
+// snapshotTree adds to snap every path under root: a regular file's
+// content hash, mode and mtime; anything else's mode (a directory's mtime
+// moves whenever a file in it is replaced; what matters is its mode).
+// Sockets (PHP-FPM's) are left out.
+func snapshotTree(snap map[string]string, root string) {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSocket != 0 {
+			return nil
+		}
+		info, _ := d.Info()
+		if !d.Type().IsRegular() {
+			snap[p] = info.Mode().String()
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		snap[p] = fmt.Sprintf("%x %v %d", sha256.Sum256(data), info.Mode(), info.ModTime().UnixNano())
+		return nil
+	})
 }
 
 func diffSnap(a, b map[string]string) []string {

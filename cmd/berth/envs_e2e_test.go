@@ -246,19 +246,7 @@ backups: { dir: %s }
 // root, the vhosts and the pools.
 func (w *phpWeb) tree() map[string]string {
 	snap := w.snapshot()
-	filepath.WalkDir(w.phpRoot, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.Type()&fs.ModeSocket != 0 {
-			return nil
-		}
-		info, _ := d.Info()
-		if !d.Type().IsRegular() {
-			snap[p] = info.Mode().String()
-			return nil
-		}
-		data, _ := os.ReadFile(p)
-		snap[p] = fmt.Sprintf("%x %v %d", sha256.Sum256(data), info.Mode(), info.ModTime().UnixNano())
-		return nil
-	})
+	snapshotTree(snap, w.phpRoot)
 	return snap
 }
 
