@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -380,6 +381,41 @@ func TestZonesOnNamed(t *testing.T) {
 	}
 	if s := e.serial("example.org.staging.example.net"); s != day {
 		t.Errorf("staging's example.org serial %d: another environment's zone was touched", s)
+	}
+
+	// Staging no longer serves any zone (its last zones removed from the
+	// repo): its include file, which named.conf includes, is written
+	// empty rather than deleted, named is reconfigured and still starts
+	// from its configuration, and the zones are no longer served.
+	if err := os.Remove(filepath.Join(e.repo, "zones/example.com.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	p, res = e.apply("staging")
+	var emptied bool
+	for _, c := range p.Changes {
+		if c.ID == desired.ZoneIncludeID("ns1") {
+			emptied = c.Action == reconcile.Delete && strings.Contains(c.Reason, "written empty")
+		}
+	}
+	if !emptied || len(res.Reloads) != 1 || res.Reloads[0] != "ns1/"+dns.ServiceBIND {
+		t.Errorf("removing staging's zones: changes %+v, reloads %v; want its include file emptied and named reconfigured", p.Changes, res.Reloads)
+	}
+	inc := filepath.Join(e.base, "berth-staging.conf")
+	if st, err := os.Stat(inc); err != nil || st.Size() != 0 {
+		t.Errorf("staging's include file after its zones went: %v %v; want it there and empty", st, err)
+	}
+	if out, err := exec.Command("named-checkconf", e.bind.Conf).CombinedOutput(); err != nil {
+		t.Errorf("named.conf no longer checks: %v %s", err, out)
+	}
+	testenv.EventuallyWith(t, "staging's zones no longer served", 20*time.Second, func() (bool, string) {
+		_, err := e.query("example.com.staging.example.net", mdns.TypeSOA)
+		return err != nil, fmt.Sprint(err)
+	})
+	if p, res := e.apply("staging"); !p.Empty() || len(res.Reloads) > 0 {
+		t.Errorf("staging again: %+v, reloads %v", p.Changes, res.Reloads)
+	}
+	if s := e.serial("example.com"); s == 0 {
+		t.Error("production's example.com is no longer served")
 	}
 }
 
