@@ -157,6 +157,10 @@ func prunerFor(kind string) (Pruner, error) {
 // shows the deletion again.
 type KeptError struct {
 	Path, Reason string
+	// Degraded marks a change that ran but left what it converges short
+	// of the desired state (a DNS secondary that lags): the result lists
+	// it in Result.Degraded too, and the environment's health is Degraded.
+	Degraded bool
 }
 
 func (e *KeptError) Error() string { return fmt.Sprintf("kept %s: %s", e.Path, e.Reason) }

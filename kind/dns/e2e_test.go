@@ -518,6 +518,9 @@ services:
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "secondary ns2") || !strings.Contains(res.Warnings[0], "lags, Degraded") || !strings.Contains(res.Warnings[0], fmt.Sprint(day+2)) {
 		t.Errorf("warnings %q: want the secondary ns2 reported lagging", res.Warnings)
 	}
+	if len(res.Degraded) != 1 || res.Degraded[0].ID != desired.ZoneSyncID("example.com", "ns2", "ns1") {
+		t.Errorf("degraded %+v: want the secondary's check, which makes the status Degraded", res.Degraded)
+	}
 	e.waitSerial("example.com", day+2)
 }
 

@@ -173,7 +173,7 @@ func (s *Sync) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 			if err != nil {
 				seen = fmt.Sprintf("does not answer (%v)", err)
 			}
-			return &reconcile.KeptError{Path: "zone " + name + " on secondary " + s.secondary,
+			return &reconcile.KeptError{Path: "zone " + name + " on secondary " + s.secondary, Degraded: true,
 				Reason: fmt.Sprintf("the secondary lags, Degraded: after %s it %s, the primary %s serves %d; check its transfers from the primary (allow-transfer, the TSIG key, named's log on %s)%s", wait, seen, s.Server(), want, s.secondary, notified)}
 		case <-tick.C:
 		}
