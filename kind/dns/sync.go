@@ -110,7 +110,11 @@ func (s *Sync) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 		return s.NewChange(reconcile.Delete, "the zone or its secondary is no longer declared; forgotten"), nil
 	}
 	name := s.zone.zone.Name
-	zc, zf, err := s.zone.plan(in)
+	// The zone's own record is not in reach: a check berth recorded
+	// before means the zone file is berth's too.
+	zin := in
+	zin.Adopt = in.Adopt || in.Record != nil
+	zc, zf, err := s.zone.plan(zin)
 	switch {
 	case err != nil && !errors.Is(err, reconcile.ErrPolicy):
 		return reconcile.Change{}, err
