@@ -134,12 +134,14 @@
 // secondary's SOA over DNS until it matches, for at most its wait
 // (default 30 s). Its Check works the zone's serial out as the zone's own
 // Check does, from the same batch dated at the same instant, and compares
-// the primary's include file on the server with berth's. A secondary that lags does not fail the run: the change
-// returns a reconcile.KeptError, so it is a warning of the run's result
-// naming the secondary as Degraded with the serials seen, and the next
-// plan checks it again. In the run that creates a zone or changes the
-// primary's include file it checks nothing, since named loads those only
-// after the server's changes; the next run does. The first transfer may
-// fail while the primary is not yet reconfigured with the key (the two
-// servers converge in parallel): the next run's check notifies again.
+// the primary's include file on the server with berth's. A secondary that
+// lags does not fail the run: the change returns a reconcile.KeptError
+// marked Degraded, so it is a warning of the run's result naming the
+// secondary with the serials seen, listed in Result.Degraded, which makes
+// the environment's status Degraded (package run); the next plan checks it
+// again. In the run that creates a zone or changes the primary's include
+// file it checks nothing, since named loads those only after the server's
+// changes; the next run does. The first transfer may fail while the
+// primary is not yet reconfigured with the key (the two servers converge
+// in parallel): the next run's check notifies again.
 package dns
