@@ -45,7 +45,7 @@ type Input struct {
 // Prepare resolves the code of the git platforms of in and builds the
 // complete desired state of the revision — every site's files and
 // directories, the platforms' releases, databases and settings files,
-// installs, and the backup that precedes a removed site's deletion — and
+// installs, the DNS zones (zones.go), and the backup that precedes a removed site's deletion — and
 // the engine that plans and applies it over in.Store's inventory, its
 // progress reported to hook (nil: none).
 func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, error) {
@@ -61,6 +61,9 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 		return nil, nil, err
 	}
 	addInstalls(d, in.Resolved, in.StateDir, in.Store)
+	if err := addZones(ctx, d, in.Resolved, in.StateDir, in.Store); err != nil {
+		return nil, nil, err
+	}
 	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, in.Resolved, in.Revision, in.StateDir)
 	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: StoreInventory(in.Store), Hook: hook}
 	return e, d, nil

@@ -3,7 +3,9 @@
 // git platforms' code (code.go), builds every site's files and
 // directories and the platforms' releases (build.go), adds databases and
 // settings files with their generated secrets (build_db.go), installs
-// (install.go), the database pruner and the backup that precedes a
+// (install.go), the DNS zones with named's include and key files and the
+// environment's TSIG key (zones.go), the database pruner and the backup
+// that precedes a
 // removed site's deletion (guard.go), and returns the engine over the
 // state store's inventory (store.go). berth plan, apply, verify and the
 // daemon fill an Input and call it, so what the CLI plans is what the
@@ -18,6 +20,6 @@
 // The layer imports spec, render, the kinds (kind/...), the backup
 // operation (for the deletion guard) and state (secrets and the
 // inventory adapter); the engine (reconcile) imports none of them. A new
-// kind's building goes in a file of its own here (zones, certificates and
-// upstreams will), called from Prepare.
+// kind's building goes in a file of its own here (zones.go is one;
+// certificates and upstreams will be), called from Prepare.
 package desired

@@ -60,3 +60,27 @@ func SaltSecretKey(env, site, name string) string { return "salt/" + env + "/" +
 
 // AdminSecretKey is the key of a site's generated admin password.
 func AdminSecretKey(env, site string) string { return "admin/" + env + "/" + site }
+
+// ZoneID names a DNS zone on its primary: zone/ZONE@SERVER.
+func ZoneID(zone, server string) string { return "zone/" + zone + "@" + server }
+
+// ZoneSyncID names the check that a zone's secondary serves its serial, a
+// resource of the primary: zonesync/ZONE/SECONDARY@PRIMARY.
+func ZoneSyncID(zone, secondary, primary string) string {
+	return "zonesync/" + zone + "/" + secondary + "@" + primary
+}
+
+// ZoneDirID names the directory of an environment's zone files on a DNS
+// server.
+func ZoneDirID(server string) string { return "dns/zone-dir@" + server }
+
+// ZoneIncludeID names berth's include file (the zones named serves) on a
+// DNS server.
+func ZoneIncludeID(server string) string { return "dns/include@" + server }
+
+// ZoneKeyID names the TSIG key file of the zone transfers on a DNS server.
+func ZoneKeyID(server string) string { return "dns/key@" + server }
+
+// TSIGSecretKey is the key of an environment's TSIG secret, which
+// authenticates the transfers of its zones to their secondaries.
+func TSIGSecretKey(env string) string { return "dns/tsig/" + env }

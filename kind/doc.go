@@ -15,8 +15,9 @@
 //   - kind/database: MariaDB/MySQL and PostgreSQL databases with their
 //     users, SQLite files;
 //   - kind/install: a site's one-time install;
-//   - kind/zone (coming): DNS zones and their records, observed per
-//     provider in one batch (reconcile.BatchChecker);
+//   - kind/dns: DNS zones served by BIND (their records, observed per
+//     server in one batch, reconcile.BatchChecker), the check that a
+//     zone's secondaries serve its serial, named's include and key files;
 //   - kind/certificate (coming): TLS certificates and their renewal;
 //   - kind/upstream (coming): load-balancer upstreams and their members.
 //

@@ -50,6 +50,10 @@ type Result struct {
 	// site failed, or which server failed as a whole (ID and Site ""),
 	// for status per site without reading messages.
 	Failures []Failure `json:"failures,omitempty"`
+	// Degraded are the warnings of changes that ran but left their
+	// resource short of the desired state (KeptError.Degraded), as
+	// Failures are structured.
+	Degraded []Failure `json:"degraded,omitempty"`
 
 	// Set by phase 1 on one server: why no data may be deleted anywhere
 	// ("" when nothing stops it), and the sites with a failed change,
@@ -157,6 +161,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		res.Warnings = append(res.Warnings, r.Warnings...)
 		res.Errors = append(res.Errors, r.Errors...)
 		res.Failures = append(res.Failures, r.Failures...)
+		res.Degraded = append(res.Degraded, r.Degraded...)
 	}
 
 	// Phase 1: configuration.

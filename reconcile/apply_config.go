@@ -71,6 +71,9 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			res.Applied++
 		case errors.As(errs[i], &kept):
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
+			if kept.Degraded {
+				res.Degraded = append(res.Degraded, Failure{Server: server, ID: c.ID, Site: c.Site, Error: kept.Error()})
+			}
 		default:
 			res.Failed++
 			res.failChange(c, "%v", errs[i])

@@ -47,6 +47,10 @@
 //   - a plan deleting more sites than policy.max_deletions is refused; the
 //     limit in force is the stricter of the last applied revision's and the
 //     new one's (policy.go), so a revision cannot lift its own limit;
+//   - a kind's own safety rule (the DNS threshold) refuses the whole plan
+//     the same way: its Check returns an error wrapping ErrPolicy, and
+//     PlanOptions.Allow, which reaches Check as CheckInput.Allow, is the
+//     one-run override the CLI's flags set;
 //   - a site's data (database, files) is deleted only when the whole site
 //     is removed, after its backup succeeded in the same run;
 //   - a path berth did not create is never overwritten without Adopt: it

@@ -90,6 +90,11 @@ type PlanOptions struct {
 	Adopt bool
 	// AllowDeletions raises policy.max_deletions for this plan only.
 	AllowDeletions int
+	// Allow names the kinds' own safety rules this plan may override
+	// (the CLI's --allow-dns-changes: "dns-changes"); each Check finds
+	// them in CheckInput.Allow. A kind that refuses a change returns an
+	// error wrapping ErrPolicy from Check, which refuses the whole plan.
+	Allow []string
 	// MaxCreateDiffs keeps the diffs (the whole content) of only the
 	// first N new files; 0 keeps all. A first converge of thousands of
 	// sites is otherwise mostly copies of their config in the plan.

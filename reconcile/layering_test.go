@@ -47,10 +47,11 @@ func TestLayering(t *testing.T) {
 		forbid []string
 	}{
 		{"reconcile", []string{"spec", "render", "state", "desired", "kind", "backup", "daemon", "source", "cmd"}},
-		{"kind/files", []string{"state", "desired", "backup", "daemon", "kind/release", "kind/database", "kind/install"}},
-		{"kind/release", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/database", "kind/install"}},
-		{"kind/database", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/install"}},
-		{"kind/install", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/database"}},
+		{"kind/files", []string{"state", "desired", "backup", "daemon", "kind/release", "kind/database", "kind/install", "kind/dns"}},
+		{"kind/release", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/database", "kind/install", "kind/dns"}},
+		{"kind/database", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/install", "kind/dns"}},
+		{"kind/install", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/database", "kind/dns"}},
+		{"kind/dns", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/database", "kind/install"}},
 		{"backup", []string{"render", "desired", "daemon", "source", "cmd"}},
 		{"desired", []string{"daemon", "source", "run", "cmd"}},
 		{"run", []string{"daemon", "cmd"}},

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -143,11 +144,16 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	p.Changes = append(p.Changes, guards...)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var refused []error // a kind's safety rule refused a change
 	for server, rs := range servers {
 		wg.Go(func() {
-			changes, save, unchanged, dirs, err := e.checkServer(ctx, server, rs, byID, opts.Adopt, guarded)
+			changes, save, unchanged, dirs, err := e.checkServer(ctx, server, rs, byID, opts, guarded)
 			mu.Lock()
 			defer mu.Unlock()
+			if errors.Is(err, ErrPolicy) {
+				refused = append(refused, err)
+				return
+			}
 			if err != nil {
 				pl.observed[server] = err
 				p.Unreachable = append(p.Unreachable, ServerError{Server: server, Error: err.Error()})
@@ -170,6 +176,10 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if len(refused) > 0 {
+		slices.SortFunc(refused, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, errors.Join(refused...)
 	}
 	sortChanges(p.Changes)
 	if n := opts.MaxCreateDiffs; n > 0 {
@@ -202,7 +212,7 @@ type ServerError struct {
 // resources. dirs are the directories holding the resources' paths: where
 // berth writes, and where an interrupted write may have left a temporary
 // file.
-func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, adopt bool, guarded map[string]bool) (changes []Change, save []Record, unchanged int, dirs []string, err error) {
+func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, opts PlanOptions, guarded map[string]bool) (changes []Change, save []Record, unchanged int, dirs []string, err error) {
 	h, err := e.Hosts.Host(ctx, server)
 	if err != nil {
 		e.hook().Observed(server, 0, err)
@@ -245,7 +255,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	}
 	for _, r := range rs {
 		rec := recs[r.ID()]
-		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: adopt, Guarded: guarded[r.Site()]}
+		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: opts.Adopt, Guarded: guarded[r.Site()], Allow: opts.Allow}
 		if bc, ok := r.(BatchChecker); ok {
 			in.Batch = batches[bc.BatchKey()]
 		}
@@ -266,7 +276,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 			case rec != nil:
 				nr.Adopted = rec.Adopted && c.Action == None
 			case c.Action == None:
-				nr.Adopted = !adopt // it was there before berth: never delete it
+				nr.Adopted = !opts.Adopt // it was there before berth: never delete it
 			}
 			c.record = &nr
 			if c.Action == None && (rec == nil || *rec != nr) {

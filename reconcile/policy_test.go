@@ -3,9 +3,11 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/reconcile/reconciletest"
 )
@@ -87,4 +89,63 @@ type step struct {
 	sites        []string
 	wantErr      string
 	wantWarning  string
+}
+
+// guardedRes is a resource whose own safety rule refuses its change unless
+// the plan allows "risky".
+type guardedRes struct {
+	reconcile.Base
+	allowed *[]string
+}
+
+func (g *guardedRes) Observe() []string { return nil }
+func (g *guardedRes) Check(_ context.Context, in reconcile.CheckInput) (reconcile.Change, error) {
+	*g.allowed = in.Allow
+	c := g.NewChange(reconcile.Update, "risky")
+	for _, a := range in.Allow {
+		if a == "risky" {
+			return c, nil
+		}
+	}
+	return c, fmt.Errorf("%s: too much at once: %w; run again allowing risky", g.ID(), reconcile.ErrPolicy)
+}
+func (g *guardedRes) Apply(context.Context, host.Host, *reconcile.Change) error { return nil }
+func (g *guardedRes) Undo(context.Context, host.Host, *reconcile.Change) error  { return nil }
+func (g *guardedRes) Record() reconcile.Record                                  { return g.NewRecord() }
+
+// TestKindPolicyRefusesThePlan: a Check error wrapping ErrPolicy (a
+// kind's safety rule, such as the DNS threshold) refuses the whole plan,
+// as max_deletions does, instead of making the server unobservable;
+// PlanOptions.Allow reaches Check and lets the change through.
+func TestKindPolicyRefusesThePlan(t *testing.T) {
+	tests := []struct {
+		name    string
+		allow   []string
+		wantErr string
+	}{
+		{"refused", nil, "check zone/a@web: zone/a@web: too much at once: refused by policy"},
+		{"another override", []string{"other"}, "too much at once"},
+		{"allowed for the run", []string{"risky"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := reconciletest.New(t)
+			var seen []string
+			g := &guardedRes{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: "guarded", ID: "zone/a@web", Server: "web"}), allowed: &seen}
+			d := h.Desired(1, g)
+			p, err := h.Engine.Plan(context.Background(), d, reconcile.PlanOptions{Allow: tt.allow})
+			if tt.wantErr != "" {
+				if !errors.Is(err, reconcile.ErrPolicy) || !strings.Contains(err.Error(), tt.wantErr) || p != nil {
+					t.Fatalf("plan: %v, %v; want a refusal %q", p, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(p.Unreachable) > 0 || reconciletest.Actions(p) != "~zone/a@web" {
+				t.Fatalf("plan: %v %+v", err, p)
+			}
+			if strings.Join(seen, ",") != "risky" {
+				t.Errorf("Check saw Allow %q", seen)
+			}
+		})
+	}
 }

@@ -32,7 +32,9 @@ type Resource interface {
 	// paths of all resources of a server in one round trip.
 	Observe() []string
 	// Check compares the desired state with what was observed and returns
-	// the change needed; Action None when converged. It may read the host
+	// the change needed; Action None when converged. An error wrapping
+	// ErrPolicy (a kind's safety rule) refuses the whole plan; any other
+	// makes the server unobservable for this plan. It may read the host
 	// to build a diff (one read per changed file, never per unchanged one).
 	// in.Record is the inventory record, nil when berth has none.
 	Check(ctx context.Context, in CheckInput) (Change, error)
@@ -61,6 +63,9 @@ type CheckInput struct {
 	// deleting the site's data is then allowed, since Apply runs it only
 	// after that step succeeded.
 	Guarded bool
+	// Allow names the safety rules of kinds this plan overrides
+	// (PlanOptions.Allow).
+	Allow []string
 }
 
 // BatchChecker is implemented by resource kinds whose state is not paths
@@ -152,6 +157,10 @@ func prunerFor(kind string) (Pruner, error) {
 // shows the deletion again.
 type KeptError struct {
 	Path, Reason string
+	// Degraded marks a change that ran but left what it converges short
+	// of the desired state (a DNS secondary that lags): the result lists
+	// it in Result.Degraded too, and the environment's health is Degraded.
+	Degraded bool
 }
 
 func (e *KeptError) Error() string { return fmt.Sprintf("kept %s: %s", e.Path, e.Reason) }

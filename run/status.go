@@ -162,6 +162,14 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 			st.Why = failureMessage(f)
 		}
 	}
+	if applied && len(res.Failures) == 0 && len(res.Degraded) > 0 {
+		// Applied, but something runs short of it (a DNS secondary that
+		// lags): the next run checks it again.
+		st.Health = HealthDegraded
+		if st.Why == "" {
+			st.Why = failureMessage(res.Degraded[0])
+		}
+	}
 	return st
 }
 

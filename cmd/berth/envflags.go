@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/kind/dns"
 	"github.com/berthhq/berth/reconcile"
 	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/source"
@@ -29,6 +30,7 @@ type envFlags struct {
 	knownHosts string
 	adopt      bool
 	allowDel   int
+	allowDNS   bool
 	fullDiff   bool
 	wait       time.Duration // bound on waiting for the state dir's lock (registerWait)
 	git        source.Auth   // for platforms whose source is git
@@ -41,6 +43,9 @@ type envFlags struct {
 // planOptions are the engine's options from the flags.
 func (f *envFlags) planOptions() reconcile.PlanOptions {
 	o := reconcile.PlanOptions{Adopt: f.adopt, AllowDeletions: f.allowDel, MaxCreateDiffs: 50}
+	if f.allowDNS {
+		o.Allow = append(o.Allow, dns.AllowChanges)
+	}
 	if f.fullDiff {
 		o.MaxCreateDiffs = 0
 	}
@@ -70,6 +75,7 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 func (f *envFlags) registerPlan(fs *flag.FlagSet) {
 	fs.BoolVar(&f.adopt, "adopt", false, "take over files berth did not create instead of reporting them as conflicts")
 	fs.IntVar(&f.allowDel, "allow-deletions", 0, "allow this run to delete up to N sites, above policy.max_deletions")
+	fs.BoolVar(&f.allowDNS, "allow-dns-changes", false, "allow this run to change more of a zone's records than the DNS safety threshold (30 % of a zone of 10 records or more) or its apex NS set")
 	fs.BoolVar(&f.fullDiff, "full-diff", false, "keep and print the diff of every change, however many (default: the first 50 of new files)")
 }
 

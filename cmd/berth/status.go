@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/kind/dns"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
 	berthrun "github.com/berthhq/berth/run"
@@ -149,7 +150,7 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 	defer conn.Close()
 	var why map[string]string // site ("" the environment) -> first reason it is out of sync
 	if observe {
-		p, err := prepared.Plan(ctx, reconcile.PlanOptions{AllowDeletions: 1 << 30})
+		p, err := prepared.Plan(ctx, reconcile.PlanOptions{AllowDeletions: 1 << 30, Allow: []string{dns.AllowChanges}})
 		if err != nil {
 			return nil, err
 		}

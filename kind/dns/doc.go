@@ -2,27 +2,43 @@
 // (kind: Zone documents, with the records spec computes for the sites whose
 // names fall in them), rendered by render.Zone and served by BIND on each
 // zone's primary server. It depends only on reconcile's exported API: a
-// Zone is a reconcile.Resource and a reconcile.BatchChecker, and Desired
-// returns the resources for the desired-state builder to add.
+// Zone is a reconcile.Resource (embedding reconcile.Base) and a
+// reconcile.BatchChecker, registered with reconcile.RegisterKind like the
+// other kinds here: Sync (zone-sync), and Conf for named's include file
+// (zone-include) and TSIG key file (zone-key). Their Check never changes
+// the resource: what Apply and Undo need travels in Change.Found.
 //
 // # Resources per DNS server and environment
 //
-// Desired makes, on every server with a bind service: its zone directory
-// (a reconcile Dir, <zone_dir>), one Zone per zone the server is the
-// primary of (<zone_dir>/<zone>.zone, ID zone/<zone>@<server>), and the
-// include file (<include_file>, a reconcile File of service "bind") that
-// lists the environment's zones as `zone "…" { type primary; file "…"; };`.
-// zone_dir and include_file hold {env} by default, so environments that
-// share a DNS server have their own zone files and include file, and one
+// The builder (desired.Zones, called from desired.Prepare, which spells
+// the IDs in desired/ids.go) makes, on every server with a bind service
+// that serves a zone of the environment as primary or secondary: its zone
+// directory (<zone_dir>), one Zone per zone the server is the primary of
+// (<zone_dir>/<zone>.zone, ID zone/<zone>@<server>), and the include file
+// (<include_file>, a Conf of service "bind") that lists the environment's
+// zones as `zone "…" { type primary; file "…"; };`. zone_dir and
+// include_file hold {env} by default, so environments that share a DNS
+// server have their own zone files and include file, and one
 // environment's run never rewrites or prunes another's zones; named.conf
 // includes one file per environment.
+//
+// An include file is never deleted: named.conf includes it, and named
+// refuses a configuration that includes a missing file (named-checkconf
+// fails, a restart of named fails). When a server no longer serves any
+// zone of an environment (the zones, the server's bind service, or the
+// environment itself removed), berth writes its include file empty,
+// checks named's configuration and runs `rndc reconfig` (when the server
+// still has a bind service; otherwise the file is emptied with the data,
+// and the plan says to reconfigure by hand), and forgets it. The key file
+// is deleted.
 //
 // # Observation and the serial
 //
 // The engine observes every zone file's path with the server's other
 // paths; ObserveBatch then reads the content of every zone file of the
 // server in one command (a constant sh script given the paths as
-// arguments). Check parses it with github.com/miekg/dns's zone parser
+// arguments), and notes the instant of the reading, which dates every
+// serial of the batch. Check parses it with github.com/miekg/dns's zone parser
 // ($INCLUDE refused), never by matching strings, and compares its records
 // and SOA, serial aside, with the zone as berth renders it. The serial is
 // derived from the zone on the server (NextSerial): unchanged content
@@ -74,13 +90,13 @@
 // Like octoDNS, a change that deletes or modifies more than Safety.Share
 // (default 30 %) of the records of a zone of at least Safety.MinRecords
 // (default 10), or that touches the apex NS set of an existing zone, is
-// refused unless Safety.Allow is set for the run (the CLI's
-// --allow-dns-changes, to be wired by the builder). The refusal is Check's
-// error, wrapping ErrThreshold and reconcile.ErrPolicy: with today's
-// engine it makes the DNS server unobservable for that plan (it is listed
-// in Plan.Unreachable with the message, nothing is planned or applied on
-// it, and the apply fails). A plan-level refusal like max_deletions's
-// needs the engine to treat ErrPolicy from Check as such.
+// refused unless the run allows it: PlanOptions.Allow holding
+// AllowChanges, which the CLI's --allow-dns-changes sets for one run of
+// berth plan or apply (the daemon never does). The refusal is Check's
+// error, wrapping ErrThreshold and reconcile.ErrPolicy, which the engine
+// turns into a refusal of the whole plan, as it does for
+// policy.max_deletions: nothing is applied anywhere, and the message names
+// the zone, the share and the override.
 //
 // # ACME DNS-01 and the rendered zones
 //
@@ -106,7 +122,7 @@
 // each secondary's include file lists the zone as `type secondary` with
 // `primaries { <primary's listen> key K; }`. K is one TSIG key per
 // environment (hmac-sha256, berth-xfer-<env>), generated into berth's state
-// store (Options.Secrets, key SecretKey(env)) and written into a key file
+// store (desired.TSIGSecretKey(env)) and written into a key file
 // beside the include file, mode 0640 and group services.dns.group (hidden
 // from plans like every file others may not read), never into the repo or
 // a log.
@@ -115,13 +131,17 @@
 // zonesync/<zone>/<secondary>@<primary>) checks after a reload that the
 // secondary serves the new serial: it sends the secondaries a NOTIFY again
 // (`rndc notify ZONE`, for one whose last refresh failed) and asks the
-// secondary's SOA over DNS until it matches, for at most Options.SyncWait
-// (default 30 s). A secondary that lags does not fail the run: the change
-// returns a reconcile.KeptError, so it is a warning of the run's result
-// naming the secondary as Degraded with the serials seen, and the next
-// plan checks it again. In the run that creates a zone or changes the
-// primary's include file it checks nothing, since named loads those only
-// after the server's changes; the next run does. The first transfer may
-// fail while the primary is not yet reconfigured with the key (the two
-// servers converge in parallel): the next run's check notifies again.
+// secondary's SOA over DNS until it matches, for at most its wait
+// (default 30 s). Its Check works the zone's serial out as the zone's own
+// Check does, from the same batch dated at the same instant, and compares
+// the primary's include file on the server with berth's. A secondary that
+// lags does not fail the run: the change returns a reconcile.KeptError
+// marked Degraded, so it is a warning of the run's result naming the
+// secondary with the serials seen, listed in Result.Degraded, which makes
+// the environment's status Degraded (package run); the next plan checks it
+// again. In the run that creates a zone or changes the primary's include
+// file it checks nothing, since named loads those only after the server's
+// changes; the next run does. The first transfer may fail while the
+// primary is not yet reconfigured with the key (the two servers converge
+// in parallel): the next run's check notifies again.
 package dns

@@ -1,4 +1,4 @@
-package dns
+package dns_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,9 +16,11 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/local"
 	"github.com/berthhq/berth/internal/testenv"
+	"github.com/berthhq/berth/kind/dns"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -101,7 +104,7 @@ func (e *dnsEnv) open() {
 	}
 	e.t.Cleanup(func() { st.Close() })
 	e.store = st
-	e.eng = &reconcile.Engine{Hosts: oneHost{local.New()}, Inventory: reconcile.StoreInventory(st)}
+	e.eng = &reconcile.Engine{Hosts: oneHost{local.New()}, Inventory: desired.StoreInventory(st)}
 }
 
 func (e *dnsEnv) write(name, data string) {
@@ -115,7 +118,7 @@ func (e *dnsEnv) write(name, data string) {
 	}
 }
 
-func (e *dnsEnv) plan(env string, safety Safety) (*reconcile.Plan, error) {
+func (e *dnsEnv) plan(env string, allow bool) (*reconcile.Plan, error) {
 	e.t.Helper()
 	repo, err := spec.Load(os.DirFS(e.repo))
 	if err != nil {
@@ -125,26 +128,30 @@ func (e *dnsEnv) plan(env string, safety Safety) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, notes, err := Desired(context.Background(), res, Options{Base: e.base, Safety: safety, Now: func() time.Time { return e.now }, Secrets: e.store, SyncWait: e.syncWait})
+	rs, err := desired.Zones(context.Background(), res, desired.ZoneOptions{StateDir: e.base, Now: func() time.Time { return e.now }, Secrets: e.store, SyncWait: e.syncWait})
 	if err != nil {
 		return nil, err
 	}
-	d := &reconcile.Desired{Env: env, Revision: repo.Digest, MaxDeletions: 5, Resources: rs, Warnings: notes,
+	d := &reconcile.Desired{Env: env, Revision: repo.Digest, MaxDeletions: 5, Resources: rs, Warnings: res.DNSNotes,
 		Service: func(server, name string) (reconcile.Service, error) {
 			for _, s := range res.Servers {
-				if svc, ok := Service(s, e.base); ok && s.Name == server && name == ServiceBIND {
+				if svc, ok := dns.Service(s, e.base); ok && s.Name == server && name == dns.ServiceBIND {
 					return svc, nil
 				}
 			}
 			return reconcile.Service{}, fmt.Errorf("server %s has no service %s", server, name)
 		}}
-	return e.eng.Plan(context.Background(), d, reconcile.PlanOptions{})
+	var opts reconcile.PlanOptions
+	if allow {
+		opts.Allow = []string{dns.AllowChanges}
+	}
+	return e.eng.Plan(context.Background(), d, opts)
 }
 
 // apply plans and applies env, failing the test on any error.
 func (e *dnsEnv) apply(env string) (*reconcile.Plan, *reconcile.Result) {
 	e.t.Helper()
-	p, err := e.plan(env, Safety{})
+	p, err := e.plan(env, false)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -225,7 +232,7 @@ func (e *dnsEnv) loads() map[string]int {
 
 func TestZonesOnNamed(t *testing.T) {
 	e := newDNSEnv(t)
-	day := DateSerial(e.now)
+	day := dns.DateSerial(e.now)
 
 	// First apply: every site name and alias in every environment answers.
 	p, _ := e.apply("production")
@@ -256,7 +263,7 @@ func TestZonesOnNamed(t *testing.T) {
 	// Add an alias: one record added, serial +1, that zone reloaded only.
 	e.write("sites/example.com.yaml", "kind: Site\nname: example.com\nplatform: static\naliases: [www.example.com, new.example.com]\ndns: {}\n")
 	p, res = e.apply("production")
-	if len(p.Changes) != 1 || p.Changes[0].ID != ZoneID("example.com", "ns1") || p.Changes[0].Diff != "+ new.example.com. 300 IN A 127.0.0.1\n" {
+	if len(p.Changes) != 1 || p.Changes[0].ID != desired.ZoneID("example.com", "ns1") || p.Changes[0].Diff != "+ new.example.com. 300 IN A 127.0.0.1\n" {
 		t.Fatalf("adding an alias planned %+v", p.Changes)
 	}
 	if len(res.Reloads) > 0 {
@@ -284,11 +291,11 @@ func TestZonesOnNamed(t *testing.T) {
 	// answers and the run fails with named's message. It touches the apex
 	// NS set, so the safety threshold refuses it first.
 	e.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net, ns9.example.com]\nttl: 300\nprimary: ns1\nrecords:\n  - { name: \"@\", type: MX, priority: 10, value: mx.example.net }\n")
-	p, err := e.plan("production", Safety{})
-	if err != nil || len(p.Unreachable) != 1 || !strings.Contains(p.Unreachable[0].Error, "apex NS set") {
+	p, err := e.plan("production", false)
+	if !errors.Is(err, reconcile.ErrPolicy) || !errors.Is(err, dns.ErrThreshold) || !strings.Contains(err.Error(), "zone example.com: the plan changes the apex NS set") {
 		t.Fatalf("an apex NS change was not refused: %v %+v", err, p)
 	}
-	p, err = e.plan("production", Safety{Allow: true})
+	p, err = e.plan("production", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,11 +347,11 @@ func TestZonesOnNamed(t *testing.T) {
 	// A revision deleting 40 % of a zone's records is refused with the
 	// threshold named; the same with the override applies.
 	e.write("zones/example.org.yaml", e2eZoneOrg(5))
-	p, err = e.plan("production", Safety{})
-	if err != nil || len(p.Unreachable) != 1 || !strings.Contains(p.Unreachable[0].Error, "deletes or changes 5 of its 12 records (42 %), more than the 30 %") {
-		t.Fatalf("deleting 5 of 12 records was not refused: %v %+v", err, p.Unreachable)
+	p, err = e.plan("production", false)
+	if !errors.Is(err, reconcile.ErrPolicy) || !strings.Contains(err.Error(), "zone example.org: the plan deletes or changes 5 of its 12 records (42 %), more than the 30 %") {
+		t.Fatalf("deleting 5 of 12 records was not refused: %v %+v", err, p)
 	}
-	p, err = e.plan("production", Safety{Allow: true})
+	p, err = e.plan("production", true)
 	if err != nil || len(p.Unreachable) > 0 {
 		t.Fatalf("with the override: %v %+v", err, p.Unreachable)
 	}
@@ -362,7 +369,7 @@ func TestZonesOnNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, res = e.apply("production")
-	if len(res.Reloads) != 1 || res.Reloads[0] != "ns1/"+ServiceBIND {
+	if len(res.Reloads) != 1 || res.Reloads[0] != "ns1/"+dns.ServiceBIND {
 		t.Errorf("removing a zone reloaded %v, want ns1/bind (rndc reconfig)", res.Reloads)
 	}
 	testenv.EventuallyWith(t, "example.org no longer served", 20*time.Second, func() (bool, string) {
@@ -374,6 +381,41 @@ func TestZonesOnNamed(t *testing.T) {
 	}
 	if s := e.serial("example.org.staging.example.net"); s != day {
 		t.Errorf("staging's example.org serial %d: another environment's zone was touched", s)
+	}
+
+	// Staging no longer serves any zone (its last zones removed from the
+	// repo): its include file, which named.conf includes, is written
+	// empty rather than deleted, named is reconfigured and still starts
+	// from its configuration, and the zones are no longer served.
+	if err := os.Remove(filepath.Join(e.repo, "zones/example.com.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	p, res = e.apply("staging")
+	var emptied bool
+	for _, c := range p.Changes {
+		if c.ID == desired.ZoneIncludeID("ns1") {
+			emptied = c.Action == reconcile.Delete && strings.Contains(c.Reason, "written empty")
+		}
+	}
+	if !emptied || len(res.Reloads) != 1 || res.Reloads[0] != "ns1/"+dns.ServiceBIND {
+		t.Errorf("removing staging's zones: changes %+v, reloads %v; want its include file emptied and named reconfigured", p.Changes, res.Reloads)
+	}
+	inc := filepath.Join(e.base, "berth-staging.conf")
+	if st, err := os.Stat(inc); err != nil || st.Size() != 0 {
+		t.Errorf("staging's include file after its zones went: %v %v; want it there and empty", st, err)
+	}
+	if out, err := exec.Command("named-checkconf", e.bind.Conf).CombinedOutput(); err != nil {
+		t.Errorf("named.conf no longer checks: %v %s", err, out)
+	}
+	testenv.EventuallyWith(t, "staging's zones no longer served", 20*time.Second, func() (bool, string) {
+		_, err := e.query("example.com.staging.example.net", mdns.TypeSOA)
+		return err != nil, fmt.Sprint(err)
+	})
+	if p, res := e.apply("staging"); !p.Empty() || len(res.Reloads) > 0 {
+		t.Errorf("staging again: %+v, reloads %v", p.Changes, res.Reloads)
+	}
+	if s := e.serial("example.com"); s == 0 {
+		t.Error("production's example.com is no longer served")
 	}
 }
 
@@ -412,7 +454,7 @@ services:
 	site("www.example.com")
 	e.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net, ns2.example.net]\nttl: 300\nprimary: ns1\nsecondaries: [ns2]\n")
 	e.open()
-	day := DateSerial(e.now)
+	day := dns.DateSerial(e.now)
 	secondary := &dnsEnv{t: t, bind: b2}
 
 	p, _ := e.apply("production")
@@ -421,7 +463,7 @@ services:
 			t.Errorf("the TSIG key file reached the plan: %+v", c)
 		}
 	}
-	secret, err := e.store.Secret(context.Background(), SecretKey("production"), func() (string, error) { return "", errors.New("no key was generated") })
+	secret, err := e.store.Secret(context.Background(), desired.TSIGSecretKey("production"), func() (string, error) { return "", errors.New("no key was generated") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +500,7 @@ services:
 	// A change: berth waits until the secondary serves the new serial.
 	site("www.example.com, new.example.com")
 	p, res := e.apply("production")
-	if !slices.ContainsFunc(p.Changes, func(c reconcile.Change) bool { return c.ID == SyncID("example.com", "ns2", "ns1") }) {
+	if !slices.ContainsFunc(p.Changes, func(c reconcile.Change) bool { return c.ID == desired.ZoneSyncID("example.com", "ns2", "ns1") }) {
 		t.Errorf("no serial check of the secondary planned: %+v", p.Changes)
 	}
 	if len(res.Warnings) > 0 {
@@ -475,6 +517,9 @@ services:
 	_, res = e.apply("production")
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "secondary ns2") || !strings.Contains(res.Warnings[0], "lags, Degraded") || !strings.Contains(res.Warnings[0], fmt.Sprint(day+2)) {
 		t.Errorf("warnings %q: want the secondary ns2 reported lagging", res.Warnings)
+	}
+	if len(res.Degraded) != 1 || res.Degraded[0].ID != desired.ZoneSyncID("example.com", "ns2", "ns1") {
+		t.Errorf("degraded %+v: want the secondary's check, which makes the status Degraded", res.Degraded)
 	}
 	e.waitSerial("example.com", day+2)
 }
@@ -540,7 +585,7 @@ func TestExampleRepoOnNamed(t *testing.T) {
 					want[rec.Name] = strings.Trim(want[rec.Name]+","+rec.Data, ",")
 				}
 			}
-			e.waitSerial(z.Name, DateSerial(e.now))
+			e.waitSerial(z.Name, dns.DateSerial(e.now))
 		}
 		if env == "production" && !slices.ContainsFunc(p.Warnings, func(w string) bool {
 			return strings.Contains(w, "site example.com: example.com, www.example.com in no zone")

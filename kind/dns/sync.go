@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,9 +20,9 @@ const KindSync = "zone-sync"
 const DefaultSyncWait = 30 * time.Second
 
 func init() {
-	reconcile.RegisterPruner(KindSync, func(rec reconcile.Record) reconcile.Resource {
-		return &Sync{id: rec.ID, server: rec.Server, gone: true}
-	})
+	reconcile.RegisterKind(reconcile.Kind{Name: KindSync, Prune: func(rec reconcile.Record) reconcile.Resource {
+		return &Sync{Base: reconcile.PrunedBase(KindSync, rec)}
+	}})
 }
 
 // Sync checks, after its zone was reloaded on the primary, that a
@@ -29,38 +30,62 @@ func init() {
 // DNS until it matches, for at most its wait. A secondary that lags does
 // not fail the run: Apply returns a *reconcile.KeptError (a warning of the
 // run's result) that says the secondary is Degraded and the serials seen.
-// It lives on the primary's server, after the zone and the include file
-// in ID order, so that their Checks ran before its own. In a run that
-// creates the zone or changes the primary's include file it checks
-// nothing (named loads them only after the server's changes, this one
-// included): the next run does.
+// It lives on the primary's server and depends on its zone. Its Check
+// works out the zone's serial as the zone's own Check does (the same
+// batch, dated at the same instant), and observes the primary's include
+// file: in a run that creates the zone or changes the primary's include
+// file it checks nothing (named loads them only after the server's
+// changes, this one included); the next run does.
 type Sync struct {
-	id, server, secondary string
-	addr                  string // the secondary's DNS address:port
-	zone                  *Zone
-	include               *includeFile // the primary's, checked before (its ID sorts first)
-	wait                  time.Duration
-	gone                  bool // a pruned record: forget it
-	seen                  uint32
-	seenErr               error
+	reconcile.Base
+	secondary string
+	addr      string // the secondary's DNS address:port
+	zone      *Zone
+	include   string // the primary's include file
+	incHash   string // the SHA-256 of its content as berth renders it
+	wait      time.Duration
 }
 
-func (s *Sync) ID() string        { return s.id }
-func (s *Sync) Server() string    { return s.server }
-func (s *Sync) Kind() string      { return KindSync }
-func (s *Sync) Site() string      { return "" }
-func (s *Sync) Path() string      { return "" }
-func (s *Sync) Observe() []string { return nil }
-func (s *Sync) Deps() []string {
-	if s.zone == nil {
+// SyncSpec describes the serial check of a zone's secondary.
+type SyncSpec struct {
+	ID        string
+	Secondary string
+	// Addr is where the secondary answers DNS, address:port.
+	Addr string
+	Zone *Zone
+	// Include is the primary's include file and Content its content as
+	// berth renders it.
+	Include string
+	Content []byte
+	// Wait bounds the wait for the secondary (default DefaultSyncWait).
+	Wait time.Duration
+}
+
+// NewSync returns the serial check of a zone's secondary, a resource of
+// the zone's primary that depends on the zone.
+func NewSync(s SyncSpec) *Sync {
+	return &Sync{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindSync, ID: s.ID, Server: s.Zone.Server(), Deps: []string{s.Zone.ID()}}),
+		secondary: s.Secondary, addr: s.Addr, zone: s.Zone, include: s.Include, incHash: hashOf(s.Content), wait: s.Wait}
+}
+
+func (s *Sync) Observe() []string {
+	if s.include == "" {
 		return nil
 	}
-	return []string{s.zone.id}
+	return []string{s.include}
 }
 
-func (s *Sync) change(a reconcile.Action, reason string) reconcile.Change {
-	return reconcile.Change{ID: s.id, Server: s.server, Kind: KindSync, Action: a, Reason: reason}
+// BatchKey puts the check in its zone's batch: it reads the zone files
+// ObserveBatch read for the zones.
+func (s *Sync) BatchKey() string { return KindZone }
+
+// ObserveBatch reads the zone files of the batch, as Zone's does.
+func (s *Sync) ObserveBatch(ctx context.Context, h host.Host, batch []reconcile.Resource) (any, error) {
+	return readZones(ctx, h, batch)
 }
+
+// syncFound is what Sync's Check learned for Apply: the serial to wait for.
+type syncFound struct{ want uint32 }
 
 // soaSerial asks addr for zone's SOA serial.
 func soaSerial(ctx context.Context, addr, zone string) (uint32, error) {
@@ -81,35 +106,51 @@ func soaSerial(ctx context.Context, addr, zone string) (uint32, error) {
 }
 
 func (s *Sync) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Change, error) {
-	if s.gone {
-		return s.change(reconcile.Delete, "the zone or its secondary is no longer declared; forgotten"), nil
+	if s.Absent() {
+		return s.NewChange(reconcile.Delete, "the zone or its secondary is no longer declared; forgotten"), nil
 	}
 	name := s.zone.zone.Name
-	if s.zone.action == reconcile.Create {
-		return s.change(reconcile.None, "new zone: the secondary transfers it once named loads it; the next run checks its serial"), nil
+	// The zone's own record is not in reach: a check berth recorded
+	// before means the zone file is berth's too.
+	zin := in
+	zin.Adopt = in.Adopt || in.Record != nil
+	zc, zf, err := s.zone.plan(zin)
+	switch {
+	case err != nil && !errors.Is(err, reconcile.ErrPolicy):
+		return reconcile.Change{}, err
+	case zc.Action == reconcile.Create:
+		return s.NewChange(reconcile.None, "new zone: the secondary transfers it once named loads it; the next run checks its serial"), nil
+	case zc.Action == reconcile.Conflict:
+		return s.NewChange(reconcile.None, "the zone file is not berth's yet"), nil
 	}
-	if s.include != nil && s.include.action != reconcile.None {
+	if obs := in.Obs[s.include]; s.include != "" && (!obs.Exists || obs.SHA256 != s.incHash) {
 		// named reconfigures the primary only after this server's
 		// changes, this one included: waiting here would wait for it.
-		return s.change(reconcile.None, "the primary's zone list changes in this run: the next run checks the secondary's serial"), nil
+		return s.NewChange(reconcile.None, "the primary's zone list changes in this run: the next run checks the secondary's serial"), nil
 	}
-	s.seen, s.seenErr = soaSerial(ctx, s.addr, name)
-	if s.seenErr == nil && s.seen == s.zone.serial && s.zone.action == reconcile.None {
-		return s.change(reconcile.None, ""), nil
+	want := zf.serial
+	seen, seenErr := soaSerial(ctx, s.addr, name)
+	if seenErr == nil && seen == want && zc.Action == reconcile.None {
+		return s.NewChange(reconcile.None, ""), nil
 	}
-	if s.seenErr != nil {
-		return s.change(reconcile.Update, fmt.Sprintf("secondary %s does not answer for zone %s (%v): wait for serial %d", s.secondary, name, s.seenErr, s.zone.serial)), nil
+	var c reconcile.Change
+	if seenErr != nil {
+		c = s.NewChange(reconcile.Update, fmt.Sprintf("secondary %s does not answer for zone %s (%v): wait for serial %d", s.secondary, name, seenErr, want))
+	} else {
+		c = s.NewChange(reconcile.Update, fmt.Sprintf("secondary %s serves serial %d of zone %s: wait for serial %d", s.secondary, seen, name, want))
 	}
-	return s.change(reconcile.Update, fmt.Sprintf("secondary %s serves serial %d of zone %s: wait for serial %d", s.secondary, s.seen, name, s.zone.serial)), nil
+	c.Found = &syncFound{want: want}
+	return c, nil
 }
 
 // Apply waits until the secondary serves the zone's serial, or a later
 // one (RFC 1982 arithmetic), for at most the wait.
 func (s *Sync) Apply(ctx context.Context, h host.Host, c *reconcile.Change) error {
-	if s.gone || c.Action != reconcile.Update {
+	f, _ := c.Found.(*syncFound)
+	if s.Absent() || c.Action != reconcile.Update || f == nil {
 		return nil
 	}
-	name, want := s.zone.zone.Name, s.zone.serial
+	name, want := s.zone.zone.Name, f.want
 	wait := s.wait
 	if wait <= 0 {
 		wait = DefaultSyncWait
@@ -136,8 +177,8 @@ func (s *Sync) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 			if err != nil {
 				seen = fmt.Sprintf("does not answer (%v)", err)
 			}
-			return &reconcile.KeptError{Path: "zone " + name + " on secondary " + s.secondary,
-				Reason: fmt.Sprintf("the secondary lags, Degraded: after %s it %s, the primary %s serves %d; check its transfers from the primary (allow-transfer, the TSIG key, named's log on %s)%s", wait, seen, s.server, want, s.secondary, notified)}
+			return &reconcile.KeptError{Path: "zone " + name + " on secondary " + s.secondary, Degraded: true,
+				Reason: fmt.Sprintf("the secondary lags, Degraded: after %s it %s, the primary %s serves %d; check its transfers from the primary (allow-transfer, the TSIG key, named's log on %s)%s", wait, seen, s.Server(), want, s.secondary, notified)}
 		case <-tick.C:
 		}
 	}
@@ -145,6 +186,4 @@ func (s *Sync) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 
 func (s *Sync) Undo(context.Context, host.Host, *reconcile.Change) error { return nil }
 
-func (s *Sync) Record() reconcile.Record {
-	return reconcile.Record{ID: s.id, Server: s.server, Kind: KindSync}
-}
+func (s *Sync) Record() reconcile.Record { return s.NewRecord() }

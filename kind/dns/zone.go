@@ -26,9 +26,9 @@ import (
 const KindZone = "zone"
 
 func init() {
-	reconcile.RegisterPruner(KindZone, func(rec reconcile.Record) reconcile.Resource {
-		return &Zone{id: rec.ID, server: rec.Server, path: rec.Path, absent: true}
-	})
+	reconcile.RegisterKind(reconcile.Kind{Name: KindZone, Prune: func(rec reconcile.Record) reconcile.Resource {
+		return &Zone{Base: reconcile.PrunedBase(KindZone, rec)}
+	}})
 }
 
 // Safety is the threshold that refuses a plan changing too much of a zone
@@ -62,23 +62,14 @@ type BIND struct {
 
 // Zone is one zone file on its primary, checked with named-checkzone,
 // installed atomically and reloaded with `rndc reload ZONE`. Its SOA
-// serial is computed at Check from the zone on the server (NextSerial).
+// serial is computed at Check from the zone on the server (NextSerial)
+// and travels to Apply in Change.Found.
 type Zone struct {
-	id, server, path string
-	zone             *spec.ResolvedZone
-	bind             BIND
-	safety           Safety
-	now              func() time.Time
-	deps             []string
-	absent           bool // delete it (a pruned inventory record)
-
-	// Set by Check for Apply, Undo, Record and the secondaries' Sync.
-	action      reconcile.Action
-	serial      uint32
-	content     []byte
-	hash        string
-	prior       []byte
-	priorExists bool
+	reconcile.Base
+	zone   *spec.ResolvedZone
+	bind   BIND
+	safety Safety
+	now    func() time.Time
 }
 
 // ZoneSpec describes a zone to converge.
@@ -98,17 +89,20 @@ func NewZone(s ZoneSpec) *Zone {
 	if now == nil {
 		now = time.Now
 	}
-	return &Zone{id: s.ID, server: s.Server, path: render.ZoneFile(s.BIND.ZoneDir, s.Zone.Name), zone: s.Zone,
-		bind: s.BIND, safety: s.Safety, now: now, deps: s.Deps}
+	return &Zone{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindZone, ID: s.ID, Server: s.Server, Path: render.ZoneFile(s.BIND.ZoneDir, s.Zone.Name), Deps: s.Deps}),
+		zone: s.Zone, bind: s.BIND, safety: s.Safety, now: now}
 }
 
-func (z *Zone) ID() string        { return z.id }
-func (z *Zone) Server() string    { return z.server }
-func (z *Zone) Kind() string      { return KindZone }
-func (z *Zone) Site() string      { return "" }
-func (z *Zone) Path() string      { return z.path }
-func (z *Zone) Deps() []string    { return z.deps }
-func (z *Zone) Observe() []string { return []string{z.path} }
+func (z *Zone) Observe() []string { return []string{z.Path()} }
+
+// found is what a zone's Check learned for Apply, Undo and its
+// secondaries' Sync (Change.Found).
+type found struct {
+	serial      uint32 // the serial the zone has once converged
+	content     []byte // what Apply installs
+	prior       []byte // the zone file on the server, put back by Undo
+	priorExists bool
+}
 
 // BatchKey groups the zones of one server: their files are read in one
 // round trip.
@@ -121,15 +115,32 @@ const readScript = `for f do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\n'
 
 // ObserveBatch reads every zone file of the batch in one command.
 func (z *Zone) ObserveBatch(ctx context.Context, h host.Host, batch []reconcile.Resource) (any, error) {
+	return readZones(ctx, h, batch)
+}
+
+// observed is a server's zone files as ObserveBatch read them, and the
+// time of the reading: every Check of the batch dates serials with it, so
+// that a zone's Check and its secondaries' Sync agree on the serial.
+type observed struct {
+	files map[string][]byte
+	at    time.Time
+}
+
+func readZones(ctx context.Context, h host.Host, batch []reconcile.Resource) (*observed, error) {
 	var paths []string
+	o := &observed{files: map[string][]byte{}, at: time.Now()}
 	for _, r := range batch {
-		if zr, ok := r.(*Zone); ok && !slices.Contains(paths, zr.path) {
-			paths = append(paths, zr.path)
+		if zr, ok := r.(*Zone); ok {
+			if zr.now != nil {
+				o.at = zr.now()
+			}
+			if !slices.Contains(paths, zr.Path()) {
+				paths = append(paths, zr.Path())
+			}
 		}
 	}
-	files := map[string][]byte{}
 	if len(paths) == 0 {
-		return files, nil
+		return o, nil
 	}
 	res, err := h.Run(ctx, append([]string{"sh", "-c", readScript, "sh"}, paths...), host.RunOptions{})
 	if err != nil {
@@ -143,10 +154,10 @@ func (z *Zone) ObserveBatch(ctx context.Context, h host.Host, batch []reconcile.
 		if !ok1 || !ok2 || err != nil || n > len(rest) {
 			return nil, errors.New("read the zone files: the output is cut short; run again")
 		}
-		files[string(name)] = rest[:n]
+		o.files[string(name)] = rest[:n]
 		out = rest[n:]
 	}
-	return files, nil
+	return o, nil
 }
 
 // parsedZone is a zone file as the zone parser reads it: the SOA serial,
@@ -189,32 +200,33 @@ func presentation(rr mdns.RR) string {
 	return strings.Replace(rr.String(), "\t", " ", 4)
 }
 
-func (z *Zone) change(a reconcile.Action, reason string) reconcile.Change {
-	return reconcile.Change{ID: z.id, Server: z.server, Kind: KindZone, Path: z.path, Action: a, Reason: reason}
-}
-
 func (z *Zone) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Change, error) {
-	c, err := z.check(in)
-	z.action = c.Action
+	c, f, err := z.plan(in)
+	c.Found = f
 	return c, err
 }
 
-func (z *Zone) check(in reconcile.CheckInput) (reconcile.Change, error) {
-	files, _ := in.Batch.(map[string][]byte)
-	data, exists := files[z.path]
-	z.prior, z.priorExists = data, exists
-	if z.absent {
+// plan compares the zone with the one on the server (in.Batch). It
+// changes nothing: Check and the secondaries' Sync both call it.
+func (z *Zone) plan(in reconcile.CheckInput) (reconcile.Change, *found, error) {
+	o, _ := in.Batch.(*observed)
+	if o == nil {
+		o = &observed{at: time.Now()}
+	}
+	data, exists := o.files[z.Path()]
+	f := &found{prior: data, priorExists: exists}
+	if z.Absent() {
 		if !exists {
-			return z.change(reconcile.Delete, "already gone; forgotten"), nil
+			return z.NewChange(reconcile.Delete, "already gone; forgotten"), f, nil
 		}
 		if in.Record != nil && in.Record.Adopted {
-			return z.change(reconcile.None, "kept: it existed before berth managed it"), nil
+			return z.NewChange(reconcile.None, "kept: it existed before berth managed it"), f, nil
 		}
-		c := z.change(reconcile.Delete, "no longer declared; named stopped serving it when berth's include file dropped it")
-		if old, err := parseZone(data, zoneOf(z.path)); err == nil {
+		c := z.NewChange(reconcile.Delete, "no longer declared; named stopped serving it when berth's include file dropped it")
+		if old, err := parseZone(data, zoneOf(z.Path())); err == nil {
 			c.Diff = recordDiff(old.records, nil)
 		}
-		return c, nil
+		return c, f, nil
 	}
 
 	var old *parsedZone
@@ -225,56 +237,55 @@ func (z *Zone) check(in reconcile.CheckInput) (reconcile.Change, error) {
 	// The content without the serial decides whether the zone changed.
 	probe, err := render.Zone(z.zone, 0)
 	if err != nil {
-		return reconcile.Change{}, err
+		return reconcile.Change{}, nil, err
 	}
 	want, err := parseZone(probe, z.zone.Name)
 	if err != nil {
-		return reconcile.Change{}, fmt.Errorf("zone %s as berth renders it does not parse: %w", z.zone.Name, err)
+		return reconcile.Change{}, nil, fmt.Errorf("zone %s as berth renders it does not parse: %w", z.zone.Name, err)
 	}
-	var observed uint32
+	var observedSerial uint32
 	changed := true
 	if old != nil {
-		observed = old.serial
+		observedSerial = old.serial
 		changed = old.soa != want.soa || !slices.Equal(old.records, want.records)
 	}
-	serial, err := NextSerial(observed, changed, z.now())
+	serial, err := NextSerial(observedSerial, changed, o.at)
 	if err != nil {
-		return reconcile.Change{}, fmt.Errorf("zone %s: %w", z.zone.Name, err)
+		return reconcile.Change{}, nil, fmt.Errorf("zone %s: %w", z.zone.Name, err)
 	}
-	z.serial = serial
+	f.serial = serial
 	if !changed {
-		z.content = data
-		z.hash = hashOf(data)
-		return z.change(reconcile.None, ""), nil
+		return z.NewChange(reconcile.None, ""), f, nil
 	}
-	if z.content, err = render.Zone(z.zone, serial); err != nil {
-		return reconcile.Change{}, err
+	if f.content, err = render.Zone(z.zone, serial); err != nil {
+		return reconcile.Change{}, nil, err
 	}
-	z.hash = hashOf(z.content)
 	if !exists {
-		c := z.change(reconcile.Create, fmt.Sprintf("new zone, %d records, serial %d", len(want.records), serial))
+		c := z.NewChange(reconcile.Create, fmt.Sprintf("new zone, %d records, serial %d", len(want.records), serial))
 		c.Diff = recordDiff(nil, want.records)
-		return c, nil
+		return c, f, nil
 	}
 	if in.Record == nil && !in.Adopt {
-		return z.change(reconcile.Conflict, "a zone file exists there and was not written by berth; run with --adopt to let berth take it over"), nil
+		return z.NewChange(reconcile.Conflict, "a zone file exists there and was not written by berth; run with --adopt to let berth take it over"), f, nil
 	}
 	if parseErr != nil {
-		c := z.change(reconcile.Update, fmt.Sprintf("the zone file on the server does not parse (%v): rewritten, serial %d", parseErr, serial))
+		c := z.NewChange(reconcile.Update, fmt.Sprintf("the zone file on the server does not parse (%v): rewritten, serial %d", parseErr, serial))
 		c.Diff = recordDiff(nil, want.records)
-		return c, nil
+		return c, f, nil
 	}
-	c := z.change(reconcile.Update, "")
+	c := z.NewChange(reconcile.Update, "")
 	c.Diff = recordDiff(old.records, want.records)
 	if old.soa != want.soa {
 		c.Diff = "~ SOA " + old.soa + " → " + want.soa + "\n" + c.Diff
 	}
 	added, removed, modified := diffCounts(old.records, want.records)
-	c.Reason = fmt.Sprintf("%d added, %d changed, %d removed of %d records; serial %d → %d", added, modified, removed, len(old.records), observed, serial)
-	if err := z.safety.check(z.zone.Name, old.records, want.records); err != nil {
-		return c, err
+	c.Reason = fmt.Sprintf("%d added, %d changed, %d removed of %d records; serial %d → %d", added, modified, removed, len(old.records), observedSerial, serial)
+	safety := z.safety
+	safety.Allow = safety.Allow || slices.Contains(in.Allow, AllowChanges)
+	if err := safety.check(z.zone.Name, old.records, want.records); err != nil {
+		return c, f, err
 	}
-	return c, nil
+	return c, f, nil
 }
 
 func hashOf(b []byte) string {
@@ -413,19 +424,27 @@ func (z *Zone) run(ctx context.Context, h host.Host, argv []string) error {
 func (z *Zone) Apply(ctx context.Context, h host.Host, c *reconcile.Change) error {
 	switch c.Action {
 	case reconcile.Delete:
-		return h.Remove(ctx, z.path)
+		err := h.Remove(ctx, z.Path())
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
 	case reconcile.Create, reconcile.Update:
 	default:
 		return nil
 	}
-	if err := z.install(ctx, h, z.content); err != nil {
+	f, _ := c.Found.(*found)
+	if f == nil || f.content == nil {
+		return fmt.Errorf("zone %s: the change carries no zone to install; plan again", z.zone.Name)
+	}
+	if err := z.install(ctx, h, f.content); err != nil {
 		return err
 	}
 	return z.reload(ctx, h, c.Action == reconcile.Create)
 }
 
 func (z *Zone) install(ctx context.Context, h host.Host, content []byte) error {
-	tmp := path.Join(path.Dir(z.path), host.TempPrefix+path.Base(z.path))
+	tmp := path.Join(path.Dir(z.Path()), host.TempPrefix+path.Base(z.Path()))
 	if err := h.WriteFile(ctx, tmp, content, host.WriteOptions{Mode: 0o644}); err != nil {
 		return fmt.Errorf("write zone %s for its check: %w", z.zone.Name, err)
 	}
@@ -433,7 +452,7 @@ func (z *Zone) install(ctx context.Context, h host.Host, content []byte) error {
 	if err := z.run(ctx, h, []string{z.bind.CheckZone, z.zone.Name, tmp}); err != nil {
 		return fmt.Errorf("zone %s is refused by named-checkzone, so the zone named serves is left as it was; fix the zone's records in the sites repo: %w", z.zone.Name, err)
 	}
-	if err := h.WriteFile(ctx, z.path, content, host.WriteOptions{Mode: 0o644}); err != nil {
+	if err := h.WriteFile(ctx, z.Path(), content, host.WriteOptions{Mode: 0o644}); err != nil {
 		return fmt.Errorf("install zone %s: %w", z.zone.Name, err)
 	}
 	return nil
@@ -442,7 +461,7 @@ func (z *Zone) install(ctx context.Context, h host.Host, content []byte) error {
 // reload runs `rndc reload ZONE`. A zone named does not know yet (new) is
 // not an error when missingOK: the include file's reconfig loads it.
 func (z *Zone) reload(ctx context.Context, h host.Host, missingOK bool) error {
-	name := zoneOf(z.path)
+	name := zoneOf(z.Path())
 	err := z.run(ctx, h, append(slices.Clone(z.bind.RNDC), "reload", name))
 	if err != nil && missingOK && strings.Contains(err.Error(), "not found") {
 		return nil
@@ -455,18 +474,31 @@ func (z *Zone) reload(ctx context.Context, h host.Host, missingOK bool) error {
 
 // Undo puts back the zone file Check observed and reloads the zone.
 func (z *Zone) Undo(ctx context.Context, h host.Host, c *reconcile.Change) error {
-	if !z.priorExists {
-		if err := h.Remove(ctx, z.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	f, _ := c.Found.(*found)
+	switch {
+	case f == nil:
+		return fmt.Errorf("cannot restore %s: its prior state was not recorded", z.Path())
+	case !f.priorExists:
+		if err := h.Remove(ctx, z.Path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	if err := h.WriteFile(ctx, z.path, z.prior, host.WriteOptions{Mode: 0o644}); err != nil {
+	if err := h.WriteFile(ctx, z.Path(), f.prior, host.WriteOptions{Mode: 0o644}); err != nil {
 		return err
 	}
 	return z.reload(ctx, h, true)
 }
 
+// Record is the zone's inventory entry. Its Hash is that of the zone as
+// berth renders it without its serial (which depends on the server): it
+// changes exactly when the zone's content does.
 func (z *Zone) Record() reconcile.Record {
-	return reconcile.Record{ID: z.id, Server: z.server, Kind: KindZone, Path: z.path, Hash: z.hash}
+	rec := z.NewRecord()
+	if z.zone != nil {
+		if probe, err := render.Zone(z.zone, 0); err == nil {
+			rec.Hash = hashOf(probe)
+		}
+	}
+	return rec
 }

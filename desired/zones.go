@@ -1,0 +1,194 @@
+package desired
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/berthhq/berth/kind/dns"
+	"github.com/berthhq/berth/kind/files"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/render"
+	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
+)
+
+// ZoneOptions are what Zones needs besides the resolved revision.
+type ZoneOptions struct {
+	// StateDir is berth's state directory: a local server's relative
+	// paths live under it and its commands run in it.
+	StateDir string
+	// Secrets keeps the TSIG key of the environment's zone transfers;
+	// needed only when a zone has secondaries. A read-only store plans
+	// the key as generated at apply.
+	Secrets Secrets
+	// Now is the clock of the serials' dates (default time.Now).
+	Now func() time.Time
+	// SyncWait bounds the wait for a secondary's serial (default
+	// dns.DefaultSyncWait).
+	SyncWait time.Duration
+}
+
+// pendingTSIG stands for a TSIG secret a read-only plan cannot generate:
+// the key file is planned (its content hidden) and generated at apply.
+const pendingTSIG = "cGVuZGluZw=="
+
+// Zones returns the DNS resources of a resolved revision (kind/dns). On
+// every server with a bind service that serves a zone of the environment,
+// as primary or secondary: its zone directory, one Zone per zone it is
+// the primary of (with a Sync per secondary), the include file listing
+// the zones it serves (which depends on the zones, so that a zone refused
+// by named-checkzone is not configured), and, when transfers need it, the
+// TSIG key file. A server that serves none gets nothing: its include file
+// of an earlier revision is pruned, written empty (dns.KindInclude).
+func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconcile.Resource, error) {
+	binds := map[string]dns.BIND{}
+	for _, s := range res.Servers {
+		if s.BIND != nil {
+			binds[s.Name] = dns.ServerBIND(s, opts.StateDir)
+		}
+	}
+	listen := func(server, zone string) (string, error) {
+		b, ok := binds[server]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("zone %s: server %s has no bind service in environment %s", zone, server, res.Environment)
+		case b.Listen == "":
+			return "", fmt.Errorf("zone %s: berth does not know where named answers on server %s (address local): set services.dns.listen to address:port", zone, server)
+		}
+		return b.Listen, nil
+	}
+	keyName := "berth-xfer-" + res.Environment
+	var secret string
+	for _, z := range res.Zones {
+		if len(z.Secondaries) == 0 || secret != "" {
+			continue
+		}
+		if opts.Secrets == nil {
+			return nil, fmt.Errorf("zone %s has secondaries, whose transfers need a TSIG key from berth's state store; none was given", z.Name)
+		}
+		var err error
+		secret, err = opts.Secrets.Secret(ctx, TSIGSecretKey(res.Environment), dns.NewTSIGSecret)
+		if errors.Is(err, state.ErrReadOnly) {
+			secret = pendingTSIG
+		} else if err != nil {
+			return nil, fmt.Errorf("the TSIG key of environment %s: %w; berth keeps it in its state store: check --state-dir", res.Environment, err)
+		}
+	}
+	var out []reconcile.Resource
+	for _, s := range res.Servers {
+		b, ok := binds[s.Name]
+		if !ok {
+			continue
+		}
+		var inc []render.IncludeZone
+		var zones []*dns.Zone
+		type syncOf struct {
+			zone      *dns.Zone
+			name      string
+			secondary string
+			addr      string
+		}
+		var syncs []syncOf
+		dir := files.NewDir(files.DirSpec{ID: ZoneDirID(s.Name), Server: s.Name, Path: b.ZoneDir})
+		for i := range res.Zones {
+			z := &res.Zones[i]
+			switch {
+			case z.Primary == s.Name:
+				zr := dns.NewZone(dns.ZoneSpec{ID: ZoneID(z.Name, s.Name), Server: s.Name, Zone: z, BIND: b, Deps: []string{dir.ID()}, Now: opts.Now})
+				zones = append(zones, zr)
+				iz := render.IncludeZone{Name: z.Name}
+				for _, sec := range z.Secondaries {
+					addr, err := listen(sec, z.Name)
+					if err != nil {
+						return nil, err
+					}
+					iz.Secondaries = append(iz.Secondaries, addr)
+					syncs = append(syncs, syncOf{zr, z.Name, sec, addr})
+				}
+				inc = append(inc, iz)
+			case slices.Contains(z.Secondaries, s.Name):
+				addr, err := listen(z.Primary, z.Name)
+				if err != nil {
+					return nil, err
+				}
+				inc = append(inc, render.IncludeZone{Name: z.Name, Secondary: true, Primary: addr})
+			}
+		}
+		if len(inc) == 0 {
+			continue // it serves no zone of the environment
+		}
+		out = append(out, dir)
+		var deps []string
+		for _, zr := range zones {
+			out = append(out, zr)
+			deps = append(deps, zr.ID())
+		}
+		kf := dns.KeyFile(b.IncludeFile)
+		if slices.ContainsFunc(inc, func(z render.IncludeZone) bool { return z.Secondary || len(z.Secondaries) > 0 }) {
+			key, err := render.ZoneKey(render.TSIGKey{Name: keyName, Secret: secret})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, dns.NewConf(dns.ConfSpec{Kind: dns.KindKey, ID: ZoneKeyID(s.Name), Server: s.Name, Path: kf, Content: key, Group: b.Group, Service: dns.ServiceBIND}))
+			deps = append(deps, ZoneKeyID(s.Name))
+		}
+		content, err := render.ZoneInclude(b.ZoneDir, inc, kf, keyName)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dns.NewConf(dns.ConfSpec{Kind: dns.KindInclude, ID: ZoneIncludeID(s.Name), Server: s.Name, Path: b.IncludeFile, Content: content, Service: dns.ServiceBIND, Deps: deps}))
+		for _, sy := range syncs {
+			out = append(out, dns.NewSync(dns.SyncSpec{ID: ZoneSyncID(sy.name, sy.secondary, s.Name), Secondary: sy.secondary, Addr: sy.addr,
+				Zone: sy.zone, Include: b.IncludeFile, Content: content, Wait: opts.SyncWait}))
+		}
+	}
+	return out, nil
+}
+
+// addZones adds the DNS resources of res to d (Zones), its notes of the
+// site names in no declared zone to d's warnings (once per site), the
+// bind service to d.Service, and the pruning of berth's include files and
+// key files on servers that no longer have a bind service.
+func addZones(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, base string, secrets Secrets) error {
+	rs, err := Zones(ctx, res, ZoneOptions{StateDir: base, Secrets: secrets})
+	if err != nil {
+		return err
+	}
+	d.Resources = append(d.Resources, rs...)
+	d.Warnings = append(d.Warnings, res.DNSNotes...)
+	servers := map[string]spec.ResolvedServer{}
+	for _, s := range res.Servers {
+		servers[s.Name] = s
+	}
+	service := d.Service
+	d.Service = func(server, name string) (reconcile.Service, error) {
+		if name == dns.ServiceBIND {
+			if svc, ok := dns.Service(servers[server], base); ok {
+				return svc, nil
+			}
+			return reconcile.Service{}, fmt.Errorf("server %s has no bind service in environment %s: run rndc reconfig on it by hand", server, res.Environment)
+		}
+		if service == nil {
+			return reconcile.Service{}, fmt.Errorf("server %s has no service %q", server, name)
+		}
+		return service(server, name)
+	}
+	prune := d.Prune
+	d.Prune = func(rec reconcile.Record) (reconcile.Resource, bool) {
+		if rec.Kind == dns.KindInclude || rec.Kind == dns.KindKey {
+			svc := ""
+			if servers[rec.Server].BIND != nil {
+				svc = dns.ServiceBIND
+			}
+			return dns.PrunedConf(rec, svc), true
+		}
+		if prune == nil {
+			return nil, false
+		}
+		return prune(rec)
+	}
+	return nil
+}
