@@ -122,7 +122,7 @@ func pathRegexp(p string) string { return regexp.QuoteMeta(p) }
 
 func apacheHeaders(c *conf, in *input) {
 	h := in.site.Web.Headers
-	for _, n := range sortedHeaders(h) {
+	for _, n := range plainHTTPHeaders(h) {
 		// mod_headers reads % as the start of a format specifier.
 		c.line("Header always set %s %s", q(n), q(strings.ReplaceAll(h[n], "%", "%%")))
 	}

@@ -188,7 +188,7 @@ func nginxListen(c *conf, in *input) {
 
 func nginxHeaders(c *conf, in *input) {
 	h := in.site.Web.Headers
-	for _, n := range sortedHeaders(h) {
+	for _, n := range plainHTTPHeaders(h) {
 		c.line("add_header %s %s always;", q(n), q(h[n]))
 	}
 }

@@ -313,6 +313,16 @@ func sizeUnit(s string) string { return strings.ToUpper(s) }
 func redirectCode(r spec.Redirect) int { return cmp.Or(r.Code, 301) }
 
 // sortedHeaders returns the site's header names in byte order.
+// plainHTTPHeaders are the names of the headers a vhost served over plain
+// HTTP sends, sorted: all but Strict-Transport-Security, which is only sent
+// over TLS (RFC 6797 section 7.2). Every vhost render writes today listens
+// on plain HTTP only.
+func plainHTTPHeaders(h map[string]string) []string {
+	return slices.DeleteFunc(sortedHeaders(h), func(n string) bool {
+		return strings.EqualFold(n, "Strict-Transport-Security")
+	})
+}
+
 func sortedHeaders(h map[string]string) []string {
 	names := make([]string, 0, len(h))
 	for n := range h {
