@@ -44,10 +44,11 @@ func (l Limits) orDefaults() Limits {
 const week = 7 * 24 * time.Hour
 
 // budget returns "" when an order of email for names may be sent at now,
-// given orders (those of the directory of the last 7 days, oldest first);
+// given orders (those of the directory of the last 7 days);
 // otherwise why not and the earliest time it may.
 func (l Limits) budget(orders []state.ACMEOrder, email string, names []string, now time.Time) (string, time.Time) {
 	l = l.orDefaults()
+	orders = slices.SortedFunc(slices.Values(orders), func(a, b state.ACMEOrder) int { return a.At.Compare(b.At) })
 	var recent []time.Time // this account's orders of the last 3 hours
 	identical := []time.Time{}
 	perDomain := map[string][]time.Time{}
