@@ -48,14 +48,18 @@ func TestBudget(t *testing.T) {
 			names:  []string{"example.com"},
 		},
 		{
-			name:   "identical name sets per week",
-			orders: repeat(5, func(i int) state.ACMEOrder { return issued(time.Duration(i+1)*24*time.Hour, "a@example.com", "example.com", "www.example.com") }),
-			names:  []string{"example.com", "www.example.com"}, want: "exactly", until: now.Add(-5 * 24 * time.Hour).Add(week),
+			name: "identical name sets per week",
+			orders: repeat(5, func(i int) state.ACMEOrder {
+				return issued(time.Duration(i+1)*24*time.Hour, "a@example.com", "example.com", "www.example.com")
+			}),
+			names: []string{"example.com", "www.example.com"}, want: "exactly", until: now.Add(-5 * 24 * time.Hour).Add(week),
 		},
 		{
-			name:   "a different name set is not identical",
-			orders: repeat(5, func(i int) state.ACMEOrder { return issued(time.Duration(i+1)*24*time.Hour, "a@example.com", "example.com", "www.example.com") }),
-			names:  []string{"example.com"},
+			name: "a different name set is not identical",
+			orders: repeat(5, func(i int) state.ACMEOrder {
+				return issued(time.Duration(i+1)*24*time.Hour, "a@example.com", "example.com", "www.example.com")
+			}),
+			names: []string{"example.com"},
 		},
 		{
 			name:   "certificates per registered domain per week, subdomains counted together",
