@@ -25,7 +25,8 @@ type ACMEAccount struct {
 // ACMEAccount returns the account of directory and email. When there is
 // none, it calls newKey for a private key (PEM), stores an account with that
 // key and no URL, and returns it; like Secret, concurrent callers all get
-// the one account stored.
+// the one account stored. A nil newKey makes a missing account an error
+// wrapping ErrNotFound.
 //
 // ACMEAccount honours ctx and is safe for concurrent use.
 func (s *Store) ACMEAccount(ctx context.Context, directory, email string, newKey func() (string, error)) (ACMEAccount, error) {
@@ -35,6 +36,9 @@ func (s *Store) ACMEAccount(ctx context.Context, directory, email string, newKey
 	}
 	if err := s.writable(fmt.Sprintf("store the ACME account of %s at %s", email, directory)); err != nil {
 		return ACMEAccount{}, err
+	}
+	if newKey == nil {
+		return ACMEAccount{}, fmt.Errorf("ACME account of %s at %s: not stored and no key generator given: %w", email, directory, ErrNotFound)
 	}
 	key, err := newKey()
 	if err != nil {

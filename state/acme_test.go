@@ -52,6 +52,9 @@ func TestACMEAccount(t *testing.T) {
 	if _, err := s.ACMEAccount(ctx, "https://third.example/dir", "a@example.com", func() (string, error) { return "", errors.New("no entropy") }); err == nil {
 		t.Fatal("a failed key generation stored an account")
 	}
+	if _, err := s.ACMEAccount(ctx, "https://third.example/dir", "a@example.com", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing account without a generator: %v, want ErrNotFound", err)
+	}
 }
 
 func TestCertificatesAndOrders(t *testing.T) {
