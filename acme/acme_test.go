@@ -172,8 +172,9 @@ func (w *world) served(t *testing.T) (string, error) {
 
 func TestEnsureOnPebble(t *testing.T) {
 	var logs bytes.Buffer
+	saved := legolog.Default()
 	legolog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	t.Cleanup(func() { legolog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil))) })
+	t.Cleanup(func() { legolog.SetDefault(saved) })
 
 	w := newWorld(t)
 	ctx := context.Background()
