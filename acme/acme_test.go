@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,6 +51,7 @@ type world struct {
 	store    *state.Store
 	requests *counter
 	client   *http.Client
+	dns      string // the test BIND, the resolver of the pre-checks
 }
 
 func newWorld(t *testing.T) *world {
@@ -60,8 +63,10 @@ ns1 IN A 127.0.0.1
 a IN A 127.0.0.1
 www.a IN A 127.0.0.1
 b IN A 127.0.0.1
+c IN A 127.0.0.1
+elsewhere IN A 192.0.2.7
 `})
-	w := &world{nginx: testenv.Nginx(t), tlsPort: testenv.FreePort(t), webroot: testenv.Dir(t), certDir: t.TempDir()}
+	w := &world{nginx: testenv.Nginx(t), tlsPort: testenv.FreePort(t), webroot: testenv.Dir(t), certDir: t.TempDir(), dns: bind.Addr}
 	w.pebble = testenv.Pebble(t, testenv.PebbleOptions{HTTPPort: w.nginx.Port, DNSServer: bind.Addr})
 	// The application answers 403 to everything: the challenge location
 	// comes first (coolify#6271).
@@ -319,6 +324,51 @@ func TestEnsureOnPebble(t *testing.T) {
 	}
 	if n := w.requests.n.Load() - before; n != 0 {
 		t.Fatalf("%d requests reached the CA over budget", n)
+	}
+
+	// Pre-checks: names that resolve elsewhere or whose vhost does not
+	// serve the challenge path send nothing to the CA; a good one passes.
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, w.dns)
+	}}
+	ours := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	for _, tc := range []struct {
+		names []string
+		want  string // "" passes
+	}{
+		{[]string{"elsewhere.example.test"}, "elsewhere.example.test resolves to 192.0.2.7, not to one of the site's web servers (127.0.0.1)"},
+		{[]string{"missing.example.test"}, "missing.example.test does not resolve"},
+		{[]string{"c.example.test"}, "challenge path of c.example.test on " + w.nginx.Addr + " answers 404 Not Found"},
+		{[]string{"a.example.test", "www.a.example.test"}, ""},
+	} {
+		check := func(ctx context.Context) error {
+			if err := ResolvesTo(ctx, resolver, tc.names, ours); err != nil {
+				return err
+			}
+			return webroot.SelfTest(ctx, nil, []string{w.nginx.Addr}, tc.names)
+		}
+		if tc.want == "" {
+			if err := check(ctx); err != nil {
+				t.Fatalf("pre-check of %v: %v", tc.names, err)
+			}
+			continue
+		}
+		before := w.requests.n.Load()
+		_, err := c.Ensure(ctx, Request{ID: "production/" + tc.names[0], Names: tc.names, HTTP01: webroot, Precheck: check})
+		var pe *PrecheckError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("pre-check of %v: got %v, want a *PrecheckError with %q", tc.names, err, tc.want)
+		}
+		if n := w.requests.n.Load() - before; n != 0 {
+			t.Fatalf("pre-check of %v failed but %d requests reached the CA", tc.names, n)
+		}
+		if _, err := w.store.Certificate(ctx, "production/"+tc.names[0]); !errors.Is(err, state.ErrNotFound) {
+			t.Fatalf("pre-check of %v failed but a backoff was recorded: %v", tc.names, err)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(w.webroot, ChallengePath)); len(left) != 1 { // the test's own probe
+		t.Fatalf("challenge files left behind: %v", left)
 	}
 
 	// Keys are secrets: registered for redaction, never in lego's log.

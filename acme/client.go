@@ -88,6 +88,10 @@ type Request struct {
 	Names []string
 	// HTTP01 presents HTTP-01 challenges, e.g. a *Webroot.
 	HTTP01 challenge.Provider
+	// Precheck, when set, runs before any order (ResolvesTo, a Webroot's
+	// SelfTest); its error ends Ensure with a *PrecheckError, and nothing
+	// is sent to the CA.
+	Precheck func(ctx context.Context) error
 }
 
 // Result is what Ensure did.
@@ -160,6 +164,11 @@ func (c *Client) Ensure(ctx context.Context, req Request) (Result, error) {
 	}
 	if why, until := c.cfg.Limits.budget(orders, c.cfg.Email, names, now); why != "" {
 		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: until, Reason: why}
+	}
+	if req.Precheck != nil {
+		if err := req.Precheck(ctx); err != nil {
+			return Result{Certificate: cur}, &PrecheckError{ID: req.ID, Err: err}
+		}
 	}
 	return c.order(ctx, req, names, cur, found, replaces, now)
 }

@@ -53,6 +53,16 @@
 // directory ahead of any application routing. Tokens are checked against
 // the base64url alphabet before they become a path.
 //
+// # Pre-checks
+//
+// A Request's Precheck runs after the limits and before any order; when it
+// fails, Ensure returns a *PrecheckError naming the reason ("x resolves to
+// 198.51.100.7, not to one of the site's web servers") and sends nothing to
+// the CA, records no backoff, and the next call checks again. ResolvesTo
+// checks the names against the site's public addresses with berth's
+// resolvers; Webroot.SelfTest serves a probe through the challenge path of
+// every web server, under every name, as the CA will.
+//
 // # Trust
 //
 // The trust roots of a CA's directory (a private CA such as Pebble) come
