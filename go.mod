@@ -2,9 +2,17 @@ module github.com/berthhq/berth
 
 go 1.26.8
 
-require golang.org/x/crypto v0.59.0
+require (
+	github.com/go-acme/lego/v5 v5.6.0
+	github.com/miekg/dns v1.1.73
+	golang.org/x/crypto v0.59.0
+)
 
-require github.com/miekg/dns v1.1.73
+require (
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.6 // indirect
+	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
+)
 
 require (
 	dario.cat/mergo v1.0.0 // indirect

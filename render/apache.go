@@ -28,7 +28,14 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.open("<VirtualHost %s>", addr)
 		c.line("ServerName %s", q(site.Aliases[0]))
 		c.line("ServerAlias %s", names(site.Aliases))
-		c.line("Redirect permanent / %s", q("http://"+mainHost(in)+"/"))
+		if site.TLS.ACME {
+			// Redirect would answer the challenge too (mod_alias tries
+			// redirects before aliases).
+			apacheChallenge(&c, in)
+			c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q("http://"+mainHost(in)+"/$1"))
+		} else {
+			c.line("Redirect permanent / %s", q("http://"+mainHost(in)+"/"))
+		}
 		c.close("</VirtualHost>")
 		c.line("")
 	}
@@ -48,8 +55,13 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.line("Require all granted")
 		c.close("</Directory>")
 		c.line("ErrorDocument 503 /index.html")
+		apacheChallenge(&c, in)
 		c.comment("Every request answers 503; the error document is served by the internal redirect.")
-		c.open(`<If "-z %%{ENV:REDIRECT_STATUS}">`)
+		if site.TLS.ACME {
+			c.open(`<If "-z %%{ENV:REDIRECT_STATUS} && %%{REQUEST_URI} !~ m#^/\.well-known/acme-challenge/#">`)
+		} else {
+			c.open(`<If "-z %%{ENV:REDIRECT_STATUS}">`)
+		}
 		c.line("Redirect 503")
 		c.close("</If>")
 		c.close("</VirtualHost>")
@@ -105,6 +117,7 @@ func apacheVhost(in *input) ([]byte, error) {
 	c.open(`<LocationMatch "/\.(?!well-known/)">`)
 	c.line("Require all denied")
 	c.close("</LocationMatch>")
+	apacheChallenge(&c, in)
 
 	for _, r := range site.Web.Redirects {
 		pattern := "^" + pathRegexp(r.From) + "$"
@@ -117,12 +130,32 @@ func apacheVhost(in *input) ([]byte, error) {
 	return []byte(c.b.String()), nil
 }
 
+// apacheChallenge serves the site's HTTP-01 answers, for a site with
+// tls.acme: an Alias outside the document root (no .htaccess, no
+// FallbackResource, no PHP handler reaches it), granted to everyone after
+// any basic auth Location, which it overrides.
+func apacheChallenge(c *conf, in *input) {
+	if !in.site.TLS.ACME {
+		return
+	}
+	dir := in.paths.ACMEDir + ChallengeDir
+	c.line("Alias %s %s", q(ChallengeDir+"/"), q(dir+"/"))
+	c.open("<Directory %s>", q(dir))
+	c.line("Options None")
+	c.line("AllowOverride None")
+	c.line("Require all granted")
+	c.close("</Directory>")
+	c.open("<Location %s>", q(ChallengeDir+"/"))
+	c.line("Require all granted")
+	c.close("</Location>")
+}
+
 // pathRegexp escapes a URL path for a regular expression.
 func pathRegexp(p string) string { return regexp.QuoteMeta(p) }
 
 func apacheHeaders(c *conf, in *input) {
 	h := in.site.Web.Headers
-	for _, n := range sortedHeaders(h) {
+	for _, n := range plainHTTPHeaders(h) {
 		// mod_headers reads % as the start of a format specifier.
 		c.line("Header always set %s %s", q(n), q(strings.ReplaceAll(h[n], "%", "%%")))
 	}

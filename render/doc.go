@@ -25,6 +25,10 @@
 //	<web_root>/sites/<domain>/tmp/                 PHP sessions and upload temporaries
 //	<web_root>/sites/<domain>/htpasswd             with web.basic_auth
 //	<web_root>/sites/<domain>/disabled/index.html  with state: disabled
+//	<web_root>/sites/<domain>/acme/.well-known/acme-challenge/  with tls.acme: HTTP-01 answers
+//	                                               (package acme's Webroot writes them), served
+//	                                               ahead of all other routing, basic auth, alias
+//	                                               redirects and the disabled page
 //	<conf_dir>/<domain>.conf                       the virtual host
 //	<pool_dir>/<domain>.conf                       the PHP-FPM pool (PHP sites)
 //	<run_dir>/<domain>.sock                        the pool's socket

@@ -49,11 +49,13 @@ servers: [web]
 kind: Site
 name: php.test
 platform: php-app
+tls: { acme: true }
 web: { client_max_body_size: 1m }
 ---
 kind: Site
 name: auth.test
 platform: php-app
+tls: { acme: true }
 web:
   basic_auth: { realm: Team only, users: ['%[5]s'] }
 ---
@@ -62,6 +64,7 @@ name: static.test
 platform: static-site
 aliases: [www.static.test]
 redirect_aliases: true
+tls: { acme: true }
 web:
   headers: { X-Berth-Test: "50%% off; static", Cache-Control: no-store }
   redirects:
@@ -73,14 +76,20 @@ kind: Site
 name: off.test
 platform: static-site
 state: disabled
+tls: { acme: true }
 `, typ, listen, confDir, root, htpasswdLine)
 	return fstest.MapFS{
-		"berth.yaml":                    {Data: []byte(defaultConfig)},
+		"berth.yaml":                    {Data: []byte(acmeConfig)},
 		"sites/e2e.yaml":                {Data: []byte(repo)},
 		"code/php-app/public/index.php": {Data: []byte(indexPHP)},
 		"code/static-site/index.html":   {Data: []byte(staticHTML)},
 	}
 }
+
+// acmeConfig declares a CA, so the e2e sites may have tls.acme: their
+// vhosts serve the HTTP-01 challenge directory, which deploy fills as
+// package acme's Webroot would.
+const acmeConfig = "environments:\n  production: { branch: main, acme: { directory: letsencrypt, email: hostmaster@example.com } }\n"
 
 const (
 	indexPHP = `<?php
@@ -183,6 +192,10 @@ func deploy(t *testing.T, fsys fstest.MapFS) (sites []spec.ResolvedSite, srv spe
 		for _, f := range files {
 			mustWrite(t, f.Path, f.Content, f.Mode)
 			chown(t, f.Path, f.Owner, f.Group)
+		}
+		if site.TLS.ACME {
+			p := Paths(site, &srv)
+			mustWrite(t, p.ACMEDir+ChallengeDir+"/token-"+site.Name, []byte("keyauth of "+site.Name), 0o644)
 		}
 	}
 	code := map[string]map[string]string{
@@ -346,6 +359,11 @@ func checkServed(t *testing.T, addr string) {
 		{name: "exact redirect is exact", host: "static.test", target: "/chat/more", code: 404},
 		{name: "redirected alias", host: "www.static.test", target: "/a/b?c=d", code: 301,
 			headers: map[string]string{"Location": "http://static.test:{port}/a/b?c=d"}},
+		{name: "challenge before the front controller", host: "php.test", target: "/.well-known/acme-challenge/token-php.test", code: 200, contains: "keyauth of php.test"},
+		{name: "challenge missing is not the application", host: "php.test", target: "/.well-known/acme-challenge/nope", code: 404},
+		{name: "challenge without credentials", host: "auth.test", target: "/.well-known/acme-challenge/token-auth.test", code: 200, contains: "keyauth of auth.test"},
+		{name: "challenge on a redirected alias", host: "www.static.test", target: "/.well-known/acme-challenge/token-static.test", code: 200, contains: "keyauth of static.test"},
+		{name: "challenge of a disabled site", host: "off.test", target: "/.well-known/acme-challenge/token-off.test", code: 200, contains: "keyauth of off.test"},
 		{name: "disabled", host: "off.test", target: "/", code: 503, contains: "<h1>off.test is disabled</h1>"},
 		{name: "disabled deep path", host: "off.test", target: "/some/page.php", code: 503, contains: "off.test is disabled"},
 		{name: "disabled page itself", host: "off.test", target: "/index.html", code: 503, contains: "off.test is disabled"},

@@ -86,7 +86,13 @@ func nginxVhost(in *input) ([]byte, error) {
 		c.open("server {")
 		nginxListen(&c, in)
 		c.line("server_name %s;", names(site.Aliases))
-		c.line("return 301 %s;", q("$scheme://"+mainHost(in)+"$request_uri"))
+		if site.TLS.ACME {
+			// A server-level return would answer the challenge too.
+			nginxChallenge(&c, in)
+			c.line("location / { return 301 %s; }", q("$scheme://"+mainHost(in)+"$request_uri"))
+		} else {
+			c.line("return 301 %s;", q("$scheme://"+mainHost(in)+"$request_uri"))
+		}
 		c.close("}")
 		c.line("")
 	}
@@ -100,6 +106,7 @@ func nginxVhost(in *input) ([]byte, error) {
 		c.line("root %s;", q(p.DisabledDir))
 		c.line("error_page 503 @disabled;")
 		c.line("")
+		nginxChallenge(&c, in)
 		c.open("location / {")
 		c.line("return 503;")
 		c.close("}")
@@ -142,8 +149,9 @@ func nginxVhost(in *input) ([]byte, error) {
 		}
 	}
 
-	// Regular expression locations are tried in order: refusals first.
 	c.line("")
+	nginxChallenge(&c, in)
+	// Regular expression locations are tried in order: refusals first.
 	c.line(`location ~ /\.(?!well-known/) { deny all; }`)
 	switch site.Type {
 	case "drupal":
@@ -180,6 +188,22 @@ func nginxVhost(in *input) ([]byte, error) {
 	return []byte(c.b.String()), nil
 }
 
+// nginxChallenge serves the site's HTTP-01 answers, for a site with
+// tls.acme: a ^~ prefix location wins over every regular expression
+// location (PHP, refusals) and over location /, and lifts basic auth, so
+// neither the application nor the site's settings answer the CA.
+func nginxChallenge(c *conf, in *input) {
+	if !in.site.TLS.ACME {
+		return
+	}
+	c.open("location ^~ /.well-known/acme-challenge/ {")
+	c.line("root %s;", q(in.paths.ACMEDir))
+	c.line("auth_basic off;")
+	c.line("default_type text/plain;")
+	c.line("try_files $uri =404;")
+	c.close("}")
+}
+
 // nginxListen writes the listen lines of a server block. TLS adds its
 // listen and certificate lines here.
 func nginxListen(c *conf, in *input) {
@@ -188,7 +212,7 @@ func nginxListen(c *conf, in *input) {
 
 func nginxHeaders(c *conf, in *input) {
 	h := in.site.Web.Headers
-	for _, n := range sortedHeaders(h) {
+	for _, n := range plainHTTPHeaders(h) {
 		c.line("add_header %s %s always;", q(n), q(h[n]))
 	}
 }

@@ -58,6 +58,11 @@ type SitePaths struct {
 	Socket      string // <run_dir>/<domain>.sock
 	Htpasswd    string // <site dir>/htpasswd
 	DisabledDir string // <site dir>/disabled: the page shown while the site is disabled
+	// ACMEDir is served under /.well-known/acme-challenge/ (from
+	// <site dir>/acme/.well-known/acme-challenge/) for a site with
+	// tls.acme, ahead of any other routing: the HTTP-01 answers of package
+	// acme's Webroot.
+	ACMEDir string // <site dir>/acme
 }
 
 // Paths tells where a site's pieces live on a server. It does not check its
@@ -78,6 +83,7 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 		p.Vhost = path.Join(h.ConfDir, site.Domain+".conf")
 		p.Htpasswd = path.Join(p.SiteDir, "htpasswd")
 		p.DisabledDir = path.Join(p.SiteDir, "disabled")
+		p.ACMEDir = path.Join(p.SiteDir, "acme")
 	}
 	if site.PHP != "" && srv.PHP != nil {
 		v := srv.PHP.For(site.PHP)
@@ -313,6 +319,20 @@ func sizeUnit(s string) string { return strings.ToUpper(s) }
 func redirectCode(r spec.Redirect) int { return cmp.Or(r.Code, 301) }
 
 // sortedHeaders returns the site's header names in byte order.
+// ChallengeDir is the URL path of HTTP-01 answers, and their directory
+// below SitePaths.ACMEDir.
+const ChallengeDir = "/.well-known/acme-challenge"
+
+// plainHTTPHeaders are the names of the headers a vhost served over plain
+// HTTP sends, sorted: all but Strict-Transport-Security, which is only sent
+// over TLS (RFC 6797 section 7.2). Every vhost render writes today listens
+// on plain HTTP only.
+func plainHTTPHeaders(h map[string]string) []string {
+	return slices.DeleteFunc(sortedHeaders(h), func(n string) bool {
+		return strings.EqualFold(n, "Strict-Transport-Security")
+	})
+}
+
 func sortedHeaders(h map[string]string) []string {
 	names := make([]string, 0, len(h))
 	for n := range h {

@@ -129,6 +129,7 @@ func TestPaths(t *testing.T) {
 		Socket:      "/run/php/example.com.sock",
 		Htpasswd:    "/var/www/sites/example.com/htpasswd",
 		DisabledDir: "/var/www/sites/example.com/disabled",
+		ACMEDir:     "/var/www/sites/example.com/acme",
 	}
 	if got != want {
 		t.Errorf("Paths:\n got %+v\nwant %+v", got, want)

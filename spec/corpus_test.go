@@ -20,6 +20,9 @@ var corpusRepo = map[string]string{
   @@Config.environments{}@@:
     branch: @@Environment.branch@@
     domain_suffix: @@Environment.domain_suffix@@
+    acme:
+      directory: @@ACME.directory@@
+      email: @@ACME.email@@
     defaults:
       php: @@SiteSettings.php@@
       state: @@SiteSettings.state@@
@@ -278,6 +281,8 @@ var corpusBenign = map[string]string{
 	"Zone.kind":                       "Zone",
 	"Zone.name":                       "example.com",
 	"Zone.contact":                    "hostmaster@example.com",
+	"ACME.directory":                  "https://acme.example.net/dir",
+	"ACME.email":                      "host.master@example.com",
 	"Zone.ns[]":                       "ns1.example.net",
 	"Zone.primary":                    "ns1",
 	"Zone.secondaries[]":              "ns2",

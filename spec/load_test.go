@@ -73,6 +73,45 @@ func TestLoadMalformed(t *testing.T) {
 		want  []string
 	}{
 		{
+			name:  "acme site in an environment without a CA",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ntls: { acme: true }\n"},
+			want: []string{
+				`sites/a.yaml:4:14: site "a.example.com": tls.acme is true for site "a.example.com" in environment "production", which declares no ACME CA: add acme: { directory: letsencrypt, email: you@example.com } to environment "production" in berth.yaml, or set tls: { acme: false } for it`,
+				`sites/a.yaml:4:14: site "a.example.com": tls.acme is true for site "a.example.com" in environment "staging", which declares no ACME CA: add acme: { directory: letsencrypt, email: you@example.com } to environment "staging" in berth.yaml, or set tls: { acme: false } for it`,
+			},
+		},
+		{
+			name: "acme from the defaults, at the layer that wins, only where no CA is declared",
+			files: map[string]string{"berth.yaml": `environments:
+  production:
+    branch: main
+    acme: { directory: letsencrypt, email: hostmaster@example.com }
+  staging:
+    branch: staging
+    domain_suffix: .staging.example.net
+    defaults: { tls: { acme: false } }
+    sites:
+      a.example.com: { tls: { acme: true } }
+  dev: { branch: dev, domain_suffix: .dev.example.net }
+defaults:
+  tls: { acme: true }
+`},
+			want: []string{
+				`berth.yaml:10:37: environment "staging": tls.acme is true for site "a.example.com" in environment "staging", which declares no ACME CA: add acme: { directory: letsencrypt, email: you@example.com } to environment "staging" in berth.yaml, or set tls: { acme: false } for it`,
+				`berth.yaml:13:16: environment "dev": tls.acme is true for site "a.example.com" in environment "dev", which declares no ACME CA: add acme: { directory: letsencrypt, email: you@example.com } to environment "dev" in berth.yaml, or set tls: { acme: false } for it`,
+			},
+		},
+		{
+			name:  "acme directory over http",
+			files: map[string]string{"berth.yaml": "environments:\n  production:\n    branch: main\n    acme: { directory: \"http://acme.example.net/dir\", email: a@example.com }\n"},
+			want:  []string{`berth.yaml:4:24: environments.production.acme.directory: "http://acme.example.net/dir" is not an ACME directory (an ACME directory is reached over https only); allowed: letsencrypt, letsencrypt-staging, or an https:// URL: a host (name, IP address or [IPv6]) with an optional :port, and a path of letters, digits and - . _ ~ /, without query, user or fragment, at most 2048 characters`},
+		},
+		{
+			name:  "acme without e-mail",
+			files: map[string]string{"berth.yaml": "environments:\n  production:\n    branch: main\n    acme: { directory: letsencrypt }\n"},
+			want:  []string{`berth.yaml:4:11: environments.production.acme: missing required field "email"`},
+		},
+		{
 			name:  "yaml syntax error",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: [php-app\n"},
 			want:  []string{`sites/a.yaml:4:1: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence (line 3)`},

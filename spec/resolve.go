@@ -41,6 +41,23 @@ type Resolved struct {
 	// DNSNotes say, once per site, which of its names fall in no declared
 	// zone and get no record.
 	DNSNotes []string `json:"dns_notes,omitempty"`
+	// ACME is the environment's certificate authority; nil when berth.yaml
+	// declares none (then no site of the environment has TLS.ACME).
+	ACME *ResolvedACME `json:"acme,omitempty"`
+}
+
+// ACMEDirectories are the shorthands of acme.directory in berth.yaml.
+var ACMEDirectories = map[string]string{
+	"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
+	"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+// ResolvedACME is an environment's ACME certificate authority.
+type ResolvedACME struct {
+	// DirectoryURL is the https URL of the CA's directory, shorthands
+	// expanded.
+	DirectoryURL string `json:"directory_url"`
+	Email        string `json:"email"`
 }
 
 // ResolvedServer is a server in one environment, with the Debian defaults
@@ -416,6 +433,9 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 	}
 	if p := r.Config.Policy.MaxDeletions; p != nil {
 		out.MaxDeletions = *p
+	}
+	if a := e.ACME; a != nil {
+		out.ACME = &ResolvedACME{DirectoryURL: cmp.Or(ACMEDirectories[a.Directory], a.Directory), Email: a.Email}
 	}
 
 	servers := map[string]*Server{}

@@ -73,7 +73,7 @@ func TestResolveExample(t *testing.T) {
 func TestResolveLayers(t *testing.T) {
 	files := map[string]string{
 		"berth.yaml": `environments:
-  production: { branch: main }
+  production: { branch: main, acme: { directory: letsencrypt, email: hostmaster@example.com } }
   staging:
     branch: staging
     domain_suffix: .stage.example.net

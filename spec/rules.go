@@ -128,6 +128,8 @@ var (
 	programRE   = regexp.MustCompile(`^[A-Za-z0-9_/][A-Za-z0-9._/+-]{0,254}$`)
 	contactRE   = regexp.MustCompile(`^[A-Za-z0-9_+-]{1,64}@`)
 	dnsLabelRE  = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
+	acmeDirRE   = regexp.MustCompile(`^https://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$`)
+	emailRE     = regexp.MustCompile(`^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@`)
 )
 
 // The rules of the sites repo. Their names are the values of the rule and
@@ -321,6 +323,34 @@ var (
 			}
 			_, err := ASCIIDomain(domain, false)
 			return err
+		})
+	RuleEmail = newRule("email", "an e-mail address",
+		"a local part of letters, digits and . _ + - (no leading, trailing or double dot, at most 64 characters) at a domain name, e.g. hostmaster@example.com",
+		func(s string) error {
+			local, domain, ok := strings.Cut(s, "@")
+			if !ok || len(local) > 64 || !emailRE.MatchString(s) {
+				return errShape
+			}
+			_, err := ASCIIDomain(domain, false)
+			return err
+		})
+	RuleACMEDirectory = newRule("acme-directory", "an ACME directory",
+		"letsencrypt, letsencrypt-staging, or an https:// URL: a host (name, IP address or [IPv6]) with an optional :port, and a path of letters, digits and - . _ ~ /, without query, user or fragment, at most 2048 characters",
+		func(s string) error {
+			if _, ok := ACMEDirectories[s]; ok {
+				return nil
+			}
+			if len(s) > 2048 {
+				return errors.New("longer than 2048 characters")
+			}
+			if strings.HasPrefix(s, "http://") {
+				return errors.New("an ACME directory is reached over https only")
+			}
+			u, err := url.Parse(s)
+			if err != nil || !acmeDirRE.MatchString(s) || u.Hostname() == "" {
+				return errShape
+			}
+			return nil
 		})
 	RuleRecordName = newRule("record-name", "a record name",
 		"@ for the zone's apex, or a name relative to the zone: dot-separated labels of lower-case letters, digits, _ and - (at most 63 characters each, no hyphen first or last), optionally starting with *. or being *",

@@ -162,6 +162,9 @@ func TestRules(t *testing.T) {
 		{RuleArgv, []string{"nginx", "-t", "a b", "$HOME", "php-fpm{version}"}, []string{"", "a\nb", "a\x00", "a\u202eb", "\xff"}},
 		{RuleShellCommand, []string{"composer install --no-dev"}, []string{" ", "a\nb", "a\rb"}},
 		{RuleEnvVar, []string{"DB_PW", "_X"}, []string{"1X", "A-B", "$PW"}},
+		{RuleEmail, []string{"hostmaster@example.com", "first.last+tag@example.org"}, []string{"a@b", "a..b@example.com", ".a@example.com", "a.@example.com", "a b@example.com", "a@example.com;x", "@example.com", "a\"@example.com"}},
+		{RuleACMEDirectory, []string{"letsencrypt", "letsencrypt-staging", "https://127.0.0.1:14000/dir", "https://acme.example.net/acme/directory", "https://[::1]:14000/dir"},
+			[]string{"", "http://acme.example.net/dir", "https://", "https://u:p@acme.example.net/dir", "https://acme.example.net/dir?x=1", "https://acme.example.net/dir#x", "letsencrypt-prod", "file:///etc/x", "https://a b/"}},
 		{RuleProgram, []string{"mariadb", "/usr/bin/psql"}, []string{"-x", ".x", "a b", "a;b"}},
 	}
 	for _, tt := range tests {

@@ -77,6 +77,15 @@ type Environment struct {
 	Defaults     SiteSettings                 `yaml:"defaults" json:"defaults,omitempty" doc:"Site settings for this environment, over the repo defaults."`
 	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name." keyrule:"domain"`
 	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name." keyrule:"name"`
+	ACME         *ACME                        `yaml:"acme" json:"acme,omitempty" doc:"The ACME certificate authority of this environment's sites with tls: { acme: true }."`
+}
+
+// ACME names an environment's certificate authority. The trust roots of a
+// private CA's directory are the operator's (berth's configuration on the
+// controller), never the repo's: a repo cannot make berth trust a CA.
+type ACME struct {
+	Directory string `yaml:"directory" json:"directory,omitempty" berth:"required" doc:"letsencrypt, letsencrypt-staging, or the https URL of another ACME directory." rule:"acme-directory"`
+	Email     string `yaml:"email" json:"email,omitempty" berth:"required" doc:"Contact e-mail of the ACME account; the CA writes to it about the account's certificates." rule:"email"`
 }
 
 // Policy holds the limits that protect an environment from a bad revision.

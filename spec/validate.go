@@ -95,6 +95,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	}
 	if r.Config != nil {
 		c.suffixedNames(r.Config)
+		c.acmeWithoutCA(r.Config)
 		c.sharedServers(r.Config)
 		c.socketPaths(r.Config)
 	}
@@ -601,4 +602,85 @@ func (c *checker) dbService(m *Meta, subject string, d *DBService, local bool) {
 	if d.PasswordFile != "" && d.PasswordEnv != "" {
 		c.keyAt(m, p+"password_env", subject, "password_file and password_env are both set; choose one")
 	}
+}
+
+// acmeWithoutCA reports every site that asks for an ACME certificate in an
+// environment that declares no ACME CA, at the layer whose tls.acme: true
+// wins (berth.yaml's defaults, the environment's defaults, the site file or
+// the environment's override of the site): one problem per position and
+// environment, naming the sites.
+func (c *checker) acmeWithoutCA(cfg *Config) {
+	type layer struct {
+		m       *Meta
+		path    string // of the settings; "" for a site file's own
+		subject string
+		set     *SiteSettings
+	}
+	for _, env := range slices.Sorted(maps.Keys(cfg.Environments)) {
+		e := cfg.Environments[env]
+		if e == nil || e.ACME != nil {
+			continue
+		}
+		type finding struct {
+			l     layer
+			sites []string
+		}
+		var order []string
+		found := map[string]*finding{}
+		for _, s := range sortedBy(c.r.Sites, func(s *Site) string { return s.Name }) {
+			if !inEnv(s.Environments, env) {
+				continue
+			}
+			envSubject := subjectOf("environment", env)
+			layers := []layer{
+				{&cfg.Meta, "defaults", envSubject, &cfg.Defaults},
+				{&cfg.Meta, "environments." + env + ".defaults", envSubject, &e.Defaults},
+				{&s.Meta, "", subjectOf("site", s.Name), &s.SiteSettings},
+				{&cfg.Meta, "environments." + env + ".sites." + s.Name, envSubject, e.Sites[s.Name]},
+			}
+			var win *layer
+			for i := range layers {
+				if l := &layers[i]; l.set != nil && l.set.TLS != nil && l.set.TLS.ACME != nil {
+					win = l
+					if !*l.set.TLS.ACME {
+						win = nil
+					}
+				}
+			}
+			if win == nil {
+				continue
+			}
+			path := strings.TrimPrefix(win.path+".tls.acme", ".")
+			key := win.m.At(path).String()
+			if found[key] == nil {
+				found[key] = &finding{l: *win}
+				order = append(order, key)
+			}
+			found[key].sites = append(found[key].sites, s.Name)
+		}
+		for _, key := range order {
+			f := found[key]
+			names := f.sites
+			more := ""
+			if len(names) > 3 {
+				more = fmt.Sprintf(" and %d more", len(names)-3)
+				names = names[:3]
+			}
+			c.at(f.l.m, strings.TrimPrefix(f.l.path+".tls.acme", "."), f.l.subject,
+				"tls.acme is true for %s%s in environment %q, which declares no ACME CA: add acme: { directory: letsencrypt, email: you@example.com } to environment %q in berth.yaml, or set tls: { acme: false } for it",
+				sitesNamed(names), more, env, env)
+		}
+	}
+}
+
+// sitesNamed is `site "a"` or `sites "a", "b"`.
+func sitesNamed(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	if len(q) == 1 {
+		return "site " + q[0]
+	}
+	return "sites " + strings.Join(q, ", ")
 }

@@ -1,7 +1,10 @@
 // Package state is berth's memory: the inventory of every resource berth
 // created on a host, the history of runs (what was applied, when, with which
 // result and log), the status of each environment, and the secrets berth
-// generated (database passwords and the like).
+// generated (database passwords and the like), and the ACME accounts,
+// certificates and orders of package acme (schema version 4; account and
+// certificate keys are secrets, registered with package redact whenever
+// they are read or stored).
 //
 // Everything lives in one embedded SQLite database, berth.db, in a state
 // directory (modernc.org/sqlite: pure Go, no cgo, so berth stays one static

@@ -80,6 +80,41 @@ var migrations = [][]string{
 			PRIMARY KEY (env, host, service)
 		) WITHOUT ROWID`,
 	},
+	// 4: ACME accounts, certificates and the orders sent to each CA.
+	{
+		`CREATE TABLE acme_accounts (
+			directory TEXT    NOT NULL,
+			email     TEXT    NOT NULL,
+			key_pem   TEXT    NOT NULL,
+			url       TEXT    NOT NULL DEFAULT '',
+			created   INTEGER NOT NULL,
+			PRIMARY KEY (directory, email)
+		) WITHOUT ROWID`,
+		`CREATE TABLE certificates (
+			id           TEXT    PRIMARY KEY,
+			directory    TEXT    NOT NULL,
+			names        TEXT    NOT NULL,
+			cert_pem     BLOB,
+			key_pem      BLOB,
+			not_before   INTEGER NOT NULL DEFAULT 0,
+			not_after    INTEGER NOT NULL DEFAULT 0,
+			renew_at     INTEGER NOT NULL DEFAULT 0,
+			check_at     INTEGER NOT NULL DEFAULT 0,
+			failures     INTEGER NOT NULL DEFAULT 0,
+			next_attempt INTEGER NOT NULL DEFAULT 0,
+			last_error   TEXT    NOT NULL DEFAULT '',
+			updated      INTEGER NOT NULL
+		)`,
+		`CREATE TABLE acme_orders (
+			id        INTEGER PRIMARY KEY AUTOINCREMENT,
+			directory TEXT    NOT NULL,
+			email     TEXT    NOT NULL,
+			names     TEXT    NOT NULL,
+			at        INTEGER NOT NULL,
+			issued    INTEGER NOT NULL
+		)`,
+		`CREATE INDEX acme_orders_at ON acme_orders (directory, at)`,
+	},
 }
 
 // SchemaVersion is the schema version this berth writes.
