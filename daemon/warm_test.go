@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/berthhq/berth/desired"
+)
+
+// warmServer is the fixture's server with a PHP-FPM and SQLite, whose
+// nginx reload leaves a mark, so a test sees when the http service was
+// reloaded.
+const warmServer = `kind: Server
+name: local
+address: local
+services:
+  http:
+    type: nginx
+    conf_dir: sites
+    web_root: www
+    user: root
+    test: ["true"]
+    reload: ["touch", "reloaded"]
+  php:
+    type: php-fpm
+    pool_dir: php/{version}/pool
+    run_dir: RUN_DIR
+    test: ["true"]
+    reload: ["true"]
+  db:
+    type: sqlite
+`
+
+var hashSalt = regexp.MustCompile(`\$settings\['hash_salt'\] = '([^']+)'`)
+
+// TestWarmDriftCheck: a drift check or poll of the revision last built
+// reuses its desired state — the repo is not read again (loads counts the
+// Source's FS calls) — yet observes the hosts and repairs what differs on
+// them, honours what changed in the state store between two runs (a
+// secret, a pending reload) and retries an apply that failed half way;
+// a new revision or a manual trigger builds anew.
+func TestWarmDriftCheck(t *testing.T) {
+	type fix = *fixture
+	tests := []struct {
+		name string
+		// before prepares the repo before the first run; between changes
+		// things after it, before the second.
+		before, between func(f fix)
+		reason          string
+		wantLoads       int64 // repo reads by the second run
+		check           func(f fix, s EnvStatus)
+	}{{
+		name: "a file edited on the host is restored without reading the repo",
+		between: func(f fix) {
+			f.writeHost("sites/a.example.com.conf", "# edited by hand\n")
+		},
+		reason: ReasonDrift,
+		check: func(f fix, s EnvStatus) {
+			if got := f.readHost("sites/a.example.com.conf"); !strings.Contains(got, `server_name "a.example.com"`) {
+				f.t.Errorf("the vhost was not restored:\n%s", got)
+			}
+			if r := f.lastRun(); r.Trigger != ReasonDrift || r.Result != "succeeded" {
+				f.t.Errorf("run record: %+v", r)
+			}
+		},
+	}, {
+		name:   "a drift check that finds nothing changes nothing and reads no repo",
+		reason: ReasonDrift,
+		check: func(f fix, s EnvStatus) {
+			if r := f.lastRun(); r.Result != "no-op" || s.Phase != PhaseSynced {
+				f.t.Errorf("run record %+v, status %+v", r, s)
+			}
+		},
+	}, {
+		name: "a new revision is built",
+		between: func(f fix) {
+			f.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\nweb: { headers: { X-New: \"yes\" } }\n")
+		},
+		reason:    ReasonWatch,
+		wantLoads: 1,
+		check: func(f fix, s EnvStatus) {
+			if got := f.readHost("sites/a.example.com.conf"); !strings.Contains(got, "X-New") {
+				f.t.Errorf("the new revision was not applied:\n%s", got)
+			}
+		},
+	}, {
+		name:      "a manual run builds anew",
+		reason:    ReasonManual,
+		wantLoads: 1,
+		check:     func(f fix, s EnvStatus) {},
+	}, {
+		name: "a secret changed in the store is honoured",
+		before: func(f fix) {
+			f.write("servers/local.yaml", serverWithRunDir(f))
+			f.write("platforms/cms.yaml", "kind: Platform\nname: cms\ntype: drupal\nsource: { path: cms }\nservers: [local]\n")
+			f.write("cms/index.php", "<?php\n")
+			f.write("sites/b.yaml", "kind: Site\nname: b.example.com\nplatform: cms\ndb: { server: local }\n")
+		},
+		between: func(f fix) {
+			if err := f.store.DeleteSecret(context.Background(), desired.SaltSecretKey("production", "b.example.com", "hash_salt")); err != nil {
+				f.t.Fatal(err)
+			}
+		},
+		reason:    ReasonDrift,
+		wantLoads: 1,
+		check: func(f fix, s EnvStatus) {
+			salt, err := f.store.Secret(context.Background(), desired.SaltSecretKey("production", "b.example.com", "hash_salt"), nil)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			m := hashSalt.FindStringSubmatch(f.readHost("www/sites/b.example.com/settings.php"))
+			if m == nil || m[1] != salt {
+				f.t.Errorf("settings.php holds salt %q, the store %q", m, salt)
+			}
+		},
+	}, {
+		name:   "a pending reload recorded between runs is run",
+		before: func(f fix) { f.write("servers/local.yaml", serverWithRunDir(f)) },
+		between: func(f fix) {
+			if err := os.Remove(filepath.Join(f.state, "reloaded")); err != nil {
+				f.t.Fatal(err)
+			}
+			if err := f.store.AddPendingReloads(context.Background(), "production", "local", []string{"http"}); err != nil {
+				f.t.Fatal(err)
+			}
+		},
+		reason: ReasonDrift,
+		check: func(f fix, s EnvStatus) {
+			if _, err := os.Stat(filepath.Join(f.state, "reloaded")); err != nil {
+				f.t.Errorf("the pending reload was not run: %v", err)
+			}
+		},
+	}, {
+		// The platform's build fails until a file outside the repo
+		// exists: the first run writes the site's files but not the
+		// release; the poll that retries it builds and ships the release
+		// from the kept desired state.
+		name: "an apply that failed half way is finished by the next poll",
+		before: func(f fix) {
+			f.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [local]\nbuild: [\"test -e "+filepath.Join(f.state, "build-ok")+"\"]\n")
+		},
+		between: func(f fix) {
+			s := f.first
+			if s.Phase != PhaseOutOfSync || s.Health != HealthDegraded {
+				f.t.Errorf("the first run should have failed: %+v", s)
+			}
+			if !strings.Contains(f.readHost("sites/a.example.com.conf"), `server_name "a.example.com"`) {
+				f.t.Error("the first run did not write the vhost: it failed before half way")
+			}
+			f.writeHost("build-ok", "")
+		},
+		reason: ReasonPoll,
+		check: func(f fix, s EnvStatus) {
+			if s.Phase != PhaseSynced {
+				f.t.Errorf("status after the retry: %+v", s)
+			}
+			if got := f.readHost("www/platforms/static/production/current/index.html"); got != "hello\n" {
+				f.t.Errorf("the release was not deployed: %q", got)
+			}
+		},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, true)
+			if tc.before != nil {
+				tc.before(f)
+			}
+			f.start()
+			f.first = f.next()
+			if tc.between != nil {
+				tc.between(f)
+			}
+			loads := f.src.loads.Load()
+			f.d.TriggerAll(tc.reason)
+			s := f.next()
+			if got := f.src.loads.Load() - loads; got != tc.wantLoads {
+				t.Errorf("the second run read the repo %d times, want %d", got, tc.wantLoads)
+			}
+			tc.check(f, s)
+		})
+	}
+}
+
+// serverWithRunDir returns warmServer with a PHP-FPM socket directory of
+// its own short enough for a unix socket's path (a test's temporary
+// directory is too long).
+func serverWithRunDir(f *fixture) string {
+	f.t.Helper()
+	dir, err := os.MkdirTemp("", "bw")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { os.RemoveAll(dir) })
+	return strings.Replace(warmServer, "RUN_DIR", dir, 1)
+}
+
+func (f *fixture) writeHost(name, data string) {
+	f.t.Helper()
+	if err := os.WriteFile(filepath.Join(f.state, name), []byte(data), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) readHost(name string) string {
+	f.t.Helper()
+	data, err := os.ReadFile(filepath.Join(f.state, name))
+	if err != nil {
+		f.t.Error(err)
+	}
+	return string(data)
+}
