@@ -85,6 +85,7 @@ type fixture struct {
 	done    chan struct{}
 	metrics *Metrics
 	first   EnvStatus // the status after the first run, for tests that keep it
+	code    *fakeCode // resolves git platforms, when a test set it
 }
 
 func (f *fixture) write(name, data string) {

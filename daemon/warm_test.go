@@ -2,13 +2,18 @@ package daemon
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/fstest"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/spec"
 )
 
 // warmServer is the fixture's server with a PHP-FPM and SQLite, whose
@@ -162,6 +167,31 @@ func TestWarmDriftCheck(t *testing.T) {
 				f.t.Errorf("the release was not deployed: %q", got)
 			}
 		},
+	}, {
+		name:   "a git platform still at the same commit is not built again",
+		before: func(f fix) { f.gitPlatform("1111111111111111111111111111111111111111") },
+		reason: ReasonDrift,
+		check: func(f fix, s EnvStatus) {
+			if n := f.code.resolves.Load(); n != 2 {
+				f.t.Errorf("the git platform was resolved %d times, want 2 (the build, the check of the kept state)", n)
+			}
+		},
+	}, {
+		name:   "a git platform whose branch moved is built anew with its new code",
+		before: func(f fix) { f.gitPlatform("1111111111111111111111111111111111111111") },
+		between: func(f fix) {
+			f.code.set("2222222222222222222222222222222222222222")
+		},
+		reason:    ReasonDrift,
+		wantLoads: 1,
+		check: func(f fix, s EnvStatus) {
+			if got := f.readHost("www/platforms/app/production/current/index.html"); got != "code at 2222222222222222222222222222222222222222" {
+				f.t.Errorf("the platform's new commit was not deployed: %q", got)
+			}
+			if n := f.code.resolves.Load(); n != 2 {
+				f.t.Errorf("the git platform was resolved %d times, want 2 (the first build; the check, whose code the new build reuses)", n)
+			}
+		},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,6 +226,36 @@ func serverWithRunDir(f *fixture) string {
 	}
 	f.t.Cleanup(func() { os.RemoveAll(dir) })
 	return strings.Replace(warmServer, "RUN_DIR", dir, 1)
+}
+
+// fakeCode resolves every git platform to the commit last set, whose tree
+// holds one index.html naming it.
+type fakeCode struct {
+	mu       sync.Mutex
+	rev      string
+	resolves atomic.Int64
+}
+
+func (c *fakeCode) set(rev string) {
+	c.mu.Lock()
+	c.rev = rev
+	c.mu.Unlock()
+}
+
+func (c *fakeCode) Resolve(context.Context, spec.ResolvedPlatform) (string, fs.FS, error) {
+	c.resolves.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev, fstest.MapFS{"index.html": {Data: []byte("code at " + c.rev), Mode: 0o644}}, nil
+}
+
+// gitPlatform adds a platform whose source is a git branch, resolved
+// through f.code, and a site on it.
+func (f *fixture) gitPlatform(rev string) {
+	f.code = &fakeCode{rev: rev}
+	f.d.cfg.Code = func() desired.Code { return f.code }
+	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: static\nsource: { git: \"https://git.example.com/app.git\", ref: main }\nservers: [local]\n")
+	f.write("sites/c.yaml", "kind: Site\nname: c.example.com\nplatform: app\n")
 }
 
 func (f *fixture) writeHost(name, data string) {
