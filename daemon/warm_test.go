@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,8 +14,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/internal/testenv"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -272,4 +277,67 @@ func (f *fixture) readHost(name string) string {
 		f.t.Error(err)
 	}
 	return string(data)
+}
+
+// TestWarmDriftCheckNginx: with a real nginx, a vhost edited by hand (and
+// served: nginx was reloaded by hand) is restored and served again by a
+// drift check that reuses the kept desired state, without reading the
+// repo again.
+func TestWarmDriftCheckNginx(t *testing.T) {
+	f := newFixture(t, true)
+	n := testenv.Nginx(t)
+	webRoot := filepath.Join(filepath.Dir(f.state), "www")
+	// nginx's workers (nobody) reach the web root through the fixture's
+	// directory and the test's.
+	for _, d := range []string{filepath.Dir(webRoot), filepath.Dir(filepath.Dir(webRoot))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.write("servers/local.yaml", fmt.Sprintf("kind: Server\nname: local\naddress: local\nservices:\n  http:\n    type: nginx\n    listen: %s\n"+
+		"    conf_dir: %s\n    web_root: %s\n    user: nobody\n    group: nogroup\n    test: [nginx, -p, %q, -c, conf/nginx.conf, -t]\n"+
+		"    reload: [nginx, -p, %q, -c, conf/nginx.conf, -s, reload]\n", n.Addr, n.SitesDir, webRoot, n.Prefix, n.Prefix))
+	f.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\nweb: { headers: { X-Site: a } }\n")
+	get := func(want func(*http.Response, string) bool) {
+		t.Helper()
+		client := &http.Client{Timeout: 5 * time.Second}
+		testenv.EventuallyWith(t, "nginx's answer for a.example.com", 10*time.Second, func() (bool, string) {
+			req, _ := http.NewRequest("GET", "http://"+n.Addr+"/", nil)
+			req.Host = "a.example.com"
+			r, err := client.Do(req)
+			if err != nil {
+				return false, err.Error()
+			}
+			body, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			return want(r, string(body)), fmt.Sprintf("%s %v %q", r.Status, r.Header, body)
+		})
+	}
+	served := func(r *http.Response, body string) bool {
+		return r.StatusCode == 200 && r.Header.Get("X-Site") == "a" && body == "hello\n"
+	}
+
+	f.start()
+	if s := f.next(); s.Phase != PhaseSynced {
+		t.Fatalf("first run: %+v %+v", s, s.LastRun)
+	}
+	get(served)
+	vhost := filepath.Join(n.SitesDir, "a.example.com.conf")
+	if err := os.WriteFile(vhost, []byte("server { listen "+n.Addr+"; server_name a.example.com; return 418; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	get(func(r *http.Response, _ string) bool { return r.StatusCode == http.StatusTeapot })
+
+	loads := f.src.loads.Load()
+	f.d.TriggerAll(ReasonDrift)
+	if s := f.next(); s.Phase != PhaseSynced || s.LastRun == nil || s.LastRun.Result != "succeeded" {
+		t.Fatalf("drift check: %+v %+v", s, s.LastRun)
+	}
+	if got := f.src.loads.Load() - loads; got != 0 {
+		t.Errorf("the drift check read the repo %d times", got)
+	}
+	get(served)
 }
