@@ -64,7 +64,7 @@ def floor_of(rows, mode, n, scenario):
         return med([r["secs"] for r in pick(rows, tool="floor", mode=mode, sites=n, scenario=s)])
     if scenario == "first":
         return m("first")
-    if scenario == "noop-plan-warm" and m("noop-warm") is not None:
+    if scenario in ("noop-plan-warm", "noop-drift-warm") and m("noop-warm") is not None:
         return m("noop-warm")
     if scenario == "change-apply":
         a, b = m("noop"), m("nginx")
@@ -104,6 +104,7 @@ def compare(rows, mode):
     return "\n".join(out), res
 
 BERTH = [("first", "first converge (apply)"), ("noop-plan", "no-op plan"), ("noop-plan-warm", "no-op plan, connections warm"),
+         ("noop-drift-warm", "no-op plan, desired state kept (berth serve's drift check)"),
          ("noop-apply", "no-op apply"), ("change-plan", "one site changed: plan"),
          ("change-apply", "one site changed: apply (+ nginx -t and reload on that host)")]
 

@@ -32,6 +32,7 @@ import (
 type dirSource struct {
 	dir     string
 	fetches atomic.Int64
+	loads   atomic.Int64  // calls of FS: revisions read to be loaded
 	gate    chan struct{} // when set, Fetch signals entered and waits for gate to close
 	entered chan struct{}
 }
@@ -63,7 +64,10 @@ func (s *dirSource) Head(string) (string, error) {
 	return "dir:" + hex.EncodeToString(h.Sum(nil))[:12], err
 }
 
-func (s *dirSource) FS(string) (fs.FS, error) { return os.DirFS(s.dir), nil }
+func (s *dirSource) FS(string) (fs.FS, error) {
+	s.loads.Add(1)
+	return os.DirFS(s.dir), nil
+}
 
 type localHosts struct{ h host.Host }
 
@@ -80,6 +84,8 @@ type fixture struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	metrics *Metrics
+	first   EnvStatus // the status after the first run, for tests that keep it
+	code    *fakeCode // resolves git platforms, when a test set it
 }
 
 func (f *fixture) write(name, data string) {

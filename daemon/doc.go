@@ -19,6 +19,16 @@
 // --env removes it, see package run). Applies of different environments never overlap, so two
 // environments never write the same host file at once.
 //
+// Each environment keeps in memory the desired state of the revision it
+// last built (warm.go): a drift check or a poll of that same revision (a
+// retry after a failed apply) observes the hosts and plans against it
+// without reading, validating, resolving or rendering the repo again;
+// the inventory and pending reloads are still read per plan. A new
+// revision, a manual run, a secret stored or deleted since the build (the
+// store's SecretsStamp) or a git platform resolving to another commit
+// builds it anew; so does a restart. It never goes to disk: it holds the
+// revision's secrets.
+//
 // It also owns the daemon's HTTP surface: the JSON status API (read with a
 // read or operator token, see Access), health endpoints, Prometheus
 // metrics, and the wrapper that counts webhook requests. Every API answer

@@ -76,6 +76,9 @@ type envWorker struct {
 	pending map[string]bool
 	status  EnvStatus
 	applied string // last revision applied successfully
+	// warm is the desired state of the revision last built (only the
+	// worker's loop reads and writes it).
+	warm    *warmState
 	stalled string // last revision found invalid
 	retry   bool   // the last apply failed: try the same revision again
 }
@@ -170,6 +173,17 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		return
 	}
 
+	reportOnly := has(ReasonDrift) && !has(ReasonManual) && !w.d.cfg.SelfHeal && rev == applied
+	var given map[string]resolvedCode
+	if !has(ReasonManual) {
+		var ok bool
+		if ok, given = w.reusable(ctx, w.warm, rev); ok {
+			log.Debug().Msg("revision unchanged: its desired state is reused")
+			w.converge(ctx, log, rev, trigger, w.warm, reportOnly)
+			return
+		}
+	}
+	w.warm = nil
 	fsys, err := w.d.cfg.Source.FS(rev)
 	if err != nil {
 		log.Error().Err(err).Str("step", "load").Msg("cannot read the revision")
@@ -187,7 +201,13 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		w.stall(ctx, log, rev, trigger, nil, err)
 		return
 	}
-	w.converge(ctx, log, rev, trigger, fsys, res, has(ReasonDrift) && !has(ReasonManual) && !w.d.cfg.SelfHeal && rev == applied)
+	ws, err := w.build(ctx, rev, fsys, res, given)
+	if err != nil {
+		w.stall(ctx, log, rev, trigger, nil, err)
+		return
+	}
+	w.warm = ws
+	w.converge(ctx, log, rev, trigger, ws, reportOnly)
 }
 
 // stall records an invalid revision: nothing is changed anywhere, the last
@@ -217,18 +237,14 @@ func firstLine(s string) string {
 	return s
 }
 
-// converge runs one valid revision through package run's life cycle, the
-// one berth apply runs: prepare, start, plan, apply (unless reportOnly),
-// record; then status and metrics.
-func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigger string, fsys fs.FS, res *spec.Resolved, reportOnly bool) {
+// converge runs one valid revision, whose desired state ws holds,
+// through package run's life cycle, the one berth apply runs: start,
+// plan, apply (unless reportOnly), record; then status and metrics.
+func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigger string, ws *warmState, reportOnly bool) {
 	start := time.Now()
 	logs := &logHook{log: log}
-	prepared, closeHosts, err := w.d.prepare(ctx, rev, fsys, res, logs)
-	if err != nil {
-		w.stall(ctx, log, rev, trigger, nil, err)
-		return
-	}
-	defer closeHosts()
+	prepared := ws.runOf(logs)
+	defer w.d.connect(ws.hosts, ws.res)()
 	out, err := prepared.Converge(ctx, berthrun.Options{
 		Trigger:    trigger,
 		Plan:       planOptions(),

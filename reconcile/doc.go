@@ -12,6 +12,9 @@
 // needs observed; Check turns an observation into a Change, Apply
 // converges, Undo reverses a successful Apply. Check never changes the
 // resource: what Apply and Undo need from it travels in Change.Found.
+// Neither do Apply, Undo nor the engine: the daemon plans the same
+// resources again on every drift check of a revision, so a resource keeps
+// no state from one run to the next.
 // Kinds embed Base for their identity and register with RegisterKind, so
 // that a resource found only in the inventory can be pruned.
 //

@@ -103,3 +103,18 @@ func GeneratePassword(n int) (string, error) {
 	}
 	return string(b), nil
 }
+
+// SecretsStamp returns a value that changes whenever a secret is stored
+// or deleted (the number of secrets, the newest one's creation time and
+// the total size of keys and values), without reading any value out. A
+// caller that keeps what it built from secrets (the daemon's desired
+// state of an unchanged revision) compares stamps to know that its copy
+// still holds what the store holds.
+func (s *Store) SecretsStamp(ctx context.Context) (string, error) {
+	var n, newest, size int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(created), 0), coalesce(sum(length(key) + length(value)), 0) FROM secrets`).Scan(&n, &newest, &size)
+	if err != nil {
+		return "", fmt.Errorf("read the secrets' stamp: %w", err)
+	}
+	return fmt.Sprintf("%d/%d/%d", n, newest, size), nil
+}

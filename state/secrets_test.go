@@ -126,3 +126,38 @@ func TestGeneratePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsStamp: the stamp changes with every secret stored or
+// deleted, and only then; reading a secret leaves it as it is.
+func TestSecretsStamp(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	gen := func() (string, error) { return GeneratePassword(32) }
+	stamp := func() string {
+		t.Helper()
+		v, err := s.SecretsStamp(ctx)
+		must(t, err)
+		return v
+	}
+	steps := []struct {
+		name    string
+		do      func() error
+		changes bool
+	}{
+		{"a new secret", func() error { _, err := s.Secret(ctx, "db/a", gen); return err }, true},
+		{"the same secret read", func() error { _, err := s.Secret(ctx, "db/a", gen); return err }, false},
+		{"another new secret", func() error { _, err := s.Secret(ctx, "db/b", gen); return err }, true},
+		{"a secret deleted", func() error { return s.DeleteSecret(ctx, "db/a") }, true},
+		{"the deleted secret generated again", func() error { _, err := s.Secret(ctx, "db/a", gen); return err }, true},
+		{"a missing secret deleted", func() error { return s.DeleteSecret(ctx, "db/none") }, false},
+	}
+	prev := stamp()
+	for _, st := range steps {
+		must(t, st.do())
+		now := stamp()
+		if changed := now != prev; changed != st.changes {
+			t.Errorf("%s: stamp %q -> %q, changed %v, want %v", st.name, prev, now, changed, st.changes)
+		}
+		prev = now
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/redact"
@@ -33,11 +32,14 @@ import (
 // of standard input; a small sh wrapper moves it into MYSQL_PWD or
 // PGPASSWORD of the client's own environment. It is never on a command
 // line, so never in ps or in an error.
+//
+// The password is read again each time it is needed (once per catalogue
+// query or database change, not per site), so an Admin holds no state of
+// its own: a desired state the daemon keeps between runs of the same
+// revision picks a rotated password_file up, and a password missing at
+// one run is found at the next.
 type Admin struct {
-	svc  spec.ResolvedDBService
-	once sync.Once
-	pw   string
-	err  error
+	svc spec.ResolvedDBService
 }
 
 // NewAdmin returns the administrator's access to the database server svc.
@@ -48,27 +50,24 @@ func (a *Admin) Type() string { return a.svc.Type }
 
 // password returns the administrator's password, "" when none is declared.
 func (a *Admin) password() (string, error) {
-	a.once.Do(func() {
-		switch {
-		case a.svc.PasswordFile != "":
-			data, err := os.ReadFile(a.svc.PasswordFile)
-			if err != nil {
-				a.err = fmt.Errorf("read the %s administrator's password from password_file %s on the controller: %w", a.svc.Type, a.svc.PasswordFile, err)
-				return
-			}
-			line, _, _ := strings.Cut(string(data), "\n")
-			a.pw = strings.TrimSuffix(line, "\r")
-		case a.svc.PasswordEnv != "":
-			v, ok := os.LookupEnv(a.svc.PasswordEnv)
-			if !ok {
-				a.err = fmt.Errorf("the %s administrator's password: environment variable %s (password_env) is not set for berth", a.svc.Type, a.svc.PasswordEnv)
-				return
-			}
-			a.pw = v
+	var pw string
+	switch {
+	case a.svc.PasswordFile != "":
+		data, err := os.ReadFile(a.svc.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("read the %s administrator's password from password_file %s on the controller: %w", a.svc.Type, a.svc.PasswordFile, err)
 		}
-		redact.Add(a.pw)
-	})
-	return a.pw, a.err
+		line, _, _ := strings.Cut(string(data), "\n")
+		pw = strings.TrimSuffix(line, "\r")
+	case a.svc.PasswordEnv != "":
+		v, ok := os.LookupEnv(a.svc.PasswordEnv)
+		if !ok {
+			return "", fmt.Errorf("the %s administrator's password: environment variable %s (password_env) is not set for berth", a.svc.Type, a.svc.PasswordEnv)
+		}
+		pw = v
+	}
+	redact.Add(pw)
+	return pw, nil
 }
 
 // run runs argv (the client and its options) with sql on standard input

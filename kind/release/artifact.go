@@ -45,7 +45,13 @@ type Artifact struct {
 	keep     int
 	timeout  time.Duration
 
-	once    sync.Once
+	mu       sync.Mutex
+	building *buildCall // the build in flight, nil when none
+}
+
+// buildCall is one build in flight; done is closed when it ended.
+type buildCall struct {
+	done    chan struct{}
 	archive string
 	err     error
 }
@@ -73,11 +79,28 @@ func NewArtifact(s ArtifactSpec) *Artifact {
 		build: s.Build, dir: s.Dir, keep: s.Keep}
 }
 
-// prepare returns the path of the build's archive, building it on the
-// first call; later calls (other servers) wait for and share that result.
+// prepare returns the path of the build's archive, building it when it is
+// not there; calls made while a build is in flight (the releases of the
+// platform's other servers) wait for it and share its result, success or
+// failure. Nothing is remembered once it ended: the next call finds the
+// archive on disk, or builds again after a failure or when the archive
+// was removed since, so a desired state the daemon keeps between runs of
+// the same revision never replays an old failure.
 func (a *Artifact) prepare(ctx context.Context) (string, error) {
-	a.once.Do(func() { a.archive, a.err = a.make(ctx) })
-	return a.archive, a.err
+	a.mu.Lock()
+	c := a.building
+	if c == nil {
+		c = &buildCall{done: make(chan struct{})}
+		a.building = c
+		a.mu.Unlock()
+		c.archive, c.err = a.make(ctx)
+		a.mu.Lock()
+		a.building = nil
+		close(c.done)
+	}
+	a.mu.Unlock()
+	<-c.done
+	return c.archive, c.err
 }
 
 func (a *Artifact) make(ctx context.Context) (string, error) {
