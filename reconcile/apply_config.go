@@ -157,7 +157,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		}
 	}
 
-	e.recordOutcome(ctx, p, server, changes, ok, fail)
+	e.recordOutcome(ctx, p, server, changes, ok, errs, fail)
 	return res
 }
 

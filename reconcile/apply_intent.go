@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -100,13 +101,20 @@ func (e *Engine) recordIntent(ctx context.Context, p *Plan, server string, h hos
 // (ok) and of the unchanged resources whose record was missing or stale,
 // puts back the record from before the run of a change that failed (or
 // forgets its intent), and forgets what was deleted or superseded.
-func (e *Engine) recordOutcome(ctx context.Context, p *Plan, server string, changes []*Change, ok []bool, fail func(format string, args ...any)) {
+//
+// A change whose batch was cut off as a whole (errs[i] an *unsureError)
+// may have been written: its Pending intent stays, so that the next run
+// takes what it finds there for berth's.
+func (e *Engine) recordOutcome(ctx context.Context, p *Plan, server string, changes []*Change, ok []bool, errs []error, fail func(format string, args ...any)) {
 	// Record what stuck; take back the intent of what did not.
 	failpoint.Hit("before-inventory")
 	save := slices.Clone(p.planned.records[server])
 	var gone []string
 	for i, c := range changes {
+		var unsure *unsureError
 		switch {
+		case !ok[i] && errors.As(errs[i], &unsure):
+			// kept Pending (a deletion keeps its record)
 		case ok[i] && c.Action == Delete:
 			gone = append(gone, c.ID)
 		case ok[i] && c.record != nil:
