@@ -154,4 +154,3 @@ func opErr(res []host.BatchResult) error {
 	}
 	return res[0].Err
 }
-
