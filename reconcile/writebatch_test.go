@@ -74,8 +74,8 @@ func TestWritesAreOneBatchPerServer(t *testing.T) {
 	}
 
 	for _, step := range []struct {
-		name                string
-		rs                  []reconcile.Resource
+		name               string
+		rs                 []reconcile.Resource
 		batches, readFiles int
 		files              int
 	}{
