@@ -30,6 +30,7 @@ type webFixture struct {
 	addr     string // where the web server listens
 	reloads  string // file the reload command appends a line to
 	flags    []string
+	sshd     *testenv.SSHServer // the server's sshd, when it is reached over SSH
 }
 
 type webKind struct {
@@ -71,6 +72,7 @@ func newWebFixture(t *testing.T, k webKind) *webFixture {
 	sshLine := ""
 	if k.ssh {
 		s := testenv.SSHD(t)
+		f.sshd = s
 		h, p, _ := net.SplitHostPort(s.Addr)
 		address = h
 		sshLine = fmt.Sprintf("ssh: { user: %s, port: %s, sudo: true }\n", s.User, p)
