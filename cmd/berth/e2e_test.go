@@ -31,6 +31,7 @@ type webFixture struct {
 	reloads  string // file the reload command appends a line to
 	flags    []string
 	sshd     *testenv.SSHServer // the server's sshd, when it is reached over SSH
+	nginx    *testenv.NginxServer
 }
 
 type webKind struct {
@@ -55,6 +56,7 @@ func newWebFixture(t *testing.T, k webKind) *webFixture {
 	switch k.http {
 	case "nginx":
 		n := testenv.Nginx(t)
+		f.nginx = n
 		f.addr, f.confDir = n.Addr, n.SitesDir
 		test = fmt.Sprintf("[nginx, -p, %q, -c, conf/nginx.conf, -t]", n.Prefix)
 		reload = fmt.Sprintf("[sh, -c, 'echo reload >> %s && exec nginx -p %s -c conf/nginx.conf -s reload']", f.reloads, n.Prefix)
