@@ -70,16 +70,21 @@ func (e *Engine) recordIntent(ctx context.Context, p *Plan, server string, h hos
 	slices.Sort(newPending)
 
 	// Before the first write: sweep what an interrupted write left, record
-	// the services as pending and what will be written as berth's.
+	// the services as pending and what will be written as berth's. Only a
+	// run that was cut off can have left a temporary file, and every such
+	// run left a mark: each write of berth's is preceded by its record
+	// saved Pending or its service recorded pending reload, kept until the
+	// write is known done (a batch cut off as a whole keeps them). A
+	// server without either needs no sweep: one round trip less.
 	if len(changes) > 0 || p.planned.interrupted[server] {
-		if dirs := p.planned.dirs[server]; len(dirs) > 0 {
+		if dirs := p.planned.dirs[server]; len(dirs) > 0 && p.planned.interrupted[server] {
 			// A leftover is never read by a service: failing to remove it
 			// is worth a warning, not the run.
 			if _, err := h.SweepTemp(ctx, dirs); err != nil {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: temporary files (%s*) left by an interrupted run could not be removed: %v", server, host.TempPrefix, err))
 			}
-			failpoint.Hit("after-sweep")
 		}
+		failpoint.Hit("after-sweep")
 	}
 	if len(newPending) > 0 {
 		if err := e.Inventory.AddPendingReloads(ctx, p.Env, server, newPending); err != nil {

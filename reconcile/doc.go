@@ -70,8 +70,8 @@
 //     Phase 1, configuration: every change except the deletions that feed
 //     no service; then each service whose files changed is checked once
 //     per host (nginx -t), and only when every check on the host passed
-//     is each reloaded once (Service.PIDFile: by SIGHUP to its master). A failed check restores every change of the
-//     run on that host, of every service and kind (files written or
+//     is each reloaded once (Service.PIDFile: by SIGHUP to its master). A
+//     failed check restores every change of the run on that host, of every service and kind (files written or
 //     deleted, directories and empty SQLite files created: a refused run
 //     leaves nothing new), and reloads nothing there. Phase 2, data: the
 //     deletions that feed no service (a removed site's directory,
@@ -80,7 +80,8 @@
 //     phase 1. A refused run deletes no data;
 //   - crash consistency: before its first write on a host, a run removes
 //     the temporary files an interrupted write left in berth's
-//     directories (Host.SweepTemp), records the services it changes as
+//     directories (Host.SweepTemp; only where an earlier run was cut off,
+//     as its Pending records or pending reloads show), records the services it changes as
 //     pending check and reload in the state store (cleared after each
 //     one's reload; the next plan lists them, the next apply checks and
 //     reloads them even with nothing to write, status is OutOfSync until

@@ -64,6 +64,9 @@ func TestWritesAreOneBatchPerServer(t *testing.T) {
 	if b, w := h.Count("batch", ""), since(h).singles(); b != 1 || w != 0 {
 		t.Errorf("first converge of %d sites: %d batches and %d single writes, want 1 and 0", n, b, w)
 	}
+	if s := h.Count("sweep", ""); s != 0 {
+		t.Errorf("first converge swept %d times: no run was ever cut off here", s)
+	}
 	if got := len(h.Fake.Files()); got != 3*n {
 		t.Errorf("first converge left %d files, want %d", got, 3*n)
 	}
