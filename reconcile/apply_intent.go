@@ -107,9 +107,10 @@ func (e *Engine) recordIntent(ctx context.Context, p *Plan, server string, h hos
 // puts back the record from before the run of a change that failed (or
 // forgets its intent), and forgets what was deleted or superseded.
 //
-// A change whose batch was cut off as a whole (errs[i] an *unsureError)
-// may have been written: its Pending intent stays, so that the next run
-// takes what it finds there for berth's.
+// A change whose batch was cut off as a whole (errs[i] an *unsureError),
+// or whose host became unreachable during it, may have been written: its
+// Pending intent stays, so that the next run takes what it finds there
+// for berth's, and sweeps the temporary file it may have left.
 func (e *Engine) recordOutcome(ctx context.Context, p *Plan, server string, changes []*Change, ok []bool, errs []error, fail func(format string, args ...any)) {
 	// Record what stuck; take back the intent of what did not.
 	failpoint.Hit("before-inventory")
@@ -118,7 +119,7 @@ func (e *Engine) recordOutcome(ctx context.Context, p *Plan, server string, chan
 	for i, c := range changes {
 		var unsure *unsureError
 		switch {
-		case !ok[i] && errors.As(errs[i], &unsure):
+		case !ok[i] && (errors.As(errs[i], &unsure) || errors.Is(errs[i], host.ErrUnreachable)):
 			// kept Pending (a deletion keeps its record)
 		case ok[i] && c.Action == Delete:
 			gone = append(gone, c.ID)
