@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -145,7 +146,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			if !ok {
 				continue // forgotten above
 			}
-			err := e.runService(ctx, h, svc.Reload, svc.Dir)
+			err := e.reload(ctx, h, svc)
 			e.hook().Reloaded(server, name, err)
 			if err != nil {
 				fail("%s: reload failed (the files are written and checked; the old configuration may still be running; the next run reloads it again): %v", name, err)
@@ -160,7 +161,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		}
 	}
 
-	e.recordOutcome(ctx, p, server, changes, ok, fail)
+	e.recordOutcome(ctx, p, server, changes, ok, errs, fail)
 	return res
 }
 
@@ -197,4 +198,28 @@ func (e *Engine) runService(ctx context.Context, h host.Host, argv []string, dir
 		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
 	return nil
+}
+
+// reload reloads svc: SIGHUP to the PID in its PIDFile when it has one
+// that holds a PID, else its Reload command.
+func (e *Engine) reload(ctx context.Context, h host.Host, svc Service) error {
+	if svc.PIDFile != "" {
+		if pid, err := readPID(ctx, h, svc.PIDFile); err == nil {
+			return e.runService(ctx, h, []string{"kill", "-HUP", strconv.Itoa(pid)}, svc.Dir)
+		}
+	}
+	return e.runService(ctx, h, svc.Reload, svc.Dir)
+}
+
+// readPID reads a process ID from a PID file.
+func readPID(ctx context.Context, h host.Host, file string) (int, error) {
+	data, err := h.ReadFile(ctx, file)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("%s holds no process ID: %q", file, data)
+	}
+	return pid, nil
 }

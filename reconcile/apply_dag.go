@@ -13,8 +13,9 @@ import (
 	"github.com/berthhq/berth/internal/failpoint"
 )
 
-// runDAG applies changes in dependency order with up to Workers at once and
-// returns each change's error, and the indexes of the changes that
+// runDAG applies changes in dependency order with up to Workers at once,
+// the writes of BatchWriters in as few WriteBatch calls as that order
+// allows (one when nothing else stands between them), and returns each change's error, and the indexes of the changes that
 // succeeded in the order they finished (Undo goes backwards through it).
 // A change whose dependency failed is skipped. Creations wait for their
 // Deps; deletions wait for deletions beneath them. after, when set, runs
@@ -75,42 +76,77 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 		}
 	}
 
+	// Changes that a BatchWriter writes wait in batch, and go in one
+	// WriteBatch once nothing else can run (queue empty, no worker busy):
+	// a server's writes take as few round trips as the dependency order
+	// allows. A batched change releases at once its dependents that are
+	// batched too (WriteBatch orders them); the others wait for the batch.
+	ops := make([][]host.BatchOp, len(changes))
+	batched := make([]bool, len(changes))
+	for i, c := range changes {
+		ops[i], batched[i] = batchOps(c)
+	}
+	released := make([]bool, len(changes)) // i's batched dependents were released with it
+	flushed := make([]bool, len(changes))  // i's batch was sent
+
 	workers := e.Workers
 	if workers <= 0 {
 		workers = 4
 	}
-	ready := make(chan int, len(changes))
 	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	var queue, batch []int
+	running := 0
 	remaining := len(changes)
 	var finish func(i int, err error)
+	var release func(i int)
+	release = func(i int) { // with mu held; waits[i] == 0
+		switch {
+		case errs[i] != nil:
+			finish(i, errs[i])
+		case batched[i]:
+			batch = append(batch, i)
+			released[i] = true
+			for _, d := range dependents[i] {
+				if batched[d] {
+					if waits[d]--; waits[d] == 0 {
+						release(d)
+					}
+				}
+			}
+		default:
+			queue = append(queue, i)
+		}
+		cond.Signal()
+	}
 	finish = func(i int, err error) { // with mu held
 		errs[i] = err
 		remaining--
 		cross.complete(changes[i].ID, err)
 		if remaining == 0 {
-			close(ready)
+			cond.Broadcast()
 		}
 		for _, d := range dependents[i] {
-			if err != nil && errs[d] == nil {
+			// A dependent written in the same batch as i has its own op's
+			// result for outcome; one not yet written is skipped.
+			if err != nil && errs[d] == nil && !flushed[d] {
 				var kept *KeptError
 				if !errors.As(err, &kept) || changes[d].Action != Delete {
 					errs[d] = fmt.Errorf("skipped: %s failed", changes[i].ID)
 				}
 			}
-			waits[d]--
-			if waits[d] == 0 {
-				if errs[d] != nil {
-					finish(d, errs[d])
-				} else {
-					ready <- d
-				}
+			if released[i] && batched[d] {
+				continue // released with i already
+			}
+			if waits[d]--; waits[d] == 0 {
+				release(d)
 			}
 		}
 	}
 	mu.Lock()
 	for i := range changes {
-		if waits[i] == 0 {
-			ready <- i
+		if waits[i] == 0 && !released[i] {
+			release(i)
 		}
 	}
 	mu.Unlock()
@@ -126,36 +162,99 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 				errs[x.i] = fmt.Errorf("skipped: %s failed", x.dep)
 			}
 			if waits[x.i]--; waits[x.i] == 0 {
-				if errs[x.i] != nil {
-					finish(x.i, errs[x.i])
-				} else {
-					ready <- x.i
-				}
+				release(x.i)
 			}
 		})
 	}
+	// done reports a change's outcome: the hook, the failpoints after a
+	// write, after.
+	done := func(c *Change, err error) error {
+		if err == nil && after != nil {
+			err = after(c)
+		}
+		e.hook().Applied(c, err)
+		if err == nil && failpoint.Armed() {
+			failpoint.Hit(writePoints(c)...)
+		}
+		return err
+	}
 	for range workers {
 		wg.Go(func() {
-			for i := range ready {
-				c := changes[i]
-				var err error
-				if err = ctx.Err(); err == nil {
-					e.hook().Applying(c, int(n.Add(1)), total)
-					err = e.applyOne(ctx, h, c)
-					if err == nil && after != nil {
-						err = after(c)
+			mu.Lock()
+			defer mu.Unlock()
+			for {
+				for remaining > 0 && len(queue) == 0 && (len(batch) == 0 || running > 0) {
+					cond.Wait()
+				}
+				if remaining == 0 {
+					cond.Broadcast()
+					return
+				}
+				if len(queue) > 0 {
+					i := queue[0]
+					queue = queue[1:]
+					running++
+					mu.Unlock()
+					c := changes[i]
+					err := ctx.Err()
+					if err == nil {
+						e.hook().Applying(c, int(n.Add(1)), total)
+						err = done(c, e.applyOne(ctx, h, c))
 					}
-					e.hook().Applied(c, err)
-					if err == nil && failpoint.Armed() {
-						failpoint.Hit(writePoints(c)...)
+					mu.Lock()
+					running--
+					if err == nil {
+						order = append(order, i)
+					}
+					finish(i, err)
+					cond.Broadcast()
+					continue
+				}
+				var b []int
+				pending := batch
+				batch = nil
+				for _, i := range pending {
+					if errs[i] != nil { // a dependency failed since it was released
+						finish(i, errs[i])
+						continue
+					}
+					flushed[i] = true
+					b = append(b, i)
+				}
+				if len(b) == 0 {
+					cond.Broadcast()
+					continue
+				}
+				running++
+				mu.Unlock()
+				berrs := make([]error, len(b))
+				if err := ctx.Err(); err != nil {
+					for k := range b {
+						berrs[k] = err
+					}
+				} else {
+					bc := make([]*Change, len(b))
+					bops := make([][]host.BatchOp, len(b))
+					for k, i := range b {
+						bc[k], bops[k] = changes[i], ops[i]
+						e.hook().Applying(bc[k], int(n.Add(1)), total)
+					}
+					berrs = writeBatch(ctx, h, bc, bops, func(c *Change, res []host.BatchResult) error {
+						return c.res.(BatchWriter).BatchDone(c, res)
+					})
+					for k, c := range bc {
+						berrs[k] = done(c, berrs[k])
 					}
 				}
 				mu.Lock()
-				if err == nil {
-					order = append(order, i)
+				running--
+				for k, i := range b {
+					if berrs[k] == nil {
+						order = append(order, i)
+					}
+					finish(i, berrs[k])
 				}
-				finish(i, err)
-				mu.Unlock()
+				cond.Broadcast()
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -69,16 +70,21 @@ func (e *Engine) recordIntent(ctx context.Context, p *Plan, server string, h hos
 	slices.Sort(newPending)
 
 	// Before the first write: sweep what an interrupted write left, record
-	// the services as pending and what will be written as berth's.
+	// the services as pending and what will be written as berth's. Only a
+	// run that was cut off can have left a temporary file, and every such
+	// run left a mark: each write of berth's is preceded by its record
+	// saved Pending or its service recorded pending reload, kept until the
+	// write is known done (a batch cut off as a whole keeps them). A
+	// server without either needs no sweep: one round trip less.
 	if len(changes) > 0 || p.planned.interrupted[server] {
-		if dirs := p.planned.dirs[server]; len(dirs) > 0 {
+		if dirs := p.planned.dirs[server]; len(dirs) > 0 && p.planned.interrupted[server] {
 			// A leftover is never read by a service: failing to remove it
 			// is worth a warning, not the run.
 			if _, err := h.SweepTemp(ctx, dirs); err != nil {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: temporary files (%s*) left by an interrupted run could not be removed: %v", server, host.TempPrefix, err))
 			}
-			failpoint.Hit("after-sweep")
 		}
+		failpoint.Hit("after-sweep")
 	}
 	if len(newPending) > 0 {
 		if err := e.Inventory.AddPendingReloads(ctx, p.Env, server, newPending); err != nil {
@@ -100,13 +106,21 @@ func (e *Engine) recordIntent(ctx context.Context, p *Plan, server string, h hos
 // (ok) and of the unchanged resources whose record was missing or stale,
 // puts back the record from before the run of a change that failed (or
 // forgets its intent), and forgets what was deleted or superseded.
-func (e *Engine) recordOutcome(ctx context.Context, p *Plan, server string, changes []*Change, ok []bool, fail func(format string, args ...any)) {
+//
+// A change whose batch was cut off as a whole (errs[i] an *unsureError),
+// or whose host became unreachable during it, may have been written: its
+// Pending intent stays, so that the next run takes what it finds there
+// for berth's, and sweeps the temporary file it may have left.
+func (e *Engine) recordOutcome(ctx context.Context, p *Plan, server string, changes []*Change, ok []bool, errs []error, fail func(format string, args ...any)) {
 	// Record what stuck; take back the intent of what did not.
 	failpoint.Hit("before-inventory")
 	save := slices.Clone(p.planned.records[server])
 	var gone []string
 	for i, c := range changes {
+		var unsure *unsureError
 		switch {
+		case !ok[i] && (errors.As(errs[i], &unsure) || errors.Is(errs[i], host.ErrUnreachable)):
+			// kept Pending (a deletion keeps its record)
 		case ok[i] && c.Action == Delete:
 			gone = append(gone, c.ID)
 		case ok[i] && c.record != nil:

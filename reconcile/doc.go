@@ -18,6 +18,20 @@
 // Kinds embed Base for their identity and register with RegisterKind, so
 // that a resource found only in the inventory can be pruned.
 //
+// Round trips are per server, not per resource. A kind whose Apply only
+// writes files and directories (kind/files) implements BatchWriter: the
+// engine sends the ops of every such change of a server that is ready in
+// one Host.WriteBatch (over SSH one session), and the undo after a failed
+// check in one more; a change of another kind that depends on one of them
+// waits for its batch, and what depends on that change goes in a later
+// one, so a server takes as many batches as such alternations (one for a
+// first converge of files and directories; the release of a platform is
+// Applied on its own, before or after the batch as its dependencies say).
+// A batch cut off as a whole (the host unreachable) leaves the records of
+// the changes not known done Pending. A kind whose Check needs old
+// contents (a file's diff, what Undo puts back) implements ContentReader:
+// the engine reads every such path of a server in one Host.ReadFiles.
+//
 // A kind whose state is not files (databases and users of a database
 // server) implements BatchChecker: the engine calls its ObserveBatch once
 // per server and batch key with every resource of that key, before any
@@ -31,6 +45,7 @@
 // contracts), resource.go and base.go (Resource, Record, kinds), change.go
 // and format.go (Change, Plan and their printing), plan.go and prune.go
 // (observing, checking, and the inventory records no longer declared),
+// apply_batch.go (BatchWriter, ContentReader and the batch round trips),
 // guard.go (the step before a removed site's deletions), apply.go (the
 // two phases and their barrier), apply_config.go, apply_intent.go,
 // apply_restore.go, apply_data.go and apply_dag.go (one server's phases,
@@ -62,8 +77,8 @@
 //     Phase 1, configuration: every change except the deletions that feed
 //     no service; then each service whose files changed is checked once
 //     per host (nginx -t), and only when every check on the host passed
-//     is each reloaded once. A failed check restores every change of the
-//     run on that host, of every service and kind (files written or
+//     is each reloaded once (Service.PIDFile: by SIGHUP to its master). A
+//     failed check restores every change of the run on that host, of every service and kind (files written or
 //     deleted, directories and empty SQLite files created: a refused run
 //     leaves nothing new), and reloads nothing there. Phase 2, data: the
 //     deletions that feed no service (a removed site's directory,
@@ -72,7 +87,8 @@
 //     phase 1. A refused run deletes no data;
 //   - crash consistency: before its first write on a host, a run removes
 //     the temporary files an interrupted write left in berth's
-//     directories (Host.SweepTemp), records the services it changes as
+//     directories (Host.SweepTemp; only where an earlier run was cut off,
+//     as its Pending records or pending reloads show), records the services it changes as
 //     pending check and reload in the state store (cleared after each
 //     one's reload; the next plan lists them, the next apply checks and
 //     reloads them even with nothing to write, status is OutOfSync until
@@ -84,8 +100,10 @@
 //
 // Failpoints (internal/failpoint, BERTH_FAILPOINT) name the step
 // boundaries of a run, in order: after-sweep, after-record-pending,
-// after-record-intent, after-write:KIND|ROLE|SERVICE (after each change),
-// mid-write (host/local, inside a write), before-check, before-reload,
+// after-record-intent, after-write:KIND|ROLE|SERVICE (after each change;
+// for batched changes, after their batch, one hit per change), mid-write
+// (host/local, inside a write), mid-batch (host/local WriteBatch, before
+// each rename of a file into place), before-check, before-reload,
 // after-reload, before-inventory, before-data, mid-delete (after each data
 // deletion). cmd/berth's crash test kills apply at each one.
 //

@@ -49,6 +49,11 @@ type Service struct {
 	Test   []string // run once after files changed; failure restores them
 	Reload []string // run once after a successful test
 	Dir    string   // working directory of the commands, "" for the default
+	// PIDFile, when set, is the service's master PID file: the reload is
+	// then `kill -HUP PID` (nginx -s reload parses the whole configuration
+	// once more before it sends that signal), and Reload only when the
+	// file cannot be read or holds no PID.
+	PIDFile string
 }
 
 // Desired is what one environment should look like: its resources and how

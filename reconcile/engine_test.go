@@ -139,35 +139,61 @@ type cancelHook struct {
 
 func (c *cancelHook) Applied(*reconcile.Change, error) { c.once.Do(c.cancel) }
 
+// unbatched hides a resource's optional interfaces (BatchWriter,
+// ContentReader): the engine Applies it one by one, as any kind that does
+// not batch its writes.
+type unbatched struct{ reconcile.Resource }
+
 // TestCancelledApplyFinishesWhatItStarted: SIGTERM stops new changes, but
-// what was written is still checked, reloaded and recorded.
+// what was written is still checked, reloaded and recorded: one change
+// applied alone, or a whole batch of files, then nothing more.
 func TestCancelledApplyFinishesWhatItStarted(t *testing.T) {
-	h := reconciletest.New(t)
-	var rs []reconcile.Resource
-	for i := range 3 {
-		f := files.NewFile(files.FileSpec{ID: fmt.Sprint("f", i), Server: "web", Path: fmt.Sprint("/srv/f", i), Content: []byte("x"), Service: "http"})
-		rs = append(rs, f)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h.Engine.Workers = 1
-	h.Engine.Hook = &cancelHook{cancel: cancel}
-	p := h.Plan(h.Desired(5, rs...), reconcile.PlanOptions{})
-	res, err := h.Engine.Apply(ctx, p)
-	if err == nil || res.Applied != 1 {
-		t.Fatalf("want one change applied and an error for the rest, got %+v, %v", res, err)
-	}
-	if h.Count("run", "svc-test") != 1 || h.Count("run", "svc-reload") != 1 {
-		t.Errorf("the applied change was not checked and reloaded after the cancel")
-	}
-	recs, _ := h.Inv.Records(context.Background(), "test")
-	if len(recs) != 1 {
-		t.Errorf("inventory holds %d records, want the 1 applied", len(recs))
-	}
-	// The next run converges the rest.
-	h.Engine.Hook = nil
-	h.Apply(h.Plan(h.Desired(5, rs...), reconcile.PlanOptions{}))
-	if len(h.Fake.Files()) < 3 {
-		t.Errorf("the next run did not converge: %v", h.Fake.Files())
+	for _, tc := range []struct {
+		name    string
+		batched int // files written in one batch before the cancel; else one by one
+	}{
+		{"one by one", 0},
+		{"batched", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := reconciletest.New(t)
+			var rs []reconcile.Resource
+			for i := range 3 {
+				var f reconcile.Resource = files.NewFile(files.FileSpec{ID: fmt.Sprint("f", i), Server: "web", Path: fmt.Sprint("/srv/f", i), Content: []byte("x"), Service: "http"})
+				if tc.batched == 0 {
+					f = unbatched{f}
+				}
+				rs = append(rs, f)
+			}
+			want := 1
+			if tc.batched > 0 {
+				// A change that waits for the batch: the cancel stops it.
+				last := files.NewFile(files.FileSpec{ID: "g", Server: "web", Path: "/srv/g", Content: []byte("y"), Service: "http", Deps: []string{"f0"}})
+				rs = append(rs, unbatched{last})
+				want = tc.batched
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			h.Engine.Workers = 1
+			h.Engine.Hook = &cancelHook{cancel: cancel}
+			p := h.Plan(h.Desired(5, rs...), reconcile.PlanOptions{})
+			res, err := h.Engine.Apply(ctx, p)
+			if err == nil || res.Applied != want {
+				t.Fatalf("want %d change(s) applied and an error for the rest, got %+v, %v", want, res, err)
+			}
+			if h.Count("run", "svc-test") != 1 || h.Count("run", "svc-reload") != 1 {
+				t.Errorf("the applied change was not checked and reloaded after the cancel")
+			}
+			recs, _ := h.Inv.Records(context.Background(), "test")
+			if len(recs) != want {
+				t.Errorf("inventory holds %d records, want the %d applied", len(recs), want)
+			}
+			// The next run converges the rest.
+			h.Engine.Hook = nil
+			h.Apply(h.Plan(h.Desired(5, rs...), reconcile.PlanOptions{}))
+			if len(h.Fake.Files()) < len(rs) {
+				t.Errorf("the next run did not converge: %v", h.Fake.Files())
+			}
+		})
 	}
 }

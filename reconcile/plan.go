@@ -253,9 +253,17 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	if err != nil {
 		return nil, nil, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
 	}
+	input := func(r Resource) CheckInput {
+		return CheckInput{Host: h, Obs: byPath, Record: recs[r.ID()], Adopt: opts.Adopt, Guarded: guarded[r.Site()], Allow: opts.Allow}
+	}
+	contents, err := readContents(ctx, h, rs, input)
+	if err != nil {
+		return nil, nil, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
+	}
 	for _, r := range rs {
 		rec := recs[r.ID()]
-		in := CheckInput{Host: h, Obs: byPath, Record: rec, Adopt: opts.Adopt, Guarded: guarded[r.Site()], Allow: opts.Allow}
+		in := input(r)
+		in.Files = contents
 		if bc, ok := r.(BatchChecker); ok {
 			in.Batch = batches[bc.BatchKey()]
 		}

@@ -34,8 +34,9 @@ type Resource interface {
 	// Check compares the desired state with what was observed and returns
 	// the change needed; Action None when converged. An error wrapping
 	// ErrPolicy (a kind's safety rule) refuses the whole plan; any other
-	// makes the server unobservable for this plan. It may read the host
-	// to build a diff (one read per changed file, never per unchanged one).
+	// makes the server unobservable for this plan. The contents it needs
+	// (to build a diff) it names as a ContentReader, and finds in
+	// CheckInput.Files: one read per server, never per file.
 	// in.Record is the inventory record, nil when berth has none.
 	Check(ctx context.Context, in CheckInput) (Change, error)
 	// Apply makes the change. It must be idempotent: applying a change that
@@ -58,6 +59,10 @@ type CheckInput struct {
 	// Batch is what ObserveBatch returned for the resource's batch, when
 	// the resource is a BatchChecker; nil otherwise.
 	Batch any
+	// Files holds the contents the resource asked for as a ContentReader
+	// (read for every resource of the server in one round trip); nil
+	// otherwise.
+	Files map[string]host.FileData
 	// Guarded is set for a resource whose site the plan removes entirely
 	// and that the site's Desired.BeforeDelete step (a backup) precedes:
 	// deleting the site's data is then allowed, since Apply runs it only

@@ -64,6 +64,7 @@ services:
     type: @@HTTPService.type@@
     listen: @@HTTPService.listen@@
     conf_dir: @@HTTPService.conf_dir@@
+    pid_file: @@HTTPService.pid_file@@
     web_root: @@HTTPService.web_root@@
     user: @@HTTPService.user@@
     group: @@HTTPService.group@@
@@ -222,6 +223,7 @@ var corpusBenign = map[string]string{
 	"HTTPService.type":                "nginx",
 	"HTTPService.listen":              "127.0.0.1:8080",
 	"HTTPService.conf_dir":            "nginx/sites",
+	"HTTPService.pid_file":            "nginx/nginx.pid",
 	"HTTPService.web_root":            "www",
 	"HTTPService.user":                "www-data",
 	"HTTPService.group":               "www-data",

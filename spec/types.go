@@ -140,6 +140,7 @@ type HTTPService struct {
 	Group   string   `yaml:"group" json:"group,omitempty" doc:"Group of site files (default: the user's name)." rule:"unix-name"`
 	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default nginx -t, or apache2ctl configtest)." rule:"argv"`
 	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default nginx -s reload, or apache2ctl graceful)." rule:"argv"`
+	PIDFile string   `yaml:"pid_file" json:"pid_file,omitempty" doc:"nginx only: the master's PID file (default /run/nginx.pid). With the default reload, berth reloads nginx by sending SIGHUP to that PID (nginx -s reload parses the whole configuration once more first); nginx -s reload when the file cannot be read. Not used when reload is set." rule:"server-path"`
 }
 
 // PHPService is a server's PHP-FPM. In its paths and commands, {version} is

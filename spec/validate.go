@@ -305,6 +305,10 @@ func (c *checker) server(s *Server, envs []string) {
 	if h := s.Services.HTTP; h != nil {
 		c.dirPath(m, subject, "services.http.conf_dir", h.ConfDir, local)
 		c.dirPath(m, subject, "services.http.web_root", h.WebRoot, local)
+		c.dirPath(m, subject, "services.http.pid_file", h.PIDFile, local)
+		if h.PIDFile != "" && h.Type == "apache" {
+			c.keyAt(m, "services.http.pid_file", subject, "pid_file applies to nginx only")
+		}
 	}
 	if p := s.Services.PHP; p != nil {
 		c.dirPath(m, subject, "services.php.pool_dir", p.PoolDir, local)

@@ -30,6 +30,8 @@ type webFixture struct {
 	addr     string // where the web server listens
 	reloads  string // file the reload command appends a line to
 	flags    []string
+	sshd     *testenv.SSHServer // the server's sshd, when it is reached over SSH
+	nginx    *testenv.NginxServer
 }
 
 type webKind struct {
@@ -54,6 +56,7 @@ func newWebFixture(t *testing.T, k webKind) *webFixture {
 	switch k.http {
 	case "nginx":
 		n := testenv.Nginx(t)
+		f.nginx = n
 		f.addr, f.confDir = n.Addr, n.SitesDir
 		test = fmt.Sprintf("[nginx, -p, %q, -c, conf/nginx.conf, -t]", n.Prefix)
 		reload = fmt.Sprintf("[sh, -c, 'echo reload >> %s && exec nginx -p %s -c conf/nginx.conf -s reload']", f.reloads, n.Prefix)
@@ -71,6 +74,7 @@ func newWebFixture(t *testing.T, k webKind) *webFixture {
 	sshLine := ""
 	if k.ssh {
 		s := testenv.SSHD(t)
+		f.sshd = s
 		h, p, _ := net.SplitHostPort(s.Addr)
 		address = h
 		sshLine = fmt.Sprintf("ssh: { user: %s, port: %s, sudo: true }\n", s.User, p)

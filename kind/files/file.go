@@ -90,7 +90,7 @@ func (f *File) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 			return f.change(reconcile.None, "kept: no longer a regular file"), nil
 		}
 		c := f.change(reconcile.Delete, "no longer declared")
-		data, err := in.Host.ReadFile(ctx, f.Path())
+		data, err := read(in, f.Path(), func() ([]byte, error) { return in.Host.ReadFile(ctx, f.Path()) })
 		if err != nil {
 			return c, fmt.Errorf("read %s before deleting it: %w", f.Path(), err)
 		}
@@ -125,7 +125,7 @@ func (f *File) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 		return f.change(reconcile.Conflict, "exists and was not created by berth ("+strings.Join(reasons, ", ")+"); run with --adopt to let berth take it over"), nil
 	}
 	c := f.change(reconcile.Update, strings.Join(reasons, ", "))
-	data, err := in.Host.ReadFile(ctx, f.Path())
+	data, err := read(in, f.Path(), func() ([]byte, error) { return in.Host.ReadFile(ctx, f.Path()) })
 	if err != nil {
 		return c, fmt.Errorf("read %s to compare it: %w", f.Path(), err)
 	}

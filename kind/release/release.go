@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"regexp"
@@ -155,25 +156,13 @@ func (r *Release) Check(ctx context.Context, in reconcile.CheckInput) (reconcile
 		before = "(directory)"
 	}
 	c.Diff = fmt.Sprintf("- %s -> %s\n+ %s -> %s\n", r.current(), before, r.current(), want)
-	c.Found = &prior{exists: cur.Exists, obs: cur}
+	c.Found = &prior{exists: cur.Exists, obs: cur, shipped: shipped}
 	return c, nil
 }
 
 // Shell scripts the release runs on a server. They are fixed text: every
 // path reaches them as a positional argument, never inside the script.
 const (
-	// shipScript unpacks a gzipped tar stream (stdin) into $1.tmp and,
-	// only when it is complete (tar succeeded and the marker, its last
-	// entry, is there), renames it to $1.
-	shipScript = `set -e
-d=$1
-rm -rf -- "$d.tmp"
-mkdir -p -- "$d.tmp"
-tar -xzmf - --no-same-owner -C "$d.tmp"
-test -f "$d.tmp/` + BuildMarker + `"
-rm -rf -- "$d"
-mv -T -- "$d.tmp" "$d"`
-
 	// switchScript points the link $1 at $2 atomically: a new link under a
 	// temporary name renamed over $1. A real directory at $1 is first
 	// moved to $4 (when $4 is set). $3 (the marker of the build going
@@ -186,6 +175,44 @@ ln -s -- "$target" "$tmp"
 if [ -n "$aside" ] && [ -d "$link" ] && [ ! -L "$link" ]; then mv -T -- "$link" "$aside"; fi
 mv -T -- "$tmp" "$link"
 touch -c -- "$marker"`
+
+	// deployScript is what Apply runs, in one session. When $7 is "ship"
+	// and the build's marker $4 is not there yet, it unpacks the gzipped
+	// tar stream on stdin into $1.tmp and, only when it is complete (tar
+	// succeeded and the marker, its last entry, is there), renames it to
+	// $1. Then, as switchScript, it points the link $2 at $3 when it
+	// points elsewhere ($5: where a real directory at $2 goes aside), and
+	// lists the builds under $6 as listScript. A failed step names itself
+	// on stderr.
+	deployScript = `set -e
+d=$1 link=$2 target=$3 marker=$4 aside=$5 builds=$6 step=` + stepShip + `
+trap 'st=$?; [ $st -eq 0 ] || echo "$step" >&2' EXIT
+if [ "$7" = ship ]; then
+  if [ -f "$marker" ]; then cat >/dev/null; else
+    rm -rf -- "$d.tmp"
+    mkdir -p -- "$d.tmp"
+    tar -xzmf - --no-same-owner -C "$d.tmp"
+    test -f "$d.tmp/` + BuildMarker + `"
+    rm -rf -- "$d"
+    mv -T -- "$d.tmp" "$d"
+  fi
+fi
+step=` + stepSwitch + `
+if [ ! -f "$marker" ]; then echo "build $d is not on the server (removed since the plan?): the next apply ships it" >&2; exit 1; fi
+if [ ! -L "$link" ] || [ "$(readlink -- "$link")" != "$target" ]; then
+  tmp="$link.berth-new"
+  rm -f -- "$tmp"
+  ln -s -- "$target" "$tmp"
+  if [ -d "$link" ] && [ ! -L "$link" ]; then mv -T -- "$link" "$aside"; fi
+  mv -T -- "$tmp" "$link"
+  touch -c -- "$marker"
+fi
+step=` + stepList + `
+[ -d "$builds" ] || exit 0
+find "$builds" -mindepth 2 -maxdepth 2 -name '` + BuildMarker + `' -type f -printf '%T@ %h\0'`
+
+	// The steps of deployScript, as it names a failed one on stderr.
+	stepShip, stepSwitch, stepList = "berth-step:ship", "berth-step:switch", "berth-step:list"
 
 	// listScript prints "<marker mtime> <build dir>\0" for every build
 	// berth made under $1.
@@ -200,33 +227,40 @@ func (r *Release) Apply(ctx context.Context, h host.Host, c *reconcile.Change) e
 	if c.Action == reconcile.Delete {
 		return r.remove(ctx, h)
 	}
-	// Look again: another run, or an earlier attempt of this one, may
-	// have shipped the build already (certmagic's check after the lock).
-	obs, err := h.Observe(ctx, []string{r.current(), r.marker(r.buildID)})
-	if err != nil {
-		return fmt.Errorf("observe %s before deploying: %w", r.current(), err)
-	}
-	cur, mk := obs[0], obs[1]
-	if !mk.IsRegular() {
+	// One session ships the build (unless the plan found it there),
+	// switches current to it and lists the builds to prune. The script
+	// looks again before it unpacks: another run, or an earlier attempt of
+	// this one, may have shipped the build already (certmagic's check
+	// after the lock).
+	var stdin io.Reader
+	ship := ""
+	if p, _ := c.Found.(*prior); p == nil || !p.shipped {
 		archive, err := r.art.prepare(ctx)
 		if err != nil {
 			return err
 		}
-		if err := r.ship(ctx, h, archive); err != nil {
-			return err
+		f, err := os.Open(archive)
+		if err != nil {
+			return fmt.Errorf("open build %s of platform %s: %w", r.buildID, r.platform, err)
 		}
+		defer f.Close()
+		stdin, ship = f, "ship"
 	}
 	want := r.linkTarget(r.buildID)
-	if cur.Mode&os.ModeSymlink == 0 || cur.LinkTarget != want {
-		aside := ""
-		if cur.IsDir() {
-			aside = r.buildDir("previous-" + r.clock().UTC().Format("20060102T150405Z"))
+	aside := r.buildDir("previous-" + r.clock().UTC().Format("20060102T150405Z"))
+	res, err := h.Run(ctx, []string{"sh", "-c", deployScript, "sh", r.buildDir(r.buildID), r.current(), want, r.marker(r.buildID), aside, r.buildsDir(), ship},
+		host.RunOptions{Stdin: stdin})
+	if err != nil {
+		switch {
+		case bytes.Contains(res.Stderr, []byte(stepShip)):
+			return fmt.Errorf("ship build %s of platform %s into %s (current was not switched; the next apply ships it again): %w",
+				r.buildID, r.platform, r.buildDir(r.buildID), err)
+		case bytes.Contains(res.Stderr, []byte(stepList)):
+			return fmt.Errorf("list the builds in %s: %w", r.buildsDir(), err)
 		}
-		if _, err := run(ctx, h, "sh", "-c", switchScript, "sh", r.current(), want, r.marker(r.buildID), aside); err != nil {
-			return fmt.Errorf("switch %s to %s (the build is on the server; the old one stays live): %w", r.current(), want, err)
-		}
+		return fmt.Errorf("switch %s to %s (the old one stays live): %w", r.current(), want, err)
 	}
-	return r.prune(ctx, h, r.keep, r.buildID)
+	return r.pruneListed(ctx, h, r.keep, r.buildID, res.Stdout)
 }
 
 func (r *Release) clock() time.Time {
@@ -234,21 +268,6 @@ func (r *Release) clock() time.Time {
 		return r.now()
 	}
 	return time.Now()
-}
-
-// ship streams the archive into builds/<id> in one command.
-func (r *Release) ship(ctx context.Context, h host.Host, archive string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return fmt.Errorf("open build %s of platform %s: %w", r.buildID, r.platform, err)
-	}
-	defer f.Close()
-	dir := r.buildDir(r.buildID)
-	if _, err := h.Run(ctx, []string{"sh", "-c", shipScript, "sh", dir}, host.RunOptions{Stdin: f}); err != nil {
-		return fmt.Errorf("ship build %s of platform %s into %s (current was not switched; the next apply ships it again): %w",
-			r.buildID, r.platform, dir, err)
-	}
-	return nil
 }
 
 // prune deletes berth's builds beyond the keep newest (by the time they
@@ -259,6 +278,11 @@ func (r *Release) prune(ctx context.Context, h host.Host, keep int, live string)
 	if err != nil {
 		return fmt.Errorf("list the builds in %s: %w", r.buildsDir(), err)
 	}
+	return r.pruneListed(ctx, h, keep, live, out)
+}
+
+// pruneListed is prune with the listing of listScript (out) at hand.
+func (r *Release) pruneListed(ctx context.Context, h host.Host, keep int, live string, out []byte) error {
 	type build struct {
 		dir string
 		t   float64
@@ -342,8 +366,9 @@ func (r *Release) Record() reconcile.Record {
 // prior is the `current` path before a change (Change.Found), which Undo
 // puts back.
 type prior struct {
-	exists bool
-	obs    host.Observation
+	exists  bool
+	obs     host.Observation
+	shipped bool // the build was on the server when the plan looked
 }
 
 // run runs argv and returns its stdout. A failure's error carries the

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -55,37 +56,33 @@ func fail(err error) (host.RunResult, error) {
 func (s *fakeShell) sh(ctx context.Context, argv []string, stdin []byte) (host.RunResult, error) {
 	args := argv[4:]
 	switch argv[2] {
-	case shipScript:
-		zr, err := gzip.NewReader(bytes.NewReader(stdin))
+	case deployScript:
+		// args: build dir, link, target, marker, aside, builds dir, "ship"
+		if args[6] == "ship" {
+			if _, err := s.f.ReadFile(ctx, args[3]); err != nil {
+				res, err := s.unpack(ctx, args[0], stdin)
+				if err != nil || res.ExitCode != 0 {
+					res.Stderr = append(res.Stderr, "\n"+stepShip...)
+					return res, err
+				}
+			}
+		}
+		if _, err := s.f.ReadFile(ctx, args[3]); err != nil {
+			return fail(fmt.Errorf("%w %s", err, stepSwitch))
+		}
+		obs, err := s.f.Observe(ctx, []string{args[1]})
 		if err != nil {
 			return fail(err)
 		}
-		tr := tar.NewReader(zr)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				break
+		if obs[0].LinkTarget != args[2] {
+			if err := s.f.Remove(ctx, args[1]); err != nil {
+				return fail(fmt.Errorf("%w %s", err, stepSwitch))
 			}
-			if err != nil {
-				return fail(err)
-			}
-			p := path.Join(args[0], hdr.Name)
-			if err := s.mkdir(ctx, path.Dir(p)); err != nil {
-				return fail(err)
-			}
-			switch hdr.Typeflag {
-			case tar.TypeDir:
-				err = s.mkdir(ctx, p)
-			case tar.TypeSymlink:
-				err = s.f.Symlink(hdr.Linkname, p)
-			default:
-				data, _ := io.ReadAll(tr)
-				err = s.f.WriteFile(ctx, p, data, host.WriteOptions{Mode: os.FileMode(hdr.Mode)})
-			}
-			if err != nil {
-				return fail(err)
+			if err := s.f.Symlink(args[2], args[1]); err != nil {
+				return fail(fmt.Errorf("%w %s", err, stepSwitch))
 			}
 		}
+		return s.list(args[5]), nil
 	case switchScript:
 		if err := s.f.Remove(ctx, args[0]); err != nil {
 			return fail(err)
@@ -94,15 +91,55 @@ func (s *fakeShell) sh(ctx context.Context, argv []string, stdin []byte) (host.R
 			return fail(err)
 		}
 	case listScript:
-		var out strings.Builder
-		for p := range s.f.Files() {
-			if path.Base(p) == BuildMarker && path.Dir(path.Dir(p)) == args[0] {
-				out.WriteString("1 " + path.Dir(p) + "\x00")
-			}
-		}
-		return host.RunResult{Stdout: []byte(out.String())}, nil
+		return s.list(args[0]), nil
 	default:
 		return fail(errors.New("the fake shell knows only the release's scripts"))
+	}
+	return host.RunResult{}, nil
+}
+
+// list is listScript: the builds under dir.
+func (s *fakeShell) list(dir string) host.RunResult {
+	var out strings.Builder
+	for p := range s.f.Files() {
+		if path.Base(p) == BuildMarker && path.Dir(path.Dir(p)) == dir {
+			out.WriteString("1 " + path.Dir(p) + "\x00")
+		}
+	}
+	return host.RunResult{Stdout: []byte(out.String())}
+}
+
+// unpack is the ship step: the gzipped tar stream stdin into dir.
+func (s *fakeShell) unpack(ctx context.Context, dir string, stdin []byte) (host.RunResult, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(stdin))
+	if err != nil {
+		return fail(err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+		p := path.Join(dir, hdr.Name)
+		if err := s.mkdir(ctx, path.Dir(p)); err != nil {
+			return fail(err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = s.mkdir(ctx, p)
+		case tar.TypeSymlink:
+			err = s.f.Symlink(hdr.Linkname, p)
+		default:
+			data, _ := io.ReadAll(tr)
+			err = s.f.WriteFile(ctx, p, data, host.WriteOptions{Mode: os.FileMode(hdr.Mode)})
+		}
+		if err != nil {
+			return fail(err)
+		}
 	}
 	return host.RunResult{}, nil
 }
