@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,18 +15,21 @@ import (
 	"time"
 )
 
-// BINDServer is a running BIND named answering on 127.0.0.1:Port (UDP and
-// TCP), controlled by rndc on 127.0.0.1:ControlPort. Zone files live in
-// ZonesDir; new zones may be added with `rndc addzone`.
+// BINDServer is a running BIND named answering DNS on Addr (UDP and TCP),
+// controlled by rndc at its control address. Zone files live in ZonesDir;
+// new zones may be added with `rndc addzone`.
 type BINDServer struct {
 	Dir         string
 	Port        int
-	Addr        string
+	Addr        string // where named answers DNS, IP:Port
 	ControlPort int
 	ZonesDir    string
 	RNDCConf    string // rndc -c RNDCConf ...
 	Conf        string // named.conf, for named-checkconf
-	Proc        *Proc
+	// Netns is the network namespace named runs in ("" for the root
+	// namespace): see BINDOn.
+	Netns string
+	Proc  *Proc
 }
 
 // BINDOptions change how BINDWith starts named.
@@ -43,30 +47,62 @@ func BIND(t testing.TB, zones map[string]string) *BINDServer {
 	return BINDWith(t, zones, BINDOptions{})
 }
 
-// BINDWith is BIND with options.
+// BINDWith is BIND with options: named on 127.0.0.1 at free ports.
 func BINDWith(t testing.TB, zones map[string]string, opts BINDOptions) *BINDServer {
+	t.Helper()
+	return startBIND(t, bindAt{ip: "127.0.0.1", port: FreePort(t), controlPort: FreePort(t)}, zones, opts)
+}
+
+// BINDOn starts named inside the network namespace of h, a simulated
+// machine of Hosts: it answers DNS on h.IP port 53 and rndc on h.IP port
+// 953, reached from the test process through the test bridge and from the
+// host's own sessions (berth over SSH) alike, and it talks to the other
+// hosts from h.IP (zone transfers, NOTIFY). Its files are on the shared
+// file system, in a directory of its own. It is stopped by PID when the
+// test ends, or earlier by b.Proc.Stop.
+func BINDOn(t testing.TB, h *NetHost, zones map[string]string, opts BINDOptions) *BINDServer {
+	t.Helper()
+	return startBIND(t, bindAt{ip: h.IP, port: 53, controlPort: 953, netns: h.Netns}, zones, opts)
+}
+
+// bindAt is where a named listens: DNS on ip:port, rndc on
+// ip:controlPort, inside netns when not empty.
+type bindAt struct {
+	ip                string
+	port, controlPort int
+	netns             string
+}
+
+func startBIND(t testing.TB, at bindAt, zones map[string]string, opts BINDOptions) *BINDServer {
 	t.Helper()
 	named := need(t, "named", "bind9")
 	need(t, "rndc", "bind9-utils")
 	confgen := need(t, "rndc-confgen", "bind9-utils")
 	checkconf := need(t, "named-checkconf", "bind9-utils")
 	d := tempRoot(t, "bind")
-	b := &BINDServer{Dir: d, Port: FreePort(t), ControlPort: FreePort(t), ZonesDir: filepath.Join(d, "zones"), RNDCConf: filepath.Join(d, "rndc.conf")}
-	b.Addr = "127.0.0.1:" + strconv.Itoa(b.Port)
+	b := &BINDServer{Dir: d, Port: at.port, ControlPort: at.controlPort, ZonesDir: filepath.Join(d, "zones"), RNDCConf: filepath.Join(d, "rndc.conf"), Netns: at.netns}
+	b.Addr = net.JoinHostPort(at.ip, strconv.Itoa(b.Port))
+	control := net.JoinHostPort(at.ip, strconv.Itoa(b.ControlPort))
 	mkdir(t, filepath.Join(d, "run"))
 	mkdir(t, b.ZonesDir)
 	key := filepath.Join(d, "rndc.key")
 	run(t, confgen, "-a", "-A", "hmac-sha256", "-k", "berth-rndc", "-c", key)
+	// On loopback only local clients reach rndc; in a namespace the test
+	// process comes through the bridge: the key guards it.
+	allow := "127.0.0.1;"
+	if at.netns != "" {
+		allow = "any;"
+	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, `include "%[1]s";
 options {
   directory "%[2]s/run"; pid-file "%[2]s/run/named.pid"; session-keyfile "%[2]s/run/session.key";
   managed-keys-directory "%[2]s/run";
-  listen-on port %[3]d { 127.0.0.1; }; listen-on-v6 { none; };
+  listen-on port %[3]d { %[5]s; }; listen-on-v6 { none; };
   recursion no; allow-query { any; }; dnssec-validation no; allow-new-zones yes;
 };
-controls { inet 127.0.0.1 port %[4]d allow { 127.0.0.1; } keys { "berth-rndc"; }; };
-`, key, d, b.Port, b.ControlPort)
+controls { inet %[5]s port %[4]d allow { %[6]s } keys { "berth-rndc"; }; };
+`, key, d, b.Port, b.ControlPort, at.ip, allow)
 	names := make([]string, 0, len(zones))
 	for z := range zones {
 		names = append(names, z)
@@ -87,16 +123,21 @@ controls { inet 127.0.0.1 port %[4]d allow { 127.0.0.1; } keys { "berth-rndc"; }
 	b.Conf = cfg
 	writeFile(t, cfg, conf.String())
 	writeFile(t, b.RNDCConf, fmt.Sprintf(`include "%s";
-options { default-key "berth-rndc"; default-server 127.0.0.1; default-port %d; };
-`, key, b.ControlPort))
+options { default-key "berth-rndc"; default-server %s; default-port %d; };
+`, key, at.ip, b.ControlPort))
 	if out, err := exec.Command(checkconf, cfg).CombinedOutput(); err != nil {
 		t.Fatalf("testenv: named-checkconf: %v\n%s", err, out)
 	}
-	b.Proc = start(t, "named "+b.Addr, filepath.Join(d, "named.log"), []string{named, "-4", "-g", "-c", cfg}, nil)
+	argv := []string{named, "-4", "-g", "-c", cfg}
+	if at.netns != "" {
+		// ip netns exec execs named itself: the PID is named's.
+		argv = append([]string{"ip", "netns", "exec", at.netns}, argv...)
+	}
+	b.Proc = start(t, "named "+b.Addr, filepath.Join(d, "named.log"), argv, nil)
 	if err := waitTCP(b.Proc, b.Addr, 20*time.Second); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	if err := waitTCP(b.Proc, "127.0.0.1:"+strconv.Itoa(b.ControlPort), 20*time.Second); err != nil {
+	if err := waitTCP(b.Proc, control, 20*time.Second); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	return b
@@ -114,9 +155,15 @@ func (b *BINDServer) RNDC(args ...string) (string, error) {
 // Dig queries the server for name and type and returns the answer section
 // in +short form.
 func (b *BINDServer) Dig(name, typ string) (string, error) {
-	out, err := exec.Command("dig", "@127.0.0.1", "-p", strconv.Itoa(b.Port), "+short", "+time=2", "+tries=1", name, typ).CombinedOutput()
+	out, err := exec.Command("dig", "@"+b.ip(), "-p", strconv.Itoa(b.Port), "+short", "+time=2", "+tries=1", name, typ).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("dig %s %s: %w: %s", name, typ, err, out)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// ip is the address named answers on.
+func (b *BINDServer) ip() string {
+	h, _, _ := net.SplitHostPort(b.Addr)
+	return h
 }

@@ -142,6 +142,12 @@
 // again. In the run that creates a zone or changes the primary's include
 // file it checks nothing, since named loads those only after the server's
 // changes; the next run does. The first transfer may fail while the
-// primary is not yet reconfigured with the key (the two servers converge
-// in parallel): the next run's check notifies again.
+// primary is not yet reconfigured with the zone and the key (the two
+// servers converge in parallel, or the primary was unreachable): named
+// on the primary sends a NOTIFY when it loads the zone, but a secondary
+// whose refresh failed a moment before only queues it behind its retry
+// timer (BIND's default for a zone never loaded: about a minute, then
+// doubling). The next run's check notifies again and waits, as after
+// any change. Checking in the same run would need the engine to run a
+// change after its server's reloads, which it does not offer.
 package dns
