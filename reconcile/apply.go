@@ -71,7 +71,9 @@ type Result struct {
 //     it, and is skipped when it failed: crossDeps); then one check of every service whose files changed (or
 //     that an interrupted run left pending); only when every check on the
 //     server passed, the installs (afterChecker) run, then one reload of
-//     each service. A failed check restores every
+//     each service; once every server finished its reloads, the
+//     after-reload changes (afterReloader) of each server whose reloads
+//     succeeded run. A failed check restores every
 //     change of the run on that server, of every service and kind (files
 //     written or deleted, directories created), and reloads nothing there;
 //  2. data, servers in parallel, only when phase 1 succeeded on every
@@ -171,10 +173,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 	failedSites := map[string]bool{}
 	cross := newCrossDeps(config)
+	reloads := newReloadBarrier(len(config))
 	var wg sync.WaitGroup
 	for server, changes := range config {
 		wg.Go(func() {
-			r := e.applyServer(ctx, p, server, changes, &n, total, cross)
+			r := e.applyServer(ctx, p, server, changes, &n, total, cross, reloads)
 			merge(r)
 			mu.Lock()
 			defer mu.Unlock()

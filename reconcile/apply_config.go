@@ -16,10 +16,12 @@ import (
 )
 
 // applyServer is phase 1 of Apply on one server.
-func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int, cross *crossDeps) *Result {
+func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, changes []*Change, n *atomic.Int64, total int, cross *crossDeps, reloads *reloadBarrier) *Result {
 	// Whatever happens here, no change on another server waits forever for
-	// one of this server's.
+	// one of this server's, nor for its reloads.
 	defer cross.completeAll(changes)
+	reloaded := reloads.arrive()
+	defer reloaded()
 	res := &Result{}
 	fail := func(format string, args ...any) { res.failServer(server, format, args...) }
 	abort := func(format string, args ...any) *Result {
@@ -42,14 +44,19 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 	}
 
 	// The changes that run between the checks and the reloads (installs,
-	// see afterChecker) go last; the DAG runs the others first.
+	// see afterChecker), then the ones that run after the reloads
+	// (afterReloader) go last; the DAG runs the others first.
 	changes = slices.Clone(changes)
 	slices.SortStableFunc(changes, func(a, b *Change) int {
 		return cmp.Compare(afterRank(a), afterRank(b))
 	})
-	npre := slices.IndexFunc(changes, (*Change).afterCheck)
+	npre := slices.IndexFunc(changes, func(c *Change) bool { return afterRank(c) > 0 })
 	if npre < 0 {
 		npre = len(changes)
+	}
+	nrel := slices.IndexFunc(changes, (*Change).afterReload)
+	if nrel < 0 {
+		nrel = len(changes)
 	}
 	runCtx := ctx
 	errs, order := e.runDAG(ctx, h, changes[:npre], n, total, cross, nil)
@@ -136,11 +143,12 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			}
 		}
 	} else {
-		e.runAfterCheck(runCtx, h, changes, npre, errs, &order, n, total, cross)
-		for i := npre; i < len(changes); i++ {
+		e.runAfter(runCtx, h, changes[:nrel], npre, errs, &order, n, total, cross)
+		for i := npre; i < nrel; i++ {
 			account(i)
 		}
 		failpoint.Hit("before-reload")
+		reloadFailed := false
 		for _, name := range names {
 			svc, ok := svcs[name]
 			if !ok {
@@ -151,6 +159,7 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			if err != nil {
 				fail("%s: reload failed (the files are written and checked; the old configuration may still be running; the next run reloads it again): %v", name, err)
 				res.stop = "the reload of " + name + " failed"
+				reloadFailed = true
 				continue
 			}
 			res.Reloads = append(res.Reloads, server+"/"+name)
@@ -159,25 +168,47 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			}
 			failpoint.Hit("after-reload")
 		}
+		reloaded()
+		if nrel < len(changes) {
+			if reloadFailed {
+				for _, c := range changes[nrel:] {
+					e.hook().Applied(c, errors.New("not run: a reload of this server failed"))
+					res.Failed++
+				}
+			} else {
+				// Every server's reloads are done (or stopped): what
+				// another server serves now is what this run made it.
+				reloads.wait()
+				e.runAfter(runCtx, h, changes, nrel, errs, &order, n, total, cross)
+				for i := nrel; i < len(changes); i++ {
+					account(i)
+				}
+			}
+		}
 	}
 
 	e.recordOutcome(ctx, p, server, changes, ok, errs, fail)
 	return res
 }
 
-// afterRank sorts the changes that run after the checks last.
+// afterRank sorts the changes that run after the checks (1), then the
+// ones that run after the reloads (2), last.
 func afterRank(c *Change) int {
-	if c.afterCheck() {
+	switch {
+	case c.afterReload():
+		return 2
+	case c.afterCheck():
 		return 1
 	}
 	return 0
 }
 
-// runAfterCheck runs changes[npre:] (see afterChecker) once the server's
-// checks passed, in dependency order: their errors go to errs, the ones
-// that succeeded are appended to order. One whose dependency failed (here
-// or on another server) is skipped.
-func (e *Engine) runAfterCheck(ctx context.Context, h host.Host, changes []*Change, npre int, errs []error, order *[]int, n *atomic.Int64, total int, cross *crossDeps) {
+// runAfter runs changes[npre:] once the server's checks passed (see
+// afterChecker) or its reloads are done (see afterReloader), in
+// dependency order: their errors go to errs, the ones that succeeded are
+// appended to order. One whose dependency failed (here or on another
+// server) is skipped.
+func (e *Engine) runAfter(ctx context.Context, h host.Host, changes []*Change, npre int, errs []error, order *[]int, n *atomic.Int64, total int, cross *crossDeps) {
 	postErrs, postOrder := e.runDAG(ctx, h, changes[npre:], n, total, cross, nil)
 	copy(errs[npre:], postErrs)
 	for _, j := range postOrder {

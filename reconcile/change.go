@@ -103,6 +103,24 @@ func (c *Change) afterCheck() bool {
 	return ok && c.Action != Delete && ac.AfterCheck()
 }
 
+// afterReloader is implemented by a resource whose Apply runs only once
+// its server's reloads succeeded and every other server of the run
+// finished its reloads too (the phase-1 reload barrier of Apply): it
+// verifies or completes what the reloaded services now serve (a DNS
+// secondary that must transfer a zone its primary only now loads). A
+// failed check or reload on its own server skips it. Changes on other
+// servers do not wait for it (it runs after their reloads).
+type afterReloader interface {
+	AfterReload() bool
+}
+
+// afterReload reports whether c runs after the reloads (see
+// afterReloader); deletions never do.
+func (c *Change) afterReload() bool {
+	ar, ok := c.res.(afterReloader)
+	return ok && c.Action != Delete && ar.AfterReload()
+}
+
 // Plan is the value `berth plan` prints and `berth apply` runs: every change
 // for one environment at one revision, sorted by server and ID.
 type Plan struct {

@@ -29,6 +29,9 @@ func newCrossDeps(byServer map[string][]*Change) *crossDeps {
 	x := &crossDeps{byID: map[string]*crossDep{}}
 	for _, changes := range byServer {
 		for _, c := range changes {
+			if c.afterReload() {
+				continue // runs after every server's reloads: nothing waits for it
+			}
 			x.byID[c.ID] = &crossDep{done: make(chan struct{})}
 		}
 	}
@@ -59,5 +62,36 @@ func (x *crossDeps) complete(id string, err error) {
 func (x *crossDeps) completeAll(changes []*Change) {
 	for _, c := range changes {
 		x.complete(c.ID, errNotRun)
+	}
+}
+
+// reloadBarrier lets a server's after-reload changes (afterReloader) wait
+// until every server of phase 1 finished its reloads, or stopped before
+// them. A nil *reloadBarrier waits for nothing.
+type reloadBarrier struct {
+	wg sync.WaitGroup
+}
+
+func newReloadBarrier(servers int) *reloadBarrier {
+	b := &reloadBarrier{}
+	b.wg.Add(servers)
+	return b
+}
+
+// arrive returns the function that marks one server's reloads done; only
+// its first call counts.
+func (b *reloadBarrier) arrive() func() {
+	var once sync.Once
+	return func() {
+		if b != nil {
+			once.Do(b.wg.Done)
+		}
+	}
+}
+
+// wait returns once every server arrived.
+func (b *reloadBarrier) wait() {
+	if b != nil {
+		b.wg.Wait()
 	}
 }

@@ -38,7 +38,11 @@
 // Check, so a server's catalogue is read in one query however many sites
 // it holds; Check then reads the result from CheckInput.Batch. A kind
 // that must run between its server's configuration checks and reloads (a
-// site's install) implements AfterCheck; one that takes over paths older
+// site's install) implements AfterCheck; one that must run only once its
+// server's reloads succeeded and every server of the run finished its
+// reloads (a DNS secondary's transfer of a zone its primary only now
+// serves) implements AfterReload (nothing on another server waits for
+// such a change); one that takes over paths older
 // resources managed (a release) implements Supersedes.
 //
 // Where things are: engine.go (the Engine, Desired, Inventory and Hosts
