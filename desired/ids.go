@@ -70,6 +70,11 @@ func ZoneSyncID(zone, secondary, primary string) string {
 	return "zonesync/" + zone + "/" + secondary + "@" + primary
 }
 
+// ZoneXferID names the retransfer of zone by its secondary (dns.Xfer).
+func ZoneXferID(zone, secondary string) string {
+	return "zonexfer/" + zone + "@" + secondary
+}
+
 // ZoneDirID names the directory of an environment's zone files on a DNS
 // server.
 func ZoneDirID(server string) string { return "dns/zone-dir@" + server }

@@ -38,7 +38,8 @@ const pendingTSIG = "cGVuZGluZw=="
 // Zones returns the DNS resources of a resolved revision (kind/dns). On
 // every server with a bind service that serves a zone of the environment,
 // as primary or secondary: its zone directory, one Zone per zone it is
-// the primary of (with a Sync per secondary), the include file listing
+// the primary of (with a Sync per secondary; an Xfer per zone it is a
+// secondary of), the include file listing
 // the zones it serves (which depends on the zones, so that a zone refused
 // by named-checkzone is not configured), and, when transfers need it, the
 // TSIG key file. A server that serves none gets nothing: its include file
@@ -92,6 +93,7 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 			addr      string
 		}
 		var syncs []syncOf
+		var xfers []reconcile.Resource
 		dir := files.NewDir(files.DirSpec{ID: ZoneDirID(s.Name), Server: s.Name, Path: b.ZoneDir})
 		for i := range res.Zones {
 			z := &res.Zones[i]
@@ -115,6 +117,12 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 					return nil, err
 				}
 				inc = append(inc, render.IncludeZone{Name: z.Name, Secondary: true, Primary: addr})
+				own, err := listen(s.Name, z.Name)
+				if err != nil {
+					return nil, err
+				}
+				xfers = append(xfers, dns.NewXfer(dns.XferSpec{ID: ZoneXferID(z.Name, s.Name), Server: s.Name, Zone: z.Name, Primary: addr, Addr: own, BIND: b,
+					Deps: []string{ZoneIncludeID(s.Name)}}))
 			}
 		}
 		if len(inc) == 0 {
@@ -140,6 +148,7 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 			return nil, err
 		}
 		out = append(out, dns.NewConf(dns.ConfSpec{Kind: dns.KindInclude, ID: ZoneIncludeID(s.Name), Server: s.Name, Path: b.IncludeFile, Content: content, Service: dns.ServiceBIND, Deps: deps}))
+		out = append(out, xfers...)
 		for _, sy := range syncs {
 			out = append(out, dns.NewSync(dns.SyncSpec{ID: ZoneSyncID(sy.name, sy.secondary, s.Name), Secondary: sy.secondary, Addr: sy.addr,
 				Zone: sy.zone, Include: b.IncludeFile, Content: content, Wait: opts.SyncWait}))

@@ -166,6 +166,15 @@ type KeptError struct {
 	// of the desired state (a DNS secondary that lags): the result lists
 	// it in Result.Degraded too, and the environment's health is Degraded.
 	Degraded bool
+	// Message, when set, is the whole warning instead of "kept PATH:
+	// REASON": for a change that is not a kept deletion (a lagging
+	// secondary says what lags).
+	Message string
 }
 
-func (e *KeptError) Error() string { return fmt.Sprintf("kept %s: %s", e.Path, e.Reason) }
+func (e *KeptError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return fmt.Sprintf("kept %s: %s", e.Path, e.Reason)
+}

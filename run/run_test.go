@@ -186,7 +186,7 @@ func TestFromPlan(t *testing.T) {
 			{Server: "web2", Error: "http: configuration check failed"},
 		}}, outOf: map[string]bool{"c.com": true, "d.com": true, "gone.com": true}, degraded: map[string]bool{"c.com": true, "gone.com": true}, health: HealthDegraded},
 		{name: "a DNS secondary lags", res: &reconcile.Result{Degraded: []reconcile.Failure{
-			{Server: "ns1", ID: "zonesync/example.com/ns2@ns1", Error: "kept zone example.com on secondary ns2: the secondary lags, Degraded"},
+			{Server: "ns1", ID: "zonesync/example.com/ns2@ns1", Error: "zone example.com on secondary ns2 lags (Degraded): no answer"},
 		}}, outOf: map[string]bool{"d.com": true}, degraded: map[string]bool{}, health: HealthDegraded},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,7 @@
 // zone's primary server. It depends only on reconcile's exported API: a
 // Zone is a reconcile.Resource (embedding reconcile.Base) and a
 // reconcile.BatchChecker, registered with reconcile.RegisterKind like the
-// other kinds here: Sync (zone-sync), and Conf for named's include file
+// other kinds here: Sync (zone-sync), Xfer (zone-xfer), and Conf for named's include file
 // (zone-include) and TSIG key file (zone-key). Their Check never changes
 // the resource: what Apply and Undo need travels in Change.Found.
 //
@@ -128,26 +128,29 @@
 // a log.
 //
 // A Sync resource per zone and secondary (on the primary, ID
-// zonesync/<zone>/<secondary>@<primary>) checks after a reload that the
-// secondary serves the new serial: it sends the secondaries a NOTIFY again
-// (`rndc notify ZONE`, for one whose last refresh failed) and asks the
+// zonesync/<zone>/<secondary>@<primary>) checks that the secondary serves
+// the new serial. It is an after-reload change (reconcile's AfterReload):
+// it runs once the primary's reloads succeeded and every server of the
+// run finished its reloads, so the run that creates a zone or changes the
+// primary's include file checks the secondary too. It sends the
+// secondaries a NOTIFY again (`rndc notify ZONE`) and asks the
 // secondary's SOA over DNS until it matches, for at most its wait
 // (default 30 s). Its Check works the zone's serial out as the zone's own
-// Check does, from the same batch dated at the same instant, and compares
-// the primary's include file on the server with berth's. A secondary that
-// lags does not fail the run: the change returns a reconcile.KeptError
-// marked Degraded, so it is a warning of the run's result naming the
-// secondary with the serials seen, listed in Result.Degraded, which makes
-// the environment's status Degraded (package run); the next plan checks it
-// again. In the run that creates a zone or changes the primary's include
-// file it checks nothing, since named loads those only after the server's
-// changes; the next run does. The first transfer may fail while the
-// primary is not yet reconfigured with the zone and the key (the two
-// servers converge in parallel, or the primary was unreachable): named
-// on the primary sends a NOTIFY when it loads the zone, but a secondary
-// whose refresh failed a moment before only queues it behind its retry
-// timer (BIND's default for a zone never loaded: about a minute, then
-// doubling). The next run's check notifies again and waits, as after
-// any change. Checking in the same run would need the engine to run a
-// change after its server's reloads, which it does not offer.
+// Check does, from the same batch dated at the same instant. A secondary
+// that lags does not fail the run: the change returns a
+// reconcile.KeptError marked Degraded whose warning reads `zone Z on
+// secondary S lags (Degraded): ...` with the serials seen, listed in
+// Result.Degraded, which makes the environment's status Degraded (package
+// run); the next plan checks it again.
+//
+// The first transfer may fail while the primary is not yet reconfigured
+// with the zone and the key (the servers converge in parallel, or the
+// primary was unreachable), and named queues the primary's NOTIFY behind
+// the secondary's retry timer (BIND's default for a zone never loaded:
+// about a minute, then doubling). So each secondary also has an Xfer
+// resource (zone-xfer, ID zonexfer/<zone>@<secondary>, on the secondary):
+// planned when the two SOA serials differ over DNS, it runs after the
+// reloads too and asks the secondary, on its own host, to `rndc retransfer
+// ZONE` if it still lags; one that cannot be asked is a warning, and Sync
+// reports the lag.
 package dns

@@ -491,12 +491,13 @@ services:
 	if s := secondary.serial("example.com"); s != 0 {
 		t.Fatalf("the secondary serves serial %d of a zone the primary does not have", s)
 	}
-	// The next run configures the primary; named sends the secondary a
-	// NOTIFY when it loads the zone, which a secondary whose refresh just
-	// failed may only queue behind its retry (about a minute): the run
-	// cannot check it, since named loads the zone after the run's reload.
+	// The first run that reaches the primary configures it; named sends
+	// the secondary a NOTIFY when it loads the zone, which a secondary
+	// whose refresh just failed only queues behind its retry (about a
+	// minute). After every server's reloads the same run asks the
+	// secondary to retransfer and waits until it serves the zone.
 	e.eng.Hosts = oneHost{local.New()}
-	p, _ = e.apply("production")
+	p, res := e.apply("production")
 	for _, c := range p.Changes {
 		if c.ID == "dns/key@ns1" && (!c.Sensitive || c.Diff != "") {
 			t.Errorf("the TSIG key file reached the plan: %+v", c)
@@ -515,14 +516,11 @@ services:
 			t.Errorf("%s is readable by others: %v", f, err)
 		}
 	}
-	// The run after checks the secondary's serial: when it lags, berth
-	// notifies it again and waits until it serves the zone.
-	_, res := e.apply("production")
 	if len(res.Warnings) > 0 || len(res.Degraded) > 0 {
-		t.Errorf("the run that checks the secondary: warnings %v, degraded %+v", res.Warnings, res.Degraded)
+		t.Errorf("the run that configures the primary: warnings %v, degraded %+v", res.Warnings, res.Degraded)
 	}
 	if s := secondary.serial("example.com"); s != day {
-		t.Fatalf("after the check the secondary serves serial %d, want %d", s, day)
+		t.Fatalf("after the run that configures the primary the secondary serves serial %d, want %d", s, day)
 	}
 	if got := secondary.addresses("www.example.com"); got != "127.0.0.1" {
 		t.Errorf("the secondary answers www.example.com with %q", got)
@@ -560,7 +558,9 @@ services:
 	e.syncWait = 2 * time.Second
 	site("www.example.com, new.example.com, third.example.com")
 	_, res = e.apply("production")
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "secondary ns2") || !strings.Contains(res.Warnings[0], "lags, Degraded") || !strings.Contains(res.Warnings[0], fmt.Sprint(day+2)) {
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool {
+		return strings.Contains(w, "zone example.com on secondary ns2 lags (Degraded)") && strings.Contains(w, fmt.Sprint(day+2))
+	}) {
 		t.Errorf("warnings %q: want the secondary ns2 reported lagging", res.Warnings)
 	}
 	if len(res.Degraded) != 1 || res.Degraded[0].ID != desired.ZoneSyncID("example.com", "ns2", "ns1") {

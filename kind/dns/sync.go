@@ -68,6 +68,10 @@ func NewSync(s SyncSpec) *Sync {
 		secondary: s.Secondary, addr: s.Addr, zone: s.Zone, include: s.Include, incHash: hashOf(s.Content), wait: s.Wait}
 }
 
+// AfterReload: the check runs once every server of the run reloaded, so
+// it sees what the primary and the secondary serve now.
+func (s *Sync) AfterReload() bool { return true }
+
 func (s *Sync) Observe() []string {
 	if s.include == "" {
 		return nil
@@ -118,17 +122,17 @@ func (s *Sync) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 	switch {
 	case err != nil && !errors.Is(err, reconcile.ErrPolicy):
 		return reconcile.Change{}, err
-	case zc.Action == reconcile.Create:
-		return s.NewChange(reconcile.None, "new zone: the secondary transfers it once named loads it; the next run checks its serial"), nil
 	case zc.Action == reconcile.Conflict:
 		return s.NewChange(reconcile.None, "the zone file is not berth's yet"), nil
 	}
-	if obs := in.Obs[s.include]; s.include != "" && (!obs.Exists || obs.SHA256 != s.incHash) {
-		// named reconfigures the primary only after this server's
-		// changes, this one included: waiting here would wait for it.
-		return s.NewChange(reconcile.None, "the primary's zone list changes in this run: the next run checks the secondary's serial"), nil
-	}
 	want := zf.serial
+	if obs := in.Obs[s.include]; zc.Action == reconcile.Create || s.include != "" && (!obs.Exists || obs.SHA256 != s.incHash) {
+		// named loads the zone or its new configuration only with the
+		// reloads of this run; the check runs after them (AfterReload).
+		c := s.NewChange(reconcile.Update, fmt.Sprintf("the primary loads zone %s with this run: after the reloads, wait for serial %d on secondary %s", name, want, s.secondary))
+		c.Found = &syncFound{want: want}
+		return c, nil
+	}
 	seen, seenErr := soaSerial(ctx, s.addr, name)
 	if seenErr == nil && seen == want && zc.Action == reconcile.None {
 		return s.NewChange(reconcile.None, ""), nil
@@ -173,12 +177,12 @@ func (s *Sync) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 		}
 		select {
 		case <-ctx.Done():
-			seen := fmt.Sprintf("serves serial %d", got)
+			seen := fmt.Sprintf("serial %d", got)
 			if err != nil {
-				seen = fmt.Sprintf("does not answer (%v)", err)
+				seen = fmt.Sprintf("no answer (%v)", err)
 			}
 			return &reconcile.KeptError{Path: "zone " + name + " on secondary " + s.secondary, Degraded: true,
-				Reason: fmt.Sprintf("the secondary lags, Degraded: after %s it %s, the primary %s serves %d; check its transfers from the primary (allow-transfer, the TSIG key, named's log on %s)%s", wait, seen, s.Server(), want, s.secondary, notified)}
+				Message: fmt.Sprintf("zone %s on secondary %s lags (Degraded): %s after %s, the primary %s serves %d; check its transfers from the primary (allow-transfer, the TSIG key, named's log on %s)%s", name, s.secondary, seen, wait, s.Server(), want, s.secondary, notified)}
 		case <-tick.C:
 		}
 	}
