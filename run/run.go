@@ -219,6 +219,14 @@ func record(out *Outcome, reportOnly, cancelled bool, log func() []byte) state.R
 	case reportOnly:
 		rr.Result = ResultDrift
 	}
+	if out.Err == nil && out.Result != nil && len(out.Result.Degraded) > 0 {
+		// Applied, but short of it: the record says so, for berth status
+		// (LastHealth) and the API; the run still succeeded.
+		rr.Error = "Degraded: " + failureMessage(out.Result.Degraded[0])
+		if n := len(out.Result.Degraded) - 1; n > 0 {
+			rr.Error += fmt.Sprintf(" (and %d more)", n)
+		}
+	}
 	return rr
 }
 

@@ -399,3 +399,29 @@ func TestFailed(t *testing.T) {
 		t.Errorf("recorded run: %+v", r)
 	}
 }
+
+// TestLastHealth: the health berth status shows is that of the newest run
+// that applied or failed; a succeeded run that recorded an error (a
+// Degraded result) is Degraded.
+func TestLastHealth(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		runs   []state.Run
+		health string
+		why    string
+	}{
+		{"no run", nil, HealthUnknown, ""},
+		{"only a report", []state.Run{{Result: ResultDrift}}, HealthUnknown, ""},
+		{"succeeded", []state.Run{{Result: state.ResultSucceeded}}, HealthHealthy, ""},
+		{"no-op after a failure", []state.Run{{Result: state.ResultNoOp}, {Result: state.ResultFailed, Error: "boom"}}, HealthHealthy, ""},
+		{"failed behind a cancelled run", []state.Run{{Result: ResultCancelled, Error: "no"}, {Result: state.ResultFailed, Error: "boom"}}, HealthDegraded, "boom"},
+		{"succeeded, degraded", []state.Run{{Result: state.ResultSucceeded, Error: "Degraded: ns1: zonesync/example.com/ns2@ns1: zone example.com on secondary ns2 lags (Degraded)"}},
+			HealthDegraded, "Degraded: ns1: zonesync/example.com/ns2@ns1: zone example.com on secondary ns2 lags (Degraded)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if h, why := LastHealth(tt.runs); h != tt.health || why != tt.why {
+				t.Errorf("LastHealth: %q %q, want %q %q", h, why, tt.health, tt.why)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/state"
 )
 
 // Sync states of a site or an environment.
@@ -77,13 +78,27 @@ func Differences(p *reconcile.Plan) map[string]string {
 	why := map[string]string{}
 	for _, c := range p.Changes {
 		if _, seen := why[c.Site]; !seen {
-			why[c.Site] = fmt.Sprintf("%c %s", rune(c.Action), c.ID)
+			why[c.Site] = difference(c)
 		}
 	}
 	if _, seen := why[""]; !seen && len(p.Pending) > 0 {
 		why[""] = p.Pending[0].String()
 	}
 	return why
+}
+
+func difference(c reconcile.Change) string { return fmt.Sprintf("%c %s", rune(c.Action), c.ID) }
+
+// WithReasons adds to the differences of p (Differences) each first
+// change's reason, when it has one: `berth status --observe` shows why a
+// change that writes no file is planned ("~ zonesync/…: secondary ns2
+// serves serial …").
+func WithReasons(p *reconcile.Plan, why map[string]string) {
+	for _, c := range p.Changes {
+		if w, ok := why[c.Site]; ok && w == difference(c) && c.Reason != "" {
+			why[c.Site] = w + ": " + c.Reason
+		}
+	}
 }
 
 // Unsynced returns the first differences between the prepared revision and
@@ -218,3 +233,24 @@ func failureMessage(f reconcile.Failure) string {
 }
 
 func conflict(why string) bool { return strings.HasPrefix(why, "!") }
+
+// LastHealth is an environment's health from its runs, newest first (as
+// state.Store.Runs lists them), for `berth status`: that of the newest
+// run that ended applying or failing (a running, interrupted, cancelled
+// or report-only run says nothing of it). Degraded when it failed, or
+// when it succeeded but recorded an error (Degraded: a DNS secondary that
+// lags, see record); why is that error. Unknown when no run ended so.
+func LastHealth(runs []state.Run) (health, why string) {
+	for _, r := range runs {
+		switch r.Result {
+		case state.ResultFailed:
+			return HealthDegraded, r.Error
+		case state.ResultSucceeded, state.ResultNoOp:
+			if r.Error != "" {
+				return HealthDegraded, r.Error
+			}
+			return HealthHealthy, ""
+		}
+	}
+	return HealthUnknown, ""
+}

@@ -298,7 +298,15 @@ func TestDNSSecondaryOnNamespaceHosts(t *testing.T) {
 	// is out of sync.
 	var stdout, stderr bytes.Buffer
 	code = run(append([]string{"status", "--observe", "--env", "production", "--repo", p.repo, "--state-dir", p.stateDir}, p.flags...), &stdout, &stderr)
-	if code != exitOK || !strings.Contains(stdout.String(), "OutOfSync") || !strings.Contains(stdout.String(), "zonesync/example.com/ns2@ns1") {
-		t.Errorf("berth status --observe with the secondary stopped: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	if code != exitOK || !strings.Contains(stdout.String(), "OutOfSync") || !strings.Contains(stdout.String(), "zonesync/example.com/ns2@ns1: secondary ns2 does not answer for zone example.com") {
+		t.Errorf("berth status --observe with the secondary stopped: exit %d, want the secondary's check with its reason\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	// berth status without --observe: the last run left the environment
+	// Degraded, and says why.
+	stdout.Reset()
+	stderr.Reset()
+	code = run(append([]string{"status", "--env", "production", "--repo", p.repo, "--state-dir", p.stateDir}, p.flags...), &stdout, &stderr)
+	if code != exitOK || !regexp.MustCompile(`production \(branch \w+\): \w+, Degraded,`).MatchString(stdout.String()) || !lag.MatchString(stdout.String()) {
+		t.Errorf("berth status with the secondary lagging: exit %d, want the environment Degraded with the lag\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 }

@@ -28,6 +28,11 @@ type envStatus struct {
 	AppliedAt   *time.Time `json:"applied_at,omitempty"`
 	LastRun     string     `json:"last_run,omitempty"`
 	Sync        string     `json:"sync"`
+	// Health is that of the newest run that applied or failed
+	// (berthrun.LastHealth): Healthy, Degraded (HealthWhy says why) or
+	// Unknown.
+	Health    string `json:"health"`
+	HealthWhy string `json:"health_why,omitempty"`
 	// Removed: berth.yaml no longer declares the environment, but berth
 	// still has resources of it.
 	Removed bool `json:"removed,omitempty"`
@@ -48,7 +53,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	server := fs.String("server", "", "ask a running berth serve at this URL (e.g. http://127.0.0.1:8080) instead")
 	tokenFile := fs.String("token-file", "", "with --server: file holding the API's read (or operator) token; default $BERTH_API_TOKEN")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: berth status [--env ENV] [--repo DIR] [--observe] [--json]\n\nShows, per environment, the last applied revision and whether each site\nmatches the repo (Synced) or not (OutOfSync). Exit status: %d shown (also\nwhen out of sync), %d error, %d usage error.\n", exitOK, exitError, exitUsage)
+		fmt.Fprintf(stderr, "Usage: berth status [--env ENV] [--repo DIR] [--observe] [--json]\n\nShows, per environment, the last applied revision and whether each site\nmatches the repo (Synced) or not (OutOfSync), and the health of the last\nrun that applied (Healthy; Degraded when it failed or left something short\nof the repo, such as a DNS secondary that lags; Unknown). Exit status: %d shown (also\nwhen out of sync), %d error, %d usage error.\n", exitOK, exitError, exitUsage)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseNoArgs(fs, args, stderr); !ok {
@@ -110,13 +115,16 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		if st.Removed {
 			branch = "removed from berth.yaml"
 		}
-		fmt.Fprintf(stdout, "%s (%s): %s, %s", st.Env, branch, st.Sync, applied)
+		fmt.Fprintf(stdout, "%s (%s): %s, %s, %s", st.Env, branch, st.Sync, st.Health, applied)
 		if st.LastRun != "" {
 			fmt.Fprintf(stdout, "; last run %s", st.LastRun)
 		}
 		fmt.Fprintln(stdout)
 		if st.Why != "" {
 			fmt.Fprintf(stdout, "  %s\n", st.Why)
+		}
+		if st.HealthWhy != "" && st.HealthWhy != st.Why {
+			fmt.Fprintf(stdout, "  %s\n", st.HealthWhy)
 		}
 		for _, s := range st.Sites {
 			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Message)
@@ -139,8 +147,10 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 	if rev, at, err := store.LastApplied(ctx, f.env); err == nil && rev != "" {
 		st.LastApplied, st.AppliedAt = rev, &at
 	}
-	if runs, err := store.Runs(ctx, f.env, 1); err == nil && len(runs) > 0 {
+	st.Health = berthrun.HealthUnknown
+	if runs, err := store.Runs(ctx, f.env, 20); err == nil && len(runs) > 0 {
 		st.LastRun = fmt.Sprintf("%d %s", runs[0].ID, runs[0].Result)
+		st.Health, st.HealthWhy = berthrun.LastHealth(runs)
 	}
 
 	prepared, conn, err := l.prepare(ctx, store, f, nil)
@@ -155,6 +165,7 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 			return nil, err
 		}
 		why = berthrun.Differences(p)
+		berthrun.WithReasons(p, why)
 	} else if why, err = prepared.Unsynced(ctx); err != nil {
 		return nil, err
 	}
