@@ -77,6 +77,9 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 		case errs[i] == nil:
 			ok[i] = true
 			res.Applied++
+			for _, r := range c.Reloaded {
+				res.Reloads = append(res.Reloads, server+"/"+r)
+			}
 		case errors.As(errs[i], &kept):
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
 			if kept.Degraded {

@@ -55,6 +55,11 @@ type Change struct {
 	// Output is what a command the change ran printed (an install), its
 	// secrets redacted; set by Apply.
 	Output string `json:"output,omitempty"`
+	// Reloaded names what Apply reloaded itself, beside the services the
+	// engine reloads (a DNS zone's `rndc reload ZONE`: "bind zone
+	// example.com"); set by Apply, listed in Result.Reloads as
+	// server/name when the change succeeded.
+	Reloaded []string `json:"-"`
 
 	// Found is what the resource's Check learned that its Apply and Undo
 	// need (the prior state a failed configuration check puts back, the

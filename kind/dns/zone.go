@@ -440,7 +440,11 @@ func (z *Zone) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 	if err := z.install(ctx, h, f.content); err != nil {
 		return err
 	}
-	return z.reload(ctx, h, c.Action == reconcile.Create)
+	reloaded, err := z.reload(ctx, h, c.Action == reconcile.Create)
+	if reloaded {
+		c.Reloaded = append(c.Reloaded, ServiceBIND+" zone "+z.zone.Name)
+	}
+	return err
 }
 
 func (z *Zone) install(ctx context.Context, h host.Host, content []byte) error {
@@ -458,18 +462,19 @@ func (z *Zone) install(ctx context.Context, h host.Host, content []byte) error {
 	return nil
 }
 
-// reload runs `rndc reload ZONE`. A zone named does not know yet (new) is
-// not an error when missingOK: the include file's reconfig loads it.
-func (z *Zone) reload(ctx context.Context, h host.Host, missingOK bool) error {
+// reload runs `rndc reload ZONE` and reports whether named reloaded it. A
+// zone named does not know yet (new) is not an error when missingOK: the
+// include file's reconfig loads it.
+func (z *Zone) reload(ctx context.Context, h host.Host, missingOK bool) (bool, error) {
 	name := zoneOf(z.Path())
 	err := z.run(ctx, h, append(slices.Clone(z.bind.RNDC), "reload", name))
 	if err != nil && missingOK && strings.Contains(err.Error(), "not found") {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("zone %s is installed but named did not reload it: %w", name, err)
+		return false, fmt.Errorf("zone %s is installed but named did not reload it: %w", name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Undo puts back the zone file Check observed and reloads the zone.
@@ -487,7 +492,8 @@ func (z *Zone) Undo(ctx context.Context, h host.Host, c *reconcile.Change) error
 	if err := h.WriteFile(ctx, z.Path(), f.prior, host.WriteOptions{Mode: 0o644}); err != nil {
 		return err
 	}
-	return z.reload(ctx, h, true)
+	_, err := z.reload(ctx, h, true)
+	return err
 }
 
 // Record is the zone's inventory entry. Its Hash is that of the zone as
