@@ -181,6 +181,9 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			} else {
 				// Every server's reloads are done (or stopped): what
 				// another server serves now is what this run made it.
+				// No change on another server may still wait for one of
+				// this server's (one a cancelled DAG never started).
+				cross.completeAll(changes[:nrel])
 				reloads.wait()
 				e.runAfter(runCtx, h, changes, nrel, errs, &order, n, total, cross)
 				for i := nrel; i < len(changes); i++ {

@@ -42,8 +42,10 @@
 // server's reloads succeeded and every server of the run finished its
 // reloads (a DNS secondary's transfer of a zone its primary only now
 // serves) implements AfterReload (nothing on another server waits for
-// such a change); one that takes over paths older
-// resources managed (a release) implements Supersedes.
+// such a change); one whose Apply reloads something itself (a zone's
+// rndc reload) says so in Change.Reloaded, listed in Result.Reloads; one
+// that takes over paths older resources managed (a release) implements
+// Supersedes.
 //
 // Where things are: engine.go (the Engine, Desired, Inventory and Hosts
 // contracts), resource.go and base.go (Resource, Record, kinds), change.go
