@@ -11,15 +11,20 @@ import (
 // prune adds to servers, for every inventory record of recs that the
 // revision (desired, by ID) no longer declares, the resource that deletes
 // it: the builder's (Desired.Prune) or the kind's registered pruner. A
-// record at or under a path that a desired resource supersedes is not
-// pruned but forgotten once that resource converged (forget, by server).
+// record at the path of a desired resource, or at or under a path that a
+// desired resource supersedes, is not pruned but forgotten once that
+// resource converged (forget, by server).
 // deletedSites are the sites of which the revision declares nothing any
 // more (adopted records aside), siteRecs the records of the sites it no
 // longer declares. sitesNow are the sites the revision declares.
 func prune(d *Desired, resources []Resource, recs []Record, desired map[string]Resource, sitesNow map[string]bool, servers map[string][]Resource) (forget map[string][]forgotten, deletedSites map[string]bool, siteRecs map[string][]Record, err error) {
 	type claim struct{ prefix, by string }
 	claims := map[string][]claim{}
+	owner := map[[2]string]string{} // server, path -> the desired resource at that path
 	for _, r := range resources {
+		if p := r.Path(); p != "" {
+			owner[[2]string{r.Server(), p}] = r.ID()
+		}
 		if s, ok := r.(superseder); ok {
 			for _, prefix := range s.Supersedes() {
 				claims[r.Server()] = append(claims[r.Server()], claim{prefix, r.ID()})
@@ -33,6 +38,13 @@ records:
 	for _, rec := range recs {
 		if _, ok := desired[rec.ID]; ok {
 			continue
+		}
+		// A record at the path a desired resource owns (its ID changed,
+		// its path did not) is that resource's now: deleting it would
+		// delete what the revision declares.
+		if by, ok := owner[[2]string{rec.Server, rec.Path}]; ok && rec.Path != "" {
+			forget[rec.Server] = append(forget[rec.Server], forgotten{id: rec.ID, by: by})
+			continue records
 		}
 		for _, c := range claims[rec.Server] {
 			if rec.Path == c.prefix || strings.HasPrefix(rec.Path, c.prefix+"/") {
