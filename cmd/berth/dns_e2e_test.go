@@ -33,7 +33,7 @@ func newDNSRepo(t *testing.T) *dnsRepo {
 	base := w.base
 	b := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{filepath.Join(base, "berth-staging.conf"), filepath.Join(base, "berth-production.conf")}})
 	r := &dnsRepo{phpWeb: w, bind: b}
-	copyDir(t, "../../examples/sites-repo", r.repo)
+	testenv.CopyTree(t, "../../examples/sites-repo", r.repo)
 	for _, f := range []string{"sites/news.example.net.yaml", "platforms/drupal-10.yaml"} {
 		if err := os.Remove(filepath.Join(r.repo, f)); err != nil {
 			t.Fatal(err)
@@ -62,29 +62,6 @@ services:
 `, base, b.RNDCConf, b.Conf))
 	r.write("zones/example.com.yaml", "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net, ns2.example.net]\nttl: 300\nprimary: db1\nenvironments: [production]\nrecords:\n  - { name: \"@\", type: MX, priority: 10, value: mx1.example.net }\n")
 	return r
-}
-
-// copyDir copies the directory tree from into to.
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		target := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // in runs berth for env.

@@ -32,3 +32,27 @@ func SmallFiles(tb testing.TB, dir string, n, size int) []string {
 	}
 	return paths
 }
+
+// CopyTree copies the directory tree from (directories and regular files)
+// into to, which may exist: tests copy the example sites repo with it.
+func CopyTree(tb testing.TB, from, to string) {
+	tb.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		target := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		tb.Fatalf("testenv: copy %s: %v", from, err)
+	}
+}

@@ -569,29 +569,6 @@ services:
 	e.waitSerial("example.com", day+2)
 }
 
-// copyTree copies the example sites repo into dir.
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		target := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The example repo, with its DNS server db1 reached as this machine (the
 // engine's host for it is the local one) and its bind service pointed at
 // the test named: every name and alias of its sites with dns: answers in the
@@ -601,7 +578,7 @@ func TestExampleRepoOnNamed(t *testing.T) {
 	b := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{
 		filepath.Join(base, "berth-production.conf"), filepath.Join(base, "berth-staging.conf"), filepath.Join(base, "berth-dev.conf")}})
 	e := &dnsEnv{t: t, bind: b, repo: t.TempDir(), base: base, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	copyTree(t, "../../examples/sites-repo", e.repo)
+	testenv.CopyTree(t, "../../examples/sites-repo", e.repo)
 	remote, err := os.ReadFile(filepath.Join(e.repo, "servers/remote.yaml"))
 	if err != nil {
 		t.Fatal(err)
