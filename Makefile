@@ -3,13 +3,15 @@ GO        ?= go
 BIN       := bin/berth
 PKGS      := ./...
 FUZZTIME  ?= 60s
+# The version berth version prints: the tag or commit it is built from.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build demo demo-stop test test-short deps lint fuzz bench schema clean bench-quick
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
 
 # deps installs, only when missing, the Debian packages the real-service tests use.
 deps:

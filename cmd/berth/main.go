@@ -24,6 +24,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"init", "write a new sites repo to start from", runInit},
 		{"validate", "check a sites repo and print every problem", runValidate},
 		{"plan", "show what apply would change on each server", runPlan},
 		{"apply", "converge an environment's servers to the repo", runApply},
@@ -35,6 +36,7 @@ func commands() []command {
 		{"serve", "run the daemon: keep every environment converged to its branch", runServe},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},
 		{"version", "print berth's version", runVersion},
+		{"completion", "print the shell completion script for bash, zsh or fish", runCompletion},
 	}
 }
 
@@ -103,11 +105,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
+	if args[0] == "--version" {
+		return runVersion(args[1:], stdout, stderr)
+	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		return help(args[1:], stdout, stderr)
 	}
 	if c := findCommand(args[0]); c != nil {
 		return c.run(args[1:], stdout, stderr)
+	}
+	if args[0] == "__complete" { // hidden: the completion scripts' helper
+		return runComplete(args[1:], stdout, stderr)
 	}
 	if args[0] == "bench-gen" { // hidden: make bench's repo generator
 		return runBenchGen(args[1:], stdout, stderr)

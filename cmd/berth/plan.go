@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -80,7 +81,20 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if p.Empty() {
 		return exitOK
 	}
+	if !f.json && !f.markdown {
+		writeNextSteps(stderr, p, &f.envFlags)
+	}
 	return exitChanges
+}
+
+// writeNextSteps tells a reader of a text plan with changes how to apply
+// it, and, for a repo that is not under Git yet, how berth serve will
+// follow it. On stderr: the plan on stdout stays the plan.
+func writeNextSteps(w io.Writer, p *reconcile.Plan, f *envFlags) {
+	fmt.Fprintf(w, "\nNext: berth apply --env %s --repo %s applies this plan (it asks before it changes anything).\n", p.Env, f.repo)
+	if strings.HasPrefix(p.Revision, "dir:") {
+		fmt.Fprintf(w, "%s is not a Git repository: commit it (git init && git add -A && git commit) on the branch berth.yaml gives %s, so that berth serve can follow it.\n", f.repo, p.Env)
+	}
 }
 
 // plan loads, validates and plans one environment without writing anything.

@@ -68,16 +68,12 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)
 		}
-		noun := "problems"
-		if len(problems) == 1 {
-			noun = "problem"
-		}
-		fmt.Fprintf(stderr, "%s: %d %s\n", dir, len(problems), noun)
+		fmt.Fprintf(stderr, "%s: %s\n", dir, count(len(problems), "problem"))
 	} else {
-		fmt.Fprintf(stdout, "%s: valid: %d files, %d servers, %d platforms, %d sites\n",
-			dir, len(repo.Files), len(repo.Servers), len(repo.Platforms), len(repo.Sites))
+		fmt.Fprintf(stdout, "%s: valid: %s, %s, %s, %s\n",
+			dir, count(len(repo.Files), "file"), count(len(repo.Servers), "server"), count(len(repo.Platforms), "platform"), count(len(repo.Sites), "site"))
 		for _, e := range envs {
-			fmt.Fprintf(stdout, "  %-12s branch %-10s %d servers, %d platforms, %d sites\n", e.Name, e.Branch, e.Servers, e.Platforms, e.Sites)
+			fmt.Fprintf(stdout, "  %-12s branch %-10s %s, %s, %s\n", e.Name, e.Branch, count(e.Servers, "server"), count(e.Platforms, "platform"), count(e.Sites, "site"))
 		}
 	}
 	if len(problems) > 0 {
@@ -128,4 +124,12 @@ type validateJSON struct {
 	Sites        int           `json:"sites,omitempty"`
 	Environments []envSummary  `json:"environments,omitempty"`
 	Problems     spec.Problems `json:"problems"`
+}
+
+// count spells n things: "1 server", "2 servers".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
