@@ -207,10 +207,11 @@ func (d *Daemon) Webhook(provider string, h http.Handler) http.Handler {
 }
 
 // OnPush is the callback webhook receivers call: the environments following
-// branch get a run.
-func (d *Daemon) OnPush(provider, branch string) {
+// branch get a run; it returns how many.
+func (d *Daemon) OnPush(provider, branch string) int {
 	n := d.TriggerBranch(branch, ReasonWebhook)
 	d.cfg.Logger.Info().Str("provider", provider).Str("branch", branch).Int("environments", n).Msg("push received")
+	return n
 }
 
 type statusRecorder struct {

@@ -358,9 +358,9 @@ func (w *envWorker) finish(log zerolog.Logger, rev string, out *berthrun.Outcome
 		if out.Plan != nil && !out.Plan.Empty() {
 			ev = ev.Int("applied", out.Result.Applied).Strs("reloads", out.Result.Reloads)
 		}
-		ev.Dur("took", took).Msg("converged")
+		ev.Dur("took_ms", took).Msg("converged")
 	} else {
-		log.Error().Err(err).Dur("took", took).Msg("run failed")
+		log.Error().Err(err).Dur("took_ms", took).Msg("run failed")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+
+	"github.com/berthhq/berth/spec"
 )
 
 // apacheVhost renders the site's VirtualHosts.
@@ -123,6 +125,9 @@ func apacheVhost(in *input) ([]byte, error) {
 		pattern := "^" + pathRegexp(r.From) + "$"
 		if prefix, ok := strings.CutSuffix(r.From, "*"); ok {
 			pattern = "^" + pathRegexp(prefix)
+			if spec.RedirectKeepsRest(r.To) {
+				pattern += "(.*)$"
+			}
 		}
 		c.line("RedirectMatch %d %s %s", redirectCode(r), q(pattern), q(r.To))
 	}

@@ -71,6 +71,7 @@ web:
     - { from: /old/*, to: /new/, code: 308 }
     - { from: /chat, to: 'https://chat.example.com/', code: 302 }
     - { from: /search, to: 'https://find.example.com/?src=old' }
+    - { from: /blog/*, to: 'https://blog.example.com/$1', code: 307 }
 ---
 kind: Site
 name: off.test
@@ -354,6 +355,10 @@ func checkServed(t *testing.T, addr string) {
 			headers: map[string]string{"Location": "http://static.test:{port}/new/?q=1"}},
 		{name: "redirect to a query", host: "static.test", target: "/search?q=1", code: 301,
 			headers: map[string]string{"Location": "https://find.example.com/?src=old"}},
+		{name: "wildcard redirect keeps the rest", host: "static.test", target: "/blog/2026/a-post?x=1", code: 307,
+			headers: map[string]string{"Location": "https://blog.example.com/2026/a-post?x=1"}},
+		{name: "wildcard redirect of the prefix", host: "static.test", target: "/blog/", code: 307,
+			headers: map[string]string{"Location": "https://blog.example.com/"}},
 		{name: "exact redirect", host: "static.test", target: "/chat", code: 302,
 			headers: map[string]string{"Location": "https://chat.example.com/"}},
 		{name: "exact redirect is exact", host: "static.test", target: "/chat/more", code: 404},

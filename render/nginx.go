@@ -3,6 +3,8 @@ package render
 import (
 	"fmt"
 	"strings"
+
+	"github.com/berthhq/berth/spec"
 )
 
 // conf writes an indented configuration file.
@@ -141,7 +143,18 @@ func nginxVhost(in *input) ([]byte, error) {
 			if !strings.Contains(to, "?") {
 				to += "$is_args$args"
 			}
-			if prefix, ok := strings.CutSuffix(r.From, "*"); ok {
+			if prefix, ok := strings.CutSuffix(r.From, "*"); ok && spec.RedirectKeepsRest(r.To) {
+				// The rest of the path is taken from the request line as the
+				// client sent it, still %-escaped: a decoded $uri could put
+				// a CR or LF into the Location header. A request line that
+				// spells the prefix differently (%-escaped letters) goes to
+				// the target's base.
+				base := strings.TrimSuffix(r.To, "$1")
+				c.open("location ^~ %s {", q(prefix))
+				c.line("if ($request_uri ~ %s) { return %d %s; }", q("^"+pathRegexp(prefix)+"([^?]*)"), redirectCode(r), q(to))
+				c.line("return %d %s;", redirectCode(r), q(base+"$is_args$args"))
+				c.close("}")
+			} else if ok {
 				c.line("location ^~ %s { return %d %s; }", q(prefix), redirectCode(r), q(to))
 			} else {
 				c.line("location = %s { return %d %s; }", q(r.From), redirectCode(r), q(to))

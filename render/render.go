@@ -272,6 +272,9 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 		default:
 			return fmt.Errorf("redirects[%d].code %d is not 301, 302, 307 or 308", i, r.Code)
 		}
+		if spec.RedirectKeepsRest(r.To) && !strings.HasSuffix(r.From, "*") {
+			return fmt.Errorf("redirects[%d].to ends with $1 but from %s has no trailing *", i, r.From)
+		}
 	}
 	for _, name := range sortedHeaders(w.Headers) {
 		if err := errors.Join(

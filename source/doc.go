@@ -46,7 +46,7 @@
 //
 // GitHub, GitLab, Gitea (and Forgejo) and Generic return http.Handlers that
 // check the provider's signature or token in constant time and call onPush
-// with the pushed branch; the daemon coalesces the pushes into runs. Watch
+// with the pushed branch (it returns how many environments follow it); the daemon coalesces the pushes into runs. Watch
 // calls onChange when a local repository's branches move, or, for a plain
 // directory, when its files change.
 //
@@ -57,13 +57,17 @@
 //	200 a ping (GitHub's test delivery), with a small JSON body; or a
 //	    delivery already received (see Deliveries): ignored, onPush is
 //	    not called, X-Berth-Ignored says so
-//	202 a push to a branch: onPush was called
+//	202 a push to a branch: onPush was called; the body names the branch
+//	    and how many environments follow it, and says so when none does
+//	    (GitHub's and Gitea's form-encoded deliveries are read from their
+//	    payload field)
 //	204 ignored: another event, a tag push; the reason is in X-Berth-Ignored
 //	400 a push whose body is not the provider's JSON, or names no branch
 //	401 a missing or wrong signature or token: onPush is not called
 //	404 the receiver is disabled: no secret is configured
 //	405 a method other than POST
 //	413 a body larger than MaxWebhookBody
+//	415 a form-encoded delivery without a payload field
 //
 // onPush is called on the request's goroutine before the answer is written;
 // it must not block (record the push and let the daemon's loop coalesce).

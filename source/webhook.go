@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -29,7 +32,7 @@ const MaxWebhookBody = 1 << 20
 // secret); X-GitHub-Event push is a push, ping is answered. An empty secret
 // disables the receiver. A delivery seen before (its X-GitHub-Delivery, or
 // the same signed body) is acknowledged and ignored; seen may be nil.
-func GitHub(secret []byte, onPush func(Push), seen *Deliveries) http.Handler {
+func GitHub(secret []byte, onPush func(Push) int, seen *Deliveries) http.Handler {
 	return &receiver{
 		provider: "github", secret: secret, onPush: onPush, seen: seen, signed: true,
 		delivery: func(r *http.Request) string { return r.Header.Get("X-GitHub-Delivery") },
@@ -55,7 +58,7 @@ func GitHub(secret []byte, onPush func(Push), seen *Deliveries) http.Handler {
 // token disables the receiver. A delivery whose X-Gitlab-Event-UUID (or
 // Idempotency-Key) was seen before is acknowledged and ignored; seen may
 // be nil.
-func GitLab(token []byte, onPush func(Push), seen *Deliveries) http.Handler {
+func GitLab(token []byte, onPush func(Push) int, seen *Deliveries) http.Handler {
 	return &receiver{
 		provider: "gitlab", secret: token, onPush: onPush, seen: seen,
 		delivery: func(r *http.Request) string {
@@ -82,7 +85,7 @@ func GitLab(token []byte, onPush func(Push), seen *Deliveries) http.Handler {
 // is a push. An empty secret disables the receiver. A delivery seen before
 // (its X-Gitea-Delivery or X-Forgejo-Delivery, or the same signed body) is
 // acknowledged and ignored; seen may be nil.
-func Gitea(secret []byte, onPush func(Push), seen *Deliveries) http.Handler {
+func Gitea(secret []byte, onPush func(Push) int, seen *Deliveries) http.Handler {
 	return &receiver{
 		provider: "gitea", secret: secret, onPush: onPush, seen: seen, signed: true,
 		delivery: func(r *http.Request) string {
@@ -118,7 +121,7 @@ func Gitea(secret []byte, onPush func(Push), seen *Deliveries) http.Handler {
 // An empty token disables the receiver. A request whose X-Berth-Delivery
 // (or Idempotency-Key) was seen before is acknowledged and ignored; seen
 // may be nil.
-func Generic(token []byte, onPush func(Push), seen *Deliveries) http.Handler {
+func Generic(token []byte, onPush func(Push) int, seen *Deliveries) http.Handler {
 	return &receiver{
 		provider: "generic", secret: token, onPush: onPush, seen: seen,
 		delivery: func(r *http.Request) string {
@@ -146,7 +149,7 @@ const (
 type receiver struct {
 	provider   string
 	secret     []byte
-	onPush     func(Push)
+	onPush     func(Push) int
 	seen       *Deliveries
 	signed     bool                             // the body is signed: a replayed body is a replay whatever its headers say
 	delivery   func(*http.Request) string       // the delivery ID, "" when the sender gave none
@@ -224,6 +227,17 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p payload
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" && h.provider != "generic" {
+		// GitHub's and Gitea's "application/x-www-form-urlencoded" content
+		// type: the JSON payload is the form's payload field (the
+		// signature covers the form, checked above).
+		form, err := url.ParseQuery(string(body))
+		if err != nil || form.Get("payload") == "" {
+			answer(w, http.StatusUnsupportedMediaType, "error", "a form-encoded delivery without a payload field; choose the content type application/json in the "+h.provider+" webhook settings")
+			return
+		}
+		body = []byte(form.Get("payload"))
+	}
 	if len(body) > 0 && (h.provider != "generic" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || body[0] == '{') {
 		if err := json.Unmarshal(body, &p); err != nil {
 			answer(w, http.StatusBadRequest, "error", "the body is not a JSON push payload: "+err.Error())
@@ -257,8 +271,23 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if repo == "" {
 		repo = p.Project.PathWithNamespace
 	}
-	h.onPush(Push{Provider: h.provider, Branch: branch, After: p.After, Repo: repo})
-	answer(w, http.StatusAccepted, "branch", branch)
+	n := h.onPush(Push{Provider: h.provider, Branch: branch, After: p.After, Repo: repo})
+	status := fmt.Sprintf("runs requested for %d environment(s) following %s", n, branch)
+	if n == 0 {
+		status = "no environment follows branch " + branch + "; berth.yaml's environments name the branches berth follows"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	b, _ := json.Marshal(pushAnswer{Branch: branch, Environments: n, Status: status})
+	w.Write(append(b, '\n'))
+}
+
+// pushAnswer is the body of a 202: the branch, how many environments
+// follow it (and got a run), and that in words.
+type pushAnswer struct {
+	Branch       string `json:"branch"`
+	Environments int    `json:"environments"`
+	Status       string `json:"status"`
 }
 
 // replayKeys are what identify a delivery: its ID and, for a signed body,

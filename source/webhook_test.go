@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func sign(body string) string {
 
 type provider struct {
 	name  string
-	new   func([]byte, func(Push), *Deliveries) http.Handler
+	new   func([]byte, func(Push) int, *Deliveries) http.Handler
 	event func(h http.Header, ev string) // sets the event header: "push", "ping", "tag", "other"
 	auth  func(h http.Header, body string, good bool)
 	body  func(ref string) string // a push payload
@@ -129,7 +130,7 @@ func TestWebhooks(t *testing.T) {
 				if tc.req.secret == "-" {
 					secret = nil
 				}
-				h := p.new(secret, func(ps Push) { got = append(got, ps) }, NewDeliveries(DeliveryWindow, MaxDeliveries))
+				h := p.new(secret, func(ps Push) int { got = append(got, ps); return 1 }, NewDeliveries(DeliveryWindow, MaxDeliveries))
 				body := p.body("refs/heads/dev")
 				switch {
 				case strings.HasPrefix(tc.req.body, "refs/"):
@@ -174,7 +175,7 @@ func TestWebhooks(t *testing.T) {
 
 func TestWebhookPing(t *testing.T) {
 	called := false
-	h := GitHub([]byte(hookSecret), func(Push) { called = true }, nil)
+	h := GitHub([]byte(hookSecret), func(Push) int { called = true; return 1 }, nil)
 	body := `{"zen":"Keep it logically awesome.","hook_id":1}`
 	r := httptest.NewRequest("POST", "/hooks/github", strings.NewReader(body))
 	r.Header.Set("X-GitHub-Event", "ping")
@@ -196,7 +197,7 @@ func TestWebhookPing(t *testing.T) {
 
 func TestWebhookForgejoHeaders(t *testing.T) {
 	var got []Push
-	h := Gitea([]byte(hookSecret), func(p Push) { got = append(got, p) }, nil)
+	h := Gitea([]byte(hookSecret), func(p Push) int { got = append(got, p); return 1 }, nil)
 	body := `{"ref":"refs/heads/main","after":"abc","repository":{"full_name":"team/sites"}}`
 	r := httptest.NewRequest("POST", "/hooks/gitea", strings.NewReader(body))
 	r.Header.Set("X-Forgejo-Event", "push")
@@ -224,7 +225,7 @@ func TestWebhookGeneric(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []Push
-			h := Generic([]byte(hookSecret), func(p Push) { got = append(got, p) }, nil)
+			h := Generic([]byte(hookSecret), func(p Push) int { got = append(got, p); return 1 }, nil)
 			r := httptest.NewRequest("POST", "/hooks/generic"+tc.query, strings.NewReader(tc.body))
 			switch tc.header {
 			case "X-Berth-Token":
@@ -283,7 +284,7 @@ func TestWebhookReplay(t *testing.T) {
 			}
 			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
 				var pushes int
-				h := p.new([]byte(hookSecret), func(Push) { pushes++ }, NewDeliveries(DeliveryWindow, MaxDeliveries))
+				h := p.new([]byte(hookSecret), func(Push) int { pushes++; return 1 }, NewDeliveries(DeliveryWindow, MaxDeliveries))
 				for i, d := range tc.deliveries {
 					body := p.body("refs/heads/dev")
 					switch {
@@ -345,5 +346,40 @@ func TestDeliveriesWindowAndBound(t *testing.T) {
 	}
 	if len(d.order) > 6 || len(d.at) > 3 {
 		t.Errorf("memory not bounded: %d in order, %d remembered", len(d.order), len(d.at))
+	}
+}
+
+// GitHub's form-encoded content type carries the JSON in the payload
+// field, under a signature of the whole form; a form without it is
+// refused with the content type to choose. A push to a branch no
+// environment follows is accepted and says so.
+func TestWebhookFormEncodedAndUnfollowedBranch(t *testing.T) {
+	payload := `{"ref":"refs/heads/feature","after":"abc","repository":{"full_name":"team/sites"}}`
+	for _, tc := range []struct {
+		name, body string
+		follows    int
+		wantCode   int
+		wantBody   string
+	}{
+		{"form with payload", url.Values{"payload": {payload}}.Encode(), 2, 202, `"environments":2`},
+		{"form, no environment follows", url.Values{"payload": {payload}}.Encode(), 0, 202, "no environment follows branch feature"},
+		{"form without payload", "ref=refs%2Fheads%2Fmain", 1, 415, "choose the content type application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []Push
+			h := GitHub([]byte(hookSecret), func(p Push) int { got = append(got, p); return tc.follows }, nil)
+			r := httptest.NewRequest("POST", "/hooks/github", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("X-GitHub-Event", "push")
+			r.Header.Set("X-Hub-Signature-256", "sha256="+sign(tc.body))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantCode || !strings.Contains(w.Body.String(), tc.wantBody) {
+				t.Errorf("%d %s, want %d and %q", w.Code, w.Body, tc.wantCode, tc.wantBody)
+			}
+			if tc.wantCode == 202 && (len(got) != 1 || got[0].Branch != "feature" || got[0].Repo != "team/sites") {
+				t.Errorf("pushes %+v, want one to feature of team/sites", got)
+			}
+		})
 	}
 }

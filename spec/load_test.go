@@ -367,6 +367,11 @@ defaults:
 			want:  []string{`sites/a.yaml:4:19: site "a.example.com": redirect_aliases is set but the site has no aliases`},
 		},
 		{
+			name:  "a redirect keeping the rest of a path that is not a wildcard",
+			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb:\n  redirects:\n    - { from: /blog, to: 'https://b.example.com/$1' }\n"},
+			want:  []string{`sites/a.yaml:6:26: site "a.example.com": https://b.example.com/$1 ends with $1, the rest of the path a wildcard from matches, but from /blog has no trailing *; end from with * or drop $1`},
+		},
+		{
 			name:  "a file that does not parse hides no reference problem",
 			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\n  type: php\n"},
 			want:  []string{`platforms/php.yaml:3:7: invalid YAML: mapping values are not allowed in this context`},

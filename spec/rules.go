@@ -239,10 +239,17 @@ var (
 			return nil
 		})
 	RuleRedirectTarget = newRule("redirect-target", "a redirect target",
-		"a URL path starting with a single / (letters, digits and - . _ ~ ! & ' ( ) + , ; = : @ /) or an absolute http(s) URL of letters, digits and - . _ ~ : / ? # [ ] @ ! & ' ( ) * + , ; = %",
+		"a URL path starting with a single / (letters, digits and - . _ ~ ! & ' ( ) + , ; = : @ /) or an absolute http(s) URL of letters, digits and - . _ ~ : / ? # [ ] @ ! & ' ( ) * + , ; = %, either of them ending with $1 (the rest of the path a wildcard from matched) if its from ends with *",
 		func(s string) error {
 			if len(s) > 2048 {
 				return errors.New("longer than 2048 characters")
+			}
+			// $1 only at the end, after a path: no other $ anywhere.
+			if rest, ok := strings.CutSuffix(s, "$1"); ok {
+				if !strings.HasSuffix(rest, "/") || strings.ContainsAny(rest, "?#") {
+					return errors.New("$1 must follow a / and come last, after the path, not in a query or fragment")
+				}
+				s = rest
 			}
 			if strings.HasPrefix(s, "/") {
 				if !urlPathRE.MatchString(s) || strings.HasPrefix(s, "//") {

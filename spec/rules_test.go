@@ -151,7 +151,7 @@ func TestRules(t *testing.T) {
 		{RuleHtpasswd, []string{"bob:$2y$05$abcdefghijABCDEFGHIJ./", "a:$apr1$xyz$abc", "c:$6$rounds=5000$salt$hash"},
 			[]string{"bob:hunter2", "bob", "b b:$2y$05$x", "bob:$2y$05$x y", "bob:$2y$05$x\"", "bob:$2y$05$x\n"}},
 		{RuleURLPath, []string{"/", "/old", "/old/*", "/a;b=c"}, []string{"old", "/a b", "/a%20b", "/a\"", "/a$b", "/a{b}", "/*/x"}},
-		{RuleRedirectTarget, []string{"/new", "https://example.org/a?b=c#d"}, []string{"", "ftp://x/", "https://", "/new*", "https://x/$1", "https://x/ a", "//evil.example"}},
+		{RuleRedirectTarget, []string{"/new", "https://example.org/a?b=c#d", "https://x/$1", "/new/$1"}, []string{"", "ftp://x/", "https://", "/new*", "https://x/a$1", "https://x/$2", "https://x/$1/$1", "https://x/?q=$1", "$1", "https://x/$", "https://x/ a", "//evil.example"}},
 		{RuleGitURL, []string{"https://git.example.com/a.git", "git@git.example.com:a/b.git", "ssh://git@x/y", "file:///srv/git/a"},
 			[]string{"--upload-pack=x", "https://x/a b", "https:///a", "/srv/git/a", "ext::sh -c x"}},
 		{RuleGitRef, []string{"main", "v1.2.3", "feature/x", "10.3.1"}, []string{"-x", "a..b", "a b", "a/", "a.lock", "a//b", "@{-1}", "a~1", "a^"}},

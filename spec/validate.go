@@ -208,7 +208,19 @@ func (c *checker) settings(m *Meta, path, subject string, s *SiteSettings) {
 	if b := s.Backup; b != nil && b.Schedule == "" {
 		c.at(m, join(path, "backup"), subject, "backup: missing schedule (hourly, daily or weekly)")
 	}
+	if s.Web != nil {
+		for i, r := range s.Web.Redirects {
+			if RedirectKeepsRest(r.To) && !strings.HasSuffix(r.From, "*") {
+				c.at(m, join(path, fmt.Sprintf("web.redirects[%d].to", i)), subject, "%s ends with $1, the rest of the path a wildcard from matches, but from %s has no trailing *; end from with * or drop $1", r.To, r.From)
+			}
+		}
+	}
 }
+
+// RedirectKeepsRest says whether a redirect target ends with $1: the rest
+// of the request path after the prefix of a wildcard from (/blog/* to
+// https://blog.example.com/$1 sends /blog/a/b to https://blog.example.com/a/b).
+func RedirectKeepsRest(to string) bool { return strings.HasSuffix(to, "$1") }
 
 // suffixedNames reports site names and aliases that an environment's
 // domain_suffix makes longer than a domain name may be.

@@ -183,7 +183,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	var access daemon.Access
 	var hooks atomic.Pointer[http.Handler]
 	seen := source.NewDeliveries(source.DeliveryWindow, source.MaxDeliveries)
-	push := func(p source.Push) { d.OnPush(p.Provider, p.Branch) }
+	push := func(p source.Push) int { return d.OnPush(p.Provider, p.Branch) }
 	load := func() error {
 		op, err := readSecret(f.apiTokenFile)
 		if err != nil {
@@ -293,7 +293,7 @@ func (h hookFiles) read() (hookSecrets, error) {
 
 // webhooks is the /hooks/ tree: each receiver with its own secret (off
 // without one), all sharing the replay memory seen; wrap counts requests.
-func webhooks(s hookSecrets, seen *source.Deliveries, push func(source.Push), wrap func(string, http.Handler) http.Handler) http.Handler {
+func webhooks(s hookSecrets, seen *source.Deliveries, push func(source.Push) int, wrap func(string, http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/github", wrap("github", source.GitHub(s.github, push, seen)))
 	mux.Handle("/hooks/gitlab", wrap("gitlab", source.GitLab(s.gitlab, push, seen)))

@@ -21,7 +21,7 @@ func TestWebhookSecretsPerReceiver(t *testing.T) {
 	secrets := hookSecrets{github: []byte("github-hmac-key"), gitea: []byte("gitea-hmac-key"), gitlab: []byte("gitlab-plain-token")}
 	var pushes []source.Push
 	h := webhooks(secrets, source.NewDeliveries(source.DeliveryWindow, source.MaxDeliveries),
-		func(p source.Push) { pushes = append(pushes, p) }, func(_ string, h http.Handler) http.Handler { return h })
+		func(p source.Push) int { pushes = append(pushes, p); return 1 }, func(_ string, h http.Handler) http.Handler { return h })
 	const body = `{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567"}`
 	hmacHex := func(key []byte) string {
 		m := hmac.New(sha256.New, key)
