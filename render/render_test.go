@@ -175,7 +175,9 @@ func TestSiteErrors(t *testing.T) {
 		{"from", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Redirects[0].From = "a" }, "redirects[0].from"},
 		{"to space", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Redirects[1].To = "/a b" }, "redirects[1].to"},
 		{"to dollar", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Redirects[1].To = "/a$b" }, "redirects[1].to"},
-		{"to $1 without a wildcard", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Redirects[1].From, s.Web.Redirects[1].To = "/x", "/$1" }, "redirects[1].to ends with $1"},
+		{"to $1 without a wildcard", func(s *spec.ResolvedSite, v *spec.ResolvedServer) {
+			s.Web.Redirects[1].From, s.Web.Redirects[1].To = "/x", "/$1"
+		}, "redirects[1].to ends with $1"},
 		{"code", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Redirects[0].Code = 303 }, "redirects[0].code"},
 		{"header name", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Headers = map[string]string{"X Y": "v"} }, "header name"},
 		{"header value", func(s *spec.ResolvedSite, v *spec.ResolvedServer) { s.Web.Headers = map[string]string{"X": "a\nb"} }, "headers.X"},
