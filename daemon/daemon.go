@@ -42,6 +42,9 @@ const (
 	ReasonWatch   = "watch"
 	ReasonDrift   = "drift"
 	ReasonManual  = "manual"
+	// ReasonConfig starts an environment berth.yaml on the config branch
+	// newly declares (or whose branch it changed) while the daemon runs.
+	ReasonConfig = "config"
 )
 
 // Source is where revisions come from: a Git repository (each environment
@@ -106,6 +109,11 @@ type Daemon struct {
 	declared []string // the environments berth.yaml on the config branch declares
 	ready    bool
 	started  time.Time
+
+	// configWake asks the config loop to read berth.yaml of the config
+	// branch again; configRev is the revision it last read.
+	configWake chan struct{}
+	configRev  string
 }
 
 // New checks cfg and returns a daemon; nothing runs until Run.
@@ -119,7 +127,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	return &Daemon{cfg: cfg, envs: map[string]*envWorker{}}, nil
+	return &Daemon{cfg: cfg, envs: map[string]*envWorker{}, configWake: make(chan struct{}, 1)}, nil
 }
 
 // Run discovers the environments, starts one worker per environment and
@@ -130,19 +138,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.started = time.Now()
 	d.mu.Unlock()
-	envs, err := d.discover(ctx)
+	envs, rev, err := d.discover(ctx)
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
-	for _, e := range envs {
-		w := d.worker(e)
-		wg.Go(func() { w.loop(ctx) })
-		w.trigger(ReasonStartup)
-	}
+	d.mu.Lock()
+	d.configRev = rev
+	d.mu.Unlock()
+	d.follow(ctx, &wg, envs, ReasonStartup)
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
+	wg.Go(func() { d.configLoop(ctx, &wg) })
 	if d.cfg.Poll > 0 {
 		wg.Go(func() { d.every(ctx, d.cfg.Poll, ReasonPoll) })
 	}
@@ -157,40 +165,124 @@ func (d *Daemon) Run(ctx context.Context) error {
 // envConfig is an environment as the config branch's berth.yaml declares it.
 type envConfig struct{ name, branch string }
 
-// discover reads the environments from the config branch's berth.yaml.
-func (d *Daemon) discover(ctx context.Context) ([]envConfig, error) {
+// discover fetches and reads the environments from the config branch's
+// berth.yaml; it returns them with the revision read.
+func (d *Daemon) discover(ctx context.Context) ([]envConfig, string, error) {
 	if err := d.fetch(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	return d.discoverFetched()
+}
+
+// discoverFetched is discover without the fetch.
+func (d *Daemon) discoverFetched() ([]envConfig, string, error) {
 	rev, err := d.cfg.Source.Head(d.cfg.ConfigBranch)
 	if err != nil {
-		return nil, fmt.Errorf("read the environments from branch %s: %w (set --config-branch to the branch whose berth.yaml lists them)", d.cfg.ConfigBranch, err)
+		return nil, "", fmt.Errorf("read the environments from branch %s: %w (set --config-branch to the branch whose berth.yaml lists them)", d.cfg.ConfigBranch, err)
 	}
 	fsys, err := d.cfg.Source.FS(rev)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	repo, lerr := spec.Load(fsys)
-	if repo == nil || repo.Config == nil || len(repo.Config.Environments) == 0 {
-		return nil, fmt.Errorf("branch %s at %s declares no environments: %w", d.cfg.ConfigBranch, reconcile.ShortRevision(rev), lerr)
+	cfg, lerr := spec.LoadConfig(fsys)
+	if lerr != nil || len(cfg.Environments) == 0 {
+		return nil, "", fmt.Errorf("branch %s at %s declares no environments: %w", d.cfg.ConfigBranch, reconcile.ShortRevision(rev), lerr)
 	}
 	var out []envConfig
-	declared := slices.Sorted(maps.Keys(repo.Config.Environments))
-	d.mu.Lock()
-	d.declared = declared
-	d.mu.Unlock()
+	declared := slices.Sorted(maps.Keys(cfg.Environments))
 	for _, name := range declared {
 		if len(d.cfg.Envs) > 0 && !slices.Contains(d.cfg.Envs, name) {
 			continue
 		}
-		out = append(out, envConfig{name: name, branch: repo.Config.Environments[name].Branch})
+		out = append(out, envConfig{name: name, branch: cfg.Environments[name].Branch})
 	}
 	for _, want := range d.cfg.Envs {
 		if !slices.ContainsFunc(out, func(e envConfig) bool { return e.name == want }) {
-			return nil, fmt.Errorf("environment %q is not declared in berth.yaml on branch %s", want, d.cfg.ConfigBranch)
+			return nil, "", fmt.Errorf("environment %q is not declared in berth.yaml on branch %s", want, d.cfg.ConfigBranch)
 		}
 	}
-	return out, nil
+	d.mu.Lock()
+	d.declared = declared
+	d.mu.Unlock()
+	return out, rev, nil
+}
+
+// follow makes the running workers those of envs: it starts (and
+// triggers) a worker for a new environment or one whose branch changed,
+// and stops the worker of an environment no longer declared. A stopped
+// worker finishes the step it is in (its context ends); nothing of its
+// environment is removed: Status lists it as Orphaned while its resources
+// are on the servers.
+func (d *Daemon) follow(ctx context.Context, wg *sync.WaitGroup, envs []envConfig, reason string) {
+	d.mu.Lock()
+	var stop []*envWorker
+	want := map[string]envConfig{}
+	for _, e := range envs {
+		want[e.name] = e
+	}
+	for name, w := range d.envs {
+		if e, ok := want[name]; !ok || e.branch != w.branch {
+			stop = append(stop, w)
+			delete(d.envs, name)
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range stop {
+		w.log.Info().Str("branch", w.branch).Msg("berth.yaml no longer declares this environment on this branch: its worker stops, its resources stay")
+		w.cancel()
+	}
+	for _, e := range envs {
+		d.mu.Lock()
+		_, running := d.envs[e.name]
+		d.mu.Unlock()
+		if running {
+			continue
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		w := d.worker(e, cancel)
+		wg.Go(func() { w.loop(wctx) })
+		w.trigger(reason)
+	}
+}
+
+// configLoop reads berth.yaml of the config branch again after each fetch
+// an environment's pass made (so a push, a poll or a watched change
+// reaches it without a fetch of its own) when the branch moved, and
+// follows the environments it declares: a new one starts without a
+// restart, a removed one stops. A config branch that cannot be read or
+// declares no environment changes nothing; the error is logged.
+func (d *Daemon) configLoop(ctx context.Context, wg *sync.WaitGroup) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.configWake:
+		}
+		rev, err := d.cfg.Source.Head(d.cfg.ConfigBranch)
+		d.mu.Lock()
+		same := err == nil && rev == d.configRev
+		d.mu.Unlock()
+		if err != nil || same {
+			continue
+		}
+		envs, rev, err := d.discoverFetched()
+		if err != nil {
+			d.cfg.Logger.Error().Err(err).Str("step", "config").Msg("the environments stay as they are")
+			continue
+		}
+		d.mu.Lock()
+		d.configRev = rev
+		d.mu.Unlock()
+		d.follow(ctx, wg, envs, ReasonConfig)
+	}
+}
+
+// rereadConfig asks the config loop to look at the config branch again.
+func (d *Daemon) rereadConfig() {
+	select {
+	case d.configWake <- struct{}{}:
+	default:
+	}
 }
 
 func (d *Daemon) fetch(ctx context.Context) error {
@@ -202,10 +294,10 @@ func (d *Daemon) fetch(ctx context.Context) error {
 	return nil
 }
 
-func (d *Daemon) worker(e envConfig) *envWorker {
+func (d *Daemon) worker(e envConfig, cancel context.CancelFunc) *envWorker {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	w := &envWorker{d: d, env: e.name, branch: e.branch, wake: make(chan struct{}, 1), pending: map[string]bool{},
+	w := &envWorker{d: d, env: e.name, branch: e.branch, cancel: cancel, wake: make(chan struct{}, 1), pending: map[string]bool{},
 		log: d.cfg.Logger.With().Str("env", e.name).Logger()}
 	w.status = EnvStatus{Env: e.name, Branch: e.branch, Phase: PhaseProgressing, Health: HealthUnknown}
 	if rev, at, err := d.cfg.Store.LastApplied(context.Background(), e.name); err == nil {

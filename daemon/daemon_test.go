@@ -35,6 +35,7 @@ type dirSource struct {
 	loads   atomic.Int64  // calls of FS: revisions read to be loaded
 	gate    chan struct{} // when set, Fetch signals entered and waits for gate to close
 	entered chan struct{}
+	missing sync.Map // branch name → true: Head says the branch does not exist
 }
 
 func (s *dirSource) Fetch(ctx context.Context) error {
@@ -50,7 +51,10 @@ func (s *dirSource) Fetch(ctx context.Context) error {
 	return nil
 }
 
-func (s *dirSource) Head(string) (string, error) {
+func (s *dirSource) Head(branch string) (string, error) {
+	if _, gone := s.missing.Load(branch); gone {
+		return "", fmt.Errorf("branch %s: %w", branch, fs.ErrNotExist)
+	}
 	h := sha256.New()
 	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -65,8 +69,23 @@ func (s *dirSource) Head(string) (string, error) {
 }
 
 func (s *dirSource) FS(string) (fs.FS, error) {
-	s.loads.Add(1)
-	return os.DirFS(s.dir), nil
+	return &countingFS{FS: os.DirFS(s.dir), loads: &s.loads}, nil
+}
+
+// countingFS counts itself in loads once a file other than berth.yaml is
+// opened: a revision read to be loaded, not the config loop's look at
+// the environments.
+type countingFS struct {
+	fs.FS
+	loads   *atomic.Int64
+	counted atomic.Bool
+}
+
+func (c *countingFS) Open(name string) (fs.File, error) {
+	if name != spec.ConfigFile && !c.counted.Swap(true) {
+		c.loads.Add(1)
+	}
+	return c.FS.Open(name)
 }
 
 type localHosts struct{ h host.Host }

@@ -14,7 +14,10 @@
 // its own, and updates its status and metrics from the outcome;
 // Daemon.Plan plans an environment the same way without applying or
 // recording. It runs the environments berth.yaml on the config branch
-// declares; one it no longer declares whose resources are still on the
+// declares, read again (berth.yaml alone, spec.LoadConfig) after any pass
+// whose fetch moved that branch: a new environment gets a worker and a
+// run, a removed one's worker stops; an environment whose branch is gone
+// is Stalled. One it no longer declares whose resources are still on the
 // servers is listed by Status as PhaseOrphaned and left alone (berth apply
 // --env removes it, see package run). Applies of different environments never overlap, so two
 // environments never write the same host file at once.

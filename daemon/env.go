@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,7 @@ type envWorker struct {
 	env    string
 	branch string
 	log    zerolog.Logger
+	cancel context.CancelFunc // stops the worker's loop
 
 	wake chan struct{}
 
@@ -148,11 +150,18 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		w.update(func(s *EnvStatus) { s.Message = err.Error() })
 		return
 	}
+	w.d.rereadConfig()
 	rev, err := w.d.cfg.Source.Head(w.branch)
 	now := time.Now().UTC()
 	if err != nil {
+		// A deleted branch: nothing to converge to. The environment is
+		// Stalled (not Synced) until the branch is back or berth.yaml
+		// stops declaring it; what was applied stays.
 		log.Error().Err(err).Str("step", "fetch").Msg("branch not found")
-		w.update(func(s *EnvStatus) { s.Message = err.Error() })
+		w.update(func(s *EnvStatus) {
+			s.Phase = PhaseStalled
+			s.Message = fmt.Sprintf("branch %s not found (%v); %s stays applied: push the branch again, or remove the environment from berth.yaml", w.branch, err, cmp.Or(reconcile.ShortRevision(s.LastApplied), "nothing"))
+		})
 		return
 	}
 	log = log.With().Str("rev", reconcile.ShortRevision(rev)).Logger()

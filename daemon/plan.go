@@ -17,7 +17,7 @@ import (
 // secrets of new databases. It needs no Run: it reads the environments from
 // the config branch itself.
 func (d *Daemon) Plan(ctx context.Context, env string) (*reconcile.Plan, error) {
-	envs, err := d.discover(ctx)
+	envs, _, err := d.discover(ctx)
 	if err != nil {
 		return nil, err
 	}

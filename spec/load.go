@@ -136,6 +136,24 @@ func Load(fsys fs.FS) (*Repo, error) {
 	return r, nil
 }
 
+// LoadConfig reads berth.yaml alone, with the rules of its fields: what a
+// daemon needs to know which environments exist and the branches they
+// follow, without reading every site. The environments themselves are
+// validated by Load when they run.
+func LoadConfig(fsys fs.FS) (*Config, error) {
+	var problems Problems
+	data, err := readFile(fsys, ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigFile, err)
+	}
+	c := loadConfig(data, &problems)
+	if len(problems) > 0 {
+		problems.sort()
+		return c, problems
+	}
+	return c, nil
+}
+
 // read notes the spec file name, read with data, in Files and Digest.
 func (r *Repo) read(name string, data []byte) {
 	r.Files = append(r.Files, name)
