@@ -29,25 +29,30 @@ type Scheduled struct {
 // Due takes, for every site of sites in turn, its scheduled backup when
 // one is due at now (none of its scheduled backups is more recent than
 // its period), and prunes its scheduled backups beyond Keep. It says what
-// it did on out, and returns the errors of every site that failed.
-func (b *Backups) Due(ctx context.Context, sites []Scheduled, revision string, now time.Time, out io.Writer) error {
+// it did on out, and returns how many backups it took or pruned and the
+// errors of every site that failed.
+func (b *Backups) Due(ctx context.Context, sites []Scheduled, revision string, now time.Time, out io.Writer) (int, error) {
 	var errs []error
+	did := 0
 	for _, s := range sites {
-		if err := b.dueSite(ctx, s, revision, now, out); err != nil {
+		n, err := b.dueSite(ctx, s, revision, now, out)
+		did += n
+		if err != nil {
 			errs = append(errs, fmt.Errorf("site %s: %w", s.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return did, errors.Join(errs...)
 }
 
-func (b *Backups) dueSite(ctx context.Context, s Scheduled, revision string, now time.Time, out io.Writer) error {
+func (b *Backups) dueSite(ctx context.Context, s Scheduled, revision string, now time.Time, out io.Writer) (int, error) {
 	if s.Err != nil {
-		return s.Err
+		return 0, s.Err
 	}
+	did := 0
 	d, store := s.Data, s.Store
 	list, err := b.List(ctx, d.Env, d.Site, store)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var last time.Time
 	for _, l := range list {
@@ -61,15 +66,16 @@ func (b *Backups) dueSite(ctx context.Context, s Scheduled, revision string, now
 	} else {
 		m, err := b.Take(ctx, d, store, Options{Revision: revision, Reason: ReasonScheduled})
 		if err != nil {
-			return err
+			return 0, err
 		}
+		did++
 		fmt.Fprintf(out, "%s: backup %s, %s on %s.\n", d.Site, m.ID, HumanSize(m.Size()), store.Server)
 	}
 	gone, err := b.Prune(ctx, d.Env, d.Site, store, s.Keep)
 	for _, id := range gone {
 		fmt.Fprintf(out, "%s: pruned backup %s (keep %d).\n", d.Site, id, s.Keep)
 	}
-	return err
+	return did + len(gone), err
 }
 
 // HumanSize is n bytes for people: B, KiB, MiB or GiB.

@@ -83,9 +83,12 @@ type Config struct {
 	ConfigBranch string
 	// Envs limits the daemon to these environments; empty means all.
 	Envs []string
-	// Poll and Drift are the intervals of the poll and drift timers; zero
+	// Poll and Drift are the intervals of the poll and drift timers;
+	// Schedule that of the scheduled jobs (backups that are due); zero
 	// disables a timer.
-	Poll, Drift time.Duration
+	Poll, Drift, Schedule time.Duration
+	// Now is the clock of scheduled jobs; nil: time.Now.
+	Now func() time.Time
 	// SelfHeal applies drift found by the drift timer; without it drift is
 	// only reported (phase OutOfSync).
 	SelfHeal bool
@@ -156,6 +159,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.cfg.Drift > 0 {
 		wg.Go(func() { d.every(ctx, d.cfg.Drift, ReasonDrift) })
+	}
+	if d.cfg.Schedule > 0 {
+		wg.Go(func() { d.every(ctx, d.cfg.Schedule, TriggerSchedule) })
 	}
 	<-ctx.Done()
 	wg.Wait()

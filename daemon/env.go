@@ -45,6 +45,9 @@ type EnvStatus struct {
 	Problems      []spec.Problem `json:"problems,omitempty"`
 	Sites         []SiteStatus   `json:"sites,omitempty"`
 	LastRun       *RunSummary    `json:"last_run,omitempty"`
+	// LastJob is the newest scheduled job that did something (a backup
+	// taken or pruned) or failed.
+	LastJob *RunSummary `json:"last_job,omitempty"`
 }
 
 // SiteStatus is one site's sync state and health, as package run derives
@@ -112,13 +115,20 @@ func (w *envWorker) loop(ctx context.Context) {
 		case <-w.wake:
 		}
 		w.mu.Lock()
+		schedule := w.pending[TriggerSchedule]
+		delete(w.pending, TriggerSchedule)
 		reasons := slices.Sorted(maps.Keys(w.pending))
 		clear(w.pending)
 		w.mu.Unlock()
-		if len(reasons) == 0 {
+		if len(reasons) == 0 && !schedule {
 			continue
 		}
-		w.run(ctx, reasons)
+		if len(reasons) > 0 {
+			w.run(ctx, reasons)
+		}
+		if schedule {
+			w.jobs(ctx)
+		}
 		if f := w.d.cfg.AfterRun; f != nil {
 			f(w.snapshot())
 		}

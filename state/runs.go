@@ -21,6 +21,12 @@ const (
 	ResultInterrupted = "interrupted"
 	ResultSucceeded   = "succeeded"
 	ResultFailed      = "failed"
+	// ResultJobDone and ResultJobFailed end a scheduled job the daemon
+	// recorded (trigger "schedule": backups taken or pruned). A job applies
+	// nothing: neither counts as applied (LastApplied) nor as the
+	// environment's health.
+	ResultJobDone   = "job-done"
+	ResultJobFailed = "job-failed"
 	// ResultNoOp is a run whose plan was empty: the hosts already matched
 	// its revision.
 	ResultNoOp = "no-op"

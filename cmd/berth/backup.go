@@ -113,7 +113,8 @@ func (e *backupEnv) one(ctx context.Context, site string, stdout io.Writer) erro
 
 // due takes the scheduled backups that are due (package backup).
 func (e *backupEnv) due(ctx context.Context, stdout io.Writer) error {
-	return e.b.Due(ctx, desired.ScheduledBackups(e.l.res, e.l.stateDir), e.l.revision, time.Now(), stdout)
+	_, err := e.b.Due(ctx, desired.ScheduledBackups(e.l.res, e.l.stateDir), e.l.revision, time.Now(), stdout)
+	return err
 }
 
 func runBackups(args []string, stdout, stderr io.Writer) int {

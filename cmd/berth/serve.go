@@ -33,7 +33,7 @@ import (
 type serveFlags struct {
 	repo, stateDir, listen, configBranch string
 	envs                                 stringList
-	poll, drift                          time.Duration
+	poll, drift, schedule                time.Duration
 	noSelfHeal, watch                    bool
 	webhookSecretFile                    string
 	hooks                                hookFiles
@@ -56,6 +56,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.configBranch, "config-branch", "main", "branch whose berth.yaml lists the environments")
 	fs.DurationVar(&f.poll, "poll", time.Minute, "fetch interval (with ±10% jitter); 0 disables polling")
 	fs.DurationVar(&f.drift, "drift-interval", 10*time.Minute, "re-observe the servers this often and converge drift; 0 disables")
+	fs.DurationVar(&f.schedule, "schedule-interval", 5*time.Minute, "look this often for scheduled jobs that are due (sites' backup.schedule); 0 disables")
 	fs.BoolVar(&f.noSelfHeal, "no-self-heal", false, "only report drift found by the drift timer, do not repair it")
 	fs.BoolVar(&f.watch, "watch", false, "watch a local --repo and run on every commit (Git) or file change (plain directory)")
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "refused: one secret for every receiver lets a GitLab token forge GitHub signatures; use the per-receiver flags")
@@ -75,7 +76,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&f.keyFiles, "ssh-key", "private key file for the servers (repeatable); ssh-agent when $SSH_AUTH_SOCK is set")
 	fs.StringVar(&f.knownHosts, "known-hosts", defaultKnownHosts(), "known_hosts file the servers' host keys are checked against")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth serve [--repo URL|DIR] [flags]\n\nKeeps every environment of the sites repo converged to its branch: polls,\nreceives webhooks on /hooks/{github,gitlab,gitea,generic}, watches a local\nrepo, repairs drift, and serves /api/v1/status, /api/v1/runs, /healthz,\n/readyz and /metrics. SIGTERM finishes the current step and exits;\nSIGHUP re-reads the secret files.")
+		fmt.Fprintln(stderr, "Usage: berth serve [--repo URL|DIR] [flags]\n\nKeeps every environment of the sites repo converged to its branch: polls,\nreceives webhooks on /hooks/{github,gitlab,gitea,generic}, watches a local\nrepo, repairs drift, takes the scheduled backups that are due, and serves /api/v1/status, /api/v1/runs, /healthz,\n/readyz and /metrics. SIGTERM finishes the current step and exits;\nSIGHUP re-reads the secret files.")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseNoArgs(fs, args, stderr); !ok {
@@ -259,7 +260,7 @@ func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir
 		},
 		Code:         func() desired.Code { return newGitCode(stateDir, f.git) },
 		Version:      version,
-		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, SelfHeal: !f.noSelfHeal,
+		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, Schedule: f.schedule, SelfHeal: !f.noSelfHeal,
 		Logger: log,
 	}
 }
