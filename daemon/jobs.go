@@ -6,14 +6,17 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/cron"
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
+	"github.com/rs/zerolog"
 )
 
 // TriggerSchedule, on Config.Schedule's timer, runs the environments'
 // scheduled jobs: the scheduled backups of their sites (backup.schedule,
-// backup.keep), as `berth backup --due` takes them.
+// backup.keep), as `berth backup --due` takes them, and their cron
+// commands (package cron).
 const TriggerSchedule = "schedule"
 
 // now is the daemon's clock (Config.Now, a seam for tests).
@@ -25,12 +28,15 @@ func (d *Daemon) now() time.Time {
 }
 
 // jobs runs the scheduled jobs of the revision last applied: the backups
-// that are due, and the pruning of scheduled backups beyond keep. A pass
-// that took or pruned nothing is not recorded; one that did, or failed,
-// is recorded in the run history with the trigger "schedule" and the
-// result state.ResultJobDone or state.ResultJobFailed, its output as the
-// log. It never applies anything and never changes the environment's
-// phase.
+// that are due with the pruning of scheduled backups beyond keep, then
+// the sites' cron commands that are due. A backup pass that took or
+// pruned nothing is not recorded; one that did, or failed, is recorded in
+// the run history with the trigger "schedule", each cron run with the
+// trigger "cron SITE/NAME"; the result is state.ResultJobDone or
+// state.ResultJobFailed, the output the log. Jobs never apply anything
+// and never change the environment's phase; they do not overlap an apply
+// (backups write on the backup server, which an apply may prune after a
+// deletion backup; a cron command may read what an apply writes).
 func (w *envWorker) jobs(ctx context.Context) {
 	w.mu.Lock()
 	applied := w.applied
@@ -43,37 +49,71 @@ func (w *envWorker) jobs(ctx context.Context) {
 		return
 	}
 	sites := desired.ScheduledBackups(res, w.d.cfg.StateDir)
-	if len(sites) == 0 {
+	crons := desired.CronJobs(res, w.d.cfg.StateDir)
+	if len(sites) == 0 && len(crons) == 0 {
 		return
 	}
-	log := w.log.With().Str("rev", applied).Str("step", "backup").Logger()
-	// Backups write on the backup server and must not overlap an apply
-	// that prunes a site after its deletion backup.
 	w.d.applyMu.Lock()
 	defer w.d.applyMu.Unlock()
 	hosts, closeHosts := w.d.cfg.Hosts(res)
 	defer closeHosts()
-	b := &backup.Backups{Hosts: hosts, Version: w.d.cfg.Version, Now: w.d.now}
-	var out bytes.Buffer
-	started := w.d.now()
-	did, err := b.Due(ctx, sites, applied, started, &out)
-	if did == 0 && err == nil {
-		return
+	if len(sites) > 0 {
+		log := w.log.With().Str("rev", applied).Str("step", "backup").Logger()
+		b := &backup.Backups{Hosts: hosts, Version: w.d.cfg.Version, Now: w.d.now}
+		var out bytes.Buffer
+		started := w.d.now()
+		did, err := b.Due(ctx, sites, applied, started, &out)
+		if did > 0 || err != nil {
+			if err != nil {
+				log.Error().Err(err).Msg("scheduled backups failed")
+			} else {
+				log.Info().Int("done", did).Msg("scheduled backups taken")
+			}
+			w.recordJob(ctx, log, applied, TriggerSchedule, started, out.Bytes(), err)
+		}
 	}
+	for _, j := range crons {
+		if ctx.Err() != nil {
+			return
+		}
+		log := w.log.With().Str("rev", applied).Str("step", "cron").Str("site", j.Site).Str("job", j.Name).Logger()
+		last, err := w.d.cfg.Store.LastStarted(ctx, w.env, j.Trigger())
+		if err != nil {
+			log.Error().Err(err).Msg("cannot read the job's last run; not running it")
+			continue
+		}
+		started := w.d.now()
+		if !j.Due(last, started) {
+			continue
+		}
+		var res cron.Result
+		h, err := hosts.Host(ctx, j.Server)
+		if err == nil {
+			res, err = j.Run(ctx, h)
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("cron failed")
+		} else {
+			log.Info().Msg("cron ran")
+		}
+		w.recordJob(ctx, log, applied, j.Trigger(), started, res.Output, err)
+	}
+}
+
+// recordJob records one job's run in the run history and as the
+// environment's last job.
+func (w *envWorker) recordJob(ctx context.Context, log zerolog.Logger, rev, trigger string, started time.Time, output []byte, err error) {
 	result, msg := state.ResultJobDone, ""
 	if err != nil {
 		result, msg = state.ResultJobFailed, err.Error()
-		log.Error().Err(err).Msg("scheduled backups failed")
-	} else {
-		log.Info().Int("done", did).Msg("scheduled backups taken")
 	}
 	store := w.d.cfg.Store
-	id, serr := store.StartRun(ctx, state.Run{Env: w.env, Revision: applied, Trigger: TriggerSchedule, Started: started})
+	id, serr := store.StartRun(ctx, state.Run{Env: w.env, Revision: rev, Trigger: trigger, Started: started})
 	if serr == nil {
-		serr = store.FinishRun(ctx, id, state.RunResult{Result: result, Log: out.Bytes(), Error: msg})
+		serr = store.FinishRun(ctx, id, state.RunResult{Result: result, Finished: w.d.now(), Log: output, Error: msg})
 	}
 	if serr != nil {
-		log.Error().Err(serr).Msg("cannot record the scheduled backups")
+		log.Error().Err(serr).Msg("cannot record the job")
 		return
 	}
 	w.setLastJob(ctx, id)

@@ -50,6 +50,11 @@ defaults:
         @@WebOptions.headers[]@@
   backup:
     schedule: @@Backup.schedule@@
+  cron:
+    @@SiteSettings.cron{}@@:
+      schedule: @@Cron.schedule@@
+      command:
+        - @@Cron.command[]@@
 backups:
   server: @@Backups.server@@
   dir: @@Backups.dir@@
@@ -137,6 +142,8 @@ build:
   - @@Platform.build[]@@
 install:
   - @@Platform.install[]@@
+cron:
+  @@Platform.cron{}@@: { schedule: hourly, command: [php, cron.php] }
 docroot: @@Platform.docroot@@
 php: @@Platform.php@@
 servers:
@@ -168,6 +175,8 @@ environments:
   - @@Site.environments[]@@
 state: @@Site.state@@
 php: @@Site.php@@
+cron:
+  @@Site.cron{}@@: { schedule: daily, command: [php, nightly.php] }
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -216,6 +225,11 @@ var corpusBenign = map[string]string{
 	"WebOptions.headers{}":            "X-Frame-Options",
 	"WebOptions.headers[]":            "DENY",
 	"Backup.schedule":                 "daily",
+	"SiteSettings.cron{}":             "cleanup",
+	"Cron.schedule":                   "every 15m",
+	"Cron.command[]":                  "true",
+	"Platform.cron{}":                 "app-cron",
+	"Site.cron{}":                     "nightly",
 	"Backups.server":                  "web1",
 	"Backups.dir":                     "backups",
 	"Server.kind":                     "Server",

@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -254,6 +255,8 @@ type ResolvedPlatform struct {
 	// Install is the platform's own install command (argv), nil for the
 	// type's default.
 	Install []string `json:"install,omitempty"`
+	// Cron are the scheduled commands every site of the platform gets.
+	Cron map[string]*Cron `json:"cron,omitempty"`
 	// KeepBuilds is how many builds stay on each server, the live one
 	// included.
 	KeepBuilds int      `json:"keep_builds"`
@@ -280,6 +283,17 @@ type ResolvedSite struct {
 	TLS             ResolvedTLS  `json:"tls"`
 	Web             WebOptions   `json:"web,omitzero"`
 	Backup          *Backup      `json:"backup,omitempty"`
+	// Cron are the site's scheduled commands: the platform's, with the
+	// site's layers over them by name; sorted by name.
+	Cron []ResolvedCron `json:"cron,omitempty"`
+}
+
+// ResolvedCron is one scheduled command of a site.
+type ResolvedCron struct {
+	Name     string        `json:"name"`
+	Schedule string        `json:"schedule"`
+	Every    time.Duration `json:"every"`
+	Command  []string      `json:"command"`
 }
 
 // ResolvedDBService is a server's database service with defaults
@@ -467,6 +481,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Source:     p.Source,
 			Build:      slices.Clone(p.Build),
 			Install:    slices.Clone(p.Install),
+			Cron:       maps.Clone(p.Cron),
 			KeepBuilds: cmp.Or(p.KeepBuilds, DefaultKeepBuilds),
 			Docroot:    p.Docroot,
 			PHP:        p.PHP,
@@ -541,6 +556,17 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 				bb.Keep = DefaultBackupKeep
 			}
 			rs.Backup = &bb
+		}
+		cron := maps.Clone(p.Cron)
+		if cron == nil {
+			cron = map[string]*Cron{}
+		}
+		maps.Copy(cron, set.Cron)
+		for _, name := range slices.Sorted(maps.Keys(cron)) {
+			if c := cron[name]; c != nil {
+				every, _ := CronEvery(c.Schedule) // checked by its rule at load
+				rs.Cron = append(rs.Cron, ResolvedCron{Name: name, Schedule: c.Schedule, Every: every, Command: slices.Clone(c.Command)})
+			}
 		}
 		if s.DB != nil {
 			srv := servers[s.DB.Server]
@@ -648,6 +674,14 @@ func mergeSettings(layers ...*SiteSettings) SiteSettings {
 		}
 		if l.Backup != nil {
 			out.Backup = l.Backup
+		}
+		if l.Cron != nil {
+			c := maps.Clone(out.Cron)
+			if c == nil {
+				c = map[string]*Cron{}
+			}
+			maps.Copy(c, l.Cron)
+			out.Cron = c
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -293,6 +294,12 @@ var (
 	RuleAbsPath = newRule("abs-path", "an absolute path",
 		"a path starting with /: "+segmentAllows+", separated by single /; no . or .. names",
 		func(s string) error { return cleanPath(s, true, true) })
+	RuleCronSchedule = newRule("cron-schedule", "a schedule",
+		"hourly, daily, weekly, or every N minutes or hours: every 15m, every 6h (at least 1m, at most 168h)",
+		func(s string) error {
+			_, err := CronEvery(s)
+			return err
+		})
 	RuleArgv = newRule("argv", "a command argument",
 		"one line of printable text (no control characters), not empty, at most 4096 bytes; a command is a list of such words, e.g. [nginx, -t]",
 		func(s string) error {
@@ -580,4 +587,30 @@ func validGitURL(s string) error {
 		}
 	}
 	return errShape
+}
+
+// CronEvery is how often a cron schedule (RuleCronSchedule) runs.
+func CronEvery(s string) (time.Duration, error) {
+	switch s {
+	case "hourly":
+		return time.Hour, nil
+	case "daily":
+		return 24 * time.Hour, nil
+	case "weekly":
+		return 7 * 24 * time.Hour, nil
+	}
+	n, ok := strings.CutPrefix(s, "every ")
+	if !ok || len(n) < 2 || len(n) > 6 {
+		return 0, errShape
+	}
+	unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour}[n[len(n)-1]]
+	v, err := strconv.Atoi(n[:len(n)-1])
+	if unit == 0 || err != nil || v < 1 || n[0] == '0' || n[0] == '+' {
+		return 0, errShape
+	}
+	d := time.Duration(v) * unit
+	if d > 7*24*time.Hour {
+		return 0, errors.New("longer than a week (168h)")
+	}
+	return d, nil
 }

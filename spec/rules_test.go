@@ -159,6 +159,7 @@ func TestRules(t *testing.T) {
 		{RuleServerPath, []string{"/var/www", "www", "nginx/sites"}, []string{"/", "/var/www/", "/var/../etc", "/srv/www;x", "/a b", "{version}"}},
 		{RuleServerPathPHP, []string{"/etc/php/{version}/fpm/pool.d", "php/run"}, []string{"/etc/php/{v}/x", "/a/${x}"}},
 		{RuleAbsPath, []string{"/etc/berth/db.pw"}, []string{"etc/x", "/a/./b"}},
+		{RuleCronSchedule, []string{"hourly", "daily", "weekly", "every 1m", "every 15m", "every 6h", "every 168h"}, []string{"", "every", "every 0m", "every 05m", "every 15", "every 15s", "every -1h", "every +1h", "every 169h", "*/5 * * * *", "Hourly", "every 1d"}},
 		{RuleArgv, []string{"nginx", "-t", "a b", "$HOME", "php-fpm{version}"}, []string{"", "a\nb", "a\x00", "a\u202eb", "\xff"}},
 		{RuleShellCommand, []string{"composer install --no-dev"}, []string{" ", "a\nb", "a\rb"}},
 		{RuleEnvVar, []string{"DB_PW", "_X"}, []string{"1X", "A-B", "$PW"}},

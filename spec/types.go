@@ -198,17 +198,18 @@ type DNSService struct {
 // Platform is a codebase deployed to one or more web servers.
 type Platform struct {
 	Meta         `yaml:"-" json:"-"`
-	Kind         string   `yaml:"kind" berth:"required,enum=Platform" json:"-"`
-	Name         string   `yaml:"name" json:"name,omitempty" berth:"required" rule:"name"`
-	Type         string   `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
-	Source       Source   `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
-	Build        []string `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live." rule:"shell-command"`
-	Install      []string `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing." rule:"argv"`
-	KeepBuilds   int      `yaml:"keep_builds" json:"keep_builds,omitempty" berth:"min=1" doc:"How many builds stay on each server, the live one included, for a quick switch back (default 3)."`
-	Docroot      string   `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)." rule:"rel-path"`
-	PHP          string   `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)." rule:"php-version"`
-	Servers      []string `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster." rule:"name"`
-	Environments []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
+	Kind         string           `yaml:"kind" berth:"required,enum=Platform" json:"-"`
+	Name         string           `yaml:"name" json:"name,omitempty" berth:"required" rule:"name"`
+	Type         string           `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
+	Source       Source           `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
+	Build        []string         `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live." rule:"shell-command"`
+	Install      []string         `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing." rule:"argv"`
+	Cron         map[string]*Cron `yaml:"cron" json:"cron,omitempty" doc:"Scheduled commands every site of the platform gets, by name; a site's cron of the same name replaces one." keyrule:"name"`
+	KeepBuilds   int              `yaml:"keep_builds" json:"keep_builds,omitempty" berth:"min=1" doc:"How many builds stay on each server, the live one included, for a quick switch back (default 3)."`
+	Docroot      string           `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)." rule:"rel-path"`
+	PHP          string           `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)." rule:"php-version"`
+	Servers      []string         `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster." rule:"name"`
+	Environments []string         `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
 }
 
 // Source is where a platform's code comes from.
@@ -291,11 +292,21 @@ type ZoneRecord struct {
 // SiteSettings are the settings that defaults, environments and sites layer:
 // a site's own value wins over its environment's, which wins over berth.yaml's.
 type SiteSettings struct {
-	State  string      `yaml:"state" json:"state,omitempty" berth:"enum=enabled|disabled" doc:"disabled serves a 'site disabled' page and keeps all data (default enabled)."`
-	PHP    string      `yaml:"php" json:"php,omitempty" doc:"PHP version, over the platform's." rule:"php-version"`
-	TLS    *TLS        `yaml:"tls" json:"tls,omitempty" doc:"HTTPS for the site."`
-	Web    *WebOptions `yaml:"web" json:"web,omitempty" doc:"Typed web server options."`
-	Backup *Backup     `yaml:"backup" json:"backup,omitempty" doc:"Scheduled backups."`
+	State  string           `yaml:"state" json:"state,omitempty" berth:"enum=enabled|disabled" doc:"disabled serves a 'site disabled' page and keeps all data (default enabled)."`
+	PHP    string           `yaml:"php" json:"php,omitempty" doc:"PHP version, over the platform's." rule:"php-version"`
+	TLS    *TLS             `yaml:"tls" json:"tls,omitempty" doc:"HTTPS for the site."`
+	Web    *WebOptions      `yaml:"web" json:"web,omitempty" doc:"Typed web server options."`
+	Backup *Backup          `yaml:"backup" json:"backup,omitempty" doc:"Scheduled backups."`
+	Cron   map[string]*Cron `yaml:"cron" json:"cron,omitempty" doc:"Scheduled commands of the site, by name, over the platform's of the same name; the daemon runs them." keyrule:"name"`
+}
+
+// Cron is a command the daemon runs on a schedule for each site: as the
+// web server's user, on the first web server of the site, in its document
+// root, with BERTH_SETTINGS, BERTH_SITE and BERTH_SITE_DIR set, like a
+// platform's install.
+type Cron struct {
+	Schedule string   `yaml:"schedule" json:"schedule,omitempty" berth:"required" doc:"How often: hourly, daily, weekly, or every N minutes or hours (every 15m, every 6h)." rule:"cron-schedule"`
+	Command  []string `yaml:"command" json:"command,omitempty" berth:"required,min=1" doc:"The command as an argument vector (no shell), e.g. [vendor/bin/drush, cron]." rule:"argv"`
 }
 
 // TLS configures HTTPS.

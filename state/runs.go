@@ -216,6 +216,21 @@ func (s *Store) LastApplied(ctx context.Context, env string) (revision string, a
 	return revision, fromDB(finished), nil
 }
 
+// LastStarted returns when env's newest run started by trigger started;
+// the zero time when there is none. The daemon's scheduled jobs are due
+// from it.
+func (s *Store) LastStarted(ctx context.Context, env, trigger string) (time.Time, error) {
+	var started sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT max(started) FROM runs WHERE env = ? AND trigger = ?`, env, trigger).Scan(&started)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last run of environment %q by %q: %w", env, trigger, err)
+	}
+	if !started.Valid {
+		return time.Time{}, nil
+	}
+	return fromDB(started.Int64), nil
+}
+
 // derivedResult is the result to report for a stored one: an unfinished run
 // ("") is running when the live writer started it, interrupted otherwise.
 func derivedResult(stored, session, live string) string {
