@@ -29,6 +29,7 @@ func commands() []command {
 		{"plan", "show what apply would change on each server", runPlan},
 		{"apply", "converge an environment's servers to the repo", runApply},
 		{"verify", "re-render one site, show its drift and fix it (Aegir's verify)", runVerify},
+		{"doctor", "check servers as berth will use them, with what to fix", runDoctor},
 		{"status", "show per environment and site whether the servers match the repo", runStatus},
 		{"backup", "back a site up, or take the scheduled backups that are due", runBackup},
 		{"backups", "list a site's backups and verify them", runBackups},
