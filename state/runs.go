@@ -216,6 +216,10 @@ func (s *Store) LastApplied(ctx context.Context, env string) (revision string, a
 	return revision, fromDB(finished), nil
 }
 
+// IsJob says whether r is a scheduled job the daemon recorded (a backup
+// or cron pass), not a run of the environment.
+func (r Run) IsJob() bool { return r.Result == ResultJobDone || r.Result == ResultJobFailed }
+
 // LastStarted returns when env's newest run started by trigger started;
 // the zero time when there is none. The daemon's scheduled jobs are due
 // from it.

@@ -27,6 +27,7 @@ type envStatus struct {
 	LastApplied string     `json:"last_applied,omitempty"`
 	AppliedAt   *time.Time `json:"applied_at,omitempty"`
 	LastRun     string     `json:"last_run,omitempty"`
+	LastJob     string     `json:"last_job,omitempty"` // the daemon's newest scheduled job (backup, cron)
 	Sync        string     `json:"sync"`
 	// Health is that of the newest run that applied or failed
 	// (berthrun.LastHealth): Healthy, Degraded (HealthWhy says why) or
@@ -119,6 +120,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		if st.LastRun != "" {
 			fmt.Fprintf(stdout, "; last run %s", st.LastRun)
 		}
+		if st.LastJob != "" {
+			fmt.Fprintf(stdout, "; last job %s", st.LastJob)
+		}
 		fmt.Fprintln(stdout)
 		if st.Why != "" {
 			fmt.Fprintf(stdout, "  %s\n", st.Why)
@@ -148,8 +152,15 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		st.LastApplied, st.AppliedAt = rev, &at
 	}
 	st.Health = berthrun.HealthUnknown
-	if runs, err := store.Runs(ctx, f.env, 20); err == nil && len(runs) > 0 {
-		st.LastRun = fmt.Sprintf("%d %s", runs[0].ID, runs[0].Result)
+	if runs, err := store.Runs(ctx, f.env, 50); err == nil && len(runs) > 0 {
+		for _, r := range runs {
+			switch {
+			case r.IsJob() && st.LastJob == "":
+				st.LastJob = fmt.Sprintf("%d %s %s", r.ID, r.Trigger, r.Result)
+			case !r.IsJob() && st.LastRun == "":
+				st.LastRun = fmt.Sprintf("%d %s", r.ID, r.Result)
+			}
+		}
 		st.Health, st.HealthWhy = berthrun.LastHealth(runs)
 	}
 
