@@ -130,37 +130,6 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 	fmt.Fprintf(w, "\n%s\n", paint(ansiBold, p.SummaryLine()))
 }
 
-// WriteMarkdown prints the plan as a pull-request comment.
-func (p *Plan) WriteMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "### berth plan: `%s` at `%s`\n\n**%s**\n", p.Env, ShortRevision(p.Revision), p.SummaryLine())
-	server := ""
-	for _, c := range p.Changes {
-		if c.Server != server {
-			server = c.Server
-			fmt.Fprintf(w, "\n#### server `%s`\n\n| | resource | why |\n|---|---|---|\n", server)
-		}
-		fmt.Fprintf(w, "| `%c` | `%s` | %s |\n", rune(c.Action), c.ID, strings.ReplaceAll(c.Reason, "|", "\\|"))
-	}
-	var diffs strings.Builder
-	for _, c := range p.Changes {
-		if c.Diff != "" && !c.Sensitive {
-			fmt.Fprintf(&diffs, "```diff\n%s```\n", c.Diff)
-		}
-	}
-	if diffs.Len() > 0 {
-		fmt.Fprintf(w, "\n<details><summary>Diffs</summary>\n\n%s\n</details>\n", diffs.String())
-	}
-	for _, pr := range p.Pending {
-		fmt.Fprintf(w, "\n> **Pending:** `%s`\n", pr.String())
-	}
-	for _, u := range p.Unreachable {
-		fmt.Fprintf(w, "\n> **Error:** server `%s` could not be observed: %s\n", u.Server, u.Error)
-	}
-	for _, warn := range p.Warnings {
-		fmt.Fprintf(w, "\n> **Warning:** %s\n", warn)
-	}
-}
-
 // ShortRevision shortens a Git commit hash to 12 characters for people;
 // other revisions ("dir:…") are already short.
 func ShortRevision(r string) string {

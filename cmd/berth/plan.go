@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -17,6 +18,7 @@ import (
 type planFlags struct {
 	envFlags
 	json, markdown, noColor bool
+	out                     string // --out: the whole plan, into this file
 }
 
 func (f *planFlags) register(fs *flag.FlagSet) {
@@ -25,6 +27,7 @@ func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	fs.BoolVar(&f.markdown, "markdown", false, "print the plan as Markdown, for a pull-request comment")
 	fs.BoolVar(&f.noColor, "no-color", false, "no colour even on a terminal")
+	fs.StringVar(&f.out, "out", "", "also write the whole plan (every change and diff; with --markdown its unshortened Markdown) into this file")
 }
 
 func (f *planFlags) write(p *reconcile.Plan, w io.Writer) {
@@ -42,6 +45,23 @@ func (f *planFlags) write(p *reconcile.Plan, w io.Writer) {
 		}
 		p.WriteText(w, o)
 	}
+}
+
+// writeFull writes the whole plan into f.out, in the form of stdout's
+// but never shortened.
+func (f *planFlags) writeFull(p *reconcile.Plan) error {
+	var b bytes.Buffer
+	switch {
+	case f.json:
+		enc := json.NewEncoder(&b)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(p)
+	case f.markdown:
+		p.WriteMarkdownFull(&b)
+	default:
+		p.WriteText(&b, reconcile.TextOptions{})
+	}
+	return os.WriteFile(f.out, b.Bytes(), 0o644)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -75,6 +95,12 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "plan", stderr)
 	}
 	f.write(p, stdout)
+	if f.out != "" {
+		if err := f.writeFull(p); err != nil {
+			fmt.Fprintf(stderr, "berth plan: --out: %v\n", err)
+			return exitError
+		}
+	}
 	if len(p.Unreachable) > 0 {
 		return exitError
 	}
