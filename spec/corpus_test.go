@@ -168,6 +168,8 @@ environments:
   - @@Site.environments[]@@
 state: @@Site.state@@
 php: @@Site.php@@
+tls:
+  challenge: @@TLS.challenge@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -271,6 +273,7 @@ var corpusBenign = map[string]string{
 	"Site.environments[]":             "production",
 	"Site.state":                      "enabled",
 	"Site.php":                        "8.3",
+	"TLS.challenge":                   "http-01",
 	"Server.public_addresses[]":       "192.0.2.10",
 	"DNSService.zone_dir":             "/var/lib/bind/berth",
 	"DNSService.include_file":         "/etc/bind/named.conf.berth",
