@@ -124,12 +124,12 @@ defaults:
 			want:  []string{`berth.yaml:4:24: environments.production.acme.directory: "http://acme.example.net/dir" is not an ACME directory (an ACME directory is reached over https only); allowed: letsencrypt, letsencrypt-staging, or an https:// URL: a host (name, IP address or [IPv6]) with an optional :port, and a path of letters, digits and - . _ ~ /, without query, user or fragment, at most 2048 characters`},
 		},
 		{
-			name: "wildcard alias with an ACME certificate over http-01",
+			name:  "wildcard alias with an ACME certificate over http-01",
 			files: map[string]string{"berth.yaml": acmeConfig, "sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [b.example.com, \"*.a.example.com\"]\ntls: { acme: true }\nenvironments: [staging]\n"},
-			want: []string{`sites/a.yaml:4:26: site "a.example.com": *.a.example.com is a wildcard name, which an ACME CA validates only by DNS-01, and the site's certificate uses http-01 (sites/a.yaml:5:14): set tls: { challenge: dns-01 } for the site (its zone must be one berth serves), or remove the wildcard alias`},
+			want:  []string{`sites/a.yaml:4:26: site "a.example.com": *.a.example.com is a wildcard name, which an ACME CA validates only by DNS-01, and the site's certificate uses http-01 (sites/a.yaml:5:14): set tls: { challenge: dns-01 } for the site (its zone must be one berth serves), or remove the wildcard alias`},
 		},
 		{
-			name: "dns-01 for a name in no zone berth serves",
+			name:  "dns-01 for a name in no zone berth serves",
 			files: map[string]string{"berth.yaml": acmeConfig, "zones/a.yaml": acmeZone, "sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [www.example.org]\ntls: { acme: true, challenge: dns-01 }\n"},
 			want: []string{
 				`sites/a.yaml:5:31: site "a.example.com": tls.challenge is dns-01 for site "a.example.com" in environment "production", but www.example.org is in no zone berth serves there: DNS-01 answers are published in berth's own zones; declare a Zone holding www.example.org, or use http-01`,

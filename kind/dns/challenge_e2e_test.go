@@ -164,7 +164,7 @@ func TestChallengeZonesOnNamed(t *testing.T) {
 		{ch, "with the key", keyName, secret, mdns.RcodeSuccess},
 		{ch, "without a key", "", "", mdns.RcodeRefused},
 		{ch, "with another key", "intruder", other, mdns.RcodeNotAuth},
-		{ch, "", keyName, secret, mdns.RcodeRefused},                     // an A record
+		{ch, "", keyName, secret, mdns.RcodeRefused},                      // an A record
 		{"x." + ch, "below the apex", keyName, secret, mdns.RcodeRefused}, // not the granted name
 	} {
 		got, err := e.update(ch, tc.name, tc.txt, tc.key, tc.secret)
