@@ -63,8 +63,9 @@ func challengeFQDN(domain string) string {
 	return dns.Fqdn("_acme-challenge." + strings.TrimPrefix(strings.ToLower(domain), "*."))
 }
 
-// challengeValue is the TXT value of a key authorization (RFC 8555 §8.4).
-func challengeValue(keyAuth string) string {
+// ChallengeValue is the TXT value DNS-01 publishes for a key
+// authorization (RFC 8555 §8.4): base64url(SHA-256(keyAuth)).
+func ChallengeValue(keyAuth string) string {
 	sum := sha256.Sum256([]byte(keyAuth))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
@@ -81,12 +82,12 @@ func (d *DNSUpdate) zone(fqdn string) (*ChallengeZone, error) {
 
 // Present adds the challenge record of domain on the zone's primary.
 func (d *DNSUpdate) Present(ctx context.Context, domain, _, keyAuth string) error {
-	return d.update(ctx, challengeFQDN(domain), challengeValue(keyAuth), true)
+	return d.update(ctx, challengeFQDN(domain), ChallengeValue(keyAuth), true)
 }
 
 // CleanUp deletes the challenge record Present added.
 func (d *DNSUpdate) CleanUp(ctx context.Context, domain, _, keyAuth string) error {
-	return d.update(ctx, challengeFQDN(domain), challengeValue(keyAuth), false)
+	return d.update(ctx, challengeFQDN(domain), ChallengeValue(keyAuth), false)
 }
 
 // Timeout is lego's bound of the wait for the record (Served is asked

@@ -358,3 +358,71 @@ func firstDER(t *testing.T, chain []byte) []byte {
 	}
 	return b.Bytes
 }
+
+// TestChallengeZoneOnSecondary: a challenge zone is transferred to the
+// zone's secondary; a signed update reaches it by NOTIFY, DNSUpdate waits
+// for both servers, and the cleanup leaves neither with the record.
+func TestChallengeZoneOnSecondary(t *testing.T) {
+	base := t.TempDir()
+	b1 := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{filepath.Join(base, "ns1-production.conf")}})
+	b2 := testenv.BINDWith(t, nil, testenv.BINDOptions{Includes: []string{filepath.Join(base, "ns2-production.conf")}})
+	e := &dnsEnv{t: t, bind: b1, repo: t.TempDir(), base: base, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	e.write("berth.yaml", "environments:\n  production:\n    branch: main\n    acme: { directory: letsencrypt, email: hostmaster@example.test }\n")
+	server := func(name string, b *testenv.BINDServer) string {
+		return fmt.Sprintf("kind: Server\nname: %[1]s\naddress: local\nservices:\n  dns:\n    type: bind\n    zone_dir: %[1]s-zones/{env}\n    include_file: %[1]s-{env}.conf\n    rndc: [rndc, -c, %[2]s]\n    check_conf: [named-checkconf, %[3]s]\n    listen: %[4]s\n",
+			name, b.RNDCConf, b.Conf, b.Addr)
+	}
+	e.write("servers/servers.yaml", "kind: Server\nname: web1\naddress: local\npublic_addresses: [127.0.0.1]\nservices:\n  http: { type: nginx, conf_dir: nginx, web_root: www }\n---\n"+
+		server("ns1", b1)+"---\n"+server("ns2", b2))
+	e.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1]\n")
+	e.write("code/index.html", "hello\n")
+	e.write("sites/example.test.yaml", "kind: Site\nname: example.test\nplatform: static\naliases: [\"*.example.test\"]\ndns: {}\ntls: { acme: true, challenge: dns-01 }\n")
+	e.write("zones/example.test.yaml", "kind: Zone\nname: example.test\ncontact: hostmaster@example.test\nns: [ns1.example.test, ns2.example.test]\nttl: 300\nprimary: ns1\nsecondaries: [ns2]\n")
+	e.open()
+	ctx := context.Background()
+	const ch = "_acme-challenge.example.test"
+	e.apply("production")
+	secondary := &dnsEnv{t: t, bind: b2}
+	testenv.EventuallyWith(t, "the secondary serves "+ch, 30*time.Second, func() (bool, string) {
+		ans, err := secondary.query(ch, mdns.TypeSOA)
+		return err == nil && len(ans) == 1, fmt.Sprint(ans, err)
+	})
+	if p, _ := e.apply("production"); len(p.Changes) != 0 {
+		t.Errorf("applied again: %+v", p.Changes)
+	}
+
+	repo, err := spec.Load(os.DirFS(e.repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := spec.Resolve(repo, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := desired.DNS01(ctx, res, &res.Sites[0], desired.ZoneOptions{StateDir: base, Secrets: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Zones) != 1 || !slices.Equal(up.Zones[0].Servers, []string{b1.Addr, b2.Addr}) {
+		t.Fatalf("DNS01 facts: %+v", up.Zones)
+	}
+	if err := up.Check(ctx, []string{"example.test", "*.example.test"}); err != nil {
+		t.Fatalf("pre-check: %v", err)
+	}
+	const keyAuth = "token.thumbprint"
+	if err := up.Present(ctx, "*.example.test", "token", keyAuth); err != nil {
+		t.Fatal(err)
+	}
+	value := acme.ChallengeValue(keyAuth)
+	testenv.EventuallyWith(t, "both servers serve the challenge record", 30*time.Second, func() (bool, string) {
+		ok, err := up.Served(ctx, ch+".", value)
+		return ok && err == nil, fmt.Sprint(e.txts(ch), secondary.txts(ch), err)
+	})
+	if err := up.CleanUp(ctx, "*.example.test", "token", keyAuth); err != nil {
+		t.Fatal(err)
+	}
+	testenv.EventuallyWith(t, "the record is gone from both servers", 30*time.Second, func() (bool, string) {
+		a, b := e.txts(ch), secondary.txts(ch)
+		return len(a) == 0 && len(b) == 0, fmt.Sprint(a, b)
+	})
+}
