@@ -228,3 +228,12 @@ func setProviders(lc *lego.Client, req Request) error {
 	}
 	return nil
 }
+
+// String describes the provider without its secret, for %v and %+v.
+func (d *DNSUpdate) String() string {
+	names := make([]string, len(d.Zones))
+	for i, z := range d.Zones {
+		names[i] = z.Name + "@" + z.Primary
+	}
+	return fmt.Sprintf("DNS-01 updates of %s with TSIG key %s", strings.Join(names, ", "), d.KeyName)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/internal/testenv"
 	"github.com/berthhq/berth/kind/dns"
+	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
 )
@@ -271,6 +272,11 @@ func TestWildcardCertificateOverDNS01(t *testing.T) {
 	}
 	if len(up.Zones) != 1 || up.Zones[0].Name != ch || up.Zones[0].Primary != e.bind.Addr || up.KeyName != desired.ACMEKeyName("production") {
 		t.Fatalf("DNS01 facts: %+v", up.Zones)
+	}
+	// The key is a secret: not in the provider's text, registered with
+	// redact for every log and error.
+	if strings.Contains(fmt.Sprintf("%v %+v", up, up), up.Secret) || redact.String(up.Secret) == up.Secret {
+		t.Errorf("the TSIG secret shows: %+v", up)
 	}
 	up.Poll = 100 * time.Millisecond
 	names := append([]string{site.Domain}, site.Aliases...)
