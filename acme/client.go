@@ -240,6 +240,9 @@ func (c *Client) order(ctx context.Context, req Request, names []string, cur sta
 	if req.HTTP01 == nil && req.DNS01 == nil {
 		return Result{Certificate: cur}, fmt.Errorf("certificate %s: no challenge provider", req.ID)
 	}
+	if i := slices.IndexFunc(names, func(n string) bool { return strings.HasPrefix(n, "*.") }); i >= 0 && req.DNS01 == nil {
+		return Result{Certificate: cur}, fmt.Errorf("certificate %s: %s is a wildcard name, which the CA validates only by DNS-01, and the request has no DNS-01 provider: set tls.challenge to dns-01", req.ID, names[i])
+	}
 	lc, err := c.client(ctx)
 	if err != nil {
 		return Result{Certificate: cur}, err
