@@ -173,3 +173,30 @@ func DNS01(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, opt
 	}
 	return u, nil
 }
+
+// DNS01Deps are the IDs of the resources a DNS-01 site's certificate
+// waits for: the challenge zone of each of its names and the include file
+// that loads them, on each zone's primary. Nil for a site whose
+// certificate is not validated by DNS-01. The include file is loaded by
+// the rndc reconfig at the end of its server's changes: a certificate
+// change that runs after the run's reloads (reconcile's AfterReload) sees
+// the zones served; otherwise DNSUpdate.Check, its pre-check, fails
+// without an order until they are.
+func DNS01Deps(res *spec.Resolved, site *spec.ResolvedSite) []string {
+	if !dns01Site(site) {
+		return nil
+	}
+	var out []string
+	for _, n := range siteNames(site) {
+		z := holdingZone(res.Zones, n)
+		if z == nil {
+			continue
+		}
+		for _, id := range []string{ChallengeZoneID(spec.ChallengeName(n), z.Primary), ZoneIncludeID(z.Primary)} {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}

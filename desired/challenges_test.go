@@ -101,6 +101,18 @@ func TestZonesChallenges(t *testing.T) {
 	if up, err := DNS01(ctx, res, &res.Sites[1], opts); up != nil || err != nil {
 		t.Errorf("DNS01 of an HTTP-01 site: %+v, %v", up, err)
 	}
+	deps := DNS01Deps(res, &res.Sites[0])
+	if want := []string{ChallengeZoneID(chA, "ns1"), ZoneIncludeID("ns1"), ChallengeZoneID(chW, "ns1")}; !slices.Equal(deps, want) {
+		t.Errorf("DNS01Deps: %v, want %v", deps, want)
+	}
+	for _, id := range deps {
+		if _, ok := byID[id]; !ok {
+			t.Errorf("DNS01Deps names %s, which Zones does not make", id)
+		}
+	}
+	if deps := DNS01Deps(res, &res.Sites[1]); deps != nil {
+		t.Errorf("DNS01Deps of an HTTP-01 site: %v", deps)
+	}
 
 	// The delegation, in the zone as rendered.
 	challenges, err := challengeNames(res)
