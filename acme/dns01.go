@@ -218,8 +218,11 @@ func setProviders(lc *lego.Client, req Request) error {
 	if req.DNS01 != nil {
 		var opts []dns01.ChallengeOption
 		if sc, ok := req.DNS01.(servedChecker); ok {
-			opts = append(opts, dns01.WrapPreCheck(func(ctx context.Context, _, fqdn, value string, _ dns01.PreCheckFunc) (bool, error) {
-				return sc.Served(ctx, fqdn, value)
+			// The record's name is worked out from the domain, as Present
+			// does: lego's fqdn follows CNAMEs through the system's
+			// resolvers, which berth's zones need not be known to.
+			opts = append(opts, dns01.WrapPreCheck(func(ctx context.Context, domain, _, value string, _ dns01.PreCheckFunc) (bool, error) {
+				return sc.Served(ctx, challengeFQDN(domain), value)
 			}))
 		}
 		if err := lc.Challenge.SetDNS01Provider(req.DNS01, opts...); err != nil {
