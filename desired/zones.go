@@ -42,6 +42,14 @@ const pendingTSIG = "cGVuZGluZw=="
 // by named-checkzone is not configured), and, when transfers need it, the
 // TSIG key file. A server that serves none gets nothing: its include file
 // of an earlier revision is pruned, written empty (dns.KindInclude).
+//
+// Each name of a site with tls.challenge dns-01 gets a challenge zone
+// (spec.ChallengeName) served like the zone holding the name: on its
+// primary a dns.ChallengeZone in the challenge directory, listed with an
+// update-policy for the environment's ACME key (ACMEKeyName, its secret
+// in the state store under ACMETSIGSecretKey), on each secondary a
+// secondary zone and its Xfer; the zone delegates it with NS records of
+// its own name servers. DNS01 hands the certificate kind the same zones.
 func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconcile.Resource, error) {
 	binds := map[string]dns.BIND{}
 	for _, s := range res.Servers {
