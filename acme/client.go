@@ -46,6 +46,13 @@ type Config struct {
 	Limits Limits
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// IssuerDomain is the CA's identity in CAA records (letsencrypt.org
+	// for Let's Encrypt). When set, Ensure checks before any order that
+	// the CAA records of the names do not forbid it (CheckCAA).
+	IssuerDomain string
+	// Resolver is the resolver of the CAA check (address:port); "": the
+	// first name server of /etc/resolv.conf.
+	Resolver string
 }
 
 // Client obtains and renews certificates from one CA with one account.
@@ -88,6 +95,9 @@ type Request struct {
 	Names []string
 	// HTTP01 presents HTTP-01 challenges, e.g. a *Webroot.
 	HTTP01 challenge.Provider
+	// DNS01 presents DNS-01 challenges, e.g. a *DNSUpdate; a wildcard name
+	// needs it. When both are set, the CA's choice decides per name.
+	DNS01 challenge.Provider
 	// Precheck, when set, runs before any order (ResolvesTo, a Webroot's
 	// SelfTest); its error ends Ensure with a *PrecheckError, and nothing
 	// is sent to the CA.
@@ -165,6 +175,11 @@ func (c *Client) Ensure(ctx context.Context, req Request) (Result, error) {
 	if why, until := c.cfg.Limits.budget(orders, c.cfg.Email, names, now); why != "" {
 		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: until, Reason: why}
 	}
+	if c.cfg.IssuerDomain != "" {
+		if err := c.checkCAA(ctx, names); err != nil {
+			return Result{Certificate: cur}, &PrecheckError{ID: req.ID, Err: err}
+		}
+	}
 	if req.Precheck != nil {
 		if err := req.Precheck(ctx); err != nil {
 			return Result{Certificate: cur}, &PrecheckError{ID: req.ID, Err: err}
@@ -222,15 +237,18 @@ func (c *Client) due(ctx context.Context, cur *state.Certificate, now time.Time)
 
 // order sends one order and records its outcome.
 func (c *Client) order(ctx context.Context, req Request, names []string, cur state.Certificate, found bool, replaces string, now time.Time) (Result, error) {
-	if req.HTTP01 == nil {
-		return Result{Certificate: cur}, fmt.Errorf("certificate %s: no HTTP-01 challenge provider", req.ID)
+	if req.HTTP01 == nil && req.DNS01 == nil {
+		return Result{Certificate: cur}, fmt.Errorf("certificate %s: no challenge provider", req.ID)
+	}
+	if i := slices.IndexFunc(names, func(n string) bool { return strings.HasPrefix(n, "*.") }); i >= 0 && req.DNS01 == nil {
+		return Result{Certificate: cur}, fmt.Errorf("certificate %s: %s is a wildcard name, which the CA validates only by DNS-01, and the request has no DNS-01 provider: set tls.challenge to dns-01", req.ID, names[i])
 	}
 	lc, err := c.client(ctx)
 	if err != nil {
 		return Result{Certificate: cur}, err
 	}
-	if err := lc.Challenge.SetHTTP01Provider(req.HTTP01); err != nil {
-		return Result{Certificate: cur}, fmt.Errorf("certificate %s: set the HTTP-01 provider: %w", req.ID, err)
+	if err := setProviders(lc, req); err != nil {
+		return Result{Certificate: cur}, fmt.Errorf("certificate %s: %w", req.ID, err)
 	}
 	res, err := lc.Certificate.Obtain(ctx, certificate.ObtainRequest{
 		Domains: names, KeyType: certcrypto.EC256, Bundle: true, ReplacesCertID: replaces,

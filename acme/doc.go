@@ -5,9 +5,11 @@
 //
 // It is a support package of the certificate kind: it sits with the
 // operations, imports state (accounts, certificates and orders live in the
-// state store) and host (challenge files are written through host.Host, so
-// the web servers may be remote), and nothing above it: no engine, no
-// daemon, no run, no cmd.
+// state store), host (challenge files are written through host.Host, so
+// the web servers may be remote) and github.com/miekg/dns (DNS-01
+// updates, CAA lookups), and nothing above it: no engine, no daemon, no
+// run, no cmd. Package desired imports it to hand the certificate kind a
+// site's DNSUpdate (desired.DNS01).
 //
 // # Accounts
 //
@@ -53,6 +55,16 @@
 // directory ahead of any application routing. Tokens are checked against
 // the base64url alphabet before they become a path.
 //
+// DNS-01, needed for wildcard names and for names that do not point at
+// the site yet, is answered by a DNSUpdate: RFC 2136 dynamic updates,
+// signed with a TSIG key, of the challenge zone _acme-challenge.<name>
+// berth renders on the primary of the zone holding the name (package
+// kind/dns says why a dynamic child zone). Present adds one TXT record,
+// CleanUp deletes that record only; the CA is asked to validate once the
+// primary and every secondary serve it (DNSUpdate.Served replaces lego's
+// propagation check through the system's resolvers). A Request may carry
+// both providers; the shared lego client is given exactly the request's.
+//
 // # Pre-checks
 //
 // A Request's Precheck runs after the limits and before any order; when it
@@ -62,6 +74,14 @@
 // checks the names against the site's public addresses with berth's
 // resolvers; Webroot.SelfTest serves a probe through the challenge path of
 // every web server, under every name, as the CA will.
+// DNSUpdate.Check is the DNS-01 pre-check: every name's challenge zone is
+// one of berth's and each of its servers answers for it with authority.
+//
+// With Config.IssuerDomain set (letsencrypt.org for Let's Encrypt),
+// Ensure first checks the names' CAA records (RFC 8659) with the
+// configured resolver, as the CA will before issuing: a record set that
+// names only other CAs is a pre-check failure ("the CAA records at
+// example.com let only sectigo.com issue"), and nothing is sent.
 //
 // # Trust
 //

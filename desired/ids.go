@@ -89,3 +89,18 @@ func ZoneKeyID(server string) string { return "dns/key@" + server }
 // TSIGSecretKey is the key of an environment's TSIG secret, which
 // authenticates the transfers of its zones to their secondaries.
 func TSIGSecretKey(env string) string { return "dns/tsig/" + env }
+
+// ChallengeZoneID names a dynamic challenge zone (_acme-challenge.NAME)
+// on its primary: zone-challenge/ZONE@SERVER.
+func ChallengeZoneID(zone, server string) string { return "zone-challenge/" + zone + "@" + server }
+
+// ChallengeZoneDirID names the directory of the challenge zones on a DNS
+// server (render.ChallengeZoneDir).
+func ChallengeZoneDirID(server string) string { return "dns/challenge-dir@" + server }
+
+// ACMEKeyName is the name of the TSIG key of an environment's challenge
+// zones: the only key their update-policy lets change them.
+func ACMEKeyName(env string) string { return "berth-acme-" + env }
+
+// ACMETSIGSecretKey is the key of the secret of ACMEKeyName(env).
+func ACMETSIGSecretKey(env string) string { return "dns/acme-tsig/" + env }

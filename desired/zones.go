@@ -2,7 +2,6 @@ package desired
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
-	"github.com/berthhq/berth/state"
 )
 
 // ZoneOptions are what Zones needs besides the resolved revision.
@@ -44,6 +42,14 @@ const pendingTSIG = "cGVuZGluZw=="
 // by named-checkzone is not configured), and, when transfers need it, the
 // TSIG key file. A server that serves none gets nothing: its include file
 // of an earlier revision is pruned, written empty (dns.KindInclude).
+//
+// Each name of a site with tls.challenge dns-01 gets a challenge zone
+// (spec.ChallengeName) served like the zone holding the name: on its
+// primary a dns.ChallengeZone in the challenge directory, listed with an
+// update-policy for the environment's ACME key (ACMEKeyName, its secret
+// in the state store under ACMETSIGSecretKey), on each secondary a
+// secondary zone and its Xfer; the zone delegates it with NS records of
+// its own name servers. DNS01 hands the certificate kind the same zones.
 func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconcile.Resource, error) {
 	binds := map[string]dns.BIND{}
 	for _, s := range res.Servers {
@@ -67,15 +73,21 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 		if len(z.Secondaries) == 0 || secret != "" {
 			continue
 		}
-		if opts.Secrets == nil {
-			return nil, fmt.Errorf("zone %s has secondaries, whose transfers need a TSIG key from berth's state store; none was given", z.Name)
-		}
 		var err error
-		secret, err = opts.Secrets.Secret(ctx, TSIGSecretKey(res.Environment), dns.NewTSIGSecret)
-		if errors.Is(err, state.ErrReadOnly) {
-			secret = pendingTSIG
-		} else if err != nil {
-			return nil, fmt.Errorf("the TSIG key of environment %s: %w; berth keeps it in its state store: check --state-dir", res.Environment, err)
+		if secret, err = tsigSecret(ctx, opts.Secrets, TSIGSecretKey(res.Environment), "zone "+z.Name+" has secondaries, whose transfers need"); err != nil {
+			return nil, err
+		}
+	}
+	challenges, err := challengeNames(res)
+	if err != nil {
+		return nil, err
+	}
+	zones := withDelegations(res.Zones, challenges)
+	updateKey := ACMEKeyName(res.Environment)
+	var updateSecret string
+	if len(challenges) > 0 {
+		if updateSecret, err = tsigSecret(ctx, opts.Secrets, ACMETSIGSecretKey(res.Environment), "sites with tls.challenge dns-01 need"); err != nil {
+			return nil, err
 		}
 	}
 	var out []reconcile.Resource
@@ -85,7 +97,7 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 			continue
 		}
 		var inc []render.IncludeZone
-		var zones []*dns.Zone
+		var primaries []*dns.Zone
 		type syncOf struct {
 			zone      *dns.Zone
 			name      string
@@ -94,13 +106,36 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 		}
 		var syncs []syncOf
 		var xfers []reconcile.Resource
+		var dynamic []reconcile.Resource // the challenge directory and zones
 		dir := files.NewDir(files.DirSpec{ID: ZoneDirID(s.Name), Server: s.Name, Path: b.ZoneDir})
-		for i := range res.Zones {
-			z := &res.Zones[i]
+		chDir := files.NewDir(files.DirSpec{ID: ChallengeZoneDirID(s.Name), Server: s.Name, Path: render.ChallengeZoneDir(b.ZoneDir),
+			Mode: 0o770, Group: b.Group, Deps: []string{dir.ID()}})
+		for i := range zones {
+			z := &zones[i]
 			switch {
 			case z.Primary == s.Name:
+				for _, ch := range challenges[z.Name] {
+					cz, err := dns.NewChallengeZone(dns.ChallengeZoneSpec{ID: ChallengeZoneID(ch, s.Name), Server: s.Name, Zone: ch,
+						NS: apexNS(z), Contact: z.Contact, BIND: b, Deps: []string{chDir.ID()}})
+					if err != nil {
+						return nil, err
+					}
+					if len(dynamic) == 0 {
+						dynamic = append(dynamic, chDir)
+					}
+					dynamic = append(dynamic, cz)
+					iz := render.IncludeZone{Name: ch, Challenge: true, UpdateKey: updateKey}
+					for _, sec := range z.Secondaries {
+						addr, err := listen(sec, z.Name)
+						if err != nil {
+							return nil, err
+						}
+						iz.Secondaries = append(iz.Secondaries, addr)
+					}
+					inc = append(inc, iz)
+				}
 				zr := dns.NewZone(dns.ZoneSpec{ID: ZoneID(z.Name, s.Name), Server: s.Name, Zone: z, BIND: b, Deps: []string{dir.ID()}, Now: opts.Now})
-				zones = append(zones, zr)
+				primaries = append(primaries, zr)
 				iz := render.IncludeZone{Name: z.Name}
 				for _, sec := range z.Secondaries {
 					addr, err := listen(sec, z.Name)
@@ -123,6 +158,11 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 				}
 				xfers = append(xfers, dns.NewXfer(dns.XferSpec{ID: ZoneXferID(z.Name, s.Name), Server: s.Name, Zone: z.Name, Primary: addr, Addr: own, BIND: b,
 					Deps: []string{ZoneIncludeID(s.Name)}}))
+				for _, ch := range challenges[z.Name] {
+					inc = append(inc, render.IncludeZone{Name: ch, Challenge: true, Secondary: true, Primary: addr})
+					xfers = append(xfers, dns.NewXfer(dns.XferSpec{ID: ZoneXferID(ch, s.Name), Server: s.Name, Zone: ch, Primary: addr, Addr: own, BIND: b,
+						Deps: []string{ZoneIncludeID(s.Name)}}))
+				}
 			}
 		}
 		if len(inc) == 0 {
@@ -130,13 +170,24 @@ func Zones(ctx context.Context, res *spec.Resolved, opts ZoneOptions) ([]reconci
 		}
 		out = append(out, dir)
 		var deps []string
-		for _, zr := range zones {
+		for _, zr := range primaries {
 			out = append(out, zr)
 			deps = append(deps, zr.ID())
 		}
+		for _, r := range dynamic {
+			out = append(out, r)
+			deps = append(deps, r.ID())
+		}
 		kf := dns.KeyFile(b.IncludeFile)
+		var keys []render.TSIGKey
 		if slices.ContainsFunc(inc, func(z render.IncludeZone) bool { return z.Secondary || len(z.Secondaries) > 0 }) {
-			key, err := render.ZoneKey(render.TSIGKey{Name: keyName, Secret: secret})
+			keys = append(keys, render.TSIGKey{Name: keyName, Secret: secret})
+		}
+		if slices.ContainsFunc(inc, func(z render.IncludeZone) bool { return z.UpdateKey != "" }) {
+			keys = append(keys, render.TSIGKey{Name: updateKey, Secret: updateSecret})
+		}
+		if len(keys) > 0 {
+			key, err := render.ZoneKey(keys...)
 			if err != nil {
 				return nil, err
 			}

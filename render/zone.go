@@ -122,6 +122,12 @@ func ZoneFile(zoneDir, zone string) string {
 // IncludeZone is one zone statement of berth's include file.
 type IncludeZone struct {
 	Name string
+	// Challenge marks a dynamic challenge zone (_acme-challenge.<name>,
+	// see ChallengeZone). On its primary, its file is in the challenge
+	// directory (ChallengeZoneFile) and its update-policy lets the TSIG
+	// key UpdateKey, and only it, change the TXT records of its apex.
+	Challenge bool
+	UpdateKey string
 	// Secondary is set on a secondary: the zone is transferred from
 	// Primary, an address:port, with the TSIG key. On a primary,
 	// Secondaries (address:port) may transfer it with the key and are
@@ -150,7 +156,7 @@ func ZoneInclude(zoneDir string, zones []IncludeZone, keyFile, key string) ([]by
 	slices.SortFunc(zones, func(a, b IncludeZone) int { return strings.Compare(a.Name, b.Name) })
 	var b bytes.Buffer
 	b.WriteString("// Written by berth: the zones it serves. Edits here are overwritten.\n")
-	needKey := slices.ContainsFunc(zones, func(z IncludeZone) bool { return z.Secondary || len(z.Secondaries) > 0 })
+	needKey := slices.ContainsFunc(zones, func(z IncludeZone) bool { return z.Secondary || len(z.Secondaries) > 0 || z.UpdateKey != "" })
 	if needKey {
 		if err := spec.RuleServerPath.Check(keyFile); err != nil || !path.IsAbs(keyFile) {
 			return nil, fmt.Errorf("key file %q is not an absolute server path", keyFile)
@@ -161,10 +167,18 @@ func ZoneInclude(zoneDir string, zones []IncludeZone, keyFile, key string) ([]by
 		fmt.Fprintf(&b, "include %q;\n", keyFile)
 	}
 	for _, z := range zones {
-		if err := spec.RuleHostname.Check(z.Name); err != nil {
-			return nil, fmt.Errorf("zone name: %w", err)
+		if err := checkZoneName(z.Name, z.Challenge); err != nil {
+			return nil, err
 		}
 		file := ZoneFile(zoneDir, z.Name)
+		update := ""
+		if z.Challenge && !z.Secondary {
+			if err := spec.RuleName.Check(z.UpdateKey); err != nil {
+				return nil, fmt.Errorf("zone %s: update key name: %w", z.Name, err)
+			}
+			file = ChallengeZoneFile(zoneDir, z.Name)
+			update = fmt.Sprintf(" update-policy { grant %q name %q TXT; };", z.UpdateKey, z.Name+".")
+		}
 		if z.Secondary {
 			p, err := bindAddress(z.Primary)
 			if err != nil {
@@ -174,7 +188,7 @@ func ZoneInclude(zoneDir string, zones []IncludeZone, keyFile, key string) ([]by
 			continue
 		}
 		if len(z.Secondaries) == 0 {
-			fmt.Fprintf(&b, "zone %q { type primary; file %q; };\n", z.Name, file)
+			fmt.Fprintf(&b, "zone %q { type primary; file %q;%s };\n", z.Name, file, update)
 			continue
 		}
 		var notify []string
@@ -185,21 +199,85 @@ func ZoneInclude(zoneDir string, zones []IncludeZone, keyFile, key string) ([]by
 			}
 			notify = append(notify, a+";")
 		}
-		fmt.Fprintf(&b, "zone %q { type primary; file %q; allow-transfer { key %q; }; notify explicit; also-notify { %s }; };\n",
-			z.Name, file, key, strings.Join(notify, " "))
+		fmt.Fprintf(&b, "zone %q { type primary; file %q;%s allow-transfer { key %q; }; notify explicit; also-notify { %s }; };\n",
+			z.Name, file, update, key, strings.Join(notify, " "))
 	}
 	return b.Bytes(), nil
 }
 
-// ZoneKey renders the TSIG key file the include file includes.
-func ZoneKey(k TSIGKey) ([]byte, error) {
-	if err := spec.RuleName.Check(k.Name); err != nil {
-		return nil, fmt.Errorf("key name: %w", err)
+// ZoneKey renders the TSIG key file the include file includes: the key
+// of the zone transfers and, when challenge zones are served, the key of
+// their dynamic updates.
+func ZoneKey(keys ...TSIGKey) ([]byte, error) {
+	b := []byte("// Written by berth: the keys of its zone transfers and ACME challenge updates. Keep it private.\n")
+	for _, k := range keys {
+		if err := spec.RuleName.Check(k.Name); err != nil {
+			return nil, fmt.Errorf("key name: %w", err)
+		}
+		if _, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || k.Secret == "" {
+			return nil, errors.New("the TSIG secret is not base64")
+		}
+		b = fmt.Appendf(b, "key %q { algorithm hmac-sha256; secret %q; };\n", k.Name, k.Secret)
 	}
-	if _, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || k.Secret == "" {
-		return nil, errors.New("the TSIG secret is not base64")
+	return b, nil
+}
+
+// ChallengeZoneDir is the directory of the challenge zones' files on their
+// primary, inside the zone directory: named writes their journals (.jnl)
+// and dumps the zones there, so it is writable by named's group.
+func ChallengeZoneDir(zoneDir string) string { return path.Join(zoneDir, "acme") }
+
+// ChallengeZoneFile is where a challenge zone's file lives on its
+// primary.
+func ChallengeZoneFile(zoneDir, zone string) string {
+	return path.Join(ChallengeZoneDir(zoneDir), zone+".zone")
+}
+
+// ChallengeTTL is the TTL of a challenge zone's records and its negative
+// TTL: a resolver forgets an old answer within a minute.
+const ChallengeTTL = 60
+
+// ChallengeZone renders the first content of a dynamic challenge zone
+// (_acme-challenge.<name>, spec.ChallengeName): its SOA and NS set, the
+// name servers and contact of the zone that delegates it. berth writes it
+// once; from then on named owns the zone (its journal, its dumps) and the
+// ACME client changes its TXT records by dynamic update.
+func ChallengeZone(zone string, ns []string, contact string) ([]byte, error) {
+	if err := checkZoneName(zone, true); err != nil {
+		return nil, err
 	}
-	return fmt.Appendf(nil, "// Written by berth: the key of its zone transfers. Keep it private.\nkey %q { algorithm hmac-sha256; secret %q; };\n", k.Name, k.Secret), nil
+	if err := spec.RuleHostname.Check(contact); err != nil {
+		return nil, fmt.Errorf("zone %s: contact: %w", zone, err)
+	}
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("zone %s has no name server", zone)
+	}
+	var b bytes.Buffer
+	b.WriteString("; Written once by berth: named keeps this zone up to date by dynamic update (ACME DNS-01).\n")
+	fmt.Fprintf(&b, "%s. %d IN SOA %s. %s. 1 %d %d %d %d\n", zone, ChallengeTTL, ns[0], contact, SOARefresh, SOARetry, SOAExpire, ChallengeTTL)
+	for _, n := range ns {
+		if err := spec.RuleHostname.Check(n); err != nil {
+			return nil, fmt.Errorf("zone %s: name server: %w", zone, err)
+		}
+		fmt.Fprintf(&b, "%s. %d IN NS %s.\n", zone, ChallengeTTL, n)
+	}
+	return b.Bytes(), nil
+}
+
+// checkZoneName checks a zone's name: a host name, or for a challenge
+// zone a DNS name starting with _acme-challenge. and holding no "*", so
+// that it is a safe file name.
+func checkZoneName(name string, challenge bool) error {
+	if !challenge {
+		if err := spec.RuleHostname.Check(name); err != nil {
+			return fmt.Errorf("zone name: %w", err)
+		}
+		return nil
+	}
+	if err := spec.RuleDNSName.Check(name); err != nil || strings.Contains(name, "*") || !strings.HasPrefix(name, spec.ChallengeLabel+".") {
+		return fmt.Errorf("challenge zone name %q is not _acme-challenge.<a host name>", name)
+	}
+	return nil
 }
 
 // bindAddress writes address:port as named.conf does: "addr port N".

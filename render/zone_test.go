@@ -157,3 +157,53 @@ func TestZoneIncludeSecondaries(t *testing.T) {
 		t.Error("a secret that is not base64 was rendered")
 	}
 }
+
+func TestZoneIncludeChallenge(t *testing.T) {
+	got, err := ZoneInclude("/z", []IncludeZone{
+		{Name: "_acme-challenge.example.com", Challenge: true, UpdateKey: "berth-acme-production"},
+		{Name: "_acme-challenge.www.example.com", Challenge: true, UpdateKey: "berth-acme-production", Secondaries: []string{"192.0.2.2:53"}},
+		{Name: "_acme-challenge.example.org", Challenge: true, Secondary: true, Primary: "192.0.2.1:53"},
+	}, "/etc/bind/berth-production.key", "berth-xfer-production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "// Written by berth: the zones it serves. Edits here are overwritten.\n" +
+		"include \"/etc/bind/berth-production.key\";\n" +
+		"zone \"_acme-challenge.example.com\" { type primary; file \"/z/acme/_acme-challenge.example.com.zone\"; update-policy { grant \"berth-acme-production\" name \"_acme-challenge.example.com.\" TXT; }; };\n" +
+		"zone \"_acme-challenge.example.org\" { type secondary; file \"/z/_acme-challenge.example.org.zone\"; primaries { 192.0.2.1 port 53 key \"berth-xfer-production\"; }; };\n" +
+		"zone \"_acme-challenge.www.example.com\" { type primary; file \"/z/acme/_acme-challenge.www.example.com.zone\"; update-policy { grant \"berth-acme-production\" name \"_acme-challenge.www.example.com.\" TXT; }; allow-transfer { key \"berth-xfer-production\"; }; notify explicit; also-notify { 192.0.2.2 port 53; }; };\n"
+	if string(got) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	for _, bad := range []IncludeZone{
+		{Name: "_acme-challenge.*.example.com", Challenge: true, UpdateKey: "k"},
+		{Name: "_acme-challenge.a/../b", Challenge: true, UpdateKey: "k"},
+		{Name: "www.example.com", Challenge: true, UpdateKey: "k"},
+		{Name: "_acme-challenge.example.com", UpdateKey: "k"}, // not marked: a host name is expected
+		{Name: "_acme-challenge.example.com", Challenge: true, UpdateKey: "k\"; }; allow-update { any"},
+	} {
+		if out, err := ZoneInclude("/z", []IncludeZone{bad}, "/k", "k"); err == nil {
+			t.Errorf("%+v rendered:\n%s", bad, out)
+		}
+	}
+}
+
+func TestChallengeZone(t *testing.T) {
+	got, err := ChallengeZone("_acme-challenge.example.com", []string{"ns1.example.net", "ns2.example.net"}, "hostmaster.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "; Written once by berth: named keeps this zone up to date by dynamic update (ACME DNS-01).\n" +
+		"_acme-challenge.example.com. 60 IN SOA ns1.example.net. hostmaster.example.com. 1 3600 900 1209600 60\n" +
+		"_acme-challenge.example.com. 60 IN NS ns1.example.net.\n" +
+		"_acme-challenge.example.com. 60 IN NS ns2.example.net.\n"
+	if string(got) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := ChallengeZone("_acme-challenge.example.com", nil, "hostmaster.example.com"); err == nil {
+		t.Error("a challenge zone without name servers was rendered")
+	}
+	if p := ChallengeZoneFile("/var/lib/bind/berth/production", "_acme-challenge.example.com"); p != "/var/lib/bind/berth/production/acme/_acme-challenge.example.com.zone" {
+		t.Errorf("ChallengeZoneFile: %s", p)
+	}
+}

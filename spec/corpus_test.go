@@ -177,6 +177,8 @@ state: @@Site.state@@
 php: @@Site.php@@
 cron:
   @@Site.cron{}@@: { schedule: daily, command: [php, nightly.php] }
+tls:
+  challenge: @@TLS.challenge@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -285,6 +287,7 @@ var corpusBenign = map[string]string{
 	"Site.environments[]":             "production",
 	"Site.state":                      "enabled",
 	"Site.php":                        "8.3",
+	"TLS.challenge":                   "http-01",
 	"Server.public_addresses[]":       "192.0.2.10",
 	"DNSService.zone_dir":             "/var/lib/bind/berth",
 	"DNSService.include_file":         "/etc/bind/named.conf.berth",

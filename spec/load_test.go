@@ -41,6 +41,23 @@ platform: php-app
 	"code/index.php": "<?php echo 'a';\n",
 }
 
+// acmeConfig declares a CA in both environments; production's defaults
+// ask for certificates over DNS-01.
+const acmeConfig = `environments:
+  production:
+    branch: main
+    acme: { directory: letsencrypt, email: hostmaster@example.com }
+    defaults:
+      tls: { acme: true, challenge: dns-01 }
+  staging:
+    branch: staging
+    domain_suffix: .staging.example.net
+    acme: { directory: letsencrypt-staging, email: hostmaster@example.com }
+`
+
+// acmeZone is zone example.com on ns1, in every environment.
+const acmeZone = "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.net]\nprimary: ns1\n"
+
 func repoFS(files map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{}
 	for name, data := range base {
@@ -105,6 +122,30 @@ defaults:
 			name:  "acme directory over http",
 			files: map[string]string{"berth.yaml": "environments:\n  production:\n    branch: main\n    acme: { directory: \"http://acme.example.net/dir\", email: a@example.com }\n"},
 			want:  []string{`berth.yaml:4:24: environments.production.acme.directory: "http://acme.example.net/dir" is not an ACME directory (an ACME directory is reached over https only); allowed: letsencrypt, letsencrypt-staging, or an https:// URL: a host (name, IP address or [IPv6]) with an optional :port, and a path of letters, digits and - . _ ~ /, without query, user or fragment, at most 2048 characters`},
+		},
+		{
+			name:  "wildcard alias with an ACME certificate over http-01",
+			files: map[string]string{"berth.yaml": acmeConfig, "sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [b.example.com, \"*.a.example.com\"]\ntls: { acme: true }\nenvironments: [staging]\n"},
+			want:  []string{`sites/a.yaml:4:26: site "a.example.com": *.a.example.com is a wildcard name, which an ACME CA validates only by DNS-01, and the site's certificate uses http-01 (sites/a.yaml:5:14): set tls: { challenge: dns-01 } for the site (its zone must be one berth serves), or remove the wildcard alias`},
+		},
+		{
+			name:  "dns-01 for a name in no zone berth serves",
+			files: map[string]string{"berth.yaml": acmeConfig, "zones/a.yaml": acmeZone, "sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [www.example.org]\ntls: { acme: true, challenge: dns-01 }\n"},
+			want: []string{
+				`sites/a.yaml:5:31: site "a.example.com": tls.challenge is dns-01 for site "a.example.com" in environment "production", but www.example.org is in no zone berth serves there: DNS-01 answers are published in berth's own zones; declare a Zone holding www.example.org, or use http-01`,
+				`sites/a.yaml:5:31: site "a.example.com": tls.challenge is dns-01 for site "a.example.com" in environment "staging", but www.example.org.staging.example.net is in no zone berth serves there: DNS-01 answers are published in berth's own zones; declare a Zone holding www.example.org.staging.example.net, or use http-01`,
+			},
+		},
+		{
+			name: "dns-01 where the zone holds a record at the challenge name",
+			files: map[string]string{"berth.yaml": acmeConfig, "zones/a.yaml": acmeZone + "records:\n  - { name: _acme-challenge.a, type: TXT, value: manual }\n",
+				"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nenvironments: [production]\n"},
+			want: []string{`berth.yaml:6:37: environment "production": tls.challenge is dns-01 for site "a.example.com" in environment "production", but zone example.com holds _acme-challenge.a.example.com TXT, where berth delegates _acme-challenge.a.example.com to its challenge zone: remove that record`},
+		},
+		{
+			name:  "unknown challenge",
+			files: map[string]string{"berth.yaml": acmeConfig, "sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\ntls: { acme: true, challenge: tls-alpn-01 }\n"},
+			want:  []string{`sites/a.yaml:4:31: site "a.example.com": tls.challenge: "tls-alpn-01" is not one of http-01, dns-01`},
 		},
 		{
 			name:  "acme without e-mail",

@@ -429,6 +429,9 @@ type ResolvedDNS struct {
 type ResolvedTLS struct {
 	ACME          bool `json:"acme"`
 	RedirectHTTPS bool `json:"redirect_https"`
+	// Challenge is ChallengeHTTP01 or ChallengeDNS01 when ACME is set,
+	// "" otherwise.
+	Challenge string `json:"challenge,omitempty"`
 }
 
 // ErrUnknownEnvironment is wrapped by Resolve's error for an environment
@@ -546,6 +549,9 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			if t.RedirectHTTPS != nil {
 				rs.TLS.RedirectHTTPS = *t.RedirectHTTPS
 			}
+			if rs.TLS.ACME {
+				rs.TLS.Challenge = cmp.Or(t.Challenge, ChallengeHTTP01)
+			}
 		}
 		if set.Web != nil {
 			rs.Web = *set.Web
@@ -648,6 +654,7 @@ func mergeSettings(layers ...*SiteSettings) SiteSettings {
 			if l.TLS.RedirectHTTPS != nil {
 				t.RedirectHTTPS = l.TLS.RedirectHTTPS
 			}
+			t.Challenge = cmp.Or(l.TLS.Challenge, t.Challenge)
 			out.TLS = &t
 		}
 		if l.Web != nil {

@@ -313,7 +313,17 @@ type Cron struct {
 type TLS struct {
 	ACME          *bool `yaml:"acme" json:"acme,omitempty" doc:"Obtain and renew a certificate from the configured ACME CA."`
 	RedirectHTTPS *bool `yaml:"redirect_https" json:"redirect_https,omitempty" doc:"Redirect plain HTTP to HTTPS once a certificate is present (default true)."`
+	// Challenge is how the CA validates the site's names: http-01 through
+	// its web servers, or dns-01 through berth's own zones (wildcard names,
+	// and names that do not point at the site's servers yet).
+	Challenge string `yaml:"challenge" json:"challenge,omitempty" berth:"enum=http-01|dns-01" doc:"How the ACME CA validates the site's names: http-01 through the site's web servers (default), or dns-01 through the zones berth serves, for wildcard names and names that do not point at the site yet."`
 }
+
+// The ACME challenge types of tls.challenge.
+const (
+	ChallengeHTTP01 = "http-01"
+	ChallengeDNS01  = "dns-01"
+)
 
 // WebOptions are the web server options a site may set. They are typed on
 // purpose: a sites repo never carries free-form nginx or apache text.

@@ -96,6 +96,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	if r.Config != nil {
 		c.suffixedNames(r.Config)
 		c.acmeWithoutCA(r.Config)
+		c.acmeChallenges(r.Config)
 		c.sharedServers(r.Config)
 		c.socketPaths(r.Config)
 	}

@@ -97,7 +97,7 @@ func (f *Conf) change(a reconcile.Action, reason string) reconcile.Change {
 	c := f.NewChange(a, reason)
 	c.Service = f.service
 	if f.sensitive() {
-		c.Sensitive, c.Hidden = true, "content hidden: it holds the key of the zone transfers"
+		c.Sensitive, c.Hidden = true, "content hidden: it holds TSIG keys (zone transfers, ACME challenge updates)"
 	}
 	return c
 }

@@ -4,8 +4,9 @@
 // zone's primary server. It depends only on reconcile's exported API: a
 // Zone is a reconcile.Resource (embedding reconcile.Base) and a
 // reconcile.BatchChecker, registered with reconcile.RegisterKind like the
-// other kinds here: Sync (zone-sync), Xfer (zone-xfer), and Conf for named's include file
-// (zone-include) and TSIG key file (zone-key). Their Check never changes
+// other kinds here: Sync (zone-sync), Xfer (zone-xfer), Conf for named's include file
+// (zone-include) and TSIG key file (zone-key), and ChallengeZone
+// (zone-challenge) for ACME DNS-01. Their Check never changes
 // the resource: what Apply and Undo need travels in Change.Found.
 //
 // # Resources per DNS server and environment
@@ -101,18 +102,55 @@
 // # ACME DNS-01 and the rendered zones
 //
 // BIND's dynamic updates keep a journal (.jnl) and fight a zone file that
-// is rewritten under them, so berth never mixes the two in one zone. The
-// decision: a challenge record is a record of berth's own zone resource,
-// not a dynamic update. The certificate kind publishes
-// `_acme-challenge.<name>. 60 IN TXT "<token>"` by adding it to the
-// resolved zone it plans for (the zone's records are an input of Zone, so
-// the record goes through the same check, atomic install, serial rule and
-// one-zone reload), waits until the primary (and each secondary's SOA
-// serial) serves it, asks the CA to validate, and removes it in the next
-// converge. For zones with many certificates or a slow run cycle, the
-// alternative kept open is to delegate `_acme-challenge.<zone>` (an NS
-// record in the berth zone) to a small dynamic zone that only the ACME
-// client updates with TSIG; berth would then never render that zone.
+// is rewritten under them, so berth never mixes the two in one zone. An
+// earlier design put the challenge record into berth's own zone resource;
+// it is dropped: the token is only known while the certificate kind's
+// Apply runs, after the zones were planned (and kinds do not import each
+// other), and rewriting a zone per challenge would bump its serial, wait
+// for every secondary and reload the zone twice per certificate. Instead
+// berth delegates the challenge names to small dynamic zones that only
+// the ACME client changes:
+//
+//   - One challenge zone per name the CA validates: _acme-challenge.<name>
+//     (spec.ChallengeName; a wildcard *.example.com and example.com share
+//     _acme-challenge.example.com), for every name of every site with
+//     tls: { acme: true, challenge: dns-01 }. One zone per name rather
+//     than one per zone with CNAMEs from each name into it: the zone is
+//     exactly where the CA looks, with no CNAME to keep in step, follow or
+//     get wrong, and removing a site's name drops exactly its zone. BIND
+//     serves thousands of small zones easily.
+//   - The zone holding the name delegates it: an NS record per name server
+//     of that zone at _acme-challenge.<name>, part of the rendered zone
+//     (desired.Zones adds them; spec refuses static records at or below a
+//     challenge name). The same primary and secondaries serve the
+//     challenge zone, so the delegation is never lame once converged.
+//   - ChallengeZone (kind zone-challenge, ID
+//     zone-challenge/<zone>@<primary>) writes the zone's first content
+//     (SOA and NS, TTL 60) into <zone_dir>/acme (mode 0770, group
+//     services.dns.group: named writes the journal and its dumps there),
+//     checked with named-checkzone, once, when the file is missing. Its
+//     Check never compares the content, so berth never rewrites it: named
+//     owns it from then on. A pruned one is deleted with its journal, with
+//     the data, after the include file dropped it.
+//   - The include file lists it on the primary with `update-policy {
+//     grant "berth-acme-<env>" name "_acme-challenge.<name>." TXT; }`:
+//     stricter than allow-update, the key may change only the TXT records
+//     of that one name. Secondaries list it as `type secondary` with the
+//     transfer key, like any zone (and an Xfer each); the primary notifies
+//     them of every update.
+//   - The key berth-acme-<env> (hmac-sha256) is generated into berth's
+//     state store (desired.ACMETSIGSecretKey(env)) and written into the
+//     key file beside the include file, with the transfer key; never into
+//     a plan, a log or the repo.
+//
+// The certificate kind answers DNS-01 with acme.DNSUpdate, which
+// desired.DNS01 fills in for a site: RFC 2136 updates signed with that key
+// to the primary's services.dns.listen, adding (Present) and deleting
+// (CleanUp) one TXT record each, so a wildcard's and its base name's
+// answers live side by side; the CA is asked to validate only once the
+// primary and every secondary serve the record (asked directly, not
+// through a resolver), and DNSUpdate.Check, the pre-check, asks each of
+// them for the challenge zone's SOA with authority before any order.
 //
 // # Secondaries
 //
