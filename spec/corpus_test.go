@@ -151,6 +151,7 @@ source:
   git: @@Source.git@@
   ref: @@Source.ref@@
 servers: [web1]
+lb: @@Platform.lb@@
 `,
 	"sites/a.yaml": `kind: @@Site.kind@@
 name: @@Site.name@@
@@ -187,6 +188,21 @@ records:
     value: letsencrypt.org
 environments:
   - @@Zone.environments[]@@
+`,
+	"servers/lb1.yaml": `kind: Server
+name: lb1
+address: local
+services:
+  lb:
+    type: @@LBService.type@@
+    listen: @@LBService.listen@@
+    conf_dir: @@LBService.conf_dir@@
+    pid_file: @@LBService.pid_file@@
+    source: @@LBService.source@@
+    test:
+      - @@LBService.test[]@@
+    reload:
+      - @@LBService.reload[]@@
 `,
 	"servers/ns2.yaml": `kind: Server
 name: ns2
@@ -293,6 +309,14 @@ var corpusBenign = map[string]string{
 	"ZoneRecord.value":                "v=spf1 -all",
 	"ZoneRecord.tag":                  "issue",
 	"Zone.environments[]":             "production",
+	"LBService.type":                  "nginx",
+	"LBService.listen":                "127.0.0.1:8081",
+	"LBService.conf_dir":              "lb/conf.d",
+	"LBService.pid_file":              "lb/nginx.pid",
+	"LBService.source":                "127.0.0.1",
+	"LBService.test[]":                "nginx",
+	"LBService.reload[]":              "nginx",
+	"Platform.lb":                     "lb1",
 }
 
 // hostile is one way to break a value: added to the benign value, or

@@ -73,7 +73,9 @@ type ResolvedServer struct {
 	BIND    *ResolvedBIND      `json:"bind,omitempty"`
 	// PublicAddresses are the addresses the server's sites are published
 	// at in DNS.
-	PublicAddresses []string `json:"public_addresses,omitempty"`
+	PublicAddresses []string    `json:"public_addresses,omitempty"`
+	LB              *ResolvedLB `json:"lb,omitempty"`    // see lb.go
+	Drain           bool        `json:"drain,omitempty"` // out of its load balancers
 }
 
 // ResolvedBIND is a server's BIND in one environment, with defaults
@@ -196,6 +198,9 @@ func (s ResolvedServer) WithBase(base string) ResolvedServer {
 		c.ZoneDir, c.IncludeFile = abs(c.ZoneDir), abs(c.IncludeFile)
 		s.BIND = &c
 	}
+	if l := s.LB; l != nil {
+		s.LB = l.withBase(base)
+	}
 	return s
 }
 
@@ -260,6 +265,7 @@ type ResolvedPlatform struct {
 	Docroot    string   `json:"docroot,omitempty"`
 	PHP        string   `json:"php,omitempty"`
 	Servers    []string `json:"servers"` // web servers of the platform in this environment
+	LB         string   `json:"lb,omitempty"`
 }
 
 // ResolvedSite is a site in one environment.
@@ -280,6 +286,8 @@ type ResolvedSite struct {
 	TLS             ResolvedTLS  `json:"tls"`
 	Web             WebOptions   `json:"web,omitzero"`
 	Backup          *Backup      `json:"backup,omitempty"`
+	// LB is set when the site is served through a load balancer.
+	LB *ResolvedSiteLB `json:"lb,omitempty"`
 }
 
 // ResolvedDBService is a server's database service with defaults
@@ -491,6 +499,9 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		if len(rp.Servers) == 0 {
 			return nil, fmt.Errorf("%s: platform %q has no web server in environment %q", p.At("servers"), p.Name, env)
 		}
+		if lb := r.siteLB(p, env); lb != nil {
+			rp.LB = lb.Name
+		}
 		out.Platforms = append(out.Platforms, rp)
 		platforms[p.Name] = &out.Platforms[len(out.Platforms)-1]
 	}
@@ -515,6 +526,9 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Docroot:         p.Docroot,
 			State:           cmp.Or(set.State, "enabled"),
 			TLS:             ResolvedTLS{RedirectHTTPS: true},
+		}
+		if lb := r.siteLB(r.platforms[s.Platform], env); lb != nil {
+			rs.LB = &ResolvedSiteLB{Server: lb.Name, From: lbSource(lb.Services.LB, lb.Address)}
 		}
 		for _, a := range s.ASCIIAliases {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
@@ -599,6 +613,10 @@ func resolveServer(s *Server, env string) ResolvedServer {
 	for _, a := range PublicAddresses(s) {
 		rs.PublicAddresses = append(rs.PublicAddresses, a.String())
 	}
+	if l := s.Services.LB; l != nil {
+		rs.LB = resolveLB(l, s.Address)
+	}
+	rs.Drain = s.Drain
 	return rs
 }
 
