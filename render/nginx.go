@@ -101,6 +101,7 @@ func nginxVhost(in *input) ([]byte, error) {
 	nginxListen(&c, in)
 	c.line("server_name %s;", names(served))
 	nginxHeaders(&c, in)
+	nginxBehindLB(&c, in)
 
 	if disabled(site) {
 		c.line("root %s;", q(p.DisabledDir))
