@@ -89,3 +89,9 @@ func ZoneKeyID(server string) string { return "dns/key@" + server }
 // TSIGSecretKey is the key of an environment's TSIG secret, which
 // authenticates the transfers of its zones to their secondaries.
 func TSIGSecretKey(env string) string { return "dns/tsig/" + env }
+
+// LBConfigID names the configuration of a platform on its load balancer:
+// lb/PLATFORM@SERVER (the load balancer).
+func LBConfigID(platform, server string) string {
+	return fmt.Sprintf("lb/%s@%s", platform, server)
+}
