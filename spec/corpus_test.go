@@ -169,6 +169,8 @@ environments:
   - @@Site.environments[]@@
 state: @@Site.state@@
 php: @@Site.php@@
+health:
+  path: @@Health.path@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -317,6 +319,7 @@ var corpusBenign = map[string]string{
 	"LBService.test[]":                "nginx",
 	"LBService.reload[]":              "nginx",
 	"Platform.lb":                     "lb1",
+	"Health.path":                     "/health",
 }
 
 // hostile is one way to break a value: added to the benign value, or

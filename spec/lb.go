@@ -68,6 +68,22 @@ type ResolvedSiteLB struct {
 	From string `json:"from"`
 }
 
+// Health is how a site is checked on each of its web servers: a GET of
+// Path with the site's name as Host, directly to the server's http listen
+// address, expecting Status (any 2xx or 3xx when 0).
+type Health struct {
+	Path   string `yaml:"path" json:"path,omitempty" doc:"The path requested (default /)." rule:"url-path"`
+	Status int    `yaml:"status" json:"status,omitempty" berth:"min=100,max=599" doc:"The status expected (default: any 2xx or 3xx)."`
+}
+
+func siteHealth(h *Health) Health {
+	out := Health{Path: "/"}
+	if h != nil {
+		out.Path, out.Status = cmp.Or(h.Path, "/"), h.Status
+	}
+	return out
+}
+
 // Defaults of an lb service.
 const (
 	DefaultLBMaxFails    = 3

@@ -288,6 +288,8 @@ type ResolvedSite struct {
 	Backup          *Backup      `json:"backup,omitempty"`
 	// LB is set when the site is served through a load balancer.
 	LB *ResolvedSiteLB `json:"lb,omitempty"`
+	// Health is how the site is checked on each web server (see lb.go).
+	Health Health `json:"health"`
 }
 
 // ResolvedDBService is a server's database service with defaults
@@ -527,6 +529,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			State:           cmp.Or(set.State, "enabled"),
 			TLS:             ResolvedTLS{RedirectHTTPS: true},
 		}
+		rs.Health = siteHealth(s.Health)
 		if lb := r.siteLB(r.platforms[s.Platform], env); lb != nil {
 			rs.LB = &ResolvedSiteLB{Server: lb.Name, From: lbSource(lb.Services.LB, lb.Address)}
 		}

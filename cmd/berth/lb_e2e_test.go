@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,25 @@ func (c *cluster) nodesBecome(n int, nodes ...string) {
 		}
 		return true, ""
 	})
+
+}
+
+// statusShows runs berth status --observe and checks its output matches
+// every pattern.
+func (c *cluster) statusShows(patterns ...string) {
+	c.t.Helper()
+	args := append([]string{"status", "--observe", "--env", "production", "--repo", c.repo, "--state-dir", c.stateDir}, c.flags...)
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	out, errOut := stdout.String(), stderr.String()
+	if code != exitOK {
+		c.t.Fatalf("status --observe: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, p := range patterns {
+		if !regexp.MustCompile(p).MatchString(out) {
+			c.t.Errorf("status --observe does not match %s:\n%s", p, out)
+		}
+	}
 }
 
 // loop asks the load balancer without pause until stop is called, which
@@ -256,6 +276,7 @@ func TestLoadBalancedCluster(t *testing.T) {
 	if code, out, errOut := c.berth("plan"); code != 0 {
 		t.Fatalf("plan after apply: exit %d, want 0 (nothing to do)\n%s\n%s", code, out, errOut)
 	}
+	c.statusShows(`(?m)^    web1 +[0-9.]+:80 +Healthy 200$`, `(?m)^    web2 +[0-9.]+:80 +Healthy 200$`, `(?m)^    web3 +[0-9.]+:80 +Healthy 200$`)
 
 	// Drain web2 in a run that also changes the site on every node.
 	c.node(2, true)
@@ -288,6 +309,7 @@ func TestLoadBalancedCluster(t *testing.T) {
 	if code, out, errOut := c.berth("plan"); code != 0 {
 		t.Fatalf("plan after the drain: exit %d, want 0\n%s\n%s", code, out, errOut)
 	}
+	c.statusShows(`(?m)^    web2 +[0-9.]+:80 +Healthy 200 \(drained\)$`)
 
 	// Undrain: web2 is added back after it converged.
 	c.node(2, false)
@@ -336,4 +358,16 @@ func TestLoadBalancedCluster(t *testing.T) {
 		}
 		return true, ""
 	})
+
+	// web3's nginx dies too: the load balancer leaves it out (a refused
+	// connection tries the next server), no request fails, and status
+	// shows the node Degraded and the environment's last run Degraded.
+	c.nodes[2].Proc.Stop()
+	stop = c.loop()
+	c.nodesBecome(12, "web1", "web2")
+	if errs := errorsOf(stop()); len(errs) > 0 {
+		t.Errorf("%d requests through the load balancer failed with web3 down: %s", len(errs), strings.Join(errs, "; "))
+	}
+	c.statusShows(`(?m)^production \(branch main\): \w+, Degraded`, `web3: not applied: observe server web3`,
+		`(?m)^    web3 +[0-9.]+:80 +Degraded: no answer`, `(?m)^    web1 +[0-9.]+:80 +Healthy 200$`)
 }
