@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -246,7 +247,11 @@ func errorsOf(answers []answer) []string {
 // load balancer stops sending web2 anything; undrained, web2 answers
 // again; web3's sshd stopped, the run reports web3 unreachable
 // (Degraded) and converges the others and the load balancer, and the
-// site keeps answering through the load balancer.
+// site keeps answering through the load balancer; web3's nginx stopped
+// too, the load balancer leaves it out without a failed request and
+// status --observe shows it Degraded; web1 blackholed from berth's
+// machine, the run reports it after the SSH connect timeout and
+// converges web2.
 func TestLoadBalancedCluster(t *testing.T) {
 	c := newCluster(t)
 	out := c.apply()
@@ -370,4 +375,24 @@ func TestLoadBalancedCluster(t *testing.T) {
 	}
 	c.statusShows(`(?m)^production \(branch main\): \w+, Degraded`, `web3: not applied: observe server web3`,
 		`(?m)^    web3 +[0-9.]+:80 +Degraded: no answer`, `(?m)^    web1 +[0-9.]+:80 +Healthy 200$`)
+
+	// web1 blackholed from berth's machine (its answers to the root
+	// namespace's address are dropped; the load balancer still reaches
+	// it): the SSH connect times out (bounded), the run reports it, web2
+	// converges and the site keeps answering through the load balancer.
+	root := c.lb.Host.IP[:strings.LastIndexByte(c.lb.Host.IP, '.')] + ".254/32"
+	if out, err := exec.Command("ip", "-n", c.nodes[0].Host.Netns, "route", "add", "blackhole", root).CombinedOutput(); err != nil {
+		t.Fatalf("blackhole web1: %v: %s", err, out)
+	}
+	c.siteHeader("five")
+	stop = c.loop()
+	code, out, errOut = c.berth("apply", "--auto-approve")
+	if errs := errorsOf(stop()); len(errs) > 0 {
+		t.Errorf("%d requests through the load balancer failed with web1 blackholed: %s", len(errs), strings.Join(errs, "; "))
+	}
+	if code != exitError || !strings.Contains(out, "Degraded: server web1 could not be reached") || !strings.Contains(out, "timeout") ||
+		!strings.Contains(errOut, "web2: http: reloaded") {
+		t.Errorf("apply with web1 blackholed (exit %d) does not report it Degraded after a timeout and converge web2:\n%s\n%s", code, out, errOut)
+	}
+	c.nodesBecome(12, "web1", "web2")
 }
