@@ -180,5 +180,5 @@ func checkLB(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 	if site.LB == nil {
 		return nil
 	}
-	return errors.Join(rule("lb source", spec.RuleIP, site.LB.From), rule("server name", spec.RuleName, srv.Name))
+	return errors.Join(rule("lb source", spec.RuleIP, site.LB.From), rule("lb listen", spec.RuleListen, site.LB.Listen), rule("server name", spec.RuleName, srv.Name))
 }

@@ -66,6 +66,9 @@ type ResolvedSiteLB struct {
 	// From is the load balancer's source address: the only one the site's
 	// web servers take X-Forwarded-For from.
 	From string `json:"from"`
+	// Listen is where the load balancer answers the site (its lb
+	// listen): redirects to the site's main name carry its port.
+	Listen string `json:"listen"`
 }
 
 // Health is how a site is checked on each of its web servers: a GET of
@@ -201,6 +204,35 @@ func (c *checker) lbChecks(envs []string) {
 			if srv != nil && srv.Address == "local" && lb.Address != "local" {
 				c.at(&p.Meta, fmt.Sprintf("servers[%d]", i), subject, "server %q has address local, which load balancer %q cannot reach: give it its network address", sn, p.LB)
 			}
+		}
+	}
+}
+
+// sharedLBs reports a site that two environments with the same
+// domain_suffix (none counts) put behind one load balancer: both
+// environments' files would answer its names there.
+func (c *checker) sharedLBs(cfg *Config) {
+	envs := slices.Sorted(maps.Keys(cfg.Environments))
+	for _, s := range c.r.Sites {
+		pl := c.r.platforms[s.Platform]
+		if pl == nil || pl.LB == "" {
+			continue
+		}
+		lb := c.r.servers[pl.LB]
+		if lb == nil || lb.Services.LB == nil {
+			continue
+		}
+		bySuffix := map[string]string{}
+		for _, env := range envs {
+			e := cfg.Environments[env]
+			if e == nil || !inEnv(s.Environments, env) || !inEnv(pl.Environments, env) || !inEnv(lb.Environments, env) {
+				continue
+			}
+			if other, dup := bySuffix[e.DomainSuffix]; dup {
+				c.at(&s.Meta, "name", subjectOf("site", s.Name), "environments %q and %q both put this site on load balancer %s under the same name (same domain_suffix %q): give one of them its own domain_suffix in berth.yaml, or limit the site or the load balancer to one of them with environments:", other, env, pl.LB, e.DomainSuffix)
+				break
+			}
+			bySuffix[e.DomainSuffix] = env
 		}
 	}
 }

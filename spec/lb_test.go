@@ -91,6 +91,14 @@ func TestLBProblems(t *testing.T) {
 			want:  []string{`platforms/app.yaml:6:5: platform "app": load balancer "lb9" is not in environment "production", where the platform is; add the server there or limit the platform's environments`},
 		},
 		{
+			name: "two environments with one domain_suffix on one load balancer",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main }\n  staging: { branch: staging, domain_suffix: .staging.example.net }\n  preview: { branch: preview }\n",
+				"servers/cluster.yaml": "kind: Server\nname: lb1\naddress: 192.0.2.5\nservices:\n  lb: { type: nginx }\n---\nkind: Server\nname: web2\naddress: 192.0.2.12\nenvironments: [production, staging]\nservices:\n  http: { type: nginx }\n---\nkind: Server\nname: web3\naddress: 192.0.2.13\nenvironments: [preview]\nservices:\n  http: { type: nginx }\n",
+				"platforms/app.yaml":   "kind: Platform\nname: app\ntype: static\nsource: { path: code }\nservers: [web2, web3]\nlb: lb1\n",
+				"sites/a.yaml":         "kind: Site\nname: a.example.com\nplatform: php-app\nenvironments: [production]\n"},
+			want: []string{`sites/b.yaml:2:7: site "b.example.com": environments "preview" and "production" both put this site on load balancer lb1 under the same name (same domain_suffix ""): give one of them its own domain_suffix in berth.yaml, or limit the site or the load balancer to one of them with environments:`},
+		},
+		{
 			name:  "a health status out of range",
 			files: map[string]string{"sites/b.yaml": "kind: Site\nname: b.example.com\nplatform: app\nhealth: { status: 99 }\n"},
 			want:  []string{`sites/b.yaml:4:19: site "b.example.com": health.status: 99 is less than the minimum 100`},

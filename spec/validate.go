@@ -98,6 +98,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 		c.suffixedNames(r.Config)
 		c.acmeWithoutCA(r.Config)
 		c.sharedServers(r.Config)
+		c.sharedLBs(r.Config)
 		c.socketPaths(r.Config)
 	}
 	return c.problems
