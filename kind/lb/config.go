@@ -146,7 +146,8 @@ func (c *Config) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.
 
 // Apply writes the file, checks the load balancer's configuration and
 // reloads it. A failed check puts the old file back and reloads nothing:
-// the load balancer keeps serving the old configuration. A deletion only
+// the load balancer keeps serving the old configuration; a failed reload
+// puts the old file back too, so the next run tries again. A deletion only
 // removes the file: the engine checks and reloads (Change.Service).
 func (c *Config) Apply(ctx context.Context, h host.Host, ch *reconcile.Change) error {
 	switch ch.Action {
@@ -166,7 +167,11 @@ func (c *Config) Apply(ctx context.Context, h host.Host, ch *reconcile.Change) e
 		return fmt.Errorf("load balancer configuration check failed, the old configuration is kept: %w", err)
 	}
 	if err := c.reloadLB(ctx, h); err != nil {
-		return fmt.Errorf("load balancer reload failed (the file is written and checked; the next run reloads it again only when it changes: reload it by hand): %w", err)
+		// Put the old file back, so the next run writes and reloads again.
+		if uerr := c.Undo(ctx, h, ch); uerr != nil {
+			return fmt.Errorf("load balancer reload failed: %w; and the old file could not be put back (reload it by hand once it runs): %v", err, uerr)
+		}
+		return fmt.Errorf("load balancer reload failed, the old file is put back and the next run tries again: %w", err)
 	}
 	ch.Reloaded = append(ch.Reloaded, Service+" "+c.Path())
 	return nil

@@ -18,9 +18,10 @@ import (
 // recorded in order.
 type lbHarness struct {
 	*reconciletest.Harness
-	mu       sync.Mutex
-	ran      []string
-	failTest bool
+	mu         sync.Mutex
+	ran        []string
+	failTest   bool
+	failReload bool
 }
 
 func newLBHarness(t *testing.T) *lbHarness {
@@ -32,6 +33,9 @@ func newLBHarness(t *testing.T) *lbHarness {
 			h.ran = append(h.ran, name)
 			if name == "lb-test" && h.failTest {
 				return host.RunResult{Stderr: []byte("nginx: [emerg] unexpected end of file")}, &host.ExitError{Code: 1}
+			}
+			if name == "lb-reload" && h.failReload {
+				return host.RunResult{Stderr: []byte("nginx: [error] no master")}, &host.ExitError{Code: 1}
 			}
 			return host.RunResult{}, nil
 		}
@@ -113,6 +117,26 @@ func TestConfigRefusedKeepsTheOld(t *testing.T) {
 	var kept *reconcile.KeptError
 	if errors.As(err, &kept) {
 		t.Errorf("a refused configuration is a failure, not a warning")
+	}
+}
+
+// A configuration the load balancer could not reload is put back too, so
+// the next run writes and reloads it again.
+func TestConfigReloadFailedTriesAgain(t *testing.T) {
+	h := newLBHarness(t)
+	h.Apply(h.Plan(h.Desired(5, config("upstream a {}\n", false)), reconcile.PlanOptions{}))
+	h.failReload = true
+	d := h.Desired(5, config("upstream b {}\n", false))
+	_, err := h.Engine.Apply(context.Background(), h.Plan(d, reconcile.PlanOptions{}))
+	if err == nil || !strings.Contains(err.Error(), "load balancer reload failed, the old file is put back and the next run tries again") {
+		t.Fatalf("apply with a failing reload: %v", err)
+	}
+	if got := string(h.Fake.Files()["/srv/berth-production-app.conf"]); got != "upstream a {}\n" {
+		t.Errorf("after the failed reload the file holds %q, want the old one", got)
+	}
+	h.failReload = false
+	if got := reconciletest.Actions(h.Plan(d, reconcile.PlanOptions{})); got != "~lb/app@web" {
+		t.Errorf("the next plan is %q, want the change again", got)
 	}
 }
 
