@@ -132,6 +132,10 @@ func serviceOf(srv spec.ResolvedServer, name, base string) (reconcile.Service, e
 	switch {
 	case name == "http" && srv.HTTP != nil:
 		return reconcile.Service{Name: name, Test: srv.HTTP.Test, Reload: srv.HTTP.Reload, PIDFile: srv.HTTP.PIDFile, Dir: dir}, nil
+	case name == render.ServiceLB:
+		if svc, ok := lbService(srv, dir); ok {
+			return svc, nil
+		}
 	case strings.HasPrefix(name, "php-fpm:") && srv.PHP != nil:
 		v := srv.PHP.For(strings.TrimPrefix(name, "php-fpm:"))
 		return reconcile.Service{Name: name, Test: v.Test, Reload: v.Reload, Dir: dir}, nil

@@ -64,6 +64,9 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addZones(ctx, d, in.Resolved, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
+	if err := addLoadBalancers(d, in.Resolved, in.StateDir); err != nil {
+		return nil, nil, err
+	}
 	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, in.Resolved, in.Revision, in.StateDir)
 	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: StoreInventory(in.Store), Hook: hook}
 	return e, d, nil

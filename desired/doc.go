@@ -4,7 +4,9 @@
 // directories and the platforms' releases (build.go), adds databases and
 // settings files with their generated secrets (build_db.go), installs
 // (install.go), the DNS zones with named's include and key files and the
-// environment's TSIG key (zones.go), the database pruner and the backup
+// environment's TSIG key (zones.go), the load balancers' configurations
+// ordered against their web servers' changes for drain (lb.go), the
+// database pruner and the backup
 // that precedes a
 // removed site's deletion (guard.go), and returns the engine over the
 // state store's inventory (store.go). berth plan, apply, verify and the

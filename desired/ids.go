@@ -104,3 +104,9 @@ func ACMEKeyName(env string) string { return "berth-acme-" + env }
 
 // ACMETSIGSecretKey is the key of the secret of ACMEKeyName(env).
 func ACMETSIGSecretKey(env string) string { return "dns/acme-tsig/" + env }
+
+// LBConfigID names the configuration of a platform on its load balancer:
+// lb/PLATFORM@SERVER (the load balancer).
+func LBConfigID(platform, server string) string {
+	return fmt.Sprintf("lb/%s@%s", platform, server)
+}

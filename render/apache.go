@@ -48,6 +48,7 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.line("ServerAlias %s", names(served[1:]))
 	}
 	apacheHeaders(&c, in)
+	apacheBehindLB(&c, in)
 
 	if disabled(site) {
 		c.line("DocumentRoot %s", q(p.DisabledDir))

@@ -15,7 +15,7 @@ import (
 // apacheModules loads, in the test harness, the modules berth's
 // VirtualHosts need besides those the harness loads itself (see doc.go).
 var apacheModules = []string{
-	"alias", "headers", "auth_basic", "authn_core", "authn_file", "authz_user", "proxy", "proxy_fcgi",
+	"alias", "headers", "auth_basic", "authn_core", "authn_file", "authz_user", "proxy", "proxy_fcgi", "remoteip",
 }
 
 func apacheModulesConf() string {
@@ -39,9 +39,12 @@ func configsByServer(gc *goldenCase) map[string]map[string][]File {
 				continue
 			}
 			svc := f.Service
-			if svc == ServiceHTTP {
+			switch {
+			case svc == ServiceHTTP:
 				svc = r.srv.HTTP.Type
-			} else {
+			case svc == ServiceLB:
+				svc = "nginx"
+			default:
 				svc = "php-fpm"
 			}
 			out[r.srv.Name][svc] = append(out[r.srv.Name][svc], f)

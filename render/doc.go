@@ -75,10 +75,25 @@
 // core ones (Debian: a2enmod NAME): authz_core, dir, mime, alias (redirects,
 // the disabled page), headers (web.headers), auth_basic, authn_core,
 // authn_file and authz_user (web.basic_auth), proxy and proxy_fcgi (PHP).
+// A site behind a load balancer also needs remoteip (RemoteIPHeader,
+// RemoteIPInternalProxy) and headers (X-Berth-Node).
 // Drupal and WordPress sites get AllowOverride All so their .htaccess files
 // apply; their clean URLs also want rewrite. Debian enables alias,
 // auth_basic, authn_core, authn_file, authz_core, authz_user, dir and mime by
 // default; headers, proxy and proxy_fcgi must be enabled.
+//
+// # Load balancers
+//
+// LB (lb.go) renders a load balancer's files: one per platform that names
+// it and environment, <conf_dir>/berth-<env>-<platform>.conf, with the
+// platform's upstream (its web servers at spec.NodeAddress, max_fails and
+// fail_timeout, a drained server marked down) and one server block per
+// site proxying every name of the site to it, with Host, X-Real-IP,
+// X-Forwarded-For and X-Forwarded-Proto set. A site behind a load
+// balancer gets, on each web server, set_real_ip_from its load balancer's
+// source address with real_ip_header X-Forwarded-For (apache:
+// RemoteIPHeader, RemoteIPInternalProxy) and an X-Berth-Node header
+// naming the server.
 //
 // # nginx
 //

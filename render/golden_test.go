@@ -40,6 +40,8 @@ type rendered struct {
 	files []File
 	// settings is the site's settings file (Settings), nil for none.
 	settings *File
+	// lb is the environment, for a load balancer's files (site nil).
+	lb *spec.Resolved
 }
 
 type goldenCase struct {
@@ -106,6 +108,16 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 				continue
 			}
 			gc.out = append(gc.out, rendered{site: site, srv: srv, dirs: dirs, files: files, settings: set})
+		}
+	}
+	for i := range res.Servers {
+		if srv := &res.Servers[i]; srv.LB != nil {
+			files, err := LB(res, srv)
+			if err != nil {
+				gc.err = errors.Join(gc.err, err)
+				continue
+			}
+			gc.out = append(gc.out, rendered{srv: srv, files: files, lb: res})
 		}
 	}
 	return gc

@@ -103,6 +103,7 @@ func nginxVhost(in *input) ([]byte, error) {
 	nginxListen(&c, in)
 	c.line("server_name %s;", names(served))
 	nginxHeaders(&c, in)
+	nginxBehindLB(&c, in)
 
 	if disabled(site) {
 		c.line("root %s;", q(p.DisabledDir))
@@ -230,10 +231,15 @@ func nginxHeaders(c *conf, in *input) {
 	}
 }
 
-// mainHost is the site's domain with the listen port when that is not
-// the default one, for redirects to the main name.
+// mainHost is the site's domain with the port it is reached at when that
+// is not the default one (its load balancer's, for a site behind one),
+// for redirects to the main name.
 func mainHost(in *input) string {
-	hp, _ := listenAddr(in.http.Listen) // checked before rendering
+	listen := in.http.Listen
+	if in.site.LB != nil {
+		listen = in.site.LB.Listen
+	}
+	hp, _ := listenAddr(listen) // checked before rendering
 	if hp[1] == "80" {
 		return in.site.Domain
 	}

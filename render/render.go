@@ -214,6 +214,7 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 	if d := site.Docroot; d != "" {
 		errs = append(errs, rule("docroot", spec.RuleRelPath, d))
 	}
+	errs = append(errs, checkLB(site, srv))
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

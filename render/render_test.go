@@ -83,6 +83,13 @@ func TestDeterministic(t *testing.T) {
 	// Every golden input, rendered twice.
 	for _, gc := range loadAllGolden(t) {
 		for _, r := range gc.out {
+			if r.lb != nil {
+				files, err := LB(r.lb, r.srv)
+				if err != nil || !reflect.DeepEqual(files, r.files) {
+					t.Errorf("%s: second render of load balancer %s differs (err %v)", gc.file, r.srv.Name, err)
+				}
+				continue
+			}
 			dirs, files, err := Site(r.site, r.srv)
 			if err != nil || !reflect.DeepEqual(dirs, r.dirs) || !reflect.DeepEqual(files, r.files) {
 				t.Errorf("%s: second render of %s differs (err %v)", gc.file, r.site.Domain, err)

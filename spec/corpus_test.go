@@ -158,6 +158,7 @@ source:
   git: @@Source.git@@
   ref: @@Source.ref@@
 servers: [web1]
+lb: @@Platform.lb@@
 `,
 	"sites/a.yaml": `kind: @@Site.kind@@
 name: @@Site.name@@
@@ -179,6 +180,8 @@ cron:
   @@Site.cron{}@@: { schedule: daily, command: [php, nightly.php] }
 tls:
   challenge: @@TLS.challenge@@
+health:
+  path: @@Health.path@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -198,6 +201,21 @@ records:
     value: letsencrypt.org
 environments:
   - @@Zone.environments[]@@
+`,
+	"servers/lb1.yaml": `kind: Server
+name: lb1
+address: local
+services:
+  lb:
+    type: @@LBService.type@@
+    listen: @@LBService.listen@@
+    conf_dir: @@LBService.conf_dir@@
+    pid_file: @@LBService.pid_file@@
+    source: @@LBService.source@@
+    test:
+      - @@LBService.test[]@@
+    reload:
+      - @@LBService.reload[]@@
 `,
 	"servers/ns2.yaml": `kind: Server
 name: ns2
@@ -310,6 +328,15 @@ var corpusBenign = map[string]string{
 	"ZoneRecord.value":                "v=spf1 -all",
 	"ZoneRecord.tag":                  "issue",
 	"Zone.environments[]":             "production",
+	"LBService.type":                  "nginx",
+	"LBService.listen":                "127.0.0.1:8081",
+	"LBService.conf_dir":              "lb/conf.d",
+	"LBService.pid_file":              "lb/nginx.pid",
+	"LBService.source":                "127.0.0.1",
+	"LBService.test[]":                "nginx",
+	"LBService.reload[]":              "nginx",
+	"Platform.lb":                     "lb1",
+	"Health.path":                     "/health",
 }
 
 // hostile is one way to break a value: added to the benign value, or

@@ -74,7 +74,9 @@ type ResolvedServer struct {
 	BIND    *ResolvedBIND      `json:"bind,omitempty"`
 	// PublicAddresses are the addresses the server's sites are published
 	// at in DNS.
-	PublicAddresses []string `json:"public_addresses,omitempty"`
+	PublicAddresses []string    `json:"public_addresses,omitempty"`
+	LB              *ResolvedLB `json:"lb,omitempty"`    // see lb.go
+	Drain           bool        `json:"drain,omitempty"` // out of its load balancers
 }
 
 // ResolvedBIND is a server's BIND in one environment, with defaults
@@ -197,6 +199,9 @@ func (s ResolvedServer) WithBase(base string) ResolvedServer {
 		c.ZoneDir, c.IncludeFile = abs(c.ZoneDir), abs(c.IncludeFile)
 		s.BIND = &c
 	}
+	if l := s.LB; l != nil {
+		s.LB = l.withBase(base)
+	}
 	return s
 }
 
@@ -263,6 +268,7 @@ type ResolvedPlatform struct {
 	Docroot    string   `json:"docroot,omitempty"`
 	PHP        string   `json:"php,omitempty"`
 	Servers    []string `json:"servers"` // web servers of the platform in this environment
+	LB         string   `json:"lb,omitempty"`
 }
 
 // ResolvedSite is a site in one environment.
@@ -283,6 +289,10 @@ type ResolvedSite struct {
 	TLS             ResolvedTLS  `json:"tls"`
 	Web             WebOptions   `json:"web,omitzero"`
 	Backup          *Backup      `json:"backup,omitempty"`
+	// LB is set when the site is served through a load balancer.
+	LB *ResolvedSiteLB `json:"lb,omitempty"`
+	// Health is how the site is checked on each web server (see lb.go).
+	Health Health `json:"health"`
 	// Cron are the site's scheduled commands: the platform's, with the
 	// site's layers over them by name; sorted by name.
 	Cron []ResolvedCron `json:"cron,omitempty"`
@@ -509,6 +519,9 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		if len(rp.Servers) == 0 {
 			return nil, fmt.Errorf("%s: platform %q has no web server in environment %q", p.At("servers"), p.Name, env)
 		}
+		if lb := r.siteLB(p, env); lb != nil {
+			rp.LB = lb.Name
+		}
 		out.Platforms = append(out.Platforms, rp)
 		platforms[p.Name] = &out.Platforms[len(out.Platforms)-1]
 	}
@@ -533,6 +546,10 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Docroot:         p.Docroot,
 			State:           cmp.Or(set.State, "enabled"),
 			TLS:             ResolvedTLS{RedirectHTTPS: true},
+		}
+		rs.Health = siteHealth(s.Health)
+		if lb := r.siteLB(r.platforms[s.Platform], env); lb != nil {
+			rs.LB = &ResolvedSiteLB{Server: lb.Name, From: lbSource(lb.Services.LB, lb.Address), Listen: cmp.Or(lb.Services.LB.Listen, "80")}
 		}
 		for _, a := range s.ASCIIAliases {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
@@ -631,6 +648,10 @@ func resolveServer(s *Server, env string) ResolvedServer {
 	for _, a := range PublicAddresses(s) {
 		rs.PublicAddresses = append(rs.PublicAddresses, a.String())
 	}
+	if l := s.Services.LB; l != nil {
+		rs.LB = resolveLB(l, s.Address)
+	}
+	rs.Drain = s.Drain
 	return rs
 }
 

@@ -108,6 +108,9 @@ type Server struct {
 	PublicAddresses []string `yaml:"public_addresses" json:"public_addresses,omitempty" doc:"IP addresses the server's sites are published at in DNS (A and AAAA records); default: address, when it is an IP address." rule:"ip"`
 	Services        Services `yaml:"services" json:"services,omitempty" doc:"The services berth manages on this server."`
 	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this server belongs to (default: all)." rule:"environment"`
+	// Drain takes a web server out of every load balancer in front of it
+	// (see lb.go).
+	Drain bool `yaml:"drain" json:"drain,omitempty" doc:"Take this web server out of the load balancers in front of it: each one stops sending it requests before anything else is done on it in the run; set it back to false and it is re-added once it has converged."`
 }
 
 // SSH is how berth logs in to a server.
@@ -123,6 +126,7 @@ type Services struct {
 	PHP  *PHPService  `yaml:"php" json:"php,omitempty" doc:"PHP-FPM, for platforms that run PHP."`
 	DB   *DBService   `yaml:"db" json:"db,omitempty" doc:"The database server."`
 	DNS  *DNSService  `yaml:"dns" json:"dns,omitempty" doc:"The authoritative DNS server."`
+	LB   *LBService   `yaml:"lb" json:"lb,omitempty" doc:"A load balancer in front of the web servers of the platforms that name this server as their lb."`
 }
 
 // HTTPService is a server's web server.
@@ -209,6 +213,7 @@ type Platform struct {
 	Docroot      string           `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)." rule:"rel-path"`
 	PHP          string           `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)." rule:"php-version"`
 	Servers      []string         `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster." rule:"name"`
+	LB           string           `yaml:"lb" json:"lb,omitempty" doc:"The server (with an lb service) that load-balances the platform's sites over its servers; their DNS records then point at it." rule:"name"`
 	Environments []string         `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
 }
 
@@ -236,6 +241,7 @@ type Site struct {
 	DB              *SiteDB  `yaml:"db" json:"db,omitempty" doc:"The site's database."`
 	DNS             *SiteDNS `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
 	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
+	Health          *Health  `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
 	SiteSettings    `yaml:",inline"`
 
 	// Domain and ASCIIAliases are Name and Aliases in ASCII (punycode),

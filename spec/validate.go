@@ -71,6 +71,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	for _, p := range r.Platforms {
 		c.platform(p, envs)
 	}
+	c.lbChecks(envs)
 	claimed := map[string]*Site{}
 	for _, s := range r.Sites {
 		c.site(s, envs, claimed)
@@ -98,6 +99,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 		c.acmeWithoutCA(r.Config)
 		c.acmeChallenges(r.Config)
 		c.sharedServers(r.Config)
+		c.sharedLBs(r.Config)
 		c.socketPaths(r.Config)
 	}
 	return c.problems
@@ -335,8 +337,8 @@ func (c *checker) server(s *Server, envs []string) {
 		c.dirPath(m, subject, "services.dns.include_file", strings.ReplaceAll(d.IncludeFile, "{env}", "env"), local)
 	}
 	backupServer := c.r.Config != nil && c.r.Config.Backups.Server == s.Name // it only stores backups
-	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil && !backupServer {
-		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns, or name it as backups.server in berth.yaml")
+	if s.Services.HTTP == nil && s.Services.DB == nil && s.Services.DNS == nil && s.Services.PHP == nil && s.Services.LB == nil && !backupServer {
+		c.keyAt(m, "services", subject, "declares no services: give it at least one of http, db, dns, lb, or name it as backups.server in berth.yaml")
 	}
 	c.envRefs(m, subject, s.Environments, envs)
 }

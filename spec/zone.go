@@ -308,9 +308,13 @@ func (r *Repo) siteAddresses(s *Site, env string) (addrs []netip.Addr, bare []st
 		return nil, nil
 	}
 	seen := map[netip.Addr]bool{}
-	for _, sn := range pl.Servers {
+	servers := pl.Servers
+	if lb := r.siteLB(pl, env); lb != nil {
+		servers = []string{lb.Name} // the site is published at its load balancer
+	}
+	for _, sn := range servers {
 		srv := r.servers[sn]
-		if srv == nil || srv.Services.HTTP == nil || !inEnv(srv.Environments, env) {
+		if srv == nil || (srv.Services.HTTP == nil && srv.Services.LB == nil) || !inEnv(srv.Environments, env) {
 			continue
 		}
 		found := false

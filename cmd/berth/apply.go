@@ -114,6 +114,12 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 			fmt.Fprintf(stdout, "Warning: %s\n", w)
 		}
 	}
+	if out != nil && out.Plan != nil && out.Result != nil {
+		// A dead node does not stop the fleet: say what it left undone.
+		for _, u := range out.Plan.Unreachable {
+			fmt.Fprintf(stdout, "Degraded: server %s could not be reached, so nothing was done on it in this run; the other servers were applied, and the next run that reaches it converges it (%s)\n", u.Server, u.Error)
+		}
+	}
 	return err
 }
 

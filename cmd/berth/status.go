@@ -42,6 +42,9 @@ type envStatus struct {
 	// run, its removal from berth.yaml); sites have their own.
 	Why   string                `json:"why,omitempty"`
 	Sites []berthrun.SiteStatus `json:"sites"`
+	// Nodes is, with --observe, each site's answer on each of its web
+	// servers to an HTTP health check (berthrun.CheckNodes).
+	Nodes []berthrun.NodeHealth `json:"nodes,omitempty"`
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -50,7 +53,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	var f envFlags
 	f.register(fs, false)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	observe := fs.Bool("observe", false, "observe the servers (one round trip each) to find drift, instead of comparing with the inventory only")
+	observe := fs.Bool("observe", false, "observe the servers (one round trip each) to find drift, instead of comparing with the inventory only, and check each site on each of its web servers over HTTP")
 	server := fs.String("server", "", "ask a running berth serve at this URL (e.g. http://127.0.0.1:8080) instead")
 	tokenFile := fs.String("token-file", "", "with --server: file holding the API's read (or operator) token; default $BERTH_API_TOKEN")
 	fs.Usage = func() {
@@ -132,6 +135,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, s := range st.Sites {
 			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Message)
+			for _, n := range st.Nodes {
+				if n.Site == s.Site {
+					fmt.Fprintf(stdout, "    %s\n", nodeLine(n))
+				}
+			}
 		}
 	}
 	return exitOK
@@ -177,6 +185,7 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		}
 		why = berthrun.Differences(p)
 		berthrun.WithReasons(p, why)
+		st.Nodes = berthrun.CheckNodes(ctx, l.res)
 	} else if why, err = prepared.Unsynced(ctx); err != nil {
 		return nil, err
 	}
@@ -200,6 +209,21 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		}
 	}
 	return st, nil
+}
+
+// nodeLine is one site's health on one web server, for people.
+func nodeLine(n berthrun.NodeHealth) string {
+	line := fmt.Sprintf("%-20s %-22s %s", n.Server, n.Address, n.Health)
+	if n.Status != 0 {
+		line += fmt.Sprintf(" %d", n.Status)
+	}
+	if n.Drained {
+		line += " (drained)"
+	}
+	if n.Why != "" {
+		line += ": " + n.Why
+	}
+	return line
 }
 
 // orphanEnvs returns the environments of the state directory's inventory

@@ -1,0 +1,122 @@
+package desired
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/berthhq/berth/kind/files"
+	"github.com/berthhq/berth/kind/lb"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/render"
+	"github.com/berthhq/berth/spec"
+)
+
+// addLoadBalancers adds the configuration of every platform behind a load
+// balancer (render.LB: kind lb-config on the load balancer) and orders it
+// against the web servers' changes (see package kind/lb):
+//
+//   - a platform with a drained web server: every resource of the
+//     drained server in this environment depends on the load balancer's
+//     configuration, which then runs first (checked and reloaded by its
+//     own Apply) — nothing is done on a drained server before its load
+//     balancers stopped sending it requests;
+//   - otherwise the configuration runs after every server's reloads and
+//     depends on the platform's vhosts and releases on its web servers:
+//     a server is (re-)added only once it converged in the run.
+//
+// It runs last in Prepare, so the drained servers' databases, settings
+// and installs wait too.
+func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string) error {
+	byServer := map[string][]reconcile.Resource{}
+	for _, r := range d.Resources {
+		byServer[r.Server()] = append(byServer[r.Server()], r)
+	}
+	var added []reconcile.Resource
+	for _, s := range res.Servers {
+		if s.LB == nil {
+			continue
+		}
+		if s.Local() {
+			s = s.WithBase(base)
+		}
+		rendered, err := render.LB(res, &s)
+		if err != nil {
+			return err
+		}
+		byPath := map[string]render.File{}
+		for _, f := range rendered {
+			byPath[f.Path] = f
+		}
+		if len(rendered) > 0 {
+			dir := path.Dir(rendered[0].Path)
+			if !hasPath(byServer[s.Name], dir) {
+				conf := files.NewDir(files.DirSpec{ID: SharedDirID(dir, s.Name), Server: s.Name, Path: dir})
+				added = append(added, conf)
+				byServer[s.Name] = append(byServer[s.Name], conf)
+			}
+		}
+		for i := range res.Platforms {
+			pl := &res.Platforms[i]
+			if pl.LB != s.Name {
+				continue
+			}
+			f, ok := byPath[render.LBFile(&s, res.Environment, pl.Name)]
+			if !ok {
+				return fmt.Errorf("load balancer %s: no configuration rendered for platform %s", s.Name, pl.Name)
+			}
+			id := LBConfigID(pl.Name, s.Name)
+			cs := lb.ConfigSpec{ID: id, Server: s.Name, Path: f.Path, Content: f.Content,
+				Test: s.LB.Test, Reload: s.LB.Reload, PIDFile: s.LB.PIDFile,
+				Deps: []string{SharedDirID(path.Dir(f.Path), s.Name)}}
+			if s.Local() {
+				cs.Dir = base
+			}
+			nodes := render.LBNodes(res, pl)
+			for _, n := range nodes {
+				cs.Draining = cs.Draining || n.Drain
+			}
+			if !cs.Draining {
+				for _, n := range nodes {
+					cs.Deps = append(cs.Deps, ReleaseID(pl.Name, n.Server))
+					for j := range res.Sites {
+						if site := &res.Sites[j]; site.Platform == pl.Name {
+							cs.Deps = append(cs.Deps, SiteID(site.Domain, "vhost", n.Server))
+						}
+					}
+				}
+			}
+			added = append(added, lb.NewConfig(cs))
+			if cs.Draining {
+				for _, n := range nodes {
+					if !n.Drain {
+						continue
+					}
+					for _, r := range byServer[n.Server] {
+						if x, ok := r.(depender); ok {
+							x.AddDeps(id)
+						}
+					}
+				}
+			}
+		}
+	}
+	d.Resources = append(d.Resources, added...)
+	return nil
+}
+
+// lbService is the check and reload of a server's load balancer.
+func lbService(srv spec.ResolvedServer, dir string) (reconcile.Service, bool) {
+	if srv.LB == nil {
+		return reconcile.Service{}, false
+	}
+	return reconcile.Service{Name: render.ServiceLB, Test: srv.LB.Test, Reload: srv.LB.Reload, PIDFile: srv.LB.PIDFile, Dir: dir}, true
+}
+
+func hasPath(rs []reconcile.Resource, p string) bool {
+	for _, r := range rs {
+		if r.Path() == p {
+			return true
+		}
+	}
+	return false
+}

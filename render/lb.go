@@ -1,0 +1,184 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/berthhq/berth/spec"
+)
+
+// ServiceLB is the Service of a load balancer's files: its nginx, checked
+// and reloaded when they change.
+const ServiceLB = "lb"
+
+// LBUpstream names the upstream of one platform in one environment on a
+// load balancer: berth-<env>-<platform>.
+func LBUpstream(env, platform string) string { return "berth-" + env + "-" + platform }
+
+// LBFile is where a load balancer keeps the configuration of one platform
+// in one environment: <conf_dir>/berth-<env>-<platform>.conf.
+func LBFile(lb *spec.ResolvedServer, env, platform string) string {
+	return path.Join(lb.LB.ConfDir, LBUpstream(env, platform)+".conf")
+}
+
+// LBNode is one web server of a platform as its load balancer sees it.
+type LBNode struct {
+	Server  string // the server's name
+	Address string // host:port of its sites (spec.NodeAddress)
+	Drain   bool   // in the upstream, marked down
+}
+
+// LBNodes lists the web servers of a platform in an environment, in the
+// platform's order, as its load balancer reaches them.
+func LBNodes(res *spec.Resolved, pl *spec.ResolvedPlatform) []LBNode {
+	servers := map[string]*spec.ResolvedServer{}
+	for i := range res.Servers {
+		servers[res.Servers[i].Name] = &res.Servers[i]
+	}
+	var out []LBNode
+	for _, sn := range pl.Servers {
+		if srv := servers[sn]; srv != nil && srv.HTTP != nil {
+			out = append(out, LBNode{Server: sn, Address: spec.NodeAddress(srv), Drain: srv.Drain})
+		}
+	}
+	return out
+}
+
+// LB returns the files of load balancer lb in environment res, sorted by
+// path: one per platform that names lb, holding the platform's upstream
+// (its web servers, passive health checks: max_fails and fail_timeout; a
+// drained server marked down, so it gets no new request while its
+// requests in flight finish) and one server block per site of the
+// platform, answering every name of the site and proxying to the
+// upstream with Host, X-Real-IP, X-Forwarded-For and X-Forwarded-Proto
+// set. A platform whose servers are all drained keeps its upstream, all
+// down: its sites answer 502.
+func LB(res *spec.Resolved, lb *spec.ResolvedServer) ([]File, error) {
+	if lb.LB == nil {
+		return nil, fmt.Errorf("render load balancer %q: the server has no lb service", lb.Name)
+	}
+	l := lb.LB
+	if err := errors.Join(
+		rule("environment", spec.RuleEnvironment, res.Environment),
+		rule("lb.listen", spec.RuleListen, l.Listen),
+		rule("lb.conf_dir", spec.RuleAbsPath, l.ConfDir),
+	); err != nil {
+		return nil, fmt.Errorf("render load balancer %q: %w", lb.Name, err)
+	}
+	var out []File
+	for i := range res.Platforms {
+		pl := &res.Platforms[i]
+		if pl.LB != lb.Name {
+			continue
+		}
+		f, err := lbPlatform(res, lb, pl)
+		if err != nil {
+			return nil, fmt.Errorf("render load balancer %q, platform %q: %w", lb.Name, pl.Name, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform) (File, error) {
+	l := lb.LB
+	if err := rule("platform", spec.RuleName, pl.Name); err != nil {
+		return File{}, err
+	}
+	nodes := LBNodes(res, pl)
+	if len(nodes) == 0 {
+		return File{}, errors.New("the platform has no web server to balance")
+	}
+	upstream := LBUpstream(res.Environment, pl.Name)
+	var c conf
+	c.line("# Managed by berth: load balancer of platform %s in environment %s. Changes are overwritten.", pl.Name, res.Environment)
+	c.open("upstream %s {", upstream)
+	for _, n := range nodes {
+		if err := errors.Join(rule("server", spec.RuleName, n.Server), lbNodeAddress(n.Address)); err != nil {
+			return File{}, err
+		}
+		if n.Drain {
+			c.line("server %s down; # %s: drained", n.Address, n.Server)
+			continue
+		}
+		c.line("server %s max_fails=%d fail_timeout=%ds; # %s", n.Address, l.MaxFails, l.FailTimeout, n.Server)
+	}
+	c.close("}")
+	for i := range res.Sites {
+		site := &res.Sites[i]
+		if site.Platform != pl.Name {
+			continue
+		}
+		if err := rule("domain", spec.RuleHostname, site.Domain); err != nil {
+			return File{}, fmt.Errorf("site %q: %w", site.Name, err)
+		}
+		for i, a := range site.Aliases {
+			if err := rule(fmt.Sprintf("aliases[%d]", i), spec.RuleHostnameAlias, a); err != nil {
+				return File{}, fmt.Errorf("site %q: %w", site.Name, err)
+			}
+		}
+		c.line("")
+		c.line("# site %s", site.Domain)
+		c.open("server {")
+		c.line("listen %s;", l.Listen)
+		c.line("server_name %s;", names(append([]string{site.Domain}, site.Aliases...)))
+		c.open("location / {")
+		c.line("proxy_pass http://%s;", upstream)
+		c.line("proxy_set_header Host $host;")
+		c.line("proxy_set_header X-Real-IP $remote_addr;")
+		c.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+		c.line("proxy_set_header X-Forwarded-Proto $scheme;")
+		// A connection refused or a timeout tries the next server (and
+		// counts toward max_fails); an answer, even an error page, is
+		// the site's.
+		c.line("proxy_next_upstream error timeout;")
+		c.line("proxy_connect_timeout 5s;")
+		c.close("}")
+		c.close("}")
+	}
+	return File{Path: LBFile(lb, res.Environment, pl.Name), Content: []byte(c.b.String()), Mode: 0o644, Service: ServiceLB}, nil
+}
+
+// lbNodeAddress checks a web server's host:port as it goes into an
+// upstream.
+func lbNodeAddress(hostport string) error {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return fmt.Errorf("web server address %q has no port", hostport)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(hostport[:i], "["), "]")
+	return errors.Join(rule("web server address", spec.RuleAddress, host), rule("web server port", spec.RuleListen, hostport[i+1:]))
+}
+
+// nginxBehindLB makes a node's server block trust X-Forwarded-For from
+// its load balancer's source address only, and name the node in a
+// response header (X-Berth-Node), for a site served through a load
+// balancer.
+func nginxBehindLB(c *conf, in *input) {
+	if in.site.LB == nil {
+		return
+	}
+	c.line("set_real_ip_from %s;", in.site.LB.From)
+	c.line("real_ip_header X-Forwarded-For;")
+	c.line("add_header X-Berth-Node %s always;", q(in.srv.Name))
+}
+
+// apacheBehindLB is nginxBehindLB for apache (mod_remoteip, mod_headers).
+func apacheBehindLB(c *conf, in *input) {
+	if in.site.LB == nil {
+		return
+	}
+	c.line("RemoteIPHeader X-Forwarded-For")
+	c.line("RemoteIPInternalProxy %s", in.site.LB.From)
+	c.line("Header always set X-Berth-Node %s", q(in.srv.Name))
+}
+
+// checkLB checks what a node's vhost writes for its load balancer.
+func checkLB(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
+	if site.LB == nil {
+		return nil
+	}
+	return errors.Join(rule("lb source", spec.RuleIP, site.LB.From), rule("lb listen", spec.RuleListen, site.LB.Listen), rule("server name", spec.RuleName, srv.Name))
+}
