@@ -155,8 +155,7 @@ func (c *Client) Ensure(ctx context.Context, req Request) (Result, error) {
 		replaces = id
 	}
 	if found && now.Before(cur.NextAttempt) {
-		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: cur.NextAttempt,
-			Reason: fmt.Sprintf("backing off after %d failed orders (last: %s)", cur.Failures, cur.LastError)}
+		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: cur.NextAttempt, Reason: backoffReason(cur)}
 	}
 	orders, err := c.cfg.Store.ACMEOrders(ctx, c.cfg.DirectoryURL, now.Add(-week))
 	if err != nil {
@@ -376,4 +375,9 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// backoffReason says why cur waits after failed orders.
+func backoffReason(cur state.Certificate) string {
+	return fmt.Sprintf("backing off after %d failed orders (last: %s)", cur.Failures, cur.LastError)
 }
