@@ -51,6 +51,8 @@ type goldenCase struct {
 	inputs []section
 	out    []rendered
 	err    error
+	// opts are the Options every site of the case is rendered with.
+	opts Options
 }
 
 // loadGolden reads a golden file and renders its input.
@@ -84,6 +86,7 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 			opts.Certificate = true
 		}
 	}
+	gc.opts = opts
 	repo, err := spec.Load(fsys)
 	if err != nil {
 		t.Fatalf("%s: the input does not load:\n%v", file, err)

@@ -83,7 +83,7 @@ func TestDeterministic(t *testing.T) {
 	// Every golden input, rendered twice.
 	for _, gc := range loadAllGolden(t) {
 		for _, r := range gc.out {
-			dirs, files, err := Site(r.site, r.srv)
+			dirs, files, err := SiteWith(r.site, r.srv, gc.opts)
 			if err != nil || !reflect.DeepEqual(dirs, r.dirs) || !reflect.DeepEqual(files, r.files) {
 				t.Errorf("%s: second render of %s differs (err %v)", gc.file, r.site.Domain, err)
 			}
