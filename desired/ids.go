@@ -16,7 +16,8 @@ import (
 // SiteID names a site's resource after its role on a server:
 // site/DOMAIN/ROLE@SERVER (roles: dir, vhost, php-pool, htpasswd,
 // files-dir, tmp-dir, disabled-dir, disabled-page, settings, install,
-// backup, path:REL for other rendered paths).
+// backup, certificate, cert-chain, cert-key, path:REL for other rendered
+// paths).
 func SiteID(domain, role, server string) string {
 	return fmt.Sprintf("site/%s/%s@%s", domain, role, server)
 }
@@ -89,3 +90,11 @@ func ZoneKeyID(server string) string { return "dns/key@" + server }
 // TSIGSecretKey is the key of an environment's TSIG secret, which
 // authenticates the transfers of its zones to their secondaries.
 func TSIGSecretKey(env string) string { return "dns/tsig/" + env }
+
+// CertificateID names the certificate resource of a site, on its first
+// web server (kind/certificate).
+func CertificateID(domain, server string) string { return SiteID(domain, "certificate", server) }
+
+// CertificateKey names a site's certificate in the state store: it
+// carries the environment, since two environments' sites never share one.
+func CertificateKey(env, domain string) string { return env + "/" + domain }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/kind/dns"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
@@ -41,6 +42,32 @@ type envStatus struct {
 	// run, its removal from berth.yaml); sites have their own.
 	Why   string                `json:"why,omitempty"`
 	Sites []berthrun.SiteStatus `json:"sites"`
+	// Certificates are the sites' certificates (tls.acme) as the state
+	// store holds them.
+	Certificates []desired.CertificateLine `json:"certificates,omitempty"`
+}
+
+// writeCertificates prints the sites' certificates: expiry, next
+// renewal, issuer; or, for one not issued or waiting, the next attempt
+// and the last error.
+func writeCertificates(w io.Writer, certs []desired.CertificateLine) {
+	if len(certs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  certificates:")
+	for _, c := range certs {
+		line := "none issued yet"
+		if !c.NotAfter.IsZero() {
+			line = fmt.Sprintf("expires %s, renewal from %s, issuer %s", c.NotAfter.UTC().Format(time.RFC3339), c.RenewAt.UTC().Format(time.RFC3339), c.Issuer)
+		}
+		if !c.Waiting.IsZero() {
+			line += "; waiting, next attempt " + c.Waiting.UTC().Format(time.RFC3339)
+		}
+		if c.LastError != "" {
+			line += "; last error: " + c.LastError
+		}
+		fmt.Fprintf(w, "    %-38s %s\n", c.Site, line)
+	}
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -129,6 +156,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		for _, s := range st.Sites {
 			fmt.Fprintf(stdout, "  %-40s %-10s %-9s %s\n", s.Site, s.Sync, s.State, s.Message)
 		}
+		writeCertificates(stdout, st.Certificates)
 	}
 	return exitOK
 }
@@ -181,6 +209,9 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		if s := &st.Sites[i]; s.State == "" {
 			s.State = states[s.Site]
 		}
+	}
+	if st.Certificates, err = desired.Certificates(ctx, store, l.res); err != nil {
+		return nil, err
 	}
 	if l.removed {
 		st.Removed, st.Sync = true, berthrun.OutOfSync
