@@ -45,6 +45,10 @@ type ACME struct {
 	// that was just reloaded to serve the challenge path (nginx reloads
 	// asynchronously); default 15 s.
 	SelfTestWait time.Duration
+	// Hold plans no order: every certificate is left as it is. It is the
+	// second pass of a run that issued certificates (run.Converge), which
+	// only serves them; the certificates that wait are the next run's.
+	Hold bool
 }
 
 // issuedCert is a site's certificate as the state store holds it: what
@@ -202,6 +206,9 @@ type issuer struct {
 }
 
 func (i *issuer) Decide(ctx context.Context, server string, reqs []certificate.Request) ([]certificate.Decision, error) {
+	if i.acme.Hold {
+		return make([]certificate.Decision, len(reqs)), nil
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	var others [][]string

@@ -230,6 +230,11 @@ func issued(p *reconcile.Plan, res *reconcile.Result) int {
 func (p *Prepared) serveIssued(ctx context.Context, o Options, out *Outcome) {
 	in := p.input
 	in.Hook = p.Engine.Hook
+	if in.ACME != nil {
+		hold := *in.ACME
+		hold.Hold = true
+		in.ACME = &hold
+	}
 	next, err := Prepare(ctx, in)
 	var plan *reconcile.Plan
 	if err == nil {

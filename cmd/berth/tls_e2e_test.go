@@ -226,7 +226,7 @@ func TestTLSEndToEnd(t *testing.T) {
 
 	// 2. Apply again: no order; only elsewhere's pre-check runs again.
 	code, out, errOut = w.berth("apply", "--auto-approve")
-	if code != 0 || !strings.Contains(out, "Plan: 1 to add, 0 to change, 0 to destroy.") {
+	if code != 0 || !strings.Contains(out, "Plan: 0 to add, 1 to change, 0 to destroy.") || !strings.Contains(out, "~ site/elsewhere.example.org/certificate@local") {
 		t.Fatalf("second apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if n := w.pebble.Orders(t); n != 5 {
