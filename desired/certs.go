@@ -227,7 +227,7 @@ func (i *issuer) Decide(ctx context.Context, server string, reqs []certificate.R
 		if d.Order {
 			mine = append(mine, r.Names)
 		}
-		out[n] = certificate.Decision{Order: d.Order, Renewal: d.Renewal, Reason: d.Reason, Until: d.Until}
+		out[n] = certificate.Decision{Order: d.Order, Renewal: d.Renewal, Reason: strings.ReplaceAll(d.Reason, "\n", "; "), Until: d.Until}
 	}
 	i.planned[server] = mine
 	return out, nil
@@ -256,12 +256,13 @@ func (i *issuer) Ensure(ctx context.Context, r certificate.Request) (bool, error
 	case errors.As(err, &wait):
 		reason := wait.Reason
 		if wait.Err != nil {
-			reason += ": " + wait.Err.Error()
+			reason += ": " + oneLine(wait.Err)
 		}
 		return false, &certificate.WaitError{Until: wait.Until, Reason: reason}
 	case errors.As(err, &pre):
-		i.recordPrecheck(ctx, r, pre)
-		return false, &certificate.WaitError{Reason: "pre-check failed, nothing sent to the CA: " + pre.Err.Error()}
+		why := "pre-check failed, nothing sent to the CA: " + oneLine(pre.Err)
+		i.recordPrecheck(ctx, r, why)
+		return false, &certificate.WaitError{Reason: why}
 	case err != nil:
 		return false, err
 	}
@@ -302,7 +303,7 @@ func (i *issuer) precheck(ctx context.Context, cs certSite, roots webroots, prob
 
 // recordPrecheck keeps a failed pre-check as the certificate's last error
 // in the store, for status; it changes nothing Ensure decides on.
-func (i *issuer) recordPrecheck(ctx context.Context, r certificate.Request, pre *acme.PrecheckError) {
+func (i *issuer) recordPrecheck(ctx context.Context, r certificate.Request, why string) {
 	if i.store == nil {
 		return
 	}
@@ -313,7 +314,7 @@ func (i *issuer) recordPrecheck(ctx context.Context, r certificate.Request, pre 
 	if err != nil {
 		return
 	}
-	c.LastError = "pre-check failed, nothing sent to the CA: " + pre.Err.Error()
+	c.LastError = why
 	_ = i.store.PutCertificate(context.WithoutCancel(ctx), c)
 }
 
@@ -413,3 +414,7 @@ func issuerOf(chain []byte) string {
 	}
 	return c.Issuer.String()
 }
+
+// oneLine is err's message on one line: errors.Join puts each name's
+// problem on a line of its own, status shows one line per site.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
