@@ -33,6 +33,15 @@
 // Designed for 45-day certificates: the fallback renews 15 days before
 // expiry, and the ARI poll interval is hours.
 //
+// # Decide: what Ensure would do, for a plan
+//
+// Client.Decide says what Ensure would do now (order, and why; or wait,
+// and until when) without ordering, counting the orders a plan already
+// decided against the limits: a plan of many new certificates orders the
+// ones that fit and shows the rest waiting. It asks the CA nothing but the
+// renewal information the due logic asks, and records no poll on a
+// read-only store (berth plan).
+//
 // # Limits and backoff
 //
 // Before any order, Ensure counts the orders recorded in the state store
