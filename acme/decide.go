@@ -56,10 +56,11 @@ func (c *Client) Decide(ctx context.Context, id string, names []string, planned 
 		d.Reason = "it expired on " + cur.NotAfter.UTC().Format(time.RFC3339)
 	default:
 		due, _, err := c.due(ctx, &cur, now)
-		if err != nil && !errors.Is(err, state.ErrReadOnly) {
-			return Decision{}, err
-		}
-		if !due {
+		if !due || err != nil {
+			// Not due; or the CA could not be asked for its renewal
+			// information, which is advice: the certificate stays until
+			// RenewAt (due says so without asking), and the next plan asks
+			// again. A CA that cannot be reached never stops a plan.
 			return Decision{}, nil
 		}
 		d.Renewal = true
