@@ -49,7 +49,8 @@
 // an order beyond Limits: orders per account per 3 hours, certificates per
 // registered domain per 7 days, identical name sets per 7 days. A failed
 // order backs this certificate off (Backoff: minutes, then hours, at most a
-// day; the CA's Retry-After when it rate-limits us is respected), recorded
+// day; the CA's Retry-After when it rate-limits us is respected; a CA that
+// cannot be reached at all backs off the same way, without an order), recorded
 // as NextAttempt in the state store: repeated calls before then send
 // nothing and return a *WaitError. Other certificates are not held up.
 //
