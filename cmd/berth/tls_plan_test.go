@@ -64,7 +64,7 @@ func TestTLSPlanSpreadsOrders(t *testing.T) {
 	}
 	orders := regexp.MustCompile(`(?m)^  \+ site/site\d{3}\.org/certificate@local  \(order for site\d{3}\.org: no certificate yet\)$`).FindAllString(out, -1)
 	until := sent.Add(3 * time.Hour).UTC().Format(time.RFC3339)
-	waiting := regexp.MustCompile(`(?m)^  ~ site/site\d{3}\.org/certificate@local  \(waiting until ` + regexp.QuoteMeta(until) +
+	waiting := regexp.MustCompile(`(?m)^  ~ site/site\d{3}\.org/certificate@local  \(waiting until `+regexp.QuoteMeta(until)+
 		`: 300 orders of account ops@example\.net in the last 3 hours reach the CA's limit of 300\)$`).FindAllString(out, -1)
 	if len(orders) != 50 || len(waiting) != 350 {
 		t.Fatalf("%d orders now and %d waiting until %s, want 50 and 350:\n%s", len(orders), len(waiting), until, out)
