@@ -165,8 +165,7 @@ func (c *Client) Ensure(ctx context.Context, req Request) (Result, error) {
 		replaces = id
 	}
 	if found && now.Before(cur.NextAttempt) {
-		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: cur.NextAttempt,
-			Reason: fmt.Sprintf("backing off after %d failed orders (last: %s)", cur.Failures, cur.LastError)}
+		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: cur.NextAttempt, Reason: backoffReason(cur)}
 	}
 	orders, err := c.cfg.Store.ACMEOrders(ctx, c.cfg.DirectoryURL, now.Add(-week))
 	if err != nil {
@@ -245,7 +244,13 @@ func (c *Client) order(ctx context.Context, req Request, names []string, cur sta
 	}
 	lc, err := c.client(ctx)
 	if err != nil {
-		return Result{Certificate: cur}, err
+		// The CA cannot be reached (or refuses the account): no order was
+		// sent, but the certificate backs off all the same, so a CA that
+		// is down is not asked again on every run.
+		if !found {
+			cur = state.Certificate{ID: req.ID, Directory: c.cfg.DirectoryURL, Names: names}
+		}
+		return c.failed(ctx, req, names, cur, now, err)
 	}
 	if err := setProviders(lc, req); err != nil {
 		return Result{Certificate: cur}, fmt.Errorf("certificate %s: %w", req.ID, err)
@@ -260,24 +265,7 @@ func (c *Client) order(ctx context.Context, req Request, names []string, cur sta
 		cur = state.Certificate{ID: req.ID, Directory: c.cfg.DirectoryURL, Names: names}
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return Result{Certificate: cur}, fmt.Errorf("certificate %s: order for %s interrupted: %w", req.ID, strings.Join(names, ", "), err)
-		}
-		cur.Failures++
-		cur.NextAttempt = now.Add(Backoff(cur.Failures))
-		var rl *legoacme.RateLimitedError
-		if errors.As(err, &rl) && rl.RetryAfter > 0 {
-			cur.NextAttempt = maxTime(cur.NextAttempt, now.Add(rl.RetryAfter))
-		}
-		cur.LastError = err.Error()
-		if len(cur.CertPEM) == 0 {
-			cur.Directory, cur.Names = c.cfg.DirectoryURL, names
-		}
-		if err2 := c.cfg.Store.PutCertificate(ctx, cur); err2 != nil {
-			return Result{Certificate: cur}, errors.Join(err, err2)
-		}
-		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: cur.NextAttempt,
-			Reason: fmt.Sprintf("order for %s failed (%d in a row)", strings.Join(names, ", "), cur.Failures), Err: err}
+		return c.failed(ctx, req, names, cur, now, err)
 	}
 	leaf, err := certcrypto.ParsePEMCertificate(res.Certificate)
 	if err != nil {
@@ -299,6 +287,30 @@ func (c *Client) order(ctx context.Context, req Request, names []string, cur sta
 		r.Replaced = cmp.Or(replaces, "(no renewal information)")
 	}
 	return r, nil
+}
+
+// failed records a failed order (or a CA that could not be reached) of
+// cur: it backs off (Backoff, or the CA's Retry-After when it rate-limits
+// us) and returns the *WaitError that says until when.
+func (c *Client) failed(ctx context.Context, req Request, names []string, cur state.Certificate, now time.Time, err error) (Result, error) {
+	if ctx.Err() != nil {
+		return Result{Certificate: cur}, fmt.Errorf("certificate %s: order for %s interrupted: %w", req.ID, strings.Join(names, ", "), err)
+	}
+	cur.Failures++
+	cur.NextAttempt = now.Add(Backoff(cur.Failures))
+	var rl *legoacme.RateLimitedError
+	if errors.As(err, &rl) && rl.RetryAfter > 0 {
+		cur.NextAttempt = maxTime(cur.NextAttempt, now.Add(rl.RetryAfter))
+	}
+	cur.LastError = err.Error()
+	if len(cur.CertPEM) == 0 {
+		cur.Directory, cur.Names = c.cfg.DirectoryURL, names
+	}
+	if err2 := c.cfg.Store.PutCertificate(ctx, cur); err2 != nil {
+		return Result{Certificate: cur}, errors.Join(err, err2)
+	}
+	return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: cur.NextAttempt,
+		Reason: fmt.Sprintf("order for %s failed (%d in a row)", strings.Join(names, ", "), cur.Failures), Err: err}
 }
 
 // client returns the lego client, registering the account with the CA the
@@ -394,4 +406,9 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// backoffReason says why cur waits after failed orders.
+func backoffReason(cur state.Certificate) string {
+	return fmt.Sprintf("backing off after %d failed orders (last: %s)", cur.Failures, cur.LastError)
 }

@@ -35,6 +35,15 @@
 // Designed for 45-day certificates: the fallback renews 15 days before
 // expiry, and the ARI poll interval is hours.
 //
+// # Decide: what Ensure would do, for a plan
+//
+// Client.Decide says what Ensure would do now (order, and why; or wait,
+// and until when) without ordering, counting the orders a plan already
+// decided against the limits: a plan of many new certificates orders the
+// ones that fit and shows the rest waiting. It asks the CA nothing but the
+// renewal information the due logic asks, and records no poll on a
+// read-only store (berth plan).
+//
 // # Limits and backoff
 //
 // Before any order, Ensure counts the orders recorded in the state store
@@ -42,7 +51,8 @@
 // an order beyond Limits: orders per account per 3 hours, certificates per
 // registered domain per 7 days, identical name sets per 7 days. A failed
 // order backs this certificate off (Backoff: minutes, then hours, at most a
-// day; the CA's Retry-After when it rate-limits us is respected), recorded
+// day; the CA's Retry-After when it rate-limits us is respected; a CA that
+// cannot be reached at all backs off the same way, without an order), recorded
 // as NextAttempt in the state store: repeated calls before then send
 // nothing and return a *WaitError. Other certificates are not held up.
 //

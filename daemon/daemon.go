@@ -94,6 +94,11 @@ type Config struct {
 	SelfHeal bool
 	Logger   zerolog.Logger
 	Metrics  *Metrics
+	// TLS is the controller's configuration of certificate ordering (the
+	// trust roots of a private ACME CA, the pre-checks' resolver); each
+	// environment's ACME client is built from it and berth.yaml's acme.
+	// Its drift checks renew certificates when they are due.
+	TLS berthrun.TLS
 	// AfterRun, when set, is called after every pass of an environment's
 	// loop that got past the fetch, with the environment's status (tests
 	// and the benchmarks wait on it).

@@ -28,8 +28,18 @@
 // without reading, validating, resolving or rendering the repo again;
 // the inventory and pending reloads are still read per plan. A new
 // revision, a manual run, a secret stored or deleted since the build (the
-// store's SecretsStamp) or a git platform resolving to another commit
-// builds it anew; so does a restart. It never goes to disk: it holds the
+// store's SecretsStamp), a certificate issued since (run.Prepared.Current:
+// its site is served over HTTPS now) or a git platform resolving to
+// another commit builds it anew; so does a restart.
+//
+// Certificates: each environment's ACME client is built from berth.yaml's
+// acme and Config.TLS (the operator's trust roots of a private CA and the
+// pre-checks' resolver). Every drift check plans the certificates like
+// any run: one that is due (ARI window, one third of its lifetime left) is
+// renewed and served in that run. After every run the status lists the
+// certificates (EnvStatus.Certificates: expiry, issuer, next renewal or
+// attempt, last error) and berth_certificate_expiry_timestamp_seconds is
+// set per site. It never goes to disk: it holds the
 // revision's secrets.
 //
 // It also owns the daemon's HTTP surface: the JSON status API (read with a

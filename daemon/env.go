@@ -44,7 +44,10 @@ type EnvStatus struct {
 	LastAppliedAt *time.Time     `json:"last_applied_at,omitempty"`
 	Problems      []spec.Problem `json:"problems,omitempty"`
 	Sites         []SiteStatus   `json:"sites,omitempty"`
-	LastRun       *RunSummary    `json:"last_run,omitempty"`
+	// Certificates are the sites' certificates (tls.acme): expiry,
+	// issuer, next renewal or next attempt, last error.
+	Certificates []desired.CertificateLine `json:"certificates,omitempty"`
+	LastRun      *RunSummary               `json:"last_run,omitempty"`
 	// LastJob is the newest scheduled job that did something (a backup
 	// taken or pruned) or failed.
 	LastJob *RunSummary `json:"last_job,omitempty"`
@@ -301,11 +304,28 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	}
 	w.d.cfg.Metrics.runs.WithLabelValues(w.env, out.Record.Result).Inc()
 	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(time.Since(start).Seconds())
+	w.certificates(ctx, log, ws.res)
 	if reportOnly && out.Plan != nil {
 		w.report(log, rev, out)
 		return
 	}
 	w.finish(log, rev, out, time.Since(start))
+}
+
+// certificates shows the environment's certificates as the store holds
+// them after a run, in its status and in the expiry metric.
+func (w *envWorker) certificates(ctx context.Context, log zerolog.Logger, res *spec.Resolved) {
+	certs, err := desired.Certificates(context.WithoutCancel(ctx), w.d.cfg.Store, res)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot read the certificates")
+		return
+	}
+	for _, c := range certs {
+		if !c.NotAfter.IsZero() {
+			w.d.cfg.Metrics.CertExpiry.WithLabelValues(w.env, c.Site).Set(float64(c.NotAfter.Unix()))
+		}
+	}
+	w.update(func(s *EnvStatus) { s.Certificates = certs })
 }
 
 // planOptions returns the options of every plan of the daemon: those of
@@ -322,7 +342,7 @@ func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.
 	}
 	hosts, closeHosts := d.cfg.Hosts(res)
 	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
-		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, Hook: hook})
+		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, Hook: hook, TLS: d.cfg.TLS})
 	if err != nil {
 		closeHosts()
 		return nil, nil, err
@@ -365,6 +385,11 @@ func (w *envWorker) finish(log zerolog.Logger, rev string, out *berthrun.Outcome
 			s.Phase, s.Health, s.Message = PhaseOutOfSync, HealthDegraded, err.Error()
 		} else {
 			s.Phase, s.Health, s.Message = PhaseSynced, HealthHealthy, ""
+			if out.Status.Health == HealthDegraded {
+				// Applied, short of it: a certificate that waits, a DNS
+				// secondary that lags.
+				s.Health, s.Message = HealthDegraded, out.Status.Why
+			}
 			s.LastApplied, s.LastAppliedAt = rev, &now
 		}
 		if out.Plan != nil {

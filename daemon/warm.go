@@ -25,6 +25,9 @@ import (
 //     or build drops it);
 //   - berth's version, state directory, hosts and git platform resolver:
 //     fixed for the daemon's life, which is the cache's;
+//   - the certificates it serves: those the store holds must be the same
+//     (run.Prepared.Current), or a site whose certificate a run issued
+//     would be planned back to plain HTTP;
 //   - the secrets it holds (database passwords, salts): the store's
 //     SecretsStamp, taken after the build, must be the same (nothing else
 //     can write the store while berth serve holds its lock; a restored
@@ -128,7 +131,7 @@ func (w *envWorker) build(ctx context.Context, rev string, fsys fs.FS, res *spec
 	// Nothing connects while building: the engine and the deletion
 	// backups keep the slot, which each run plugs its connections into.
 	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
-		Store: d.cfg.Store, Code: code, Hosts: ws.hosts, Version: d.cfg.Version}})
+		Store: d.cfg.Store, Code: code, Hosts: ws.hosts, Version: d.cfg.Version}, TLS: d.cfg.TLS})
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +153,9 @@ func (w *envWorker) reusable(ctx context.Context, ws *warmState, rev string) (bo
 	}
 	if stamp, err := w.d.cfg.Store.SecretsStamp(ctx); err != nil || stamp != ws.secrets {
 		return false, nil
+	}
+	if ok, err := ws.prepared.Current(ctx); err != nil || !ok {
+		return false, nil // a certificate was issued: its site is served over HTTPS now
 	}
 	if w.d.cfg.Code == nil {
 		return true, nil

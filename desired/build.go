@@ -28,9 +28,12 @@ const VhostWarning = 5000
 // platforms whose source is a path in it; base is berth's state directory,
 // under which a local server's relative paths live, its service commands
 // run, and platforms are built; code is the code of git platforms, by
-// platform name, as resolveCode returned it. It does no network I/O: a git
-// platform missing from code gets a warning instead of a release.
-func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, code map[string]PlatformCode) (*reconcile.Desired, error) {
+// platform name, as resolveCode returned it; certs are the issued
+// certificates of sites with tls.acme, by domain (certsOf): such a site
+// is served over HTTPS with its chain and key installed. It does no
+// network I/O: a git platform missing from code gets a warning instead of
+// a release.
+func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, code map[string]PlatformCode, certs map[string]issuedCert) (*reconcile.Desired, error) {
 	b := &builder{byID: map[string]reconcile.Resource{}, byPath: map[string]map[string]string{}}
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
@@ -76,7 +79,9 @@ func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, 
 			if srv.HTTP == nil {
 				return nil, fmt.Errorf("site %s: server %s has no web server", site.Name, sn)
 			}
-			dirs, rendered, err := render.Site(site, &srv)
+			cert, issued := certs[site.Domain]
+			issued = issued && site.TLS.ACME
+			dirs, rendered, err := render.SiteWith(site, &srv, render.Options{Certificate: issued})
 			if err != nil {
 				return nil, err // it names the site and the server
 			}
@@ -95,6 +100,9 @@ func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, 
 				b.sharedDirs(sn, path.Dir(f.Path), "")
 				b.file(files.FileSpec{ID: siteID(site, sn, f.Path, paths), Server: sn, Site: site.Domain,
 					Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Group: f.Group, Service: f.Service})
+			}
+			if issued {
+				b.certFiles(site, sn, paths, cert)
 			}
 		}
 	}

@@ -40,12 +40,16 @@ type Input struct {
 	// Version is berth's version, recorded in the manifests of deletion
 	// backups.
 	Version string
+	// ACME obtains the certificates of the sites with tls.acme (run
+	// builds it); nil orders none, and the plan warns.
+	ACME *ACME
 }
 
 // Prepare resolves the code of the git platforms of in and builds the
 // complete desired state of the revision — every site's files and
 // directories, the platforms' releases, databases and settings files,
-// installs, the DNS zones (zones.go), and the backup that precedes a removed site's deletion — and
+// installs, the DNS zones (zones.go), the certificates of the sites with tls.acme and
+// their installed chains and keys (certs.go), and the backup that precedes a removed site's deletion — and
 // the engine that plans and applies it over in.Store's inventory, its
 // progress reported to hook (nil: none).
 func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Engine, *reconcile.Desired, error) {
@@ -53,10 +57,15 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := buildDesired(in.Resolved, in.Revision, in.Repo, in.StateDir, code)
+	certs, _, err := certsOf(ctx, in.Store, in.Resolved)
 	if err != nil {
 		return nil, nil, err
 	}
+	d, err := buildDesired(in.Resolved, in.Revision, in.Repo, in.StateDir, code, certs)
+	if err != nil {
+		return nil, nil, err
+	}
+	addCertificates(d, in.Resolved, in.StateDir, in.Store, in.Hosts, in.ACME)
 	if err := addDatabases(ctx, d, in.Resolved, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}

@@ -6,7 +6,11 @@
 // (install.go), the DNS zones with named's include and key files and the
 // environment's TSIG key (zones.go), the load balancers' configurations
 // ordered against their web servers' changes for drain (lb.go), the
-// database pruner and the backup
+// certificates of the sites with
+// tls.acme (certs.go: one kind/certificate resource per site whose Issuer
+// orders through package acme, and, once the state store holds an issued
+// certificate, its chain and key in the server's cert_dir and the vhost
+// rendered with its TLS listener), the database pruner and the backup
 // that precedes a
 // removed site's deletion (guard.go), and returns the engine over the
 // state store's inventory (store.go). berth plan, apply, verify and the
@@ -20,8 +24,9 @@
 // backup operation.
 //
 // The layer imports spec, render, the kinds (kind/...), the backup
-// operation (for the deletion guard) and state (secrets and the
-// inventory adapter); the engine (reconcile) imports none of them. A new
-// kind's building goes in a file of its own here (zones.go is one;
-// certificates and upstreams will be), called from Prepare.
+// operation (for the deletion guard), acme (the certificates' Issuer) and
+// state (secrets, certificates and the inventory adapter); the engine (reconcile) imports none of them. A new
+// kind's building goes in a file of its own here (zones.go and certs.go
+// are; upstreams will be), called from Prepare. The desired state depends
+// on the store's issued certificates: CertStamp says which a build served.
 package desired

@@ -16,7 +16,8 @@ import (
 // SiteID names a site's resource after its role on a server:
 // site/DOMAIN/ROLE@SERVER (roles: dir, vhost, php-pool, htpasswd,
 // files-dir, tmp-dir, disabled-dir, disabled-page, settings, install,
-// backup, path:REL for other rendered paths).
+// backup, certificate, cert-chain, cert-key, path:REL for other rendered
+// paths).
 func SiteID(domain, role, server string) string {
 	return fmt.Sprintf("site/%s/%s@%s", domain, role, server)
 }
@@ -110,3 +111,11 @@ func ACMETSIGSecretKey(env string) string { return "dns/acme-tsig/" + env }
 func LBConfigID(platform, server string) string {
 	return fmt.Sprintf("lb/%s@%s", platform, server)
 }
+
+// CertificateID names the certificate resource of a site, on its first
+// web server (kind/certificate).
+func CertificateID(domain, server string) string { return SiteID(domain, "certificate", server) }
+
+// CertificateKey names a site's certificate in the state store: it
+// carries the environment, since two environments' sites never share one.
+func CertificateKey(env, domain string) string { return env + "/" + domain }

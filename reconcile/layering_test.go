@@ -52,6 +52,7 @@ func TestLayering(t *testing.T) {
 		{"kind/database", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/install", "kind/dns"}},
 		{"kind/install", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/database", "kind/dns"}},
 		{"kind/dns", []string{"state", "desired", "backup", "daemon", "kind/files", "kind/release", "kind/database", "kind/install"}},
+		{"kind/certificate", []string{"state", "desired", "backup", "daemon", "acme", "kind/files", "kind/release", "kind/database", "kind/install", "kind/dns"}},
 		{"backup", []string{"render", "desired", "daemon", "source", "cmd"}},
 		{"desired", []string{"daemon", "source", "run", "cmd"}},
 		{"run", []string{"daemon", "cmd"}},

@@ -8,21 +8,102 @@ import (
 	"github.com/berthhq/berth/spec"
 )
 
-// apacheVhost renders the site's VirtualHosts.
+// apacheVhost renders the site's VirtualHosts: over plain HTTP only while
+// the site has no certificate; with one, the HTTPS VirtualHosts on the TLS
+// listen and, over plain HTTP, either redirects to them (answering the
+// HTTP-01 challenge path themselves) or, without tls.redirect_https, the
+// site again. The server's main configuration must Listen on both
+// addresses and load mod_ssl (Debian: a2enmod ssl; ports.conf listens on
+// 443 with it).
 func apacheVhost(in *input) ([]byte, error) {
-	site, p := in.site, in.paths
-	hp, err := listenAddr(in.http.Listen)
+	var c conf
+	c.line("%s", strings.TrimSuffix(header("#", in.site), "\n"))
+	if !in.tls {
+		if err := apacheServers(&c, in, false); err != nil {
+			return nil, err
+		}
+		return []byte(c.b.String()), nil
+	}
+	var err error
+	if in.site.TLS.RedirectHTTPS {
+		err = apacheToHTTPS(&c, in)
+	} else {
+		err = apacheServers(&c, in, false)
+	}
 	if err != nil {
 		return nil, err
+	}
+	c.line("")
+	if err := apacheServers(&c, in, true); err != nil {
+		return nil, err
+	}
+	return []byte(c.b.String()), nil
+}
+
+// vhostAddr is the address of a VirtualHost on listen.
+func vhostAddr(listen string) (string, error) {
+	hp, err := listenAddr(listen)
+	if err != nil {
+		return "", err
 	}
 	host := hp[0]
 	if host == "" {
 		host = "*"
 	}
-	addr := net.JoinHostPort(host, hp[1])
+	return net.JoinHostPort(host, hp[1]), nil
+}
 
-	var c conf
-	c.line("%s", strings.TrimSuffix(header("#", site), "\n"))
+// apacheToHTTPS answers the site's names over plain HTTP with a redirect
+// to HTTPS, except the HTTP-01 challenge path: one VirtualHost for all of
+// them to the main name with redirect_aliases, else one per name to the
+// same name (mod_alias's targets are literal).
+func apacheToHTTPS(c *conf, in *input) error {
+	site := in.site
+	addr, err := vhostAddr(in.http.Listen)
+	if err != nil {
+		return err
+	}
+	groups := [][]string{append([]string{site.Domain}, site.Aliases...)}
+	if !site.RedirectAliases || disabled(site) {
+		groups = groups[:0]
+		for _, n := range append([]string{site.Domain}, site.Aliases...) {
+			groups = append(groups, []string{n})
+		}
+	}
+	for i, g := range groups {
+		if i > 0 {
+			c.line("")
+		}
+		c.open("<VirtualHost %s>", addr)
+		c.line("ServerName %s", q(g[0]))
+		if len(g) > 1 {
+			c.line("ServerAlias %s", names(g[1:]))
+		}
+		apacheChallenge(c, in)
+		target := "https://" + hostPort(g[0], in.http.TLSListen, "443") + "/$1"
+		if len(g) > 1 {
+			target = "https://" + hostPort(site.Domain, in.http.TLSListen, "443") + "/$1"
+		}
+		c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q(target))
+		c.close("</VirtualHost>")
+	}
+	return nil
+}
+
+// apacheServers writes the site's VirtualHosts on the plain HTTP listen,
+// or on the TLS listen with tls: the alias redirect (redirect_aliases)
+// and the site.
+func apacheServers(c *conf, in *input, tls bool) error {
+	site, p := in.site, in.paths
+	listen, scheme, def := in.http.Listen, "http", "80"
+	if tls {
+		listen, scheme, def = in.http.TLSListen, "https", "443"
+	}
+	addr, err := vhostAddr(listen)
+	if err != nil {
+		return err
+	}
+	main := scheme + "://" + hostPort(site.Domain, listen, def)
 
 	served := append([]string{site.Domain}, site.Aliases...)
 	if site.RedirectAliases && !disabled(site) {
@@ -30,13 +111,14 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.open("<VirtualHost %s>", addr)
 		c.line("ServerName %s", q(site.Aliases[0]))
 		c.line("ServerAlias %s", names(site.Aliases))
+		apacheTLS(c, in, tls)
 		if site.TLS.ACME {
 			// Redirect would answer the challenge too (mod_alias tries
 			// redirects before aliases).
-			apacheChallenge(&c, in)
-			c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q("http://"+mainHost(in)+"/$1"))
+			apacheChallenge(c, in)
+			c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q(main+"/$1"))
 		} else {
-			c.line("Redirect permanent / %s", q("http://"+mainHost(in)+"/"))
+			c.line("Redirect permanent / %s", q(main+"/"))
 		}
 		c.close("</VirtualHost>")
 		c.line("")
@@ -47,8 +129,9 @@ func apacheVhost(in *input) ([]byte, error) {
 	if len(served) > 1 {
 		c.line("ServerAlias %s", names(served[1:]))
 	}
-	apacheHeaders(&c, in)
-	apacheBehindLB(&c, in)
+	apacheTLS(c, in, tls)
+	apacheHeaders(c, in, tls)
+	apacheBehindLB(c, in)
 
 	if disabled(site) {
 		c.line("DocumentRoot %s", q(p.DisabledDir))
@@ -58,7 +141,7 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.line("Require all granted")
 		c.close("</Directory>")
 		c.line("ErrorDocument 503 /index.html")
-		apacheChallenge(&c, in)
+		apacheChallenge(c, in)
 		c.comment("Every request answers 503; the error document is served by the internal redirect.")
 		if site.TLS.ACME {
 			c.open(`<If "-z %%{ENV:REDIRECT_STATUS} && %%{REQUEST_URI} !~ m#^/\.well-known/acme-challenge/#">`)
@@ -68,7 +151,7 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.line("Redirect 503")
 		c.close("</If>")
 		c.close("</VirtualHost>")
-		return []byte(c.b.String()), nil
+		return nil
 	}
 
 	c.line("DocumentRoot %s", q(p.Docroot))
@@ -120,7 +203,7 @@ func apacheVhost(in *input) ([]byte, error) {
 	c.open(`<LocationMatch "/\.(?!well-known/)">`)
 	c.line("Require all denied")
 	c.close("</LocationMatch>")
-	apacheChallenge(&c, in)
+	apacheChallenge(c, in)
 
 	for _, r := range site.Web.Redirects {
 		pattern := "^" + pathRegexp(r.From) + "$"
@@ -133,7 +216,7 @@ func apacheVhost(in *input) ([]byte, error) {
 		c.line("RedirectMatch %d %s %s", redirectCode(r), q(pattern), q(r.To))
 	}
 	c.close("</VirtualHost>")
-	return []byte(c.b.String()), nil
+	return nil
 }
 
 // apacheChallenge serves the site's HTTP-01 answers, for a site with
@@ -159,9 +242,20 @@ func apacheChallenge(c *conf, in *input) {
 // pathRegexp escapes a URL path for a regular expression.
 func pathRegexp(p string) string { return regexp.QuoteMeta(p) }
 
-func apacheHeaders(c *conf, in *input) {
+// apacheTLS turns a VirtualHost on the TLS listen on, with the site's
+// certificate.
+func apacheTLS(c *conf, in *input, tls bool) {
+	if !tls {
+		return
+	}
+	c.line("SSLEngine on")
+	c.line("SSLCertificateFile %s", q(in.paths.CertChain))
+	c.line("SSLCertificateKeyFile %s", q(in.paths.CertKey))
+}
+
+func apacheHeaders(c *conf, in *input, tls bool) {
 	h := in.site.Web.Headers
-	for _, n := range plainHTTPHeaders(h) {
+	for _, n := range servedHeaders(h, tls) {
 		// mod_headers reads % as the start of a format specifier.
 		c.line("Header always set %s %s", q(n), q(strings.ReplaceAll(h[n], "%", "%%")))
 	}

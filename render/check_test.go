@@ -1,13 +1,22 @@
 package render
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/internal/testenv"
 )
@@ -15,7 +24,7 @@ import (
 // apacheModules loads, in the test harness, the modules berth's
 // VirtualHosts need besides those the harness loads itself (see doc.go).
 var apacheModules = []string{
-	"alias", "headers", "auth_basic", "authn_core", "authn_file", "authz_user", "proxy", "proxy_fcgi", "remoteip",
+	"alias", "headers", "auth_basic", "authn_core", "authn_file", "authz_user", "proxy", "proxy_fcgi", "remoteip", "socache_shmcb", "ssl",
 }
 
 func apacheModulesConf() string {
@@ -31,6 +40,10 @@ func apacheModulesConf() string {
 func configsByServer(gc *goldenCase) map[string]map[string][]File {
 	out := map[string]map[string][]File{}
 	for _, r := range gc.out {
+		if out[r.srv.Name] == nil {
+			out[r.srv.Name] = map[string][]File{}
+		}
+		out[r.srv.Name]["cert_dir"] = []File{{Path: r.srv.HTTP.CertDir}}
 		if out[r.srv.Name] == nil {
 			out[r.srv.Name] = map[string][]File{}
 		}
@@ -52,6 +65,53 @@ func configsByServer(gc *goldenCase) map[string]map[string][]File {
 	}
 	return out
 }
+
+// withTestCerts returns files with every certificate path of srv's
+// cert_dir moved into dir, where a self-signed certificate and key are
+// written under each name: the checkers load the files a TLS vhost names.
+func withTestCerts(t *testing.T, dir, certDir string, files []File) []File {
+	t.Helper()
+	if certDir == "" {
+		return files
+	}
+	re := regexp.MustCompile(regexp.QuoteMeta(certDir) + `/([^"/]+)\.(crt|key)"`)
+	out := make([]File, len(files))
+	for i, f := range files {
+		for _, m := range re.FindAllStringSubmatch(string(f.Content), -1) {
+			name := filepath.Join(dir, m[1]+"."+m[2])
+			data := testCertPEM
+			if m[2] == "key" {
+				data = testKeyPEM
+			}
+			if err := os.WriteFile(name, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Content = []byte(strings.ReplaceAll(string(f.Content), certDir+"/", dir+"/"))
+		out[i] = f
+	}
+	return out
+}
+
+// testCertPEM and testKeyPEM are a self-signed certificate and its key,
+// made once per test binary.
+var testCertPEM, testKeyPEM = func() ([]byte, []byte) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "berth golden"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}()
 
 // replaceConfigs empties dir of *.conf files and writes files into it
 // under their base names.
@@ -79,6 +139,7 @@ func replaceConfigs(t *testing.T, dir string, files []File, extra map[string]str
 // over every vhost and pool of every golden file, as rendered.
 func TestGoldenRealCheckers(t *testing.T) {
 	cases := loadAllGolden(t)
+	certs := t.TempDir()
 	var nginxN, apacheN, poolN int
 	t.Run("nginx", func(t *testing.T) {
 		n := testenv.Nginx(t)
@@ -87,7 +148,7 @@ func TestGoldenRealCheckers(t *testing.T) {
 				if len(bySvc["nginx"]) == 0 {
 					continue
 				}
-				replaceConfigs(t, n.SitesDir, bySvc["nginx"], nil)
+				replaceConfigs(t, n.SitesDir, withTestCerts(t, certs, bySvc["cert_dir"][0].Path, bySvc["nginx"]), nil)
 				if err := n.Test(); err != nil {
 					t.Errorf("%s, server %s: %v", gc.file, srv, err)
 				}
@@ -103,7 +164,7 @@ func TestGoldenRealCheckers(t *testing.T) {
 				if len(bySvc["apache"]) == 0 {
 					continue
 				}
-				replaceConfigs(t, a.SitesDir, bySvc["apache"], map[string]string{"00-berth-modules.conf": apacheModulesConf()})
+				replaceConfigs(t, a.SitesDir, withTestCerts(t, certs, bySvc["cert_dir"][0].Path, bySvc["apache"]), map[string]string{"00-berth-modules.conf": apacheModulesConf()})
 				if err := a.Test(); err != nil {
 					t.Errorf("%s, server %s: %v", gc.file, srv, err)
 				}

@@ -29,6 +29,9 @@
 //	                                               (package acme's Webroot writes them), served
 //	                                               ahead of all other routing, basic auth, alias
 //	                                               redirects and the disabled page
+//	<cert_dir>/<domain>.crt, <domain>.key          with tls.acme, once issued: the certificate chain
+//	                                               and its private key (0600), outside every site
+//	                                               directory (cert_dir 0700, default /etc/ssl/berth)
 //	<conf_dir>/<domain>.conf                       the virtual host
 //	<pool_dir>/<domain>.conf                       the PHP-FPM pool (PHP sites)
 //	<run_dir>/<domain>.sock                        the pool's socket
@@ -68,13 +71,24 @@
 //     The PHP-FPM pool stays, so enabling the site again reloads nothing
 //     but the web server.
 //   - dotfiles and dot-directories are refused (403), except /.well-known/.
+//   - tls.acme: until the site's certificate is issued (Options.Certificate,
+//     which the builder reads from the state store), the site is served
+//     over plain HTTP only, with the challenge path, and never names a
+//     certificate file that is not there. Once issued, the site is served
+//     on tls_listen with it, plain HTTP redirects there with 301 (to the
+//     same name, or the main name with redirect_aliases) except the
+//     challenge path, unless tls.redirect_https is false (then plain HTTP
+//     serves the site too). Strict-Transport-Security is only ever sent
+//     over HTTPS (RFC 6797 section 7.2), whatever web.headers says.
 //
 // # Apache modules
 //
 // The VirtualHosts berth writes need these modules besides the always-on
 // core ones (Debian: a2enmod NAME): authz_core, dir, mime, alias (redirects,
 // the disabled page), headers (web.headers), auth_basic, authn_core,
-// authn_file and authz_user (web.basic_auth), proxy and proxy_fcgi (PHP).
+// authn_file and authz_user (web.basic_auth), proxy and proxy_fcgi (PHP),
+// ssl (sites with a certificate; the main configuration must also Listen
+// on tls_listen, as Debian's ports.conf does on 443 with mod_ssl).
 // A site behind a load balancer also needs remoteip (RemoteIPHeader,
 // RemoteIPInternalProxy) and headers (X-Berth-Node).
 // Drupal and WordPress sites get AllowOverride All so their .htaccess files

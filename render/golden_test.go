@@ -19,7 +19,9 @@ var update = flag.Bool("update", false, "rewrite the expected output of the gold
 
 // A golden file in testdata is a txtar archive, like caddy's adapt tests:
 //
-//	comment (optional "env: NAME" line picks the environment; default production)
+//	comment (optional "env: NAME" line picks the environment; default production;
+//	         a "certificate: issued" line renders the sites with tls.acme as
+//	         holding their certificate)
 //	-- berth.yaml --        (optional; default: one environment, production)
 //	-- sites/case.yaml --   any number of repo files, any kinds in any file
 //	-- code/index.php --    files of a platform's source.path (under code/)
@@ -51,6 +53,8 @@ type goldenCase struct {
 	inputs []section
 	out    []rendered
 	err    error
+	// opts are the Options every site of the case is rendered with.
+	opts Options
 }
 
 // loadGolden reads a golden file and renders its input.
@@ -75,11 +79,16 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 		fsys[spec.ConfigFile] = &fstest.MapFile{Data: []byte(defaultConfig)}
 	}
 	env := "production"
+	var opts Options
 	for _, l := range strings.Split(gc.arc.comment, "\n") {
 		if v, ok := strings.CutPrefix(l, "env: "); ok {
 			env = strings.TrimSpace(v)
 		}
+		if strings.TrimSpace(l) == "certificate: issued" {
+			opts.Certificate = true
+		}
 	}
+	gc.opts = opts
 	repo, err := spec.Load(fsys)
 	if err != nil {
 		t.Fatalf("%s: the input does not load:\n%v", file, err)
@@ -96,7 +105,7 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 		site := &res.Sites[i]
 		for _, sn := range site.Servers {
 			srv := servers[sn]
-			dirs, files, err := Site(site, srv)
+			dirs, files, err := SiteWith(site, srv, opts)
 			if err != nil {
 				gc.err = errors.Join(gc.err, err)
 				continue

@@ -75,41 +75,85 @@ var fastcgiParams = [][2]string{
 	{"HTTP_PROXY", `""`}, // httpoxy: never pass a client's Proxy header on as an environment variable
 }
 
-// nginxVhost renders the site's server blocks.
+// nginxVhost renders the site's server blocks: over plain HTTP only
+// while the site has no certificate; with one, the HTTPS blocks on the
+// TLS listen and, over plain HTTP, either a redirect to them (answering
+// the HTTP-01 challenge path itself) or, without tls.redirect_https, the
+// site again.
 func nginxVhost(in *input) ([]byte, error) {
-	// check refused $ in every value: nginx has no way to write a literal $.
-	site, p := in.site, in.paths
 	var c conf
-	c.line("%s", strings.TrimSuffix(header("#", site), "\n"))
+	c.line("%s", strings.TrimSuffix(header("#", in.site), "\n"))
+	if !in.tls {
+		nginxServers(&c, in, false)
+		return []byte(c.b.String()), nil
+	}
+	if in.site.TLS.RedirectHTTPS {
+		nginxToHTTPS(&c, in)
+	} else {
+		nginxServers(&c, in, false)
+	}
+	c.line("")
+	nginxServers(&c, in, true)
+	return []byte(c.b.String()), nil
+}
 
+// nginxToHTTPS answers every name of the site over plain HTTP with a
+// redirect to HTTPS (to the main name when redirect_aliases is set),
+// except the HTTP-01 challenge path, which the CA asks over plain HTTP.
+func nginxToHTTPS(c *conf, in *input) {
+	site := in.site
+	target := "https://$host"
+	if site.RedirectAliases && !disabled(site) {
+		target = "https://" + site.Domain
+	}
+	if hp := hostPort("", in.http.TLSListen, "443"); hp != "" {
+		target += hp
+	}
+	c.open("server {")
+	nginxListen(c, in, false)
+	c.line("server_name %s;", names(append([]string{site.Domain}, site.Aliases...)))
+	nginxChallenge(c, in)
+	c.line("location / { return 301 %s; }", q(target+"$request_uri"))
+	c.close("}")
+}
+
+// nginxServers writes the site's server blocks on the plain HTTP listen,
+// or on the TLS listen with tls: the alias redirect (redirect_aliases)
+// and the site.
+func nginxServers(c *conf, in *input, tls bool) {
+	site, p := in.site, in.paths
 	served := append([]string{site.Domain}, site.Aliases...)
 	if site.RedirectAliases && !disabled(site) {
 		served = []string{site.Domain}
 		c.open("server {")
-		nginxListen(&c, in)
+		nginxListen(c, in, tls)
 		c.line("server_name %s;", names(site.Aliases))
+		main := "$scheme://" + mainHost(in)
+		if tls {
+			main = "https://" + hostPort(site.Domain, in.http.TLSListen, "443")
+		}
 		if site.TLS.ACME {
 			// A server-level return would answer the challenge too.
-			nginxChallenge(&c, in)
-			c.line("location / { return 301 %s; }", q("$scheme://"+mainHost(in)+"$request_uri"))
+			nginxChallenge(c, in)
+			c.line("location / { return 301 %s; }", q(main+"$request_uri"))
 		} else {
-			c.line("return 301 %s;", q("$scheme://"+mainHost(in)+"$request_uri"))
+			c.line("return 301 %s;", q(main+"$request_uri"))
 		}
 		c.close("}")
 		c.line("")
 	}
 
 	c.open("server {")
-	nginxListen(&c, in)
+	nginxListen(c, in, tls)
 	c.line("server_name %s;", names(served))
-	nginxHeaders(&c, in)
-	nginxBehindLB(&c, in)
+	nginxHeaders(c, in, tls)
+	nginxBehindLB(c, in)
 
 	if disabled(site) {
 		c.line("root %s;", q(p.DisabledDir))
 		c.line("error_page 503 @disabled;")
 		c.line("")
-		nginxChallenge(&c, in)
+		nginxChallenge(c, in)
 		c.open("location / {")
 		c.line("return 503;")
 		c.close("}")
@@ -118,7 +162,7 @@ func nginxVhost(in *input) ([]byte, error) {
 		c.line("rewrite ^ /index.html break;")
 		c.close("}")
 		c.close("}")
-		return []byte(c.b.String()), nil
+		return
 	}
 
 	c.line("root %s;", q(p.Docroot))
@@ -164,7 +208,7 @@ func nginxVhost(in *input) ([]byte, error) {
 	}
 
 	c.line("")
-	nginxChallenge(&c, in)
+	nginxChallenge(c, in)
 	// Regular expression locations are tried in order: refusals first.
 	c.line(`location ~ /\.(?!well-known/) { deny all; }`)
 	switch site.Type {
@@ -199,7 +243,6 @@ func nginxVhost(in *input) ([]byte, error) {
 		c.close("}")
 	}
 	c.close("}")
-	return []byte(c.b.String()), nil
 }
 
 // nginxChallenge serves the site's HTTP-01 answers, for a site with
@@ -218,15 +261,21 @@ func nginxChallenge(c *conf, in *input) {
 	c.close("}")
 }
 
-// nginxListen writes the listen lines of a server block. TLS adds its
-// listen and certificate lines here.
-func nginxListen(c *conf, in *input) {
-	c.line("listen %s;", in.http.Listen)
+// nginxListen writes the listen lines of a server block: the plain HTTP
+// listen, or the TLS listen with the site's certificate.
+func nginxListen(c *conf, in *input, tls bool) {
+	if !tls {
+		c.line("listen %s;", in.http.Listen)
+		return
+	}
+	c.line("listen %s ssl;", in.http.TLSListen)
+	c.line("ssl_certificate %s;", q(in.paths.CertChain))
+	c.line("ssl_certificate_key %s;", q(in.paths.CertKey))
 }
 
-func nginxHeaders(c *conf, in *input) {
+func nginxHeaders(c *conf, in *input, tls bool) {
 	h := in.site.Web.Headers
-	for _, n := range plainHTTPHeaders(h) {
+	for _, n := range servedHeaders(h, tls) {
 		c.line("add_header %s %s always;", q(n), q(h[n]))
 	}
 }

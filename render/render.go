@@ -63,6 +63,10 @@ type SitePaths struct {
 	// tls.acme, ahead of any other routing: the HTTP-01 answers of package
 	// acme's Webroot.
 	ACMEDir string // <site dir>/acme
+	// CertChain and CertKey are the site's certificate chain and private
+	// key, for a site with tls.acme: <cert_dir>/<domain>.crt and .key,
+	// outside every site directory.
+	CertChain, CertKey string
 }
 
 // Paths tells where a site's pieces live on a server. It does not check its
@@ -84,6 +88,10 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 		p.Htpasswd = path.Join(p.SiteDir, "htpasswd")
 		p.DisabledDir = path.Join(p.SiteDir, "disabled")
 		p.ACMEDir = path.Join(p.SiteDir, "acme")
+		if site.TLS.ACME {
+			p.CertChain = path.Join(h.CertDir, site.Domain+".crt")
+			p.CertKey = path.Join(h.CertDir, site.Domain+".key")
+		}
 	}
 	if site.PHP != "" && srv.PHP != nil {
 		v := srv.PHP.For(site.PHP)
@@ -111,16 +119,36 @@ func PlatformDir(webRoot, platform, env string) string {
 func ReservedEnvironment(env string) bool { return env == "current" || env == "builds" }
 
 // Site returns every directory and file of one site on one server, each
-// list sorted by path. srv's paths must be absolute. The error says which
-// value of the site or server cannot be rendered; spec validation refuses
-// all of them earlier, so an error here is a bug or a hand-built input.
+// list sorted by path, before the site has a certificate: SiteWith with
+// the zero Options.
 func Site(site *spec.ResolvedSite, srv *spec.ResolvedServer) ([]Dir, []File, error) {
+	return SiteWith(site, srv, Options{})
+}
+
+// Options are what a site's files depend on besides the revision: what
+// the state store holds for it.
+type Options struct {
+	// Certificate says that the site (with tls.acme) has a certificate
+	// issued, installed at SitePaths.CertChain and CertKey: the vhost then
+	// serves it over HTTPS on the server's tls_listen, with HSTS, and
+	// plain HTTP redirects there (tls.redirect_https) except the HTTP-01
+	// challenge path. Without one the site is served over plain HTTP
+	// only, never pointing at a certificate that is not there.
+	Certificate bool
+}
+
+// SiteWith returns every directory and file of one site on one server,
+// each list sorted by path. srv's paths must be absolute. The error says
+// which value of the site or server cannot be rendered; spec validation
+// refuses all of them earlier, so an error here is a bug or a hand-built
+// input.
+func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]Dir, []File, error) {
 	if err := check(site, srv); err != nil {
 		return nil, nil, fmt.Errorf("render site %q on server %q: %w", site.Domain, srv.Name, err)
 	}
 	p := Paths(site, srv)
 	h := srv.HTTP
-	in := &input{site: site, srv: srv, http: h, paths: p}
+	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME}
 
 	dirs := []Dir{
 		{Path: p.SiteDir, Mode: 0o750, Owner: h.User, Group: h.Group},
@@ -170,6 +198,8 @@ type input struct {
 	srv   *spec.ResolvedServer
 	http  *spec.ResolvedHTTP
 	paths SitePaths
+	// tls: the site has a certificate, served on http.TLSListen.
+	tls bool
 }
 
 func disabled(site *spec.ResolvedSite) bool { return site.State == "disabled" }
@@ -210,6 +240,9 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 	}
 	for i, a := range site.Aliases {
 		errs = append(errs, rule(fmt.Sprintf("aliases[%d]", i), spec.RuleHostnameAlias, a))
+	}
+	if site.TLS.ACME {
+		errs = append(errs, rule("http.tls_listen", spec.RuleListen, h.TLSListen), rule("http.cert_dir", spec.RuleAbsPath, h.CertDir))
 	}
 	if d := site.Docroot; d != "" {
 		errs = append(errs, rule("docroot", spec.RuleRelPath, d))
@@ -327,14 +360,26 @@ func redirectCode(r spec.Redirect) int { return cmp.Or(r.Code, 301) }
 // below SitePaths.ACMEDir.
 const ChallengeDir = "/.well-known/acme-challenge"
 
-// plainHTTPHeaders are the names of the headers a vhost served over plain
-// HTTP sends, sorted: all but Strict-Transport-Security, which is only sent
-// over TLS (RFC 6797 section 7.2). Every vhost render writes today listens
-// on plain HTTP only.
-func plainHTTPHeaders(h map[string]string) []string {
+// servedHeaders are the names of the headers a vhost sends, sorted: over
+// plain HTTP all but Strict-Transport-Security, which is only sent over
+// TLS (RFC 6797 section 7.2).
+func servedHeaders(h map[string]string, tls bool) []string {
+	if tls {
+		return sortedHeaders(h)
+	}
 	return slices.DeleteFunc(sortedHeaders(h), func(n string) bool {
 		return strings.EqualFold(n, "Strict-Transport-Security")
 	})
+}
+
+// hostPort is the site's domain with the port of listen when that is not
+// def (80 for http, 443 for https), for redirects.
+func hostPort(domain, listen, def string) string {
+	hp, _ := listenAddr(listen) // checked before rendering
+	if hp[1] == def {
+		return domain
+	}
+	return domain + ":" + hp[1]
 }
 
 func sortedHeaders(h map[string]string) []string {

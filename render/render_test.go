@@ -90,7 +90,7 @@ func TestDeterministic(t *testing.T) {
 				}
 				continue
 			}
-			dirs, files, err := Site(r.site, r.srv)
+			dirs, files, err := SiteWith(r.site, r.srv, gc.opts)
 			if err != nil || !reflect.DeepEqual(dirs, r.dirs) || !reflect.DeepEqual(files, r.files) {
 				t.Errorf("%s: second render of %s differs (err %v)", gc.file, r.site.Domain, err)
 			}

@@ -9,6 +9,18 @@
 // how approval is asked, and what they do with the outcome (the CLI prints
 // a summary, the daemon updates its status API and metrics).
 //
+// Certificates (tls.acme): Prepare builds the environment's ACME client
+// from berth.yaml's acme and the controller's TLS configuration (tls.go:
+// the trust roots of a private CA, the pre-checks' resolver, never the
+// repo's). A site's vhost serves HTTPS only once its certificate is
+// issued, and a run orders certificates after its reloads, so a run whose
+// first pass issued certificates makes a second pass through the same
+// pipeline (desired.Prepare, plan, apply; its orders held) that installs
+// them and serves the sites over HTTPS: the run ends with them served.
+// Its changes are added to the run's plan and result (Outcome.Served).
+// Prepared.Current tells the daemon when a kept desired state serves
+// other certificates than the store holds.
+//
 // Status derivation lives here too, once (status.go): each site's sync
 // (Synced, OutOfSync) and health (Healthy, Degraded) and the environment's,
 // from a plan and the result of applying it (the daemon after each run,
@@ -25,5 +37,6 @@
 // shows it, `berth apply --env X` does it, and the daemon reports such
 // environments (Orphans) without touching them.
 //
-// Layer: below cmd/berth and daemon; it imports reconcile, spec and state.
+// Layer: below cmd/berth and daemon; it imports desired, reconcile, spec,
+// state, acme and kind/certificate (its Kind, to count the issued).
 package run

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/kind/certificate"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/state"
 )
@@ -31,6 +33,10 @@ type Input struct {
 	Removed bool
 	// Hook receives the engine's progress; nil: none.
 	Hook reconcile.Hook
+	// TLS is the controller's configuration of certificate ordering (its
+	// CA roots, the pre-checks' resolver); Prepare builds the
+	// environment's ACME client from it and berth.yaml's acme.
+	TLS TLS
 }
 
 // Prepared is one environment at one revision, ready to plan and apply.
@@ -43,6 +49,12 @@ type Prepared struct {
 	// Removed: berth.yaml no longer declares Env; Desired is empty.
 	Removed bool
 	store   *state.Store
+	// input is what Prepared was built from: a run that issued
+	// certificates builds it again to serve them (Converge).
+	input Input
+	// certs is the stamp of the issued certificates Desired was built
+	// with (desired.CertStamp).
+	certs string
 }
 
 // Prepare builds the desired state of in's revision and the engine for it
@@ -60,14 +72,34 @@ func Prepare(ctx context.Context, in Input) (*Prepared, error) {
 		}
 		removed = inv
 	}
-	e, d, err := desired.Prepare(ctx, in.Input, in.Hook)
+	stamp, err := desired.CertStamp(ctx, in.Store, in.Resolved)
+	if err != nil {
+		return nil, err
+	}
+	di := in.Input
+	if di.ACME == nil {
+		if di.ACME, err = in.TLS.acmeFor(in.Resolved, in.Store); err != nil {
+			return nil, err
+		}
+	}
+	e, d, err := desired.Prepare(ctx, di, in.Hook)
 	if err != nil {
 		return nil, err
 	}
 	if in.Removed {
 		d.Warnings = append(d.Warnings, removedWarning(removed, in.Revision))
 	}
-	return &Prepared{Engine: e, Desired: d, Env: env, Revision: in.Revision, Removed: in.Removed, store: in.Store}, nil
+	in.Input = di // the second pass of Converge orders with the same client
+	return &Prepared{Engine: e, Desired: d, Env: env, Revision: in.Revision, Removed: in.Removed, store: in.Store, input: in, certs: stamp}, nil
+}
+
+// Current reports whether the certificates the prepared desired state
+// serves are still those the state store holds: a run (or another
+// process) that issued one since makes it stale, and the daemon builds
+// anew.
+func (p *Prepared) Current(ctx context.Context) (bool, error) {
+	stamp, err := desired.CertStamp(ctx, p.store, p.input.Resolved)
+	return err == nil && stamp == p.certs, err
 }
 
 // Plan plans the prepared revision; it changes nothing (but may keep new
@@ -104,8 +136,12 @@ type Options struct {
 type Outcome struct {
 	// Run is the run's ID in the store.
 	Run int64
-	// Plan is nil when planning failed.
+	// Plan is nil when planning failed. When the run issued certificates,
+	// it holds the changes of the second pass too (Served).
 	Plan *reconcile.Plan
+	// Served is the second pass's plan of a run that issued certificates:
+	// their chains and keys and the sites' TLS listeners; nil otherwise.
+	Served *reconcile.Plan
 	// Result is nil when nothing was applied (a failed plan, a cancelled
 	// run, ReportOnly).
 	Result *reconcile.Result
@@ -145,11 +181,14 @@ func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
 			o.Serialize.Lock()
 		}
 		out.Result, out.Err = p.Engine.Apply(ctx, out.Plan)
-		if o.Serialize != nil {
-			o.Serialize.Unlock()
-		}
 		if out.Result == nil {
 			out.Result = &reconcile.Result{}
+		}
+		if n := issued(out.Plan, out.Result); n > 0 && ctx.Err() == nil {
+			p.serveIssued(ctx, o, out)
+		}
+		if o.Serialize != nil {
+			o.Serialize.Unlock()
 		}
 		if out.Err == nil && p.Removed {
 			out.Err = p.forgetAdopted(ctx, out.Result)
@@ -161,6 +200,68 @@ func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	out.Status = afterRun(out)
 	return out, errors.Join(out.Err, out.RecordErr)
+}
+
+// issued counts the certificates the applied plan p ordered and got.
+func issued(p *reconcile.Plan, res *reconcile.Result) int {
+	bad := map[string]bool{}
+	for _, f := range res.Failures {
+		bad[f.ID] = true
+	}
+	for _, f := range res.Degraded {
+		bad[f.ID] = true
+	}
+	n := 0
+	for _, c := range p.Changes {
+		if c.Kind == certificate.Kind && (c.Action == reconcile.Create || c.Action == reconcile.Update) && !bad[c.ID] {
+			n++
+		}
+	}
+	return n
+}
+
+// serveIssued is a run's second pass after certificates were issued: the
+// desired state is built again through the same pipeline (desired.Prepare,
+// plan, apply) and now holds each new certificate's chain and key and its
+// site's TLS listener, so the run ends with the sites served over HTTPS.
+// The second plan is not asked for approval again: it carries out what
+// the approved one ordered. Its changes are added to out.Plan and its
+// result to out.Result.
+func (p *Prepared) serveIssued(ctx context.Context, o Options, out *Outcome) {
+	in := p.input
+	in.Hook = p.Engine.Hook
+	if in.ACME != nil {
+		hold := *in.ACME
+		hold.Hold = true
+		in.ACME = &hold
+	}
+	next, err := Prepare(ctx, in)
+	var plan *reconcile.Plan
+	if err == nil {
+		plan, err = next.Engine.Plan(ctx, next.Desired, o.Plan)
+	}
+	if err != nil {
+		out.Err = errors.Join(out.Err, fmt.Errorf("serve the certificates this run issued: %w; the next run serves them", err))
+		return
+	}
+	res, err := next.Engine.Apply(ctx, plan)
+	out.Err = errors.Join(out.Err, err)
+	all := *out.Plan
+	all.Changes = append(slices.Clip(all.Changes), plan.Changes...)
+	all.Pending = append(slices.Clip(all.Pending), plan.Pending...)
+	out.Plan = &all
+	out.Served = plan
+	if res != nil {
+		r := out.Result
+		r.Applied += res.Applied
+		r.Failed += res.Failed
+		r.Restored += res.Restored
+		r.Reloads = append(r.Reloads, res.Reloads...)
+		r.Warnings = append(r.Warnings, res.Warnings...)
+		r.Errors = append(r.Errors, res.Errors...)
+		r.Failures = append(r.Failures, res.Failures...)
+		r.Degraded = append(r.Degraded, res.Degraded...)
+	}
 }
 
 // Failed records a run of env at revision that failed before it could be

@@ -124,6 +124,14 @@ func (p *Prepared) Unsynced(ctx context.Context) (map[string]string, error) {
 func derive(declared []string, why map[string]string, changes []reconcile.Change, res *reconcile.Result) Env {
 	applied := res != nil
 	failed := failures(changes, res)
+	degraded := map[string]string{}
+	if res != nil {
+		for _, d := range res.Degraded {
+			if _, seen := degraded[d.Site]; !seen && d.Site != "" {
+				degraded[d.Site] = failureMessage(d)
+			}
+		}
+	}
 	st := Env{Sync: Synced}
 	if applied {
 		st.Health = HealthHealthy
@@ -137,6 +145,10 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 		switch {
 		case failed[name] != "":
 			s.Sync, s.Health, s.Message = OutOfSync, HealthDegraded, failed[name]
+		case degraded[name] != "":
+			// Applied, but short of it: a certificate that waits (its
+			// backoff, the CA's limits, a failed pre-check).
+			s.Health, s.Message = HealthDegraded, degraded[name]
 		case differs && (!applied || conflict(w)):
 			s.Sync, s.Message = OutOfSync, w
 		}

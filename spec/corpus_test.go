@@ -71,6 +71,8 @@ services:
     conf_dir: @@HTTPService.conf_dir@@
     pid_file: @@HTTPService.pid_file@@
     web_root: @@HTTPService.web_root@@
+    tls_listen: @@HTTPService.tls_listen@@
+    cert_dir: @@HTTPService.cert_dir@@
     user: @@HTTPService.user@@
     group: @@HTTPService.group@@
     test:
@@ -259,6 +261,8 @@ var corpusBenign = map[string]string{
 	"HTTPService.conf_dir":            "nginx/sites",
 	"HTTPService.pid_file":            "nginx/nginx.pid",
 	"HTTPService.web_root":            "www",
+	"HTTPService.tls_listen":          "127.0.0.1:8443",
+	"HTTPService.cert_dir":            "certs",
 	"HTTPService.user":                "www-data",
 	"HTTPService.group":               "www-data",
 	"HTTPService.test[]":              "nginx",

@@ -431,6 +431,19 @@ defaults:
 			},
 		},
 		{
+			name:  "https on the plain http port, certificates in the web root",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, listen: \"127.0.0.1:8080\", tls_listen: \"8080\", cert_dir: /var/www/certs }\n  php: { type: php-fpm }\n"},
+			want: []string{
+				`servers/web1.yaml:5:62: server "web1": tls_listen "8080" is the plain HTTP listen "127.0.0.1:8080" too: give HTTPS a port of its own (default 443)`,
+				`servers/web1.yaml:5:80: server "web1": cert_dir "/var/www/certs" is inside web_root "/var/www", where the sites' users could read the private keys: put it outside (default /etc/ssl/berth)`,
+			},
+		},
+		{
+			name:  "a tls_listen that is not a listen address",
+			files: map[string]string{"servers/web1.yaml": "kind: Server\nname: web1\naddress: local\nservices:\n  http: { type: nginx, tls_listen: \"x;y\" }\n  php: { type: php-fpm }\n"},
+			want:  []string{`servers/web1.yaml:5:36: server "web1": services.http.tls_listen: "x;y" is not a listen address (the port is not a number from 1 to 65535); allowed: a port from 1 to 65535 (80) or IP:port (127.0.0.1:8080, [::1]:8080), without zone`},
+		},
+		{
 			name:  "a header value with a web server variable",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nweb: { headers: { X-Host: $host } }\n"},
 			want:  []string{`sites/a.yaml:4:27: site "a.example.com": web.headers.X-Host: "$host" is not a header value ('$' is not allowed); allowed: ASCII letters, digits, spaces and ! # % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ _ | ~ and the backquote, not empty, not starting with expr=, at most 1024 characters`},

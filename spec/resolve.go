@@ -125,8 +125,12 @@ func (s *ResolvedServer) Local() bool { return s.Address == "local" }
 // ResolvedHTTP is a server's web server with defaults applied. Paths may be
 // relative on a local server: see WithBase.
 type ResolvedHTTP struct {
-	Type    string   `json:"type"`
-	Listen  string   `json:"listen"`
+	Type   string `json:"type"`
+	Listen string `json:"listen"`
+	// TLSListen is where the sites with a certificate listen for HTTPS.
+	TLSListen string `json:"tls_listen"`
+	// CertDir holds the sites' certificate chains and keys.
+	CertDir string   `json:"cert_dir"`
 	ConfDir string   `json:"conf_dir"`
 	WebRoot string   `json:"web_root"`
 	User    string   `json:"user"`
@@ -181,7 +185,7 @@ func (s ResolvedServer) WithBase(base string) ResolvedServer {
 	}
 	if h := s.HTTP; h != nil {
 		c := *h
-		c.ConfDir, c.WebRoot, c.PIDFile = abs(c.ConfDir), abs(c.WebRoot), abs(c.PIDFile)
+		c.ConfDir, c.WebRoot, c.PIDFile, c.CertDir = abs(c.ConfDir), abs(c.WebRoot), abs(c.PIDFile), abs(c.CertDir)
 		s.HTTP = &c
 	}
 	if p := s.PHP; p != nil {
@@ -207,12 +211,14 @@ func (s ResolvedServer) WithBase(base string) ResolvedServer {
 
 func resolveHTTP(h *HTTPService) *ResolvedHTTP {
 	r := &ResolvedHTTP{
-		Type:    h.Type,
-		Listen:  cmp.Or(h.Listen, "80"),
-		WebRoot: cmp.Or(h.WebRoot, "/var/www"),
-		User:    cmp.Or(h.User, "www-data"),
-		Test:    slices.Clone(h.Test),
-		Reload:  slices.Clone(h.Reload),
+		Type:      h.Type,
+		Listen:    cmp.Or(h.Listen, "80"),
+		TLSListen: cmp.Or(h.TLSListen, "443"),
+		CertDir:   cmp.Or(h.CertDir, "/etc/ssl/berth"),
+		WebRoot:   cmp.Or(h.WebRoot, "/var/www"),
+		User:      cmp.Or(h.User, "www-data"),
+		Test:      slices.Clone(h.Test),
+		Reload:    slices.Clone(h.Reload),
 	}
 	r.Group = cmp.Or(h.Group, r.User)
 	switch h.Type {

@@ -136,15 +136,19 @@ type Services struct {
 // are argument vectors, never shell text; on a local server they run in the
 // state directory.
 type HTTPService struct {
-	Type    string   `yaml:"type" json:"type,omitempty" berth:"required,enum=nginx|apache"`
-	Listen  string   `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port the sites listen on (default 80)." rule:"listen"`
-	ConfDir string   `yaml:"conf_dir" json:"conf_dir,omitempty" doc:"Directory berth writes one config file per site into; the web server must include it (default /etc/nginx/sites-enabled or /etc/apache2/sites-enabled)." rule:"server-path"`
-	WebRoot string   `yaml:"web_root" json:"web_root,omitempty" doc:"Base directory of platforms and sites (default /var/www)." rule:"server-path"`
-	User    string   `yaml:"user" json:"user,omitempty" doc:"User that owns site files and runs PHP (default www-data)." rule:"unix-name"`
-	Group   string   `yaml:"group" json:"group,omitempty" doc:"Group of site files (default: the user's name)." rule:"unix-name"`
-	Test    []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default nginx -t, or apache2ctl configtest)." rule:"argv"`
-	Reload  []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default nginx -s reload, or apache2ctl graceful)." rule:"argv"`
-	PIDFile string   `yaml:"pid_file" json:"pid_file,omitempty" doc:"nginx only: the master's PID file (default /run/nginx.pid). With the default reload, berth reloads nginx by sending SIGHUP to that PID (nginx -s reload parses the whole configuration once more first); nginx -s reload when the file cannot be read. Not used when reload is set." rule:"server-path"`
+	Type   string `yaml:"type" json:"type,omitempty" berth:"required,enum=nginx|apache"`
+	Listen string `yaml:"listen" json:"listen,omitempty" doc:"Port or address:port the sites listen on (default 80)." rule:"listen"`
+	// TLSListen and CertDir serve the sites with tls.acme over HTTPS once
+	// their certificate is issued.
+	TLSListen string   `yaml:"tls_listen" json:"tls_listen,omitempty" doc:"Port or address:port the sites with a certificate listen on for HTTPS (default 443)." rule:"listen"`
+	CertDir   string   `yaml:"cert_dir" json:"cert_dir,omitempty" doc:"Directory of the sites' certificate chains and private keys (default /etc/ssl/berth), outside every site directory: created 0700, keys 0600, read by the web server's master process as root." rule:"server-path"`
+	ConfDir   string   `yaml:"conf_dir" json:"conf_dir,omitempty" doc:"Directory berth writes one config file per site into; the web server must include it (default /etc/nginx/sites-enabled or /etc/apache2/sites-enabled)." rule:"server-path"`
+	WebRoot   string   `yaml:"web_root" json:"web_root,omitempty" doc:"Base directory of platforms and sites (default /var/www)." rule:"server-path"`
+	User      string   `yaml:"user" json:"user,omitempty" doc:"User that owns site files and runs PHP (default www-data)." rule:"unix-name"`
+	Group     string   `yaml:"group" json:"group,omitempty" doc:"Group of site files (default: the user's name)." rule:"unix-name"`
+	Test      []string `yaml:"test" json:"test,omitempty" doc:"Command that checks the configuration (default nginx -t, or apache2ctl configtest)." rule:"argv"`
+	Reload    []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default nginx -s reload, or apache2ctl graceful)." rule:"argv"`
+	PIDFile   string   `yaml:"pid_file" json:"pid_file,omitempty" doc:"nginx only: the master's PID file (default /run/nginx.pid). With the default reload, berth reloads nginx by sending SIGHUP to that PID (nginx -s reload parses the whole configuration once more first); nginx -s reload when the file cannot be read. Not used when reload is set." rule:"server-path"`
 }
 
 // PHPService is a server's PHP-FPM. In its paths and commands, {version} is

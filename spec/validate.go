@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -321,6 +322,8 @@ func (c *checker) server(s *Server, envs []string) {
 		c.dirPath(m, subject, "services.http.conf_dir", h.ConfDir, local)
 		c.dirPath(m, subject, "services.http.web_root", h.WebRoot, local)
 		c.dirPath(m, subject, "services.http.pid_file", h.PIDFile, local)
+		c.dirPath(m, subject, "services.http.cert_dir", h.CertDir, local)
+		c.tlsService(m, subject, h)
 		if h.PIDFile != "" && h.Type == "apache" {
 			c.keyAt(m, "services.http.pid_file", subject, "pid_file applies to nginx only")
 		}
@@ -702,4 +705,21 @@ func sitesNamed(names []string) string {
 		return "site " + q[0]
 	}
 	return "sites " + strings.Join(q, ", ")
+}
+
+// tlsService checks the HTTPS side of a web server: its TLS listen is not
+// its plain one, and its certificates (private keys) live outside the web
+// root, where no site's user reaches them.
+func (c *checker) tlsService(m *Meta, subject string, h *HTTPService) {
+	if h.TLSListen != "" && RuleListen.Check(h.TLSListen) == nil && RuleListen.Check(cmp.Or(h.Listen, "80")) == nil {
+		ta, tp, _ := SplitListen(h.TLSListen)
+		pa, pp, _ := SplitListen(cmp.Or(h.Listen, "80"))
+		if tp == pp && (ta == pa || ta == "" || pa == "") {
+			c.at(m, "services.http.tls_listen", subject, "tls_listen %q is the plain HTTP listen %q too: give HTTPS a port of its own (default 443)", h.TLSListen, cmp.Or(h.Listen, "80"))
+		}
+	}
+	root := cmp.Or(h.WebRoot, "/var/www")
+	if d := h.CertDir; d != "" && (d == root || strings.HasPrefix(d, strings.TrimSuffix(root, "/")+"/")) {
+		c.at(m, "services.http.cert_dir", subject, "cert_dir %q is inside web_root %q, where the sites' users could read the private keys: put it outside (default /etc/ssl/berth)", d, root)
+	}
 }

@@ -38,6 +38,8 @@ type envFlags struct {
 	// environment's branch head, and whether apply may.
 	rev           string
 	allowOtherRev bool
+	// tls is the controller's configuration of certificate ordering.
+	tls berthrun.TLS
 }
 
 // planOptions are the engine's options from the flags.
@@ -70,6 +72,15 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 	fs.StringVar(&f.git.SSHKeyFile, "git-ssh-key", "", "deploy key for platforms' SSH Git repositories (default: ssh-agent)")
 	fs.StringVar(&f.git.KnownHostsFile, "git-known-hosts", "", "known_hosts for platforms' Git servers (default ~/.ssh/known_hosts)")
 	fs.StringVar(&f.git.TokenFile, "git-token-file", "", "file holding an HTTPS token for platforms' Git repositories")
+	registerTLS(fs, &f.tls)
+}
+
+// registerTLS registers the controller's certificate flags: the trust
+// roots of a private ACME CA and the pre-checks' resolver (never the
+// repo's to choose).
+func registerTLS(fs *flag.FlagSet, t *berthrun.TLS) {
+	fs.StringVar(&t.CARootFile, "acme-ca-root", os.Getenv("BERTH_ACME_CA_ROOT"), "PEM file of the roots trusted for the ACME directory's HTTPS, for a private CA (Pebble); default: the system's roots; $BERTH_ACME_CA_ROOT")
+	fs.StringVar(&t.Resolver, "resolver", os.Getenv("BERTH_RESOLVER"), "DNS server (IP:port) the certificate pre-checks ask where the sites' names point; default: the system's resolver; $BERTH_RESOLVER")
 }
 
 func (f *envFlags) registerPlan(fs *flag.FlagSet) {
@@ -210,7 +221,7 @@ func loadFS(fsys fs.FS, stderr io.Writer) (*spec.Repo, error) {
 // environment berth recorded nothing of is the unknown environment it is.
 func (l *loaded) prepare(ctx context.Context, store *state.Store, f *envFlags, hook reconcile.Hook) (*berthrun.Prepared, *connector, error) {
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
-	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: l.input(store, f, conn), Removed: l.removed, Hook: hook})
+	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: l.input(store, f, conn), Removed: l.removed, Hook: hook, TLS: f.tls})
 	if err != nil {
 		conn.Close()
 		if errors.Is(err, berthrun.ErrNothingRecorded) && l.unknown != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
+	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -43,6 +44,7 @@ type serveFlags struct {
 	git                                  source.Auth
 	keyFiles                             stringList
 	knownHosts                           string
+	tls                                  berthrun.TLS
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -52,6 +54,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.repo, "repo", ".", "the sites repo: a Git URL (ssh://, git@host:path, https://, file://), a local Git repository, or a plain directory")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "berth's state directory; the repo is cloned into it; $BERTH_STATE_DIR")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the API, webhooks and /metrics")
+	registerTLS(fs, &f.tls)
 	fs.Var(&f.envs, "env", "run only this environment (repeatable; default: every environment in berth.yaml)")
 	fs.StringVar(&f.configBranch, "config-branch", "main", "branch whose berth.yaml lists the environments")
 	fs.DurationVar(&f.poll, "poll", time.Minute, "fetch interval (with ±10% jitter); 0 disables polling")
@@ -261,7 +264,7 @@ func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir
 		Code:         func() desired.Code { return newGitCode(stateDir, f.git) },
 		Version:      version,
 		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, Schedule: f.schedule, SelfHeal: !f.noSelfHeal,
-		Logger: log,
+		Logger: log, TLS: f.tls,
 	}
 }
 
@@ -363,6 +366,7 @@ func statusFromServer(url string, token []byte, asJSON bool, stdout io.Writer) e
 		for _, s := range e.Sites {
 			fmt.Fprintf(stdout, "  %-40s %-10s %s %s\n", s.Site, s.Sync, s.Health, s.Message)
 		}
+		writeCertificates(stdout, e.Certificates)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/kind/dns"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
@@ -45,6 +46,32 @@ type envStatus struct {
 	// Nodes is, with --observe, each site's answer on each of its web
 	// servers to an HTTP health check (berthrun.CheckNodes).
 	Nodes []berthrun.NodeHealth `json:"nodes,omitempty"`
+	// Certificates are the sites' certificates (tls.acme) as the state
+	// store holds them.
+	Certificates []desired.CertificateLine `json:"certificates,omitempty"`
+}
+
+// writeCertificates prints the sites' certificates: expiry, next
+// renewal, issuer; or, for one not issued or waiting, the next attempt
+// and the last error.
+func writeCertificates(w io.Writer, certs []desired.CertificateLine) {
+	if len(certs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  certificates:")
+	for _, c := range certs {
+		line := "none issued yet"
+		if !c.NotAfter.IsZero() {
+			line = fmt.Sprintf("expires %s, renewal from %s, issuer %s", c.NotAfter.UTC().Format(time.RFC3339), c.RenewAt.UTC().Format(time.RFC3339), c.Issuer)
+		}
+		if !c.Waiting.IsZero() {
+			line += "; waiting, next attempt " + c.Waiting.UTC().Format(time.RFC3339)
+		}
+		if c.LastError != "" {
+			line += "; last error: " + c.LastError
+		}
+		fmt.Fprintf(w, "    %-38s %s\n", c.Site, line)
+	}
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -141,6 +168,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		}
+		writeCertificates(stdout, st.Certificates)
 	}
 	return exitOK
 }
@@ -201,6 +229,9 @@ func status(ctx context.Context, f *envFlags, observe bool, stderr io.Writer) (*
 		if s := &st.Sites[i]; s.State == "" {
 			s.State = states[s.Site]
 		}
+	}
+	if st.Certificates, err = desired.Certificates(ctx, store, l.res); err != nil {
+		return nil, err
 	}
 	if l.removed {
 		st.Removed, st.Sync = true, berthrun.OutOfSync

@@ -42,6 +42,17 @@ type PebbleServer struct {
 	Proc       *Proc
 }
 
+// Orders counts the orders Pebble accepted since it started, from its
+// log: what a test counts to show that berth sent none.
+func (p *PebbleServer) Orders(t testing.TB) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(p.Dir, "pebble.log"))
+	if err != nil {
+		t.Fatalf("testenv: pebble's log: %v", err)
+	}
+	return strings.Count(string(data), "Added order ")
+}
+
 // Pebble starts the ACME test CA on 127.0.0.1 and stops it when the test
 // ends. The binary is installed with `go install` when missing (scripts/
 // install-deps does this ahead of time).
@@ -101,6 +112,7 @@ func Pebble(t testing.TB, opts PebbleOptions) *PebbleServer {
 		if opts.AlwaysValid {
 			c.Env = append(c.Env, "PEBBLE_VA_ALWAYS_VALID=1")
 		}
+
 	})
 	for _, a := range []int{port, mgmt} {
 		if err := waitTCP(p.Proc, "127.0.0.1:"+strconv.Itoa(a), 20*time.Second); err != nil {
