@@ -187,11 +187,6 @@ func class(negated bool, allowed func(byte) bool, extra string) string {
 	return b.String()
 }
 
-// oneOf is a byte set for class.
-func oneOf(set string) func(byte) bool {
-	return func(c byte) bool { return strings.IndexByte(set, c) >= 0 }
-}
-
 // unicodeRanges writes the characters of tables below U+10000 as literal
 // class members (ranges where they are consecutive); characters above are
 // left out, since ECMA-262 without the u flag reads them as two.
@@ -232,10 +227,9 @@ func unicodeRanges(skipASCII bool, tables ...*unicode.RangeTable) string {
 	return b.String()
 }
 
-// notPrefixed writes a pattern of one or more characters of class c (a
-// class body without brackets, of ASCII bytes given by in) that does not
-// start with prefix: RE2 has no lookahead, so each place of the prefix is
-// spelt out.
+// notPrefixed writes a pattern of one or more of the ASCII bytes in that
+// does not start with prefix: RE2 has no lookahead, so each place of the
+// prefix is spelt out.
 func notPrefixed(prefix string, in func(byte) bool) string {
 	all := class(false, in, "")
 	var alts []string
@@ -624,13 +618,15 @@ var (
 	// a letter or digit, the last one not all digits; any character
 	// outside ASCII may be a letter or, mapped, a dot (U+3002), so a name
 	// with one is let through as one label, and no label length is
-	// checked (some characters map to nothing).
+	// checked (some characters map to nothing). The invisible and space
+	// characters ASCIIDomain refuses first are refused anywhere.
 	domainPattern = func() string {
-		alnum := class(true, func(c byte) bool { return !isAlnum(c) }, "")
-		inner := class(true, func(c byte) bool { return !isAlnum(c) && c != '-' }, "")
-		letter := class(true, func(c byte) bool { return !isLetter(c) }, "")
-		nonDigit := class(true, func(c byte) bool { return !isLetter(c) && c != '-' }, "")
-		nonASCII := class(true, func(byte) bool { return true }, "")
+		refused := unicodeRanges(true, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.White_Space)
+		alnum := class(true, func(c byte) bool { return !isAlnum(c) }, refused)
+		inner := class(true, func(c byte) bool { return !isAlnum(c) && c != '-' }, refused)
+		letter := class(true, func(c byte) bool { return !isLetter(c) }, refused)
+		nonDigit := class(true, func(c byte) bool { return !isLetter(c) && c != '-' }, refused)
+		nonASCII := class(true, func(byte) bool { return true }, refused)
 		label := alnum + `(?:` + inner + `*` + alnum + `)?`
 		last := letter + `(?:` + inner + `*` + alnum + `)?|[0-9]+(?:` + letter + `|` + nonDigit + inner + `*` + alnum + `)`
 		return `(?:` + label + `\.)+(?:` + last + `)|` + inner + `*` + nonASCII + inner + `*`
