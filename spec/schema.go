@@ -230,6 +230,9 @@ func stringSchema(rule *Rule, emptyOK bool) map[string]any {
 		} else {
 			s["pattern"] = "^(?:" + rs.pattern + ")$"
 		}
+		// What editors (VS Code, yaml-language-server) say instead of
+		// showing the expression: the rule's own words, as validate's.
+		s["patternErrorMessage"] = "Not " + rule.What + "; allowed: " + rule.Allows + "."
 	}
 	if rs.maxLength > 0 {
 		s["maxLength"] = rs.maxLength
