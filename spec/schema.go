@@ -2,8 +2,11 @@ package spec
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
+	"unicode/utf16"
 )
 
 // SchemaID is the $id of the generated JSON Schema.
@@ -67,7 +70,24 @@ func Schema() []byte {
 	if err != nil {
 		panic(err) // maps of strings and slices always marshal
 	}
-	return append(out, '\n')
+	return append(asciiJSON(out), '\n')
+}
+
+// asciiJSON escapes every character outside ASCII of a JSON text (they
+// are all inside strings) as \uXXXX: the patterns hold invisible and bidi
+// characters, which must not sit raw in a checked-in file.
+func asciiJSON(js []byte) []byte {
+	var b strings.Builder
+	for _, r := range string(js) {
+		if r < 0x80 {
+			b.WriteRune(r)
+			continue
+		}
+		for _, u := range utf16.Encode([]rune{r}) {
+			fmt.Fprintf(&b, `\u%04x`, u)
+		}
+	}
+	return []byte(b.String())
 }
 
 type schemaGen struct {
