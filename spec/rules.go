@@ -21,7 +21,8 @@ import (
 // and the decoder applies it to every value it reads, so a value that breaks
 // its rule is a Problem at its file:line:column. render applies the same
 // rules again to what it writes (defence in depth): one definition, two
-// callers.
+// callers. The JSON Schema states each rule too, from its schema written
+// next to its check (ruleSchema).
 //
 // Rules say what they allow, never what they forbid: anything not described
 // by Allows is refused.
