@@ -420,16 +420,32 @@ func TestSchemaSwitchesOnKind(t *testing.T) {
 			t.Errorf("%q: errors at %q, want %q", tt.doc, got, tt.want)
 		}
 	}
-	if got := schemaKinds(); !slices.Equal(got, kinds) {
+	if got := schemaKinds(t); !slices.Equal(got, kinds) {
 		t.Errorf("schema kinds %v, loader kinds %v", got, kinds)
 	}
 }
 
 // schemaKinds returns the kinds the generated schema switches on, in order.
-func schemaKinds() []string {
+func schemaKinds(t *testing.T) []string {
+	var doc struct {
+		AllOf []struct {
+			If struct {
+				Properties struct {
+					Kind struct {
+						Const string `json:"const"`
+					} `json:"kind"`
+				} `json:"properties"`
+			} `json:"if"`
+		} `json:"allOf"`
+	}
+	if err := json.Unmarshal(Schema(), &doc); err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, m := range regexp.MustCompile(`"const": "([A-Za-z]+)"\s*}\s*},\s*"required": \[\s*"kind"`).FindAllSubmatch(Schema(), -1) {
-		out = append(out, string(m[1]))
+	for _, b := range doc.AllOf {
+		if k := b.If.Properties.Kind.Const; k != "" {
+			out = append(out, k)
+		}
 	}
 	return out
 }
@@ -438,13 +454,12 @@ func schemaKinds() []string {
 // no Perl classes or Unicode escapes whose meaning differs, no flags, no
 // named groups.
 func TestSchemaPatternsArePortable(t *testing.T) {
-	seen := 0
 	for _, r := range rules {
 		p := r.schema.pattern
 		if p == "" {
+			t.Errorf("rule %s has no schema pattern", r.Name)
 			continue
 		}
-		seen++
 		if _, err := regexp.Compile(p); err != nil {
 			t.Errorf("rule %s: %v", r.Name, err)
 		}
@@ -453,9 +468,6 @@ func TestSchemaPatternsArePortable(t *testing.T) {
 				t.Errorf("rule %s: pattern holds %s, which ECMA-262 reads otherwise: %s", r.Name, bad, p)
 			}
 		}
-	}
-	if seen < len(rules)-1 {
-		t.Errorf("only %d of %d rules have a schema pattern", seen, len(rules))
 	}
 }
 
