@@ -160,21 +160,21 @@ func unanchored(re *regexp.Regexp) string {
 	return body
 }
 
-// class writes a character class of the ASCII bytes in allowed, or of
-// every character but them when negated, with \xHH escapes (read the same
-// by RE2 and ECMA-262), then the extra characters given literally.
-func class(negated bool, allowed func(byte) bool, extra string) string {
+// class writes a character class of the ASCII bytes in lists, or of every
+// character but them when negated, with \xHH escapes (read the same by RE2
+// and ECMA-262), then the extra characters given literally.
+func class(negated bool, lists func(byte) bool, extra string) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	if negated {
 		b.WriteByte('^')
 	}
 	for c := 0; c < 0x80; c++ {
-		if !allowed(byte(c)) {
+		if !lists(byte(c)) {
 			continue
 		}
 		end := c
-		for end+1 < 0x80 && allowed(byte(end+1)) {
+		for end+1 < 0x80 && lists(byte(end+1)) {
 			end++
 		}
 		fmt.Fprintf(&b, `\x%02X`, c)
