@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/go-acme/lego/v5 v5.6.0
 	github.com/miekg/dns v1.1.73
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	golang.org/x/crypto v0.59.0
 )
 

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,6 +169,19 @@ func describe(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
+// plainDecimalRE is a number whose text YAML keeps: digits with an
+// optional minus and fraction.
+var plainDecimalRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// numberText is the value YAML gives a number scalar, for messages.
+func numberText(n *yaml.Node) string {
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		return n.Value
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
 // checkRule applies a rule to a decoded string at its node's position.
 func (d *decoder) checkRule(r *Rule, n *yaml.Node, path, s string) {
 	if r == nil {
@@ -230,7 +244,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, rs valueRul
 			d.add(d.pos(n), path, "expected a string, got %s", describe(n))
 			return
 		}
+		// A number or true/false where text is expected is read as it is
+		// written: php: 8.10 is the text "8.10", as the schema allows an
+		// editor's number there. A number YAML would change (0x1F, 1e3,
+		// +1, .5) is refused, so the text is never other than the number an
+		// editor sees.
 		v.SetString(n.Value)
+		if (n.Tag == "!!int" || n.Tag == "!!float") && !plainDecimalRE.MatchString(n.Value) {
+			d.add(d.pos(n), path, "YAML reads %s as the number %s; quote it to write it as text: %q", n.Value, numberText(n), n.Value)
+			return
+		}
 		if n.Value != "" || rs.elem {
 			d.checkRule(rs.val, n, path, n.Value)
 		}

@@ -332,7 +332,7 @@ defaults:
 		{
 			name:  "php version not a version",
 			files: map[string]string{"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\nphp: latest\n"},
-			want:  []string{`sites/a.yaml:4:6: site "a.example.com": php: "latest" is not a PHP version; allowed: major.minor like 8.2 (quote it if YAML reads it as a number)`},
+			want:  []string{`sites/a.yaml:4:6: site "a.example.com": php: "latest" is not a PHP version; allowed: major.minor like 8.2, quoted or not`},
 		},
 		{
 			name:  "static platform with php",
