@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/notify"
 	"github.com/berthhq/berth/reconcile"
 	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
@@ -89,6 +90,10 @@ type Config struct {
 	Poll, Drift, Schedule time.Duration
 	// Now is the clock of scheduled jobs; nil: time.Now.
 	Now func() time.Time
+	// Notifier, when set, is sent a message per change of an
+	// environment's state (stalled, run failed, drift found, recovered)
+	// and of a scheduled job's (failed, recovered).
+	Notifier *notify.Notifier
 	// SelfHeal applies drift found by the drift timer; without it drift is
 	// only reported (phase OutOfSync).
 	SelfHeal bool

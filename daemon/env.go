@@ -89,6 +89,11 @@ type envWorker struct {
 	warm    *warmState
 	stalled string // last revision found invalid
 	retry   bool   // the last apply failed: try the same revision again
+	// settled is the last status that was not Progressing: a
+	// notification goes out when the next one differs (notify.go).
+	settled *EnvStatus
+	// failing are the scheduled jobs (by trigger) whose last run failed.
+	failing map[string]bool
 }
 
 func (w *envWorker) trigger(reason string) {
@@ -142,7 +147,14 @@ func (w *envWorker) update(f func(s *EnvStatus)) {
 	w.mu.Lock()
 	f(&w.status)
 	st := w.status
+	prev, settled := w.settled, st.Phase != PhaseProgressing
+	if settled {
+		w.settled = &st
+	}
 	w.mu.Unlock()
+	if settled {
+		w.d.notifyChange(prev, st)
+	}
 	w.d.cfg.Metrics.setPhase(w.env, st.Phase)
 	problems, _ := json.Marshal(st.Problems)
 	err := w.d.cfg.Store.SetEnvStatus(context.WithoutCancel(context.Background()), state.EnvStatus{
@@ -192,6 +204,14 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 	case rev == applied && !retry:
 		log.Debug().Msg("revision already applied")
 		w.d.cfg.Metrics.skippedChecks.Inc()
+		if stalled != "" {
+			// The branch went back to the revision applied (a directory
+			// reverted, a reset): nothing to do, and no longer Stalled.
+			w.mu.Lock()
+			w.stalled = ""
+			w.mu.Unlock()
+			w.update(func(s *EnvStatus) { s.Phase, s.Problems, s.Message = PhaseSynced, nil, "" })
+		}
 		return
 	}
 

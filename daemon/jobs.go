@@ -114,9 +114,10 @@ func (w *envWorker) recordJob(ctx context.Context, log zerolog.Logger, rev, trig
 	}
 	if serr != nil {
 		log.Error().Err(serr).Msg("cannot record the job")
-		return
+	} else {
+		w.setLastJob(ctx, id)
 	}
-	w.setLastJob(ctx, id)
+	w.jobChanged(rev, trigger, err)
 }
 
 // appliedResolved is the resolved environment of revision rev: the kept

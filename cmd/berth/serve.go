@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/notify"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
 	berthrun "github.com/berthhq/berth/run"
@@ -32,19 +33,19 @@ import (
 )
 
 type serveFlags struct {
-	repo, stateDir, listen, configBranch string
-	envs                                 stringList
-	poll, drift, schedule                time.Duration
-	noSelfHeal, watch                    bool
-	webhookSecretFile                    string
-	hooks                                hookFiles
-	apiTokenFile, apiReadTokenFile       string
-	metricsPublic                        bool
-	logLevel, logFormat                  string
-	git                                  source.Auth
-	keyFiles                             stringList
-	knownHosts                           string
-	tls                                  berthrun.TLS
+	repo, stateDir, listen, configBranch, notifyFile string
+	envs                                             stringList
+	poll, drift, schedule                            time.Duration
+	noSelfHeal, watch                                bool
+	webhookSecretFile                                string
+	hooks                                            hookFiles
+	apiTokenFile, apiReadTokenFile                   string
+	metricsPublic                                    bool
+	logLevel, logFormat                              string
+	git                                              source.Auth
+	keyFiles                                         stringList
+	knownHosts                                       string
+	tls                                              berthrun.TLS
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -59,6 +60,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.configBranch, "config-branch", "main", "branch whose berth.yaml lists the environments")
 	fs.DurationVar(&f.poll, "poll", time.Minute, "fetch interval (with ±10% jitter); 0 disables polling")
 	fs.DurationVar(&f.drift, "drift-interval", 10*time.Minute, "re-observe the servers this often and converge drift; 0 disables")
+	fs.StringVar(&f.notifyFile, "notify-file", "", "outgoing webhooks to notify of state changes, one \"NAME generic|slack URL\" per line (a secret file: the URLs are credentials)")
 	fs.DurationVar(&f.schedule, "schedule-interval", 5*time.Minute, "look this often for scheduled jobs that are due (sites' backup.schedule); 0 disables")
 	fs.BoolVar(&f.noSelfHeal, "no-self-heal", false, "only report drift found by the drift timer, do not repair it")
 	fs.BoolVar(&f.watch, "watch", false, "watch a local --repo and run on every commit (Git) or file change (plain directory)")
@@ -178,7 +180,16 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d, err := daemon.New(daemonConfig(f, src, store, stateDir, log))
+	cfg := daemonConfig(f, src, store, stateDir, log)
+	if f.notifyFile != "" {
+		n, err := notifier(f.notifyFile, log)
+		if err != nil {
+			return err
+		}
+		go n.Run(ctx)
+		cfg.Notifier = n
+	}
+	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -266,6 +277,25 @@ func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir
 		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, Schedule: f.schedule, SelfHeal: !f.noSelfHeal,
 		Logger: log, TLS: f.tls,
 	}
+}
+
+// notifier reads the notification targets of --notify-file (each URL is
+// registered as a secret) and logs the messages a target did not take.
+func notifier(path string, log zerolog.Logger) (*notify.Notifier, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--notify-file: %w", err)
+	}
+	defer file.Close()
+	targets, err := notify.ParseTargets(file)
+	if err != nil {
+		return nil, fmt.Errorf("--notify-file %s: %w", path, err)
+	}
+	n := notify.New(targets, nil)
+	n.Failed = func(t notify.Target, m notify.Message, err error) {
+		log.Error().Err(err).Str("target", t.Name).Str("event", m.Event).Str("env", m.Env).Msg("notification not delivered")
+	}
+	return n, nil
 }
 
 // hookFiles are the secret files of the webhook receivers, one each.
