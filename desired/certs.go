@@ -135,10 +135,11 @@ func addCertificates(d *reconcile.Desired, res *spec.Resolved, base string, stor
 		}
 		servers[s.Name] = s
 	}
-	iss := &issuer{acme: a, store: store, hosts: hosts, sites: map[string]certSite{}, planned: map[string][][]string{}}
+	iss := &issuer{acme: a, store: store, hosts: hosts, res: res, base: base, sites: map[string]certSite{}, planned: map[string][][]string{}}
 	for _, s := range sites {
-		cs := certSite{}
-		var deps []string
+		cs := certSite{site: s}
+		// DNS-01: the challenge zones and their include file come first.
+		deps := DNS01Deps(res, s)
 		for _, sn := range s.Servers {
 			srv := servers[sn]
 			if srv.HTTP == nil {
@@ -184,6 +185,7 @@ func probeAddr(srv *spec.ResolvedServer) string {
 // its web servers serves the challenge path, and the addresses its names
 // must resolve to.
 type certSite struct {
+	site     *spec.ResolvedSite
 	webroots []webroot
 	addrs    []netip.Addr
 }
@@ -199,6 +201,8 @@ type issuer struct {
 	acme  *ACME
 	store *state.Store
 	hosts reconcile.Hosts
+	res   *spec.Resolved
+	base  string // the state directory
 	sites map[string]certSite
 
 	mu      sync.Mutex
@@ -238,6 +242,18 @@ func (i *issuer) Ensure(ctx context.Context, r certificate.Request) (bool, error
 	if !ok {
 		return false, fmt.Errorf("certificate %s: not a site of this revision", r.Key)
 	}
+	req := acme.Request{ID: r.Key, Names: r.Names}
+	// DNS-01 through berth's own challenge zones (tls.challenge: dns-01):
+	// the pre-check is that they are ours and served.
+	up, err := DNS01(ctx, i.res, cs.site, ZoneOptions{StateDir: i.base, Secrets: i.store})
+	if err != nil {
+		return false, fmt.Errorf("certificate %s: DNS-01: %w", r.Key, err)
+	}
+	if up != nil {
+		req.DNS01 = up
+		req.Precheck = func(ctx context.Context) error { return up.Check(ctx, r.Names) }
+		return i.ensure(ctx, r, req)
+	}
 	var roots webroots
 	var probes []string
 	for _, w := range cs.webroots {
@@ -248,8 +264,15 @@ func (i *issuer) Ensure(ctx context.Context, r certificate.Request) (bool, error
 		roots.add(h, w.dir)
 		probes = append(probes, w.probe)
 	}
-	res, err := i.acme.Client.Ensure(ctx, acme.Request{ID: r.Key, Names: r.Names, HTTP01: roots,
-		Precheck: func(ctx context.Context) error { return i.precheck(ctx, cs, roots, probes, r.Names) }})
+	req.HTTP01 = roots
+	req.Precheck = func(ctx context.Context) error { return i.precheck(ctx, cs, roots, probes, r.Names) }
+	return i.ensure(ctx, r, req)
+}
+
+// ensure runs req through the CA client: a wait or a failed pre-check is
+// the certificate's WaitError (the site stays Degraded, the run goes on).
+func (i *issuer) ensure(ctx context.Context, r certificate.Request, req acme.Request) (bool, error) {
+	res, err := i.acme.Client.Ensure(ctx, req)
 	var wait *acme.WaitError
 	var pre *acme.PrecheckError
 	switch {

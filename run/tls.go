@@ -56,8 +56,13 @@ func (t TLS) acmeFor(res *spec.Resolved, store *state.Store) (*desired.ACME, err
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
+	resolver := t.Resolver
+	if _, _, err := net.SplitHostPort(resolver); resolver != "" && err != nil {
+		resolver = net.JoinHostPort(resolver, "53")
+	}
 	c, err := acme.New(acme.Config{DirectoryURL: res.ACME.DirectoryURL, Email: res.ACME.Email, Store: store,
-		HTTPClient: &http.Client{Transport: tr, Timeout: time.Minute}, Limits: t.Limits, Now: t.Now})
+		HTTPClient: &http.Client{Transport: tr, Timeout: time.Minute}, Limits: t.Limits, Now: t.Now,
+		IssuerDomain: issuerDomain(res.ACME.DirectoryURL), Resolver: resolver})
 	if err != nil {
 		return nil, fmt.Errorf("environment %s: %w", res.Environment, err)
 	}
@@ -73,4 +78,17 @@ func (t TLS) acmeFor(res *spec.Resolved, store *state.Store) (*desired.ACME, err
 		}}
 	}
 	return a, nil
+}
+
+// issuerDomain is the CA's identity in CAA records, for the pre-check
+// that no CAA record of a site's names forbids the CA: letsencrypt.org
+// for Let's Encrypt's directories; "" (no CAA check) for a CA berth does
+// not know.
+func issuerDomain(directory string) string {
+	for _, u := range spec.ACMEDirectories {
+		if directory == u {
+			return "letsencrypt.org"
+		}
+	}
+	return ""
 }
