@@ -28,7 +28,7 @@ demo-stop:
 
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 45m $(PKGS)
 
 # test-short runs the unit tests only (no real services).
 test-short:
