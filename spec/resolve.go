@@ -280,6 +280,9 @@ type ResolvedSite struct {
 	TLS             ResolvedTLS  `json:"tls"`
 	Web             WebOptions   `json:"web,omitzero"`
 	Backup          *Backup      `json:"backup,omitempty"`
+	// Isolated is set for a PHP site whose pool runs as its own Unix user
+	// (its platform's isolation, true unless it says false).
+	Isolated bool `json:"isolated,omitempty"`
 }
 
 // ResolvedDBService is a server's database service with defaults
@@ -457,10 +460,12 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 	}
 
 	platforms := map[string]*ResolvedPlatform{}
+	isolation := map[string]bool{}
 	for _, p := range sortedBy(r.Platforms, func(p *Platform) string { return p.Name }) {
 		if !inEnv(p.Environments, env) {
 			continue
 		}
+		isolation[p.Name] = p.Isolation == nil || *p.Isolation
 		rp := ResolvedPlatform{
 			Name:       p.Name,
 			Type:       p.Type,
@@ -520,6 +525,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
 		}
 		if p.Type != "static" {
+			rs.Isolated = isolation[p.Name]
 			// The layers without the platform's own: environment's site
 			// override > site > platform (already over the defaults).
 			rs.PHP = cmp.Or(mergeSettings(&s.SiteSettings, e.Sites[s.Name]).PHP, p.PHP)
