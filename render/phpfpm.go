@@ -33,10 +33,10 @@ func SiteUser(site *spec.ResolvedSite) string {
 	return "berth-" + hex.EncodeToString(sum[:8])
 }
 
-// owners returns who owns a site's directories and private files: the
-// site's own user when it is isolated (run is that user, private its
-// group), else the web server's user and group for both.
-func owners(site *spec.ResolvedSite, h *spec.ResolvedHTTP) (run, private string) {
+// SiteOwners returns who owns a site's directories and private files:
+// the site's own user when it is isolated (run is that user, private its
+// group), else the web server's user and group.
+func SiteOwners(site *spec.ResolvedSite, h *spec.ResolvedHTTP) (run, private string) {
 	if u := SiteUser(site); u != "" {
 		return u, u
 	}
@@ -48,7 +48,7 @@ func owners(site *spec.ResolvedSite, h *spec.ResolvedHTTP) (run, private string)
 // name, and a domain is unique on a server.
 func phpPool(in *input) []byte {
 	site, p, h := in.site, in.paths, in.http
-	run, group := owners(site, h)
+	run, group := SiteOwners(site, h)
 	var c conf
 	c.line("%s", strings.TrimSuffix(header(";", site), "\n"))
 	c.line("[%s]", site.Domain)

@@ -125,7 +125,7 @@ func Site(site *spec.ResolvedSite, srv *spec.ResolvedServer) ([]Dir, []File, err
 	// The site's directories are its user's (the pool writes them); the
 	// web server reads the site and files directories through their
 	// group, and never the ones only PHP uses.
-	run, private := owners(site, h)
+	run, private := SiteOwners(site, h)
 	dirs := []Dir{
 		{Path: p.SiteDir, Mode: 0o750, Owner: run, Group: h.Group},
 		{Path: p.FilesDir, Mode: 0o750, Owner: run, Group: h.Group},

@@ -96,7 +96,7 @@ func Settings(site *spec.ResolvedSite, srv *spec.ResolvedServer, sec SiteSecrets
 	}
 	// Only PHP reads it: the site's own user and group when the site is
 	// isolated, so no other site's PHP can.
-	run, private := owners(site, srv.HTTP)
+	run, private := SiteOwners(site, srv.HTTP)
 	return &File{Path: p, Content: []byte(content), Mode: 0o640, Owner: run, Group: private}, nil
 }
 
