@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berthhq/berth/internal/testenv"
@@ -28,6 +30,7 @@ type phpWeb struct {
 // and its parent are made 0755 so that nobody reaches the web root.
 func newPHPWeb(t *testing.T) *phpWeb {
 	t.Helper()
+	dropSiteUsers(t) // first, so that it runs after PHP-FPM stopped
 	base := t.TempDir()
 	for _, d := range []string{filepath.Dir(base), base} {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -56,6 +59,41 @@ func newPHPWeb(t *testing.T) *phpWeb {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// dropSiteUsers deletes, when the test ends, the Unix users of isolated
+// sites (berth-*) that berth created during the test and did not delete
+// itself: the next test starts from the same machine. The e2e tests of
+// this package run one at a time, so no other test uses them.
+func dropSiteUsers(t *testing.T) {
+	t.Helper()
+	before := siteUsers(t)
+	t.Cleanup(func() {
+		for u := range siteUsers(t) {
+			if before[u] {
+				continue
+			}
+			if out, err := exec.Command("userdel", u).CombinedOutput(); err != nil {
+				t.Errorf("userdel %s: %v\n%s", u, err, out)
+			}
+		}
+	})
+}
+
+// siteUsers returns the names of the machine's berth-* users.
+func siteUsers(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("getent", "passwd").Output()
+	if err != nil {
+		t.Fatalf("getent passwd: %v", err)
+	}
+	users := map[string]bool{}
+	for l := range strings.Lines(string(out)) {
+		if name, _, _ := strings.Cut(l, ":"); strings.HasPrefix(name, "berth-") {
+			users[name] = true
+		}
+	}
+	return users
 }
 
 // nginxServer returns the Server document of "web": address local, the
