@@ -32,7 +32,8 @@ if ($f !== '') {
 // TestEndToEndSiteIsolation: two PHP sites on real nginx and PHP-FPM run
 // as two Unix users berth created; site A's PHP reads its own settings
 // file and gets a permission error on site B's; removing B deletes B's
-// user, and a second apply runs nothing.
+// user, and a second apply runs nothing; isolation: false on the
+// platform runs A as the web server's user again and deletes A's user.
 func TestEndToEndSiteIsolation(t *testing.T) {
 	w := newPHPWeb(t)
 	f := w.webFixture
@@ -119,5 +120,19 @@ func TestEndToEndSiteIsolation(t *testing.T) {
 	}
 	if out := f.mustApply(); !strings.Contains(out, "No changes") {
 		t.Errorf("second apply is not empty:\n%s", out)
+	}
+
+	// The platform opts out: A runs as the web server's user again, and
+	// its own user goes.
+	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web]\nisolation: false\n")
+	f.mustApply()
+	if err := exec.Command("getent", "passwd", users[a]).Run(); err == nil {
+		t.Errorf("user %s of %s still exists after isolation: false", users[a], a)
+	}
+	if body := ask(a, settings(a)); !strings.Contains(body, "user=nobody\n") || !strings.Contains(body, "php=read\n") {
+		t.Errorf("%s with isolation: false:\n%s", a, body)
+	}
+	if out := f.mustApply(); !strings.Contains(out, "No changes") {
+		t.Errorf("apply after the opt-out is not empty:\n%s", out)
 	}
 }
