@@ -30,21 +30,32 @@ func isolate(res *spec.Resolved) (*spec.Resolved, []string) {
 	var warnings []string
 	warned := map[string]bool{}
 	var out *spec.Resolved
+	shared := func(i int) {
+		if out == nil {
+			cp := *res
+			cp.Sites = slices.Clone(res.Sites)
+			out = &cp
+		}
+		out.Sites[i].Isolated = false
+	}
 	for i, site := range res.Sites {
 		if !site.Isolated || site.PHP == "" {
 			continue
 		}
 		for _, sn := range site.Servers {
 			srv := servers[sn]
+			if srv.DB != nil && srv.DB.Dir != "" && site.DB != nil && site.DB.Type == "sqlite" {
+				// SQLite writes its journal beside the database: the
+				// site's own user could not, in a directory all the
+				// server's sites share.
+				shared(i)
+				warnings = append(warnings, fmt.Sprintf("site %s: its SQLite database is in %s, shared by the sites of server %s, so the site is not isolated (it runs as the web server's user): remove db.dir from the server to give each site its own database directory", site.Name, srv.DB.Dir, sn))
+				break
+			}
 			if usersAllowed(&srv) {
 				continue
 			}
-			if out == nil {
-				cp := *res
-				cp.Sites = slices.Clone(res.Sites)
-				out = &cp
-			}
-			out.Sites[i].Isolated = false
+			shared(i)
 			if !warned[sn] {
 				warned[sn] = true
 				who := "root"

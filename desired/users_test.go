@@ -35,6 +35,12 @@ func TestIsolate(t *testing.T) {
 			[]spec.ResolvedSite{php("a.example.com", "web1"), php("b.example.com", "web1", "web2")}, []bool{true, false}, 1},
 		{"local", []spec.ResolvedServer{{Name: "web", Address: "local"}},
 			[]spec.ResolvedSite{php("a.example.com", "web")}, []bool{root}, map[bool]int{true: 0, false: 1}[root]},
+		{"SQLite in a shared directory", []spec.ResolvedServer{{Name: "web1", Address: "192.0.2.1", DB: &spec.ResolvedDBService{Type: "sqlite", Dir: "/var/lib/sqlite"}}},
+			[]spec.ResolvedSite{func() spec.ResolvedSite {
+				s := php("a.example.com", "web1")
+				s.DB = &spec.ResolvedDB{Server: "web1", Type: "sqlite", Name: "a"}
+				return s
+			}()}, []bool{false}, 1},
 		{"opted out", []spec.ResolvedServer{{Name: "web1", Address: "192.0.2.1", SSH: spec.SSH{User: "deploy"}}},
 			[]spec.ResolvedSite{{Name: "a.example.com", PHP: "8.2", Servers: []string{"web1"}}}, []bool{false}, 0},
 	}
@@ -52,7 +58,7 @@ func TestIsolate(t *testing.T) {
 				t.Errorf("warnings %q, want %d", warnings, tt.warnings)
 			}
 			for _, w := range warnings {
-				if !strings.Contains(w, "cannot create Unix users") || !strings.Contains(w, "isolation: false") {
+				if !strings.Contains(w, "not isolated") || !strings.Contains(w, "isolation: false") && !strings.Contains(w, "remove db.dir") {
 					t.Errorf("warning does not say what and what to do: %s", w)
 				}
 			}
