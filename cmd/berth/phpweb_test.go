@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -64,28 +65,44 @@ func newPHPWeb(t *testing.T) *phpWeb {
 // dropSiteUsers deletes, when the test ends, the Unix users of isolated
 // sites (berth-*) that berth created during the test and did not delete
 // itself: the next test starts from the same machine. The e2e tests of
-// this package run one at a time, so no other test uses them.
+// this package run one at a time, so no other test uses them. TestMain
+// does the same for the tests without this fixture.
 func dropSiteUsers(t *testing.T) {
 	t.Helper()
-	before := siteUsers(t)
+	before, err := siteUsers()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		for u := range siteUsers(t) {
-			if before[u] {
-				continue
-			}
-			if out, err := exec.Command("userdel", u).CombinedOutput(); err != nil {
-				t.Errorf("userdel %s: %v\n%s", u, err, out)
-			}
+		if err := deleteSiteUsers(before); err != nil {
+			t.Error(err)
 		}
 	})
 }
 
+// deleteSiteUsers deletes the berth-* users that are not in before.
+func deleteSiteUsers(before map[string]bool) error {
+	now, err := siteUsers()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for u := range now {
+		if before[u] {
+			continue
+		}
+		if out, err := exec.Command("userdel", u).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("userdel %s: %w\n%s", u, err, out))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // siteUsers returns the names of the machine's berth-* users.
-func siteUsers(t *testing.T) map[string]bool {
-	t.Helper()
+func siteUsers() (map[string]bool, error) {
 	out, err := exec.Command("getent", "passwd").Output()
 	if err != nil {
-		t.Fatalf("getent passwd: %v", err)
+		return nil, fmt.Errorf("getent passwd: %w", err)
 	}
 	users := map[string]bool{}
 	for l := range strings.Lines(string(out)) {
@@ -93,7 +110,7 @@ func siteUsers(t *testing.T) map[string]bool {
 			users[name] = true
 		}
 	}
-	return users
+	return users, nil
 }
 
 // nginxServer returns the Server document of "web": address local, the
