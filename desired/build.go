@@ -92,14 +92,16 @@ func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, 
 				b.sharedDirs(sn, path.Dir(paths.Socket), "") // PHP-FPM creates the socket, not its directory
 			}
 			vhosts[sn]++
+			user := b.siteUser(site, sn) // "" or its ID: created before what it owns or runs
 			for _, d := range dirs {
 				b.dir(files.DirSpec{ID: siteID(site, sn, d.Path, paths), Server: sn, Site: site.Domain,
-					Path: d.Path, Mode: d.Mode, Owner: d.Owner, Group: d.Group})
+					Path: d.Path, Mode: d.Mode, Owner: d.Owner, Group: d.Group, Deps: userDeps(user, d.Path == paths.SiteDir)})
 			}
 			for _, f := range rendered {
 				b.sharedDirs(sn, path.Dir(f.Path), "")
 				b.file(files.FileSpec{ID: siteID(site, sn, f.Path, paths), Server: sn, Site: site.Domain,
-					Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Group: f.Group, Service: f.Service})
+					Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Group: f.Group, Service: f.Service,
+					Deps: userDeps(user, f.Path == paths.Pool)})
 			}
 			if issued {
 				b.certFiles(site, sn, paths, cert)

@@ -147,8 +147,9 @@ func addDatabases(ctx context.Context, d *reconcile.Desired, res *spec.Resolved,
 					}
 					byPath[sn][dir] = dr.ID()
 				}
+				run, private := render.SiteOwners(site, srv.HTTP)
 				d.Resources = append(d.Resources, database.NewSQLiteDB(database.SQLiteSpec{ID: DatabaseID(site.Domain, site.DB.Name, sn), Server: sn,
-					Site: site.Domain, Path: p, Mode: 0o640, Owner: srv.HTTP.User, Group: srv.HTTP.Group, Deps: parent(sn, p)}))
+					Site: site.Domain, Path: p, Mode: 0o640, Owner: run, Group: private, Deps: parent(sn, p)}))
 			}
 		}
 	}

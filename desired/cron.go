@@ -7,12 +7,14 @@ import (
 )
 
 // CronJobs are the scheduled commands of the sites of res (their `cron:`
-// and their platforms'), each on the site's first web server, as its web
-// server's user, in its document root, with the environment a platform's
+// and their platforms'), each on the site's first web server, as the
+// site's user (its own when isolated, else the web server's), in its
+// document root, with the environment a platform's
 // install gets (BERTH_SETTINGS, BERTH_SITE, BERTH_SITE_DIR). A disabled
 // site's jobs do not run. base is the state directory, the base of local
 // servers' relative paths.
 func CronJobs(res *spec.Resolved, base string) []cron.Job {
+	res, _ = isolate(res) // an isolated site's jobs run as its own user
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
 		if s.Local() {
@@ -38,8 +40,9 @@ func CronJobs(res *spec.Resolved, base string) []cron.Job {
 		}
 		vars = append(vars, "BERTH_SITE="+site.Domain, "BERTH_SITE_DIR="+paths.SiteDir)
 		for _, c := range site.Cron {
+			user, _ := render.SiteOwners(site, srv.HTTP)
 			out = append(out, cron.Job{Environment: res.Environment, Site: site.Domain, Name: c.Name, Server: sn,
-				Every: c.Every, Argv: c.Command, Dir: paths.Docroot, User: srv.HTTP.User, Vars: vars})
+				Every: c.Every, Argv: c.Command, Dir: paths.Docroot, User: user, Vars: vars})
 		}
 	}
 	return out

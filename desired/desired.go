@@ -57,26 +57,28 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
-	certs, _, err := certsOf(ctx, in.Store, in.Resolved)
+	res, isolation := isolate(in.Resolved) // users.go
+	certs, _, err := certsOf(ctx, in.Store, res)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := buildDesired(in.Resolved, in.Revision, in.Repo, in.StateDir, code, certs)
+	d, err := buildDesired(res, in.Revision, in.Repo, in.StateDir, code, certs)
 	if err != nil {
 		return nil, nil, err
 	}
-	addCertificates(d, in.Resolved, in.StateDir, in.Store, in.Hosts, in.ACME)
-	if err := addDatabases(ctx, d, in.Resolved, in.StateDir, in.Store); err != nil {
+	d.Warnings = append(d.Warnings, isolation...)
+	addCertificates(d, res, in.StateDir, in.Store, in.Hosts, in.ACME)
+	if err := addDatabases(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
-	addInstalls(d, in.Resolved, in.StateDir, in.Store)
-	if err := addZones(ctx, d, in.Resolved, in.StateDir, in.Store); err != nil {
+	addInstalls(d, res, in.StateDir, in.Store)
+	if err := addZones(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
-	if err := addLoadBalancers(d, in.Resolved, in.StateDir); err != nil {
+	if err := addLoadBalancers(d, res, in.StateDir); err != nil {
 		return nil, nil, err
 	}
-	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, in.Resolved, in.Revision, in.StateDir)
+	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, res, in.Revision, in.StateDir)
 	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: StoreInventory(in.Store), Hook: hook}
 	return e, d, nil
 }

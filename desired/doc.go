@@ -3,7 +3,9 @@
 // git platforms' code (code.go), builds every site's files and
 // directories and the platforms' releases (build.go), adds databases and
 // settings files with their generated secrets (build_db.go), installs
-// (install.go), the DNS zones with named's include and key files and the
+// (install.go), the Unix users of isolated PHP sites and the servers where
+// berth cannot create them (users.go), the DNS zones with named's include
+// and key files and the
 // environment's TSIG key (zones.go), the load balancers' configurations
 // ordered against their web servers' changes for drain (lb.go), the
 // certificates of the sites with

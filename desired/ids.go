@@ -3,6 +3,7 @@ package desired
 import (
 	"fmt"
 
+	"github.com/berthhq/berth/kind/account"
 	"github.com/berthhq/berth/kind/database"
 )
 
@@ -40,6 +41,12 @@ func BackupID(domain, server string) string { return SiteID(domain, "backup", se
 // database kinds' (database.ID): their pruner reads the database's name
 // back from an inventory record's ID (database.NameOfID).
 func DatabaseID(domain, name, server string) string { return database.ID(domain, name, server) }
+
+// UserID names the Unix user an isolated PHP site runs as on a web server:
+// site/DOMAIN/user:NAME@SERVER, NAME from render.SiteUser (the one
+// spelling of the name). Its format is the account kind's (account.ID):
+// its pruner reads the user's name back from an inventory record's ID.
+func UserID(domain, name, server string) string { return account.ID(domain, name, server) }
 
 // SharedDirID names a directory no site owns (<web_root>/sites, the
 // vhost directory, a platform's directory...): dir:PATH@SERVER.

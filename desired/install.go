@@ -82,9 +82,12 @@ func addInstalls(d *reconcile.Desired, res *spec.Resolved, base string, secrets 
 			env = append(env, "BERTH_SETTINGS="+p)
 		}
 		env = append(env, "BERTH_SITE="+site.Domain, "BERTH_SITE_DIR="+paths.SiteDir)
+		// The install runs as the pool does: an isolated site's own user
+		// (only it reads the settings file and writes the site's files).
+		run, private := render.SiteOwners(site, srv.HTTP)
 		s := install.InstallSpec{ID: InstallID(site.Domain, sn), Server: sn, Site: site.Domain,
-			Marker: path.Join(paths.SiteDir, install.InstallMarker), Owner: srv.HTTP.User, Group: srv.HTTP.Group,
-			Argv: pl.Install, Dir: paths.Docroot, User: srv.HTTP.User, Env: env, Deps: deps}
+			Marker: path.Join(paths.SiteDir, install.InstallMarker), Owner: run, Group: private,
+			Argv: pl.Install, Dir: paths.Docroot, User: run, Env: env, Deps: deps}
 		if len(pl.Install) == 0 { // wordpress
 			s.Argv = []string{"php", "-r", wordpressInstallPHP}
 			s.Shown = "wp_install() through " + path.Join(paths.Docroot, "wp-load.php")

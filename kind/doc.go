@@ -15,6 +15,8 @@
 //   - kind/database: MariaDB/MySQL and PostgreSQL databases with their
 //     users, SQLite files;
 //   - kind/install: a site's one-time install;
+//   - kind/account: the Unix user an isolated PHP site runs as (observed
+//     per server in one getent, reconcile.BatchChecker);
 //   - kind/dns: DNS zones served by BIND (their records, observed per
 //     server in one batch, reconcile.BatchChecker), the check that a
 //     zone's secondaries serve its serial, named's include and key files;

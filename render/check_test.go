@@ -43,10 +43,12 @@ func configsByServer(gc *goldenCase) map[string]map[string][]File {
 		if out[r.srv.Name] == nil {
 			out[r.srv.Name] = map[string][]File{}
 		}
-		out[r.srv.Name]["cert_dir"] = []File{{Path: r.srv.HTTP.CertDir}}
-		if out[r.srv.Name] == nil {
-			out[r.srv.Name] = map[string][]File{}
+		// The cert_dir entry is always there: a load balancer's is "".
+		cert := ""
+		if r.srv.HTTP != nil {
+			cert = r.srv.HTTP.CertDir
 		}
+		out[r.srv.Name]["cert_dir"] = []File{{Path: cert}}
 		for _, f := range r.files {
 			if f.Service == "" {
 				continue
@@ -196,6 +198,13 @@ func TestGoldenRealCheckers(t *testing.T) {
 				}
 				// Pools of every PHP version are checked by php-fpm 8.2: the
 				// pool syntax berth writes is the same for all of them.
+				for _, f := range bySvc["php-fpm"] {
+					for _, l := range strings.Split(string(f.Content), "\n") {
+						if u, ok := strings.CutPrefix(l, "user = "); ok {
+							ensureUser(t, u) // php-fpm -t looks the pool's user up
+						}
+					}
+				}
 				replaceConfigs(t, pools, bySvc["php-fpm"], nil)
 				if out, err := exec.Command(bin, "-t", "-y", cfg).CombinedOutput(); err != nil {
 					t.Errorf("%s, server %s: php-fpm -t: %v\n%s", gc.file, srv, err, out)

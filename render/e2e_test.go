@@ -5,11 +5,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/user"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -157,6 +159,40 @@ func chown(t *testing.T, p, owner, group string) {
 	}
 }
 
+// created are the users ensureUser created, deleted by TestMain once
+// every test (and the php-fpm each started, whose workers run as them)
+// stopped.
+var (
+	createdMu sync.Mutex
+	created   []string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, u := range created {
+		if out, err := exec.Command("userdel", u).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "userdel %s: %v\n%s", u, err, out)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// ensureUser creates the system user name and its group when it does not
+// exist, as kind/account does for an isolated site; TestMain deletes it.
+func ensureUser(t *testing.T, name string) {
+	t.Helper()
+	createdMu.Lock()
+	defer createdMu.Unlock()
+	if _, err := user.Lookup(name); err == nil {
+		return
+	}
+	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	created = append(created, name)
+}
+
 // deploy does what berth's apply does with render's output (directories,
 // then files, with their modes and owners), and puts platform code where
 // a deployment would: a build directory behind the current symlink.
@@ -176,6 +212,9 @@ func deploy(t *testing.T, fsys fstest.MapFS) (sites []spec.ResolvedSite, srv spe
 		dirs, files, err := Site(site, &srv)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if u := SiteUser(site); u != "" {
+			ensureUser(t, u)
 		}
 		for _, d := range dirs {
 			// Shared parents are world-traversable, as reconcile makes them.

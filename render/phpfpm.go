@@ -1,6 +1,8 @@
 package render
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"html"
 	"path"
 	"strings"
@@ -16,17 +18,44 @@ const (
 	poolMaxRequests = 500
 )
 
+// SiteUser returns the Unix user an isolated PHP site's pool runs as (its
+// group has the same name), "" for a site that runs as the web server's
+// user (a static site, or one whose platform says isolation: false). It
+// is the one spelling of the name: "berth-" and 16 hex digits of the
+// SHA-256 of the environment and the domain, so that it is the same on
+// every run and every server, 22 characters (useradd takes 32) of
+// [a-z0-9-], distinct for the same domain in two environments.
+func SiteUser(site *spec.ResolvedSite) string {
+	if site.PHP == "" || !site.Isolated {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(site.Environment + "\x00" + site.Domain))
+	return "berth-" + hex.EncodeToString(sum[:8])
+}
+
+// SiteOwners returns who owns a site's directories and private files:
+// the site's own user when it is isolated (run is that user, private its
+// group), else the web server's user and group.
+func SiteOwners(site *spec.ResolvedSite, h *spec.ResolvedHTTP) (run, private string) {
+	if u := SiteUser(site); u != "" {
+		return u, u
+	}
+	return h.User, h.Group
+}
+
 // phpPool renders the site's PHP-FPM pool. The pool is named after the
 // domain: php-fpm accepts letters, digits, dots and hyphens in a section
 // name, and a domain is unique on a server.
 func phpPool(in *input) []byte {
 	site, p, h := in.site, in.paths, in.http
+	run, group := SiteOwners(site, h)
 	var c conf
 	c.line("%s", strings.TrimSuffix(header(";", site), "\n"))
 	c.line("[%s]", site.Domain)
-	c.line("user = %s", h.User)
-	c.line("group = %s", h.Group)
+	c.line("user = %s", run)
+	c.line("group = %s", group)
 	c.line("listen = %s", p.Socket)
+	// The web server connects to the socket, whoever runs the pool.
 	c.line("listen.owner = %s", h.User)
 	c.line("listen.group = %s", h.Group)
 	c.line("listen.mode = 0660")
@@ -36,8 +65,13 @@ func phpPool(in *input) []byte {
 	c.line("pm.max_requests = %d", poolMaxRequests)
 	c.line("chdir = /")
 	// The whole platform directory, not only current: PHP resolves the
-	// current symlink before it compares paths.
+	// current symlink before it compares paths. An isolated site has its
+	// own temporary directory (inside its site directory) and not the
+	// shared /tmp, where another site's files could be read or planted.
 	basedir := []string{p.PlatformDir + "/", p.SiteDir + "/", "/tmp/"}
+	if site.Isolated {
+		basedir = []string{p.PlatformDir + "/", p.SiteDir + "/", p.TmpDir + "/"}
+	}
 	if db := SQLitePath(site, in.srv); db != "" && !strings.HasPrefix(db, p.SiteDir+"/") {
 		basedir = append(basedir, path.Dir(db)+"/") // a SQLite dir outside the site's own
 	}
@@ -49,6 +83,11 @@ func phpPool(in *input) []byte {
 	}
 	c.line("php_admin_value[upload_tmp_dir] = %s", p.TmpDir)
 	c.line("php_admin_value[session.save_path] = %s", p.TmpDir)
+	if site.Isolated {
+		// tempnam() and sys_get_temp_dir() too, instead of /tmp.
+		c.line("php_admin_value[sys_temp_dir] = %s", p.TmpDir)
+		c.line("env[TMPDIR] = %s", p.TmpDir)
+	}
 	// Debian cleans only its own session directory by cron.
 	c.line("php_admin_value[session.gc_probability] = 1")
 	if s := site.Web.ClientMaxBodySize; s != "" {

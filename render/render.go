@@ -150,9 +150,13 @@ func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]D
 	h := srv.HTTP
 	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME}
 
+	// The site's directories are its user's (the pool writes them); the
+	// web server reads the site and files directories through their
+	// group, and never the ones only PHP uses.
+	run, private := SiteOwners(site, h)
 	dirs := []Dir{
-		{Path: p.SiteDir, Mode: 0o750, Owner: h.User, Group: h.Group},
-		{Path: p.FilesDir, Mode: 0o750, Owner: h.User, Group: h.Group},
+		{Path: p.SiteDir, Mode: 0o750, Owner: run, Group: h.Group},
+		{Path: p.FilesDir, Mode: 0o750, Owner: run, Group: h.Group},
 	}
 	var files []File
 
@@ -174,10 +178,10 @@ func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]D
 	if db := SQLitePath(site, srv); db != "" && path.Dir(db) == path.Join(p.SiteDir, "db") {
 		// The SQLite database's own directory: SQLite writes its journal
 		// beside the database, as the site's user.
-		dirs = append(dirs, Dir{Path: path.Dir(db), Mode: 0o750, Owner: h.User, Group: h.Group})
+		dirs = append(dirs, Dir{Path: path.Dir(db), Mode: 0o750, Owner: run, Group: private})
 	}
 	if site.PHP != "" {
-		dirs = append(dirs, Dir{Path: p.TmpDir, Mode: 0o750, Owner: h.User, Group: h.Group})
+		dirs = append(dirs, Dir{Path: p.TmpDir, Mode: 0o750, Owner: run, Group: private})
 		files = append(files, File{Path: p.Pool, Content: phpPool(in), Mode: 0o644, Service: PHPFPM(site.PHP)})
 	}
 	if ba := site.Web.BasicAuth; ba != nil {
@@ -237,6 +241,9 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 		rule("http.web_root", spec.RuleAbsPath, h.WebRoot),
 		rule("http.user", spec.RuleUnixName, h.User),
 		rule("http.group", spec.RuleUnixName, h.Group),
+	}
+	if u := SiteUser(site); u != "" {
+		errs = append(errs, rule("site user", spec.RuleUnixName, u))
 	}
 	for i, a := range site.Aliases {
 		errs = append(errs, rule(fmt.Sprintf("aliases[%d]", i), spec.RuleHostnameAlias, a))

@@ -94,8 +94,10 @@ func Settings(site *spec.ResolvedSite, srv *spec.ResolvedServer, sec SiteSecrets
 	case "php":
 		content = envSettings(site, srv, sec)
 	}
-	h := srv.HTTP
-	return &File{Path: p, Content: []byte(content), Mode: 0o640, Owner: h.User, Group: h.Group}, nil
+	// Only PHP reads it: the site's own user and group when the site is
+	// isolated, so no other site's PHP can.
+	run, private := SiteOwners(site, srv.HTTP)
+	return &File{Path: p, Content: []byte(content), Mode: 0o640, Owner: run, Group: private}, nil
 }
 
 func checkSettings(site *spec.ResolvedSite, srv *spec.ResolvedServer, sec SiteSecrets) error {

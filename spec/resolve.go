@@ -295,6 +295,9 @@ type ResolvedSite struct {
 	TLS             ResolvedTLS  `json:"tls"`
 	Web             WebOptions   `json:"web,omitzero"`
 	Backup          *Backup      `json:"backup,omitempty"`
+	// Isolated is set for a PHP site whose pool runs as its own Unix user
+	// (its platform's isolation, true unless it says false).
+	Isolated bool `json:"isolated,omitempty"`
 	// LB is set when the site is served through a load balancer.
 	LB *ResolvedSiteLB `json:"lb,omitempty"`
 	// Health is how the site is checked on each web server (see lb.go).
@@ -490,10 +493,12 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 	}
 
 	platforms := map[string]*ResolvedPlatform{}
+	isolation := map[string]bool{}
 	for _, p := range sortedBy(r.Platforms, func(p *Platform) string { return p.Name }) {
 		if !inEnv(p.Environments, env) {
 			continue
 		}
+		isolation[p.Name] = p.Isolation == nil || *p.Isolation
 		rp := ResolvedPlatform{
 			Name:       p.Name,
 			Type:       p.Type,
@@ -561,6 +566,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
 		}
 		if p.Type != "static" {
+			rs.Isolated = isolation[p.Name]
 			// The layers without the platform's own: environment's site
 			// override > site > platform (already over the defaults).
 			rs.PHP = cmp.Or(mergeSettings(&s.SiteSettings, e.Sites[s.Name]).PHP, p.PHP)

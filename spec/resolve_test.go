@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,35 @@ func TestExampleFilesCarrySchemaLine(t *testing.T) {
 		if !bytes.HasPrefix(data, []byte("# yaml-language-server: $schema=")) {
 			t.Errorf("%s does not start with the yaml-language-server $schema line", f)
 		}
+	}
+}
+
+// A PHP site is isolated unless its platform says isolation: false; a
+// static site never is (it runs no PHP).
+func TestResolveIsolation(t *testing.T) {
+	const platform = "kind: Platform\nname: php-app\ntype: %s\nsource: { path: code }\nservers: [web1]\n%s"
+	tests := []struct {
+		name, typ, extra string
+		want             bool
+	}{
+		{"php by default", "php", "", true},
+		{"php, isolation: true", "php", "isolation: true\n", true},
+		{"php, isolation: false", "php", "isolation: false\n", false},
+		{"static", "static", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Load(repoFS(map[string]string{"platforms/php.yaml": fmt.Sprintf(platform, tt.typ, tt.extra)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Resolve(r, "production")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Sites[0].Isolated; got != tt.want {
+				t.Errorf("Isolated = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -219,6 +219,7 @@ type Platform struct {
 	Servers      []string         `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster." rule:"name"`
 	LB           string           `yaml:"lb" json:"lb,omitempty" doc:"The server (with an lb service) that load-balances the platform's sites over its servers; their DNS records then point at it." rule:"name"`
 	Environments []string         `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
+	Isolation    *bool            `yaml:"isolation" json:"isolation,omitempty" doc:"Run each site's PHP-FPM pool as its own Unix user, with its files owned by it and open_basedir limited to its own directories (default true). false runs the sites as the web server's user, for code that cannot run so."`
 }
 
 // Source is where a platform's code comes from.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berthhq/berth/internal/testenv"
@@ -28,6 +31,7 @@ type phpWeb struct {
 // and its parent are made 0755 so that nobody reaches the web root.
 func newPHPWeb(t *testing.T) *phpWeb {
 	t.Helper()
+	dropSiteUsers(t) // first, so that it runs after PHP-FPM stopped
 	base := t.TempDir()
 	for _, d := range []string{filepath.Dir(base), base} {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -56,6 +60,57 @@ func newPHPWeb(t *testing.T) *phpWeb {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// dropSiteUsers deletes, when the test ends, the Unix users of isolated
+// sites (berth-*) that berth created during the test and did not delete
+// itself: the next test starts from the same machine. The e2e tests of
+// this package run one at a time, so no other test uses them. TestMain
+// does the same for the tests without this fixture.
+func dropSiteUsers(t *testing.T) {
+	t.Helper()
+	before, err := siteUsers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := deleteSiteUsers(before); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// deleteSiteUsers deletes the berth-* users that are not in before.
+func deleteSiteUsers(before map[string]bool) error {
+	now, err := siteUsers()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for u := range now {
+		if before[u] {
+			continue
+		}
+		if out, err := exec.Command("userdel", u).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("userdel %s: %w\n%s", u, err, out))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// siteUsers returns the names of the machine's berth-* users.
+func siteUsers() (map[string]bool, error) {
+	out, err := exec.Command("getent", "passwd").Output()
+	if err != nil {
+		return nil, fmt.Errorf("getent passwd: %w", err)
+	}
+	users := map[string]bool{}
+	for l := range strings.Lines(string(out)) {
+		if name, _, _ := strings.Cut(l, ":"); strings.HasPrefix(name, "berth-") {
+			users[name] = true
+		}
+	}
+	return users, nil
 }
 
 // nginxServer returns the Server document of "web": address local, the

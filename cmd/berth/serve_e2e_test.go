@@ -29,7 +29,19 @@ func TestMain(m *testing.M) {
 	if os.Getenv("BERTH_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The Unix users of isolated sites that berth created in tests and
+	// left are deleted once every test (and its PHP-FPM) stopped.
+	before, err := siteUsers()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := deleteSiteUsers(before); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // gitRepo is a work repository pushing to a bare one that `git daemon`
