@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/state"
@@ -96,4 +98,50 @@ func (si storeInventory) AddPendingReloads(ctx context.Context, env, server stri
 
 func (si storeInventory) ClearPendingReloads(ctx context.Context, env, server string, services []string) error {
 	return si.s.ClearPendingReloads(ctx, env, server, services)
+}
+
+// CachedInventory is StoreInventory keeping the records it read in memory
+// and returning them again, without reading the store, while the store
+// shows no inventory write since (state.Store.InventoryGeneration): berth
+// serve's drift checks of an unchanged revision plan against the same
+// records every time. Any save or deletion, by this Inventory or any other
+// user of the same Store, makes the next read go to the store. A
+// read-only store is read every time (another process may write it).
+// Each caller gets its own copy of the records.
+func CachedInventory(s *state.Store) reconcile.Inventory {
+	return &cachedInventory{storeInventory: storeInventory{s}, envs: map[string]cachedRecords{}}
+}
+
+type cachedInventory struct {
+	storeInventory
+	mu   sync.Mutex
+	envs map[string]cachedRecords
+}
+
+// cachedRecords are the records of an environment as the store held them
+// at inventory generation gen.
+type cachedRecords struct {
+	gen  uint64
+	recs []reconcile.Record
+}
+
+func (ci *cachedInventory) Records(ctx context.Context, env string) ([]reconcile.Record, error) {
+	if ci.s.ReadOnly() {
+		return ci.storeInventory.Records(ctx, env)
+	}
+	gen := ci.s.InventoryGeneration() // before the read: a write during it makes the next read go to the store
+	ci.mu.Lock()
+	c, ok := ci.envs[env]
+	ci.mu.Unlock()
+	if ok && c.gen == gen {
+		return slices.Clone(c.recs), nil
+	}
+	recs, err := ci.storeInventory.Records(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	ci.mu.Lock()
+	ci.envs[env] = cachedRecords{gen: gen, recs: slices.Clone(recs)}
+	ci.mu.Unlock()
+	return recs, nil
 }

@@ -76,7 +76,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 
 	desired := make(map[string]Resource, len(resources))
 	servers := map[string][]Resource{}
-	sitesNow := map[string]bool{}
+	sitesNow := make(map[string]bool, len(resources)/2)
 	for _, r := range resources {
 		if _, dup := desired[r.ID()]; dup {
 			return nil, fmt.Errorf("two resources have the ID %s; this is a bug in berth", r.ID())
@@ -218,9 +218,11 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		e.hook().Observed(server, 0, err)
 		return nil, nil, 0, nil, fmt.Errorf("connect to server %s: %w", server, err)
 	}
-	seen := map[string]bool{}
+	// Sized for the common case, one path per resource: growing maps of
+	// tens of thousands of paths was a tenth of a warm no-op's time.
+	seen := make(map[string]bool, len(rs))
 	seenDir := map[string]bool{}
-	var paths []string
+	paths := make([]string, 0, len(rs))
 	for _, r := range rs {
 		for _, p := range r.Observe() {
 			if !seen[p] {

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/host/local"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/state"
 )
 
 // runBenchGen writes a generated sites repo for the benchmarks: N static
@@ -146,13 +148,17 @@ services:
 // runWarmPlan plans an environment --repeat times in one process, keeping
 // the connector (and so each server's SSH connection) open between plans,
 // as berth serve does between runs. Every repetition does the whole work
-// of a run except dialling: read and validate the repo, resolve, build the
-// desired state as every run does (desired.Prepare), observe every
-// server, diff. With --keep-desired the desired state is built once, by
-// the first plan, and the others only observe and diff against it, as
-// berth serve's drift check of an unchanged revision does (the inventory
-// is still read per plan). It prints one line per plan: the seconds it
-// took and its change count; the first plan includes dialling (cold).
+// of a run except dialling: open the state store, read and validate the
+// repo, resolve, build the desired state as every run does
+// (desired.Prepare), observe every server, diff. With --keep-desired it
+// does what berth serve's drift check of an unchanged revision does: the
+// desired state is built once, by the first plan, and the others only
+// observe and diff against it, through one state store held open (and
+// locked) for all plans with the inventory kept in memory while nothing
+// writes it (desired.CachedInventory), and the local host reusing the
+// hashes of files that show no change (local.HashCache). It prints one
+// line per plan: the seconds it took and its change count; the first plan
+// includes dialling (cold).
 func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench-gen warm-plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -171,30 +177,41 @@ func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
 	defer conn.Close()
 	var (
-		e *reconcile.Engine
-		d *reconcile.Desired
+		e     *reconcile.Engine
+		d     *reconcile.Desired
+		store *state.Store
 	)
+	if *keep {
+		conn.hashes = local.NewHashCache()
+		if store, err = openState(ctx, l.stateDir, false, "berth bench-gen warm-plan", stderr); err != nil {
+			return exitFor(err, "bench-gen warm-plan", stderr)
+		}
+		defer store.Close()
+	}
 	for i := range *repeat {
 		t0 := time.Now()
-		if i > 0 && !*keep {
-			if l, err = f.load(stderr); err != nil {
+		if !*keep {
+			if i > 0 {
+				if l, err = f.load(stderr); err != nil {
+					return exitFor(err, "bench-gen warm-plan", stderr)
+				}
+			}
+			if store, err = openState(ctx, l.stateDir, true, "berth bench-gen warm-plan", stderr); err != nil {
 				return exitFor(err, "bench-gen warm-plan", stderr)
 			}
-		}
-		store, err := openState(ctx, l.stateDir, true, "berth bench-gen warm-plan", stderr)
-		if err != nil {
-			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
 		if d == nil || !*keep {
 			if e, d, err = desired.Prepare(ctx, l.input(store, &f, conn), nil); err != nil {
-				store.Close()
 				return exitFor(err, "bench-gen warm-plan", stderr)
 			}
-		} else {
-			e.Inventory = desired.StoreInventory(store) // this plan's store, read afresh
+			if *keep {
+				e.Inventory = desired.CachedInventory(store)
+			}
 		}
 		p, err := e.Plan(ctx, d, f.planOptions())
-		store.Close()
+		if !*keep {
+			store.Close()
+		}
 		if err != nil {
 			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
