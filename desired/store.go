@@ -29,11 +29,16 @@ func (si storeInventory) Records(ctx context.Context, env string) ([]reconcile.R
 		return nil, err
 	}
 	out := make([]reconcile.Record, len(rs))
+	decoded := map[string]recordData{} // a few distinct values among thousands of records
 	for i, r := range rs {
 		var d recordData
 		if len(r.Data) > 0 {
-			if err := json.Unmarshal(r.Data, &d); err != nil {
-				return nil, fmt.Errorf("inventory record %s: %w", r.ID, err)
+			var ok bool
+			if d, ok = decoded[string(r.Data)]; !ok {
+				if err := json.Unmarshal(r.Data, &d); err != nil {
+					return nil, fmt.Errorf("inventory record %s: %w", r.ID, err)
+				}
+				decoded[string(r.Data)] = d
 			}
 		}
 		out[i] = reconcile.Record{ID: r.ID, Server: r.Host, Kind: r.Kind, Site: r.Site, Path: r.Path, Hash: r.Hash, Service: d.Service, Adopted: d.Adopted, Pending: d.Pending}
@@ -43,10 +48,15 @@ func (si storeInventory) Records(ctx context.Context, env string) ([]reconcile.R
 
 func (si storeInventory) SaveRecords(ctx context.Context, env, revision string, recs []reconcile.Record) error {
 	rs := make([]state.Resource, len(recs))
+	encoded := map[recordData][]byte{} // a few distinct values among thousands of records
 	for i, r := range recs {
 		var data []byte
 		if r.Service != "" || r.Adopted || r.Pending {
-			data, _ = json.Marshal(recordData{Service: r.Service, Adopted: r.Adopted, Pending: r.Pending})
+			d := recordData{Service: r.Service, Adopted: r.Adopted, Pending: r.Pending}
+			if data = encoded[d]; data == nil {
+				data, _ = json.Marshal(d)
+				encoded[d] = data
+			}
 		}
 		rs[i] = state.Resource{ID: r.ID, Env: env, Host: r.Server, Kind: r.Kind, Path: r.Path, Hash: r.Hash, Revision: revision, Site: r.Site, Data: data}
 	}
