@@ -188,7 +188,7 @@ func (h *progressHook) Reloaded(server, service string, err error) {
 	h.printf("%s: %s: reloaded", server, service)
 }
 
-// applyGC makes the garbage collector of berth apply run at 1.5 times the
+// applyGC makes the garbage collector of berth apply and plan run at 1.5 times the
 // live heap instead of twice (GOGC=50), unless GOGC is set: a big apply
 // holds the desired state, the plan and the inventory's records at once,
 // and at 10,000 sites the default let a first converge peak at ~170 MB

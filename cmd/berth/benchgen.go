@@ -18,8 +18,9 @@ import (
 )
 
 // runBenchGen writes a generated sites repo for the benchmarks: N static
-// sites on one local nginx (paths relative to the state directory), or
-// spread over several SSH servers (site i on server i mod len(servers)).
+// sites on one local nginx (paths relative to the state directory), on
+// several servers with address local (--local-servers), or spread over
+// several SSH servers (site i on server i mod len(servers)).
 // With --ansible it also writes the equivalent Ansible inventory, so both
 // tools converge the same sites. "bench-gen warm-plan ..." times repeated
 // plans in one process (see runWarmPlan). It is not listed in berth's usage.
@@ -37,6 +38,7 @@ func runBenchGen(args []string, stdout, stderr io.Writer) int {
 	webRoot := fs.String("web-root", "www", "web root (absolute for SSH servers); {server} is the server's name")
 	confDir := fs.String("conf-dir", "nginx/sites", "nginx site config directory (absolute for SSH servers); {server} is the server's name")
 	ansible := fs.String("ansible", "", "also write an Ansible inventory of the same sites to this file (paths must be absolute)")
+	locals := fs.Int("local-servers", 1, "without --servers: this many servers with address local (named local00, local01, ... when more than one); {server} in the paths tells them apart")
 	if _, code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -58,12 +60,16 @@ func runBenchGen(args []string, stdout, stderr io.Writer) int {
 	var svs []server
 	var files []string
 	if *servers == "" {
-		sv := server{name: "local", ip: "127.0.0.1"}
-		sv.listen, sv.prefix, sv.webRoot, sv.confDir = subst(*listen, sv), subst(*nginxPrefix, sv), subst(*webRoot, sv), subst(*confDir, sv)
-		nginx := fmt.Sprintf("[nginx, -p, %s, -c, conf/nginx.conf", sv.prefix)
-		svs = append(svs, sv)
-		files = append(files, "servers/local.yaml", fmt.Sprintf(`kind: Server
-name: local
+		for i := range max(*locals, 1) {
+			sv := server{name: "local", ip: "127.0.0.1"}
+			if *locals > 1 {
+				sv.name = fmt.Sprintf("local%02d", i)
+			}
+			sv.listen, sv.prefix, sv.webRoot, sv.confDir = subst(*listen, sv), subst(*nginxPrefix, sv), subst(*webRoot, sv), subst(*confDir, sv)
+			nginx := fmt.Sprintf("[nginx, -p, %s, -c, conf/nginx.conf", sv.prefix)
+			svs = append(svs, sv)
+			files = append(files, "servers/"+sv.name+".yaml", fmt.Sprintf(`kind: Server
+name: %s
 address: local
 services:
   http:
@@ -74,7 +80,8 @@ services:
     user: www-data
     test: %s, -t, -q]
     reload: %s, -s, reload]
-`, sv.listen, sv.confDir, sv.webRoot, nginx, nginx))
+`, sv.name, sv.listen, sv.confDir, sv.webRoot, nginx, nginx))
+		}
 	} else {
 		for _, s := range strings.Split(*servers, ",") {
 			name, addr, _ := strings.Cut(s, "=")
