@@ -103,7 +103,7 @@ def compare(rows, mode):
                 "berth_rss_mb": [r["rss"] for r in b if r["rss"] is not None]}
     return "\n".join(out), res
 
-BERTH = [("first", "first converge (apply)"), ("noop-plan", "no-op plan"), ("noop-plan-warm", "no-op plan, connections warm"),
+BERTH = [("plan", "plan of a first converge (nothing on the hosts yet)"), ("first", "first converge (apply)"), ("noop-plan", "no-op plan"), ("noop-plan-warm", "no-op plan, connections warm"),
          ("noop-drift-warm", "no-op plan, desired state kept (berth serve's drift check)"),
          ("noop-apply", "no-op apply"), ("change-plan", "one site changed: plan"),
          ("change-apply", "one site changed: apply (+ nginx -t and reload on that host)")]

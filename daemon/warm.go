@@ -37,8 +37,11 @@ import (
 //     repo) and builds anew, with the code just resolved, when one moved.
 //
 // What the engine reads per plan is not part of it and stays fresh: the
-// hosts (observed every run), the inventory and the pending reloads. A
-// manual trigger always builds anew. Resources can be reused because
+// hosts (observed every run; the local host's file hashes are reused only
+// while a file shows no change, see local.HashCache), the inventory (kept
+// in memory while the store shows no write since, see
+// desired.CachedInventory) and the pending reloads. A manual trigger
+// always builds anew. Resources can be reused because
 // neither Check nor the engine changes them (see reconcile).
 type warmState struct {
 	rev      string
@@ -138,6 +141,9 @@ func (w *envWorker) build(ctx context.Context, rev string, fsys fs.FS, res *spec
 	if ws.secrets, err = d.cfg.Store.SecretsStamp(ctx); err != nil {
 		return nil, err
 	}
+	// Drift checks of this revision plan against the inventory kept in
+	// memory until a run writes it.
+	p.Engine.Inventory = desired.CachedInventory(d.cfg.Store)
 	ws.prepared, ws.code = p, maps.Clone(rc.revs)
 	return ws, nil
 }

@@ -74,6 +74,16 @@ func (s *Store) Inventory(ctx context.Context, env string) ([]Resource, error) {
 	return out, nil
 }
 
+// InventoryGeneration changes after every SaveResources and
+// DeleteResources of this Store that went to the database, whether it
+// changed anything or not (one refused for its arguments does not). An
+// Inventory read after InventoryGeneration returned g holds every write
+// that ended before; while it still returns g, nothing was written since
+// through this Store — and, the Store being the state directory's only
+// writer while it holds the lock, through no other either. A read-only
+// Store takes no lock: another process may write meanwhile.
+func (s *Store) InventoryGeneration() uint64 { return s.invGen.Load() }
+
 // SaveResources records rs in env's inventory, replacing the records with
 // the same IDs and leaving the others alone, all in one transaction: either
 // every resource is saved or, on error, none is. Each resource's Env is set
@@ -100,6 +110,7 @@ func (s *Store) SaveResources(ctx context.Context, env string, rs []Resource) er
 		}
 	}
 	now := time.Now()
+	defer s.invGen.Add(1) // after the commit: see InventoryGeneration
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO resources (`+resourceColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -144,6 +155,7 @@ func (s *Store) DeleteResources(ctx context.Context, env string, ids []string) e
 	if env == "" {
 		return fmt.Errorf("delete from inventory: no environment given")
 	}
+	defer s.invGen.Add(1) // after the commit: see InventoryGeneration
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `DELETE FROM resources WHERE env = ? AND id = ?`)
 		if err != nil {

@@ -173,6 +173,32 @@ func TestInventory(t *testing.T) {
 	}
 }
 
+// TestInventoryGeneration: every save and deletion moves the generation,
+// reads do not.
+func TestInventoryGeneration(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	r := Resource{ID: "site/a.org/vhost@web1", Host: "web1", Kind: "file", Path: "/a.conf", Hash: "h"}
+	for _, c := range []struct {
+		name  string
+		op    func() error
+		moves bool
+	}{
+		{"read", func() error { _, err := s.Inventory(ctx, "prod"); return err }, false},
+		{"save", func() error { return s.SaveResources(ctx, "prod", []Resource{r}) }, true},
+		{"save unchanged", func() error { return s.SaveResources(ctx, "prod", []Resource{r}) }, true},
+		{"read all", func() error { _, err := s.Inventory(ctx, ""); return err }, false},
+		{"delete", func() error { return s.DeleteResources(ctx, "prod", []string{r.ID}) }, true},
+		{"failed save", func() error { s.SaveResources(ctx, "prod", []Resource{{}}); return nil }, false},
+	} {
+		g := s.InventoryGeneration()
+		must(t, c.op())
+		if moved := s.InventoryGeneration() != g; moved != c.moves {
+			t.Errorf("%s: generation moved = %v, want %v", c.name, moved, c.moves)
+		}
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -86,6 +87,9 @@ type Store struct {
 	r *sql.DB // reads, several connections, query_only
 
 	lock *flock // nil when read-only
+
+	// invGen counts the inventory writes this Store made (InventoryGeneration).
+	invGen atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error

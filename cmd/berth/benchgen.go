@@ -8,15 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/host/local"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/state"
 )
 
 // runBenchGen writes a generated sites repo for the benchmarks: N static
-// sites on one local nginx (paths relative to the state directory), or
-// spread over several SSH servers (site i on server i mod len(servers)).
+// sites on one local nginx (paths relative to the state directory), on
+// several servers with address local (--local-servers), or spread over
+// several SSH servers (site i on server i mod len(servers)).
 // With --ansible it also writes the equivalent Ansible inventory, so both
 // tools converge the same sites. "bench-gen warm-plan ..." times repeated
 // plans in one process (see runWarmPlan). It is not listed in berth's usage.
@@ -34,6 +38,7 @@ func runBenchGen(args []string, stdout, stderr io.Writer) int {
 	webRoot := fs.String("web-root", "www", "web root (absolute for SSH servers); {server} is the server's name")
 	confDir := fs.String("conf-dir", "nginx/sites", "nginx site config directory (absolute for SSH servers); {server} is the server's name")
 	ansible := fs.String("ansible", "", "also write an Ansible inventory of the same sites to this file (paths must be absolute)")
+	locals := fs.Int("local-servers", 1, "without --servers: this many servers with address local (named local00, local01, ... when more than one); {server} in the paths tells them apart")
 	if _, code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -55,12 +60,16 @@ func runBenchGen(args []string, stdout, stderr io.Writer) int {
 	var svs []server
 	var files []string
 	if *servers == "" {
-		sv := server{name: "local", ip: "127.0.0.1"}
-		sv.listen, sv.prefix, sv.webRoot, sv.confDir = subst(*listen, sv), subst(*nginxPrefix, sv), subst(*webRoot, sv), subst(*confDir, sv)
-		nginx := fmt.Sprintf("[nginx, -p, %s, -c, conf/nginx.conf", sv.prefix)
-		svs = append(svs, sv)
-		files = append(files, "servers/local.yaml", fmt.Sprintf(`kind: Server
-name: local
+		for i := range max(*locals, 1) {
+			sv := server{name: "local", ip: "127.0.0.1"}
+			if *locals > 1 {
+				sv.name = fmt.Sprintf("local%02d", i)
+			}
+			sv.listen, sv.prefix, sv.webRoot, sv.confDir = subst(*listen, sv), subst(*nginxPrefix, sv), subst(*webRoot, sv), subst(*confDir, sv)
+			nginx := fmt.Sprintf("[nginx, -p, %s, -c, conf/nginx.conf", sv.prefix)
+			svs = append(svs, sv)
+			files = append(files, "servers/"+sv.name+".yaml", fmt.Sprintf(`kind: Server
+name: %s
 address: local
 services:
   http:
@@ -71,7 +80,8 @@ services:
     user: www-data
     test: %s, -t, -q]
     reload: %s, -s, reload]
-`, sv.listen, sv.confDir, sv.webRoot, nginx, nginx))
+`, sv.name, sv.listen, sv.confDir, sv.webRoot, nginx, nginx))
+		}
 	} else {
 		for _, s := range strings.Split(*servers, ",") {
 			name, addr, _ := strings.Cut(s, "=")
@@ -146,13 +156,18 @@ services:
 // runWarmPlan plans an environment --repeat times in one process, keeping
 // the connector (and so each server's SSH connection) open between plans,
 // as berth serve does between runs. Every repetition does the whole work
-// of a run except dialling: read and validate the repo, resolve, build the
-// desired state as every run does (desired.Prepare), observe every
-// server, diff. With --keep-desired the desired state is built once, by
-// the first plan, and the others only observe and diff against it, as
-// berth serve's drift check of an unchanged revision does (the inventory
-// is still read per plan). It prints one line per plan: the seconds it
-// took and its change count; the first plan includes dialling (cold).
+// of a run except dialling: open the state store, read and validate the
+// repo, resolve, build the desired state as every run does
+// (desired.Prepare), observe every server, diff. With --keep-desired it
+// does what berth serve's drift check of an unchanged revision does: the
+// desired state is built once, by the first plan, and the others only
+// observe and diff against it, through one state store held open (and
+// locked) for all plans with the inventory kept in memory while nothing
+// writes it (desired.CachedInventory), and the local host reusing the
+// hashes of files that show no change (local.HashCache). It prints one
+// line per plan: the seconds it took, its change count and the CPU time
+// berth used meanwhile (user + system, all threads); the first plan
+// includes dialling (cold).
 func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench-gen warm-plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -171,30 +186,41 @@ func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
 	defer conn.Close()
 	var (
-		e *reconcile.Engine
-		d *reconcile.Desired
+		e     *reconcile.Engine
+		d     *reconcile.Desired
+		store *state.Store
 	)
+	if *keep {
+		conn.hashes = local.NewHashCache()
+		if store, err = openState(ctx, l.stateDir, false, "berth bench-gen warm-plan", stderr); err != nil {
+			return exitFor(err, "bench-gen warm-plan", stderr)
+		}
+		defer store.Close()
+	}
 	for i := range *repeat {
-		t0 := time.Now()
-		if i > 0 && !*keep {
-			if l, err = f.load(stderr); err != nil {
+		t0, cpu0 := time.Now(), cpuTime()
+		if !*keep {
+			if i > 0 {
+				if l, err = f.load(stderr); err != nil {
+					return exitFor(err, "bench-gen warm-plan", stderr)
+				}
+			}
+			if store, err = openState(ctx, l.stateDir, true, "berth bench-gen warm-plan", stderr); err != nil {
 				return exitFor(err, "bench-gen warm-plan", stderr)
 			}
-		}
-		store, err := openState(ctx, l.stateDir, true, "berth bench-gen warm-plan", stderr)
-		if err != nil {
-			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
 		if d == nil || !*keep {
 			if e, d, err = desired.Prepare(ctx, l.input(store, &f, conn), nil); err != nil {
-				store.Close()
 				return exitFor(err, "bench-gen warm-plan", stderr)
 			}
-		} else {
-			e.Inventory = desired.StoreInventory(store) // this plan's store, read afresh
+			if *keep {
+				e.Inventory = desired.CachedInventory(store)
+			}
 		}
 		p, err := e.Plan(ctx, d, f.planOptions())
-		store.Close()
+		if !*keep {
+			store.Close()
+		}
 		if err != nil {
 			return exitFor(err, "bench-gen warm-plan", stderr)
 		}
@@ -206,7 +232,16 @@ func runWarmPlan(args []string, stdout, stderr io.Writer) int {
 		if !p.Empty() {
 			changes = 1
 		}
-		fmt.Fprintf(stdout, "plan %d %.3f s changes=%d\n", i+1, time.Since(t0).Seconds(), changes)
+		fmt.Fprintf(stdout, "plan %d %.3f s changes=%d cpu=%.3f\n", i+1, time.Since(t0).Seconds(), changes, (cpuTime() - cpu0).Seconds())
 	}
 	return 0
+}
+
+// cpuTime is the CPU time (user + system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

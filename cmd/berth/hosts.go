@@ -27,6 +27,9 @@ type sshOptions struct {
 type connector struct {
 	servers map[string]spec.ResolvedServer
 	ssh     sshOptions
+	// hashes, when set, is the local host's cache of file hashes, kept
+	// across connectors by berth serve (local.HashCache).
+	hashes *local.HashCache
 
 	mu    sync.Mutex
 	hosts map[string]host.Host
@@ -52,7 +55,7 @@ func (c *connector) Host(ctx context.Context, server string) (host.Host, error) 
 	}
 	var h host.Host
 	if s.Local() {
-		h = local.New()
+		h = local.NewWithCache(c.hashes)
 	} else {
 		port := s.SSH.Port
 		if port == 0 {

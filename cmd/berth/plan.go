@@ -90,6 +90,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseNoArgs(fs, args, stderr); !ok {
 		return code
 	}
+	applyGC() // as berth apply: a 50,000-site plan peaked at ~660 MB, ~500 MB with it
 	p, err := plan(context.Background(), &f.envFlags, stderr)
 	if err != nil {
 		return exitFor(err, "plan", stderr)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/host/local"
 	"github.com/berthhq/berth/notify"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/redact"
@@ -266,10 +267,14 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 // plan and apply do theirs (envflags.go).
 func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir string, log zerolog.Logger) daemon.Config {
 	ssh := sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts}
+	// The local host's file hashes, reused by drift checks while the
+	// files show no change (local.HashCache says when), for the daemon's life.
+	hashes := local.NewHashCache()
 	return daemon.Config{
 		Source: daemonSource{src}, Store: store, StateDir: stateDir,
 		Hosts: func(res *spec.Resolved) (reconcile.Hosts, func()) {
 			c := newConnector(res, ssh)
+			c.hashes = hashes
 			return c, c.Close
 		},
 		Code:         func() desired.Code { return newGitCode(stateDir, f.git) },

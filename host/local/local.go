@@ -3,8 +3,6 @@ package local
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,12 +27,17 @@ import (
 type Host struct {
 	closed atomic.Bool
 	ids    idCache
+	hashes *HashCache // nil: every regular file is read on every Observe
 }
 
 var _ host.Host = (*Host)(nil)
 
 // New returns the local host.
 func New() *Host { return &Host{} }
+
+// NewWithCache returns the local host, reusing the hashes c remembers
+// (see HashCache for when it may) and remembering new ones there.
+func NewWithCache(c *HashCache) *Host { return &Host{hashes: c} }
 
 // Name returns "local".
 func (h *Host) Name() string { return "local" }
@@ -316,7 +319,7 @@ func (h *Host) Observe(ctx context.Context, paths []string) ([]host.Observation,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 64<<10)
+			w := h.newObserver()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(paths) {
@@ -326,7 +329,7 @@ func (h *Host) Observe(ctx context.Context, paths []string) ([]host.Observation,
 					errOnce.Do(func() { firstErr = fmt.Errorf("local: observe: %w", err) })
 					return
 				}
-				o, err := h.observe(paths[i], buf)
+				o, err := w.observe(paths[i])
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					return
@@ -340,43 +343,6 @@ func (h *Host) Observe(ctx context.Context, paths []string) ([]host.Observation,
 		return nil, firstErr
 	}
 	return out, nil
-}
-
-func (h *Host) observe(path string, buf []byte) (host.Observation, error) {
-	o := host.Observation{Path: path}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return o, nil
-		}
-		return o, fmt.Errorf("local: observe %s: %w", path, err)
-	}
-	o.Exists = true
-	o.Mode = fi.Mode()
-	o.Size = fi.Size()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		o.UID, o.GID = int(st.Uid), int(st.Gid)
-		o.Owner, o.Group = h.ids.userName(o.UID), h.ids.groupName(o.GID)
-	}
-	switch {
-	case fi.Mode().IsRegular():
-		f, err := os.Open(path)
-		if err != nil {
-			return o, fmt.Errorf("local: observe %s: %w", path, err)
-		}
-		sum := sha256.New()
-		_, err = io.CopyBuffer(sum, struct{ io.Reader }{f}, buf) // hide WriteTo: it would allocate 32 KiB per file
-		f.Close()
-		if err != nil {
-			return o, fmt.Errorf("local: observe %s: %w", path, err)
-		}
-		o.SHA256 = hex.EncodeToString(sum.Sum(nil))
-	case fi.Mode()&fs.ModeSymlink != 0:
-		if o.LinkTarget, err = os.Readlink(path); err != nil {
-			return o, fmt.Errorf("local: observe %s: %w", path, err)
-		}
-	}
-	return o, nil
 }
 
 func (h *Host) checkPath(ctx context.Context, path string) error {

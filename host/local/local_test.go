@@ -28,20 +28,33 @@ func TestConformance(t *testing.T) {
 		t.Fatal("the local conformance suite runs as root (as CI does): it checks ownership changes and permission errors as another user")
 	}
 	testenv.TestUserIDs(t) // OtherUser must exist
-	dir := filepath.Join(testenv.Dir(t), "conformance")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+	// berth serve's local hosts share one HashCache for the daemon's life:
+	// every host made by New shares one here too.
+	hashes := local.NewHashCache()
+	for _, tt := range []struct {
+		name string
+		new  func() host.Host
+	}{
+		{"plain", func() host.Host { return local.New() }},
+		{"hash cache", func() host.Host { return local.NewWithCache(hashes) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(testenv.Dir(t), "conformance")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			hostconformance.Run(t, hostconformance.Target{
+				New:       func(*testing.T) host.Host { return tt.new() },
+				Dir:       dir,
+				OtherUser: testenv.TestUser,
+				Denied:    deniedAsTestUser,
+				FullDir:   testenv.Tmpfs(t, 1<<20),
+				InterruptBatch: func(t *testing.T, ops []host.BatchOp, after int) {
+					interruptedChild(t, ops, after)
+				},
+			})
+		})
 	}
-	hostconformance.Run(t, hostconformance.Target{
-		New:       func(*testing.T) host.Host { return local.New() },
-		Dir:       dir,
-		OtherUser: testenv.TestUser,
-		Denied:    deniedAsTestUser,
-		FullDir:   testenv.Tmpfs(t, 1<<20),
-		InterruptBatch: func(t *testing.T, ops []host.BatchOp, after int) {
-			interruptedChild(t, ops, after)
-		},
-	})
 }
 
 // batchOpsEnv names the file holding the ops TestBatchChild applies.
