@@ -108,6 +108,7 @@ func TestTLSRenewalByTheDaemon(t *testing.T) {
 	if failed.Load() > 0 || loops.Load() == 0 {
 		t.Errorf("%d of %d requests failed during the renewal", failed.Load(), loops.Load())
 	}
+	t.Logf("%d requests over HTTPS during the renewal, %d failed", loops.Load(), failed.Load())
 
 	// The run history has the drift run that renewed it; by the time it
 	// is recorded as finished, one order was sent, and only one.
