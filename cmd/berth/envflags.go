@@ -75,10 +75,18 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 	registerTLS(fs, &f.tls)
 }
 
+// certClock is the clock of the certificates' decisions; nil, berth's
+// own, is time.Now. Only the end-to-end tests set it (TestMain, in the
+// test binary that stands in for berth serve), to move a running daemon
+// past the CA's renewal-information poll interval (acme.ARIPoll, hours)
+// without waiting for it.
+var certClock func() time.Time
+
 // registerTLS registers the controller's certificate flags: the trust
 // roots of a private ACME CA and the pre-checks' resolver (never the
 // repo's to choose).
 func registerTLS(fs *flag.FlagSet, t *berthrun.TLS) {
+	t.Now = certClock
 	fs.StringVar(&t.CARootFile, "acme-ca-root", os.Getenv("BERTH_ACME_CA_ROOT"), "PEM file of the roots trusted for the ACME directory's HTTPS, for a private CA (Pebble); default: the system's roots; $BERTH_ACME_CA_ROOT")
 	fs.StringVar(&t.Resolver, "resolver", os.Getenv("BERTH_RESOLVER"), "DNS server (IP:port) the certificate pre-checks ask where the sites' names point; default: the system's resolver; $BERTH_RESOLVER")
 }

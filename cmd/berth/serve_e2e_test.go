@@ -24,9 +24,13 @@ import (
 
 // TestMain lets the test binary stand in for the berth binary: with
 // BERTH_TEST_MAIN=1 it runs berth's main, so end-to-end tests run
-// `berth serve` as a real subprocess.
+// `berth serve` as a real subprocess; with $BERTH_TEST_CERT_CLOCK_FILE
+// its certificates' clock is fileClock's.
 func TestMain(m *testing.M) {
 	if os.Getenv("BERTH_TEST_MAIN") == "1" {
+		if f := os.Getenv(clockFileEnv); f != "" {
+			certClock = fileClock(f)
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	// The Unix users of isolated sites that berth created in tests and
