@@ -12,9 +12,6 @@ import (
 // of 10,000 generated sites stays within a pull-request comment, and
 // --out writes the whole plan.
 func TestMarkdownPlanOf10000Sites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("plans 10,000 sites")
-	}
 	base := t.TempDir()
 	repo := filepath.Join(base, "repo")
 	var out, errb bytes.Buffer
