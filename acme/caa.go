@@ -38,7 +38,8 @@ func CheckCAA(ctx context.Context, resolver, issuer string, names []string) erro
 
 func checkCAA(ctx context.Context, resolver, issuer, name string) error {
 	base, wildcard := strings.CutPrefix(name, "*.")
-	for at := dns.Fqdn(base); at != "."; {
+	// Climb to the top-level domain, never to the root ("" after "com.").
+	for at := dns.Fqdn(base); at != "." && at != ""; {
 		set, refused, err := lookupCAA(ctx, resolver, at)
 		if err != nil {
 			return fmt.Errorf("%s: CAA lookup of %s at %s: %w; the CA does not issue while it cannot read CAA either", name, strings.TrimSuffix(at, "."), resolver, err)

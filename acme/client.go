@@ -174,13 +174,16 @@ func (c *Client) Ensure(ctx context.Context, req Request) (Result, error) {
 	if why, until := c.cfg.Limits.budget(orders, c.cfg.Email, names, now); why != "" {
 		return Result{Certificate: cur}, &WaitError{ID: req.ID, Until: until, Reason: why}
 	}
-	if c.cfg.IssuerDomain != "" {
-		if err := c.checkCAA(ctx, names); err != nil {
+	// The request's own pre-check first (names point at us, the challenge
+	// answers): CAA matters only for names that do, and a name that does
+	// not is reported as such, without waiting on CAA lookups.
+	if req.Precheck != nil {
+		if err := req.Precheck(ctx); err != nil {
 			return Result{Certificate: cur}, &PrecheckError{ID: req.ID, Err: err}
 		}
 	}
-	if req.Precheck != nil {
-		if err := req.Precheck(ctx); err != nil {
+	if c.cfg.IssuerDomain != "" {
+		if err := c.checkCAA(ctx, names); err != nil {
 			return Result{Certificate: cur}, &PrecheckError{ID: req.ID, Err: err}
 		}
 	}
