@@ -26,9 +26,12 @@ demo-stop:
 	-[ -f .demo/nginx/logs/nginx.pid ] && kill -QUIT $$(cat .demo/nginx/logs/nginx.pid)
 	-[ -f .demo/php/run/php-fpm.pid ] && kill -QUIT $$(cat .demo/php/run/php-fpm.pid)
 
+# -p 1: one package at a time. The end-to-end tests of several packages
+# use machine-wide state (the site users berth creates, the test user's
+# sudo, network namespaces), which two packages must not share at once.
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 45m $(PKGS)
+	$(GO) test -p 1 -count=1 -timeout 45m $(PKGS)
 
 # test-short runs the unit tests only (no real services).
 test-short:
