@@ -50,6 +50,16 @@ func TestEndToEndSiteIsolation(t *testing.T) {
 	if users[sites[0]] == users[sites[1]] {
 		t.Fatalf("both sites are named user %s", users[sites[0]])
 	}
+	// An interrupted earlier run may have left the users: berth would
+	// adopt them (and never delete them), which this test is not about.
+	for _, u := range users {
+		if exec.Command("getent", "passwd", u).Run() == nil {
+			t.Logf("deleting user %s left by an earlier run", u)
+			if out, err := exec.Command("userdel", u).CombinedOutput(); err != nil {
+				t.Fatalf("userdel %s: %v\n%s", u, err, out)
+			}
+		}
+	}
 	out := f.mustApply()
 	for _, s := range sites {
 		if !strings.Contains(out, "site/"+s+"/user:"+users[s]+"@web") {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // BINDServer is a running BIND named answering DNS on Addr (UDP and TCP),
@@ -140,7 +142,27 @@ options { default-key "berth-rndc"; default-server %s; default-port %d; };
 	if err := waitTCP(b.Proc, control, 20*time.Second); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
+	// named listens before it has loaded its zones, and answers SERVFAIL
+	// for a zone still loading: wait until each zone's SOA is served.
+	for _, z := range names {
+		if strings.TrimSpace(zones[z]) == "" {
+			continue
+		}
+		if err := waitFor(b.Proc, "zone "+z+" served by named "+b.Addr, 20*time.Second, func() bool { return b.servesSOA(z) }); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
 	return b
+}
+
+// servesSOA reports whether the server answers the zone's SOA with
+// authority.
+func (b *BINDServer) servesSOA(zone string) bool {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	r, _, err := c.Exchange(m, b.Addr)
+	return err == nil && r.Rcode == dns.RcodeSuccess && r.Authoritative && len(r.Answer) > 0
 }
 
 // RNDC runs rndc against the server and returns its output.

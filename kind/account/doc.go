@@ -9,5 +9,8 @@
 // inventory records as created by it: a user that existed before is
 // recorded as adopted and kept. The user is deleted with its site, in the
 // data phase of the run (after the configuration phase removed its pool
-// and reloaded PHP-FPM, so no worker runs as it any more).
+// and reloaded PHP-FPM); while the removed pool's workers are still exiting,
+// userdel is retried for a few seconds, then their leftovers are sent
+// SIGTERM, and a user still busy after that is kept with a warning for
+// the next run.
 package account

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/reconcile"
@@ -138,15 +139,38 @@ func (u *User) add(ctx context.Context, h host.Host) error {
 	return nil
 }
 
+// busyWaits are the pauses between userdel attempts while a process
+// still runs as the user: PHP-FPM's workers of the removed pool exit
+// after the reload that removed it, asynchronously. Halfway, the user's
+// remaining processes are sent SIGTERM (the user is the removed site's
+// own, so nothing else runs as it). A variable so tests need not wait.
+var busyWaits = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second}
+
+// termAfter is the attempt after which the user's processes are sent
+// SIGTERM.
+const termAfter = 4
+
 func (u *User) del(ctx context.Context, h host.Host) error {
-	res, err := h.Run(ctx, []string{"userdel", u.name}, host.RunOptions{})
-	switch {
-	case err == nil || res.ExitCode == userdelNoSuchUser:
-		return nil
-	case res.ExitCode == userdelBusy:
-		return &reconcile.KeptError{Path: "user " + u.name, Reason: "a process still runs as it (a PHP-FPM worker of the removed pool that has not exited yet); the next run deletes it"}
+	for i := 0; ; i++ {
+		res, err := h.Run(ctx, []string{"userdel", u.name}, host.RunOptions{})
+		switch {
+		case err == nil || res.ExitCode == userdelNoSuchUser:
+			return nil
+		case res.ExitCode != userdelBusy:
+			return fmt.Errorf("delete user %s on %s: %w", u.name, h.Name(), host.WithStderr(err))
+		case i == len(busyWaits):
+			return &reconcile.KeptError{Path: "user " + u.name, Reason: "a process still runs as it after SIGTERM (see `ps -u " + u.name + "`); the next run deletes it"}
+		}
+		if i == termAfter {
+			// pkill exits 1 when nothing matched: the process ended meanwhile.
+			_, _ = h.Run(ctx, []string{"pkill", "-TERM", "-u", u.name}, host.RunOptions{})
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("delete user %s on %s: %w", u.name, h.Name(), ctx.Err())
+		case <-time.After(busyWaits[i]):
+		}
 	}
-	return fmt.Errorf("delete user %s on %s: %w", u.name, h.Name(), host.WithStderr(err))
 }
 
 // Undo reverses a creation (userdel) or a deletion (useradd: the user

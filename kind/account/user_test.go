@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/local"
@@ -165,6 +166,9 @@ func TestUserAdoptedIsKept(t *testing.T) {
 // A user a process still runs as is kept with a warning, and deleted by
 // the next run.
 func TestUserBusyIsKept(t *testing.T) {
+	waits := busyWaits
+	busyWaits = make([]time.Duration, len(waits))
+	t.Cleanup(func() { busyWaits = waits })
 	h := reconciletest.New(t)
 	pw := newPasswd(h)
 	const name = "berth-00000000000000aa"
@@ -174,6 +178,12 @@ func TestUserBusyIsKept(t *testing.T) {
 	r := h.Apply(h.Plan(h.Desired(10), reconcile.PlanOptions{}))
 	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "still runs as it") || !pw.has(name) {
 		t.Fatalf("busy user: warnings %v, exists %v", r.Warnings, pw.has(name))
+	}
+	if n, want := h.Count("run", "userdel"), 1+len(busyWaits); n != want {
+		t.Errorf("%d userdel, want %d (the first and every retry)", n, want)
+	}
+	if h.Count("run", "pkill") != 1 {
+		t.Errorf("the busy user's processes were not sent SIGTERM once: %v", h.Fake.Commands())
 	}
 	pw.busy[name] = false
 	p := h.Plan(h.Desired(10), reconcile.PlanOptions{})
