@@ -223,8 +223,14 @@ func (c *Client) due(ctx context.Context, cur *state.Certificate, now time.Time)
 		if ri.RetryAfter > 0 {
 			next = now.Add(min(max(ri.RetryAfter, time.Hour), 24*time.Hour))
 		}
-		if at := ri.ShouldRenewAt(now, 0); at != nil {
-			return true, ariID, nil
+		// RFC 9773: a uniformly random time in the suggested window. Past:
+		// renew now. Before the next poll: ask again at that time, when
+		// it will be past (or the window has moved).
+		if at := ri.ShouldRenewAt(now, ARIPoll); at != nil {
+			if !at.After(now) {
+				return true, ariID, nil
+			}
+			next = minTime(next, *at)
 		}
 		if s := ri.SuggestedWindow.Start; s.After(now) && s.Before(next) {
 			next = s

@@ -26,9 +26,11 @@
 // valid. It sends nothing to the CA while the stored certificate is valid
 // for the same names and not due; due means:
 //
-//   - the CA's renewal information (ARI, RFC 9773) suggests a window that
-//     has begun (asked again at most every ARIPoll, or after the CA's
-//     Retry-After), and the new order names the certificate it replaces;
+//   - the CA's renewal information (ARI, RFC 9773) suggests a window and
+//     the uniformly random time picked in it has passed (asked again at
+//     that time when it comes before the next poll, else at most every
+//     ARIPoll, or after the CA's Retry-After), and the new order names the
+//     certificate it replaces;
 //   - or, from a CA without ARI, one third of the certificate's lifetime is
 //     left (RenewAt, 2/3 of the way from NotBefore to NotAfter).
 //
