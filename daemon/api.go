@@ -44,20 +44,40 @@ func (a *Access) Set(operator, read []byte, metricsPublic bool) {
 	a.metrics = metricsPublic
 }
 
-// role is what a request's bearer token allows.
-type role int
+// Role is what a token allows.
+type Role int
 
+// The roles, each allowing what the one before does.
 const (
-	roleNone role = iota
-	roleRead
-	roleOperator
+	RoleNone Role = iota
+	RoleRead
+	RoleOperator
 )
 
-// role compares the request's bearer token with both tokens in constant
-// time (of equal-length hashes, so neither the length nor which token was
-// close shows in the timing).
-func (a *Access) role(r *http.Request) role {
+// String names the role for an audit line.
+func (r Role) String() string {
+	switch r {
+	case RoleRead:
+		return "reader"
+	case RoleOperator:
+		return "operator"
+	}
+	return "none"
+}
+
+// role is the role of the request's bearer token.
+func (a *Access) role(r *http.Request) Role {
 	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !found {
+		return RoleNone
+	}
+	return a.TokenRole(got)
+}
+
+// TokenRole compares token with both tokens in constant time (of
+// equal-length hashes, so neither the length nor which token was close
+// shows in the timing).
+func (a *Access) TokenRole(got string) Role {
 	got = strings.TrimSpace(got)
 	sum := sha256.Sum256([]byte(got))
 	a.mu.RLock()
@@ -65,14 +85,14 @@ func (a *Access) role(r *http.Request) role {
 	op := subtle.ConstantTimeCompare(sum[:], a.operator[:]) == 1
 	rd := subtle.ConstantTimeCompare(sum[:], a.read[:]) == 1
 	switch {
-	case !found || got == "":
-		return roleNone
+	case got == "":
+		return RoleNone
 	case op && a.hasOp:
-		return roleOperator
+		return RoleOperator
 	case rd && a.hasRead:
-		return roleRead
+		return RoleRead
 	}
-	return roleNone
+	return RoleNone
 }
 
 func (a *Access) configured() (some, public bool) {
@@ -84,7 +104,7 @@ func (a *Access) configured() (some, public bool) {
 // allow checks that r carries a token of at least role want; when not, it
 // answers (401 without a right token, 403 when the token's role is not
 // enough or no token is configured) and returns false.
-func (a *Access) allow(w http.ResponseWriter, r *http.Request, want role) bool {
+func (a *Access) allow(w http.ResponseWriter, r *http.Request, want Role) bool {
 	got := a.role(r)
 	if got >= want {
 		return true
@@ -93,7 +113,7 @@ func (a *Access) allow(w http.ResponseWriter, r *http.Request, want role) bool {
 	switch {
 	case !some:
 		writeError(w, http.StatusForbidden, "the API is closed: start berth serve with --api-read-token-file (reading) or --api-token-file (reading and starting runs)")
-	case got == roleNone:
+	case got == RoleNone:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 	default:
@@ -118,7 +138,7 @@ func (d *Daemon) Handler(access *Access) http.Handler {
 	mux := http.NewServeMux()
 	read := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			if access.allow(w, r, roleRead) {
+			if access.allow(w, r, RoleRead) {
 				h(w, r)
 			}
 		}
@@ -167,7 +187,7 @@ func (d *Daemon) Handler(access *Access) http.Handler {
 		writeJSON(w, http.StatusOK, out)
 	}))
 	mux.HandleFunc("POST /api/v1/environments/{env}/reconcile", func(w http.ResponseWriter, r *http.Request) {
-		if !access.allow(w, r, roleOperator) {
+		if !access.allow(w, r, RoleOperator) {
 			return
 		}
 		env := r.PathValue("env")
@@ -189,7 +209,7 @@ func (d *Daemon) Handler(access *Access) http.Handler {
 	})
 	metrics := promhttp.HandlerFor(d.cfg.Metrics.Registry, promhttp.HandlerOpts{})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		if _, public := access.configured(); public || access.allow(w, r, roleRead) {
+		if _, public := access.configured(); public || access.allow(w, r, RoleRead) {
 			metrics.ServeHTTP(w, r)
 		}
 	})

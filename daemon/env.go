@@ -88,7 +88,10 @@ type envWorker struct {
 	// worker's loop reads and writes it).
 	warm    *warmState
 	stalled string // last revision found invalid
-	retry   bool   // the last apply failed: try the same revision again
+	// sites are the views of the sites of the revision last built (for
+	// the dashboard), kept when a later revision fails to build.
+	sites []SiteView
+	retry bool // the last apply failed: try the same revision again
 	// settled is the last status that was not Progressing: a
 	// notification goes out when the next one differs (notify.go).
 	settled *EnvStatus
@@ -249,6 +252,10 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		return
 	}
 	w.warm = ws
+	views := siteViews(res)
+	w.mu.Lock()
+	w.sites = views
+	w.mu.Unlock()
 	w.converge(ctx, log, rev, trigger, ws, reportOnly)
 }
 

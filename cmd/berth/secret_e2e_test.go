@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -263,6 +264,26 @@ services:
 	for _, r := range runs.Runs {
 		api(fmt.Sprintf("/api/v1/runs/%d", r.ID))
 	}
+	// The dashboard's pages, logged in with the operator token.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.PostForm(p.api+"/ui/login", url.Values{"token": {held["api-token"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, path := range append([]string{"/ui/", "/ui/sites?env=production", "/ui/runs"}, runPages(runs.Runs)...) {
+		resp, err := browser.Get(p.api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Request.URL.Path == "/ui/login" {
+			t.Fatalf("dashboard %s: %s at %s", path, resp.Status, resp.Request.URL)
+		}
+		answers.Write(b)
+	}
 	if !strings.Contains(answers.String(), "PLANTED admin password") || !strings.Contains(answers.String(), "PLANTED api-token") {
 		t.Fatalf("the daemon's answers do not show the install's output (status %+v):\n%s", st["production"], answers.String())
 	}
@@ -326,4 +347,13 @@ func checkWorldReadable(t *testing.T, secrets map[string]string, roots ...string
 	if len(world) < 3 {
 		t.Errorf("only %d world-readable files were searched under %v", len(world), roots)
 	}
+}
+
+// runPages are the dashboard's pages of runs.
+func runPages(runs []struct{ ID int64 }) []string {
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		out[i] = fmt.Sprintf("/ui/runs/%d", r.ID)
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/berthhq/berth/daemon"
+	"github.com/berthhq/berth/dashboard"
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/host/local"
 	"github.com/berthhq/berth/notify"
@@ -237,6 +238,8 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*hooks.Load()).ServeHTTP(w, r) }))
 	mux.Handle("/", d.Handler(&access))
+	mux.Handle("/ui/", dashboard.New(dashboard.Config{Source: d, Runs: store, Tokens: &access, Logger: log}).Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)

@@ -1,0 +1,395 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/berthhq/berth/daemon"
+	"github.com/berthhq/berth/redact"
+	"github.com/berthhq/berth/state"
+)
+
+// Source is the daemon the dashboard shows and acts on.
+type Source interface {
+	Status() []daemon.EnvStatus
+	Sites(env string) ([]daemon.SiteView, bool)
+	Trigger(env, reason string) error
+}
+
+// Runs is the run history.
+type Runs interface {
+	Runs(ctx context.Context, env string, limit int) ([]state.Run, error)
+	Run(ctx context.Context, id int64) (state.Run, error)
+}
+
+// Tokens says what a token allows (daemon.Access).
+type Tokens interface {
+	TokenRole(token string) daemon.Role
+}
+
+// Config is what the dashboard is built from.
+type Config struct {
+	Source Source
+	Runs   Runs
+	Tokens Tokens
+	// Logger receives the audit log: every action with who did it.
+	Logger zerolog.Logger
+	// Now is the clock of the sessions; time.Now when nil.
+	Now func() time.Time
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pages are the parsed templates, each a page over the shared layout.
+var pages = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				if v.IsZero() {
+					return ""
+				}
+				return v.UTC().Format("2006-01-02 15:04:05 UTC")
+			case *time.Time:
+				if v == nil || v.IsZero() {
+					return ""
+				}
+				return v.UTC().Format("2006-01-02 15:04:05 UTC")
+			}
+			return ""
+		},
+		"short": func(rev string) string {
+			if len(rev) > 12 {
+				return rev[:12]
+			}
+			return rev
+		},
+		"join":  strings.Join,
+		"lower": strings.ToLower,
+		"query": func(q Query, env string, page int) string {
+			v := url.Values{}
+			v.Set("env", env)
+			for k, s := range map[string]string{"q": q.Name, "server": q.Server, "status": q.Status, "sort": q.Sort} {
+				if s != "" {
+					v.Set(k, s)
+				}
+			}
+			v.Set("page", strconv.Itoa(page))
+			return "/ui/sites?" + v.Encode()
+		},
+		"pathesc": url.PathEscape,
+		"inc":     func(i int) int { return i + 1 },
+		"dec":     func(i int) int { return i - 1 },
+	}
+	out := map[string]*template.Template{}
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		out[base] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+	}
+	return out
+}()
+
+// Dashboard serves the pages under /ui/.
+type Dashboard struct {
+	cfg      Config
+	sessions *sessions
+}
+
+// New returns the dashboard of cfg.
+func New(cfg Config) *Dashboard {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Dashboard{cfg: cfg, sessions: &sessions{m: map[string]*session{}, now: cfg.Now}}
+}
+
+// page is what every template gets: the page's data and the session's
+// role and CSRF token.
+type page struct {
+	Title    string
+	Operator bool
+	LoggedIn bool
+	CSRF     string
+	Flash    string
+	Data     any
+}
+
+// Handler serves the dashboard:
+//
+//	GET  /ui/                       environments
+//	GET  /ui/sites?env=&q=&server=&status=&sort=&page=   sites
+//	GET  /ui/sites/{env}/{site}     one site
+//	GET  /ui/runs?env=              runs
+//	GET  /ui/runs/{id}              one run, its plan and log
+//	POST /ui/envs/{env}/reconcile   reconcile now (operator, CSRF)
+//	GET, POST /ui/login; POST /ui/logout
+//	GET  /ui/static/...             the style sheet
+func (d *Dashboard) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /ui/login", func(w http.ResponseWriter, r *http.Request) {
+		d.render(w, r, http.StatusOK, "login", page{Title: "Log in"})
+	})
+	mux.HandleFunc("POST /ui/login", d.login)
+	mux.HandleFunc("POST /ui/logout", d.action(daemon.RoleRead, func(w http.ResponseWriter, r *http.Request, se *session) {
+		d.sessions.end(w, r)
+		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("GET /ui/{$}", d.view(d.environments))
+	mux.HandleFunc("GET /ui/sites", d.view(d.siteList))
+	mux.HandleFunc("GET /ui/sites/{env}/{site}", d.view(d.site))
+	mux.HandleFunc("GET /ui/runs", d.view(d.runList))
+	mux.HandleFunc("GET /ui/runs/{id}", d.view(d.run))
+	mux.HandleFunc("POST /ui/envs/{env}/reconcile", d.action(daemon.RoleOperator, d.reconcile))
+	return secureHeaders(mux)
+}
+
+// secureHeaders adds the headers every answer carries: no framing, no
+// sniffing, no referrer, a content policy that allows only the dashboard's
+// own style sheet (and no script at all).
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// view wraps a page that needs a login (any role).
+func (d *Dashboard) view(h func(r *http.Request, se *session) (int, string, page)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		se := d.sessions.get(r)
+		if se == nil {
+			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		code, tmpl, p := h(r, se)
+		d.renderFor(w, r, code, tmpl, p, se)
+	}
+}
+
+// action wraps a POST: a session of at least role want and the session's
+// CSRF token, else 403 and nothing happens.
+func (d *Dashboard) action(want daemon.Role, h func(w http.ResponseWriter, r *http.Request, se *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		se := d.sessions.get(r)
+		switch {
+		case se == nil:
+			http.Error(w, "log in first", http.StatusForbidden)
+		case !se.validCSRF(r):
+			http.Error(w, "the form's CSRF token is missing or wrong: reload the page and try again", http.StatusForbidden)
+		case se.role < want:
+			http.Error(w, "this needs the operator token: log in with it", http.StatusForbidden)
+		default:
+			h(w, r, se)
+		}
+	}
+}
+
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	// A login from another site's page (login CSRF) carries its Origin.
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			http.Error(w, "cross-site login refused", http.StatusForbidden)
+			return
+		}
+	}
+	role := d.cfg.Tokens.TokenRole(r.PostFormValue("token"))
+	if role == daemon.RoleNone {
+		d.cfg.Logger.Warn().Str("step", "dashboard").Str("remote", r.RemoteAddr).Msg("dashboard login refused: wrong token")
+		d.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Flash: "That token is not one of berth serve's API tokens."})
+		return
+	}
+	se := d.sessions.start(w, r, role)
+	d.cfg.Logger.Info().Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("dashboard login")
+	next := r.URL.Query().Get("next")
+	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		next = "/ui/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) environments(r *http.Request, se *session) (int, string, page) {
+	return http.StatusOK, "environments", page{Title: "Environments", Data: d.cfg.Source.Status()}
+}
+
+// siteListData is the site list page's data.
+type siteListData struct {
+	Envs   []string
+	Env    string
+	Query  Query
+	Result Result
+	Ready  bool
+}
+
+func (d *Dashboard) siteList(r *http.Request, se *session) (int, string, page) {
+	st := d.cfg.Source.Status()
+	data := siteListData{}
+	for _, e := range st {
+		data.Envs = append(data.Envs, e.Env)
+	}
+	q := r.URL.Query()
+	data.Env = q.Get("env")
+	if data.Env == "" && len(data.Envs) > 0 {
+		data.Env = data.Envs[0]
+	}
+	page1, _ := strconv.Atoi(q.Get("page"))
+	data.Query = Query{Name: q.Get("q"), Server: q.Get("server"), Status: q.Get("status"), Sort: q.Get("sort"), Page: page1}
+	var statuses []daemon.SiteStatus
+	for _, e := range st {
+		if e.Env == data.Env {
+			statuses = e.Sites
+		}
+	}
+	views, ok := d.cfg.Source.Sites(data.Env)
+	data.Ready = ok
+	data.Result = List(rows(views, statuses), data.Query)
+	return http.StatusOK, "sites", page{Title: "Sites", Data: data}
+}
+
+// siteData is a site page's data.
+type siteData struct {
+	Env         string
+	Row         Row
+	Certificate *struct {
+		Issuer, LastError        string
+		NotAfter, RenewAt, Waits time.Time
+	}
+	Runs []state.Run
+}
+
+func (d *Dashboard) site(r *http.Request, se *session) (int, string, page) {
+	env, name := r.PathValue("env"), r.PathValue("site")
+	views, _ := d.cfg.Source.Sites(env)
+	var st daemon.EnvStatus
+	for _, e := range d.cfg.Source.Status() {
+		if e.Env == env {
+			st = e
+		}
+	}
+	all := rows(views, st.Sites)
+	i := -1
+	for j, row := range all {
+		if row.Domain == name || row.Name == name {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		return http.StatusNotFound, "error", page{Title: "No such site", Data: "No site " + name + " in environment " + env + " (as of the revision it last built)."}
+	}
+	data := siteData{Env: env, Row: all[i]}
+	for _, c := range st.Certificates {
+		if c.Site == all[i].Name || c.Site == all[i].Domain {
+			data.Certificate = &struct {
+				Issuer, LastError        string
+				NotAfter, RenewAt, Waits time.Time
+			}{c.Issuer, c.LastError, c.NotAfter, c.RenewAt, c.Waiting}
+		}
+	}
+	data.Runs, _ = d.cfg.Runs.Runs(r.Context(), env, 20)
+	return http.StatusOK, "site", page{Title: all[i].Domain, Data: data}
+}
+
+// runListData is the run list's data.
+type runListData struct {
+	Env  string
+	Runs []state.Run
+	Err  string
+}
+
+func (d *Dashboard) runList(r *http.Request, se *session) (int, string, page) {
+	env := r.URL.Query().Get("env")
+	runs, err := d.cfg.Runs.Runs(r.Context(), env, 100)
+	data := runListData{Env: env, Runs: runs}
+	if err != nil {
+		data.Err = err.Error()
+	}
+	return http.StatusOK, "runs", page{Title: "Runs", Data: data}
+}
+
+// runData is a run page's data.
+type runData struct {
+	Run  state.Run
+	Plan string
+	Log  string
+}
+
+func (d *Dashboard) run(r *http.Request, se *session) (int, string, page) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return http.StatusBadRequest, "error", page{Title: "Bad run id", Data: "A run id is a number."}
+	}
+	run, err := d.cfg.Runs.Run(r.Context(), id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return http.StatusNotFound, "error", page{Title: "No such run", Data: "No run " + r.PathValue("id") + "."}
+	} else if err != nil {
+		return http.StatusInternalServerError, "error", page{Title: "Error", Data: err.Error()}
+	}
+	data := runData{Run: run, Log: redact.String(string(run.Log))}
+	var b bytes.Buffer
+	if json.Indent(&b, run.Changes, "", "  ") == nil {
+		data.Plan = redact.String(b.String())
+	} else {
+		data.Plan = redact.String(string(run.Changes))
+	}
+	return http.StatusOK, "run", page{Title: "Run " + strconv.FormatInt(id, 10), Data: data}
+}
+
+func (d *Dashboard) reconcile(w http.ResponseWriter, r *http.Request, se *session) {
+	env := r.PathValue("env")
+	d.cfg.Logger.Info().Str("env", env).Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("audit: reconcile now")
+	if err := d.cfg.Source.Trigger(env, daemon.ReasonManual); err != nil {
+		d.renderFor(w, r, http.StatusNotFound, "error", page{Title: "No such environment", Data: err.Error()}, se)
+		return
+	}
+	http.Redirect(w, r, "/ui/runs?env="+url.QueryEscape(env), http.StatusSeeOther)
+}
+
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	d.renderFor(w, r, code, name, p, nil)
+}
+
+// renderFor renders page name into a buffer, redacts the secrets the
+// process knows, and writes it.
+func (d *Dashboard) renderFor(w http.ResponseWriter, r *http.Request, code int, name string, p page, se *session) {
+	if se != nil {
+		p.LoggedIn, p.Operator, p.CSRF = true, se.role >= daemon.RoleOperator, se.csrf
+	}
+	var b bytes.Buffer
+	if err := pages[name].Execute(&b, p); err != nil {
+		d.cfg.Logger.Error().Err(err).Str("step", "dashboard").Msg("render " + name)
+		http.Error(w, "the page could not be rendered; see berth serve's log", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(redact.Bytes(b.Bytes()))
+}

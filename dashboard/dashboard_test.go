@@ -1,0 +1,308 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/berthhq/berth/daemon"
+	"github.com/berthhq/berth/redact"
+	"github.com/berthhq/berth/state"
+)
+
+// source is a daemon's answers, set by the test: the dashboard's unit
+// tests check its pages, roles and forms (berth serve's end-to-end test
+// checks it on the real daemon).
+type source struct {
+	mu        sync.Mutex
+	status    []daemon.EnvStatus
+	sites     map[string][]daemon.SiteView
+	triggered []string
+}
+
+func (s *source) Status() []daemon.EnvStatus { return s.status }
+func (s *source) Sites(env string) ([]daemon.SiteView, bool) {
+	v, ok := s.sites[env]
+	return v, ok
+}
+func (s *source) Trigger(env, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.status {
+		if e.Env == env {
+			s.triggered = append(s.triggered, env+":"+reason)
+			return nil
+		}
+	}
+	return fmt.Errorf("no environment %s", env)
+}
+
+type runs map[int64]state.Run
+
+func (r runs) Runs(_ context.Context, env string, limit int) ([]state.Run, error) {
+	var out []state.Run
+	for _, x := range r {
+		if env == "" || x.Env == env {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+func (r runs) Run(_ context.Context, id int64) (state.Run, error) {
+	x, ok := r[id]
+	if !ok {
+		return state.Run{}, fs.ErrNotExist
+	}
+	return x, nil
+}
+
+type tokens map[string]daemon.Role
+
+func (t tokens) TokenRole(tok string) daemon.Role { return t[tok] }
+
+const secret = "s3cret-db-password-of-a-site"
+
+func world(t *testing.T, nsites int) (*httptest.Server, *source) {
+	t.Helper()
+	src := &source{sites: map[string][]daemon.SiteView{}}
+	var st []daemon.SiteStatus
+	var views []daemon.SiteView
+	for i := range nsites {
+		d := fmt.Sprintf("site%05d.example.com", i)
+		views = append(views, daemon.SiteView{Name: d, Domain: d, Platform: "drupal", Type: "drupal", Servers: []string{fmt.Sprintf("web%d", i%5+1)}, State: "enabled"})
+		s := daemon.SiteStatus{Site: d, Sync: "Synced", Health: "Healthy"}
+		if i%100 == 7 {
+			s = daemon.SiteStatus{Site: d, Sync: "OutOfSync", Health: "Degraded", Message: "<script>alert(1)</script> vhost failed"}
+		}
+		st = append(st, s)
+	}
+	src.sites["production"] = views
+	src.status = []daemon.EnvStatus{{Env: "production", Branch: "main", Phase: "Synced", Health: "Healthy", Sites: st}, {Env: "staging", Branch: "staging", Phase: "Stalled", Message: "revision is not valid"}}
+	redact.Add(secret)
+	rs := runs{1: {ID: 1, Env: "production", Trigger: "webhook", Result: "succeeded", Started: time.Unix(1e9, 0), Changes: []byte(`{"changes":[{"id":"site/x/settings@web1","detail":"password ` + secret + `"}]}`), Log: []byte("applied with " + secret)}}
+	d := New(Config{Source: src, Runs: rs, Tokens: tokens{"read-tok": daemon.RoleRead, "op-tok": daemon.RoleOperator}, Logger: zerolog.Nop()})
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	return srv, src
+}
+
+// client is a browser: a cookie jar, and redirects followed.
+func client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func login(t *testing.T, srv *httptest.Server, tok string) *http.Client {
+	t.Helper()
+	c := client(t)
+	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/ui/" {
+		t.Fatalf("login with %s: %d at %s", tok, resp.StatusCode, resp.Request.URL)
+	}
+	return c
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func TestLoginAndRoles(t *testing.T) {
+	srv, src := world(t, 3)
+	// Without a session every page sends to the login form.
+	anon := client(t)
+	if code, body := get(t, anon, srv.URL+"/ui/sites"); code != 200 || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("anonymous /ui/sites: %d\n%s", code, body)
+	}
+	resp, _ := anon.PostForm(srv.URL+"/ui/login", url.Values{"token": {"wrong"}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	resp, _ = anon.PostForm(srv.URL+"/ui/envs/production/reconcile", url.Values{})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("anonymous action: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+
+	// The session cookie: HttpOnly, SameSite=Strict, scoped to /ui/.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, _ = noFollow.PostForm(srv.URL+"/ui/login", url.Values{"token": {"read-tok"}})
+	resp.Body.Close()
+	cookie := resp.Header.Get("Set-Cookie")
+	if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || !strings.Contains(cookie, "Path=/ui/") {
+		t.Errorf("session cookie %q", cookie)
+	}
+
+	// A reader sees pages, has no reconcile button, and cannot act even
+	// with its session's CSRF token.
+	rd := login(t, srv, "read-tok")
+	_, body := get(t, rd, srv.URL+"/ui/")
+	if strings.Contains(body, "Reconcile now") || !strings.Contains(body, "production") || !strings.Contains(body, "Stalled") {
+		t.Errorf("reader's environments page:\n%s", body)
+	}
+	csrf := csrfRe.FindStringSubmatch(body)[1]
+	resp, _ = rd.PostForm(srv.URL+"/ui/envs/production/reconcile", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("reader's reconcile: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+
+	// An operator acts only with its CSRF token.
+	op := login(t, srv, "op-tok")
+	_, body = get(t, op, srv.URL+"/ui/")
+	if !strings.Contains(body, "Reconcile now") {
+		t.Fatalf("operator's environments page has no action:\n%s", body)
+	}
+	resp, _ = op.PostForm(srv.URL+"/ui/envs/production/reconcile", url.Values{"csrf": {csrf}}) // the reader's token
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator's reconcile with another session's CSRF token: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	resp, _ = op.PostForm(srv.URL+"/ui/envs/production/reconcile", url.Values{"csrf": {csrfRe.FindStringSubmatch(body)[1]}})
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/ui/runs" || len(src.triggered) != 1 || src.triggered[0] != "production:manual" {
+		t.Errorf("operator's reconcile: %d at %s, triggered %v", resp.StatusCode, resp.Request.URL, src.triggered)
+	}
+
+	// Logged out, the session is gone.
+	resp, _ = op.PostForm(srv.URL+"/ui/logout", url.Values{"csrf": {csrfRe.FindStringSubmatch(body)[1]}})
+	resp.Body.Close()
+	if _, body := get(t, op, srv.URL+"/ui/"); !strings.Contains(body, `name="token"`) {
+		t.Errorf("after logout:\n%s", body)
+	}
+
+	// A login posted from another site's page is refused.
+	req, _ := http.NewRequest("POST", srv.URL+"/ui/login", strings.NewReader("token=op-tok"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, _ = http.DefaultClient.Do(req)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site login: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+}
+
+func TestSiteListPages(t *testing.T) {
+	srv, _ := world(t, 1234)
+	c := login(t, srv, "read-tok")
+	for _, tc := range []struct {
+		query string
+		want  []string
+		not   []string
+	}{
+		{"", []string{"Sites 1–50 of 1234", "site00000.example.com", "site00049.example.com", "page 1 of 25"}, []string{"site00050.example.com"}},
+		{"page=25", []string{"Sites 1201–1234 of 1234", "site01233.example.com"}, nil},
+		{"page=99", []string{"page 25 of 25"}, nil},
+		{"status=degraded", []string{"Sites 1–13 of 13", "site00007.example.com", "site01207.example.com", "&lt;script&gt;"}, []string{"site00008.example.com", "<script>"}},
+		{"q=site0012", []string{"of 10", "site00120.example.com"}, []string{"site00130.example.com"}},
+		{"server=web3", []string{"of 247", "site00002.example.com"}, []string{"site00001.example.com"}},
+		{"sort=status", []string{"site00007.example.com", "site01207.example.com", "site00037.example.com"}, []string{"site00038.example.com"}},
+		{"env=staging", []string{"has not built a revision yet", "No site matches."}, nil},
+	} {
+		code, body := get(t, c, srv.URL+"/ui/sites?"+tc.query)
+		if code != 200 {
+			t.Errorf("%s: %d", tc.query, code)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: no %q in the page", tc.query, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(body, n) {
+				t.Errorf("%s: %q in the page", tc.query, n)
+			}
+		}
+	}
+	// The next-page link keeps the filter.
+	_, body := get(t, c, srv.URL+"/ui/sites?server=web2")
+	if !strings.Contains(body, "/ui/sites?env=production&amp;page=2&amp;server=web2") {
+		t.Errorf("next link does not keep the filter:\n%s", body)
+	}
+}
+
+func TestSiteAndRunPages(t *testing.T) {
+	srv, _ := world(t, 10)
+	c := login(t, srv, "read-tok")
+	code, body := get(t, c, srv.URL+"/ui/sites/production/site00007.example.com")
+	if code != 200 || !strings.Contains(body, "web3") || !strings.Contains(body, "Degraded") || !strings.Contains(body, `href="/ui/runs/1"`) {
+		t.Errorf("site page: %d\n%s", code, body)
+	}
+	if code, _ := get(t, c, srv.URL+"/ui/sites/production/nope.example.com"); code != 404 {
+		t.Errorf("unknown site: %d", code)
+	}
+	code, body = get(t, c, srv.URL+"/ui/runs/1")
+	if code != 200 || !strings.Contains(body, "site/x/settings@web1") || strings.Contains(body, secret) {
+		t.Errorf("run page: %d, secret shown: %v\n%s", code, strings.Contains(body, secret), body)
+	}
+	if code, _ := get(t, c, srv.URL+"/ui/runs/9"); code != 404 {
+		t.Errorf("unknown run: %d", code)
+	}
+	resp, err := c.Get(srv.URL + "/ui/static/style.css")
+	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("style sheet: %v %v", err, resp)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	resp.Body.Close()
+}
+
+// BenchmarkSiteList is one page of the site list of an environment of
+// 10,000 sites, filtered by status (the worst case: every row looked at)
+// and rendered, through the handler.
+func BenchmarkSiteList10000(b *testing.B) {
+	src := &source{sites: map[string][]daemon.SiteView{}}
+	var st []daemon.SiteStatus
+	for i := range 10000 {
+		d := fmt.Sprintf("site%05d.example.com", i)
+		src.sites["production"] = append(src.sites["production"], daemon.SiteView{Name: d, Domain: d, Servers: []string{"web1"}})
+		st = append(st, daemon.SiteStatus{Site: d, Sync: "Synced", Health: "Healthy"})
+	}
+	src.status = []daemon.EnvStatus{{Env: "production", Sites: st}}
+	d := New(Config{Source: src, Runs: runs{}, Tokens: tokens{"t": daemon.RoleRead}, Logger: zerolog.Nop()})
+	h := d.Handler()
+	rec := httptest.NewRecorder()
+	login := httptest.NewRequest("POST", "/ui/login", strings.NewReader("token=t"))
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.ServeHTTP(rec, login)
+	cookie := rec.Result().Cookies()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest("GET", "/ui/sites?env=production&status=healthy&sort=status&page=100", nil)
+		for _, c := range cookie {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+}
