@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -31,6 +32,7 @@ type Access struct {
 	hasOp    bool
 	hasRead  bool
 	metrics  bool
+	store    TokenStore
 }
 
 // Set replaces the tokens: operator may read and start runs, read may only
@@ -50,49 +52,117 @@ type Role int
 // The roles, each allowing what the one before does.
 const (
 	RoleNone Role = iota
+	// RoleRead reads: status, runs, metrics, the dashboard.
 	RoleRead
+	// RoleOperator also starts runs.
 	RoleOperator
+	// RoleAdmin also manages the tokens.
+	RoleAdmin
 )
 
-// String names the role for an audit line.
+// String names the role as tokens and audit lines do.
 func (r Role) String() string {
 	switch r {
 	case RoleRead:
-		return "reader"
+		return "viewer"
 	case RoleOperator:
 		return "operator"
+	case RoleAdmin:
+		return "admin"
 	}
 	return "none"
 }
 
-// role is the role of the request's bearer token.
+// ParseRole is the role of a name String returns, RoleNone for another.
+func ParseRole(name string) Role {
+	for r := RoleRead; r <= RoleAdmin; r++ {
+		if r.String() == name {
+			return r
+		}
+	}
+	return RoleNone
+}
+
+// Principal is who a token is: its role, its name (for the audit log)
+// and, for a client's token, the client whose sites alone it sees.
+type Principal struct {
+	Role   Role
+	Name   string
+	Client string
+}
+
+// TokenStore looks tokens up by hash (state.Store).
+type TokenStore interface {
+	LookupToken(ctx context.Context, hash []byte) (state.Token, error)
+}
+
+// UseStore makes the tokens of store (berth token create) valid too, next
+// to the token files'.
+func (a *Access) UseStore(store TokenStore) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.store = store
+}
+
+// principal is who the request's bearer token is.
+func (a *Access) principal(r *http.Request) Principal {
+	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return a.Who(r.Context(), got)
+}
+
+// role is the role of the request's bearer token on the API, which has no
+// client scope: a client's token has none there.
 func (a *Access) role(r *http.Request) Role {
 	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !found {
 		return RoleNone
 	}
-	return a.TokenRole(got)
+	p := a.Who(r.Context(), got)
+	if p.Client != "" {
+		return RoleNone
+	}
+	return p.Role
 }
 
-// TokenRole compares token with both tokens in constant time (of
-// equal-length hashes, so neither the length nor which token was close
-// shows in the timing).
-func (a *Access) TokenRole(got string) Role {
+// Who is the principal of a token: the token files' are compared in
+// constant time (of equal-length hashes, so neither the length nor which
+// token was close shows in the timing): the read token is a viewer, the
+// operator token an admin; another token is looked up in the store by
+// its hash.
+func (a *Access) Who(ctx context.Context, got string) Principal {
 	got = strings.TrimSpace(got)
+	if got == "" {
+		return Principal{}
+	}
 	sum := sha256.Sum256([]byte(got))
 	a.mu.RLock()
-	defer a.mu.RUnlock()
-	op := subtle.ConstantTimeCompare(sum[:], a.operator[:]) == 1
-	rd := subtle.ConstantTimeCompare(sum[:], a.read[:]) == 1
+	op := subtle.ConstantTimeCompare(sum[:], a.operator[:]) == 1 && a.hasOp
+	rd := subtle.ConstantTimeCompare(sum[:], a.read[:]) == 1 && a.hasRead
+	store := a.store
+	a.mu.RUnlock()
 	switch {
-	case got == "":
-		return RoleNone
-	case op && a.hasOp:
-		return RoleOperator
-	case rd && a.hasRead:
-		return RoleRead
+	case op:
+		return Principal{Role: RoleAdmin, Name: "operator token file"}
+	case rd:
+		return Principal{Role: RoleRead, Name: "read token file"}
+	case store == nil:
+		return Principal{}
 	}
-	return RoleNone
+	t, err := store.LookupToken(ctx, sum[:])
+	if err != nil {
+		return Principal{}
+	}
+	p := Principal{Role: ParseRole(t.Role), Name: "token " + t.Name, Client: t.Client}
+	if p.Client != "" && p.Role > RoleRead {
+		p.Role = RoleRead // a client's token only reads
+	}
+	return p
+}
+
+func (a *Access) storeless() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.store == nil
 }
 
 func (a *Access) configured() (some, public bool) {
@@ -111,7 +181,7 @@ func (a *Access) allow(w http.ResponseWriter, r *http.Request, want Role) bool {
 	}
 	some, _ := a.configured()
 	switch {
-	case !some:
+	case !some && a.storeless():
 		writeError(w, http.StatusForbidden, "the API is closed: start berth serve with --api-read-token-file (reading) or --api-token-file (reading and starting runs)")
 	case got == RoleNone:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
@@ -128,6 +198,7 @@ func (a *Access) allow(w http.ResponseWriter, r *http.Request, want Role) bool {
 //	GET  /api/v1/runs?env=ENV&limit=N            recent runs, newest first (read token)
 //	GET  /api/v1/runs/{id}                       one run with its plan and log (read token)
 //	POST /api/v1/environments/{env}/reconcile    start a run (operator token)
+//	GET, POST /api/v1/tokens; DELETE /api/v1/tokens/{name}   tokens (admin; see tokens.go)
 //	GET  /metrics                                Prometheus (read token, or open: see Access)
 //	GET  /healthz, /readyz                       open
 //
@@ -197,6 +268,7 @@ func (d *Daemon) Handler(access *Access) http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"env": env, "status": "run requested"})
 	})
+	d.tokenHandlers(mux, access)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

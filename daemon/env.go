@@ -90,8 +90,9 @@ type envWorker struct {
 	stalled string // last revision found invalid
 	// sites are the views of the sites of the revision last built (for
 	// the dashboard), kept when a later revision fails to build.
-	sites []SiteView
-	retry bool // the last apply failed: try the same revision again
+	sites   []SiteView
+	clients map[string]ClientView
+	retry   bool // the last apply failed: try the same revision again
 	// settled is the last status that was not Progressing: a
 	// notification goes out when the next one differs (notify.go).
 	settled *EnvStatus
@@ -252,9 +253,9 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		return
 	}
 	w.warm = ws
-	views := siteViews(res)
+	views, clients := siteViews(res), clientViews(repo.Config, fsys)
 	w.mu.Lock()
-	w.sites = views
+	w.sites, w.clients = views, clients
 	w.mu.Unlock()
 	w.converge(ctx, log, rev, trigger, ws, reportOnly)
 }

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"io/fs"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ type SiteView struct {
 	// LB is the load balancer the site is served through, if any.
 	LB     string   `json:"lb,omitempty"`
 	ACME   bool     `json:"acme,omitempty"`
+	Client string   `json:"client,omitempty"`
 	Backup string   `json:"backup,omitempty"` // its schedule and how many are kept
 	Cron   []string `json:"cron,omitempty"`   // NAME (SCHEDULE)
 }
@@ -35,7 +38,7 @@ func siteViews(res *spec.Resolved) []SiteView {
 	out := make([]SiteView, 0, len(res.Sites))
 	for _, s := range res.Sites {
 		v := SiteView{Name: s.Name, Domain: s.Domain, Aliases: slices.Clone(s.Aliases), Platform: s.Platform, Type: s.Type,
-			Servers: slices.Clone(s.Servers), PHP: s.PHP, State: s.State, ACME: s.TLS.ACME}
+			Servers: slices.Clone(s.Servers), PHP: s.PHP, State: s.State, ACME: s.TLS.ACME, Client: s.Client}
 		if s.DB != nil {
 			v.DB = s.DB.Type + " " + s.DB.Name + " on " + s.DB.Server
 		}
@@ -70,4 +73,67 @@ func (d *Daemon) Sites(env string) ([]SiteView, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.sites, w.sites != nil
+}
+
+// ClientView is a client of berth.yaml as the dashboard brands it, with
+// its logo read from the revision's tree.
+type ClientView struct {
+	Key        string // its short name in berth.yaml, which sites name
+	Name       string
+	Hostname   string // ASCII
+	Support    string
+	ShowBerth  bool
+	Primary    string
+	Background string
+	Logo       []byte
+	LogoType   string
+}
+
+// clientViews returns the clients of cfg, their logos read from fsys (a
+// logo that cannot be read is left out: validation reported it).
+func clientViews(cfg *spec.Config, fsys fs.FS) map[string]ClientView {
+	out := map[string]ClientView{}
+	if cfg == nil {
+		return out
+	}
+	for key, c := range cfg.Clients {
+		if c == nil {
+			continue
+		}
+		v := ClientView{Key: key, Name: c.Name, Support: c.Support, ShowBerth: c.ShowBerth, Primary: c.Colors.Primary, Background: c.Colors.Background}
+		if h, err := spec.ASCIIDomain(c.Hostname, false); err == nil && c.Hostname != "" {
+			v.Hostname = h
+		}
+		if c.Logo != "" {
+			if b, typ, err := spec.ReadLogo(fsys, c.Logo); err == nil {
+				v.Logo, v.LogoType = b, typ
+			}
+		}
+		out[key] = v
+	}
+	return out
+}
+
+// Clients returns the clients of the revisions the environments last
+// built, by key: an environment's, in the order of their names, wins over
+// a later one's for the same key.
+func (d *Daemon) Clients() map[string]ClientView {
+	d.mu.Lock()
+	names := slices.Sorted(maps.Keys(d.envs))
+	ws := make([]*envWorker, len(names))
+	for i, n := range names {
+		ws[i] = d.envs[n]
+	}
+	d.mu.Unlock()
+	out := map[string]ClientView{}
+	for _, w := range ws {
+		w.mu.Lock()
+		for k, v := range w.clients {
+			if _, ok := out[k]; !ok {
+				out[k] = v
+			}
+		}
+		w.mu.Unlock()
+	}
+	return out
 }

@@ -6,8 +6,10 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/redact"
+	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
 
@@ -25,6 +28,7 @@ import (
 type Source interface {
 	Status() []daemon.EnvStatus
 	Sites(env string) ([]daemon.SiteView, bool)
+	Clients() map[string]daemon.ClientView
 	Trigger(env, reason string) error
 }
 
@@ -34,9 +38,9 @@ type Runs interface {
 	Run(ctx context.Context, id int64) (state.Run, error)
 }
 
-// Tokens says what a token allows (daemon.Access).
+// Tokens says who a token is (daemon.Access).
 type Tokens interface {
-	TokenRole(token string) daemon.Role
+	Who(ctx context.Context, token string) daemon.Principal
 }
 
 // Config is what the dashboard is built from.
@@ -129,9 +133,16 @@ type page struct {
 	Title    string
 	Operator bool
 	LoggedIn bool
-	CSRF     string
-	Flash    string
-	Data     any
+	// Client is set for a client's session: it sees that client's sites
+	// and nothing of the others (no run plans or logs, no environment
+	// messages).
+	Client bool
+	CSRF   string
+	Flash  string
+	// Brand is the client whose dashboard hostname the request came to,
+	// nil on berth's own.
+	Brand *daemon.ClientView
+	Data  any
 }
 
 // Handler serves the dashboard:
@@ -148,6 +159,8 @@ func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /ui/brand.css", d.brandCSS)
+	mux.HandleFunc("GET /ui/brand/logo", d.brandLogo)
 	mux.HandleFunc("GET /ui/login", func(w http.ResponseWriter, r *http.Request) {
 		d.render(w, r, http.StatusOK, "login", page{Title: "Log in"})
 	})
@@ -221,13 +234,21 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	role := d.cfg.Tokens.TokenRole(r.PostFormValue("token"))
-	if role == daemon.RoleNone {
+	who := d.cfg.Tokens.Who(r.Context(), r.PostFormValue("token"))
+	if who.Role == daemon.RoleNone {
 		d.cfg.Logger.Warn().Str("step", "dashboard").Str("remote", r.RemoteAddr).Msg("dashboard login refused: wrong token")
 		d.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Flash: "That token is not one of berth serve's API tokens."})
 		return
 	}
-	se := d.sessions.start(w, r, role)
+	if who.Client != "" {
+		cl, ok := d.cfg.Source.Clients()[who.Client]
+		if b := d.brand(r); !ok || (cl.Hostname != "" && (b == nil || b.Key != who.Client)) {
+			d.cfg.Logger.Warn().Str("step", "dashboard").Str("who", who.Name).Str("remote", r.RemoteAddr).Msg("dashboard login refused: a client's token on another hostname")
+			d.render(w, r, http.StatusForbidden, "login", page{Title: "Log in", Flash: "This token logs in on its client's dashboard only."})
+			return
+		}
+	}
+	se := d.sessions.start(w, r, who)
 	d.cfg.Logger.Info().Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("dashboard login")
 	next := r.URL.Query().Get("next")
 	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
@@ -237,7 +258,80 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) environments(r *http.Request, se *session) (int, string, page) {
-	return http.StatusOK, "environments", page{Title: "Environments", Data: d.cfg.Source.Status()}
+	st := d.cfg.Source.Status()
+	if se.who.Client != "" {
+		// A client sees its environments' names and its own sites' count,
+		// not what the environment's messages say of other sites.
+		var own []daemon.EnvStatus
+		for _, e := range st {
+			views, _ := d.cfg.Source.Sites(e.Env)
+			if n := len(d.scope(se, rows(views, nil))); n > 0 {
+				own = append(own, daemon.EnvStatus{Env: e.Env, Phase: e.Phase, Health: e.Health})
+			}
+		}
+		st = own
+	}
+	return http.StatusOK, "environments", page{Title: "Environments", Data: st}
+}
+
+// scope keeps the rows a session may see: all for the agency, a client's
+// own for a client's.
+func (d *Dashboard) scope(se *session, all []Row) []Row {
+	if se.who.Client == "" {
+		return all
+	}
+	out := make([]Row, 0, len(all)/4)
+	for _, r := range all {
+		if r.Client == se.who.Client {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// brand is the client whose dashboard hostname r came to, nil for none.
+func (d *Dashboard) brand(r *http.Request) *daemon.ClientView {
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	if host == "" {
+		return nil
+	}
+	for _, c := range d.cfg.Source.Clients() {
+		if c.Hostname == host {
+			return &c
+		}
+	}
+	return nil
+}
+
+// brandCSS is the client's colours over the style sheet (values are
+// checked colours: # and six hex digits).
+func (d *Dashboard) brandCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	b := d.brand(r)
+	if b == nil {
+		return
+	}
+	if spec.RuleColor.Check(b.Primary) == nil {
+		fmt.Fprintf(w, "header { background: %s; }\na { color: %s; }\nheader a { color: #fff; }\n", b.Primary, b.Primary)
+	}
+	if spec.RuleColor.Check(b.Background) == nil {
+		fmt.Fprintf(w, "body { background: %s; }\n", b.Background)
+	}
+}
+
+// brandLogo is the client's logo, from the revision's tree.
+func (d *Dashboard) brandLogo(w http.ResponseWriter, r *http.Request) {
+	b := d.brand(r)
+	if b == nil || len(b.Logo) == 0 {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", b.LogoType)
+	w.Write(b.Logo)
 }
 
 // siteListData is the site list page's data.
@@ -253,7 +347,9 @@ func (d *Dashboard) siteList(r *http.Request, se *session) (int, string, page) {
 	st := d.cfg.Source.Status()
 	data := siteListData{}
 	for _, e := range st {
-		data.Envs = append(data.Envs, e.Env)
+		if views, _ := d.cfg.Source.Sites(e.Env); se.who.Client == "" || len(d.scope(se, rows(views, nil))) > 0 {
+			data.Envs = append(data.Envs, e.Env)
+		}
 	}
 	q := r.URL.Query()
 	data.Env = q.Get("env")
@@ -270,7 +366,7 @@ func (d *Dashboard) siteList(r *http.Request, se *session) (int, string, page) {
 	}
 	views, ok := d.cfg.Source.Sites(data.Env)
 	data.Ready = ok
-	data.Result = List(rows(views, statuses), data.Query)
+	data.Result = List(d.scope(se, rows(views, statuses)), data.Query)
 	return http.StatusOK, "sites", page{Title: "Sites", Data: data}
 }
 
@@ -305,6 +401,9 @@ func (d *Dashboard) site(r *http.Request, se *session) (int, string, page) {
 	if i < 0 {
 		return http.StatusNotFound, "error", page{Title: "No such site", Data: "No site " + name + " in environment " + env + " (as of the revision it last built)."}
 	}
+	if se.who.Client != "" && all[i].Client != se.who.Client {
+		return http.StatusForbidden, "error", page{Title: "Not yours", Data: "This site is not one of your sites."}
+	}
 	data := siteData{Env: env, Row: all[i]}
 	for _, c := range st.Certificates {
 		if c.Site == all[i].Name || c.Site == all[i].Domain {
@@ -315,6 +414,12 @@ func (d *Dashboard) site(r *http.Request, se *session) (int, string, page) {
 		}
 	}
 	data.Runs, _ = d.cfg.Runs.Runs(r.Context(), env, 20)
+	if se.who.Client != "" {
+		// Run errors may name other clients' sites.
+		for i := range data.Runs {
+			data.Runs[i].Error = ""
+		}
+	}
 	return http.StatusOK, "site", page{Title: all[i].Domain, Data: data}
 }
 
@@ -325,7 +430,19 @@ type runListData struct {
 	Err  string
 }
 
+// notForClients answers a client's session on the pages of the whole
+// environment (runs: their plans and logs name every site).
+func notForClients(se *session) (int, string, page, bool) {
+	if se.who.Client == "" {
+		return 0, "", page{}, false
+	}
+	return http.StatusForbidden, "error", page{Title: "Not available", Data: "Runs cover every site of an environment; your sites' pages show their timeline."}, true
+}
+
 func (d *Dashboard) runList(r *http.Request, se *session) (int, string, page) {
+	if code, t, p, no := notForClients(se); no {
+		return code, t, p
+	}
 	env := r.URL.Query().Get("env")
 	runs, err := d.cfg.Runs.Runs(r.Context(), env, 100)
 	data := runListData{Env: env, Runs: runs}
@@ -343,6 +460,9 @@ type runData struct {
 }
 
 func (d *Dashboard) run(r *http.Request, se *session) (int, string, page) {
+	if code, t, p, no := notForClients(se); no {
+		return code, t, p
+	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return http.StatusBadRequest, "error", page{Title: "Bad run id", Data: "A run id is a number."}
@@ -381,8 +501,9 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, code int, nam
 // process knows, and writes it.
 func (d *Dashboard) renderFor(w http.ResponseWriter, r *http.Request, code int, name string, p page, se *session) {
 	if se != nil {
-		p.LoggedIn, p.Operator, p.CSRF = true, se.role >= daemon.RoleOperator, se.csrf
+		p.LoggedIn, p.Operator, p.CSRF, p.Client = true, se.role >= daemon.RoleOperator, se.csrf, se.who.Client != ""
 	}
+	p.Brand = d.brand(r)
 	var b bytes.Buffer
 	if err := pages[name].Execute(&b, p); err != nil {
 		d.cfg.Logger.Error().Err(err).Str("step", "dashboard").Msg("render " + name)

@@ -29,8 +29,11 @@ type source struct {
 	mu        sync.Mutex
 	status    []daemon.EnvStatus
 	sites     map[string][]daemon.SiteView
+	clients   map[string]daemon.ClientView
 	triggered []string
 }
+
+func (s *source) Clients() map[string]daemon.ClientView { return s.clients }
 
 func (s *source) Status() []daemon.EnvStatus { return s.status }
 func (s *source) Sites(env string) ([]daemon.SiteView, bool) {
@@ -69,9 +72,9 @@ func (r runs) Run(_ context.Context, id int64) (state.Run, error) {
 	return x, nil
 }
 
-type tokens map[string]daemon.Role
+type tokens map[string]daemon.Principal
 
-func (t tokens) TokenRole(tok string) daemon.Role { return t[tok] }
+func (t tokens) Who(_ context.Context, tok string) daemon.Principal { return t[tok] }
 
 const secret = "s3cret-db-password-of-a-site"
 
@@ -82,7 +85,11 @@ func world(t *testing.T, nsites int) (*httptest.Server, *source) {
 	var views []daemon.SiteView
 	for i := range nsites {
 		d := fmt.Sprintf("site%05d.example.com", i)
-		views = append(views, daemon.SiteView{Name: d, Domain: d, Platform: "drupal", Type: "drupal", Servers: []string{fmt.Sprintf("web%d", i%5+1)}, State: "enabled"})
+		client := "acme"
+		if i%2 == 1 {
+			client = "globex"
+		}
+		views = append(views, daemon.SiteView{Name: d, Domain: d, Platform: "drupal", Type: "drupal", Servers: []string{fmt.Sprintf("web%d", i%5+1)}, State: "enabled", Client: client})
 		s := daemon.SiteStatus{Site: d, Sync: "Synced", Health: "Healthy"}
 		if i%100 == 7 {
 			s = daemon.SiteStatus{Site: d, Sync: "OutOfSync", Health: "Degraded", Message: "<script>alert(1)</script> vhost failed"}
@@ -90,10 +97,15 @@ func world(t *testing.T, nsites int) (*httptest.Server, *source) {
 		st = append(st, s)
 	}
 	src.sites["production"] = views
+	src.clients = map[string]daemon.ClientView{
+		"acme":   {Key: "acme", Name: "ACME Corp", Hostname: "panel.acme.example", Primary: "#0b5cad", Background: "#fafafa", Support: "help@acme.example", Logo: []byte("<svg/>"), LogoType: "image/svg+xml"},
+		"globex": {Key: "globex", Name: "Globex", Hostname: "panel.globex.example"},
+	}
 	src.status = []daemon.EnvStatus{{Env: "production", Branch: "main", Phase: "Synced", Health: "Healthy", Sites: st}, {Env: "staging", Branch: "staging", Phase: "Stalled", Message: "revision is not valid"}}
 	redact.Add(secret)
 	rs := runs{1: {ID: 1, Env: "production", Trigger: "webhook", Result: "succeeded", Started: time.Unix(1e9, 0), Changes: []byte(`{"changes":[{"id":"site/x/settings@web1","detail":"password ` + secret + `"}]}`), Log: []byte("applied with " + secret)}}
-	d := New(Config{Source: src, Runs: rs, Tokens: tokens{"read-tok": daemon.RoleRead, "op-tok": daemon.RoleOperator}, Logger: zerolog.Nop()})
+	d := New(Config{Source: src, Runs: rs, Tokens: tokens{"read-tok": {Role: daemon.RoleRead, Name: "reader"}, "op-tok": {Role: daemon.RoleOperator, Name: "ops"},
+		"acme-tok": {Role: daemon.RoleRead, Name: "token acme-viewer", Client: "acme"}}, Logger: zerolog.Nop()})
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
 	return srv, src
@@ -286,7 +298,8 @@ func BenchmarkSiteList10000(b *testing.B) {
 		st = append(st, daemon.SiteStatus{Site: d, Sync: "Synced", Health: "Healthy"})
 	}
 	src.status = []daemon.EnvStatus{{Env: "production", Sites: st}}
-	d := New(Config{Source: src, Runs: runs{}, Tokens: tokens{"t": daemon.RoleRead}, Logger: zerolog.Nop()})
+	src.clients = map[string]daemon.ClientView{}
+	d := New(Config{Source: src, Runs: runs{}, Tokens: tokens{"t": {Role: daemon.RoleRead}}, Logger: zerolog.Nop()})
 	h := d.Handler()
 	rec := httptest.NewRecorder()
 	login := httptest.NewRequest("POST", "/ui/login", strings.NewReader("token=t"))
@@ -304,5 +317,93 @@ func BenchmarkSiteList10000(b *testing.B) {
 		if rec.Code != 200 {
 			b.Fatal(rec.Code)
 		}
+	}
+}
+
+// hostClient is a browser that reaches srv under another hostname (a
+// client's dashboard behind a proxy).
+func hostClient(t *testing.T, host string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Transport: hostTransport{host}}
+}
+
+type hostTransport struct{ host string }
+
+func (h hostTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Host = h.host
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestClientDashboard(t *testing.T) {
+	srv, _ := world(t, 20)
+	// A client's token does not log in on berth's own hostname, nor on
+	// another client's.
+	for _, host := range []string{"", "panel.globex.example"} {
+		c := client(t)
+		if host != "" {
+			c = hostClient(t, host)
+		}
+		resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {"acme-tok"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("acme's token on %q: %d", host, resp.StatusCode)
+		}
+	}
+	c := hostClient(t, "panel.acme.example")
+	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {"acme-tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("acme's login: %d", resp.StatusCode)
+	}
+	_, home := get(t, c, srv.URL+"/ui/")
+	for _, w := range []string{"ACME Corp", `href="/ui/brand.css"`, `src="/ui/brand/logo"`, "help@acme.example", "production"} {
+		if !strings.Contains(home, w) {
+			t.Errorf("acme's home: no %q", w)
+		}
+	}
+	if strings.Contains(home, "berth") || strings.Contains(home, "Reconcile now") || strings.Contains(home, "/ui/runs") {
+		t.Errorf("acme's home names berth, offers an action or the runs:\n%s", home)
+	}
+	_, list := get(t, c, srv.URL+"/ui/sites?env=production")
+	if !strings.Contains(list, "Sites 1–10 of 10") || !strings.Contains(list, "site00000.example.com") || strings.Contains(list, "site00001.example.com") {
+		t.Errorf("acme's site list:\n%s", list)
+	}
+	for path, want := range map[string]int{
+		"/ui/sites/production/site00000.example.com": 200,
+		"/ui/sites/production/site00001.example.com": 403, // globex's
+		"/ui/runs":   403,
+		"/ui/runs/1": 403,
+	} {
+		if code, _ := get(t, c, srv.URL+path); code != want {
+			t.Errorf("acme's %s: %d, want %d", path, code, want)
+		}
+	}
+	csrf := csrfRe.FindStringSubmatch(home)[1]
+	resp, _ = c.PostForm(srv.URL+"/ui/envs/production/reconcile", url.Values{"csrf": {csrf}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("acme's reconcile: %d", resp.StatusCode)
+	}
+	_, css := get(t, c, srv.URL+"/ui/brand.css")
+	if !strings.Contains(css, "#0b5cad") || !strings.Contains(css, "#fafafa") {
+		t.Errorf("brand.css: %q", css)
+	}
+	if code, logo := get(t, c, srv.URL+"/ui/brand/logo"); code != 200 || logo != "<svg/>" {
+		t.Errorf("logo: %d %q", code, logo)
+	}
+	// The agency's operator logs in on the client's hostname too, branded,
+	// and sees every site.
+	op := hostClient(t, "panel.acme.example")
+	resp, _ = op.PostForm(srv.URL+"/ui/login", url.Values{"token": {"op-tok"}})
+	resp.Body.Close()
+	if _, list := get(t, op, srv.URL+"/ui/sites"); !strings.Contains(list, "of 20") || !strings.Contains(list, "ACME Corp") {
+		t.Errorf("the operator on acme's hostname:\n%s", list)
 	}
 }

@@ -20,6 +20,7 @@ const sessionTTL = 12 * time.Hour
 // session is one login: its role and the CSRF token its forms carry.
 type session struct {
 	id      string
+	who     daemon.Principal
 	role    daemon.Role
 	csrf    string
 	expires time.Time
@@ -39,8 +40,8 @@ func randomHex(n int) string {
 }
 
 // start creates a session for role and sets its cookie.
-func (s *sessions) start(w http.ResponseWriter, r *http.Request, role daemon.Role) *session {
-	se := &session{id: randomHex(32), role: role, csrf: randomHex(32), expires: s.now().Add(sessionTTL)}
+func (s *sessions) start(w http.ResponseWriter, r *http.Request, who daemon.Principal) *session {
+	se := &session{id: randomHex(32), who: who, role: who.Role, csrf: randomHex(32), expires: s.now().Add(sessionTTL)}
 	s.mu.Lock()
 	for id, old := range s.m { // drop expired sessions as new ones come
 		if s.now().After(old.expires) {
@@ -87,9 +88,9 @@ func (se *session) validCSRF(r *http.Request) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(se.csrf)) == 1
 }
 
-// audit names who did something, for the audit log: the role and a
-// short, non-secret tag of the session (a hash would add nothing: the id
-// is random and the tag is a prefix too short to reuse).
+// audit names who did something, for the audit log: the token's name
+// and role and a short, non-secret tag of the session (a prefix of its
+// random id, too short to reuse).
 func (se *session) audit() string {
-	return se.role.String() + " session " + se.id[:8]
+	return se.who.Name + " (" + se.role.String() + ") session " + se.id[:8]
 }

@@ -58,6 +58,15 @@ defaults:
 backups:
   server: @@Backups.server@@
   dir: @@Backups.dir@@
+clients:
+  @@Config.clients{}@@:
+    name: @@Client.name@@
+    hostname: @@Client.hostname@@
+    logo: @@Client.logo@@
+    colors:
+      primary: @@ClientColors.primary@@
+      background: @@ClientColors.background@@
+    support: @@Client.support@@
 `,
 	"servers/web1.yaml": `kind: @@Server.kind@@
 name: @@Server.name@@
@@ -184,6 +193,7 @@ tls:
   challenge: @@TLS.challenge@@
 health:
   path: @@Health.path@@
+client: @@Site.client@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -226,6 +236,7 @@ services:
   dns: { type: bind }
 `,
 	"code/app/index.php": "<?php\n",
+	"brand/logo.png":     "\x89PNG\r\n",
 }
 
 // corpusBenign is the valid value of each placeholder.
@@ -341,6 +352,14 @@ var corpusBenign = map[string]string{
 	"LBService.reload[]":              "nginx",
 	"Platform.lb":                     "lb1",
 	"Health.path":                     "/health",
+	"Config.clients{}":                "acme-corp",
+	"Client.name":                     "ACME Corp",
+	"Client.hostname":                 "panel.acme.example",
+	"Client.logo":                     "brand/logo.png",
+	"ClientColors.primary":            "#0b5cad",
+	"ClientColors.background":         "#ffffff",
+	"Client.support":                  "support@acme.example",
+	"Site.client":                     "acme-corp",
 }
 
 // hostile is one way to break a value: added to the benign value, or

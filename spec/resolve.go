@@ -286,7 +286,8 @@ type ResolvedSite struct {
 	RedirectAliases bool         `json:"redirect_aliases,omitempty"`
 	Platform        string       `json:"platform"`
 	Type            string       `json:"type"`
-	Servers         []string     `json:"servers"` // web servers that serve the site
+	Client          string       `json:"client,omitempty"` // berth.yaml's client the site belongs to
+	Servers         []string     `json:"servers"`          // web servers that serve the site
 	Docroot         string       `json:"docroot,omitempty"`
 	PHP             string       `json:"php,omitempty"` // empty for static sites
 	State           string       `json:"state"`
@@ -553,6 +554,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			RedirectAliases: s.RedirectAliases,
 			Platform:        p.Name,
 			Type:            p.Type,
+			Client:          s.Client,
 			Servers:         slices.Clone(p.Servers),
 			Docroot:         p.Docroot,
 			State:           cmp.Or(set.State, "enabled"),

@@ -68,6 +68,7 @@ type Config struct {
 	Policy       Policy                  `yaml:"policy" json:"policy,omitempty" doc:"Safety limits applied to every plan."`
 	Defaults     SiteSettings            `yaml:"defaults" json:"defaults,omitempty" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
 	Backups      Backups                 `yaml:"backups" json:"backups,omitzero" doc:"Where site backups are kept."`
+	Clients      map[string]*Client      `yaml:"clients" json:"clients,omitempty" doc:"The agency's clients by short name: the branded dashboard each gets; a site names its client." keyrule:"name"`
 }
 
 // Environment is one environment of the repo, following one Git branch.
@@ -247,6 +248,7 @@ type Site struct {
 	DNS             *SiteDNS `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
 	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
 	Health          *Health  `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
+	Client          string   `yaml:"client" json:"client,omitempty" doc:"The client the site belongs to (berth.yaml clients): its viewer tokens see the site on the client's dashboard." rule:"name"`
 	SiteSettings    `yaml:",inline"`
 
 	// Domain and ASCIIAliases are Name and Aliases in ASCII (punycode),

@@ -65,6 +65,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 	if r.Config != nil {
 		c.config(r.Config)
 		c.backups(r.Config)
+		c.clients(r.Config)
 	}
 	for _, s := range r.Servers {
 		c.server(s, envs)
@@ -480,6 +481,7 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 			}
 		}
 	}
+	c.siteClient(s)
 	c.envRefs(m, subject, s.Environments, envs)
 	c.sameEnvs(s, envs, "db.server", s.DB != nil, func() string { return s.DB.Server })
 	c.sameEnvs(s, envs, "dns.server", s.DNS != nil, func() string { return s.DNS.Server })

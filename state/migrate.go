@@ -115,6 +115,16 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX acme_orders_at ON acme_orders (directory, at)`,
 	},
+	// 5: the dashboard's and API's tokens (tokens.go).
+	{
+		`CREATE TABLE api_tokens (
+			name    TEXT    PRIMARY KEY,
+			role    TEXT    NOT NULL,
+			client  TEXT    NOT NULL DEFAULT '',
+			hash    BLOB    NOT NULL UNIQUE,
+			created INTEGER NOT NULL
+		)`,
+	},
 }
 
 // SchemaVersion is the schema version this berth writes.

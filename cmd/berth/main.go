@@ -35,6 +35,7 @@ func commands() []command {
 		{"backups", "list a site's backups and verify them", runBackups},
 		{"restore", "restore a site from a backup, after backing it up", runRestore},
 		{"serve", "run the daemon: keep every environment converged to its branch", runServe},
+		{"token", "create, list and revoke the dashboard's and API's tokens", runToken},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},
 		{"version", "print berth's version", runVersion},
 		{"completion", "print the shell completion script for bash, zsh or fish", runCompletion},

@@ -237,6 +237,7 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*hooks.Load()).ServeHTTP(w, r) }))
+	access.UseStore(store)
 	mux.Handle("/", d.Handler(&access))
 	mux.Handle("/ui/", dashboard.New(dashboard.Config{Source: d, Runs: store, Tokens: &access, Logger: log}).Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
