@@ -88,6 +88,9 @@ type Config struct {
 	// Schedule that of the scheduled jobs (backups that are due); zero
 	// disables a timer.
 	Poll, Drift, Schedule time.Duration
+	// Health is how often every site is checked on each of its web
+	// servers (health.go); 0: never.
+	Health time.Duration
 	// Now is the clock of scheduled jobs; nil: time.Now.
 	Now func() time.Time
 	// Notifier, when set, is sent a message per change of an
@@ -257,6 +260,9 @@ func (d *Daemon) follow(ctx context.Context, wg *sync.WaitGroup, envs []envConfi
 		wctx, cancel := context.WithCancel(ctx)
 		w := d.worker(e, cancel)
 		wg.Go(func() { w.loop(wctx) })
+		if d.cfg.Health > 0 {
+			wg.Go(func() { w.healthLoop(wctx, d.cfg.Health) })
+		}
 		w.trigger(reason)
 	}
 }
@@ -313,7 +319,7 @@ func (d *Daemon) fetch(ctx context.Context) error {
 func (d *Daemon) worker(e envConfig, cancel context.CancelFunc) *envWorker {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	w := &envWorker{d: d, env: e.name, branch: e.branch, cancel: cancel, wake: make(chan struct{}, 1), pending: map[string]bool{},
+	w := &envWorker{d: d, env: e.name, branch: e.branch, cancel: cancel, wake: make(chan struct{}, 1), checkNow: make(chan struct{}, 1), pending: map[string]bool{},
 		log: d.cfg.Logger.With().Str("env", e.name).Logger()}
 	w.status = EnvStatus{Env: e.name, Branch: e.branch, Phase: PhaseProgressing, Health: HealthUnknown}
 	if rev, at, err := d.cfg.Store.LastApplied(context.Background(), e.name); err == nil {

@@ -92,7 +92,13 @@ type envWorker struct {
 	// the dashboard), kept when a later revision fails to build.
 	sites   []SiteView
 	clients map[string]ClientView
-	retry   bool // the last apply failed: try the same revision again
+	// healthRes is the desired state the health checks check (that of
+	// the revision last built), checks their last results by site, and
+	// checkNow asks for a round after a run.
+	healthRes *spec.Resolved
+	checks    map[string]siteCheck
+	checkNow  chan struct{}
+	retry     bool // the last apply failed: try the same revision again
 	// settled is the last status that was not Progressing: a
 	// notification goes out when the next one differs (notify.go).
 	settled *EnvStatus
@@ -116,6 +122,7 @@ func (w *envWorker) snapshot() EnvStatus {
 	s := w.status
 	s.Problems = slices.Clone(s.Problems)
 	s.Sites = slices.Clone(s.Sites)
+	w.withChecks(&s)
 	return s
 }
 
@@ -333,6 +340,16 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	w.d.cfg.Metrics.runs.WithLabelValues(w.env, out.Record.Result).Inc()
 	w.d.cfg.Metrics.runDuration.WithLabelValues(w.env).Observe(time.Since(start).Seconds())
 	w.certificates(ctx, log, ws.res)
+	w.mu.Lock()
+	unchecked := w.checks == nil
+	w.healthRes = ws.res // checked once a run of it ended, not while it applies
+	w.mu.Unlock()
+	if unchecked || (!reportOnly && out.Plan != nil && !out.Plan.Empty()) {
+		select { // the sites as they answer after the run
+		case w.checkNow <- struct{}{}:
+		default:
+		}
+	}
 	if reportOnly && out.Plan != nil {
 		w.report(log, rev, out)
 		return

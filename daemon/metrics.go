@@ -16,6 +16,7 @@ type Metrics struct {
 	phase         *prometheus.GaugeVec
 	CertExpiry    *prometheus.GaugeVec // set by the TLS feature: expiry of each certificate
 	skippedChecks prometheus.Counter
+	health        *healthMetrics
 }
 
 // NewMetrics registers the daemon's metrics (and the Go runtime's) in a
@@ -49,6 +50,7 @@ func NewMetrics() *Metrics {
 			Name: "berth_runs_skipped_total", Help: "Triggers that found the branch head already applied and did nothing.",
 		}),
 	}
+	m.health = newHealthMetrics(m.Registry)
 	m.Registry.MustRegister(m.runs, m.runDuration, m.lastSuccess, m.resources, m.webhooks, m.phase, m.CertExpiry, m.skippedChecks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth/daemon"
+	berthrun "github.com/berthhq/berth/run"
 )
 
 // PageSize is how many sites one page of the list shows.
@@ -16,6 +18,9 @@ const PageSize = 50
 type Row struct {
 	*daemon.SiteView
 	Sync, Health, Message string
+	// Nodes are its web servers' answers to the last health check.
+	Nodes     []berthrun.NodeHealth
+	CheckedAt *time.Time
 }
 
 // Query is the site list's filter, sort and page, from the URL.
@@ -54,7 +59,7 @@ func rows(views []daemon.SiteView, st []daemon.SiteStatus) []Row {
 		if !ok {
 			s = by[v.Name]
 		}
-		out[i] = Row{SiteView: v, Sync: s.Sync, Health: s.Health, Message: s.Message}
+		out[i] = Row{SiteView: v, Sync: s.Sync, Health: s.Health, Message: s.Message, Nodes: s.Nodes, CheckedAt: s.CheckedAt}
 	}
 	return out
 }
@@ -109,10 +114,12 @@ func matchServer(r Row, server string) bool {
 	return server == "" || slices.Contains(r.Servers, server) || r.LB == server || strings.HasSuffix(r.DB, " on "+server)
 }
 
-// rank orders the sites that need attention first: degraded, then out of
-// sync, then the rest.
+// rank orders the sites that need attention first: down, degraded, then
+// out of sync, then the rest.
 func rank(r Row) int {
 	switch {
+	case r.Health == daemon.SiteDown:
+		return -1
 	case r.Health == "Degraded":
 		return 0
 	case r.Sync == "OutOfSync":

@@ -23,6 +23,8 @@ const (
 	EventRecovered  = "recovered"
 	EventJobFailed  = "job-failed"
 	EventJobHealthy = "job-recovered"
+	EventSiteDown   = "site-down"
+	EventSiteUp     = "site-up"
 )
 
 // Message is one notification.

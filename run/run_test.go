@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -148,7 +149,7 @@ func TestConverge(t *testing.T) {
 				if got.Health != HealthDegraded || got.Sync != OutOfSync || !strings.Contains(got.Message, "web") {
 					t.Errorf("site %+v, want degraded with web's failure", got)
 				}
-			} else if got != tt.site {
+			} else if !reflect.DeepEqual(got, tt.site) {
 				t.Errorf("site %+v, want %+v", got, tt.site)
 			}
 		})

@@ -1,6 +1,8 @@
 package run
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"maps"
@@ -40,6 +42,11 @@ type SiteStatus struct {
 	// Message is why the site is out of sync or degraded: its first
 	// difference ("~ site/x/vhost@web1") or its failure.
 	Message string `json:"message,omitempty"`
+	// Nodes are the answers of the site's web servers to the last health
+	// check, and CheckedAt when it ran (berth serve checks every
+	// --health-interval; berth status --observe checks once).
+	Nodes     []NodeHealth `json:"nodes,omitempty"`
+	CheckedAt *time.Time   `json:"checked_at,omitempty"`
 }
 
 // Env is an environment's sync state and health and its sites'.

@@ -44,20 +44,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		"--poll", "0", "--drift-interval", "0", "--api-token-file", opToken)
 	p.until("production synced", func(st map[string]daemon.EnvStatus) bool { return st["production"].Phase == daemon.PhaseSynced })
 
-	browser := func(token string) (*http.Client, string) {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar}
-		resp, err := c.PostForm(p.api+"/ui/login", url.Values{"token": {token}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Request.URL.Path != "/ui/" {
-			t.Fatalf("login: %d at %s\n%s", resp.StatusCode, resp.Request.URL, body)
-		}
-		return c, string(body)
-	}
+	browser := func(token string) (*http.Client, string) { return dashboardLogin(t, p.api, token) }
 	page := func(c *http.Client, path string, want ...string) string {
 		t.Helper()
 		resp, err := c.Get(p.api + path)
@@ -110,7 +97,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		return false
 	})
 	page(op, "/ui/runs?env=production", daemon.ReasonManual)
-	if b, _ := os.ReadFile(p.log); !strings.Contains(string(b), "audit: reconcile now") || !strings.Contains(string(b), "operator session") {
+	if b, _ := os.ReadFile(p.log); !strings.Contains(string(b), "audit: reconcile now") || !strings.Contains(string(b), "operator token file (admin) session") {
 		t.Errorf("no audit line for the reconcile in the log")
 	}
 
@@ -127,4 +114,22 @@ func TestDashboardEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("reader's reconcile: %d, want 403", resp.StatusCode)
 	}
+}
+
+// dashboardLogin logs in to the dashboard at api with token, as a browser
+// (a cookie jar), and returns it with the page it landed on.
+func dashboardLogin(t *testing.T, api, token string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(api+"/ui/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/ui/" {
+		t.Fatalf("login: %d at %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	return c, string(body)
 }

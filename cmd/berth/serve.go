@@ -37,7 +37,7 @@ import (
 type serveFlags struct {
 	repo, stateDir, listen, configBranch, notifyFile string
 	envs                                             stringList
-	poll, drift, schedule                            time.Duration
+	poll, drift, schedule, health                    time.Duration
 	noSelfHeal, watch                                bool
 	webhookSecretFile                                string
 	hooks                                            hookFiles
@@ -63,6 +63,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.poll, "poll", time.Minute, "fetch interval (with ±10% jitter); 0 disables polling")
 	fs.DurationVar(&f.drift, "drift-interval", 10*time.Minute, "re-observe the servers this often and converge drift; 0 disables")
 	fs.StringVar(&f.notifyFile, "notify-file", "", "outgoing webhooks to notify of state changes, one \"NAME generic|slack URL\" per line (a secret file: the URLs are credentials)")
+	fs.DurationVar(&f.health, "health-interval", time.Minute, "check every site on each of its web servers over HTTP this often (and after each run that changed something): status, dashboard, berth_site_up, site-down/site-up notifications; 0 disables")
 	fs.DurationVar(&f.schedule, "schedule-interval", 5*time.Minute, "look this often for scheduled jobs that are due (sites' backup.schedule); 0 disables")
 	fs.BoolVar(&f.noSelfHeal, "no-self-heal", false, "only report drift found by the drift timer, do not repair it")
 	fs.BoolVar(&f.watch, "watch", false, "watch a local --repo and run on every commit (Git) or file change (plain directory)")
@@ -283,7 +284,7 @@ func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir
 		},
 		Code:         func() desired.Code { return newGitCode(stateDir, f.git) },
 		Version:      version,
-		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, Schedule: f.schedule, SelfHeal: !f.noSelfHeal,
+		ConfigBranch: f.configBranch, Envs: f.envs, Poll: f.poll, Drift: f.drift, Schedule: f.schedule, Health: f.health, SelfHeal: !f.noSelfHeal,
 		Logger: log, TLS: f.tls,
 	}
 }

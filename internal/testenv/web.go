@@ -169,6 +169,7 @@ type PHPFPMServer struct {
 	Dir    string
 	Socket string
 	Proc   *Proc
+	argv   []string
 }
 
 // PHPFPM starts php-fpm in the foreground and stops it when the test ends.
@@ -181,7 +182,7 @@ func PHPFPM(t testing.TB) *PHPFPMServer {
 	p := &PHPFPMServer{Dir: d, Socket: filepath.Join(d, "run", "site1.sock")}
 	conf := fmt.Sprintf(`[global]
 pid = %[1]s/run/php-fpm.pid
-error_log = %[1]s/log/php-fpm.log
+error_log = /proc/self/fd/2
 daemonize = no
 [site1]
 user = nobody
@@ -198,7 +199,15 @@ pm.max_children = 4
 	if out, err := exec.Command(bin, "-t", "-y", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("testenv: php-fpm -t: %v\n%s", err, out)
 	}
-	p.Proc = start(t, "php-fpm", filepath.Join(d, "log", "stderr.log"), []string{bin, "-F", "-y", cfg}, nil)
+	p.argv = []string{bin, "-F", "-y", cfg}
+	p.run(t)
+	return p
+}
+
+// run starts php-fpm and waits until its pool accepts connections.
+func (p *PHPFPMServer) run(t testing.TB) {
+	t.Helper()
+	p.Proc = start(t, "php-fpm", filepath.Join(p.Dir, "log", "stderr.log"), p.argv, nil)
 	// The socket file appears before php-fpm accepts on it: wait for a
 	// connection, not for the file.
 	if err := waitFor(p.Proc, "socket "+p.Socket, 10*time.Second, func() bool {
@@ -210,7 +219,13 @@ pm.max_children = 4
 	}); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	return p
+}
+
+// Start starts php-fpm again, with the same configuration, after
+// p.Proc.Stop (the pools berth wrote into included directories too).
+func (p *PHPFPMServer) Start(t testing.TB) {
+	t.Helper()
+	p.run(t)
 }
 
 func mkdir(t testing.TB, d string) {
