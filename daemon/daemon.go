@@ -97,6 +97,12 @@ type Config struct {
 	// environment's state (stalled, run failed, drift found, recovered)
 	// and of a scheduled job's (failed, recovered).
 	Notifier *notify.Notifier
+	// Statuses, when set, gets a commit status per environment on the
+	// commit a run applies: pending when it starts, success or failure
+	// when it ends, linking to the run's page under PublicURL (the
+	// dashboard's address as the forge's users reach it).
+	Statuses  Statuses
+	PublicURL string
 	// SelfHeal applies drift found by the drift timer; without it drift is
 	// only reported (phase OutOfSync).
 	SelfHeal bool

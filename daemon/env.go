@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/forge"
 	"github.com/berthhq/berth/reconcile"
 	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
@@ -302,6 +303,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 	logs := &logHook{log: log}
 	prepared := ws.runOf(logs)
 	defer w.d.connect(ws.hosts, ws.res)()
+	status := !reportOnly && reportsStatus(trigger, rev)
 	out, err := prepared.Converge(ctx, berthrun.Options{
 		Trigger:    trigger,
 		Plan:       planOptions(),
@@ -314,6 +316,9 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 			log = log.With().Int64("run", id).Logger()
 			logs.log, logs.run = log, id
 			w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
+			if status {
+				w.postStatus(log, rev, id, forge.StatePending, "berth is converging "+w.env)
+			}
 		},
 		// The daemon approves every plan; it logs what it applies.
 		Approve: func(plan *reconcile.Plan) error {
@@ -332,6 +337,13 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 		log.Error().Err(out.RecordErr).Msg("cannot record the run")
 	}
 	w.setLastRun(ctx, out.Run)
+	if status {
+		if out.Err != nil {
+			w.postStatus(log, rev, out.Run, forge.StateFailure, firstLine(out.Err.Error()))
+		} else {
+			w.postStatus(log, rev, out.Run, forge.StateSuccess, w.env+" converged")
+		}
+	}
 	if plan := out.Plan; plan != nil {
 		sum := plan.Summary()
 		w.d.cfg.Metrics.resources.WithLabelValues(w.env, "synced").Set(float64(plan.Unchanged))

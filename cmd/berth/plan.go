@@ -19,6 +19,8 @@ type planFlags struct {
 	envFlags
 	json, markdown, noColor bool
 	out                     string // --out: the whole plan, into this file
+	comment                 int    // --comment: the pull request to comment on
+	forge                   forgeFlags
 }
 
 func (f *planFlags) register(fs *flag.FlagSet) {
@@ -27,6 +29,8 @@ func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	fs.BoolVar(&f.markdown, "markdown", false, "print the plan as Markdown, for a pull-request comment")
 	fs.BoolVar(&f.noColor, "no-color", false, "no colour even on a terminal")
+	fs.IntVar(&f.comment, "comment", 0, "also put the plan (as --markdown prints it) in one comment on this pull request of the forge (--forge-url, --forge-repo, --forge-token-file), created the first time and edited in place after")
+	f.forge.register(fs)
 	fs.StringVar(&f.out, "out", "", "also write the whole plan (every change and diff; with --markdown its unshortened Markdown) into this file")
 }
 
@@ -101,6 +105,13 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "berth plan: --out: %v\n", err)
 			return exitError
 		}
+	}
+	if f.comment > 0 {
+		msg, err := f.forge.comment(p, f.comment)
+		if err != nil {
+			return exitFor(fmt.Errorf("--comment: %w", err), "plan", stderr)
+		}
+		fmt.Fprintln(stderr, msg)
 	}
 	if len(p.Unreachable) > 0 {
 		return exitError

@@ -38,6 +38,8 @@ type serveFlags struct {
 	repo, stateDir, listen, configBranch, notifyFile string
 	envs                                             stringList
 	poll, drift, schedule, health                    time.Duration
+	forge                                            forgeFlags
+	publicURL                                        string
 	noSelfHeal, watch                                bool
 	webhookSecretFile                                string
 	hooks                                            hookFiles
@@ -69,6 +71,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.watch, "watch", false, "watch a local --repo and run on every commit (Git) or file change (plain directory)")
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "refused: one secret for every receiver lets a GitLab token forge GitHub signatures; use the per-receiver flags")
 	fs.StringVar(&f.hooks.github, "github-secret-file", "", "file holding the HMAC key of /hooks/github; that receiver is off without it")
+	f.forge.register(fs)
+	fs.StringVar(&f.publicURL, "public-url", "", "the address the dashboard is reached at by the forge's users (e.g. https://berth.example.com): commit statuses link to the runs there")
 	fs.StringVar(&f.hooks.gitea, "gitea-secret-file", "", "file holding the HMAC key of /hooks/gitea (Gitea, Forgejo); that receiver is off without it")
 	fs.StringVar(&f.hooks.gitlab, "gitlab-token-file", "", "file holding the token of /hooks/gitlab; that receiver is off without it")
 	fs.StringVar(&f.hooks.generic, "generic-token-file", "", "file holding the bearer token of /hooks/generic; that receiver is off without it")
