@@ -111,6 +111,13 @@ type Record struct {
 	// Adopted is set when the thing existed before berth recorded it: berth
 	// then never deletes it.
 	Adopted bool `json:"adopted,omitempty"`
+	// Imported is set, with Adopted, by berth import on a hand-made file
+	// that differs from berth's rendering: Hash is then the hash of the
+	// rendering of the repo import wrote, and the file keeps its bytes
+	// while the desired content stays that rendering (the kind says
+	// "kept as found"); the repo's first change to it rewrites it. What
+	// import adopted stays Adopted after berth changed it: never deleted.
+	Imported bool `json:"imported,omitempty"`
 	// Pending is set on the record Apply saves before it writes (an
 	// intent), and cleared once the write stuck: berth's own files are
 	// berth's even when a crash cuts the run between the write and the
