@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/testenv"
+)
+
+// TestEndToEndImport: a server with five hand-made nginx vhosts (three
+// static, two PHP), two hand-made PHP-FPM pools and two MariaDB
+// databases, plus a vhost berth cannot express and a database of no
+// site, on real nginx, PHP-FPM and MariaDB. berth import writes the
+// repo, which validates; the first apply leaves every hand-made vhost's
+// bytes as they were and the sites answer as before; the databases keep
+// their data. An alias added in the repo then converges: berth rewrites
+// that site's vhost and nginx answers the new name.
+func TestEndToEndImport(t *testing.T) {
+	w := newPHPWeb(t)
+	n, f := w.nginx, w.webFixture
+	my := testenv.MariaDB(t)
+
+	// The hand-made server: document roots, pools, vhosts, databases.
+	hand := filepath.Join(w.base, "hand")
+	runDir := filepath.Join(w.phpRoot, "8.2", "run")
+	type handSite struct{ name, body, pool string }
+	sites := []handSite{
+		{"static1.example.test", "static one", ""},
+		{"static2.example.test", "static two", ""},
+		{"static3.example.test", "static three", ""},
+		{"shop.example.test", "", "shop"},
+		{"blog.example.test", "", "blog"},
+	}
+	vhosts := map[string]string{} // site -> vhost file
+	for _, s := range sites {
+		root := filepath.Join(hand, s.name)
+		mustWrite(t, filepath.Join(root, "index.html"), s.body+"\n")
+		vhost := fmt.Sprintf("server {\n    listen %s;\n    server_name %s www.%s;\n    root %s;\n    index index.html index.php;\n    location / {\n        try_files $uri $uri/ =404;\n    }\n", n.Addr, s.name, s.name, root)
+		if s.pool != "" {
+			mustWrite(t, filepath.Join(root, "index.php"), "<?php echo 'php site ', $_SERVER['SERVER_NAME'], \"\\n\";\n")
+			os.Remove(filepath.Join(root, "index.html"))
+			vhost = strings.Replace(vhost, "index index.html index.php;", "index index.php;", 1)
+			vhost += fmt.Sprintf("    location ~ \\.php$ {\n        include /etc/nginx/fastcgi_params;\n        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n        fastcgi_pass unix:%s;\n    }\n", filepath.Join(runDir, s.pool+"-hand.sock"))
+			mustWrite(t, filepath.Join(w.poolDir, s.pool+".conf"), fmt.Sprintf("[%s]\nuser = nobody\ngroup = nogroup\nlisten = %s/$pool-hand.sock\nlisten.owner = nobody\nlisten.group = nogroup\nlisten.mode = 0660\npm = ondemand\npm.max_children = 2\n", s.pool, runDir))
+		}
+		vhost += "}\n"
+		vhosts[s.name] = filepath.Join(n.SitesDir, s.name+".conf")
+		mustWrite(t, vhosts[s.name], vhost)
+	}
+	odd := filepath.Join(n.SitesDir, "odd.example.test.conf")
+	mustWrite(t, odd, fmt.Sprintf("server {\n    listen %s;\n    server_name odd.example.test;\n    root %s;\n    autoindex on;\n}\n", n.Addr, hand))
+	if err := n.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	reloadPHP(t, w)
+	my.SQL(t, "CREATE DATABASE shop_example_test; CREATE TABLE shop_example_test.orders (id INT); INSERT INTO shop_example_test.orders VALUES (7);"+
+		"CREATE DATABASE blogdb; CREATE TABLE blogdb.posts (id INT); INSERT INTO blogdb.posts VALUES (9); CREATE DATABASE leftover;")
+
+	static := func(body string) func(*http.Response, string) bool {
+		return func(r *http.Response, b string) bool { return r.StatusCode == 200 && strings.TrimSpace(b) == body }
+	}
+	php := func(name string) func(*http.Response, string) bool {
+		return func(r *http.Response, b string) bool { return r.StatusCode == 200 && strings.Contains(b, "php site "+name) }
+	}
+	answers := func() {
+		t.Helper()
+		for _, s := range sites {
+			if s.pool == "" {
+				f.get(s.name, "/", static(s.body))
+				f.get("www."+s.name, "/", static(s.body))
+			} else {
+				f.get(s.name, "/index.php", php(s.name))
+			}
+		}
+	}
+	answers() // the hand-made server works before berth
+
+	f.write("berth.yaml", "environments:\n  production: { branch: main }\n")
+	f.write("servers/web.yaml", w.webServer(fmt.Sprintf("  db: { type: mariadb, socket: %s }\n", my.Socket)))
+	if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	cli := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != want {
+			t.Fatalf("berth %s: exit %d, want %d\n%s\n%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
+		}
+		return out.String()
+	}
+	out := cli(0, "import", "--env", "production", "--repo", f.repo, "--state-dir", f.stateDir, "--db", "blog.example.test=blogdb", "web")
+	t.Logf("berth import:\n%s", out)
+	for _, want := range []string{
+		"wrote sites/static1.example.test.yaml", "wrote platforms/shop-example-test.yaml",
+		"imported shop.example.test (platform shop-example-test): adopted " + vhosts["shop.example.test"] + ", database shop_example_test",
+		"imported blog.example.test (platform blog-example-test): adopted " + vhosts["blog.example.test"] + ", database blogdb",
+		"not imported: vhost " + odd + ":1 (odd.example.test): berth cannot express autoindex on (line 5)",
+		"not imported: database leftover: no site is named after it: give it one with --db SITE=leftover",
+		"5 sites imported",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("berth import does not say %q", want)
+		}
+	}
+	cli(0, "validate", f.repo)
+	// Import never writes over a file: a second import finds every site
+	// already in the repo.
+	again := cli(0, "import", "--env", "production", "--repo", f.repo, "--state-dir", f.stateDir, "web")
+	if !strings.Contains(again, "the repo already has site/static1.example.test") || strings.Contains(again, "wrote ") {
+		t.Errorf("a second import:\n%s", again)
+	}
+
+	before := map[string][]byte{}
+	for _, p := range append([]string{odd}, mapValues(vhosts)...) {
+		before[p] = mustRead(t, p)
+	}
+	code, plan, errOut := f.berth("plan")
+	if code != 0 && code != 2 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, plan, errOut)
+	}
+	t.Logf("first plan:\n%s", plan)
+	for _, p := range vhosts {
+		if strings.Contains(plan, p) {
+			t.Errorf("the first plan changes the hand-made vhost %s", p)
+		}
+	}
+	f.mustApply()
+	for p, b := range before {
+		if !bytes.Equal(mustRead(t, p), b) {
+			t.Errorf("the first apply changed the hand-made %s", p)
+		}
+	}
+	answers()
+	if got := strings.TrimSpace(my.SQL(t, "SELECT id FROM shop_example_test.orders UNION ALL SELECT id FROM blogdb.posts")); got != "7\n9" {
+		t.Errorf("the adopted databases hold %q", got)
+	}
+	if out := f.mustApply(); !strings.Contains(out, "No changes") {
+		t.Errorf("a second apply is not empty:\n%s", out)
+	}
+
+	// An edit in the repo converges: a new alias, and a new name served.
+	site := filepath.Join(f.repo, "sites", "static1.example.test.yaml")
+	text := strings.Replace(string(mustRead(t, site)), `aliases: ["www.static1.example.test"]`, `aliases: ["www.static1.example.test", "new.example.test"]`, 1)
+	if err := os.WriteFile(site, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = f.mustApply()
+	if !strings.Contains(out, vhosts["static1.example.test"]) {
+		t.Errorf("the apply after the edit does not rewrite the vhost:\n%s", out)
+	}
+	f.get("new.example.test", "/", static("static one"))
+	f.get("static1.example.test", "/", static("static one"))
+	if out := f.mustApply(); !strings.Contains(out, "No changes") {
+		t.Errorf("the apply after the edit did not converge:\n%s", out)
+	}
+	for _, p := range []string{vhosts["static2.example.test"], vhosts["shop.example.test"], odd} {
+		if !bytes.Equal(mustRead(t, p), before[p]) {
+			t.Errorf("the edit of static1 changed %s", p)
+		}
+	}
+	answers()
+}
+
+// reloadPHP makes the test's PHP-FPM read the pools again and waits for
+// the hand-made pools' sockets to accept.
+func reloadPHP(t *testing.T, w *phpWeb) {
+	t.Helper()
+	if err := syscall.Kill(w.php.Proc.Cmd.Process.Pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	for _, pool := range []string{"shop", "blog"} {
+		sock := filepath.Join(w.phpRoot, "8.2", "run", pool+"-hand.sock")
+		testenv.Eventually(t, "PHP-FPM pool "+pool+" accepts", 10*time.Second, func() bool {
+			c, err := net.Dial("unix", sock)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+}
+
+func mustWrite(t *testing.T, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mapValues(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+
