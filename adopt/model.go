@@ -217,6 +217,7 @@ func (in Input) pairDatabases(r *Result) {
 		dbs[d] = true
 	}
 	paired := map[string]bool{}
+	pg := in.Server.DB != nil && in.Server.DB.Type == "postgresql"
 	for _, sn := range slices.Sorted(maps.Keys(in.Pairs)) {
 		db := in.Pairs[sn]
 		s := bySite[sn]
@@ -225,19 +226,24 @@ func (in Input) pairDatabases(r *Result) {
 			r.Skipped = append(r.Skipped, Skip{What: "--db " + sn + "=" + db, Reason: "no site of that name was imported"})
 		case !dbs[db]:
 			r.Skipped = append(r.Skipped, Skip{What: "--db " + sn + "=" + db, Reason: "the server has no database of that name"})
+		case pg:
+			paired[db] = true
+			r.Skipped = append(r.Skipped, Skip{What: "--db " + sn + "=" + db, Reason: pgReason})
 		default:
 			s.Database, paired[db] = db, true
 		}
 	}
 	for i := range r.Sites {
 		s := &r.Sites[i]
-		if d := spec.DatabaseName(s.Domain); s.Database == "" && dbs[d] && !paired[d] {
+		if d := spec.DatabaseName(s.Domain); s.Database == "" && dbs[d] && !paired[d] && !pg {
 			s.Database, paired[d] = d, true
 		}
 	}
 	for _, d := range in.Found.Databases {
 		switch {
 		case paired[d]:
+		case pg:
+			r.Skipped = append(r.Skipped, Skip{What: "database " + d, Reason: pgReason})
 		case spec.RuleDBName.Check(d) != nil:
 			r.Skipped = append(r.Skipped, Skip{What: "database " + d, Reason: fmt.Sprintf("%v", spec.RuleDBName.Check(d))})
 		default:
@@ -257,6 +263,9 @@ func (in Input) pairDatabases(r *Result) {
 	}
 	slices.SortFunc(r.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 }
+
+// pgReason is why no PostgreSQL database is adopted.
+const pgReason = "a PostgreSQL database is not adopted: berth makes the site's role its owner and revokes PUBLIC's rights on it, which would change what the hand-made site connects with; its site is imported without db"
 
 // The documents of a site; every value already passed its rule.
 func (in Input) documents(s Site, v Vhost) []File {
