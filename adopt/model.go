@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
@@ -111,7 +113,29 @@ func Model(in Input) *Result {
 		}
 	}
 	in.pairDatabases(r)
+	for i := range r.Skipped {
+		r.Skipped[i].What, r.Skipped[i].Reason = printable(r.Skipped[i].What), printable(r.Skipped[i].Reason)
+	}
 	return r
+}
+
+// printable escapes what a terminal would act on (control characters,
+// invalid UTF-8) in text that holds values read from a server.
+func printable(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[0])
+		case !unicode.IsPrint(r) && r != ' ':
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // site models one vhost, or says why it cannot.
@@ -292,7 +316,8 @@ func siteFile(in Input, s Site) File {
 	b.WriteString(schemaLine)
 	fmt.Fprintf(&b, "#\n# Imported by berth import from server %s: %s.\n", in.Server.Name, s.Vhost)
 	if s.Pool != "" {
-		fmt.Fprintf(&b, "# PHP went to the hand-made pool %s; berth runs the site's own pool.\n", s.Pool)
+		// Not the pool's name: it is the server's, unchecked.
+		fmt.Fprintf(&b, "# PHP went to a hand-made pool; berth runs the site's own pool beside it.\n")
 	}
 	fmt.Fprintf(&b, "kind: Site\nname: %s\nplatform: %s\n", q(s.Name), q(s.Platform))
 	if len(s.aliases) > 0 {

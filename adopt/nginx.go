@@ -38,11 +38,11 @@ type directive struct {
 func ParseNginx(file string, data []byte) ([]Vhost, error) {
 	toks, err := nginxTokens(string(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s:%w", file, err)
 	}
-	ds, rest, err := nginxBlock(toks, false)
+	ds, rest, err := nginxBlock(toks, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s:%w", file, err)
 	}
 	if len(rest) > 0 {
 		return nil, fmt.Errorf("%s:%d: unexpected }", file, rest[0].line)
@@ -209,9 +209,11 @@ func nginxTokens(s string) ([]token, error) {
 	return toks, nil
 }
 
-// nginxBlock parses directives until the end of toks or, when inner, a
-// closing }, returning the tokens after it.
-func nginxBlock(toks []token, inner bool) ([]directive, []token, error) {
+// nginxBlock parses directives until the end of toks or, for a block
+// opened at line open (0: the file's top level), its closing }, returning
+// the tokens after it. Errors start with their line: "12: ...".
+func nginxBlock(toks []token, open int) ([]directive, []token, error) {
+	inner := open > 0
 	var out []directive
 	for len(toks) > 0 {
 		t := toks[0]
@@ -239,19 +241,19 @@ func nginxBlock(toks []token, inner bool) ([]directive, []token, error) {
 		case "{":
 			var err error
 			d.isBlk = true
-			if d.block, toks, err = nginxBlock(toks[1:], true); err != nil {
+			if d.block, toks, err = nginxBlock(toks[1:], d.line); err != nil {
 				return nil, nil, err
 			}
 			if d.block == nil {
 				d.block = []directive{}
 			}
 		default:
-			return nil, nil, fmt.Errorf("%d: unexpected }", toks[0].line)
+			return nil, nil, fmt.Errorf("%d: %s is not ended by ; before }", d.line, d.name)
 		}
 		out = append(out, d)
 	}
 	if inner {
-		return nil, nil, fmt.Errorf("a block is not closed by }")
+		return nil, nil, fmt.Errorf("%d: the block opened here is not closed by }", open)
 	}
 	return out, nil, nil
 }
