@@ -24,7 +24,7 @@
 // hand-made files are not owned by a site user. What berth adopts — the
 // vhost file, at the path berth keeps it, and the database — is listed in
 // Result.Sites for the caller (cmd/berth) to record in the inventory as
-// adopted and imported (reconcile.Record.Imported): the vhost keeps its
+// adopted and imported (reconcile.Record.Imported, AsFound): the vhost keeps its
 // bytes until the repo changes the site, and berth never deletes either.
 //
 // The package sits beside cmd/berth's init and doctor: it imports spec,

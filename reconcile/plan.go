@@ -299,7 +299,8 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 				// What berth import adopted stays adopted (never deleted)
 				// once berth changed it too; only "kept as found" ends.
 				nr.Adopted = rec.Adopted && (c.Action == None || rec.Imported)
-				nr.Imported = rec.Imported && c.Action == None
+				nr.Imported = rec.Imported
+				nr.AsFound = rec.AsFound && c.Action == None
 			case c.Action == None:
 				nr.Adopted = !opts.Adopt // it was there before berth: never delete it
 			}

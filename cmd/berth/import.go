@@ -175,7 +175,7 @@ func importServer(ctx context.Context, f *envFlags, server, php string, pairs ma
 
 // adoptedRecords are the inventory records of what import adopted: each
 // imported site's vhost (at the path berth keeps it, kept as found) and
-// its database, marked Adopted and Imported.
+// its database, marked Adopted and Imported; the vhost also AsFound.
 func adoptedRecords(d *reconcile.Desired, sites []adopt.Site, suffix string) []reconcile.Record {
 	vhosts := map[string]string{}
 	withDB := map[string]bool{}
@@ -194,7 +194,7 @@ func adoptedRecords(d *reconcile.Desired, sites []adopt.Site, suffix string) []r
 			continue
 		}
 		rec := r.Record()
-		rec.Adopted, rec.Imported = true, true
+		rec.Adopted, rec.Imported, rec.AsFound = true, true, !isDB
 		recs = append(recs, rec)
 	}
 	return recs

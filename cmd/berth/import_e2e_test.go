@@ -68,7 +68,9 @@ func TestEndToEndImport(t *testing.T) {
 		return func(r *http.Response, b string) bool { return r.StatusCode == 200 && strings.TrimSpace(b) == body }
 	}
 	php := func(name string) func(*http.Response, string) bool {
-		return func(r *http.Response, b string) bool { return r.StatusCode == 200 && strings.Contains(b, "php site "+name) }
+		return func(r *http.Response, b string) bool {
+			return r.StatusCode == 200 && strings.Contains(b, "php site "+name)
+		}
 	}
 	answers := func() {
 		t.Helper()
@@ -215,5 +217,3 @@ func mapValues(m map[string]string) []string {
 	}
 	return out
 }
-
-

@@ -140,13 +140,13 @@ func (f *File) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 }
 
 // keptAsFound reports whether a file that differs from berth's rendering
-// stays as it is: berth import recorded it (Imported) with the hash of the
+// stays as it is: berth import recorded it (AsFound) with the hash of the
 // rendering of the repo it wrote, and the repo's rendering (want) is still
 // that one. A hand-made file then keeps its bytes until the
 // repo changes something it renders; berth takes it over at that change.
 func keptAsFound(in reconcile.CheckInput, want string) bool {
 	rec := in.Record
-	return rec != nil && rec.Adopted && rec.Imported && rec.Hash != "" && rec.Hash == want
+	return rec != nil && rec.AsFound && rec.Hash != "" && rec.Hash == want
 }
 
 const keptAsFoundReason = "kept as found: adopted by berth import; berth rewrites it at the repo's first change to it"
