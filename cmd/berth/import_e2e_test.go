@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -122,7 +124,8 @@ func TestEndToEndImport(t *testing.T) {
 	}
 
 	before := map[string][]byte{}
-	for _, p := range append([]string{odd}, mapValues(vhosts)...) {
+	handPools := []string{filepath.Join(w.poolDir, "shop.conf"), filepath.Join(w.poolDir, "blog.conf")}
+	for _, p := range append(append([]string{odd}, handPools...), mapValues(vhosts)...) {
 		before[p] = mustRead(t, p)
 	}
 	code, plan, errOut := f.berth("plan")
@@ -170,6 +173,42 @@ func TestEndToEndImport(t *testing.T) {
 		}
 	}
 	answers()
+
+	// What import adopted stays adopted in the inventory, the vhost berth
+	// took over too.
+	for _, id := range []string{"site/static1.example.test/vhost@web", "site/static2.example.test/vhost@web", "site/blog.example.test/db:blogdb@web"} {
+		if data := inventoryData(t, f.stateDir, id); !strings.Contains(data, `"adopted":true`) {
+			t.Errorf("inventory record %s: %q, want adopted", id, data)
+		}
+	}
+	// A removed imported site: berth removes its own additions, never
+	// the hand-made vhost nor the document root.
+	for _, p := range []string{"sites/static3.example.test.yaml", "platforms/static3-example-test.yaml"} {
+		if err := os.Remove(filepath.Join(f.repo, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mustApply()
+	if !bytes.Equal(mustRead(t, vhosts["static3.example.test"]), before[vhosts["static3.example.test"]]) {
+		t.Error("removing the imported site changed its hand-made vhost")
+	}
+	mustRead(t, filepath.Join(hand, "static3.example.test", "index.html"))
+	f.get("static3.example.test", "/", static("static three"))
+}
+
+// inventoryData returns the data column of one inventory record.
+func inventoryData(t *testing.T, stateDir, id string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(stateDir, "berth.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var data sql.NullString
+	if err := db.QueryRowContext(context.Background(), "SELECT data FROM resources WHERE id = ?", id).Scan(&data); err != nil {
+		t.Fatalf("inventory record %s: %v", id, err)
+	}
+	return data.String
 }
 
 // reloadPHP makes the test's PHP-FPM read the pools again and waits for
