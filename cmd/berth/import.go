@@ -15,6 +15,7 @@ import (
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/kind/database"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -70,12 +71,9 @@ func importServer(ctx context.Context, f *envFlags, server, php string, pairs ma
 	if err := spec.RulePHPVersion.Check(php); err != nil {
 		return usageError(fmt.Sprintf("--php %q: %v", php, err))
 	}
-	l, err := f.load(stderr)
+	l, err := f.loadDir(stderr)
 	if err != nil {
 		return err
-	}
-	if l.git != nil {
-		return usageError("berth import writes files into the repo's directory: run it on a plain directory or a Git work tree's files by path, not on a Git repository read from its objects; commit what it wrote")
 	}
 	var srv *spec.ResolvedServer
 	for i := range l.res.Servers {
@@ -143,7 +141,7 @@ func importServer(ctx context.Context, f *envFlags, server, php string, pairs ma
 
 	// The repo with the new files must load; then what berth adopts is
 	// recorded against the desired state built from it, as apply builds it.
-	l2, err := f.load(stderr)
+	l2, err := f.loadDir(stderr)
 	if err != nil {
 		undo()
 		return fmt.Errorf("the repo with the imported files does not load, so they were removed again: %w", err)
@@ -171,6 +169,39 @@ func importServer(ctx context.Context, f *envFlags, server, php string, pairs ma
 	fmt.Fprintf(stdout, "berth import: %d sites imported from %s, %d things not imported; next: berth validate, then berth plan --env %s (it leaves the hand-made vhosts as they are and shows only what berth adds)\n",
 		len(res.Sites), server, len(res.Skipped), f.env)
 	return nil
+}
+
+// loadDir reads and validates the repo as its files are on disk, a Git
+// work tree's too (import writes its files there; they reach Git's
+// objects, which plan and apply read, once committed), and resolves
+// f.env.
+func (f *envFlags) loadDir(stderr io.Writer) (*loaded, error) {
+	if f.env == "" {
+		return nil, usageError("--env is required")
+	}
+	if st, err := os.Stat(f.repo); err != nil || !st.IsDir() {
+		return nil, usageError(fmt.Sprintf("%s is not a directory", f.repo))
+	}
+	fsys, err := source.OpenDirFS(f.repo)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	repo, err := loadFS(fsys, stderr)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(f.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{fsys: fsys, revision: "dir:" + repo.Digest[:12], stateDir: dir}
+	if err := l.resolve(repo, f.env); err != nil {
+		return nil, err
+	}
+	if l.removed {
+		return nil, l.unknown
+	}
+	return l, nil
 }
 
 // adoptedRecords are the inventory records of what import adopted: each
