@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -255,4 +256,72 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// TestEndToEndImportApacheSSH: berth import reads a server over SSH (with
+// sudo) whose web server is apache: a hand-made VirtualHost is imported
+// and kept byte for byte by the first apply, one with a directive berth
+// cannot express is listed, and an alias added in the repo converges on
+// real apache.
+func TestEndToEndImportApacheSSH(t *testing.T) {
+	f := newWebFixture(t, webKind{name: "apache-ssh", http: "apache", ssh: true})
+	for _, p := range []string{"platforms/static.yaml", "sites/a.yaml", "sites/b.yaml", "sites/c.yaml"} {
+		if err := os.Remove(filepath.Join(f.repo, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hand := filepath.Join(filepath.Dir(f.webRoot), "hand")
+	vhost := func(name, extra string) string {
+		root := filepath.Join(hand, name)
+		mustWrite(t, filepath.Join(root, "index.html"), "hand-made "+name+"\n")
+		return fmt.Sprintf("<VirtualHost %s>\n    ServerName %s\n    DocumentRoot %s\n    DirectoryIndex index.html\n    <Directory %s>\n        Require all granted\n    </Directory>\n%s</VirtualHost>\n", f.addr, name, root, root, extra)
+	}
+	good := filepath.Join(f.confDir, "old.example.test.conf")
+	mustWrite(t, good, vhost("old.example.test", ""))
+	odd := filepath.Join(f.confDir, "odd.example.test.conf")
+	mustWrite(t, odd, vhost("odd.example.test", "    Redirect /a /b\n"))
+	apacheRoot := filepath.Dir(f.confDir)
+	if out, err := exec.Command("apache2", "-d", apacheRoot, "-f", "conf/httpd.conf", "-k", "graceful").CombinedOutput(); err != nil {
+		t.Fatalf("apache2 graceful: %v\n%s", err, out)
+	}
+	body := func(want string) func(*http.Response, string) bool {
+		return func(r *http.Response, b string) bool { return r.StatusCode == 200 && strings.TrimSpace(b) == want }
+	}
+	f.get("old.example.test", "/", body("hand-made old.example.test"))
+
+	var out, errOut bytes.Buffer
+	args := append([]string{"import", "--env", "production", "--repo", f.repo, "--state-dir", f.stateDir}, f.flags...)
+	if code := run(append(args, "web"), &out, &errOut); code != 0 {
+		t.Fatalf("berth import: exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"imported old.example.test (platform old-example-test): adopted " + good,
+		"not imported: vhost " + odd + ":1 (odd.example.test): berth cannot express Redirect /a /b (line 8)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("berth import does not say %q:\n%s", want, out.String())
+		}
+	}
+	if code := run([]string{"validate", f.repo}, &out, &errOut); code != 0 {
+		t.Fatalf("validate: exit %d\n%s", code, errOut.String())
+	}
+	before := mustRead(t, good)
+	f.mustApply()
+	if !bytes.Equal(mustRead(t, good), before) {
+		t.Errorf("the first apply changed the hand-made VirtualHost")
+	}
+	f.get("old.example.test", "/", body("hand-made old.example.test"))
+
+	site := filepath.Join(f.repo, "sites", "old.example.test.yaml")
+	text := strings.Replace(string(mustRead(t, site)), "platform: \"old-example-test\"\n", "platform: \"old-example-test\"\naliases: [new.example.test]\n", 1)
+	if err := os.WriteFile(site, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.mustApply()
+	if bytes.Equal(mustRead(t, good), before) {
+		t.Error("the apply after the edit did not rewrite the VirtualHost")
+	}
+	f.get("new.example.test", "/", body("hand-made old.example.test"))
+	f.get("old.example.test", "/", body("hand-made old.example.test"))
+	if out := f.mustApply(); !strings.Contains(out, "No changes") {
+		t.Errorf("the apply after the edit did not converge:\n%s", out)
+	}
 }
