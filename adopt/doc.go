@@ -16,8 +16,10 @@
 // given (Input.Pairs pairs a database with a site by name; a database
 // named as berth would name the site's is paired by itself). A MariaDB or
 // MySQL database is adopted as it is (berth only adds the site's user and
-// grant); a PostgreSQL one is listed, not adopted, since berth would make
-// the site's role its owner and revoke PUBLIC's rights on it.
+// grant), unless the server already has a user of the name berth would
+// give the site's (berth would set its password); a PostgreSQL one is
+// listed, not adopted, since berth would make the site's role its owner
+// and revoke PUBLIC's rights on it.
 //
 // A modelled site's platform serves the document root in place
 // (source.dir: berth never writes into it) with isolation off, since the

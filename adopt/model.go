@@ -75,6 +75,9 @@ type Result struct {
 // everything it cannot model with the reason.
 func Model(in Input) *Result {
 	r := &Result{Skipped: slices.Clone(in.Found.Problems)}
+	if in.Taken == nil {
+		in.Taken = map[string]bool{}
+	}
 	pools := map[string]Pool{}
 	for _, p := range in.Found.Pools {
 		pools[p.Listen] = p
@@ -278,6 +281,12 @@ func (in Input) pairDatabases(r *Result) {
 		if s := &r.Sites[i]; s.Database != "" {
 			if err := spec.RuleDBName.Check(s.Database); err != nil {
 				r.Skipped = append(r.Skipped, Skip{What: "database " + s.Database, Reason: err.Error()})
+				s.Database = ""
+				continue
+			}
+			if u := spec.DatabaseUser(s.Database); slices.Contains(in.Found.DBUsers, u) {
+				r.Skipped = append(r.Skipped, Skip{What: "database " + s.Database,
+					Reason: "its site would get the user " + u + ", which the server already has: berth would set that user's password; not adopted, site " + s.Name + " is imported without db"})
 				s.Database = ""
 				continue
 			}

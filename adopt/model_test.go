@@ -46,6 +46,7 @@ func TestModelGolden(t *testing.T) {
 		vhosts map[string]string // file name in conf_dir -> text
 		pools  string            // one pool file, /etc/php/8.2/fpm/pool.d/hand.conf
 		dbs    []string
+		users  []string // the db server's users
 		dbType string
 		pairs  map[string]string
 		dirs   []string // document roots that are directories
@@ -56,12 +57,14 @@ func TestModelGolden(t *testing.T) {
 			name: "static and php",
 			vhosts: map[string]string{
 				"a.example.com.conf":    "server { listen 80; server_name a.example.com www.a.example.com; root /srv/a; index index.html; }",
+				"t.example.com.conf":    "server { listen 80; server_name t.example.com; root /srv/a; }",
 				"shop.example.com.conf": "server { listen *:80; server_name shop.example.com; root /srv/shop; client_max_body_size 32m;\n location ~ \\.php$ { include fastcgi_params; fastcgi_pass unix:/run/php/shop.sock; } }",
 			},
 			pools:  "[shop]\nlisten = /run/php/$pool.sock\n[unused]\nlisten = /run/php/unused.sock\n",
-			dbs:    []string{"shop_example_com", "wp", "left_over"},
+			dbs:    []string{"shop_example_com", "wp", "left_over", "taken_user_com"},
+			users:  []string{"root", "shopapp", "taken_user_com"},
 			dbType: "mariadb",
-			pairs:  map[string]string{"a.example.com": "wp"},
+			pairs:  map[string]string{"a.example.com": "wp", "t.example.com": "taken_user_com"},
 			dirs:   []string{"/srv/a", "/srv/shop"},
 		},
 		{
@@ -113,7 +116,7 @@ func TestModelGolden(t *testing.T) {
 			for _, d := range tc.dirs {
 				found.Dirs[d] = true
 			}
-			found.Databases = tc.dbs
+			found.Databases, found.DBUsers = tc.dbs, tc.users
 			taken := map[string]bool{}
 			for _, k := range tc.taken {
 				taken[k] = true

@@ -22,6 +22,8 @@ type Found struct {
 	Dirs map[string]bool
 	// Databases are the db service's databases; nil without one.
 	Databases []string
+	// DBUsers are the names of the db service's users.
+	DBUsers []string
 	// Problems are files that could not be read or parsed: each is
 	// listed, none stops the others.
 	Problems []Skip
@@ -33,8 +35,8 @@ const maxConfig = 1 << 20
 // Read reads srv's hand-made sites through h: the files of the web
 // server's conf_dir and of the pool_dir of PHP version php (listed by one
 // find and read in one ReadFiles), then whether their document roots are
-// directories (one Observe), then the db service's databases (one
-// catalogue query). srv's paths are absolute (a local server's joined to
+// directories (one Observe), then the db service's databases and users
+// (one catalogue query). srv's paths are absolute (a local server's joined to
 // berth's state directory). Nothing is written.
 func Read(ctx context.Context, h host.Host, srv spec.ResolvedServer, php string) (*Found, error) {
 	f := &Found{Dirs: map[string]bool{}}
@@ -126,11 +128,11 @@ func Read(ctx context.Context, h host.Host, srv spec.ResolvedServer, php string)
 	}
 
 	if srv.DB != nil && (srv.DB.Type == "mariadb" || srv.DB.Type == "mysql" || srv.DB.Type == "postgresql") {
-		dbs, err := database.NewAdmin(*srv.DB).Databases(ctx, h)
+		cat, err := database.NewAdmin(*srv.DB).Catalogue(ctx, h)
 		if err != nil {
 			return nil, fmt.Errorf("server %s: %w", srv.Name, err)
 		}
-		f.Databases = dbs
+		f.Databases, f.DBUsers = cat.Databases, cat.Users
 	}
 	return f, nil
 }

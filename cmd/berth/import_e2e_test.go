@@ -65,7 +65,12 @@ func TestEndToEndImport(t *testing.T) {
 	}
 	reloadPHP(t, w)
 	my.SQL(t, "CREATE DATABASE shop_example_test; CREATE TABLE shop_example_test.orders (id INT); INSERT INTO shop_example_test.orders VALUES (7);"+
-		"CREATE DATABASE blogdb; CREATE TABLE blogdb.posts (id INT); INSERT INTO blogdb.posts VALUES (9); CREATE DATABASE leftover;")
+		"CREATE DATABASE blogdb; CREATE TABLE blogdb.posts (id INT); INSERT INTO blogdb.posts VALUES (9); CREATE DATABASE leftover;"+
+		"CREATE USER shopapp@localhost IDENTIFIED BY 'hand-made'; GRANT ALL ON shop_example_test.* TO shopapp@localhost;")
+	handUser := func() string {
+		return my.SQL(t, "SELECT CONCAT(authentication_string, ' ', (SELECT COUNT(*) FROM mysql.db WHERE User = 'shopapp')) FROM mysql.user WHERE User = 'shopapp'")
+	}
+	handUserBefore := handUser()
 
 	static := func(body string) func(*http.Response, string) bool {
 		return func(r *http.Response, b string) bool { return r.StatusCode == 200 && strings.TrimSpace(b) == body }
@@ -148,6 +153,9 @@ func TestEndToEndImport(t *testing.T) {
 	answers()
 	if got := strings.TrimSpace(my.SQL(t, "SELECT id FROM shop_example_test.orders UNION ALL SELECT id FROM blogdb.posts")); got != "7\n9" {
 		t.Errorf("the adopted databases hold %q", got)
+	}
+	if got := handUser(); got != handUserBefore {
+		t.Errorf("the hand-made database user changed: %q, was %q", got, handUserBefore)
 	}
 	if out := f.mustApply(); !strings.Contains(out, "No changes") {
 		t.Errorf("a second apply is not empty:\n%s", out)
