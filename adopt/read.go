@@ -29,12 +29,21 @@ type Found struct {
 	Problems []Skip
 }
 
+// listScript lists the *.conf files (NUL-terminated) of each directory it
+// is given as an argument; the first must be a directory (else exit 3),
+// the others may be missing. Paths reach it as arguments, never in the
+// script's text.
+const listScript = `[ -d "$1" ] || exit 3
+for d; do
+  if [ -d "$d" ]; then find "$d" -maxdepth 1 -type f -name '*.conf' -print0 || exit 1; fi
+done`
+
 // maxConfig is the largest configuration file Read parses.
 const maxConfig = 1 << 20
 
 // Read reads srv's hand-made sites through h: the files of the web
 // server's conf_dir and of the pool_dir of PHP version php (listed by one
-// find and read in one ReadFiles), then whether their document roots are
+// command and read in one ReadFiles), then whether their document roots are
 // directories (one Observe), then the db service's databases and users
 // (one catalogue query). srv's paths are absolute (a local server's joined to
 // berth's state directory). Nothing is written.
@@ -49,27 +58,12 @@ func Read(ctx context.Context, h host.Host, srv spec.ResolvedServer, php string)
 		poolDir = srv.PHP.For(php).PoolDir
 		dirs = append(dirs, poolDir)
 	}
-	obs, err := h.Observe(ctx, dirs)
-	if err != nil {
-		return nil, fmt.Errorf("server %s: observe %s: %w", srv.Name, strings.Join(dirs, ", "), err)
-	}
-	var listed []string
-	for _, o := range obs {
-		if o.IsDir() {
-			listed = append(listed, o.Path)
-		}
-	}
-	if !slices.Contains(listed, srv.HTTP.ConfDir) {
+	res, err := h.Run(ctx, append([]string{"sh", "-c", listScript, "sh"}, dirs...), host.RunOptions{})
+	if res.ExitCode == 3 {
 		return nil, fmt.Errorf("server %s: conf_dir %s is not a directory: set services.http.conf_dir to where the web server's sites are", srv.Name, srv.HTTP.ConfDir)
 	}
-	argv := append([]string{"find"}, listed...)
-	argv = append(argv, "-maxdepth", "1", "-type", "f", "-name", "*.conf", "-print0")
-	res, err := h.Run(ctx, argv, host.RunOptions{})
-	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("exit status %d: %s", res.ExitCode, bytes.TrimSpace(res.Stderr))
-	}
 	if err != nil {
-		return nil, fmt.Errorf("server %s: list %s: %w", srv.Name, strings.Join(listed, ", "), err)
+		return nil, fmt.Errorf("server %s: list %s: %w (%s)", srv.Name, strings.Join(dirs, ", "), err, bytes.TrimSpace(res.Stderr))
 	}
 	var paths []string
 	for p := range strings.SplitSeq(string(res.Stdout), "\x00") {
