@@ -161,24 +161,31 @@ func TestEndToEndImport(t *testing.T) {
 		t.Errorf("a second apply is not empty:\n%s", out)
 	}
 
-	// An edit in the repo converges: a new alias, and a new name served.
-	site := filepath.Join(f.repo, "sites", "static1.example.test.yaml")
-	text := strings.Replace(string(mustRead(t, site)), `aliases: ["www.static1.example.test"]`, `aliases: ["www.static1.example.test", "new.example.test"]`, 1)
-	if err := os.WriteFile(site, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
+	// An edit in the repo converges: a new alias, and a new name served,
+	// by a static site and by a PHP site (through berth's own pool now).
+	for name, alias := range map[string]string{"static1.example.test": "new.example.test", "shop.example.test": "newshop.example.test"} {
+		site := filepath.Join(f.repo, "sites", name+".yaml")
+		text := strings.Replace(string(mustRead(t, site)), `aliases: ["www.`+name+`"]`, `aliases: ["www.`+name+`", "`+alias+`"]`, 1)
+		if err := os.WriteFile(site, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out = f.mustApply()
-	if !strings.Contains(out, vhosts["static1.example.test"]) {
-		t.Errorf("the apply after the edit does not rewrite the vhost:\n%s", out)
+	for _, name := range []string{"static1.example.test", "shop.example.test"} {
+		if !strings.Contains(out, vhosts[name]) {
+			t.Errorf("the apply after the edit does not rewrite the vhost of %s:\n%s", name, out)
+		}
 	}
 	f.get("new.example.test", "/", static("static one"))
 	f.get("static1.example.test", "/", static("static one"))
+	f.get("newshop.example.test", "/index.php", php("shop.example.test")) // PHP names the main name
+	f.get("shop.example.test", "/index.php", php("shop.example.test"))
 	if out := f.mustApply(); !strings.Contains(out, "No changes") {
 		t.Errorf("the apply after the edit did not converge:\n%s", out)
 	}
-	for _, p := range []string{vhosts["static2.example.test"], vhosts["shop.example.test"], odd} {
+	for _, p := range []string{vhosts["static2.example.test"], vhosts["blog.example.test"], odd} {
 		if !bytes.Equal(mustRead(t, p), before[p]) {
-			t.Errorf("the edit of static1 changed %s", p)
+			t.Errorf("the edit of two other sites changed %s", p)
 		}
 	}
 	answers()
