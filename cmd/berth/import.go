@@ -116,20 +116,24 @@ func importServer(ctx context.Context, f *envFlags, server, php string, pairs ma
 	}
 	res := adopt.Model(adopt.Input{Found: found, Server: s, Env: f.env, Suffix: l.res.DomainSuffix, PHP: php, Pairs: pairs, Taken: taken})
 
+	// Until what was adopted is recorded, a failure removes the files
+	// written: a rerun starts from the same repo.
 	var written []string
-	undo := func() {
-		for _, p := range written {
-			os.Remove(p)
+	recorded := false
+	defer func() {
+		if !recorded && len(written) > 0 {
+			for _, p := range written {
+				os.Remove(p)
+			}
+			fmt.Fprintf(stderr, "berth import: the %d files written were removed again; nothing was recorded\n", len(written))
 		}
-	}
+	}()
 	for _, file := range res.Files {
 		p := filepath.Join(f.repo, filepath.FromSlash(file.Path))
 		if err := createNew(p, file.Data); err != nil {
-			undo()
-			return fmt.Errorf("write %s (nothing was recorded, and the files written before it were removed): %w", p, err)
+			return fmt.Errorf("write %s: %w", p, err)
 		}
 		written = append(written, p)
-		fmt.Fprintf(stdout, "wrote %s\n", file.Path)
 	}
 	for _, sk := range res.Skipped {
 		fmt.Fprintf(stdout, "not imported: %s: %s\n", sk.What, sk.Reason)
@@ -143,21 +147,25 @@ func importServer(ctx context.Context, f *envFlags, server, php string, pairs ma
 	// recorded against the desired state built from it, as apply builds it.
 	l2, err := f.loadDir(stderr)
 	if err != nil {
-		undo()
-		return fmt.Errorf("the repo with the imported files does not load, so they were removed again: %w", err)
+		return fmt.Errorf("the repo with the imported files does not load: %w", err)
 	}
 	store, err := l2.lock(ctx, f, "berth import", stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	_, d, err := desired.Prepare(ctx, l2.input(store, f, conn), nil)
+	in := l2.input(store, f, conn)
+	in.Code = nil // the imported sites' platforms are served in place: nothing to fetch
+	_, d, err := desired.Prepare(ctx, in, nil)
 	if err != nil {
 		return err
 	}
-	recs := adoptedRecords(d, res.Sites, l2.res.DomainSuffix)
-	if err := desired.StoreInventory(store).SaveRecords(ctx, f.env, l2.revision, recs); err != nil {
+	if err := desired.StoreInventory(store).SaveRecords(ctx, f.env, l2.revision, adoptedRecords(d, res.Sites)); err != nil {
 		return fmt.Errorf("record what berth adopted: %w", err)
+	}
+	recorded = true
+	for _, file := range res.Files {
+		fmt.Fprintf(stdout, "wrote %s\n", file.Path)
 	}
 	for _, st := range res.Sites {
 		adopted := st.Vhost
@@ -207,7 +215,7 @@ func (f *envFlags) loadDir(stderr io.Writer) (*loaded, error) {
 // adoptedRecords are the inventory records of what import adopted: each
 // imported site's vhost (at the path berth keeps it, kept as found) and
 // its database, marked Adopted and Imported; the vhost also AsFound.
-func adoptedRecords(d *reconcile.Desired, sites []adopt.Site, suffix string) []reconcile.Record {
+func adoptedRecords(d *reconcile.Desired, sites []adopt.Site) []reconcile.Record {
 	vhosts := map[string]string{}
 	withDB := map[string]bool{}
 	for _, s := range sites {
