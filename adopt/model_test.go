@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -148,7 +149,7 @@ func TestModelGolden(t *testing.T) {
 				t.Errorf("the imported documents do not load:\n%v", err)
 			}
 
-			golden := filepath.Join("testdata", "golden", tc.name+".golden")
+			golden := filepath.Join("testdata", "golden", strings.ReplaceAll(tc.name, " ", "-")+".golden")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 					t.Fatal(err)
