@@ -47,6 +47,9 @@ func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, 
 		return nil, fmt.Errorf("environment %q: berth keeps the builds of older versions under <web_root>/platforms/<platform>/%s, so no environment with platforms can have that name: rename it in berth.yaml", res.Environment, res.Environment)
 	}
 	for _, pl := range res.Platforms {
+		if pl.Source.Dir != "" {
+			continue // code already on the servers, served in place: no release
+		}
 		art, err := b.artifact(pl, repo, base, code)
 		if err != nil {
 			return nil, err

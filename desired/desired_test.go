@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berthhq/berth/backup"
@@ -14,6 +15,7 @@ import (
 	"github.com/berthhq/berth/kind/install"
 	"github.com/berthhq/berth/kind/release"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
@@ -99,6 +101,62 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestDirPlatformServedInPlace: a platform with source.dir gets no
+// release, and its site's vhost serves that directory, with nothing of
+// the desired state under it.
+func TestDirPlatformServedInPlace(t *testing.T) {
+	base := t.TempDir()
+	repo := filepath.Join(base, "repo")
+	writeFiles(t, repo, map[string]string{
+		"berth.yaml":               "environments:\n  production: { branch: main }\n",
+		"servers/web.yaml":         "kind: Server\nname: web\naddress: local\nservices:\n  http: { type: nginx, conf_dir: sites, web_root: www, user: root }\n",
+		"platforms/hand.yaml":      "kind: Platform\nname: hand\ntype: static\nsource: { dir: /srv/hand/a }\nservers: [web]\n",
+		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: hand\n",
+	})
+	fsys, err := source.OpenDirFS(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	loaded, err := spec.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := spec.Resolve(loaded, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	_, d, err := Prepare(ctx, Input{Resolved: res, Revision: "rev1", Repo: fsys, StateDir: filepath.Join(base, "state"),
+		Store: store, Hosts: oneHost{hosttest.New("web")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range d.Resources {
+		if r.Kind() == release.KindRelease {
+			t.Errorf("a source.dir platform gets a release: %s", r.ID())
+		}
+		if p := r.Path(); p == "/srv/hand/a" || strings.HasPrefix(p, "/srv/hand/a/") {
+			t.Errorf("%s manages %s, inside the platform's own directory", r.ID(), p)
+		}
+	}
+	srv := res.Servers[0].WithBase(filepath.Join(base, "state"))
+	_, rendered, err := render.Site(&res.Sites[0], &srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rendered {
+		if f.Path == render.Paths(&res.Sites[0], &srv).Vhost && !strings.Contains(string(f.Content), `root "/srv/hand/a";`) {
+			t.Errorf("the vhost does not serve the platform's directory:\n%s", f.Content)
 		}
 	}
 }

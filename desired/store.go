@@ -21,6 +21,9 @@ type recordData struct {
 	Service string `json:"service,omitempty"`
 	Adopted bool   `json:"adopted,omitempty"`
 	Pending bool   `json:"pending,omitempty"`
+	// Imported and AsFound: see reconcile.Record.
+	Imported bool `json:"imported,omitempty"`
+	AsFound  bool `json:"as_found,omitempty"`
 }
 
 func (si storeInventory) Records(ctx context.Context, env string) ([]reconcile.Record, error) {
@@ -41,7 +44,7 @@ func (si storeInventory) Records(ctx context.Context, env string) ([]reconcile.R
 				decoded[string(r.Data)] = d
 			}
 		}
-		out[i] = reconcile.Record{ID: r.ID, Server: r.Host, Kind: r.Kind, Site: r.Site, Path: r.Path, Hash: r.Hash, Service: d.Service, Adopted: d.Adopted, Pending: d.Pending}
+		out[i] = reconcile.Record{ID: r.ID, Server: r.Host, Kind: r.Kind, Site: r.Site, Path: r.Path, Hash: r.Hash, Service: d.Service, Adopted: d.Adopted, Pending: d.Pending, Imported: d.Imported, AsFound: d.AsFound}
 	}
 	return out, nil
 }
@@ -51,8 +54,8 @@ func (si storeInventory) SaveRecords(ctx context.Context, env, revision string, 
 	encoded := map[recordData][]byte{} // a few distinct values among thousands of records
 	for i, r := range recs {
 		var data []byte
-		if r.Service != "" || r.Adopted || r.Pending {
-			d := recordData{Service: r.Service, Adopted: r.Adopted, Pending: r.Pending}
+		if r.Service != "" || r.Adopted || r.Pending || r.Imported || r.AsFound {
+			d := recordData{Service: r.Service, Adopted: r.Adopted, Pending: r.Pending, Imported: r.Imported, AsFound: r.AsFound}
 			if data = encoded[d]; data == nil {
 				data, _ = json.Marshal(d)
 				encoded[d] = data

@@ -78,7 +78,10 @@
 //   - a site's data (database, files) is deleted only when the whole site
 //     is removed, after its backup succeeded in the same run;
 //   - a path berth did not create is never overwritten without Adopt: it
-//     shows in the plan as a conflict;
+//     shows in the plan as a conflict; what berth import adopted
+//     (Record.Imported) is never deleted, and a hand-made file it recorded
+//     as found (Record.AsFound) keeps its bytes until the repo changes
+//     what berth renders for it;
 //   - a run has two phases with a barrier across all servers (Apply).
 //     Phase 1, configuration: every change except the deletions that feed
 //     no service; then each service whose files changed is checked once

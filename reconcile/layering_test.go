@@ -56,6 +56,7 @@ func TestLayering(t *testing.T) {
 		{"backup", []string{"render", "desired", "daemon", "source", "cmd"}},
 		{"desired", []string{"daemon", "source", "run", "cmd"}},
 		{"run", []string{"daemon", "cmd"}},
+		{"adopt", []string{"state", "desired", "backup", "daemon", "run", "source", "cmd"}},
 	} {
 		got := deps(t, tc.pkg)
 		for _, d := range got {

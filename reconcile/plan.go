@@ -296,7 +296,11 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 			nr := r.Record()
 			switch {
 			case rec != nil:
-				nr.Adopted = rec.Adopted && c.Action == None
+				// What berth import adopted stays adopted (never deleted)
+				// once berth changed it too; only "kept as found" ends.
+				nr.Adopted = rec.Adopted && (c.Action == None || rec.Imported)
+				nr.Imported = rec.Imported
+				nr.AsFound = rec.AsFound && c.Action == None
 			case c.Action == None:
 				nr.Adopted = !opts.Adopt // it was there before berth: never delete it
 			}

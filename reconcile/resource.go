@@ -111,6 +111,15 @@ type Record struct {
 	// Adopted is set when the thing existed before berth recorded it: berth
 	// then never deletes it.
 	Adopted bool `json:"adopted,omitempty"`
+	// Imported is set, with Adopted, by berth import: what it adopted
+	// stays Adopted (never deleted) after berth changed it too.
+	Imported bool `json:"imported,omitempty"`
+	// AsFound is set by berth import on a hand-made file that differs
+	// from berth's rendering: Hash is then the hash of the rendering of
+	// the repo import wrote, and the file keeps its bytes while the
+	// desired content stays that rendering (the kind says "kept as
+	// found"). The repo's first change to it rewrites it and clears this.
+	AsFound bool `json:"as_found,omitempty"`
 	// Pending is set on the record Apply saves before it writes (an
 	// intent), and cleared once the write stuck: berth's own files are
 	// berth's even when a crash cuts the run between the write and the

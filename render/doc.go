@@ -20,6 +20,8 @@
 //
 //	<web_root>/platforms/<platform>/<env>/current  the environment's platform code (a build, switched by symlink)
 //	<web_root>/platforms/<platform>/<env>/current/<docroot>  the site's document root
+//	<source.dir>[/<docroot>]                      instead, for a platform whose code is already
+//	                                               on the server (source.dir): served in place
 //	<web_root>/sites/<domain>/                     per-site data, outside the document root
 //	<web_root>/sites/<domain>/files/               uploaded files
 //	<web_root>/sites/<domain>/tmp/                 PHP sessions and upload temporaries

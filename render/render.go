@@ -80,6 +80,10 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 		p.TmpDir = path.Join(p.SiteDir, "tmp")
 		p.PlatformDir = PlatformDir(h.WebRoot, site.Platform, site.Environment)
 		p.Current = path.Join(p.PlatformDir, "current")
+		if site.CodeDir != "" {
+			// Code already on the server (source.dir): served in place.
+			p.PlatformDir, p.Current = site.CodeDir, site.CodeDir
+		}
 		p.Docroot = p.Current
 		if site.Docroot != "" {
 			p.Docroot = path.Join(p.Current, site.Docroot)

@@ -171,6 +171,13 @@ source:
 servers: [web1]
 lb: @@Platform.lb@@
 `,
+	"platforms/dir.yaml": `kind: Platform
+name: dir-app
+type: static
+source:
+  dir: @@Source.dir@@
+servers: [web1]
+`,
 	"sites/a.yaml": `kind: @@Site.kind@@
 name: @@Site.name@@
 platform: @@Site.platform@@
@@ -301,6 +308,7 @@ var corpusBenign = map[string]string{
 	"Platform.name":                   "app",
 	"Platform.type":                   "php",
 	"Source.path":                     "code/app",
+	"Source.dir":                      "/srv/www/app",
 	"Platform.build[]":                "composer install",
 	"Platform.install[]":              "php",
 	"Platform.docroot":                "public",

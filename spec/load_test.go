@@ -345,6 +345,21 @@ defaults:
 			want:  []string{`platforms/php.yaml:4:55: platform "php-app": source has both git and path; choose one`},
 		},
 		{
+			name:  "source with dir and git",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { git: \"https://git.example.com/a.git\", dir: /srv/a }\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:4:54: platform "php-app": source has dir and also git or path; choose one`},
+		},
+		{
+			name:  "source dir with a build",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { dir: /srv/a }\nbuild: [make]\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:5:8: platform "php-app": a platform served from source.dir is not built by berth; remove build`},
+		},
+		{
+			name:  "source dir not absolute",
+			files: map[string]string{"platforms/php.yaml": "kind: Platform\nname: php-app\ntype: php\nsource: { dir: srv/a }\nservers: [web1]\n"},
+			want:  []string{`platforms/php.yaml:4:16: platform "php-app": source.dir: "srv/a" is not an absolute path; allowed: a path starting with /: names of letters, digits and . _ -, separated by single /; no . or .. names`},
+		},
+		{
 			name:  "unknown environment on a server",
 			files: map[string]string{"servers/ns1.yaml": "kind: Server\nname: ns1\naddress: 192.0.2.53\nservices:\n  dns: { type: bind }\nenvironments: [prod]\n"},
 			want:  []string{`servers/ns1.yaml:6:16: server "ns1": environment "prod" is not declared in berth.yaml (did you mean "production"?)`},

@@ -279,23 +279,26 @@ type ResolvedPlatform struct {
 
 // ResolvedSite is a site in one environment.
 type ResolvedSite struct {
-	Name            string       `json:"name"`        // the site's name in the repo
-	Environment     string       `json:"environment"` // the environment it was resolved for
-	Domain          string       `json:"domain"`      // ASCII main domain, environment suffix applied
-	Aliases         []string     `json:"aliases,omitempty"`
-	RedirectAliases bool         `json:"redirect_aliases,omitempty"`
-	Platform        string       `json:"platform"`
-	Type            string       `json:"type"`
-	Client          string       `json:"client,omitempty"` // berth.yaml's client the site belongs to
-	Servers         []string     `json:"servers"`          // web servers that serve the site
-	Docroot         string       `json:"docroot,omitempty"`
-	PHP             string       `json:"php,omitempty"` // empty for static sites
-	State           string       `json:"state"`
-	DB              *ResolvedDB  `json:"db,omitempty"`
-	DNS             *ResolvedDNS `json:"dns,omitempty"`
-	TLS             ResolvedTLS  `json:"tls"`
-	Web             WebOptions   `json:"web,omitzero"`
-	Backup          *Backup      `json:"backup,omitempty"`
+	Name            string   `json:"name"`        // the site's name in the repo
+	Environment     string   `json:"environment"` // the environment it was resolved for
+	Domain          string   `json:"domain"`      // ASCII main domain, environment suffix applied
+	Aliases         []string `json:"aliases,omitempty"`
+	RedirectAliases bool     `json:"redirect_aliases,omitempty"`
+	Platform        string   `json:"platform"`
+	Type            string   `json:"type"`
+	Client          string   `json:"client,omitempty"` // berth.yaml's client the site belongs to
+	Servers         []string `json:"servers"`          // web servers that serve the site
+	Docroot         string   `json:"docroot,omitempty"`
+	// CodeDir is the platform's source.dir: code already on the servers,
+	// served in place instead of a release.
+	CodeDir string       `json:"code_dir,omitempty"`
+	PHP     string       `json:"php,omitempty"` // empty for static sites
+	State   string       `json:"state"`
+	DB      *ResolvedDB  `json:"db,omitempty"`
+	DNS     *ResolvedDNS `json:"dns,omitempty"`
+	TLS     ResolvedTLS  `json:"tls"`
+	Web     WebOptions   `json:"web,omitzero"`
+	Backup  *Backup      `json:"backup,omitempty"`
 	// Isolated is set for a PHP site whose pool runs as its own Unix user
 	// (its platform's isolation, true unless it says false).
 	Isolated bool `json:"isolated,omitempty"`
@@ -557,6 +560,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Client:          s.Client,
 			Servers:         slices.Clone(p.Servers),
 			Docroot:         p.Docroot,
+			CodeDir:         p.Source.Dir,
 			State:           cmp.Or(set.State, "enabled"),
 			TLS:             ResolvedTLS{RedirectHTTPS: true},
 		}

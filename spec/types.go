@@ -210,7 +210,7 @@ type Platform struct {
 	Kind         string           `yaml:"kind" berth:"required,enum=Platform" json:"-"`
 	Name         string           `yaml:"name" json:"name,omitempty" berth:"required" rule:"name"`
 	Type         string           `yaml:"type" json:"type,omitempty" berth:"required,enum=drupal|wordpress|php|static" doc:"Decides the settings file, the install command and whether PHP runs."`
-	Source       Source           `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, or a path."`
+	Source       Source           `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, a path in the sites repo, or a directory already on the servers."`
 	Build        []string         `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live." rule:"shell-command"`
 	Install      []string         `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing." rule:"argv"`
 	Cron         map[string]*Cron `yaml:"cron" json:"cron,omitempty" doc:"Scheduled commands every site of the platform gets, by name; a site's cron of the same name replaces one." keyrule:"name"`
@@ -228,6 +228,9 @@ type Source struct {
 	Git  string `yaml:"git" json:"git,omitempty" doc:"Git repository URL." rule:"git-url"`
 	Ref  string `yaml:"ref" json:"ref,omitempty" doc:"Branch, tag or commit of the Git repository (default: its HEAD)." rule:"git-ref"`
 	Path string `yaml:"path" json:"path,omitempty" doc:"A directory on the controller, instead of git." rule:"rel-path"`
+	// Dir is code that already lives on the servers (what berth import
+	// finds behind a hand-made vhost): served in place, never written.
+	Dir string `yaml:"dir" json:"dir,omitempty" doc:"An absolute directory that already holds the code on every server of the platform, instead of git or path (what berth import writes for a hand-made site): the sites serve it in place, and berth never writes, moves or deletes anything in it." rule:"abs-path"`
 }
 
 // PlatformOverride changes a platform in one environment.

@@ -354,12 +354,17 @@ func (c *checker) platform(p *Platform, envs []string) {
 	switch {
 	case src.Git != "" && src.Path != "":
 		c.at(m, "source.path", subject, "source has both git and path; choose one")
-	case src.Git == "" && src.Path == "":
+	case src.Dir != "" && (src.Git != "" || src.Path != ""):
+		c.at(m, "source.dir", subject, "source has dir and also git or path; choose one")
+	case src.Git == "" && src.Path == "" && src.Dir == "":
 		if _, written := m.vals["source"]; written {
-			c.at(m, "source", subject, "source needs git (with an optional ref) or path")
+			c.at(m, "source", subject, "source needs git (with an optional ref), path, or dir")
 		}
 	case src.Path != "":
 		c.sourceDir(m, subject, src.Path)
+	}
+	if src.Dir != "" && len(p.Build) > 0 {
+		c.at(m, "build", subject, "a platform served from source.dir is not built by berth; remove build")
 	}
 	if src.Ref != "" && src.Git == "" {
 		c.at(m, "source.ref", subject, "ref is only meaningful with git")

@@ -26,6 +26,7 @@ func commands() []command {
 	return []command{
 		{"init", "write a new sites repo to start from", runInit},
 		{"validate", "check a sites repo and print every problem", runValidate},
+		{"import", "write sites found on a server into the repo and adopt them", runImport},
 		{"plan", "show what apply would change on each server", runPlan},
 		{"apply", "converge an environment's servers to the repo", runApply},
 		{"verify", "re-render one site, show its drift and fix it (Aegir's verify)", runVerify},

@@ -213,6 +213,9 @@ func (m *MySQLDB) Check(ctx context.Context, in reconcile.CheckInput) (reconcile
 	if !exists && !anyUser {
 		return m.change(reconcile.Create, desc), nil
 	}
+	if exists && in.Record != nil && in.Record.Imported {
+		return m.change(reconcile.Update, desc+": adopted by berth import; berth adds the site's own user and its grant, the database and its data stay as they are ("+strings.Join(reasons, ", ")+")"), nil
+	}
 	return m.change(reconcile.Update, desc+": "+strings.Join(reasons, ", ")), nil
 }
 

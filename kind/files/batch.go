@@ -33,7 +33,7 @@ func (f *File) ReadPaths(in reconcile.CheckInput) []string {
 		}
 		return []string{f.Path()}
 	}
-	if obs.SHA256 == f.hash && len(attrDiffs(obs, f.mode, f.owner, f.group)) == 0 {
+	if obs.SHA256 == f.hash && len(attrDiffs(obs, f.mode, f.owner, f.group)) == 0 || keptAsFound(in, f.hash) {
 		return nil
 	}
 	if in.Record == nil && !in.Adopt {

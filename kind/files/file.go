@@ -121,6 +121,9 @@ func (f *File) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 	if len(reasons) == 0 {
 		return f.change(reconcile.None, ""), nil
 	}
+	if keptAsFound(in, f.hash) {
+		return f.change(reconcile.None, keptAsFoundReason), nil
+	}
 	if in.Record == nil && !in.Adopt {
 		return f.change(reconcile.Conflict, "exists and was not created by berth ("+strings.Join(reasons, ", ")+"); run with --adopt to let berth take it over"), nil
 	}
@@ -135,6 +138,18 @@ func (f *File) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 	}
 	return c, nil
 }
+
+// keptAsFound reports whether a file that differs from berth's rendering
+// stays as it is: berth import recorded it (AsFound) with the hash of the
+// rendering of the repo it wrote, and the repo's rendering (want) is still
+// that one. A hand-made file then keeps its bytes until the
+// repo changes something it renders; berth takes it over at that change.
+func keptAsFound(in reconcile.CheckInput, want string) bool {
+	rec := in.Record
+	return rec != nil && rec.AsFound && rec.Hash != "" && rec.Hash == want
+}
+
+const keptAsFoundReason = "kept as found: adopted by berth import; berth rewrites it at the repo's first change to it"
 
 func (f *File) Apply(ctx context.Context, h host.Host, c *reconcile.Change) error {
 	switch c.Action {

@@ -97,3 +97,68 @@ func TestConflictNeedsAdopt(t *testing.T) {
 		t.Errorf("adopt did not take over: %q", got)
 	}
 }
+
+// TestImportedKeptAsFound: a hand-made file berth import recorded
+// (Adopted, Imported, AsFound, the hash of berth's rendering at import) keeps its
+// bytes while the desired content is that rendering; the first change of
+// the desired content takes it over; and it is never deleted.
+func TestImportedKeptAsFound(t *testing.T) {
+	h := reconciletest.New(t)
+	ctx := context.Background()
+	if err := h.Fake.MkdirAll(ctx, "/srv/a", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Fake.WriteFile(ctx, "/srv/a/vhost.conf", []byte("hand-made\n"), host.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rs := site("a")
+	rec := rs[1].Record()
+	rec.Adopted, rec.Imported, rec.AsFound = true, true, true
+	if err := h.Inv.SaveRecords(ctx, "test", "import", []reconcile.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	d := h.Desired(5, rs...)
+	for i := range 2 { // the first apply changes nothing on it, the next neither
+		p := h.Plan(d, reconcile.PlanOptions{})
+		if got := reconciletest.Actions(p); strings.Contains(got, "vhost") {
+			t.Fatalf("plan %d touches the imported file: %s", i, got)
+		}
+		h.Apply(p)
+		if got := string(h.Fake.Files()["/srv/a/vhost.conf"]); got != "hand-made\n" {
+			t.Fatalf("apply %d changed the imported file: %q", i, got)
+		}
+	}
+
+	// The repo changes the site: berth takes the file over.
+	f := NewFile(FileSpec{ID: "site/a/vhost@web", Server: "web", Site: "a", Path: "/srv/a/vhost.conf",
+		Content: []byte("server a new.example\n"), Service: "http", Deps: []string{rs[0].ID()}})
+	d = h.Desired(5, rs[0], f)
+	p := h.Plan(d, reconcile.PlanOptions{})
+	if got := reconciletest.Actions(p); got != "~site/a/vhost@web" {
+		t.Fatalf("plan after the repo's change: %s", got)
+	}
+	h.Apply(p)
+	if got := string(h.Fake.Files()["/srv/a/vhost.conf"]); got != "server a new.example\n" {
+		t.Fatalf("not taken over: %q", got)
+	}
+	// Drift is repaired from now on, like any file of berth's.
+	if err := h.Fake.WriteFile(ctx, "/srv/a/vhost.conf", []byte("edited by hand\n"), host.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := reconciletest.Actions(h.Plan(d, reconcile.PlanOptions{})); got != "~site/a/vhost@web" {
+		t.Fatalf("drift after the takeover: %s", got)
+	}
+	h.Apply(h.Plan(d, reconcile.PlanOptions{}))
+
+	// Removed from the repo: what import adopted stays.
+	p = h.Plan(h.Desired(5), reconcile.PlanOptions{AllowDeletions: 1})
+	for _, c := range p.Changes {
+		if c.ID == "site/a/vhost@web" && c.Action == reconcile.Delete {
+			t.Fatalf("the imported file is deleted: %s", reconciletest.Actions(p))
+		}
+	}
+	h.Apply(p)
+	if _, ok := h.Fake.Files()["/srv/a/vhost.conf"]; !ok {
+		t.Error("the imported file was deleted with its site")
+	}
+}
