@@ -196,6 +196,13 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 		go n.Run(ctx)
 		cfg.Notifier = n
 	}
+	if f.forge.set() {
+		g, err := f.forge.open()
+		if err != nil {
+			return fmt.Errorf("commit statuses: %w", err)
+		}
+		cfg.Statuses, cfg.PublicURL = g, f.publicURL
+	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
