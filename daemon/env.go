@@ -51,6 +51,10 @@ type EnvStatus struct {
 	// LastJob is the newest scheduled job that did something (a backup
 	// taken or pruned) or failed.
 	LastJob *RunSummary `json:"last_job,omitempty"`
+	// Verifications are the last restore test of each site's backups
+	// (backup.verify) since the daemon started; the runs API holds every
+	// one.
+	Verifications []VerifyStatus `json:"verifications,omitempty"`
 }
 
 // SiteStatus is one site's sync state and health, as package run derives
@@ -112,6 +116,7 @@ func (w *envWorker) snapshot() EnvStatus {
 	s := w.status
 	s.Problems = slices.Clone(s.Problems)
 	s.Sites = slices.Clone(s.Sites)
+	s.Verifications = slices.Clone(s.Verifications)
 	return s
 }
 
