@@ -52,7 +52,7 @@ func (a *Admin) PlainDump(ctx context.Context, h host.Host, r io.Reader, w io.Wr
 	}
 	var stderr strings.Builder
 	if _, err := h.Run(ctx, argv, host.RunOptions{Stdin: r, Stdout: w, Stderr: &stderr}); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" && !strings.Contains(err.Error(), msg) {
 			return fmt.Errorf("pg_restore on %s: %s: %w", h.Name(), msg, err)
 		}
 		return fmt.Errorf("pg_restore on %s: %w", h.Name(), err)
