@@ -17,10 +17,13 @@ import (
 // a site's); nothing here touches roles, users or grants.
 
 // CreateScratch creates the empty database name, dropping one of that
-// name first (left by an interrupted verification).
+// name first (left by an interrupted verification). PostgreSQL's is
+// closed to PUBLIC: no site's role may connect to it while a dump that
+// site wrote is loaded into it by the administrator.
 func (a *Admin) CreateScratch(ctx context.Context, h host.Host, name string) error {
 	if a.svc.Type == "postgresql" {
-		_, err := a.run(ctx, h, psqlArgv(a.svc), "PGPASSWORD", "DROP DATABASE IF EXISTS "+pgIdent(name)+" WITH (FORCE);\nCREATE DATABASE "+pgIdent(name)+";\n")
+		q := pgIdent(name)
+		_, err := a.run(ctx, h, psqlArgv(a.svc), "PGPASSWORD", "DROP DATABASE IF EXISTS "+q+" WITH (FORCE);\nCREATE DATABASE "+q+";\nREVOKE ALL ON DATABASE "+q+" FROM PUBLIC;\n")
 		return err
 	}
 	q := mysqlIdent(name)
