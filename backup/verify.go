@@ -330,7 +330,6 @@ type dumpStats struct {
 	engine string
 	tables map[string]bool // table -> the dump has rows for it
 	line   []byte          // the start of the current line
-	long   bool            // the current line is longer than line keeps
 	copyTo string          // PostgreSQL: the table of the COPY block being read
 }
 

@@ -52,8 +52,8 @@ type EnvStatus struct {
 	// taken or pruned) or failed.
 	LastJob *RunSummary `json:"last_job,omitempty"`
 	// Verifications are the last restore test of each site's backups
-	// (backup.verify) since the daemon started; the runs API holds every
-	// one.
+	// (backup.verify), read back from the run history after a restart;
+	// the runs API holds every one.
 	Verifications []VerifyStatus `json:"verifications,omitempty"`
 }
 
@@ -98,6 +98,10 @@ type envWorker struct {
 	settled *EnvStatus
 	// failing are the scheduled jobs (by trigger) whose last run failed.
 	failing map[string]bool
+	// verifySeeded: the status's verifications were read from the run
+	// history (once, at the first scheduled pass; only the loop reads and
+	// writes it).
+	verifySeeded bool
 }
 
 func (w *envWorker) trigger(reason string) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
 )
 
 // VerifyTrigger is the trigger of the run that records the verification
@@ -36,6 +38,7 @@ type VerifyStatus struct {
 // verifications, and a failure notified like any failed job. A site
 // without a backup yet is not tested, and nothing is recorded.
 func (w *envWorker) verifyJobs(ctx context.Context, res *spec.Resolved, sites []backup.Scheduled, hosts reconcile.Hosts, rev string) {
+	w.seedVerifications(ctx, sites)
 	setting := map[string]string{}
 	for _, s := range res.Sites {
 		if s.Backup != nil {
@@ -76,15 +79,66 @@ func (w *envWorker) verifyJobs(ctx context.Context, res *spec.Resolved, sites []
 		if err != nil {
 			vs.Error = err.Error()
 		}
-		w.update(func(st *EnvStatus) {
-			i := slices.IndexFunc(st.Verifications, func(x VerifyStatus) bool { return x.Site == vs.Site })
-			if i < 0 {
-				st.Verifications = append(slices.Clone(st.Verifications), vs)
-				slices.SortFunc(st.Verifications, func(a, b VerifyStatus) int { return strings.Compare(a.Site, b.Site) })
+		w.setVerifications([]VerifyStatus{vs})
+	}
+}
+
+// setVerifications puts each of vs in the status, in place of the same
+// site's.
+func (w *envWorker) setVerifications(vs []VerifyStatus) {
+	w.update(func(st *EnvStatus) {
+		all := slices.Clone(st.Verifications)
+		for _, v := range vs {
+			if i := slices.IndexFunc(all, func(x VerifyStatus) bool { return x.Site == v.Site }); i >= 0 {
+				all[i] = v
 			} else {
-				st.Verifications = slices.Clone(st.Verifications)
-				st.Verifications[i] = vs
+				all = append(all, v)
 			}
-		})
+		}
+		slices.SortFunc(all, func(a, b VerifyStatus) int { return strings.Compare(a.Site, b.Site) })
+		st.Verifications = all
+	})
+}
+
+// backupIDInText finds the first backup ID a verification's log or error
+// names.
+var backupIDInText = regexp.MustCompile(`backup ([0-9]{8}T[0-9]{6}Z(?:-[0-9]+)?)`)
+
+// seedVerifications fills, once per worker (after a restart), the
+// status's verifications of the sites of sites from the run history: the
+// newest run "verify SITE" of each.
+func (w *envWorker) seedVerifications(ctx context.Context, sites []backup.Scheduled) {
+	if w.verifySeeded {
+		return
+	}
+	w.verifySeeded = true
+	want := map[string]bool{}
+	for _, s := range sites {
+		want[VerifyTrigger(s.Data.Site)] = true
+	}
+	store := w.d.cfg.Store
+	runs, err := store.Runs(ctx, w.env, 0)
+	if err != nil {
+		w.log.Error().Err(err).Msg("cannot read the run history for the last backup verifications")
+		return
+	}
+	var vs []VerifyStatus
+	for _, r := range runs {
+		if !want[r.Trigger] || !r.IsJob() {
+			continue
+		}
+		delete(want, r.Trigger)
+		v := VerifyStatus{Site: strings.TrimPrefix(r.Trigger, "verify "), Started: r.Started, OK: r.Result == state.ResultJobDone, Error: r.Error, Run: r.ID}
+		text := r.Error
+		if full, err := store.Run(ctx, r.ID); err == nil {
+			text = string(full.Log) + "\n" + text
+		}
+		if m := backupIDInText.FindStringSubmatch(text); m != nil {
+			v.Backup = m[1]
+		}
+		vs = append(vs, v)
+	}
+	if len(vs) > 0 {
+		w.setVerifications(vs)
 	}
 }

@@ -177,4 +177,23 @@ func TestBackupVerificationByTheDaemon(t *testing.T) {
 	if got := my.SQL(t, "SELECT COUNT(*) FROM b_example_com.visits"); strings.TrimSpace(got) != "2" {
 		t.Errorf("the site's table holds %q rows, want 2", got)
 	}
+	failed := statusOf()
+
+	// After a restart the status shows the last verification again, read
+	// from the run history; it is not due, so none runs.
+	f.stop()
+	cfg := f.d.cfg
+	if f.d, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	f.next()
+	f.d.TriggerAll(TriggerSchedule)
+	f.next()
+	if got := f.d.Status()[0].Verifications; len(got) != 1 || got[0].Site != failed[0].Site || got[0].Backup != id || got[0].OK || got[0].Error != failed[0].Error || got[0].Run != failed[0].Run {
+		t.Errorf("status verifications after a restart: %+v, want %+v", got, failed)
+	}
+	if vs := verifications(); len(vs) != 2 {
+		t.Errorf("after a restart: %d verifications, want 2", len(vs))
+	}
 }
