@@ -33,8 +33,8 @@ func (d *Daemon) now() time.Time {
 // verifications of the newest backups that are due (verify.go), then the
 // sites' cron commands that are due. A backup pass that took or
 // pruned nothing is not recorded; one that did, or failed, is recorded in
-// the run history with the trigger "schedule", each cron run with the
-// trigger "cron SITE/NAME"; the result is state.ResultJobDone or
+// the run history with the trigger "schedule", each verification with
+// "verify SITE", each cron run with the trigger "cron SITE/NAME"; the result is state.ResultJobDone or
 // state.ResultJobFailed, the output the log. Jobs never apply anything
 // and never change the environment's phase; they do not overlap an apply
 // (backups write on the backup server, which an apply may prune after a
