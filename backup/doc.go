@@ -10,7 +10,10 @@
 // Data flows from the server that holds it to the backup server through
 // the controller, compressed and SHA-256 summed on the way; restore
 // verifies every piece before it touches anything and takes a fresh
-// backup first.
+// backup first. Verify restore-tests a backup without touching the site:
+// its dump loaded into a scratch database (ScratchName) that is always
+// dropped, its tables checked against the dump, its files read back;
+// berth backup verify and the daemon's schedule (backup.verify) run it.
 //
 // Operations sit beside the kinds: they import the engine (reconcile),
 // the kinds (kind/database for the administrator's dump and load), host

@@ -42,6 +42,13 @@
 // set per site. It never goes to disk: it holds the
 // revision's secrets.
 //
+// Scheduled jobs (jobs.go, verify.go), on Config.Schedule's timer and
+// Config.Now's clock, never overlap an apply: the sites' due backups, the
+// restore test of each site's newest backup when backup.verify makes it
+// due (backup.Backups.Verify, the code of berth backup verify; the
+// status's Verifications), and the sites' cron commands; each is a run
+// with the result job-done or job-failed, and a failing one is notified.
+//
 // It also owns the daemon's HTTP surface: the JSON status API (read with a
 // read or operator token, see Access), health endpoints, Prometheus
 // metrics, and the wrapper that counts webhook requests. Every API answer

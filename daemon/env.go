@@ -52,6 +52,10 @@ type EnvStatus struct {
 	// LastJob is the newest scheduled job that did something (a backup
 	// taken or pruned) or failed.
 	LastJob *RunSummary `json:"last_job,omitempty"`
+	// Verifications are the last restore test of each site's backups
+	// (backup.verify), read back from the run history after a restart;
+	// the runs API holds every one.
+	Verifications []VerifyStatus `json:"verifications,omitempty"`
 }
 
 // SiteStatus is one site's sync state and health, as package run derives
@@ -105,6 +109,10 @@ type envWorker struct {
 	settled *EnvStatus
 	// failing are the scheduled jobs (by trigger) whose last run failed.
 	failing map[string]bool
+	// verifySeeded: the status's verifications were read from the run
+	// history (once, at the first scheduled pass; only the loop reads and
+	// writes it).
+	verifySeeded bool
 }
 
 func (w *envWorker) trigger(reason string) {
@@ -123,6 +131,7 @@ func (w *envWorker) snapshot() EnvStatus {
 	s := w.status
 	s.Problems = slices.Clone(s.Problems)
 	s.Sites = slices.Clone(s.Sites)
+	s.Verifications = slices.Clone(s.Verifications)
 	w.withChecks(&s)
 	return s
 }

@@ -15,8 +15,9 @@ import (
 
 // TriggerSchedule, on Config.Schedule's timer, runs the environments'
 // scheduled jobs: the scheduled backups of their sites (backup.schedule,
-// backup.keep), as `berth backup --due` takes them, and their cron
-// commands (package cron).
+// backup.keep), as `berth backup --due` takes them, the restore tests of
+// their newest backups (backup.verify), as `berth backup verify` runs
+// them, and their cron commands (package cron).
 const TriggerSchedule = "schedule"
 
 // now is the daemon's clock (Config.Now, a seam for tests).
@@ -28,11 +29,12 @@ func (d *Daemon) now() time.Time {
 }
 
 // jobs runs the scheduled jobs of the revision last applied: the backups
-// that are due with the pruning of scheduled backups beyond keep, then
-// the sites' cron commands that are due. A backup pass that took or
+// that are due with the pruning of scheduled backups beyond keep, the
+// verifications of the newest backups that are due (verify.go), then the
+// sites' cron commands that are due. A backup pass that took or
 // pruned nothing is not recorded; one that did, or failed, is recorded in
-// the run history with the trigger "schedule", each cron run with the
-// trigger "cron SITE/NAME"; the result is state.ResultJobDone or
+// the run history with the trigger "schedule", each verification with
+// "verify SITE", each cron run with the trigger "cron SITE/NAME"; the result is state.ResultJobDone or
 // state.ResultJobFailed, the output the log. Jobs never apply anything
 // and never change the environment's phase; they do not overlap an apply
 // (backups write on the backup server, which an apply may prune after a
@@ -71,6 +73,7 @@ func (w *envWorker) jobs(ctx context.Context) {
 			}
 			w.recordJob(ctx, log, applied, TriggerSchedule, started, out.Bytes(), err)
 		}
+		w.verifyJobs(ctx, res, sites, hosts, applied)
 	}
 	for _, j := range crons {
 		if ctx.Err() != nil {
@@ -101,8 +104,9 @@ func (w *envWorker) jobs(ctx context.Context) {
 }
 
 // recordJob records one job's run in the run history and as the
-// environment's last job.
-func (w *envWorker) recordJob(ctx context.Context, log zerolog.Logger, rev, trigger string, started time.Time, output []byte, err error) {
+// environment's last job, and returns the run's ID (0 when it could not
+// be recorded).
+func (w *envWorker) recordJob(ctx context.Context, log zerolog.Logger, rev, trigger string, started time.Time, output []byte, err error) int64 {
 	result, msg := state.ResultJobDone, ""
 	if err != nil {
 		result, msg = state.ResultJobFailed, err.Error()
@@ -114,10 +118,12 @@ func (w *envWorker) recordJob(ctx context.Context, log zerolog.Logger, rev, trig
 	}
 	if serr != nil {
 		log.Error().Err(serr).Msg("cannot record the job")
+		id = 0
 	} else {
 		w.setLastJob(ctx, id)
 	}
 	w.jobChanged(rev, trigger, err)
+	return id
 }
 
 // appliedResolved is the resolved environment of revision rev: the kept

@@ -50,6 +50,7 @@ defaults:
         @@WebOptions.headers[]@@
   backup:
     schedule: @@Backup.schedule@@
+    verify: @@Backup.verify@@
   cron:
     @@SiteSettings.cron{}@@:
       schedule: @@Cron.schedule@@
@@ -265,6 +266,7 @@ var corpusBenign = map[string]string{
 	"WebOptions.headers{}":            "X-Frame-Options",
 	"WebOptions.headers[]":            "DENY",
 	"Backup.schedule":                 "daily",
+	"Backup.verify":                   "weekly",
 	"SiteSettings.cron{}":             "cleanup",
 	"Cron.schedule":                   "every 15m",
 	"Cron.command[]":                  "true",

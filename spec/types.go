@@ -367,4 +367,5 @@ type Redirect struct {
 type Backup struct {
 	Schedule string `yaml:"schedule" json:"schedule,omitempty" berth:"enum=hourly|daily|weekly" doc:"How often the daemon takes a backup."`
 	Keep     int    `yaml:"keep" json:"keep,omitempty" berth:"min=1" doc:"How many scheduled backups to keep."`
+	Verify   string `yaml:"verify" json:"verify,omitempty" berth:"enum=daily|weekly|monthly|never" doc:"How often the daemon restore-tests the newest backup into a scratch database (default weekly)."`
 }

@@ -54,6 +54,9 @@ func (e *backupEnv) store(site string) (env, domain string, store backup.Store, 
 }
 
 func runBackup(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "verify" {
+		return runBackupVerify(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f envFlags
@@ -62,12 +65,16 @@ func runBackup(args []string, stdout, stderr io.Writer) int {
 	f.registerWait(fs)
 	due := fs.Bool("due", false, "take the scheduled backups that are due (per site backup.schedule) and prune each site's scheduled backups beyond backup.keep")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth backup SITE --env ENV [--repo DIR]\n       berth backup --due --env ENV [--repo DIR]\n\nBacks a site up (database dump and files, compressed, each checksummed,\nwith a manifest) into the backup directory on the backup server\n(berth.yaml backups:). With --due, takes every scheduled backup that is due.")
+		fmt.Fprintln(stderr, "Usage: berth backup SITE --env ENV [--repo DIR]\n       berth backup --due --env ENV [--repo DIR]\n       berth backup verify SITE [BACKUP] --env ENV [--repo DIR]\n\nBacks a site up (database dump and files, compressed, each checksummed,\nwith a manifest) into the backup directory on the backup server\n(berth.yaml backups:). With --due, takes every scheduled backup that is due.\nberth backup verify restore-tests a backup (see berth backup verify --help).")
 		fs.PrintDefaults()
 	}
 	pos, code, ok := parse(fs, args)
 	if !ok {
 		return code
+	}
+	if !*due && len(pos) > 0 && pos[0] == "verify" {
+		// berth backup --env ENV verify SITE: the flags came first.
+		return backupVerify(&f, pos[1:], stdout, stderr)
 	}
 	if *due != (len(pos) == 0) || len(pos) > 1 {
 		return exitFor(usageError("give one SITE, or --due"), "backup", stderr)
@@ -227,5 +234,64 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "restore", stderr)
 	}
 	fmt.Fprintf(stdout, "Restored %s from backup %s; what was there before is backup %s.\n", d.Site, *id, pre.ID)
+	return 0
+}
+
+func runBackupVerify(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backup verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f envFlags
+	f.register(fs, true)
+	fs.Bool("no-color", false, "no colour (berth never colours this output)")
+	f.registerWait(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: berth backup verify SITE [BACKUP] --env ENV [--repo DIR]\n\n"+
+			"Restore-tests a backup of SITE (the newest when no BACKUP ID is given), as\n"+
+			"berth serve does at each site's backup.verify: checks every piece against\n"+
+			"the manifest, loads the database dump into a scratch database berth owns\n"+
+			"(berth_verify_<hash>) on the site's database server, checks that every\n"+
+			"table of the dump is there with its rows, drops it, and reads the files\n"+
+			"back. The site itself is not touched. It exits 0 when the backup restores,\n"+
+			"1 when it does not or the test could not run (the reason on stderr).")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	return backupVerify(&f, pos, stdout, stderr)
+}
+
+// backupVerify restore-tests backup pos[1] (the newest when not given) of
+// site pos[0].
+func backupVerify(f *envFlags, pos []string, stdout, stderr io.Writer) int {
+	if len(pos) < 1 || len(pos) > 2 {
+		return exitFor(usageError("give one SITE and optionally a BACKUP ID"), "backup verify", stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, err := f.backups(stderr)
+	if err != nil {
+		return exitFor(err, "backup verify", stderr)
+	}
+	defer e.conn.Close()
+	// The scratch database has one name per site: never two verifications
+	// of a site at once, nor one while berth serve verifies.
+	held, err := e.l.lock(ctx, f, "berth backup verify", stderr)
+	if err != nil {
+		return exitFor(err, "backup verify", stderr)
+	}
+	defer held.Close()
+	d, store, err := e.site(pos[0])
+	if err != nil {
+		return exitFor(err, "backup verify", stderr)
+	}
+	id := ""
+	if len(pos) == 2 {
+		id = pos[1]
+	}
+	if _, err := e.b.Verify(ctx, d, store, id, stdout); err != nil {
+		return exitFor(err, "backup verify", stderr)
+	}
 	return 0
 }

@@ -32,7 +32,7 @@ func commands() []command {
 		{"verify", "re-render one site, show its drift and fix it (Aegir's verify)", runVerify},
 		{"doctor", "check servers as berth will use them, with what to fix", runDoctor},
 		{"status", "show per environment and site whether the servers match the repo", runStatus},
-		{"backup", "back a site up, or take the scheduled backups that are due", runBackup},
+		{"backup", "back a site up, take the scheduled backups that are due, or restore-test a backup (backup verify)", runBackup},
 		{"backups", "list a site's backups and verify them", runBackups},
 		{"restore", "restore a site from a backup, after backing it up", runRestore},
 		{"serve", "run the daemon: keep every environment converged to its branch", runServe},

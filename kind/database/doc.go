@@ -9,7 +9,9 @@
 // however many sites it holds. Admin runs the server's own client on the
 // database server through host.Run (SQL on standard input, the
 // administrator's password never on a command line); the backup
-// operation uses it too (Exists, Dump, Load).
+// operation uses it too (Exists, Dump, Load), and its restore test a
+// scratch database (CreateScratch, PlainDump, LoadScratch, TableRows,
+// DropScratch).
 //
 // Passwords come from the builder (the state store's generated secrets,
 // or PendingSecret when a read-only plan cannot generate one); they never
