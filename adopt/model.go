@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/berthhq/berth/kind/database"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
 )
@@ -269,6 +270,8 @@ func (in Input) pairDatabases(r *Result) {
 	for _, d := range in.Found.Databases {
 		switch {
 		case paired[d]:
+		case strings.HasPrefix(d, database.ScratchPrefix):
+			r.Skipped = append(r.Skipped, Skip{What: "database " + d, Reason: "a scratch database of berth's backup verification, left by an interrupted one: drop it"})
 		case pg:
 			r.Skipped = append(r.Skipped, Skip{What: "database " + d, Reason: pgReason})
 		case spec.RuleDBName.Check(d) != nil:

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/kind/database"
 )
 
 // A verification is a restore test of one backup: every piece's size and
@@ -79,7 +80,7 @@ func VerifyDue(setting string, last, now time.Time) bool {
 // that one left by an interrupted run is dropped by the next.
 func ScratchName(env, site string) string {
 	sum := sha256.Sum256([]byte(env + "\x00" + site))
-	return "berth_verify_" + hex.EncodeToString(sum[:8])
+	return database.ScratchPrefix + hex.EncodeToString(sum[:8])
 }
 
 // Verify restore-tests backup id of the site (the newest when id is ""):

@@ -11,6 +11,11 @@ import (
 	"github.com/berthhq/berth/host"
 )
 
+// ScratchPrefix starts the name of every scratch database berth makes (a
+// backup's verification loads its dump into one): never a site's, never
+// adopted.
+const ScratchPrefix = "berth_verify_"
+
 // What the backup verification asks of a database server: a scratch
 // database it creates, loads a dump into, counts the rows of and drops.
 // The scratch database is named by the caller (a name berth owns, never
