@@ -281,6 +281,9 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 // good revision stays applied, the next valid commit recovers.
 func (w *envWorker) stall(ctx context.Context, log zerolog.Logger, rev, trigger string, problems spec.Problems, err error) {
 	log.Error().Str("step", "validate").Int("problems", len(problems)).Msg("revision is not valid; nothing changed: " + firstLine(err.Error()))
+	if reportsStatus(trigger, rev) {
+		w.postStatus(log, rev, 0, forge.StateFailure, "not valid, nothing changed: "+firstLine(err.Error()))
+	}
 	w.mu.Lock()
 	w.stalled = rev
 	w.mu.Unlock()
