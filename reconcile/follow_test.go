@@ -42,7 +42,7 @@ func (f *follower) Apply(_ context.Context, _ host.Host, c *reconcile.Change) er
 	return nil
 }
 func (f *follower) Undo(context.Context, host.Host, *reconcile.Change) error { return nil }
-func (f *follower) Record() reconcile.Record                                { return f.NewRecord() }
+func (f *follower) Record() reconcile.Record                                 { return f.NewRecord() }
 
 // A Follower's change is made from the planned changes of its
 // dependencies on other servers: a change when one is planned, none (and

@@ -207,6 +207,7 @@ func (r *Roll) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 	if p == nil {
 		return fmt.Errorf("roll of platform %s: its plan was not recorded", r.platform)
 	}
+	var rolled []string
 	for i, s := range p.steps {
 		if err := r.step(ctx, h, s); err != nil {
 			if stay := staying(p.steps[i+1:]); stay != "" {
@@ -214,7 +215,10 @@ func (r *Roll) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 			}
 			return err
 		}
+		rolled = append(rolled, s.node.Release.Server())
 	}
+	// The load balancer was reloaded twice per server (Result.Reloads).
+	c.Reloaded = append(c.Reloaded, fmt.Sprintf("lb (roll of platform %s over %s)", r.platform, strings.Join(rolled, ", ")))
 	return nil
 }
 
