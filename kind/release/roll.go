@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/reconcile"
@@ -139,6 +140,10 @@ func (r *Roll) Check(ctx context.Context, in reconcile.CheckInput) (reconcile.Ch
 	return r.NewChange(reconcile.None, ""), nil
 }
 
+// finishTimeout bounds what a roll does to put a server back (switch it
+// back, undrain it) once the run was cancelled.
+const finishTimeout = 2 * time.Minute
+
 // rollStep is one server the roll switches.
 type rollStep struct {
 	node     RollNode
@@ -209,7 +214,13 @@ func (r *Roll) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 	}
 	var rolled []string
 	for i, s := range p.steps {
-		if err := r.step(ctx, h, s); err != nil {
+		err := ctx.Err()
+		if err != nil {
+			err = fmt.Errorf("%s: not switched: the run was cancelled: %w", s.node.Release.Server(), err)
+		} else {
+			err = r.step(ctx, h, s)
+		}
+		if err != nil {
 			if stay := staying(p.steps[i+1:]); stay != "" {
 				err = fmt.Errorf("%w; %s", err, stay)
 			}
@@ -258,11 +269,13 @@ func (r *Roll) step(ctx context.Context, lb host.Host, s rollStep) error {
 		return fmt.Errorf("%s: drain it from the load balancer (not switched): %w", node, err)
 	}
 	// From here on, whatever happens, the server goes back in: switched,
-	// or on its old build again.
+	// or on its old build again, even when the run is cancelled (fin).
+	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	undrain := func(cause error) error {
-		err := r.lb.Undrain(ctx, lb, node)
+		err := r.lb.Undrain(fin, lb, node)
 		if err == nil {
-			err = r.lb.Settle(ctx, lb)
+			err = r.lb.Settle(fin, lb)
 		}
 		switch {
 		case err != nil && cause != nil:
@@ -277,7 +290,7 @@ func (r *Roll) step(ctx context.Context, lb host.Host, s rollStep) error {
 	}
 	if err := r.healthy(ctx, s.node); err != nil {
 		back := "rolled back"
-		if _, berr := run(ctx, nh, "sh", "-c", switchScript, "sh", rel.current(), s.from, path.Join(path.Dir(rel.current()), s.from, BuildMarker), ""); berr != nil {
+		if _, berr := run(fin, nh, "sh", "-c", switchScript, "sh", rel.current(), s.from, path.Join(path.Dir(rel.current()), s.from, BuildMarker), ""); berr != nil {
 			back = fmt.Sprintf("and switching it back to %s failed: %v", s.from, berr)
 		}
 		return undrain(fmt.Errorf("%s: %w after switching to release %s: %s", node, err, rel.buildID, back))
