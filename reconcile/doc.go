@@ -116,7 +116,9 @@
 // (host/local, inside a write), mid-batch (host/local WriteBatch, before
 // each rename of a file into place), before-check, before-reload,
 // after-reload, before-inventory, before-data, mid-delete (after each data
-// deletion). cmd/berth's crash test kills apply at each one.
+// deletion), and mid-roll (kind/release: a server of a roll drained and
+// switched, before its health check). cmd/berth's crash test kills apply
+// at each one of the engine's; the roll's test at mid-roll.
 //
 // The engine never prints: progress goes through a Hook, so the CLI draws it
 // and the daemon logs it from the same code.

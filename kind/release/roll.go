@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/internal/failpoint"
 	"github.com/berthhq/berth/reconcile"
 )
 
@@ -288,6 +289,7 @@ func (r *Roll) step(ctx context.Context, lb host.Host, s rollStep) error {
 	if _, err := run(ctx, nh, "sh", "-c", switchScript, "sh", rel.current(), s.to, rel.marker(rel.buildID), ""); err != nil {
 		return undrain(fmt.Errorf("%s: switch %s to %s (the old build stays live): %w", node, rel.current(), s.to, err))
 	}
+	failpoint.Hit("mid-roll") // drained and switched, not yet checked
 	if err := r.healthy(ctx, s.node); err != nil {
 		back := "rolled back"
 		if _, berr := run(fin, nh, "sh", "-c", switchScript, "sh", rel.current(), s.from, path.Join(path.Dir(rel.current()), s.from, BuildMarker), ""); berr != nil {
