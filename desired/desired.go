@@ -75,7 +75,7 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addZones(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
-	if err := addLoadBalancers(d, res, in.StateDir); err != nil {
+	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts); err != nil {
 		return nil, nil, err
 	}
 	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, res, in.Revision, in.StateDir)

@@ -60,6 +60,12 @@ func ReleaseID(platform, server string) string {
 	return fmt.Sprintf("platform/%s/release@%s", platform, server)
 }
 
+// RollID names the roll of a platform's releases over its web servers,
+// on its load balancer: platform/PLATFORM/roll@SERVER (the load balancer).
+func RollID(platform, server string) string {
+	return fmt.Sprintf("platform/%s/roll@%s", platform, server)
+}
+
 // DBSecretKey is the key of a site's database password.
 func DBSecretKey(env, site string) string { return "db/" + env + "/" + site }
 

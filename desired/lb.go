@@ -6,6 +6,7 @@ import (
 
 	"github.com/berthhq/berth/kind/files"
 	"github.com/berthhq/berth/kind/lb"
+	"github.com/berthhq/berth/kind/release"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
@@ -24,9 +25,18 @@ import (
 //     depends on the platform's vhosts and releases on its web servers:
 //     a server is (re-)added only once it converged in the run.
 //
+// A platform with two web servers or more in its load balancer's
+// rotation (not drained) rolls its new builds over them (addRoll).
+//
 // It runs last in Prepare, so the drained servers' databases, settings
-// and installs wait too.
-func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string) error {
+// and installs wait too. hosts reaches the web servers, for the rolls.
+func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hosts reconcile.Hosts) error {
+	releases := map[string]*release.Release{}
+	for _, r := range d.Resources {
+		if rel, ok := r.(*release.Release); ok {
+			releases[rel.ID()] = rel
+		}
+	}
 	byServer := map[string][]reconcile.Resource{}
 	for _, r := range d.Resources {
 		byServer[r.Server()] = append(byServer[r.Server()], r)
@@ -75,6 +85,16 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string) err
 			for _, n := range nodes {
 				cs.Draining = cs.Draining || n.Drain
 			}
+			roll, err := addRoll(res, &s, pl, f, releases, hosts, cs)
+			if err != nil {
+				return err
+			}
+			if roll != nil {
+				added = append(added, roll)
+				if !cs.Draining {
+					cs.Deps = append(cs.Deps, roll.ID()) // the file as the roll left it, then the run's own change
+				}
+			}
 			if !cs.Draining {
 				for _, n := range nodes {
 					cs.Deps = append(cs.Deps, ReleaseID(pl.Name, n.Server))
@@ -102,6 +122,55 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string) err
 	}
 	d.Resources = append(d.Resources, added...)
 	return nil
+}
+
+// addRoll returns the roll of platform pl's new builds over its web
+// servers behind load balancer lb (release.Roll), nil when it has fewer
+// than two in the load balancer's rotation (drained ones are not): its
+// releases then switch at once, as without a load balancer. The releases
+// of the servers in rotation are marked rolled: they ship, and the roll
+// switches them one at a time, each drained from the load balancer (f
+// with the server marked down, rendered by render.LBDrained), then
+// health-checked with every site of the platform, then put back. cs is
+// the load balancer's configuration, whose check and reload the roll
+// uses.
+func addRoll(res *spec.Resolved, lbSrv *spec.ResolvedServer, pl *spec.ResolvedPlatform, f render.File, releases map[string]*release.Release, hosts reconcile.Hosts, cs lb.ConfigSpec) (*release.Roll, error) {
+	var nodes []release.RollNode
+	out := map[string][]byte{}
+	for _, n := range render.LBNodes(res, pl) {
+		rel := releases[ReleaseID(pl.Name, n.Server)]
+		if n.Drain || rel == nil {
+			continue
+		}
+		drained, err := render.LBDrained(res, lbSrv, pl, n.Server)
+		if err != nil {
+			return nil, err
+		}
+		out[n.Server] = drained.Content
+		nodes = append(nodes, release.RollNode{Release: rel, Address: n.Address})
+	}
+	if len(nodes) < 2 {
+		return nil, nil
+	}
+	var probes []release.Probe
+	var deps []string
+	for i := range res.Sites {
+		site := &res.Sites[i]
+		if site.Platform != pl.Name {
+			continue
+		}
+		probes = append(probes, release.Probe{Domain: site.Domain, Path: site.Health.Path, Status: site.Health.Status})
+		for _, n := range nodes {
+			deps = append(deps, SiteID(site.Domain, "vhost", n.Release.Server()))
+		}
+	}
+	for _, n := range nodes {
+		n.Release.MarkRolled()
+	}
+	return release.NewRoll(release.RollSpec{ID: RollID(pl.Name, lbSrv.Name), Server: lbSrv.Name, Platform: pl.Name,
+		Nodes: nodes, Probes: probes, Hosts: hosts, Health: lb.Healthy, Deps: deps,
+		LB: lb.NewRotation(lb.RotationSpec{Path: f.Path, In: f.Content, Out: out,
+			Test: cs.Test, Reload: cs.Reload, PIDFile: cs.PIDFile, Dir: cs.Dir})}), nil
 }
 
 // lbService is the check and reload of a server's load balancer.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthhq/berth/host/hosttest"
 	"github.com/berthhq/berth/kind/lb"
+	"github.com/berthhq/berth/kind/release"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
@@ -99,6 +100,44 @@ func TestPrepareBuildsLoadBalancers(t *testing.T) {
 		}
 		if svc, err := d.Service("lb1", "lb"); err != nil || !slices.Equal(svc.Test, []string{"nginx", "-t"}) || svc.PIDFile != "/run/nginx.pid" {
 			t.Errorf("lb of lb1: %+v %v", svc, err)
+		}
+	}
+}
+
+// A platform with two web servers in its load balancer's rotation gets a
+// roll on the load balancer, after its releases and vhosts on both and
+// before the load balancer's own change; with web2 drained (one server
+// left in rotation) its releases switch at once, as without a load
+// balancer.
+func TestPrepareBuildsRoll(t *testing.T) {
+	for _, drain := range []bool{false, true} {
+		d := prepareCluster(t, drain)
+		var roll *release.Roll
+		var cfg *lb.Config
+		for _, r := range d.Resources {
+			switch r := r.(type) {
+			case *release.Roll:
+				roll = r
+			case *lb.Config:
+				cfg = r
+			}
+		}
+		if drain {
+			if roll != nil {
+				t.Errorf("drained: a roll over one server: %s", roll.ID())
+			}
+			continue
+		}
+		if roll == nil || roll.ID() != RollID("app", "lb1") || roll.Server() != "lb1" || !roll.AfterReload() {
+			t.Fatalf("roll %+v", roll)
+		}
+		for _, dep := range []string{ReleaseID("app", "web1"), ReleaseID("app", "web2"), SiteID("a.example.com", "vhost", "web1"), SiteID("a.example.com", "vhost", "web2")} {
+			if !slices.Contains(roll.Deps(), dep) {
+				t.Errorf("the roll does not depend on %s: %v", dep, roll.Deps())
+			}
+		}
+		if !slices.Contains(cfg.Deps(), roll.ID()) {
+			t.Errorf("the load balancer's configuration does not wait for the roll: %v", cfg.Deps())
 		}
 	}
 }

@@ -45,7 +45,11 @@
 // such a change); one whose Apply reloads something itself (a zone's
 // rndc reload) says so in Change.Reloaded, listed in Result.Reloads; one
 // that takes over paths older resources managed (a release) implements
-// Supersedes.
+// Supersedes. A kind whose change follows from the changes planned for
+// its dependencies on other servers (a platform's roll over its web
+// servers, from their releases' changes) implements Follower
+// (follow.go): the engine completes its change once every server was
+// checked.
 //
 // Where things are: engine.go (the Engine, Desired, Inventory and Hosts
 // contracts), resource.go and base.go (Resource, Record, kinds), change.go
@@ -56,7 +60,8 @@
 // two phases and their barrier), apply_config.go, apply_intent.go,
 // apply_restore.go, apply_data.go and apply_dag.go (one server's phases,
 // crash-consistency records, undo after a failed check, dependency
-// order), policy.go, inventory.go (Unsynced), hook.go, crossdeps.go.
+// order), policy.go, inventory.go (Unsynced), hook.go, crossdeps.go,
+// follow.go (Follower).
 //
 // A removed site is backed up before any of its deletions: the builder's
 // Desired.BeforeDelete gives the engine that step (guard.go), Apply runs
@@ -114,7 +119,9 @@
 // (host/local, inside a write), mid-batch (host/local WriteBatch, before
 // each rename of a file into place), before-check, before-reload,
 // after-reload, before-inventory, before-data, mid-delete (after each data
-// deletion). cmd/berth's crash test kills apply at each one.
+// deletion), and mid-roll (kind/release: a server of a roll drained and
+// switched, before its health check). cmd/berth's crash test kills apply
+// at each one of the engine's; the roll's test at mid-roll.
 //
 // The engine never prints: progress goes through a Hook, so the CLI draws it
 // and the daemon logs it from the same code.

@@ -145,9 +145,10 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var refused []error // a kind's safety rule refused a change
+	var followers []Change
 	for server, rs := range servers {
 		wg.Go(func() {
-			changes, save, unchanged, omitted, dirs, err := e.checkServer(ctx, server, rs, byID, opts, guarded)
+			changes, follow, save, unchanged, omitted, dirs, err := e.checkServer(ctx, server, rs, byID, opts, guarded)
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, ErrPolicy) {
@@ -160,6 +161,7 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 				return
 			}
 			p.Changes = append(p.Changes, changes...)
+			followers = append(followers, follow...)
 			p.Unchanged += unchanged
 			p.OmittedDiffs += omitted
 			if len(save) > 0 {
@@ -182,6 +184,11 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 		slices.SortFunc(refused, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 		return nil, errors.Join(refused...)
 	}
+	followed, err := follow(ctx, p, pl, followers, opts.Adopt)
+	if err != nil {
+		return nil, err
+	}
+	p.Changes = append(p.Changes, followed...)
 	sortChanges(p.Changes)
 	if n := opts.MaxCreateDiffs; n > 0 {
 		for i := range p.Changes {
@@ -213,11 +220,11 @@ type ServerError struct {
 // resources. dirs are the directories holding the resources' paths: where
 // berth writes, and where an interrupted write may have left a temporary
 // file.
-func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, opts PlanOptions, guarded map[string]bool) (changes []Change, save []Record, unchanged, omitted int, dirs []string, err error) {
+func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, recs map[string]*Record, opts PlanOptions, guarded map[string]bool) (changes, follow []Change, save []Record, unchanged, omitted int, dirs []string, err error) {
 	h, err := e.Hosts.Host(ctx, server)
 	if err != nil {
 		e.hook().Observed(server, 0, err)
-		return nil, nil, 0, 0, nil, fmt.Errorf("connect to server %s: %w", server, err)
+		return nil, nil, nil, 0, 0, nil, fmt.Errorf("connect to server %s: %w", server, err)
 	}
 	// Sized for the common case, one path per resource: growing maps of
 	// tens of thousands of paths was a tenth of a warm no-op's time.
@@ -245,7 +252,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	}
 	e.hook().Observed(server, len(paths), err)
 	if err != nil {
-		return nil, nil, 0, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
+		return nil, nil, nil, 0, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
 	}
 	byPath := make(map[string]host.Observation, len(obs))
 	for _, o := range obs {
@@ -254,14 +261,14 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 	slices.SortFunc(rs, func(a, b Resource) int { return strings.Compare(a.ID(), b.ID()) })
 	batches, err := observeBatches(ctx, h, rs)
 	if err != nil {
-		return nil, nil, 0, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
+		return nil, nil, nil, 0, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
 	}
 	input := func(r Resource) CheckInput {
 		return CheckInput{Host: h, Obs: byPath, Record: recs[r.ID()], Adopt: opts.Adopt, Guarded: guarded[r.Site()], Allow: opts.Allow}
 	}
 	contents, err := readContents(ctx, h, rs, input)
 	if err != nil {
-		return nil, nil, 0, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
+		return nil, nil, nil, 0, 0, nil, fmt.Errorf("observe server %s: %w", server, err)
 	}
 	creates := 0
 	for _, r := range rs {
@@ -273,7 +280,7 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		}
 		c, err := r.Check(ctx, in)
 		if err != nil {
-			return nil, nil, 0, 0, nil, fmt.Errorf("check %s: %w", r.ID(), err)
+			return nil, nil, nil, 0, 0, nil, fmt.Errorf("check %s: %w", r.ID(), err)
 		}
 		// Of the new files' diffs, Plan keeps the first MaxCreateDiffs in
 		// (server, ID) order: those are among this server's first ones, in
@@ -290,24 +297,12 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 			before := *rec
 			c.before = &before
 		}
-		// The inventory entry to keep if this change succeeds (or now, for
-		// an unchanged resource whose record is missing or stale).
-		if c.Action != Delete && c.Action != Conflict {
-			nr := r.Record()
-			switch {
-			case rec != nil:
-				// What berth import adopted stays adopted (never deleted)
-				// once berth changed it too; only "kept as found" ends.
-				nr.Adopted = rec.Adopted && (c.Action == None || rec.Imported)
-				nr.Imported = rec.Imported
-				nr.AsFound = rec.AsFound && c.Action == None
-			case c.Action == None:
-				nr.Adopted = !opts.Adopt // it was there before berth: never delete it
-			}
-			c.record = &nr
-			if c.Action == None && (rec == nil || *rec != nr) {
-				save = append(save, nr)
-			}
+		if _, ok := r.(Follower); ok {
+			follow = append(follow, c) // completed once every server is checked
+			continue
+		}
+		if nr := c.keep(opts.Adopt); nr != nil {
+			save = append(save, *nr)
 		}
 		if c.Action == None {
 			unchanged++
@@ -315,7 +310,32 @@ func (e *Engine) checkServer(ctx context.Context, server string, rs []Resource, 
 		}
 		changes = append(changes, c)
 	}
-	return changes, save, unchanged, omitted, dirs, nil
+	return changes, follow, save, unchanged, omitted, dirs, nil
+}
+
+// keep sets the inventory entry to save when c succeeds (c.record), and
+// returns it when it is to be saved now: c is unchanged and the record is
+// missing or stale. c.before is the record before the run.
+func (c *Change) keep(adopt bool) *Record {
+	if c.Action == Delete || c.Action == Conflict {
+		return nil
+	}
+	nr := c.res.Record()
+	switch {
+	case c.before != nil:
+		// What berth import adopted stays adopted (never deleted) once
+		// berth changed it too; only "kept as found" ends.
+		nr.Adopted = c.before.Adopted && (c.Action == None || c.before.Imported)
+		nr.Imported = c.before.Imported
+		nr.AsFound = c.before.AsFound && c.Action == None
+	case c.Action == None:
+		nr.Adopted = !adopt // it was there before berth: never delete it
+	}
+	c.record = &nr
+	if c.Action == None && (c.before == nil || *c.before != nr) {
+		return &nr
+	}
+	return nil
 }
 
 // observeBatches runs ObserveBatch once per batch key among rs, which are

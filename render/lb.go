@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/berthhq/berth/spec"
@@ -80,6 +81,24 @@ func LB(res *spec.Resolved, lb *spec.ResolvedServer) ([]File, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// LBDrained is the file of platform pl on its load balancer lb (as LB
+// renders it) with the web server named drained marked down too: what a
+// roll writes while it switches that server.
+func LBDrained(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform, drained string) (File, error) {
+	r := *res
+	r.Servers = slices.Clone(res.Servers)
+	for i := range r.Servers {
+		if r.Servers[i].Name == drained {
+			r.Servers[i].Drain = true
+		}
+	}
+	f, err := lbPlatform(&r, lb, pl)
+	if err != nil {
+		return File{}, fmt.Errorf("render load balancer %q, platform %q: %w", lb.Name, pl.Name, err)
+	}
+	return f, nil
 }
 
 func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform) (File, error) {

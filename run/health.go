@@ -3,11 +3,10 @@ package run
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
-	"time"
 
+	"github.com/berthhq/berth/kind/lb"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -31,7 +30,7 @@ type NodeHealth struct {
 }
 
 // HealthTimeout bounds one node's health check.
-const HealthTimeout = 5 * time.Second
+const HealthTimeout = lb.HealthTimeout
 
 // CheckNodes checks every site of res on every one of its web servers,
 // several at once, and returns the answers in site then server order.
@@ -69,40 +68,16 @@ func CheckNodes(ctx context.Context, res *spec.Resolved) []NodeHealth {
 	return out
 }
 
-var healthClient = &http.Client{
-	Timeout:       HealthTimeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
-}
-
 func checkNode(ctx context.Context, n *NodeHealth, host string, h spec.Health) {
 	n.Health = HealthDegraded
-	if n.Address == "" {
-		n.Why = "the server's http listen address is not known"
-		return
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.Address+h.Path, nil)
-	if err != nil {
+	status, ok, err := lb.Probe(ctx, n.Address, host, h.Path, h.Status)
+	n.Status = status
+	switch {
+	case err != nil:
 		n.Why = err.Error()
-		return
+	case !ok:
+		n.Why = fmt.Sprintf("GET %s answered %d %s, want %s", h.Path, status, http.StatusText(status), lb.Want(h.Status))
+	default:
+		n.Health = HealthHealthy
 	}
-	req.Host = host
-	resp, err := healthClient.Do(req)
-	if err != nil {
-		n.Why = fmt.Sprintf("no answer: %v", err)
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	n.Status = resp.StatusCode
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
-	want := "2xx or 3xx"
-	if h.Status != 0 {
-		ok, want = resp.StatusCode == h.Status, fmt.Sprint(h.Status)
-	}
-	if !ok {
-		n.Why = fmt.Sprintf("GET %s answered %s, want %s", h.Path, resp.Status, want)
-		return
-	}
-	n.Health = HealthHealthy
 }

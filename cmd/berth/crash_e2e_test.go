@@ -27,7 +27,14 @@ import (
 // died of SIGKILL.
 func (f *phpFixture) crashApply(point string) (bool, string) {
 	f.t.Helper()
-	cmd := exec.Command(os.Args[0], "apply", "--auto-approve", "--env", "production", "--repo", f.repo, "--state-dir", f.stateDir, "--no-color")
+	return killedAt(point, "apply", "--auto-approve", "--env", "production", "--repo", f.repo, "--state-dir", f.stateDir, "--no-color")
+}
+
+// killedAt runs berth with args as a subprocess (this test binary
+// standing in for berth, see TestMain) with failpoint point armed, and
+// reports whether it died of SIGKILL.
+func killedAt(point string, args ...string) (bool, string) {
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "BERTH_TEST_MAIN=1", failpoint.Env+"="+point)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

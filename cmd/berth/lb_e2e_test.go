@@ -118,14 +118,27 @@ func (c *cluster) apply() string {
 	return out + errOut
 }
 
-// answer is one request through the load balancer.
+// answer is one request through the load balancer (or to one node).
 type answer struct {
 	node, version string
+	body          string
 	err           error
 }
 
+// ask asks the load balancer for / of host.
 func (c *cluster) ask(client *http.Client, host string) answer {
-	req, _ := http.NewRequest("GET", "http://"+c.lb.Addr+"/", nil)
+	return askAt(client, c.lb.Addr, host)
+}
+
+// askNode asks web server i (1-based) directly for / of host.
+func (c *cluster) askNode(client *http.Client, i int, host string) answer {
+	return askAt(client, c.nodes[i-1].Addr, host)
+}
+
+// askAt asks addr for / of host; an answer other than 200 with the static
+// platform's page is an error.
+func askAt(client *http.Client, addr, host string) answer {
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	req.Host = host
 	r, err := client.Do(req)
 	if err != nil {
@@ -136,7 +149,18 @@ func (c *cluster) ask(client *http.Client, host string) answer {
 	if r.StatusCode != 200 || !strings.Contains(string(body), "static platform") {
 		return answer{err: fmt.Errorf("%s from %q: %q", r.Status, r.Header.Get("X-Berth-Node"), body)}
 	}
-	return answer{node: r.Header.Get("X-Berth-Node"), version: r.Header.Get("X-Version")}
+	return answer{node: r.Header.Get("X-Berth-Node"), version: r.Header.Get("X-Version"), body: string(body)}
+}
+
+// serving waits (bounded) until the site answers through the load
+// balancer: a reload takes effect shortly after its signal.
+func (c *cluster) serving() {
+	c.t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	testenv.EventuallyWith(c.t, "the site through the load balancer", 10*time.Second, func() (bool, string) {
+		a := c.ask(client, "a.example.com")
+		return a.err == nil, fmt.Sprint(a.err)
+	})
 }
 
 // nodesAnswering asks the load balancer n times and counts the answers
@@ -255,12 +279,8 @@ func errorsOf(answers []answer) []string {
 func TestLoadBalancedCluster(t *testing.T) {
 	c := newCluster(t)
 	out := c.apply()
-	// A reload takes effect shortly after the signal.
+	c.serving()
 	client := &http.Client{Timeout: 5 * time.Second}
-	testenv.EventuallyWith(t, "the site through the load balancer", 10*time.Second, func() (bool, string) {
-		a := c.ask(client, "a.example.com")
-		return a.err == nil, fmt.Sprint(a.err)
-	})
 	seen := c.nodesAnswering(9, "a.example.com")
 	if len(seen) != 3 || seen["web1"] == 0 || seen["web2"] == 0 || seen["web3"] == 0 {
 		t.Fatalf("answers through the load balancer by node: %v, want web1, web2 and web3\n%s", seen, out)

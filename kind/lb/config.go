@@ -205,14 +205,20 @@ func (c *Config) Record() reconcile.Record {
 // reloadLB sends SIGHUP to the PID in the PID file when it holds one,
 // else runs the reload command.
 func (c *Config) reloadLB(ctx context.Context, h host.Host) error {
-	if c.pidFile != "" {
-		if data, err := h.ReadFile(ctx, c.pidFile); err == nil {
+	return reload(ctx, h, c.pidFile, c.reload, c.dir)
+}
+
+// reload sends SIGHUP to the PID in pidFile when it holds one, else runs
+// argv.
+func reload(ctx context.Context, h host.Host, pidFile string, argv []string, dir string) error {
+	if pidFile != "" {
+		if data, err := h.ReadFile(ctx, pidFile); err == nil {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
-				return run(ctx, h, []string{"kill", "-HUP", strconv.Itoa(pid)}, c.dir)
+				return run(ctx, h, []string{"kill", "-HUP", strconv.Itoa(pid)}, dir)
 			}
 		}
 	}
-	return run(ctx, h, c.reload, c.dir)
+	return run(ctx, h, argv, dir)
 }
 
 func run(ctx context.Context, h host.Host, argv []string, dir string) error {

@@ -22,6 +22,15 @@
 //     converged in the same run; when one of them failed, the load
 //     balancer keeps its old configuration.
 //
+// Rotation is the same file as a platform's roll rewrites it (see
+// release.Roll): each web server in turn marked down, then every one back
+// in (with a last comment line, so that a run cut off before that reload
+// took effect leaves the next run a change of the file), then the desired
+// file without reload. The roll runs before the file's own change of the
+// run, which depends on it. Probe (health.go) is the health check of a
+// site on one web server, by Host, straight to it: the roll's and berth
+// status --observe's.
+//
 // A deletion (a platform no longer behind the load balancer) is an
 // ordinary file deletion of phase 1 whose service ("lb") the engine
 // checks and reloads.

@@ -58,6 +58,9 @@ type Release struct {
 	art            *Artifact
 	supersedes     []string
 	now            func() time.Time
+	// rolled: a switch from another build is left to the platform's
+	// roll (see Roll); the release ships only.
+	rolled bool
 }
 
 // ReleaseSpec describes a platform's deploy to one server.
@@ -83,6 +86,14 @@ func New(s ReleaseSpec, art *Artifact) *Release {
 		platform: s.Platform, buildID: art.id, keep: max(s.Keep, 1), art: art,
 		supersedes: slices.DeleteFunc([]string{s.Current, s.Legacy}, func(p string) bool { return p == "" })}
 }
+
+// MarkRolled leaves the switch of a `current` that links to another build
+// to the platform's Roll, which takes its web servers one at a time out
+// of their load balancer: the release then only ships the build (a
+// server without a current yet is switched at once: it serves nothing of
+// the platform). Builders call it while they assemble the desired state,
+// never once the engine has the resource.
+func (r *Release) MarkRolled() { r.rolled = true }
 
 // current is the path of the `current` link.
 func (r *Release) current() string { return r.Path() }
@@ -136,6 +147,16 @@ func (r *Release) Check(ctx context.Context, in reconcile.CheckInput) (reconcile
 	case !isLink:
 		return r.NewChange(reconcile.Conflict, fmt.Sprintf("current exists and is neither a link nor a directory (%s); remove it by hand", cur.Mode.Type())), nil
 	}
+	if r.rolled && isLink && cur.LinkTarget != want {
+		// The roll switches it, once every server holds the build.
+		reason := fmt.Sprintf("build %s (%s) is shipped; current switches from %s in the roll over the load balancer", r.buildID, r.art.source, cur.LinkTarget)
+		if shipped {
+			reason = fmt.Sprintf("build %s is on the server; current switches from %s in the roll over the load balancer", r.buildID, cur.LinkTarget)
+		}
+		c := r.NewChange(reconcile.Update, reason)
+		c.Found = &prior{exists: true, obs: cur, shipped: shipped, held: true}
+		return c, nil
+	}
 	if rec := in.Record; rec != nil && rec.Path != r.current() && rec.Path != "" {
 		reasons = append(reasons, fmt.Sprintf("the release moves from %s to the environment's own platform directory; %s is left alone (another environment may still serve it): remove it by hand once no site points into it", rec.Path, path.Dir(rec.Path)))
 	}
@@ -180,10 +201,10 @@ touch -c -- "$marker"`
 	// and the build's marker $4 is not there yet, it unpacks the gzipped
 	// tar stream on stdin into $1.tmp and, only when it is complete (tar
 	// succeeded and the marker, its last entry, is there), renames it to
-	// $1. Then, as switchScript, it points the link $2 at $3 when it
-	// points elsewhere ($5: where a real directory at $2 goes aside), and
-	// lists the builds under $6 as listScript. A failed step names itself
-	// on stderr.
+	// $1. Then, unless $8 is "hold" (the roll switches it), as
+	// switchScript, it points the link $2 at $3 when it points elsewhere
+	// ($5: where a real directory at $2 goes aside), and lists the builds
+	// under $6 as listScript. A failed step names itself on stderr.
 	deployScript = `set -e
 d=$1 link=$2 target=$3 marker=$4 aside=$5 builds=$6 step=` + stepShip + `
 trap 'st=$?; [ $st -eq 0 ] || echo "$step" >&2' EXIT
@@ -199,7 +220,7 @@ if [ "$7" = ship ]; then
 fi
 step=` + stepSwitch + `
 if [ ! -f "$marker" ]; then echo "build $d is not on the server (removed since the plan?): the next apply ships it" >&2; exit 1; fi
-if [ ! -L "$link" ] || [ "$(readlink -- "$link")" != "$target" ]; then
+if [ "$8" != hold ] && { [ ! -L "$link" ] || [ "$(readlink -- "$link")" != "$target" ]; }; then
   tmp="$link.berth-new"
   rm -f -- "$tmp"
   ln -s -- "$target" "$tmp"
@@ -233,8 +254,9 @@ func (r *Release) Apply(ctx context.Context, h host.Host, c *reconcile.Change) e
 	// this one, may have shipped the build already (certmagic's check
 	// after the lock).
 	var stdin io.Reader
-	ship := ""
-	if p, _ := c.Found.(*prior); p == nil || !p.shipped {
+	ship, hold := "", ""
+	p, _ := c.Found.(*prior)
+	if p == nil || !p.shipped {
 		archive, err := r.art.prepare(ctx)
 		if err != nil {
 			return err
@@ -246,9 +268,14 @@ func (r *Release) Apply(ctx context.Context, h host.Host, c *reconcile.Change) e
 		defer f.Close()
 		stdin, ship = f, "ship"
 	}
+	live := []string{r.buildID}
+	if p != nil && p.held {
+		hold = "hold"
+		live = append(live, path.Base(p.obs.LinkTarget)) // still live until the roll
+	}
 	want := r.linkTarget(r.buildID)
 	aside := r.buildDir("previous-" + r.clock().UTC().Format("20060102T150405Z"))
-	res, err := h.Run(ctx, []string{"sh", "-c", deployScript, "sh", r.buildDir(r.buildID), r.current(), want, r.marker(r.buildID), aside, r.buildsDir(), ship},
+	res, err := h.Run(ctx, []string{"sh", "-c", deployScript, "sh", r.buildDir(r.buildID), r.current(), want, r.marker(r.buildID), aside, r.buildsDir(), ship, hold},
 		host.RunOptions{Stdin: stdin})
 	if err != nil {
 		switch {
@@ -260,7 +287,7 @@ func (r *Release) Apply(ctx context.Context, h host.Host, c *reconcile.Change) e
 		}
 		return fmt.Errorf("switch %s to %s (the old one stays live): %w", r.current(), want, err)
 	}
-	return r.pruneListed(ctx, h, r.keep, r.buildID, res.Stdout)
+	return r.pruneListed(ctx, h, r.keep, res.Stdout, live...)
 }
 
 func (r *Release) clock() time.Time {
@@ -273,16 +300,17 @@ func (r *Release) clock() time.Time {
 // prune deletes berth's builds beyond the keep newest (by the time they
 // last went live), never live (the current target) and never one that
 // lacks the marker or has a name berth does not give.
-func (r *Release) prune(ctx context.Context, h host.Host, keep int, live string) error {
+func (r *Release) prune(ctx context.Context, h host.Host, keep int, live ...string) error {
 	out, err := run(ctx, h, "sh", "-c", listScript, "sh", r.buildsDir())
 	if err != nil {
 		return fmt.Errorf("list the builds in %s: %w", r.buildsDir(), err)
 	}
-	return r.pruneListed(ctx, h, keep, live, out)
+	return r.pruneListed(ctx, h, keep, out, live...)
 }
 
-// pruneListed is prune with the listing of listScript (out) at hand.
-func (r *Release) pruneListed(ctx context.Context, h host.Host, keep int, live string, out []byte) error {
+// pruneListed is prune with the listing of listScript (out) at hand; the
+// builds named live are kept and count toward keep.
+func (r *Release) pruneListed(ctx context.Context, h host.Host, keep int, out []byte, live ...string) error {
 	type build struct {
 		dir string
 		t   float64
@@ -290,7 +318,7 @@ func (r *Release) pruneListed(ctx context.Context, h host.Host, keep int, live s
 	var builds []build
 	for _, rec := range bytes.Split(out, []byte{0}) {
 		ts, dir, ok := strings.Cut(string(rec), " ")
-		if !ok || path.Dir(dir) != r.buildsDir() || !buildName.MatchString(path.Base(dir)) || path.Base(dir) == live {
+		if !ok || path.Dir(dir) != r.buildsDir() || !buildName.MatchString(path.Base(dir)) || slices.Contains(live, path.Base(dir)) {
 			continue
 		}
 		t, _ := strconv.ParseFloat(ts, 64)
@@ -305,10 +333,7 @@ func (r *Release) pruneListed(ctx context.Context, h host.Host, keep int, live s
 		}
 		return strings.Compare(b.dir, a.dir)
 	})
-	others := keep
-	if live != "" {
-		others-- // the live build counts
-	}
+	others := keep - len(live) // the live builds count
 	if len(builds) <= others {
 		return nil
 	}
@@ -334,7 +359,7 @@ func (r *Release) remove(ctx context.Context, h host.Host) error {
 	if err := h.Remove(ctx, r.current()); err != nil {
 		return err
 	}
-	if err := r.prune(ctx, h, 0, ""); err != nil {
+	if err := r.prune(ctx, h, 0); err != nil {
 		return err
 	}
 	if err := h.Remove(ctx, r.buildsDir()); err != nil && !errors.Is(err, host.ErrNotEmpty) {
@@ -369,6 +394,7 @@ type prior struct {
 	exists  bool
 	obs     host.Observation
 	shipped bool // the build was on the server when the plan looked
+	held    bool // current links to another build, which the roll switches
 }
 
 // run runs argv and returns its stdout. A failure's error carries the

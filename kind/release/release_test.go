@@ -31,6 +31,15 @@ type fakeShell struct {
 	f    *hosttest.Fake
 	mu   sync.Mutex
 	dirs map[string]bool // directories the scripts made
+	// log, when set, is told "SERVER: ship BUILD" and "SERVER: switch
+	// TARGET" as the scripts do them.
+	log func(string)
+}
+
+func (s *fakeShell) event(e string) {
+	if s.log != nil {
+		s.log(s.f.Name() + ": " + e)
+	}
 }
 
 func newFakeShell(f *hosttest.Fake) *fakeShell {
@@ -57,7 +66,8 @@ func (s *fakeShell) sh(ctx context.Context, argv []string, stdin []byte) (host.R
 	args := argv[4:]
 	switch argv[2] {
 	case deployScript:
-		// args: build dir, link, target, marker, aside, builds dir, "ship"
+		// args: build dir, link, target, marker, aside, builds dir,
+		// "ship", "hold"
 		if args[6] == "ship" {
 			if _, err := s.f.ReadFile(ctx, args[3]); err != nil {
 				res, err := s.unpack(ctx, args[0], stdin)
@@ -65,6 +75,7 @@ func (s *fakeShell) sh(ctx context.Context, argv []string, stdin []byte) (host.R
 					res.Stderr = append(res.Stderr, "\n"+stepShip...)
 					return res, err
 				}
+				s.event("ship " + path.Base(args[0]))
 			}
 		}
 		if _, err := s.f.ReadFile(ctx, args[3]); err != nil {
@@ -74,7 +85,8 @@ func (s *fakeShell) sh(ctx context.Context, argv []string, stdin []byte) (host.R
 		if err != nil {
 			return fail(err)
 		}
-		if obs[0].LinkTarget != args[2] {
+		if obs[0].LinkTarget != args[2] && args[7] != "hold" {
+			s.event("switch " + args[2])
 			if err := s.f.Remove(ctx, args[1]); err != nil {
 				return fail(fmt.Errorf("%w %s", err, stepSwitch))
 			}
@@ -84,6 +96,7 @@ func (s *fakeShell) sh(ctx context.Context, argv []string, stdin []byte) (host.R
 		}
 		return s.list(args[5]), nil
 	case switchScript:
+		s.event("switch " + args[1])
 		if err := s.f.Remove(ctx, args[0]); err != nil {
 			return fail(err)
 		}
