@@ -152,6 +152,9 @@ servers:
   - @@Platform.servers[]@@
 environments:
   - @@Platform.environments[]@@
+files:
+  mode: shared
+  path: @@PlatformFiles.path@@
 `,
 	"platforms/git.yaml": `kind: Platform
 name: git-app
@@ -161,6 +164,9 @@ source:
   ref: @@Source.ref@@
 servers: [web1]
 lb: @@Platform.lb@@
+files:
+  mode: @@PlatformFiles.mode@@
+  primary: @@PlatformFiles.primary@@
 `,
 	"sites/a.yaml": `kind: @@Site.kind@@
 name: @@Site.name@@
@@ -341,6 +347,9 @@ var corpusBenign = map[string]string{
 	"LBService.reload[]":              "nginx",
 	"Platform.lb":                     "lb1",
 	"Health.path":                     "/health",
+	"PlatformFiles.mode":              "sync",
+	"PlatformFiles.path":              "/srv/shared",
+	"PlatformFiles.primary":           "web1",
 }
 
 // hostile is one way to break a value: added to the benign value, or
