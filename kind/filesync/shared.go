@@ -75,6 +75,9 @@ func (s *Shared) refusal(why string) error {
 // firstMarker reads the marker on the first server; nil when there is
 // none yet.
 func (s *Shared) firstMarker(ctx context.Context) ([]byte, host.Host, error) {
+	if s.hosts == nil {
+		return nil, nil, fmt.Errorf("check the shared files path %s on %s: berth was given no connection to %s", s.dir, s.Server(), s.first)
+	}
 	fh, err := s.hosts.Host(ctx, s.first)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s, the first server of platform %s: %w", s.first, s.platform, err)

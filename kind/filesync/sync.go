@@ -2,6 +2,7 @@ package filesync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,6 +57,9 @@ func (s *Sync) Observe() []string { return nil }
 // BatchKey groups a server's copies: their trees are listed together.
 func (s *Sync) BatchKey() string { return KindSync }
 
+// errNoHosts is the error of a copy made without a way to its primary.
+var errNoHosts = errors.New("berth was given no connection to the primary")
+
 // observed is what ObserveBatch found for one copy.
 type observed struct {
 	src, dst tree
@@ -88,7 +92,11 @@ func (s *Sync) ObserveBatch(ctx context.Context, h host.Host, batch []reconcile.
 	}
 	for primary, cs := range byPrimary {
 		var trees []tree
-		ph, err := cs[0].hosts.Host(ctx, primary)
+		var ph host.Host
+		err := errNoHosts
+		if cs[0].hosts != nil {
+			ph, err = cs[0].hosts.Host(ctx, primary)
+		}
 		if err == nil {
 			dirs := make([]string, len(cs))
 			for i, c := range cs {
@@ -178,6 +186,9 @@ func (s *Sync) Apply(ctx context.Context, h host.Host, c *reconcile.Change) erro
 		return f.refused
 	} else if f != nil && f.degraded != "" {
 		return &reconcile.KeptError{Path: s.Path(), Degraded: true, Message: fmt.Sprintf("%s on %s (Degraded): %s", s.Path(), s.Server(), f.degraded)}
+	}
+	if s.hosts == nil {
+		return errNoHosts
 	}
 	ph, err := s.hosts.Host(ctx, s.primary)
 	if err != nil {
