@@ -101,8 +101,8 @@ func TestFileSharing(t *testing.T) {
 			name:  "shared",
 			files: "{ mode: shared, path: /srv/shared }",
 			want: map[string][]string{
-				SharedFilesID("app", "web2"):         nil,
-				SharedFilesID("app", "web3"):         nil,
+				SharedFilesID("app", "web2"):        nil,
+				SharedFilesID("app", "web3"):        nil,
 				FilesDirID("a.example.com", "web2"): {SharedFilesID("app", "web2")},
 				FilesDirID("a.example.com", "web3"): {SharedFilesID("app", "web3")},
 			},
