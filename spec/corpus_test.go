@@ -167,6 +167,7 @@ lb: @@Platform.lb@@
 files:
   mode: @@PlatformFiles.mode@@
   primary: @@PlatformFiles.primary@@
+  transport: @@PlatformFiles.transport@@
 `,
 	"sites/a.yaml": `kind: @@Site.kind@@
 name: @@Site.name@@
@@ -350,6 +351,7 @@ var corpusBenign = map[string]string{
 	"PlatformFiles.mode":              "sync",
 	"PlatformFiles.path":              "/srv/shared",
 	"PlatformFiles.primary":           "web1",
+	"PlatformFiles.transport":         "rsync",
 }
 
 // hostile is one way to break a value: added to the benign value, or

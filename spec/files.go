@@ -31,6 +31,9 @@ type PlatformFiles struct {
 	Mode    string `yaml:"mode" json:"mode,omitempty" berth:"required,enum=shared|sync" doc:"shared: the sites' files live under path, a file system already mounted there on every server of the platform; sync: berth copies the sites' files from the primary server to the others on every run and after a restore (deletions included)."`
 	Path    string `yaml:"path" json:"path,omitempty" doc:"shared: the directory, mounted on every server, that holds <domain>/files of each site; berth checks with a marker file that it is the same file system everywhere." rule:"abs-path"`
 	Primary string `yaml:"primary" json:"primary,omitempty" doc:"sync: the server whose files are copied to the platform's other servers (one of its servers); the sites' backups are taken from it." rule:"name"`
+	// Transport rsync copies with rsync's own protocol, relayed by berth
+	// between the two servers' connections, when both have rsync.
+	Transport string `yaml:"transport" json:"transport,omitempty" berth:"enum=tar|rsync" doc:"sync: how the files travel from the primary to each server through berth's SSH connections: tar (default), or rsync when it is installed on both ends (tar otherwise)."`
 }
 
 // ResolvedFiles is a platform's files mode in one environment.
@@ -42,7 +45,15 @@ type ResolvedFiles struct {
 	// shared mode the platform's first server, where the marker is written
 	// and backups are taken.
 	Primary string `json:"primary"`
+	// Transport is how synced files travel: FilesTar or FilesRsync.
+	Transport string `json:"transport,omitempty"`
 }
+
+// The transports of synced files.
+const (
+	FilesTar   = "tar"
+	FilesRsync = "rsync"
+)
 
 // resolveFiles returns the files mode of platform p in env, whose web
 // servers there are servers; nil when p declares none.
@@ -56,6 +67,10 @@ func resolveFiles(p *Platform, servers []string, env string) (*ResolvedFiles, er
 	case FilesShared:
 		r.Primary = servers[0]
 	case FilesSync:
+		r.Transport = f.Transport
+		if r.Transport == "" {
+			r.Transport = FilesTar
+		}
 		if !slices.Contains(servers, f.Primary) {
 			return nil, fmt.Errorf("%s: platform %q: files.primary %q is not one of its web servers in environment %q; name one of %v", p.At("files.primary"), p.Name, f.Primary, env, servers)
 		}
@@ -80,6 +95,9 @@ func (c *checker) filesChecks() {
 			}
 			if f.Primary != "" {
 				c.keyAt(&p.Meta, "files.primary", subject, "primary is for files mode sync; shared files are the same on every server")
+			}
+			if f.Transport != "" {
+				c.keyAt(&p.Meta, "files.transport", subject, "transport is for files mode sync; shared files are not copied")
 			}
 		case FilesSync:
 			if f.Primary == "" {

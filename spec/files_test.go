@@ -52,6 +52,11 @@ func TestFilesProblems(t *testing.T) {
 			want:  []string{`platforms/app.yaml:6:30: platform "app": files.path: "/srv/../etc" is not an absolute path (it has a . or .. name); allowed: a path starting with /: names of letters, digits and . _ -, separated by single /; no . or .. names`},
 		},
 		{
+			name:  "a transport in shared mode",
+			files: platform("{ mode: shared, path: /srv/shared, transport: rsync }"),
+			want:  []string{`platforms/app.yaml:6:43: platform "app": transport is for files mode sync; shared files are not copied`},
+		},
+		{
 			name:  "an unknown mode",
 			files: platform("{ mode: nfs, path: /srv/shared }"),
 			want:  []string{`platforms/app.yaml:6:16: platform "app": files.mode: "nfs" is not one of shared, sync`},
@@ -86,7 +91,8 @@ func TestResolveFiles(t *testing.T) {
 	}{
 		{name: "none", want: nil},
 		{name: "shared", files: "files: { mode: shared, path: /srv/shared }\n", want: &ResolvedFiles{Mode: FilesShared, Path: "/srv/shared", Primary: "web2"}},
-		{name: "sync", files: "files: { mode: sync, primary: web3 }\n", want: &ResolvedFiles{Mode: FilesSync, Primary: "web3"}},
+		{name: "sync", files: "files: { mode: sync, primary: web3 }\n", want: &ResolvedFiles{Mode: FilesSync, Primary: "web3", Transport: FilesTar}},
+		{name: "sync over rsync", files: "files: { mode: sync, primary: web3, transport: rsync }\n", want: &ResolvedFiles{Mode: FilesSync, Primary: "web3", Transport: FilesRsync}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
