@@ -89,7 +89,7 @@ func fileSyncs(res *spec.Resolved, base string, hosts reconcile.Hosts, site stri
 			}
 			srv := servers[sn]
 			out = append(out, filesync.NewSync(filesync.SyncSpec{ID: FilesSyncID(s.Domain, sn), Site: s.Domain,
-				Server: sn, Dir: render.Paths(s, &srv).FilesDir, Primary: f.Primary, PrimaryDir: from, Hosts: hosts,
+				Server: sn, Dir: render.Paths(s, &srv).FilesDir, Primary: f.Primary, PrimaryDir: from, Hosts: hosts, Rsync: f.Transport == spec.FilesRsync,
 				Deps: []string{FilesDirID(s.Domain, sn), FilesDirID(s.Domain, f.Primary)}}))
 		}
 	}

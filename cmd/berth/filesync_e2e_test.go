@@ -130,8 +130,12 @@ func TestClusterFiles(t *testing.T) {
 	c.sameFilesEverywhere("after the deletion", "2026/", "2026/12/", "2026/12/photo.jpg: JPEG bytes")
 	c.noChanges("after the deletion's run")
 
-	// A backup reads web1's files; after a change everywhere, its restore
-	// puts them back on web1 and copies them to web2 and web3.
+	// From here the files travel over rsync, relayed by berth between the
+	// SSH connections. A backup reads web1's files; after a change
+	// everywhere, its restore puts them back on web1 and copies them to
+	// web2 and web3.
+	c.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1, web2, web3]\nlb: lb1\nfiles: { mode: sync, primary: web1, transport: rsync }\n")
+	c.noChanges("after the switch to rsync")
 	code, out, errOut := c.berth("backup", "a.example.com")
 	if code != exitOK {
 		t.Fatalf("backup: exit %d\n%s\n%s", code, out, errOut)
@@ -152,7 +156,7 @@ func TestClusterFiles(t *testing.T) {
 		t.Fatalf("restore: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, node := range []string{"web2", "web3"} {
-		if !strings.Contains(out, "Synced "+node+": files of a.example.com from web1: copy 3 entries (1 file, 10 B) and delete 1 entry.") {
+		if !strings.Contains(out, "Synced "+node+": files of a.example.com from web1: copy 3 entries (1 file, 10 B) and delete 1 entry over rsync.") {
 			t.Errorf("restore does not say it re-synced %s:\n%s", node, out)
 		}
 	}

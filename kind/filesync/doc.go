@@ -7,7 +7,9 @@
 //     and delete (counts and bytes, never contents); its Apply reads both
 //     again and copies the primary's files to the server over the hosts'
 //     own connections, a tar stream through berth from one to the other,
-//     after deleting on the server what the primary no longer has. Only
+//     after deleting on the server what the primary no longer has, or,
+//     declared and installed on both, rsync -a --delete, its protocol
+//     relayed by berth between the two connections (rsync.go). Only
 //     the files directory is read and written: symbolic links are copied
 //     as links, never followed, and a deletion whose parent resolves
 //     outside the directory is skipped. Resync does the same outside a

@@ -35,6 +35,9 @@ type SyncSpec struct {
 	Primary, PrimaryDir string
 	// Hosts reaches Primary.
 	Hosts Hosts
+	// Rsync copies with rsync (rsync.go) when both servers have it;
+	// otherwise, and by default, a tar stream carries the files.
+	Rsync bool
 	Deps  []string
 }
 
@@ -44,12 +47,13 @@ type Sync struct {
 	reconcile.Base
 	primary, primaryDir string
 	hosts               Hosts
+	rsync               bool
 }
 
 // NewSync returns the copy of a site's files directory to a server.
 func NewSync(s SyncSpec) *Sync {
 	return &Sync{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindSync, ID: s.ID, Server: s.Server, Site: s.Site, Path: s.Dir, Deps: s.Deps}),
-		primary: s.Primary, primaryDir: s.PrimaryDir, hosts: s.Hosts}
+		primary: s.Primary, primaryDir: s.PrimaryDir, hosts: s.Hosts, rsync: s.Rsync}
 }
 
 func (s *Sync) Observe() []string { return nil }
@@ -219,6 +223,14 @@ func (s *Sync) sync(ctx context.Context, ph, h host.Host) (diff, error) {
 	if d.empty() {
 		return d, nil
 	}
+	if s.rsync && haveRsync(ctx, ph) && haveRsync(ctx, h) {
+		d.via = "rsync"
+		if err := rsyncTransfer(ctx, ph, h, s.primaryDir, s.Path()); err != nil {
+			return d, fmt.Errorf("sync the files of %s from %s to %s over rsync: %w", s.Site(), s.primary, s.Server(), err)
+		}
+		return d, nil
+	}
+	d.via = "tar"
 	if err := transfer(ctx, ph, h, s.primaryDir, s.Path(), d); err != nil {
 		return d, fmt.Errorf("sync the files of %s from %s to %s: %w", s.Site(), s.primary, s.Server(), err)
 	}
@@ -254,7 +266,7 @@ func Resync(ctx context.Context, hosts Hosts, copies []*Sync) ([]string, error) 
 		}
 		what := "already the same"
 		if !d.empty() {
-			what = d.summary()
+			what = d.summary() + " over " + d.via
 		}
 		out = append(out, fmt.Sprintf("%s: files of %s from %s: %s", s.Server(), s.Site(), s.primary, what))
 	}

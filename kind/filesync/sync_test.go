@@ -77,6 +77,12 @@ func snapshot(t *testing.T, dir string) []string {
 // directory is replaced, not written through), then plans nothing; an
 // upload and a deletion on the primary are the next run's change.
 func TestSyncTimeline(t *testing.T) {
+	for _, rsync := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tar", true: "rsync"}[rsync], func(t *testing.T) { syncTimeline(t, rsync) })
+	}
+}
+
+func syncTimeline(t *testing.T, rsync bool) {
 	root := t.TempDir()
 	primary, server, outside := filepath.Join(root, "web1", "files"), filepath.Join(root, "web2", "files"), filepath.Join(root, "outside")
 	for _, d := range []string{primary, server, outside} {
@@ -101,7 +107,7 @@ func TestSyncTimeline(t *testing.T) {
 	hosts := reconciletest.Hosts{"web1": local.New(), "web2": local.New()}
 	e, plan := engineOf(t, hosts)
 	s := NewSync(SyncSpec{ID: "site/a.example.com/files-sync@web2", Site: "a.example.com", Server: "web2", Dir: server,
-		Primary: "web1", PrimaryDir: primary, Hosts: hosts})
+		Primary: "web1", PrimaryDir: primary, Hosts: hosts, Rsync: rsync})
 
 	p, err := plan(s)
 	if err != nil {
@@ -162,7 +168,8 @@ func TestSyncTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"web2: files of a.example.com from web1: copy 1 entry (1 file, 13 B)"}; !slices.Equal(lines, want) {
+	via := map[bool]string{false: "tar", true: "rsync"}[rsync]
+	if want := []string{"web2: files of a.example.com from web1: copy 1 entry (1 file, 13 B) over " + via}; !slices.Equal(lines, want) {
 		t.Errorf("Resync: %q, want %q", lines, want)
 	}
 	if got, want := snapshot(t, server), snapshot(t, primary); !slices.Equal(got, want) {
@@ -253,5 +260,38 @@ func TestSharedTimeline(t *testing.T) {
 	res, err := e.Apply(context.Background(), p)
 	if err == nil || res.Failed != 1 || res.Applied != 1 || !strings.Contains(strings.Join(res.Errors, "\n"), "on server web3 is not the file system server web1 has there") {
 		t.Fatalf("apply on web3: %v %+v; want its check failed, naming web3", err, res)
+	}
+}
+
+// The rsync relay runs on the server only rsync's receiving server, into
+// the server's files directory.
+func TestRsyncServerArgv(t *testing.T) {
+	const dst = "/var/www/sites/a.example.com/files"
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{name: "receiver", args: []string{"berth", "rsync", "--server", "-logDtpre.iLsfxCIvu", "--delete", ".", dst + "/"},
+			want: []string{"rsync", "--server", "-logDtpre.iLsfxCIvu", "--delete", ".", dst + "/"}},
+		{name: "sender", args: []string{"berth", "rsync", "--server", "--sender", "-logDtpre.iLsfxCIvu", ".", dst + "/"}},
+		{name: "another directory", args: []string{"berth", "rsync", "--server", "-logDtpre.iLsfxCIvu", ".", "/etc/"}},
+		{name: "another program", args: []string{"berth", "sh", "--server", "-c", ".", dst + "/"}},
+		{name: "an operand among the options", args: []string{"berth", "rsync", "--server", "/etc", ".", dst + "/"}},
+		{name: "another host", args: []string{"web9", "rsync", "--server", "-logDtpre.iLsfxCIvu", ".", dst + "/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := serverArgv(tt.args, dst)
+			if tt.want == nil {
+				if !errors.Is(err, errRelay) {
+					t.Errorf("serverArgv(%q) = %q, %v; want errRelay", tt.args, got, err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("serverArgv(%q) = %q, %v; want %q", tt.args, got, err, tt.want)
+			}
+		})
 	}
 }

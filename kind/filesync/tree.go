@@ -108,9 +108,10 @@ type diff struct {
 	// remove are the paths to delete on the server (the topmost only),
 	// copy the paths to copy from the primary (parents first).
 	remove, copy []string
-	files        int   // regular files among copy
-	bytes        int64 // their size
-	skipped      int   // entries of the primary that are neither file, directory nor link
+	files        int    // regular files among copy
+	bytes        int64  // their size
+	skipped      int    // entries of the primary that are neither file, directory nor link
+	via          string // the transport that copied them: tar or rsync
 }
 
 func (d diff) empty() bool { return len(d.remove) == 0 && len(d.copy) == 0 }
