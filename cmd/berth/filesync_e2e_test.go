@@ -19,9 +19,9 @@ func (c *cluster) filesOf(i int) string {
 	return filepath.Join(c.nodes[i-1].Prefix, "www", "sites", "a.example.com", "files")
 }
 
-// tree lists every path under dir with its content (a directory ends
+// filesTree lists every path under dir with its content (a directory ends
 // with /), sorted; nil when dir does not exist.
-func tree(t *testing.T, dir string) []string {
+func filesTree(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -63,12 +63,12 @@ func (c *cluster) upload(i int, rel, content string) {
 // files, and that node 1 holds want.
 func (c *cluster) sameFilesEverywhere(when string, want ...string) {
 	c.t.Helper()
-	primary := tree(c.t, c.filesOf(1))
+	primary := filesTree(c.t, c.filesOf(1))
 	if !slices.Equal(primary, want) {
 		c.t.Fatalf("%s: web1 has %q, want %q", when, primary, want)
 	}
 	for i := 2; i <= 3; i++ {
-		if got := tree(c.t, c.filesOf(i)); !slices.Equal(got, primary) {
+		if got := filesTree(c.t, c.filesOf(i)); !slices.Equal(got, primary) {
 			c.t.Errorf("%s: web%d has %q, web1 %q", when, i, got, primary)
 		}
 	}
