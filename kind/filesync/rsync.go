@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,6 +121,9 @@ func readHeader(r *bufio.Reader) ([]string, error) {
 	return args, nil
 }
 
+// shortOpts matches a bundle of rsync's one-letter options.
+var shortOpts = regexp.MustCompile(`^-[A-Za-z][A-Za-z.]*$`)
+
 // serverArgv checks the relay's arguments (host "berth", then rsync's
 // server command ending with the destination) and returns the command to
 // run on the server: rsync's server options, then "." and dstDir/.
@@ -129,8 +133,11 @@ func serverArgv(args []string, dstDir string) ([]string, error) {
 	}
 	opts := args[3 : len(args)-2]
 	for _, o := range opts {
-		if !strings.HasPrefix(o, "-") {
-			return nil, fmt.Errorf("%w: %q", errRelay, args)
+		// What rsync -a --delete sends: bundles of letters (and the
+		// capability string after e), and --delete; nothing that names
+		// a path (--log-file, --temp-dir, --backup-dir...) or a value.
+		if o != "--delete" && !shortOpts.MatchString(o) {
+			return nil, fmt.Errorf("%w: option %q in %q", errRelay, o, args)
 		}
 	}
 	if args[len(args)-2] != "." || strings.TrimSuffix(args[len(args)-1], "/") != dstDir {

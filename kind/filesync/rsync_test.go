@@ -21,6 +21,8 @@ func TestRsyncServerArgv(t *testing.T) {
 		{name: "another directory", args: []string{"berth", "rsync", "--server", "-logDtpre.iLsfxCIvu", ".", "/etc/"}},
 		{name: "another program", args: []string{"berth", "sh", "--server", "-c", ".", dst + "/"}},
 		{name: "an operand among the options", args: []string{"berth", "rsync", "--server", "/etc", ".", dst + "/"}},
+		{name: "a log file", args: []string{"berth", "rsync", "--server", "-logDtpre.iLsfxCIvu", "--log-file=/etc/cron.d/x", ".", dst + "/"}},
+		{name: "a temp dir", args: []string{"berth", "rsync", "--server", "-T/etc", ".", dst + "/"}},
 		{name: "another host", args: []string{"web9", "rsync", "--server", "-logDtpre.iLsfxCIvu", ".", dst + "/"}},
 	}
 	for _, tt := range tests {
