@@ -75,6 +75,9 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addZones(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
+	if err := addFileSharing(d, res, in.StateDir, in.Hosts); err != nil { // filesync.go
+		return nil, nil, err
+	}
 	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts); err != nil {
 		return nil, nil, err
 	}

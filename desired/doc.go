@@ -6,7 +6,9 @@
 // (install.go), the Unix users of isolated PHP sites and the servers where
 // berth cannot create them (users.go), the DNS zones with named's include
 // and key files and the
-// environment's TSIG key (zones.go), the load balancers' configurations
+// environment's TSIG key (zones.go), the sharing of cluster sites' files
+// (filesync.go: copies from the platform's primary, checks of a shared
+// path), the load balancers' configurations
 // ordered against their web servers' changes for drain (lb.go), the
 // certificates of the sites with
 // tls.acme (certs.go: one kind/certificate resource per site whose Issuer
@@ -22,8 +24,9 @@
 // Every resource ID and secret key is built in ids.go and nowhere else;
 // the kinds receive their IDs from here. Where a site's data lives and
 // where its backups go (sitedata.go: SiteDataOf, BackupStoreOf,
-// ScheduledBackups) is read from the resolved revision here too, for the
-// backup operation.
+// ScheduledBackups; a cluster site's files on its primary or shared path,
+// FileSyncsOf for the re-sync after a restore) is read from the resolved
+// revision here too, for the backup operation.
 //
 // The layer imports spec, render, the kinds (kind/...), the backup
 // operation (for the deletion guard), acme (the certificates' Issuer) and

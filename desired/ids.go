@@ -132,3 +132,17 @@ func CertificateID(domain, server string) string { return SiteID(domain, "certif
 // CertificateKey names a site's certificate in the state store: it
 // carries the environment, since two environments' sites never share one.
 func CertificateKey(env, domain string) string { return env + "/" + domain }
+
+// FilesSyncID names the copy of a site's files directory from its
+// platform's primary to another web server (kind/filesync).
+func FilesSyncID(domain, server string) string { return SiteID(domain, "files-sync", server) }
+
+// FilesDirID names a site's files directory on a web server.
+func FilesDirID(domain, server string) string { return SiteID(domain, "files-dir", server) }
+
+// SharedFilesID names the check that a platform's shared files path is
+// the same file system on server as on its first server:
+// platform/PLATFORM/files-shared@SERVER.
+func SharedFilesID(platform, server string) string {
+	return fmt.Sprintf("platform/%s/files-shared@%s", platform, server)
+}

@@ -9,12 +9,16 @@ import (
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/kind/database"
+	"github.com/berthhq/berth/kind/filesync"
+	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
 )
 
 // SiteDataOf returns where site (its name in the repo) keeps its data in
-// res and where its backups go. base is berth's state directory.
+// res and where its backups go. base is berth's state directory. The
+// files of a site whose platform shares them between its servers
+// (spec/files.go) are taken from the primary, or from the shared path.
 func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.Store, error) {
 	i := slices.IndexFunc(res.Sites, func(s spec.ResolvedSite) bool { return s.Name == site || s.Domain == site })
 	if i < 0 {
@@ -30,9 +34,17 @@ func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.
 	}
 	d := backup.SiteData{Env: res.Environment, Site: s.Domain}
 	if len(s.Servers) > 0 {
+		// A cluster site's files are its platform's primary's (sync
+		// mode), or on the shared path, read on the first server
+		// (shared mode: <path>/<domain>/files, which backup finds as
+		// <SiteDir>/files); otherwise the first server's.
 		d.Web = s.Servers[0]
+		if f := s.Files; f != nil && f.Primary != "" {
+			d.Web = f.Primary
+		}
 		web := servers[d.Web]
-		d.SiteDir = render.Paths(s, &web).SiteDir
+		p := render.Paths(s, &web)
+		d.SiteDir = path.Dir(p.FilesDir)
 	}
 	if db := s.DB; db != nil {
 		sd := &backup.SiteDB{Type: db.Type, Server: db.Server, Name: db.Name}
@@ -52,6 +64,14 @@ func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.
 	}
 	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, d.Web), base)
 	return d, store, err
+}
+
+// FileSyncsOf returns the copies of site's files (its domain in res) from
+// its platform's primary to its other web servers, for a re-sync outside
+// a plan (filesync.Resync after a restore); none when the site's files
+// are not synced.
+func FileSyncsOf(res *spec.Resolved, site, base string, hosts reconcile.Hosts) ([]*filesync.Sync, error) {
+	return fileSyncs(res, base, hosts, site)
 }
 
 // ErrNoSite is wrapped by SiteDataOf's error for a site the environment

@@ -20,6 +20,9 @@
 //   - kind/dns: DNS zones served by BIND (their records, observed per
 //     server in one batch, reconcile.BatchChecker), the check that a
 //     zone's secondaries serve its serial, named's include and key files;
+//   - kind/filesync: a cluster site's files copied from its platform's
+//     primary to the other web servers, and the check that a shared
+//     files path is one file system on every server;
 //   - kind/certificate (coming): TLS certificates and their renewal;
 //   - kind/upstream (coming): load-balancer upstreams and their members.
 //

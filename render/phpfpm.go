@@ -72,6 +72,9 @@ func phpPool(in *input) []byte {
 	if site.Isolated {
 		basedir = []string{p.PlatformDir + "/", p.SiteDir + "/", p.TmpDir + "/"}
 	}
+	if !strings.HasPrefix(p.FilesDir, p.SiteDir+"/") {
+		basedir = append(basedir, p.FilesDir+"/") // on the cluster's shared path
+	}
 	if db := SQLitePath(site, in.srv); db != "" && !strings.HasPrefix(db, p.SiteDir+"/") {
 		basedir = append(basedir, path.Dir(db)+"/") // a SQLite dir outside the site's own
 	}

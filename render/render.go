@@ -77,6 +77,10 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 	if h := srv.HTTP; h != nil {
 		p.SiteDir = path.Join(h.WebRoot, "sites", site.Domain)
 		p.FilesDir = path.Join(p.SiteDir, "files")
+		if f := site.Files; f != nil && f.Mode == spec.FilesShared {
+			// The cluster's shared file system (spec/files.go).
+			p.FilesDir = SharedFilesDir(f.Path, site.Domain)
+		}
 		p.TmpDir = path.Join(p.SiteDir, "tmp")
 		p.PlatformDir = PlatformDir(h.WebRoot, site.Platform, site.Environment)
 		p.Current = path.Join(p.PlatformDir, "current")
@@ -104,6 +108,11 @@ func Paths(site *spec.ResolvedSite, srv *spec.ResolvedServer) SitePaths {
 	}
 	return p
 }
+
+// SharedFilesDir is a site's files directory on the shared path of its
+// platform's files (mode shared): <path>/<domain>/files, the same on every
+// server.
+func SharedFilesDir(shared, domain string) string { return path.Join(shared, domain, "files") }
 
 // PlatformDir is where one environment's builds of a platform and its
 // current link live on a server with web root webRoot. Every environment
@@ -259,6 +268,9 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 		errs = append(errs, rule("docroot", spec.RuleRelPath, d))
 	}
 	errs = append(errs, checkLB(site, srv))
+	if f := site.Files; f != nil && f.Mode == spec.FilesShared {
+		errs = append(errs, rule("files.path", spec.RuleAbsPath, f.Path))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

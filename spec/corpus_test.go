@@ -162,6 +162,9 @@ servers:
   - @@Platform.servers[]@@
 environments:
   - @@Platform.environments[]@@
+files:
+  mode: shared
+  path: @@PlatformFiles.path@@
 `,
 	"platforms/git.yaml": `kind: Platform
 name: git-app
@@ -171,6 +174,10 @@ source:
   ref: @@Source.ref@@
 servers: [web1]
 lb: @@Platform.lb@@
+files:
+  mode: @@PlatformFiles.mode@@
+  primary: @@PlatformFiles.primary@@
+  transport: @@PlatformFiles.transport@@
 `,
 	"platforms/dir.yaml": `kind: Platform
 name: dir-app
@@ -370,6 +377,10 @@ var corpusBenign = map[string]string{
 	"ClientColors.background":         "#ffffff",
 	"Client.support":                  "support@acme.example",
 	"Site.client":                     "acme-corp",
+	"PlatformFiles.mode":              "sync",
+	"PlatformFiles.path":              "/srv/shared",
+	"PlatformFiles.primary":           "web1",
+	"PlatformFiles.transport":         "rsync",
 }
 
 // hostile is one way to break a value: added to the benign value, or

@@ -275,6 +275,9 @@ type ResolvedPlatform struct {
 	PHP        string   `json:"php,omitempty"`
 	Servers    []string `json:"servers"` // web servers of the platform in this environment
 	LB         string   `json:"lb,omitempty"`
+	// Files is how the sites' files directories are shared by the
+	// servers; nil: each server keeps its own (see files.go).
+	Files *ResolvedFiles `json:"files,omitempty"`
 }
 
 // ResolvedSite is a site in one environment.
@@ -306,6 +309,9 @@ type ResolvedSite struct {
 	LB *ResolvedSiteLB `json:"lb,omitempty"`
 	// Health is how the site is checked on each web server (see lb.go).
 	Health Health `json:"health"`
+	// Files is its platform's Files: how the site's files directory is
+	// shared by its servers; nil: each server keeps its own.
+	Files *ResolvedFiles `json:"files,omitempty"`
 	// Cron are the site's scheduled commands: the platform's, with the
 	// site's layers over them by name; sorted by name.
 	Cron []ResolvedCron `json:"cron,omitempty"`
@@ -537,6 +543,11 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		if lb := r.siteLB(p, env); lb != nil {
 			rp.LB = lb.Name
 		}
+		files, err := resolveFiles(p, rp.Servers, env)
+		if err != nil {
+			return nil, err
+		}
+		rp.Files = files
 		out.Platforms = append(out.Platforms, rp)
 		platforms[p.Name] = &out.Platforms[len(out.Platforms)-1]
 	}
@@ -561,6 +572,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Servers:         slices.Clone(p.Servers),
 			Docroot:         p.Docroot,
 			CodeDir:         p.Source.Dir,
+			Files:           p.Files,
 			State:           cmp.Or(set.State, "enabled"),
 			TLS:             ResolvedTLS{RedirectHTTPS: true},
 		}

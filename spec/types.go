@@ -219,6 +219,7 @@ type Platform struct {
 	PHP          string           `yaml:"php" json:"php,omitempty" doc:"PHP version the platform's sites run (default from berth.yaml, else 8.2)." rule:"php-version"`
 	Servers      []string         `yaml:"servers" json:"servers,omitempty" berth:"required,min=1" doc:"Web servers the platform is deployed to; two or more form a web cluster." rule:"name"`
 	LB           string           `yaml:"lb" json:"lb,omitempty" doc:"The server (with an lb service) that load-balances the platform's sites over its servers; their DNS records then point at it." rule:"name"`
+	Files        *PlatformFiles   `yaml:"files" json:"files,omitempty" doc:"How the files directory (uploads) of each site is shared by the platform's servers: a shared path mounted on every server, or synced by berth from a primary server (see files.go). Default: each server keeps its own."`
 	Environments []string         `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
 	Isolation    *bool            `yaml:"isolation" json:"isolation,omitempty" doc:"Run each site's PHP-FPM pool as its own Unix user, with its files owned by it and open_basedir limited to its own directories (default true). false runs the sites as the web server's user, for code that cannot run so."`
 }

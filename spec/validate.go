@@ -74,6 +74,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 		c.platform(p, envs)
 	}
 	c.lbChecks(envs)
+	c.filesChecks()
 	claimed := map[string]*Site{}
 	for _, s := range r.Sites {
 		c.site(s, envs, claimed)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/kind/filesync"
 )
 
 // backupEnv is what the backup commands share: a loaded repo and the
@@ -201,7 +202,7 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	f.registerWait(fs)
 	id := fs.String("backup", "", "ID of the backup to restore (see berth backups)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: berth restore SITE --backup ID --env ENV [--repo DIR]\n\nVerifies every checksum of the backup, takes a fresh backup of the site,\nthen restores the site's database and files from the backup.")
+		fmt.Fprintln(stderr, "Usage: berth restore SITE --backup ID --env ENV [--repo DIR]\n\nVerifies every checksum of the backup, takes a fresh backup of the site,\nthen restores the site's database and files from the backup; the files\nof a platform that syncs them (files: { mode: sync }) are copied from its\nprimary to its other web servers.")
 		fs.PrintDefaults()
 	}
 	pos, code, ok := parse(fs, args)
@@ -234,6 +235,9 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "restore", stderr)
 	}
 	fmt.Fprintf(stdout, "Restored %s from backup %s; what was there before is backup %s.\n", d.Site, *id, pre.ID)
+	if err := e.resync(ctx, d.Site, stdout); err != nil {
+		return exitFor(fmt.Errorf("the restore is done on %s, but its files did not reach the other web servers: %w; run berth apply to copy them", d.Web, err), "restore", stderr)
+	}
 	return 0
 }
 
@@ -294,4 +298,19 @@ func backupVerify(f *envFlags, pos []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "backup verify", stderr)
 	}
 	return 0
+}
+
+// resync copies the files of site (its domain), just restored on its
+// platform's primary, to the platform's other web servers when the
+// platform syncs them (spec/files.go); a shared path needs nothing.
+func (e *backupEnv) resync(ctx context.Context, site string, stdout io.Writer) error {
+	copies, err := desired.FileSyncsOf(e.l.res, site, e.l.stateDir, e.conn)
+	if err != nil || len(copies) == 0 {
+		return err
+	}
+	lines, err := filesync.Resync(ctx, e.conn, copies)
+	for _, l := range lines {
+		fmt.Fprintf(stdout, "Synced %s.\n", l)
+	}
+	return err
 }
