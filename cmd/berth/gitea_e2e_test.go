@@ -60,12 +60,15 @@ func TestGiteaPullRequestLoop(t *testing.T) {
 	status := func(sha, want string) {
 		t.Helper()
 		testenv.EventuallyWith(t, "commit status "+want+" on "+sha[:12], 2*time.Minute, func() (bool, string) {
-			var sts []struct {
-				Status, Context, TargetURL string `json:",omitempty"`
-				Target                     string `json:"target_url"`
+			var combined struct {
+				Statuses []struct {
+					Status, Context string
+					Target          string `json:"target_url"`
+				}
 			}
-			gt.API(t, "GET", owner+"/statuses/"+sha, nil, &sts)
-			for _, s := range sts { // newest first
+			// The combined status: the latest of each context.
+			gt.API(t, "GET", owner+"/commits/"+sha+"/status", nil, &combined)
+			for _, s := range combined.Statuses {
 				if s.Context == "berth/production" {
 					return s.Status == want && strings.HasPrefix(s.Target, "http://berth.example.test/ui/runs/"), fmt.Sprintf("%+v", s)
 				}
