@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/forge"
+	"github.com/berthhq/berth/notify"
 	"github.com/berthhq/berth/reconcile"
 	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
@@ -103,7 +104,10 @@ type envWorker struct {
 	healthRes *spec.Resolved
 	checks    map[string]siteCheck
 	checkNow  chan struct{}
-	retry     bool // the last apply failed: try the same revision again
+	// expiring are the sites whose certificate is in its last
+	// CertWarning (notified once).
+	expiring map[string]bool
+	retry    bool // the last apply failed: try the same revision again
 	// settled is the last status that was not Progressing: a
 	// notification goes out when the next one differs (notify.go).
 	settled *EnvStatus
@@ -393,6 +397,17 @@ func (w *envWorker) certificates(ctx context.Context, log zerolog.Logger, res *s
 		if !c.NotAfter.IsZero() {
 			w.d.cfg.Metrics.CertExpiry.WithLabelValues(w.env, c.Site).Set(float64(c.NotAfter.Unix()))
 		}
+	}
+	w.mu.Lock()
+	var warn []desired.CertificateLine
+	w.expiring, warn = expiringNow(w.expiring, certs, w.d.now())
+	w.mu.Unlock()
+	for _, c := range warn {
+		msg := fmt.Sprintf("the certificate of %s expires on %s", strings.Join(c.Names, ", "), c.NotAfter.UTC().Format(time.RFC3339))
+		if c.LastError != "" {
+			msg += "; its renewal failed: " + c.LastError
+		}
+		w.send(notify.EventCertExpiring, c.Site, msg)
 	}
 	w.update(func(s *EnvStatus) { s.Certificates = certs })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/notify"
 	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
@@ -23,6 +24,10 @@ const (
 	SiteDegraded = "Degraded"
 	SiteDown     = "Down"
 )
+
+// CertWarning is how long before its expiry a certificate is notified
+// as expiring.
+const CertWarning = 14 * 24 * time.Hour
 
 // siteCheck is the last health check of one site.
 type siteCheck struct {
@@ -218,4 +223,23 @@ func confirm(ctx context.Context, res *spec.Resolved, nodes []berthrun.NodeHealt
 		}
 	}
 	return out
+}
+
+// expiringNow returns the sites whose certificate is in its last
+// CertWarning at now, and the certificates that entered it since was
+// (one message each, not one per run; berth renews long before, so this
+// is renewal failing).
+func expiringNow(was map[string]bool, certs []desired.CertificateLine, now time.Time) (map[string]bool, []desired.CertificateLine) {
+	is := map[string]bool{}
+	var entered []desired.CertificateLine
+	for _, c := range certs {
+		if c.NotAfter.IsZero() || c.NotAfter.Sub(now) >= CertWarning {
+			continue
+		}
+		is[c.Site] = true
+		if !was[c.Site] {
+			entered = append(entered, c)
+		}
+	}
+	return is, entered
 }

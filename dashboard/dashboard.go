@@ -30,6 +30,7 @@ type Source interface {
 	Sites(env string) ([]daemon.SiteView, bool)
 	Clients() map[string]daemon.ClientView
 	Trigger(env, reason string) error
+	BackupNow(env, site, who string) error
 }
 
 // Runs is the run history.
@@ -153,6 +154,7 @@ type page struct {
 //	GET  /ui/runs?env=              runs
 //	GET  /ui/runs/{id}              one run, its plan and log
 //	POST /ui/envs/{env}/reconcile   reconcile now (operator, CSRF)
+//	POST /ui/sites/{env}/{site}/backup   back up now (operator, CSRF)
 //	GET, POST /ui/login; POST /ui/logout
 //	GET  /ui/static/...             the style sheet
 func (d *Dashboard) Handler() http.Handler {
@@ -175,6 +177,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/runs", d.view(d.runList))
 	mux.HandleFunc("GET /ui/runs/{id}", d.view(d.run))
 	mux.HandleFunc("POST /ui/envs/{env}/reconcile", d.action(daemon.RoleOperator, d.reconcile))
+	mux.HandleFunc("POST /ui/sites/{env}/{site}/backup", d.action(daemon.RoleOperator, d.backupNow))
 	return secureHeaders(mux)
 }
 
@@ -488,6 +491,16 @@ func (d *Dashboard) reconcile(w http.ResponseWriter, r *http.Request, se *sessio
 	d.cfg.Logger.Info().Str("env", env).Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("audit: reconcile now")
 	if err := d.cfg.Source.Trigger(env, daemon.ReasonManual); err != nil {
 		d.renderFor(w, r, http.StatusNotFound, "error", page{Title: "No such environment", Data: err.Error()}, se)
+		return
+	}
+	http.Redirect(w, r, "/ui/runs?env="+url.QueryEscape(env), http.StatusSeeOther)
+}
+
+func (d *Dashboard) backupNow(w http.ResponseWriter, r *http.Request, se *session) {
+	env, site := r.PathValue("env"), r.PathValue("site")
+	d.cfg.Logger.Info().Str("env", env).Str("site", site).Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("audit: back up now")
+	if err := d.cfg.Source.BackupNow(env, site, se.audit()); err != nil {
+		d.renderFor(w, r, http.StatusConflict, "error", page{Title: "No backup", Data: err.Error()}, se)
 		return
 	}
 	http.Redirect(w, r, "/ui/runs?env="+url.QueryEscape(env), http.StatusSeeOther)

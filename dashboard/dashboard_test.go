@@ -40,6 +40,13 @@ func (s *source) Sites(env string) ([]daemon.SiteView, bool) {
 	v, ok := s.sites[env]
 	return v, ok
 }
+func (s *source) BackupNow(env, site, who string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.triggered = append(s.triggered, "backup "+env+"/"+site+" by "+who)
+	return nil
+}
+
 func (s *source) Trigger(env, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -200,6 +207,25 @@ func TestLoginAndRoles(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/ui/runs" || len(src.triggered) != 1 || src.triggered[0] != "production:manual" {
 		t.Errorf("operator's reconcile: %d at %s, triggered %v", resp.StatusCode, resp.Request.URL, src.triggered)
+	}
+
+	// Back up now, from a site's page: the operator's form, with its token.
+	_, sitePage := get(t, op, srv.URL+"/ui/sites/production/site00001.example.com")
+	if !strings.Contains(sitePage, "Back up now") {
+		t.Errorf("operator's site page has no backup action:\n%s", sitePage)
+	}
+	resp, _ = op.PostForm(srv.URL+"/ui/sites/production/site00001.example.com/backup", url.Values{"csrf": {csrfRe.FindStringSubmatch(sitePage)[1]}})
+	resp.Body.Close()
+	if last := src.triggered[len(src.triggered)-1]; !strings.HasPrefix(last, "backup production/site00001.example.com by ops (operator)") {
+		t.Errorf("backup now: %d, %v", resp.StatusCode, src.triggered)
+	}
+	resp, _ = op.PostForm(srv.URL+"/ui/sites/production/site00001.example.com/backup", url.Values{})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("backup now without the CSRF token: %d", resp.StatusCode)
+	}
+	if _, p := get(t, rd, srv.URL+"/ui/sites/production/site00001.example.com"); strings.Contains(p, "Back up now") {
+		t.Error("a reader is offered Back up now")
 	}
 
 	// Logged out, the session is gone.

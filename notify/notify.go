@@ -17,14 +17,15 @@ import (
 
 // Events berth sends.
 const (
-	EventRunFailed  = "run-failed"
-	EventStalled    = "stalled"
-	EventDrift      = "drift-found"
-	EventRecovered  = "recovered"
-	EventJobFailed  = "job-failed"
-	EventJobHealthy = "job-recovered"
-	EventSiteDown   = "site-down"
-	EventSiteUp     = "site-up"
+	EventRunFailed    = "run-failed"
+	EventStalled      = "stalled"
+	EventDrift        = "drift-found"
+	EventRecovered    = "recovered"
+	EventJobFailed    = "job-failed"
+	EventJobHealthy   = "job-recovered"
+	EventSiteDown     = "site-down"
+	EventSiteUp       = "site-up"
+	EventCertExpiring = "certificate-expiring"
 )
 
 // Message is one notification.

@@ -101,6 +101,26 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Errorf("no audit line for the reconcile in the log")
 	}
 
+	// Back up now, from the site's page: a backup run in the history.
+	sitePage := page(op, "/ui/sites/production/b.example.com", "Back up now")
+	csrf = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(sitePage)[1]
+	resp, err = op.PostForm(p.api+"/ui/sites/production/b.example.com/backup", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testenv.EventuallyWith(t, "a backup run of b.example.com", time.Minute, func() (bool, string) {
+		for _, r := range p.runs("production") {
+			if r.Trigger == "backup b.example.com" {
+				return r.Result == "job-done", r.Result
+			}
+		}
+		return false, "none"
+	})
+	if b, _ := os.ReadFile(p.log); !strings.Contains(string(b), "audit: back up now") {
+		t.Errorf("no audit line for the backup in the log")
+	}
+
 	rd, home := browser(apiReadToken)
 	if strings.Contains(home, "Reconcile now") {
 		t.Error("the reader's page offers Reconcile now")

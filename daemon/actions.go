@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/desired"
+)
+
+// BackupTimeout bounds a backup an operator starts.
+const BackupTimeout = time.Hour
+
+// BackupNow takes a backup of site in env at once (the dashboard's "Back
+// up now"), as berth backup does, from the revision last applied, in the
+// background: it waits for a run in progress, never overlaps one, and is
+// recorded in the run history as "backup SITE", with who asked in its
+// log. It returns at once; an error means nothing was started.
+func (d *Daemon) BackupNow(env, site, who string) error {
+	d.mu.Lock()
+	w := d.envs[env]
+	d.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("no environment %s", env)
+	}
+	w.mu.Lock()
+	applied := w.applied
+	w.mu.Unlock()
+	if applied == "" {
+		return errors.New("nothing applied in " + env + " yet: there is nothing to back up")
+	}
+	_, res, err := d.resolve(applied, env)
+	if err != nil {
+		return err
+	}
+	data, store, err := desired.SiteDataOf(res, site, d.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), BackupTimeout)
+		defer cancel()
+		d.applyMu.Lock()
+		defer d.applyMu.Unlock()
+		hosts, closeHosts := d.cfg.Hosts(res)
+		defer closeHosts()
+		log := w.log.With().Str("rev", applied).Str("step", "backup").Str("site", site).Logger()
+		b := &backup.Backups{Hosts: hosts, Version: d.cfg.Version, Now: d.now}
+		started := d.now()
+		var out bytes.Buffer
+		fmt.Fprintf(&out, "backup of %s asked for by %s\n", site, who)
+		m, err := b.Take(ctx, data, store, backup.Options{Revision: applied, Reason: backup.ReasonManual})
+		if err != nil {
+			log.Error().Err(err).Msg("backup failed")
+		} else {
+			fmt.Fprintf(&out, "backup %s taken\n", m.ID)
+			log.Info().Str("backup", m.ID).Msg("backup taken")
+		}
+		w.recordJob(ctx, log, applied, "backup "+site, started, out.Bytes(), err)
+	}()
+	return nil
+}
