@@ -127,6 +127,9 @@ const IDFormat = "20060102T150405Z"
 
 var idRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$`)
 
+// ValidID reports whether id has the form of a backup ID.
+func ValidID(id string) bool { return idRE.MatchString(id) }
+
 // Options describe why a backup is taken.
 type Options struct {
 	Revision string

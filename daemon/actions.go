@@ -63,3 +63,55 @@ func (d *Daemon) BackupNow(env, site, who string) error {
 	}()
 	return nil
 }
+
+// RestoreNow restores site in env from backup id (the dashboard's restore,
+// after its confirmation), as berth restore does (desired.RestoreSite: a
+// fresh backup first, then the database and files, then the other web
+// servers re-synced), in the background and never during a run; recorded
+// as the run "restore SITE" with who asked. An error means nothing was
+// started.
+func (d *Daemon) RestoreNow(env, site, id, who string) error {
+	if !backup.ValidID(id) {
+		return fmt.Errorf("%q is not a backup ID (like 20261125T123456Z)", id)
+	}
+	d.mu.Lock()
+	w := d.envs[env]
+	d.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("no environment %s", env)
+	}
+	w.mu.Lock()
+	applied := w.applied
+	w.mu.Unlock()
+	if applied == "" {
+		return errors.New("nothing applied in " + env + " yet: there is nothing to restore into")
+	}
+	_, res, err := d.resolve(applied, env)
+	if err != nil {
+		return err
+	}
+	if _, _, err := desired.SiteDataOf(res, site, d.cfg.StateDir); err != nil {
+		return err
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), BackupTimeout)
+		defer cancel()
+		d.applyMu.Lock()
+		defer d.applyMu.Unlock()
+		hosts, closeHosts := d.cfg.Hosts(res)
+		defer closeHosts()
+		log := w.log.With().Str("rev", applied).Str("step", "restore").Str("site", site).Logger()
+		b := &backup.Backups{Hosts: hosts, Version: d.cfg.Version, Now: d.now}
+		started := d.now()
+		var out bytes.Buffer
+		fmt.Fprintf(&out, "restore of %s from backup %s asked for by %s\n", site, id, who)
+		_, err := desired.RestoreSite(ctx, b, res, d.cfg.StateDir, hosts, site, id, applied, &out)
+		if err != nil {
+			log.Error().Err(err).Msg("restore failed")
+		} else {
+			log.Info().Str("backup", id).Msg("restored")
+		}
+		w.recordJob(ctx, log, applied, "restore "+site, started, out.Bytes(), err)
+	}()
+	return nil
+}

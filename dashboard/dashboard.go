@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/redact"
 	"github.com/berthhq/berth/spec"
@@ -31,6 +32,7 @@ type Source interface {
 	Clients() map[string]daemon.ClientView
 	Trigger(env, reason string) error
 	BackupNow(env, site, who string) error
+	RestoreNow(env, site, id, who string) error
 }
 
 // Runs is the run history.
@@ -155,6 +157,7 @@ type page struct {
 //	GET  /ui/runs/{id}              one run, its plan and log
 //	POST /ui/envs/{env}/reconcile   reconcile now (operator, CSRF)
 //	POST /ui/sites/{env}/{site}/backup   back up now (operator, CSRF)
+//	POST /ui/sites/{env}/{site}/restore  restore, after a confirmation page naming the backup (operator, CSRF)
 //	GET, POST /ui/login; POST /ui/logout
 //	GET  /ui/static/...             the style sheet
 func (d *Dashboard) Handler() http.Handler {
@@ -178,6 +181,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/runs/{id}", d.view(d.run))
 	mux.HandleFunc("POST /ui/envs/{env}/reconcile", d.action(daemon.RoleOperator, d.reconcile))
 	mux.HandleFunc("POST /ui/sites/{env}/{site}/backup", d.action(daemon.RoleOperator, d.backupNow))
+	mux.HandleFunc("POST /ui/sites/{env}/{site}/restore", d.action(daemon.RoleOperator, d.restore))
 	return secureHeaders(mux)
 }
 
@@ -501,6 +505,32 @@ func (d *Dashboard) backupNow(w http.ResponseWriter, r *http.Request, se *sessio
 	d.cfg.Logger.Info().Str("env", env).Str("site", site).Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("audit: back up now")
 	if err := d.cfg.Source.BackupNow(env, site, se.audit()); err != nil {
 		d.renderFor(w, r, http.StatusConflict, "error", page{Title: "No backup", Data: err.Error()}, se)
+		return
+	}
+	http.Redirect(w, r, "/ui/runs?env="+url.QueryEscape(env), http.StatusSeeOther)
+}
+
+// restoreData is the restore confirmation page's data.
+type restoreData struct {
+	Env, Site, Backup string
+}
+
+// restore asks for a confirmation naming the backup first (the form's
+// confirm field must repeat the backup's ID); then restores.
+func (d *Dashboard) restore(w http.ResponseWriter, r *http.Request, se *session) {
+	env, site := r.PathValue("env"), r.PathValue("site")
+	id := strings.TrimSpace(r.PostFormValue("backup"))
+	if !backup.ValidID(id) {
+		d.renderFor(w, r, http.StatusBadRequest, "error", page{Title: "No restore", Data: "Give the ID of a backup, like 20261125T123456Z (berth backups SITE lists them)."}, se)
+		return
+	}
+	if r.PostFormValue("confirm") != id {
+		d.renderFor(w, r, http.StatusOK, "confirm", page{Title: "Restore " + site + "?", Data: restoreData{Env: env, Site: site, Backup: id}}, se)
+		return
+	}
+	d.cfg.Logger.Info().Str("env", env).Str("site", site).Str("backup", id).Str("step", "dashboard").Str("who", se.audit()).Str("remote", r.RemoteAddr).Msg("audit: restore")
+	if err := d.cfg.Source.RestoreNow(env, site, id, se.audit()); err != nil {
+		d.renderFor(w, r, http.StatusConflict, "error", page{Title: "No restore", Data: err.Error()}, se)
 		return
 	}
 	http.Redirect(w, r, "/ui/runs?env="+url.QueryEscape(env), http.StatusSeeOther)

@@ -47,6 +47,13 @@ func (s *source) BackupNow(env, site, who string) error {
 	return nil
 }
 
+func (s *source) RestoreNow(env, site, id, who string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.triggered = append(s.triggered, "restore "+env+"/"+site+" from "+id+" by "+who)
+	return nil
+}
+
 func (s *source) Trigger(env, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,7 +231,26 @@ func TestLoginAndRoles(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("backup now without the CSRF token: %d", resp.StatusCode)
 	}
-	if _, p := get(t, rd, srv.URL+"/ui/sites/production/site00001.example.com"); strings.Contains(p, "Back up now") {
+	// Restore: a confirmation page naming the backup, then the restore.
+	token := csrfRe.FindStringSubmatch(sitePage)[1]
+	n := len(src.triggered)
+	resp, _ = op.PostForm(srv.URL+"/ui/sites/production/site00001.example.com/restore", url.Values{"csrf": {token}, "backup": {"20261201T101010Z"}})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(src.triggered) != n || !strings.Contains(string(b), "Restore from backup 20261201T101010Z") {
+		t.Fatalf("restore without confirmation: %v\n%s", src.triggered, b)
+	}
+	resp, _ = op.PostForm(srv.URL+"/ui/sites/production/site00001.example.com/restore", url.Values{"csrf": {token}, "backup": {"20261201T101010Z"}, "confirm": {"20261201T101010Z"}})
+	resp.Body.Close()
+	if len(src.triggered) != n+1 || !strings.HasPrefix(src.triggered[n], "restore production/site00001.example.com from 20261201T101010Z by ops") {
+		t.Errorf("confirmed restore: %v", src.triggered)
+	}
+	resp, _ = op.PostForm(srv.URL+"/ui/sites/production/site00001.example.com/restore", url.Values{"csrf": {token}, "backup": {"../x"}, "confirm": {"../x"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || len(src.triggered) != n+1 {
+		t.Errorf("restore of a bad ID: %d", resp.StatusCode)
+	}
+	if _, p := get(t, rd, srv.URL+"/ui/sites/production/site00001.example.com"); strings.Contains(p, "Back up now") || strings.Contains(p, "Restore") {
 		t.Error("a reader is offered Back up now")
 	}
 

@@ -2,8 +2,10 @@ package desired
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 
@@ -109,4 +111,34 @@ func ScheduledBackups(res *spec.Resolved, base string) []backup.Scheduled {
 		out = append(out, backup.Scheduled{Name: s.Name, Data: d, Store: store, Schedule: s.Backup.Schedule, Keep: s.Backup.Keep, Err: err})
 	}
 	return out
+}
+
+// RestoreSite puts backup id back into site of res (backup.Backups.Restore:
+// checksums verified, a fresh backup of the site taken first, database and
+// files replaced), then copies the restored files from the platform's
+// primary to its other web servers when it syncs them. It writes what it
+// did to out and returns the fresh backup's manifest. berth restore and
+// the dashboard's restore both run it.
+func RestoreSite(ctx context.Context, b *backup.Backups, res *spec.Resolved, base string, hosts reconcile.Hosts, site, id, revision string, out io.Writer) (*backup.Manifest, error) {
+	d, store, err := SiteDataOf(res, site, base)
+	if err != nil {
+		return nil, err
+	}
+	pre, err := b.Restore(ctx, d, store, id, revision)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "Restored %s from backup %s; what was there before is backup %s.\n", d.Site, id, pre.ID)
+	copies, err := FileSyncsOf(res, d.Site, base, hosts)
+	if err == nil && len(copies) > 0 {
+		var lines []string
+		lines, err = filesync.Resync(ctx, hosts, copies)
+		for _, l := range lines {
+			fmt.Fprintf(out, "Synced %s.\n", l)
+		}
+	}
+	if err != nil {
+		return pre, fmt.Errorf("the restore is done on %s, but its files did not reach the other web servers: %w; run berth apply to copy them", d.Web, err)
+	}
+	return pre, nil
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/desired"
-	"github.com/berthhq/berth/kind/filesync"
 )
 
 // backupEnv is what the backup commands share: a loaded repo and the
@@ -226,17 +225,12 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "restore", stderr)
 	}
 	defer held.Close()
-	d, store, err := e.site(pos[0])
-	if err != nil {
-		return exitFor(err, "restore", stderr)
+	site := pos[0]
+	if s, err := findSite(e.l.res, site); err == nil {
+		site = s.Name
 	}
-	pre, err := e.b.Restore(ctx, d, store, *id, e.l.revision)
-	if err != nil {
+	if _, err := desired.RestoreSite(ctx, e.b, e.l.res, e.l.stateDir, e.conn, site, *id, e.l.revision, stdout); err != nil {
 		return exitFor(err, "restore", stderr)
-	}
-	fmt.Fprintf(stdout, "Restored %s from backup %s; what was there before is backup %s.\n", d.Site, *id, pre.ID)
-	if err := e.resync(ctx, d.Site, stdout); err != nil {
-		return exitFor(fmt.Errorf("the restore is done on %s, but its files did not reach the other web servers: %w; run berth apply to copy them", d.Web, err), "restore", stderr)
 	}
 	return 0
 }
@@ -300,17 +294,3 @@ func backupVerify(f *envFlags, pos []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// resync copies the files of site (its domain), just restored on its
-// platform's primary, to the platform's other web servers when the
-// platform syncs them (spec/files.go); a shared path needs nothing.
-func (e *backupEnv) resync(ctx context.Context, site string, stdout io.Writer) error {
-	copies, err := desired.FileSyncsOf(e.l.res, site, e.l.stateDir, e.conn)
-	if err != nil || len(copies) == 0 {
-		return err
-	}
-	lines, err := filesync.Resync(ctx, e.conn, copies)
-	for _, l := range lines {
-		fmt.Fprintf(stdout, "Synced %s.\n", l)
-	}
-	return err
-}

@@ -121,6 +121,41 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Errorf("no audit line for the backup in the log")
 	}
 
+	// Restore from that backup: a confirmation naming it, then the run.
+	var backupID string
+	for _, r := range p.runs("production") {
+		if r.Trigger == "backup b.example.com" {
+			if m := regexp.MustCompile(`backup (\S+) taken`).FindStringSubmatch(p.run(r.ID).Log); m != nil {
+				backupID = m[1]
+			}
+		}
+	}
+	if backupID == "" {
+		t.Fatal("the backup run's log names no backup")
+	}
+	resp, err = op.PostForm(p.api+"/ui/sites/production/b.example.com/restore", url.Values{"csrf": {csrf}, "backup": {backupID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirm, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(confirm), "Restore from backup "+backupID) {
+		t.Fatalf("no confirmation naming the backup:\n%s", confirm)
+	}
+	resp, err = op.PostForm(p.api+"/ui/sites/production/b.example.com/restore", url.Values{"csrf": {csrf}, "backup": {backupID}, "confirm": {backupID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testenv.EventuallyWith(t, "a restore run of b.example.com", time.Minute, func() (bool, string) {
+		for _, r := range p.runs("production") {
+			if r.Trigger == "restore b.example.com" {
+				return r.Result == "job-done", r.Result + " " + p.run(r.ID).Log
+			}
+		}
+		return false, "none"
+	})
+
 	rd, home := browser(apiReadToken)
 	if strings.Contains(home, "Reconcile now") {
 		t.Error("the reader's page offers Reconcile now")

@@ -130,6 +130,7 @@ type runDetail struct {
 	Error    string
 	Finished *time.Time
 	Plan     json.RawMessage
+	Log      string
 }
 
 // run GETs one run of the daemon's history with its plan.
