@@ -115,3 +115,29 @@ func (d *Daemon) RestoreNow(env, site, id, who string) error {
 	}()
 	return nil
 }
+
+// setLive makes h the live log of run id, or forgets it (h nil).
+func (d *Daemon) setLive(id int64, h *logHook) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h == nil {
+		delete(d.live, id)
+		return
+	}
+	if d.live == nil {
+		d.live = map[int64]*logHook{}
+	}
+	d.live[id] = h
+}
+
+// LiveLog returns the log so far of run id while it runs, and false once
+// it has ended (its log is then in the run history).
+func (d *Daemon) LiveLog(id int64) ([]byte, bool) {
+	d.mu.Lock()
+	h := d.live[id]
+	d.mu.Unlock()
+	if h == nil {
+		return nil, false
+	}
+	return h.bytes(), true
+}

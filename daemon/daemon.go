@@ -128,6 +128,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	envs     map[string]*envWorker
+	// live are the logs of the runs in progress, by run ID (LiveLog).
+	live map[int64]*logHook
 	declared []string // the environments berth.yaml on the config branch declares
 	ready    bool
 	started  time.Time

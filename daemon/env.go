@@ -331,6 +331,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 		Started: func(id int64) {
 			log = log.With().Int64("run", id).Logger()
 			logs.log, logs.run = log, id
+			w.d.setLive(id, logs)
 			w.update(func(s *EnvStatus) { s.Phase = PhaseProgressing })
 			if status {
 				w.postStatus(log, rev, id, forge.StatePending, "berth is converging "+w.env)
@@ -349,6 +350,7 @@ func (w *envWorker) converge(ctx context.Context, log zerolog.Logger, rev, trigg
 		log.Error().Err(err).Msg("cannot record the run; not running it")
 		return
 	}
+	defer w.d.setLive(out.Run, nil)
 	if out.RecordErr != nil {
 		log.Error().Err(out.RecordErr).Msg("cannot record the run")
 	}

@@ -33,6 +33,8 @@ type Source interface {
 	Trigger(env, reason string) error
 	BackupNow(env, site, who string) error
 	RestoreNow(env, site, id, who string) error
+	// LiveLog is the log so far of a run in progress; false once it ended.
+	LiveLog(id int64) ([]byte, bool)
 }
 
 // Runs is the run history.
@@ -155,6 +157,7 @@ type page struct {
 //	GET  /ui/sites/{env}/{site}     one site
 //	GET  /ui/runs?env=              runs
 //	GET  /ui/runs/{id}              one run, its plan and log
+//	GET  /ui/runs/{id}/events       a running run's log as server-sent events
 //	POST /ui/envs/{env}/reconcile   reconcile now (operator, CSRF)
 //	POST /ui/sites/{env}/{site}/backup   back up now (operator, CSRF)
 //	POST /ui/sites/{env}/{site}/restore  restore, after a confirmation page naming the backup (operator, CSRF)
@@ -179,6 +182,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/sites/{env}/{site}", d.view(d.site))
 	mux.HandleFunc("GET /ui/runs", d.view(d.runList))
 	mux.HandleFunc("GET /ui/runs/{id}", d.view(d.run))
+	mux.HandleFunc("GET /ui/runs/{id}/events", d.events)
 	mux.HandleFunc("POST /ui/envs/{env}/reconcile", d.action(daemon.RoleOperator, d.reconcile))
 	mux.HandleFunc("POST /ui/sites/{env}/{site}/backup", d.action(daemon.RoleOperator, d.backupNow))
 	mux.HandleFunc("POST /ui/sites/{env}/{site}/restore", d.action(daemon.RoleOperator, d.restore))
@@ -191,7 +195,7 @@ func (d *Dashboard) Handler() http.Handler {
 func secureHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
@@ -464,6 +468,9 @@ type runData struct {
 	Run  state.Run
 	Plan string
 	Log  string
+	// Live is set while the run is in progress: the page follows its log
+	// (server-sent events; without JavaScript it reloads itself).
+	Live bool
 }
 
 func (d *Dashboard) run(r *http.Request, se *session) (int, string, page) {
@@ -481,6 +488,9 @@ func (d *Dashboard) run(r *http.Request, se *session) (int, string, page) {
 		return http.StatusInternalServerError, "error", page{Title: "Error", Data: err.Error()}
 	}
 	data := runData{Run: run, Log: redact.String(string(run.Log))}
+	if live, running := d.cfg.Source.LiveLog(id); running {
+		data.Live, data.Log = true, redact.String(string(live))
+	}
 	var b bytes.Buffer
 	if json.Indent(&b, run.Changes, "", "  ") == nil {
 		data.Plan = redact.String(b.String())
@@ -508,6 +518,58 @@ func (d *Dashboard) backupNow(w http.ResponseWriter, r *http.Request, se *sessio
 		return
 	}
 	http.Redirect(w, r, "/ui/runs?env="+url.QueryEscape(env), http.StatusSeeOther)
+}
+
+// LivePoll is how often a run's event stream looks for new log lines.
+const LivePoll = 500 * time.Millisecond
+
+// events streams the log of run id while it runs, as server-sent events:
+// one message per log line, then a "done" event when the run ended.
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
+	se := d.sessions.get(r)
+	switch {
+	case se == nil:
+		http.Error(w, "log in first", http.StatusForbidden)
+		return
+	case se.who.Client != "":
+		http.Error(w, "runs cover every site of an environment", http.StatusForbidden)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.Error(w, "a run id is a number", http.StatusBadRequest)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	sent := 0
+	tick := time.NewTicker(LivePoll)
+	defer tick.Stop()
+	for {
+		b, running := d.cfg.Source.LiveLog(id)
+		if len(b) > sent {
+			for line := range strings.Lines(string(b[sent:])) {
+				fmt.Fprintf(w, "data: %s\n\n", redact.String(strings.TrimRight(line, "\r\n")))
+			}
+			sent = len(b)
+		}
+		if !running {
+			fmt.Fprint(w, "event: done\ndata: the run ended\n\n")
+			fl.Flush()
+			return
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // restoreData is the restore confirmation page's data.

@@ -31,6 +31,7 @@ type source struct {
 	sites     map[string][]daemon.SiteView
 	clients   map[string]daemon.ClientView
 	triggered []string
+	live      func(id int64) ([]byte, bool)
 }
 
 func (s *source) Clients() map[string]daemon.ClientView { return s.clients }
@@ -52,6 +53,15 @@ func (s *source) RestoreNow(env, site, id, who string) error {
 	defer s.mu.Unlock()
 	s.triggered = append(s.triggered, "restore "+env+"/"+site+" from "+id+" by "+who)
 	return nil
+}
+
+func (s *source) LiveLog(id int64) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live == nil {
+		return nil, false
+	}
+	return s.live(id)
 }
 
 func (s *source) Trigger(env, reason string) error {
@@ -457,5 +467,43 @@ func TestClientDashboard(t *testing.T) {
 	resp.Body.Close()
 	if _, list := get(t, op, srv.URL+"/ui/sites"); !strings.Contains(list, "of 20") || !strings.Contains(list, "ACME Corp") {
 		t.Errorf("the operator on acme's hostname:\n%s", list)
+	}
+}
+
+// A run in progress: its page follows the log, whose stream sends each
+// line once, then "done"; a client's session gets none of it.
+func TestLiveRun(t *testing.T) {
+	srv, src := world(t, 3)
+	calls := 0
+	src.live = func(id int64) ([]byte, bool) {
+		if id != 1 {
+			return nil, false
+		}
+		calls++
+		switch calls {
+		case 1: // the run page
+			return []byte("line one\n"), true
+		case 2:
+			return []byte("line one\n"), true
+		case 3:
+			return []byte("line one\nline two with " + secret + "\n"), true
+		}
+		return []byte("line one\nline two with " + secret + "\nline three\n"), false
+	}
+	c := login(t, srv, "read-tok")
+	_, page := get(t, c, srv.URL+"/ui/runs/1")
+	if !strings.Contains(page, `data-events="/ui/runs/1/events"`) || !strings.Contains(page, `<script src="/ui/static/live.js">`) {
+		t.Fatalf("the live run's page does not follow it:\n%s", page)
+	}
+	code, stream := get(t, c, srv.URL+"/ui/runs/1/events")
+	want := "data: line one\n\ndata: line two with [REDACTED]\n\ndata: line three\n\nevent: done\ndata: the run ended\n\n"
+	if code != 200 || strings.ReplaceAll(stream, "[redacted]", "[REDACTED]") != want {
+		t.Errorf("stream: %d\n%q\nwant\n%q", code, stream, want)
+	}
+	acme := hostClient(t, "panel.acme.example")
+	resp, _ := acme.PostForm(srv.URL+"/ui/login", url.Values{"token": {"acme-tok"}})
+	resp.Body.Close()
+	if code, _ := get(t, acme, srv.URL+"/ui/runs/1/events"); code != http.StatusForbidden {
+		t.Errorf("a client's session follows a run: %d", code)
 	}
 }
