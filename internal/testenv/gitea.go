@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,12 +78,30 @@ func repoFile(name string) (string, error) {
 	}
 }
 
-// Gitea starts Gitea and stops it (by PID) when the test ends.
+// Gitea starts Gitea and stops it (by PID) when the test ends. A Gitea
+// that exits before it answers (its free port taken meanwhile by another
+// process of the machine) is started again, twice at most, in a new
+// directory on a new port.
 func Gitea(t testing.TB) *GiteaServer {
 	t.Helper()
 	bin := giteaBinary(t)
 	need(t, "git", "git")
 	need(t, "runuser", "util-linux")
+	var errs []error
+	for range 3 {
+		g, err := startGitea(t, bin)
+		if err == nil {
+			return g
+		}
+		t.Logf("testenv: %v", err)
+		errs = append(errs, err)
+	}
+	t.Fatalf("testenv: gitea did not start: %v", errors.Join(errs...))
+	return nil
+}
+
+func startGitea(t testing.TB, bin string) (*GiteaServer, error) {
+	t.Helper()
 	w := tempRoot(t, "gitea")
 	port := FreePort(t)
 	g := &GiteaServer{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Admin: "berth-admin", Password: "admin-password-" + strconv.Itoa(port), Dir: w}
@@ -132,14 +151,15 @@ ROOT_PATH = %[1]s/log
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}); err != nil {
-		t.Fatalf("testenv: %v", err)
+		g.Proc.Stop()
+		return nil, fmt.Errorf("%w\ngitea's own log:\n%s", err, tailFile(filepath.Join(w, "log", "gitea.log"), 4000))
 	}
 	argv := as(bin, "--config", conf, "admin", "user", "create", "--username", g.Admin, "--password", g.Password,
 		"--email", "admin@example.test", "--admin", "--must-change-password=false")
 	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("testenv: gitea admin user create: %v\n%s", err, out)
 	}
-	return g
+	return g, nil
 }
 
 // API calls Gitea's REST API as the administrator (basic auth) and
