@@ -35,10 +35,14 @@ func MariaDB(t testing.TB) *MariaDBServer {
 	d := tempRoot(t, "mariadb")
 	m := &MariaDBServer{Dir: d, Port: FreePort(t), Socket: filepath.Join(d, "mysqld.sock")}
 	m.Addr = "127.0.0.1:" + strconv.Itoa(m.Port)
-	run(t, install, "--no-defaults", "--user=root", "--datadir="+filepath.Join(d, "data"),
+	// A private tmpdir: MariaDB's temporary tables go there, not into the
+	// shared /tmp that other tests' processes clean.
+	tmp := filepath.Join(d, "tmp")
+	mkdir(t, tmp)
+	run(t, install, "--no-defaults", "--user=root", "--datadir="+filepath.Join(d, "data"), "--tmpdir="+tmp,
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	m.Proc = start(t, "mariadbd "+m.Addr, filepath.Join(d, "stderr.log"), []string{bin,
-		"--no-defaults", "--user=root", "--datadir=" + filepath.Join(d, "data"),
+		"--no-defaults", "--user=root", "--datadir=" + filepath.Join(d, "data"), "--tmpdir=" + tmp,
 		"--socket=" + m.Socket, "--pid-file=" + filepath.Join(d, "mysqld.pid"),
 		"--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1",
 		"--log-error=" + filepath.Join(d, "error.log"), "--skip-log-bin", "--skip-name-resolve"}, nil)
