@@ -152,10 +152,8 @@ func addCertificates(d *reconcile.Desired, res *spec.Resolved, base string, stor
 				continue
 			}
 			deps = append(deps, LBConfigID(s.Platform, lbSrv.Name))
-			cs.webroots = append(cs.webroots, webroot{server: lbSrv.Name, dir: render.LBACMEDir(&lbSrv, s.Domain), probe: listenProbe(&lbSrv, lbSrv.LB.Listen)})
-			cs.addrs = publicAddrs(cs.addrs, &lbSrv)
 			key := CertificateKey(res.Environment, s.Domain)
-			iss.sites[key] = cs
+			iss.sites[key] = lbCertSite(s, &lbSrv)
 			d.Resources = append(d.Resources, certificate.New(certificate.Spec{
 				ID: CertificateID(s.Domain, lbSrv.Name), Server: lbSrv.Name, Deps: deps,
 				Request: certificate.Request{Key: key, Site: s.Domain, Names: append([]string{s.Domain}, s.Aliases...)},
@@ -180,6 +178,15 @@ func addCertificates(d *reconcile.Desired, res *spec.Resolved, base string, stor
 			Issuer:  iss,
 		}))
 	}
+}
+
+// lbCertSite is what ordering the certificate of site s, behind load
+// balancer lbSrv, needs: the LB answers HTTP-01 from its acme_dir (probed
+// on its plain listen) and the names resolve to its public addresses.
+func lbCertSite(s *spec.ResolvedSite, lbSrv *spec.ResolvedServer) certSite {
+	return certSite{site: s,
+		webroots: []webroot{{server: lbSrv.Name, dir: render.LBACMEDir(lbSrv, s.Domain), probe: listenProbe(lbSrv, lbSrv.LB.Listen)}},
+		addrs:    publicAddrs(nil, lbSrv)}
 }
 
 // publicAddrs adds srv's public addresses to addrs, once each.
