@@ -214,8 +214,16 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream 
 		c.line("try_files $uri =404;")
 		c.close("}")
 	}
+	// With redirect_aliases the load balancer sends the aliases to the
+	// main name over HTTPS itself: the nodes, which only see plain HTTP,
+	// would send them to http://.
+	toMain := site.RedirectAliases && !disabled(site) && len(site.Aliases) > 0
+	httpsHost := "$host"
+	if toMain {
+		httpsHost = site.Domain
+	}
 	if certified && site.TLS.RedirectHTTPS {
-		c.line("location / { return 301 %s; }", q("https://$host"+hostPort("", l.TLSListen, "443")+"$request_uri"))
+		c.line("location / { return 301 %s; }", q("https://"+httpsHost+hostPort("", l.TLSListen, "443")+"$request_uri"))
 	} else {
 		lbProxy(c, upstream)
 	}
@@ -223,12 +231,21 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream 
 	if !certified {
 		return nil
 	}
-	c.line("")
-	c.open("server {")
-	c.line("listen %s ssl;", l.TLSListen)
-	c.line("server_name %s;", served)
-	c.line("ssl_certificate %s;", q(LBCertChain(lb, site.Domain)))
-	c.line("ssl_certificate_key %s;", q(LBCertKey(lb, site.Domain)))
+	tlsServer := func(serverNames string) {
+		c.line("")
+		c.open("server {")
+		c.line("listen %s ssl;", l.TLSListen)
+		c.line("server_name %s;", serverNames)
+		c.line("ssl_certificate %s;", q(LBCertChain(lb, site.Domain)))
+		c.line("ssl_certificate_key %s;", q(LBCertKey(lb, site.Domain)))
+	}
+	if toMain {
+		tlsServer(names(site.Aliases))
+		c.line("return 301 %s;", q("https://"+hostPort(site.Domain, l.TLSListen, "443")+"$request_uri"))
+		c.close("}")
+		served = names([]string{site.Domain})
+	}
+	tlsServer(served)
 	// The nodes send the site's other headers; Strict-Transport-Security
 	// only goes out over TLS, which only the load balancer speaks.
 	for _, n := range sortedHeaders(site.Web.Headers) {
