@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path"
 
@@ -54,14 +56,15 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hos
 		if s.Local() {
 			s = s.WithBase(base)
 		}
-		opts, certIDs := render.LBOptions{Certificates: map[string]bool{}}, map[string][]string{}
+		opts, certIDs := render.LBOptions{Certificates: map[string]string{}}, map[string][]string{}
 		for i := range res.Sites {
 			site := &res.Sites[i]
 			c, ok := certs[site.Domain]
 			if !ok || !site.TLS.ACME || site.LB == nil || site.LB.Server != s.Name {
 				continue
 			}
-			opts.Certificates[site.Domain] = true
+			sum := sha256.Sum256(c.chain)
+			opts.Certificates[site.Domain] = "sha256-" + hex.EncodeToString(sum[:16])
 			files := lbCertFiles(&s, site, c, byServer[s.Name])
 			for _, f := range files {
 				certIDs[site.Platform] = append(certIDs[site.Platform], f.ID())
@@ -196,7 +199,11 @@ func addRoll(res *spec.Resolved, lbSrv *spec.ResolvedServer, pl *spec.ResolvedPl
 // lbCertFiles returns the resources that install a site's issued
 // certificate on its load balancer lb: the chain (0644) and key (0600) in
 // the LB's cert_dir (0700, and its parent, unless have already holds
-// them), checked and reloaded with the load balancer.
+// them). They name no service: the load balancer's configuration, which
+// depends on them and carries a stamp of the certificate, checks and
+// reloads it in its own Apply; and a removed certificate's files are
+// deleted without a check of the configuration that still names them
+// (the configuration's own change drops them in the same run).
 func lbCertFiles(lbSrv *spec.ResolvedServer, site *spec.ResolvedSite, c issuedCert, have []reconcile.Resource) []reconcile.Resource {
 	var out []reconcile.Resource
 	chain, key := render.LBCertChain(lbSrv, site.Domain), render.LBCertKey(lbSrv, site.Domain)
@@ -213,9 +220,9 @@ func lbCertFiles(lbSrv *spec.ResolvedServer, site *spec.ResolvedSite, c issuedCe
 	}
 	out = append(out,
 		files.NewFile(files.FileSpec{ID: LBCertID(site.Domain, "key", lbSrv.Name), Server: lbSrv.Name, Site: site.Domain,
-			Path: key, Content: c.key, Mode: 0o600, Service: render.ServiceLB, Deps: []string{dirID}}),
+			Path: key, Content: c.key, Mode: 0o600, Deps: []string{dirID}}),
 		files.NewFile(files.FileSpec{ID: LBCertID(site.Domain, "chain", lbSrv.Name), Server: lbSrv.Name, Site: site.Domain,
-			Path: chain, Content: c.chain, Mode: 0o644, Service: render.ServiceLB, Deps: []string{dirID}}))
+			Path: chain, Content: c.chain, Mode: 0o644, Deps: []string{dirID}}))
 	return out
 }
 

@@ -23,8 +23,9 @@ import (
 
 // prepareTLSCluster prepares site a.example.com (tls.acme) and
 // b.example.com (no TLS) on web1 and web2 behind lb1, which terminates
-// TLS; with issued, the store holds a.example.com's certificate.
-func prepareTLSCluster(t *testing.T, issued bool) (*reconcile.Desired, *spec.Resolved) {
+// TLS; with chain set, the store holds a.example.com's certificate with
+// that chain.
+func prepareTLSCluster(t *testing.T, chain string) (*reconcile.Desired, *spec.Resolved) {
 	t.Helper()
 	base := t.TempDir()
 	repo := filepath.Join(base, "repo")
@@ -58,9 +59,9 @@ func prepareTLSCluster(t *testing.T, issued bool) (*reconcile.Desired, *spec.Res
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if issued {
+	if chain != "" {
 		if err := store.PutCertificate(ctx, state.Certificate{ID: CertificateKey("production", "a.example.com"), Names: []string{"a.example.com", "www.a.example.com"},
-			CertPEM: []byte("test chain\n"), KeyPEM: []byte("test key\n"), NotAfter: time.Now().Add(90 * 24 * time.Hour)}); err != nil {
+			CertPEM: []byte(chain), KeyPEM: []byte("test key\n"), NotAfter: time.Now().Add(90 * 24 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +84,11 @@ func prepareTLSCluster(t *testing.T, issued bool) (*reconcile.Desired, *spec.Res
 // none on the web servers; the site without TLS gets nothing.
 func TestPrepareLBCertificate(t *testing.T) {
 	for _, issued := range []bool{false, true} {
-		d, _ := prepareTLSCluster(t, issued)
+		chain := ""
+		if issued {
+			chain = "test chain\n"
+		}
+		d, _ := prepareTLSCluster(t, chain)
 		byID := map[string]reconcile.Resource{}
 		var certs []*certificate.Certificate
 		var cfg *lb.Config
@@ -117,7 +122,7 @@ func TestPrepareLBCertificate(t *testing.T) {
 			mode              fs.FileMode
 		}{{key, "/etc/ssl/berth/a.example.com.key", "test key\n", 0o600}, {chain, "/etc/ssl/berth/a.example.com.crt", "test chain\n", 0o644}} {
 			want := files.NewFile(files.FileSpec{ID: c.id, Server: "lb1", Site: "a.example.com", Path: c.path, Content: []byte(c.content),
-				Mode: c.mode, Service: "lb", Deps: []string{SharedDirID("/etc/ssl/berth", "lb1")}})
+				Mode: c.mode, Deps: []string{SharedDirID("/etc/ssl/berth", "lb1")}})
 			if !reflect.DeepEqual(byID[c.id], want) {
 				t.Errorf("%s: %+v, want %+v", c.id, byID[c.id], want)
 			}
@@ -136,7 +141,7 @@ func TestPrepareLBCertificate(t *testing.T) {
 // acme_dir for the site, probed on the LB's plain listen, and the names
 // must resolve to the LB's addresses, not the web servers'.
 func TestLBCertSite(t *testing.T) {
-	_, res := prepareTLSCluster(t, false)
+	_, res := prepareTLSCluster(t, "")
 	var site *spec.ResolvedSite
 	for i := range res.Sites {
 		if res.Sites[i].Domain == "a.example.com" {
@@ -156,5 +161,25 @@ func TestLBCertSite(t *testing.T) {
 	}
 	if !slices.Equal(cs.addrs, []netip.Addr{netip.MustParseAddr("192.0.2.5")}) {
 		t.Errorf("addresses %v, want the LB's 192.0.2.5", cs.addrs)
+	}
+}
+
+// A renewed certificate changes the load balancer's configuration (a
+// stamp of the chain), whose own check and reload then serve it: its
+// files name no service.
+func TestLBConfigFollowsCertificate(t *testing.T) {
+	hash := func(chain string) string {
+		d, _ := prepareTLSCluster(t, chain)
+		for _, r := range d.Resources {
+			if c, ok := r.(*lb.Config); ok {
+				return c.Record().Hash
+			}
+		}
+		t.Fatal("no load balancer configuration")
+		return ""
+	}
+	first, same, renewed := hash("chain one\n"), hash("chain one\n"), hash("chain two\n")
+	if first == "" || first != same || first == renewed {
+		t.Errorf("configuration hashes: %q, %q for the same chain, %q for a renewed one; want equal, then different", first, same, renewed)
 	}
 }

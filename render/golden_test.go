@@ -135,9 +135,11 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 // goldenLBOptions are the LBOptions of a case: "certificate: issued"
 // holds for the sites a load balancer terminates TLS for too.
 func goldenLBOptions(res *spec.Resolved, opts Options) LBOptions {
-	lo := LBOptions{Certificates: map[string]bool{}}
+	lo := LBOptions{Certificates: map[string]string{}}
 	for _, site := range res.Sites {
-		lo.Certificates[site.Domain] = opts.Certificate && site.TLS.ACME
+		if opts.Certificate && site.TLS.ACME {
+			lo.Certificates[site.Domain] = "test-certificate"
+		}
 	}
 	return lo
 }

@@ -52,11 +52,14 @@ func LBNodes(res *spec.Resolved, pl *spec.ResolvedPlatform) []LBNode {
 type LBOptions struct {
 	// Certificates are the sites with tls.acme, by domain, whose
 	// certificate is issued and installed on the load balancer at
-	// LBCertChain and LBCertKey: the load balancer then terminates TLS for
-	// them on its tls_listen. Without one a site is proxied over plain
-	// HTTP only (and answers HTTP-01 itself), never pointing at a
-	// certificate that is not there.
-	Certificates map[string]bool
+	// LBCertChain and LBCertKey, each with a stamp of the certificate
+	// (e.g. its chain's SHA-256): the load balancer then terminates TLS
+	// for them on its tls_listen. Without one a site is proxied over
+	// plain HTTP only (and answers HTTP-01 itself), never pointing at a
+	// certificate that is not there. The stamp is written into the file
+	// (a comment), so that a renewed certificate changes it: the file's
+	// own check and reload then serve the new one.
+	Certificates map[string]string
 }
 
 // LBCertChain and LBCertKey are where load balancer lb keeps the
@@ -188,7 +191,7 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 // plain HTTP the challenge path (tls.acme) and either the proxy or, with
 // an issued certificate and tls.redirect_https, a redirect to HTTPS;
 // with the certificate, the proxy over TLS too.
-func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream string, certified bool) error {
+func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream, stamp string) error {
 	l := lb.LB
 	served := names(append([]string{site.Domain}, site.Aliases...))
 	acmeDir := LBACMEDir(lb, site.Domain)
@@ -201,7 +204,12 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream 
 			return err
 		}
 	}
-	certified = certified && site.TLS.ACME
+	certified := stamp != "" && site.TLS.ACME
+	if certified {
+		if err := rule("certificate stamp", spec.RuleName, stamp); err != nil {
+			return err
+		}
+	}
 	c.line("")
 	c.line("# site %s", site.Domain)
 	c.open("server {")
@@ -238,6 +246,7 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream 
 		c.line("server_name %s;", serverNames)
 		c.line("ssl_certificate %s;", q(LBCertChain(lb, site.Domain)))
 		c.line("ssl_certificate_key %s;", q(LBCertKey(lb, site.Domain)))
+		c.line("# certificate %s", stamp)
 	}
 	if toMain {
 		tlsServer(names(site.Aliases))

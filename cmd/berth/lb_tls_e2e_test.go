@@ -126,6 +126,20 @@ func TestLoadBalancedTLS(t *testing.T) {
 	if code, out, errOut := c.berth("plan"); code != 0 {
 		t.Fatalf("plan after apply: exit %d, want 0 (nothing to do)\n%s\n%s", code, out, errOut)
 	}
+
+	// Without tls the site is proxied over plain HTTP again and its
+	// certificate leaves the load balancer.
+	c.siteHeader("plain")
+	out = c.apply()
+	c.serving()
+	if a := c.ask(&http.Client{Timeout: 5 * time.Second}, "www.a.example.com"); a.err != nil || a.version != "plain" {
+		t.Errorf("plain HTTP through the load balancer after tls was removed: %+v\n%s", a, out)
+	}
+	for _, f := range []string{"a.example.com.key", "a.example.com.crt"} {
+		if _, err := os.Stat(filepath.Join(certDir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s is still on lb1 after tls was removed (%v)\n%s", f, err, out)
+		}
+	}
 }
 
 // challengeAnswered reports whether an nginx access log holds an HTTP-01
