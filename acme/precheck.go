@@ -34,6 +34,17 @@ func (e *PrecheckError) Unwrap() error { return e.Err }
 // validation reaches the name's addresses, so a name that points elsewhere
 // would only burn a failed validation.
 func ResolvesTo(ctx context.Context, resolver *net.Resolver, names []string, want []netip.Addr) error {
+	return resolvesTo(ctx, resolver, names, want, "one of the site's web servers")
+}
+
+// ResolvesToLB is ResolvesTo for a site behind load balancer lb, which
+// terminates its TLS and answers its HTTP-01 challenges: want are the
+// load balancer's public addresses, and only they.
+func ResolvesToLB(ctx context.Context, resolver *net.Resolver, names []string, want []netip.Addr, lb string) error {
+	return resolvesTo(ctx, resolver, names, want, "the site's load balancer "+lb)
+}
+
+func resolvesTo(ctx context.Context, resolver *net.Resolver, names []string, want []netip.Addr, what string) error {
 	var errs []error
 	for _, n := range names {
 		addrs, err := resolver.LookupNetIP(ctx, "ip", n)
@@ -43,7 +54,7 @@ func ResolvesTo(ctx context.Context, resolver *net.Resolver, names []string, wan
 		}
 		for _, a := range addrs {
 			if !slices.Contains(want, a.Unmap()) {
-				errs = append(errs, fmt.Errorf("%s resolves to %s, not to one of the site's web servers (%s)", n, a, joinAddrs(want)))
+				errs = append(errs, fmt.Errorf("%s resolves to %s, not to %s (%s)", n, a, what, joinAddrs(want)))
 				break
 			}
 		}

@@ -83,7 +83,8 @@ func buildDesired(res *spec.Resolved, revision string, repo fs.FS, base string, 
 				return nil, fmt.Errorf("site %s: server %s has no web server", site.Name, sn)
 			}
 			cert, issued := certs[site.Domain]
-			issued = issued && site.TLS.ACME
+			// Behind a load balancer the certificate is the LB's (lb.go).
+			issued = issued && site.TLS.ACME && site.LB == nil
 			dirs, rendered, err := render.SiteWith(site, &srv, render.Options{Certificate: issued})
 			if err != nil {
 				return nil, err // it names the site and the server

@@ -113,7 +113,9 @@ func (b *builder) certFiles(site *spec.ResolvedSite, server string, paths render
 }
 
 // addCertificates adds one certificate resource per site with tls.acme,
-// on its first web server (kind/certificate), ordering through a.
+// on its first web server (kind/certificate), ordering through a; for a
+// site behind a load balancer, on the load balancer, which answers its
+// HTTP-01 challenges and which its names must resolve to.
 func addCertificates(d *reconcile.Desired, res *spec.Resolved, base string, store *state.Store, hosts reconcile.Hosts, a *ACME) {
 	var sites []*spec.ResolvedSite
 	for i := range res.Sites {
@@ -140,18 +142,33 @@ func addCertificates(d *reconcile.Desired, res *spec.Resolved, base string, stor
 		cs := certSite{site: s}
 		// DNS-01: the challenge zones and their include file come first.
 		deps := DNS01Deps(res, s)
+		if s.LB != nil {
+			// TLS terminates on the load balancer: it answers HTTP-01
+			// (from its acme_dir, once its configuration serves the
+			// challenge path), the names resolve to it, and the
+			// certificate is ordered from it.
+			lbSrv := servers[s.LB.Server]
+			if lbSrv.LB == nil {
+				continue
+			}
+			deps = append(deps, LBConfigID(s.Platform, lbSrv.Name))
+			key := CertificateKey(res.Environment, s.Domain)
+			iss.sites[key] = lbCertSite(s, &lbSrv)
+			d.Resources = append(d.Resources, certificate.New(certificate.Spec{
+				ID: CertificateID(s.Domain, lbSrv.Name), Server: lbSrv.Name, Deps: deps,
+				Request: certificate.Request{Key: key, Site: s.Domain, Names: append([]string{s.Domain}, s.Aliases...)},
+				Issuer:  iss,
+			}))
+			continue
+		}
 		for _, sn := range s.Servers {
 			srv := servers[sn]
 			if srv.HTTP == nil {
 				continue
 			}
 			deps = append(deps, SiteID(s.Domain, "vhost", sn))
-			cs.webroots = append(cs.webroots, webroot{server: sn, dir: render.Paths(s, &srv).ACMEDir, probe: probeAddr(&srv)})
-			for _, p := range srv.PublicAddresses {
-				if ip, err := netip.ParseAddr(p); err == nil && !slices.Contains(cs.addrs, ip.Unmap()) {
-					cs.addrs = append(cs.addrs, ip.Unmap())
-				}
-			}
+			cs.webroots = append(cs.webroots, webroot{server: sn, dir: render.Paths(s, &srv).ACMEDir, probe: listenProbe(&srv, srv.HTTP.Listen)})
+			cs.addrs = publicAddrs(cs.addrs, &srv)
 		}
 		key := CertificateKey(res.Environment, s.Domain)
 		iss.sites[key] = cs
@@ -163,11 +180,31 @@ func addCertificates(d *reconcile.Desired, res *spec.Resolved, base string, stor
 	}
 }
 
-// probeAddr is where the controller reaches a web server's plain HTTP
-// listen for the self-test: its listen address, else its address (or
-// 127.0.0.1 for a local server).
-func probeAddr(srv *spec.ResolvedServer) string {
-	addr, port, _ := spec.SplitListen(srv.HTTP.Listen)
+// lbCertSite is what ordering the certificate of site s, behind load
+// balancer lbSrv, needs: the LB answers HTTP-01 from its acme_dir (probed
+// on its plain listen) and the names resolve to its public addresses.
+func lbCertSite(s *spec.ResolvedSite, lbSrv *spec.ResolvedServer) certSite {
+	return certSite{site: s,
+		webroots: []webroot{{server: lbSrv.Name, dir: render.LBACMEDir(lbSrv, s.Domain), probe: listenProbe(lbSrv, lbSrv.LB.Listen)}},
+		addrs:    publicAddrs(nil, lbSrv)}
+}
+
+// publicAddrs adds srv's public addresses to addrs, once each.
+func publicAddrs(addrs []netip.Addr, srv *spec.ResolvedServer) []netip.Addr {
+	for _, p := range srv.PublicAddresses {
+		if ip, err := netip.ParseAddr(p); err == nil && !slices.Contains(addrs, ip.Unmap()) {
+			addrs = append(addrs, ip.Unmap())
+		}
+	}
+	return addrs
+}
+
+// listenProbe is where the controller reaches a server's plain HTTP
+// listen (its web server's, or its load balancer's) for the self-test:
+// its listen address, else its public or plain address (or 127.0.0.1 for
+// a local server).
+func listenProbe(srv *spec.ResolvedServer, listen string) string {
+	addr, port, _ := spec.SplitListen(listen)
 	if addr == "" || addr == "0.0.0.0" || addr == "::" {
 		switch {
 		case srv.Local():
@@ -299,12 +336,16 @@ func (i *issuer) precheck(ctx context.Context, cs certSite, roots webroots, prob
 	resolver := cmp.Or(i.acme.Resolver, net.DefaultResolver)
 	want := cs.addrs
 	if len(want) == 0 {
-		return errors.New("berth does not know the addresses of the site's web servers: set public_addresses on them")
+		return errors.New("berth does not know the addresses of the site's web servers or load balancer: set public_addresses on them")
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := acme.ResolvesTo(rctx, resolver, names, want); err != nil {
-		return err
+	resolves := acme.ResolvesTo(rctx, resolver, names, want)
+	if cs.site.LB != nil {
+		resolves = acme.ResolvesToLB(rctx, resolver, names, want, cs.site.LB.Server)
+	}
+	if resolves != nil {
+		return resolves
 	}
 	probe := i.acme.Probe
 	if probe == nil {

@@ -78,7 +78,7 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addFileSharing(d, res, in.StateDir, in.Hosts); err != nil { // filesync.go
 		return nil, nil, err
 	}
-	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts); err != nil {
+	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts, certs); err != nil {
 		return nil, nil, err
 	}
 	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, res, in.Revision, in.StateDir)

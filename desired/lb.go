@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path"
 
@@ -28,9 +30,14 @@ import (
 // A platform with two web servers or more in its load balancer's
 // rotation (not drained) rolls its new builds over them (addRoll).
 //
+// A load balancer terminates TLS for the sites with tls.acme it serves:
+// their issued certificates (certs, by domain, as certsOf read them) are
+// installed in its cert_dir (lbCertFiles), and its configuration, which
+// then serves them (render.LBOptions), depends on them.
+//
 // It runs last in Prepare, so the drained servers' databases, settings
 // and installs wait too. hosts reaches the web servers, for the rolls.
-func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hosts reconcile.Hosts) error {
+func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hosts reconcile.Hosts, certs map[string]issuedCert) error {
 	releases := map[string]*release.Release{}
 	for _, r := range d.Resources {
 		if rel, ok := r.(*release.Release); ok {
@@ -49,7 +56,23 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hos
 		if s.Local() {
 			s = s.WithBase(base)
 		}
-		rendered, err := render.LB(res, &s)
+		opts, certIDs := render.LBOptions{Certificates: map[string]string{}}, map[string][]string{}
+		for i := range res.Sites {
+			site := &res.Sites[i]
+			c, ok := certs[site.Domain]
+			if !ok || !site.TLS.ACME || site.LB == nil || site.LB.Server != s.Name {
+				continue
+			}
+			sum := sha256.Sum256(c.chain)
+			opts.Certificates[site.Domain] = "sha256-" + hex.EncodeToString(sum[:16])
+			files := lbCertFiles(&s, site, c, byServer[s.Name])
+			for _, f := range files {
+				certIDs[site.Platform] = append(certIDs[site.Platform], f.ID())
+			}
+			added = append(added, files...)
+			byServer[s.Name] = append(byServer[s.Name], files...)
+		}
+		rendered, err := render.LB(res, &s, opts)
 		if err != nil {
 			return err
 		}
@@ -77,7 +100,7 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hos
 			id := LBConfigID(pl.Name, s.Name)
 			cs := lb.ConfigSpec{ID: id, Server: s.Name, Path: f.Path, Content: f.Content,
 				Test: s.LB.Test, Reload: s.LB.Reload, PIDFile: s.LB.PIDFile,
-				Deps: []string{SharedDirID(path.Dir(f.Path), s.Name)}}
+				Deps: append([]string{SharedDirID(path.Dir(f.Path), s.Name)}, certIDs[pl.Name]...)}
 			if s.Local() {
 				cs.Dir = base
 			}
@@ -85,7 +108,7 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hos
 			for _, n := range nodes {
 				cs.Draining = cs.Draining || n.Drain
 			}
-			roll, err := addRoll(res, &s, pl, f, releases, hosts, cs)
+			roll, err := addRoll(res, &s, pl, f, releases, hosts, cs, opts)
 			if err != nil {
 				return err
 			}
@@ -134,7 +157,7 @@ func addLoadBalancers(d *reconcile.Desired, res *spec.Resolved, base string, hos
 // health-checked with every site of the platform, then put back. cs is
 // the load balancer's configuration, whose check and reload the roll
 // uses.
-func addRoll(res *spec.Resolved, lbSrv *spec.ResolvedServer, pl *spec.ResolvedPlatform, f render.File, releases map[string]*release.Release, hosts reconcile.Hosts, cs lb.ConfigSpec) (*release.Roll, error) {
+func addRoll(res *spec.Resolved, lbSrv *spec.ResolvedServer, pl *spec.ResolvedPlatform, f render.File, releases map[string]*release.Release, hosts reconcile.Hosts, cs lb.ConfigSpec, opts render.LBOptions) (*release.Roll, error) {
 	var nodes []release.RollNode
 	out := map[string][]byte{}
 	for _, n := range render.LBNodes(res, pl) {
@@ -142,7 +165,7 @@ func addRoll(res *spec.Resolved, lbSrv *spec.ResolvedServer, pl *spec.ResolvedPl
 		if n.Drain || rel == nil {
 			continue
 		}
-		drained, err := render.LBDrained(res, lbSrv, pl, n.Server)
+		drained, err := render.LBDrained(res, lbSrv, pl, n.Server, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -172,6 +195,50 @@ func addRoll(res *spec.Resolved, lbSrv *spec.ResolvedServer, pl *spec.ResolvedPl
 		LB: lb.NewRotation(lb.RotationSpec{Path: f.Path, In: f.Content, Out: out,
 			Test: cs.Test, Reload: cs.Reload, PIDFile: cs.PIDFile, Dir: cs.Dir})}), nil
 }
+
+// lbCertFiles returns the resources that install a site's issued
+// certificate on its load balancer lb: the chain (0644) and key (0600) in
+// the LB's cert_dir (0700, and its parent, unless have already holds
+// them). They name no service: the load balancer's configuration, which
+// depends on them and carries a stamp of the certificate, checks and
+// reloads it in its own Apply; and a removed certificate's files are
+// deleted without a check of the configuration that still names them
+// (the configuration's own change drops them in the same run).
+func lbCertFiles(lbSrv *spec.ResolvedServer, site *spec.ResolvedSite, c issuedCert, have []reconcile.Resource) []reconcile.Resource {
+	var out []reconcile.Resource
+	chain, key := render.LBCertChain(lbSrv, site.Domain), render.LBCertKey(lbSrv, site.Domain)
+	dir := path.Dir(chain)
+	dirID := idAt(have, dir)
+	if dirID == "" {
+		parentID := idAt(have, path.Dir(dir))
+		if parentID == "" {
+			parentID = SharedDirID(path.Dir(dir), lbSrv.Name)
+			out = append(out, files.NewDir(files.DirSpec{ID: parentID, Server: lbSrv.Name, Path: path.Dir(dir)}))
+		}
+		dirID = SharedDirID(dir, lbSrv.Name)
+		out = append(out, files.NewDir(files.DirSpec{ID: dirID, Server: lbSrv.Name, Path: dir, Mode: 0o700, Deps: []string{parentID}}))
+	}
+	out = append(out,
+		files.NewFile(files.FileSpec{ID: LBCertID(site.Domain, "key", lbSrv.Name), Server: lbSrv.Name, Site: site.Domain,
+			Path: key, Content: c.key, Mode: 0o600, Deps: []string{dirID}}),
+		files.NewFile(files.FileSpec{ID: LBCertID(site.Domain, "chain", lbSrv.Name), Server: lbSrv.Name, Site: site.Domain,
+			Path: chain, Content: c.chain, Mode: 0o644, Deps: []string{dirID}}))
+	return out
+}
+
+// idAt is the ID of the resource of rs at path p, "" when none is.
+func idAt(rs []reconcile.Resource, p string) string {
+	for _, r := range rs {
+		if r.Path() == p {
+			return r.ID()
+		}
+	}
+	return ""
+}
+
+// LBCertID names the chain or key (part) of a site's certificate on its
+// load balancer.
+func LBCertID(domain, part, server string) string { return SiteID(domain, "lb-cert-"+part, server) }
 
 // lbService is the check and reload of a server's load balancer.
 func lbService(srv spec.ResolvedServer, dir string) (reconcile.Service, bool) {

@@ -43,10 +43,14 @@ func configsByServer(gc *goldenCase) map[string]map[string][]File {
 		if out[r.srv.Name] == nil {
 			out[r.srv.Name] = map[string][]File{}
 		}
-		// The cert_dir entry is always there: a load balancer's is "".
+		// The cert_dir entry is always there: the web server's, else the
+		// load balancer's.
 		cert := ""
-		if r.srv.HTTP != nil {
+		switch {
+		case r.srv.HTTP != nil:
 			cert = r.srv.HTTP.CertDir
+		case r.srv.LB != nil:
+			cert = r.srv.LB.CertDir
 		}
 		out[r.srv.Name]["cert_dir"] = []File{{Path: cert}}
 		for _, f := range r.files {

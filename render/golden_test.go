@@ -121,7 +121,7 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 	}
 	for i := range res.Servers {
 		if srv := &res.Servers[i]; srv.LB != nil {
-			files, err := LB(res, srv)
+			files, err := LB(res, srv, goldenLBOptions(res, opts))
 			if err != nil {
 				gc.err = errors.Join(gc.err, err)
 				continue
@@ -130,6 +130,18 @@ func loadGolden(t *testing.T, file string) *goldenCase {
 		}
 	}
 	return gc
+}
+
+// goldenLBOptions are the LBOptions of a case: "certificate: issued"
+// holds for the sites a load balancer terminates TLS for too.
+func goldenLBOptions(res *spec.Resolved, opts Options) LBOptions {
+	lo := LBOptions{Certificates: map[string]string{}}
+	for _, site := range res.Sites {
+		if opts.Certificate && site.TLS.ACME {
+			lo.Certificates[site.Domain] = "test-certificate"
+		}
+	}
+	return lo
 }
 
 // isInput reports whether a section of a golden file is a file of the

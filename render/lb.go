@@ -47,6 +47,40 @@ func LBNodes(res *spec.Resolved, pl *spec.ResolvedPlatform) []LBNode {
 	return out
 }
 
+// LBOptions are what a load balancer's files depend on besides the
+// revision: what the state store holds.
+type LBOptions struct {
+	// Certificates are the sites with tls.acme, by domain, whose
+	// certificate is issued and installed on the load balancer at
+	// LBCertChain and LBCertKey, each with a stamp of the certificate
+	// (e.g. its chain's SHA-256): the load balancer then terminates TLS
+	// for them on its tls_listen. Without one a site is proxied over
+	// plain HTTP only (and answers HTTP-01 itself), never pointing at a
+	// certificate that is not there. The stamp is written into the file
+	// (a comment), so that a renewed certificate changes it: the file's
+	// own check and reload then serve the new one.
+	Certificates map[string]string
+}
+
+// LBCertChain and LBCertKey are where load balancer lb keeps the
+// certificate chain and private key of a site it terminates TLS for:
+// <cert_dir>/<domain>.crt and .key.
+func LBCertChain(lb *spec.ResolvedServer, domain string) string {
+	return path.Join(lb.LB.CertDir, domain+".crt")
+}
+
+// LBCertKey: see LBCertChain.
+func LBCertKey(lb *spec.ResolvedServer, domain string) string {
+	return path.Join(lb.LB.CertDir, domain+".key")
+}
+
+// LBACMEDir is the directory load balancer lb serves a site's HTTP-01
+// answers from (<acme_dir>/<domain>, the answers below its
+// .well-known/acme-challenge/): package acme's Webroot writes them there.
+func LBACMEDir(lb *spec.ResolvedServer, domain string) string {
+	return path.Join(lb.LB.ACMEDir, domain)
+}
+
 // LB returns the files of load balancer lb in environment res, sorted by
 // path: one per platform that names lb, holding the platform's upstream
 // (its web servers, passive health checks: max_fails and fail_timeout; a
@@ -56,7 +90,15 @@ func LBNodes(res *spec.Resolved, pl *spec.ResolvedPlatform) []LBNode {
 // upstream with Host, X-Real-IP, X-Forwarded-For and X-Forwarded-Proto
 // set. A platform whose servers are all drained keeps its upstream, all
 // down: its sites answer 502.
-func LB(res *spec.Resolved, lb *spec.ResolvedServer) ([]File, error) {
+//
+// A site with tls.acme answers the HTTP-01 challenge path from
+// LBACMEDir ahead of proxying; once its certificate is issued
+// (o.Certificates), the load balancer terminates TLS for it on its
+// tls_listen, with Strict-Transport-Security when the site sets it,
+// proxying to the web servers over plain HTTP with X-Forwarded-Proto
+// https, and plain HTTP redirects to HTTPS unless tls.redirect_https is
+// false.
+func LB(res *spec.Resolved, lb *spec.ResolvedServer, o LBOptions) ([]File, error) {
 	if lb.LB == nil {
 		return nil, fmt.Errorf("render load balancer %q: the server has no lb service", lb.Name)
 	}
@@ -74,7 +116,7 @@ func LB(res *spec.Resolved, lb *spec.ResolvedServer) ([]File, error) {
 		if pl.LB != lb.Name {
 			continue
 		}
-		f, err := lbPlatform(res, lb, pl)
+		f, err := lbPlatform(res, lb, pl, o)
 		if err != nil {
 			return nil, fmt.Errorf("render load balancer %q, platform %q: %w", lb.Name, pl.Name, err)
 		}
@@ -86,7 +128,7 @@ func LB(res *spec.Resolved, lb *spec.ResolvedServer) ([]File, error) {
 // LBDrained is the file of platform pl on its load balancer lb (as LB
 // renders it) with the web server named drained marked down too: what a
 // roll writes while it switches that server.
-func LBDrained(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform, drained string) (File, error) {
+func LBDrained(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform, drained string, o LBOptions) (File, error) {
 	r := *res
 	r.Servers = slices.Clone(res.Servers)
 	for i := range r.Servers {
@@ -94,14 +136,14 @@ func LBDrained(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPla
 			r.Servers[i].Drain = true
 		}
 	}
-	f, err := lbPlatform(&r, lb, pl)
+	f, err := lbPlatform(&r, lb, pl, o)
 	if err != nil {
 		return File{}, fmt.Errorf("render load balancer %q, platform %q: %w", lb.Name, pl.Name, err)
 	}
 	return f, nil
 }
 
-func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform) (File, error) {
+func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPlatform, o LBOptions) (File, error) {
 	l := lb.LB
 	if err := rule("platform", spec.RuleName, pl.Name); err != nil {
 		return File{}, err
@@ -138,26 +180,107 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 				return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 			}
 		}
-		c.line("")
-		c.line("# site %s", site.Domain)
-		c.open("server {")
-		c.line("listen %s;", l.Listen)
-		c.line("server_name %s;", names(append([]string{site.Domain}, site.Aliases...)))
-		c.open("location / {")
-		c.line("proxy_pass http://%s;", upstream)
-		c.line("proxy_set_header Host $host;")
-		c.line("proxy_set_header X-Real-IP $remote_addr;")
-		c.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
-		c.line("proxy_set_header X-Forwarded-Proto $scheme;")
-		// A connection refused or a timeout tries the next server (and
-		// counts toward max_fails); an answer, even an error page, is
-		// the site's.
-		c.line("proxy_next_upstream error timeout;")
-		c.line("proxy_connect_timeout 5s;")
-		c.close("}")
-		c.close("}")
+		if err := lbSite(&c, lb, site, upstream, o.Certificates[site.Domain]); err != nil {
+			return File{}, fmt.Errorf("site %q: %w", site.Name, err)
+		}
 	}
 	return File{Path: LBFile(lb, res.Environment, pl.Name), Content: []byte(c.b.String()), Mode: 0o644, Service: ServiceLB}, nil
+}
+
+// lbSite writes the server blocks of one site on its load balancer: over
+// plain HTTP the challenge path (tls.acme) and either the proxy or, with
+// an issued certificate and tls.redirect_https, a redirect to HTTPS;
+// with the certificate, the proxy over TLS too.
+func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream, stamp string) error {
+	l := lb.LB
+	served := names(append([]string{site.Domain}, site.Aliases...))
+	acmeDir := LBACMEDir(lb, site.Domain)
+	if site.TLS.ACME {
+		if l.TLSListen == "" {
+			return errors.New("the site has tls.acme, and TLS terminates on the load balancer, but its lb service has no tls_listen")
+		}
+		if err := errors.Join(rule("lb.tls_listen", spec.RuleListen, l.TLSListen), rule("lb.cert_dir", spec.RuleAbsPath, l.CertDir),
+			rule("lb.acme_dir", spec.RuleAbsPath, l.ACMEDir)); err != nil {
+			return err
+		}
+	}
+	certified := stamp != "" && site.TLS.ACME
+	if certified {
+		if err := rule("certificate stamp", spec.RuleName, stamp); err != nil {
+			return err
+		}
+	}
+	c.line("")
+	c.line("# site %s", site.Domain)
+	c.open("server {")
+	c.line("listen %s;", l.Listen)
+	c.line("server_name %s;", served)
+	if site.TLS.ACME {
+		c.open("location ^~ %s/ {", ChallengeDir)
+		c.line("root %s;", q(acmeDir))
+		c.line("default_type text/plain;")
+		c.line("try_files $uri =404;")
+		c.close("}")
+	}
+	// With redirect_aliases the load balancer sends the aliases to the
+	// main name over HTTPS itself: the nodes, which only see plain HTTP,
+	// would send them to http://.
+	toMain := site.RedirectAliases && !disabled(site) && len(site.Aliases) > 0
+	httpsHost := "$host"
+	if toMain {
+		httpsHost = site.Domain
+	}
+	if certified && site.TLS.RedirectHTTPS {
+		c.line("location / { return 301 %s; }", q("https://"+httpsHost+hostPort("", l.TLSListen, "443")+"$request_uri"))
+	} else {
+		lbProxy(c, upstream)
+	}
+	c.close("}")
+	if !certified {
+		return nil
+	}
+	tlsServer := func(serverNames string) {
+		c.line("")
+		c.open("server {")
+		c.line("listen %s ssl;", l.TLSListen)
+		c.line("server_name %s;", serverNames)
+		c.line("ssl_certificate %s;", q(LBCertChain(lb, site.Domain)))
+		c.line("ssl_certificate_key %s;", q(LBCertKey(lb, site.Domain)))
+		c.line("# certificate %s", stamp)
+	}
+	if toMain {
+		tlsServer(names(site.Aliases))
+		c.line("return 301 %s;", q("https://"+hostPort(site.Domain, l.TLSListen, "443")+"$request_uri"))
+		c.close("}")
+		served = names([]string{site.Domain})
+	}
+	tlsServer(served)
+	// The nodes send the site's other headers; Strict-Transport-Security
+	// only goes out over TLS, which only the load balancer speaks.
+	for _, n := range sortedHeaders(site.Web.Headers) {
+		if strings.EqualFold(n, "Strict-Transport-Security") {
+			c.line("add_header %s %s always;", q(n), q(site.Web.Headers[n]))
+		}
+	}
+	lbProxy(c, upstream)
+	c.close("}")
+	return nil
+}
+
+// lbProxy writes the location that proxies a site to its upstream.
+func lbProxy(c *conf, upstream string) {
+	c.open("location / {")
+	c.line("proxy_pass http://%s;", upstream)
+	c.line("proxy_set_header Host $host;")
+	c.line("proxy_set_header X-Real-IP $remote_addr;")
+	c.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+	c.line("proxy_set_header X-Forwarded-Proto $scheme;")
+	// A connection refused or a timeout tries the next server (and
+	// counts toward max_fails); an answer, even an error page, is
+	// the site's.
+	c.line("proxy_next_upstream error timeout;")
+	c.line("proxy_connect_timeout 5s;")
+	c.close("}")
 }
 
 // lbNodeAddress checks a web server's host:port as it goes into an

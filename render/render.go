@@ -161,7 +161,9 @@ func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]D
 	}
 	p := Paths(site, srv)
 	h := srv.HTTP
-	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME}
+	// Behind a load balancer, TLS terminates there (LB): the node serves
+	// plain HTTP only.
+	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME && site.LB == nil}
 
 	// The site's directories are its user's (the pool writes them); the
 	// web server reads the site and files directories through their

@@ -84,7 +84,7 @@ func TestDeterministic(t *testing.T) {
 	for _, gc := range loadAllGolden(t) {
 		for _, r := range gc.out {
 			if r.lb != nil {
-				files, err := LB(r.lb, r.srv)
+				files, err := LB(r.lb, r.srv, goldenLBOptions(r.lb, gc.opts))
 				if err != nil || !reflect.DeepEqual(files, r.files) {
 					t.Errorf("%s: second render of load balancer %s differs (err %v)", gc.file, r.srv.Name, err)
 				}

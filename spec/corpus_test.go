@@ -239,6 +239,9 @@ services:
     conf_dir: @@LBService.conf_dir@@
     pid_file: @@LBService.pid_file@@
     source: @@LBService.source@@
+    tls_listen: @@LBService.tls_listen@@
+    cert_dir: @@LBService.cert_dir@@
+    acme_dir: @@LBService.acme_dir@@
     test:
       - @@LBService.test[]@@
     reload:
@@ -365,6 +368,9 @@ var corpusBenign = map[string]string{
 	"LBService.conf_dir":              "lb/conf.d",
 	"LBService.pid_file":              "lb/nginx.pid",
 	"LBService.source":                "127.0.0.1",
+	"LBService.tls_listen":            "127.0.0.1:8444",
+	"LBService.cert_dir":              "lb/certs",
+	"LBService.acme_dir":              "lb/acme",
 	"LBService.test[]":                "nginx",
 	"LBService.reload[]":              "nginx",
 	"Platform.lb":                     "lb1",

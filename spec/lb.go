@@ -41,6 +41,9 @@ type LBService struct {
 	Reload      []string `yaml:"reload" json:"reload,omitempty" doc:"Command that reloads the configuration (default: SIGHUP to the PID in pid_file, else nginx -s reload)." rule:"argv"`
 	PIDFile     string   `yaml:"pid_file" json:"pid_file,omitempty" doc:"The nginx master's PID file, for the default reload (default /run/nginx.pid). Not used when reload is set." rule:"server-path"`
 	Source      string   `yaml:"source" json:"source,omitempty" doc:"The address the load balancer's requests reach the web servers from: the only address they take X-Forwarded-For from (default: the server's address, which must then be an IP address)." rule:"ip"`
+	TLSListen   string   `yaml:"tls_listen" json:"tls_listen,omitempty" doc:"Port or address:port the load balancer answers HTTPS on for its sites with tls.acme, terminating TLS with their certificates (no default: a site with tls.acme behind a load balancer without it is an error)." rule:"listen"`
+	CertDir     string   `yaml:"cert_dir" json:"cert_dir,omitempty" doc:"Directory of the certificate chains and private keys of the sites the load balancer terminates TLS for (default /etc/ssl/berth): created 0700, keys 0600, read by nginx's master process as root." rule:"server-path"`
+	ACMEDir     string   `yaml:"acme_dir" json:"acme_dir,omitempty" doc:"Directory the load balancer answers the HTTP-01 challenges of its sites with tls.acme from, one subdirectory per site (default /var/lib/berth/acme); nginx's workers must be able to read it." rule:"server-path"`
 	MaxFails    int      `yaml:"max_fails" json:"max_fails,omitempty" berth:"min=1,max=100" doc:"Failed attempts after which a web server is left out for fail_timeout (default 3)."`
 	FailTimeout int      `yaml:"fail_timeout" json:"fail_timeout,omitempty" berth:"min=1,max=3600" doc:"Seconds in which max_fails failures leave a web server out, and for how long (default 10)."`
 }
@@ -54,8 +57,15 @@ type ResolvedLB struct {
 	Reload  []string `json:"reload"`
 	// PIDFile is set when Reload is the default: the reload is then
 	// SIGHUP to the PID it holds (Reload when it cannot be read).
-	PIDFile     string `json:"pid_file,omitempty"`
-	Source      string `json:"source"`
+	PIDFile string `json:"pid_file,omitempty"`
+	Source  string `json:"source"`
+	// TLSListen is where the LB terminates TLS for its sites with
+	// tls.acme; "" when it does not (validation then refuses such sites).
+	TLSListen string `json:"tls_listen,omitempty"`
+	// CertDir holds the chains and keys of those sites.
+	CertDir string `json:"cert_dir"`
+	// ACMEDir holds, per site, the HTTP-01 answers the LB serves.
+	ACMEDir     string `json:"acme_dir"`
 	MaxFails    int    `json:"max_fails"`
 	FailTimeout int    `json:"fail_timeout"`
 }
@@ -69,6 +79,9 @@ type ResolvedSiteLB struct {
 	// Listen is where the load balancer answers the site (its lb
 	// listen): redirects to the site's main name carry its port.
 	Listen string `json:"listen"`
+	// TLSListen is where the load balancer terminates TLS for the site
+	// (its lb tls_listen), "" when it does not.
+	TLSListen string `json:"tls_listen,omitempty"`
 }
 
 // Health is how a site is checked on each of its web servers: a GET of
@@ -100,6 +113,9 @@ func resolveLB(l *LBService, address string) *ResolvedLB {
 		Test:        argvOr(slices.Clone(l.Test), "nginx", "-t"),
 		Reload:      slices.Clone(l.Reload),
 		Source:      lbSource(l, address),
+		TLSListen:   l.TLSListen,
+		CertDir:     cmp.Or(l.CertDir, "/etc/ssl/berth"),
+		ACMEDir:     cmp.Or(l.ACMEDir, "/var/lib/berth/acme"),
 		MaxFails:    cmp.Or(l.MaxFails, DefaultLBMaxFails),
 		FailTimeout: cmp.Or(l.FailTimeout, DefaultLBFailTimeout),
 	}
@@ -134,7 +150,7 @@ func (l ResolvedLB) withBase(base string) *ResolvedLB {
 		}
 		return path.Join(base, p)
 	}
-	l.ConfDir, l.PIDFile = abs(l.ConfDir), abs(l.PIDFile)
+	l.ConfDir, l.PIDFile, l.CertDir, l.ACMEDir = abs(l.ConfDir), abs(l.PIDFile), abs(l.CertDir), abs(l.ACMEDir)
 	return &l
 }
 
@@ -170,6 +186,15 @@ func (c *checker) lbChecks(envs []string) {
 			local := s.Address == "local"
 			c.dirPath(&s.Meta, subject, "services.lb.conf_dir", l.ConfDir, local)
 			c.dirPath(&s.Meta, subject, "services.lb.pid_file", l.PIDFile, local)
+			c.dirPath(&s.Meta, subject, "services.lb.cert_dir", l.CertDir, local)
+			c.dirPath(&s.Meta, subject, "services.lb.acme_dir", l.ACMEDir, local)
+			if l.TLSListen != "" && RuleListen.Check(l.TLSListen) == nil && RuleListen.Check(cmp.Or(l.Listen, "80")) == nil {
+				ta, tp, _ := SplitListen(l.TLSListen)
+				pa, pp, _ := SplitListen(cmp.Or(l.Listen, "80"))
+				if tp == pp && (ta == pa || ta == "" || pa == "") {
+					c.at(&s.Meta, "services.lb.tls_listen", subject, "tls_listen %q is the plain HTTP listen %q too: give HTTPS a port of its own (443)", l.TLSListen, cmp.Or(l.Listen, "80"))
+				}
+			}
 			if l.Source == "" && lbSource(l, s.Address) == "" && RuleAddress.Check(s.Address) == nil {
 				c.keyAt(&s.Meta, "services.lb", subject, "address %q is not an IP address: set services.lb.source to the IP address the load balancer's requests reach the web servers from, the only one they trust X-Forwarded-For from", s.Address)
 			}
@@ -210,8 +235,10 @@ func (c *checker) lbChecks(envs []string) {
 
 // sharedLBs reports a site that two environments with the same
 // domain_suffix (none counts) put behind one load balancer: both
-// environments' files would answer its names there.
+// environments' files would answer its names there; and (lbWithoutTLS) a
+// site with tls.acme behind a load balancer that does not terminate TLS.
 func (c *checker) sharedLBs(cfg *Config) {
+	c.lbWithoutTLS(cfg)
 	envs := slices.Sorted(maps.Keys(cfg.Environments))
 	for _, s := range c.r.Sites {
 		pl := c.r.platforms[s.Platform]
@@ -248,4 +275,43 @@ func (r *Repo) siteLB(pl *Platform, env string) *Server {
 		return nil
 	}
 	return lb
+}
+
+// lbWithoutTLS reports, at a load balancer's lb service, the sites with
+// tls.acme it serves in some environment while it has no tls_listen: TLS
+// terminates on the load balancer, which would serve them over plain HTTP
+// only.
+func (c *checker) lbWithoutTLS(cfg *Config) {
+	found := map[string][]string{}
+	for _, s := range sortedBy(c.r.Sites, func(s *Site) string { return s.Name }) {
+		pl := c.r.platforms[s.Platform]
+		for _, env := range slices.Sorted(maps.Keys(cfg.Environments)) {
+			e := cfg.Environments[env]
+			if e == nil || !inEnv(s.Environments, env) || pl == nil || !inEnv(pl.Environments, env) {
+				continue
+			}
+			lb := c.r.siteLB(pl, env)
+			if lb == nil || lb.Services.LB.TLSListen != "" {
+				continue
+			}
+			set := mergeSettings(&cfg.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name])
+			if set.TLS == nil || set.TLS.ACME == nil || !*set.TLS.ACME {
+				continue
+			}
+			if !slices.Contains(found[lb.Name], s.Name) {
+				found[lb.Name] = append(found[lb.Name], s.Name)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(found)) {
+		lb := c.r.servers[name]
+		names := found[name]
+		more := ""
+		if len(names) > 3 {
+			more = fmt.Sprintf(" and %d more", len(names)-3)
+			names = names[:3]
+		}
+		c.keyAt(&lb.Meta, "services.lb", subjectOf("server", name),
+			"the load balancer serves %s%s with tls.acme, and TLS terminates on it, but its lb service has no tls_listen: add tls_listen: 443 to services.lb (and cert_dir if /etc/ssl/berth does not suit), or set tls: { acme: false } for them", sitesNamed(names), more)
+	}
 }

@@ -99,6 +99,22 @@ func TestLBProblems(t *testing.T) {
 			want: []string{`sites/b.yaml:2:7: site "b.example.com": environments "preview" and "production" both put this site on load balancer lb1 under the same name (same domain_suffix ""): give one of them its own domain_suffix in berth.yaml, or limit the site or the load balancer to one of them with environments:`},
 		},
 		{
+			name: "a site with tls.acme behind a load balancer without tls_listen",
+			files: map[string]string{"berth.yaml": "environments:\n  production: { branch: main, acme: { directory: letsencrypt, email: ops@example.com } }\n",
+				"sites/b.yaml": "kind: Site\nname: b.example.com\nplatform: app\ntls: { acme: true }\n"},
+			want: []string{`servers/cluster.yaml:5:3: server "lb1": the load balancer serves site "b.example.com" with tls.acme, and TLS terminates on it, but its lb service has no tls_listen: add tls_listen: 443 to services.lb (and cert_dir if /etc/ssl/berth does not suit), or set tls: { acme: false } for them`},
+		},
+		{
+			name:  "an LB's tls_listen on its plain listen",
+			files: map[string]string{"servers/lb.yaml": "kind: Server\nname: lb9\naddress: 192.0.2.9\nservices:\n  lb: { type: nginx, listen: 8080, tls_listen: \"192.0.2.9:8080\" }\n"},
+			want:  []string{`servers/lb.yaml:5:48: server "lb9": tls_listen "192.0.2.9:8080" is the plain HTTP listen "8080" too: give HTTPS a port of its own (443)`},
+		},
+		{
+			name:  "a relative cert_dir on a remote LB",
+			files: map[string]string{"servers/lb.yaml": "kind: Server\nname: lb9\naddress: 192.0.2.9\nservices:\n  lb: { type: nginx, tls_listen: 443, cert_dir: certs }\n"},
+			want:  []string{`servers/lb.yaml:5:49: server "lb9": "certs" must be absolute (relative paths are allowed on a local server only, under berth's state directory)`},
+		},
+		{
 			name:  "a health status out of range",
 			files: map[string]string{"sites/b.yaml": "kind: Site\nname: b.example.com\nplatform: app\nhealth: { status: 99 }\n"},
 			want:  []string{`sites/b.yaml:4:19: site "b.example.com": health.status: 99 is less than the minimum 100`},
@@ -150,7 +166,7 @@ primary: ns1
 	}
 	lb := servers["lb1"].LB
 	if lb == nil || lb.Listen != "80" || lb.ConfDir != "/etc/nginx/conf.d" || lb.Source != "192.0.2.5" ||
-		lb.PIDFile != "/run/nginx.pid" || lb.MaxFails != DefaultLBMaxFails || lb.FailTimeout != DefaultLBFailTimeout {
+		lb.PIDFile != "/run/nginx.pid" || lb.TLSListen != "" || lb.CertDir != "/etc/ssl/berth" || lb.ACMEDir != "/var/lib/berth/acme" || lb.MaxFails != DefaultLBMaxFails || lb.FailTimeout != DefaultLBFailTimeout {
 		t.Errorf("lb1's load balancer resolved to %+v", lb)
 	}
 	if !servers["web3"].Drain || servers["web2"].Drain {

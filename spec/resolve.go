@@ -578,7 +578,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		}
 		rs.Health = siteHealth(s.Health)
 		if lb := r.siteLB(r.platforms[s.Platform], env); lb != nil {
-			rs.LB = &ResolvedSiteLB{Server: lb.Name, From: lbSource(lb.Services.LB, lb.Address), Listen: cmp.Or(lb.Services.LB.Listen, "80")}
+			rs.LB = &ResolvedSiteLB{Server: lb.Name, From: lbSource(lb.Services.LB, lb.Address), Listen: cmp.Or(lb.Services.LB.Listen, "80"), TLSListen: lb.Services.LB.TLSListen}
 		}
 		for _, a := range s.ASCIIAliases {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)

@@ -31,6 +31,13 @@
 // site on one web server, by Host, straight to it: the roll's and berth
 // status --observe's.
 //
+// For its sites with tls.acme the load balancer terminates TLS (render.LB
+// with the issued certificates): their chains and keys are ordinary files
+// on it (service "lb") that the configuration depends on, and each site's
+// certificate resource, on the load balancer, depends on the
+// configuration, which serves the HTTP-01 challenge path from the load
+// balancer's acme_dir before anything is ordered.
+//
 // A deletion (a platform no longer behind the load balancer) is an
 // ordinary file deletion of phase 1 whose service ("lb") the engine
 // checks and reloads.
