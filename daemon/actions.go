@@ -9,10 +9,37 @@ import (
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/spec"
 )
 
 // BackupTimeout bounds a backup an operator starts.
 const BackupTimeout = time.Hour
+
+// appliedSite returns env's worker, the revision it last applied and its
+// desired state, which must declare site: what an operator's action on a
+// site works from.
+func (d *Daemon) appliedSite(env, site string) (*envWorker, string, *spec.Resolved, error) {
+	d.mu.Lock()
+	w := d.envs[env]
+	d.mu.Unlock()
+	if w == nil {
+		return nil, "", nil, fmt.Errorf("no environment %s", env)
+	}
+	w.mu.Lock()
+	applied := w.applied
+	w.mu.Unlock()
+	if applied == "" {
+		return nil, "", nil, errors.New("nothing applied in " + env + " yet: no site to act on")
+	}
+	_, res, err := d.resolve(applied, env)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if _, _, err := desired.SiteDataOf(res, site, d.cfg.StateDir); err != nil {
+		return nil, "", nil, err
+	}
+	return w, applied, res, nil
+}
 
 // BackupNow takes a backup of site in env at once (the dashboard's "Back
 // up now"), as berth backup does, from the revision last applied, in the
@@ -20,19 +47,7 @@ const BackupTimeout = time.Hour
 // recorded in the run history as "backup SITE", with who asked in its
 // log. It returns at once; an error means nothing was started.
 func (d *Daemon) BackupNow(env, site, who string) error {
-	d.mu.Lock()
-	w := d.envs[env]
-	d.mu.Unlock()
-	if w == nil {
-		return fmt.Errorf("no environment %s", env)
-	}
-	w.mu.Lock()
-	applied := w.applied
-	w.mu.Unlock()
-	if applied == "" {
-		return errors.New("nothing applied in " + env + " yet: there is nothing to back up")
-	}
-	_, res, err := d.resolve(applied, env)
+	w, applied, res, err := d.appliedSite(env, site)
 	if err != nil {
 		return err
 	}
@@ -74,23 +89,8 @@ func (d *Daemon) RestoreNow(env, site, id, who string) error {
 	if !backup.ValidID(id) {
 		return fmt.Errorf("%q is not a backup ID (like 20261125T123456Z)", id)
 	}
-	d.mu.Lock()
-	w := d.envs[env]
-	d.mu.Unlock()
-	if w == nil {
-		return fmt.Errorf("no environment %s", env)
-	}
-	w.mu.Lock()
-	applied := w.applied
-	w.mu.Unlock()
-	if applied == "" {
-		return errors.New("nothing applied in " + env + " yet: there is nothing to restore into")
-	}
-	_, res, err := d.resolve(applied, env)
+	w, applied, res, err := d.appliedSite(env, site)
 	if err != nil {
-		return err
-	}
-	if _, _, err := desired.SiteDataOf(res, site, d.cfg.StateDir); err != nil {
 		return err
 	}
 	go func() {
