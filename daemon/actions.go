@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/spec"
 )
 
@@ -43,52 +45,53 @@ func (d *Daemon) appliedSite(env, site string) (*envWorker, string, *spec.Resolv
 
 // BackupNow takes a backup of site in env at once (the dashboard's "Back
 // up now"), as berth backup does, from the revision last applied, in the
-// background: it waits for a run in progress, never overlaps one, and is
-// recorded in the run history as "backup SITE", with who asked in its
-// log. It returns at once; an error means nothing was started.
+// background (siteJob), recorded in the run history as "backup SITE".
 func (d *Daemon) BackupNow(env, site, who string) error {
-	w, applied, res, err := d.appliedSite(env, site)
-	if err != nil {
-		return err
-	}
-	data, store, err := desired.SiteDataOf(res, site, d.cfg.StateDir)
-	if err != nil {
-		return err
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), BackupTimeout)
-		defer cancel()
-		d.applyMu.Lock()
-		defer d.applyMu.Unlock()
-		hosts, closeHosts := d.cfg.Hosts(res)
-		defer closeHosts()
-		log := w.log.With().Str("rev", applied).Str("step", "backup").Str("site", site).Logger()
-		b := &backup.Backups{Hosts: hosts, Version: d.cfg.Version, Now: d.now}
-		started := d.now()
-		var out bytes.Buffer
-		fmt.Fprintf(&out, "backup of %s asked for by %s\n", site, who)
-		m, err := b.Take(ctx, data, store, backup.Options{Revision: applied, Reason: backup.ReasonManual})
+	return d.siteJob(env, site, "backup", who, func(ctx context.Context, j siteJobEnv) (string, error) {
+		data, store, err := desired.SiteDataOf(j.res, site, d.cfg.StateDir)
 		if err != nil {
-			log.Error().Err(err).Msg("backup failed")
-		} else {
-			fmt.Fprintf(&out, "backup %s taken\n", m.ID)
-			log.Info().Str("backup", m.ID).Msg("backup taken")
+			return "", err
 		}
-		w.recordJob(ctx, log, applied, "backup "+site, started, out.Bytes(), err)
-	}()
-	return nil
+		m, err := j.backups.Take(ctx, data, store, backup.Options{Revision: j.applied, Reason: backup.ReasonManual})
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(j.out, "backup %s taken\n", m.ID)
+		return "backup " + m.ID + " taken", nil
+	})
 }
 
 // RestoreNow restores site in env from backup id (the dashboard's restore,
 // after its confirmation), as berth restore does (desired.RestoreSite: a
 // fresh backup first, then the database and files, then the other web
-// servers re-synced), in the background and never during a run; recorded
-// as the run "restore SITE" with who asked. An error means nothing was
-// started.
+// servers re-synced), in the background (siteJob), recorded as the run
+// "restore SITE".
 func (d *Daemon) RestoreNow(env, site, id, who string) error {
 	if !backup.ValidID(id) {
 		return fmt.Errorf("%q is not a backup ID (like 20261125T123456Z)", id)
 	}
+	return d.siteJob(env, site, "restore", who, func(ctx context.Context, j siteJobEnv) (string, error) {
+		fmt.Fprintf(j.out, "from backup %s\n", id)
+		_, err := desired.RestoreSite(ctx, j.backups, j.res, d.cfg.StateDir, j.hosts, site, id, j.applied, j.out)
+		return "restored from backup " + id, err
+	})
+}
+
+// siteJobEnv is what an operator's action on a site works with.
+type siteJobEnv struct {
+	applied string
+	res     *spec.Resolved
+	hosts   reconcile.Hosts
+	backups *backup.Backups
+	out     io.Writer
+}
+
+// siteJob runs an operator's action (step: backup, restore) on site of
+// env from the revision last applied, in the background: it waits for a
+// run in progress and never overlaps one, and it is recorded in the run
+// history as "STEP SITE" with who asked and its output in the log. It
+// returns at once; an error means nothing was started.
+func (d *Daemon) siteJob(env, site, step, who string, do func(context.Context, siteJobEnv) (string, error)) error {
 	w, applied, res, err := d.appliedSite(env, site)
 	if err != nil {
 		return err
@@ -100,18 +103,18 @@ func (d *Daemon) RestoreNow(env, site, id, who string) error {
 		defer d.applyMu.Unlock()
 		hosts, closeHosts := d.cfg.Hosts(res)
 		defer closeHosts()
-		log := w.log.With().Str("rev", applied).Str("step", "restore").Str("site", site).Logger()
-		b := &backup.Backups{Hosts: hosts, Version: d.cfg.Version, Now: d.now}
+		log := w.log.With().Str("rev", applied).Str("step", step).Str("site", site).Logger()
 		started := d.now()
 		var out bytes.Buffer
-		fmt.Fprintf(&out, "restore of %s from backup %s asked for by %s\n", site, id, who)
-		_, err := desired.RestoreSite(ctx, b, res, d.cfg.StateDir, hosts, site, id, applied, &out)
+		fmt.Fprintf(&out, "%s of %s asked for by %s\n", step, site, who)
+		done, err := do(ctx, siteJobEnv{applied: applied, res: res, hosts: hosts, out: &out,
+			backups: &backup.Backups{Hosts: hosts, Version: d.cfg.Version, Now: d.now}})
 		if err != nil {
-			log.Error().Err(err).Msg("restore failed")
+			log.Error().Err(err).Msg(step + " failed")
 		} else {
-			log.Info().Str("backup", id).Msg("restored")
+			log.Info().Msg(done)
 		}
-		w.recordJob(ctx, log, applied, "restore "+site, started, out.Bytes(), err)
+		w.recordJob(ctx, log, applied, step+" "+site, started, out.Bytes(), err)
 	}()
 	return nil
 }
