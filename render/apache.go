@@ -104,6 +104,11 @@ func apacheServers(c *conf, in *input, tls bool) error {
 		return err
 	}
 	main := scheme + "://" + hostPort(site.Domain, listen, def)
+	if site.LB != nil && !tls {
+		// Behind a load balancer the site is reached at the balancer's
+		// listen, not this server's (as nginx's mainHost).
+		main = "http://" + hostPort(site.Domain, site.LB.Listen, "80")
+	}
 
 	served := append([]string{site.Domain}, site.Aliases...)
 	if site.RedirectAliases && !disabled(site) {

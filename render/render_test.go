@@ -219,3 +219,27 @@ func TestSizeBytes(t *testing.T) {
 		}
 	}
 }
+
+// Behind a load balancer, redirect_aliases sends an alias to the main
+// name at the balancer's listen, not at the web server's own, on nginx
+// and apache alike.
+func TestAliasRedirectBehindLB(t *testing.T) {
+	for _, typ := range []string{"nginx", "apache"} {
+		site, srv := testSite(), testServer(typ)
+		site.Web = spec.WebOptions{}
+		site.RedirectAliases = true
+		srv.HTTP.Listen = "9001"
+		site.LB = &spec.ResolvedSiteLB{Server: "lb1", From: "192.0.2.1", Listen: "8080"}
+		_, files, err := Site(site, srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all strings.Builder
+		for _, f := range files {
+			all.Write(f.Content)
+		}
+		if !strings.Contains(all.String(), "://example.com:8080") || strings.Contains(all.String(), "example.com:9001") {
+			t.Errorf("%s: the alias redirect does not go to the load balancer's listen:\n%s", typ, all.String())
+		}
+	}
+}
