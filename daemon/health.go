@@ -82,6 +82,10 @@ func (w *envWorker) healthLoop(ctx context.Context, every time.Duration) {
 
 // checkSites runs one round of checks of res's sites.
 func (w *envWorker) checkSites(ctx context.Context, res *spec.Resolved) {
+	// A disabled site answers 503 on purpose: it is not checked.
+	enabled := *res
+	enabled.Sites = slices.DeleteFunc(slices.Clone(res.Sites), func(s spec.ResolvedSite) bool { return s.State != "enabled" })
+	res = &enabled
 	start := time.Now()
 	nodes := berthrun.CheckNodes(ctx, res)
 	if ctx.Err() != nil {

@@ -20,7 +20,8 @@ import (
 // every --health-interval (1s here) by a real HTTP request. With PHP-FPM
 // stopped, the PHP site turns Down within a check interval — in the
 // status API, the dashboard and berth_site_up — while the static site
-// stays Healthy, and exactly one site-down notification goes out; PHP-FPM
+// stays Healthy (a disabled site, answering 503 on purpose, is not
+// checked), and exactly one site-down notification goes out; PHP-FPM
 // started again, exactly one site-up.
 func TestSiteHealthChecks(t *testing.T) {
 	w := newPHPWeb(t)
@@ -33,6 +34,7 @@ func TestSiteHealthChecks(t *testing.T) {
 	f.write("static/index.html", "static ok\n")
 	f.write("sites/app.yaml", "kind: Site\nname: app.example.com\nplatform: app\n")
 	f.write("sites/static.yaml", "kind: Site\nname: static.example.com\nplatform: static\n")
+	f.write("sites/off.yaml", "kind: Site\nname: off.example.com\nplatform: static\nstate: disabled\n") // answers 503 on purpose: not checked
 
 	got := make(chan notify.Message, 20)
 	recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -73,6 +75,9 @@ func TestSiteHealthChecks(t *testing.T) {
 	firstDown := checkedAt(st)
 	if h := health(st)["static.example.com"]; h != daemon.SiteHealthy {
 		t.Errorf("static.example.com is %s with PHP-FPM stopped", h)
+	}
+	if h := health(st)["off.example.com"]; h == daemon.SiteDown {
+		t.Errorf("the disabled site is checked: %s", h)
 	}
 	for _, s := range st["production"].Sites {
 		if s.Site == "app.example.com" && (len(s.Nodes) != 1 || s.Nodes[0].Status != http.StatusBadGateway || !strings.Contains(s.Message, "502")) {
