@@ -104,17 +104,33 @@ func phpPool(in *input) []byte {
 // by its own (possibly international) name.
 func disabledPage(site *spec.ResolvedSite) []byte {
 	name := html.EscapeString(site.Name)
+	var style, contact string
+	// A client's site carries the client's colour and support contact,
+	// each checked again by its rule before it is written.
+	if b := site.Brand; b != nil {
+		if b.Color != "" && spec.RuleColor.Check(b.Color) == nil {
+			style = "<style>h1 { color: " + b.Color + "; }</style>\n"
+		}
+		if spec.RuleText.Check(b.Name) == nil {
+			contact = "<p>" + html.EscapeString(b.Name)
+			if b.Support != "" && spec.RuleEmail.Check(b.Support) == nil {
+				s := html.EscapeString(b.Support)
+				contact += ` · <a href="mailto:` + s + `">` + s + `</a>`
+			}
+			contact += "</p>\n"
+		}
+	}
 	return []byte(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="robots" content="noindex">
 <title>` + name + ` is disabled</title>
-</head>
+` + style + `</head>
 <body>
 <h1>` + name + ` is disabled</h1>
 <p>This site is not available at the moment.</p>
-</body>
+` + contact + `</body>
 </html>
 `)
 }

@@ -112,3 +112,10 @@ func (c *checker) siteClient(s *Site) {
 		c.missing(&s.Meta, "client", subjectOf("site", s.Name), "client %q is not declared in berth.yaml's clients%s", s.Client, didYouMean(s.Client, slices.Sorted(maps.Keys(c.r.Config.Clients))))
 	}
 }
+
+// ResolvedBrand is what a client's sites' own pages show of it.
+type ResolvedBrand struct {
+	Name    string `json:"name"`
+	Support string `json:"support,omitempty"`
+	Color   string `json:"color,omitempty"`
+}

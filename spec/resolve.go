@@ -290,8 +290,11 @@ type ResolvedSite struct {
 	Platform        string   `json:"platform"`
 	Type            string   `json:"type"`
 	Client          string   `json:"client,omitempty"` // berth.yaml's client the site belongs to
-	Servers         []string `json:"servers"`          // web servers that serve the site
-	Docroot         string   `json:"docroot,omitempty"`
+	// Brand is that client's name, support contact and colour, which the
+	// site's own pages (disabled) carry.
+	Brand   *ResolvedBrand `json:"brand,omitempty"`
+	Servers []string       `json:"servers"` // web servers that serve the site
+	Docroot string         `json:"docroot,omitempty"`
 	// CodeDir is the platform's source.dir: code already on the servers,
 	// served in place instead of a release.
 	CodeDir string       `json:"code_dir,omitempty"`
@@ -577,6 +580,9 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			TLS:             ResolvedTLS{RedirectHTTPS: true},
 		}
 		rs.Health = siteHealth(s.Health)
+		if c := r.Config.Clients[s.Client]; s.Client != "" && c != nil {
+			rs.Brand = &ResolvedBrand{Name: c.Name, Support: c.Support, Color: c.Colors.Primary}
+		}
 		if lb := r.siteLB(r.platforms[s.Platform], env); lb != nil {
 			rs.LB = &ResolvedSiteLB{Server: lb.Name, From: lbSource(lb.Services.LB, lb.Address), Listen: cmp.Or(lb.Services.LB.Listen, "80"), TLSListen: lb.Services.LB.TLSListen}
 		}
