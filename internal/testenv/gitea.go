@@ -142,7 +142,11 @@ LEVEL = Info
 	as := func(args ...string) []string {
 		return append([]string{"runuser", "-u", "nobody", "--", "env"}, append(env, args...)...)
 	}
-	g.Proc = start(t, "gitea", filepath.Join(w, "gitea.log"), as(bin, "web", "--config", conf), nil)
+	// Gitea runs in its work dir: the test's own directory may be one
+	// nobody cannot enter (a CI clone under a 0700 mktemp -d), and Gitea
+	// exits at start when it cannot resolve where it is.
+	inWork := func(c *exec.Cmd) { c.Dir = w }
+	g.Proc = start(t, "gitea", filepath.Join(w, "gitea.log"), as(bin, "web", "--config", conf), inWork)
 	if err := waitFor(g.Proc, "gitea's API at "+g.URL, 2*time.Minute, func() bool {
 		resp, err := http.Get(g.URL + "/api/v1/version")
 		if err != nil {
@@ -156,7 +160,9 @@ LEVEL = Info
 	}
 	argv := as(bin, "--config", conf, "admin", "user", "create", "--username", g.Admin, "--password", g.Password,
 		"--email", "admin@example.test", "--admin", "--must-change-password=false")
-	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+	create := exec.Command(argv[0], argv[1:]...)
+	inWork(create)
+	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("testenv: gitea admin user create: %v\n%s", err, out)
 	}
 	return g, nil
