@@ -126,10 +126,10 @@ type Daemon struct {
 	applyMu sync.Mutex // one apply at a time across environments
 	fetchMu sync.Mutex
 
-	mu       sync.Mutex
-	envs     map[string]*envWorker
+	mu   sync.Mutex
+	envs map[string]*envWorker
 	// live are the logs of the runs in progress, by run ID (LiveLog).
-	live map[int64]*logHook
+	live     map[int64]*logHook
 	declared []string // the environments berth.yaml on the config branch declares
 	ready    bool
 	started  time.Time

@@ -293,4 +293,3 @@ func backupVerify(f *envFlags, pos []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
