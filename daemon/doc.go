@@ -49,8 +49,28 @@
 // status's Verifications), and the sites' cron commands; each is a run
 // with the result job-done or job-failed, and a failing one is notified.
 //
+// Site health (health.go): every Config.Health each environment's sites
+// are checked on each web server (kind/lb's probe through run.CheckNodes,
+// a failure asked again after a second), from the desired state of the
+// last run; Healthy, Degraded or Down per site in the status with each
+// server's answer, berth_site_up, one site-down or site-up notification
+// per change, and one certificate-expiring when a certificate enters its
+// last 14 days.
+//
+// Commit statuses (statuses.go): with Config.Statuses (package forge), a
+// run of a new commit sets berth/ENV on it: pending, then success or
+// failure linking to the run's dashboard page under Config.PublicURL; a
+// commit that does not validate gets failure.
+//
+// Operator actions (actions.go): BackupNow and RestoreNow run one site's
+// backup or restore in the background, never during a run, recorded as
+// runs; LiveLog gives the log of a run in progress (the dashboard's live
+// run page); Sites and Clients publish what the dashboard shows of the
+// revision last built, without secrets.
+//
 // It also owns the daemon's HTTP surface: the JSON status API (read with a
-// read or operator token, see Access), health endpoints, Prometheus
+// read or operator token, or one of the store's tokens, see Access; the
+// admin's token management in tokens.go), health endpoints, Prometheus
 // metrics, and the wrapper that counts webhook requests. Every API answer
 // leaves through one writer that redacts the secrets the process knows
 // (package redact); the logger it is given must write through such a

@@ -2,11 +2,14 @@
 // environments, a site list with server-side filter, sort and pagination
 // (fast at tens of thousands of sites: one page is rendered, never the
 // whole list), a page per site, the run history with each run's plan and
-// log, and the one action an operator needs most, reconcile now.
+// log, and the operator's actions: reconcile now, back up now, restore
+// (after a confirmation naming the backup). A client's token (berth.yaml
+// clients) sees only that client's sites, on its hostname, branded.
 //
-// It is server-rendered with html/template from embedded templates and
-// one embedded style sheet: no CDN, no JavaScript; everything reads
-// without it. It holds no state of its own beyond login sessions: the
+// It is server-rendered with html/template from embedded templates, one
+// embedded style sheet and one small embedded script (it follows a
+// running run's log, sent as server-sent events): no CDN; everything
+// reads without JavaScript. It holds no state of its own beyond login sessions: the
 // daemon (Source) and the run store (Runs) answer every page.
 //
 // Access: a visitor logs in with one of berth serve's API tokens (the
