@@ -62,6 +62,16 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 		return nil, nil, err
 	}
 	res, isolation := isolate(in.Resolved) // users.go
+	inv := StoreInventory(in.Store)
+	recs, err := inv.Records(ctx, res.Environment)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the inventory of %s: %w", res.Environment, err)
+	}
+	moves, err := findMoves(ctx, res, recs, in.StateDir, in.Hosts) // migrate.go
+	if err != nil {
+		return nil, nil, err
+	}
+	res = widenGrants(res, moves)
 	certs, _, err := certsOf(ctx, in.Store, res)
 	if err != nil {
 		return nil, nil, err
@@ -87,16 +97,11 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	}
 	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
 	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)
-	inv := StoreInventory(in.Store)
-	recs, err := inv.Records(ctx, res.Environment)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the inventory of %s: %w", res.Environment, err)
-	}
 	now := in.Now
 	if now == nil {
 		now = time.Now
 	}
-	if err := addMigrations(ctx, d, res, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
+	if err := addMigrations(d, res, moves, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
 		return nil, nil, err
 	}
 	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: inv, Hook: hook}

@@ -13,6 +13,7 @@ import (
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/kind/lb"
 	"github.com/berthhq/berth/kind/migrate"
+	"github.com/berthhq/berth/kind/release"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
@@ -29,22 +30,24 @@ const ReasonMigrate = "before migrating the site"
 // MigrateID names a site's migration step, on its target web server.
 func MigrateID(domain, server string) string { return SiteID(domain, "migrate", server) }
 
-// addMigrations recognises the sites of res that move to another web
+// move is a site of the revision that the inventory holds on a web
+// server the revision no longer places it on: its source.
+type move struct {
+	site   int    // index in res.Sites
+	source string // the web server it leaves
+	// others are the other servers it leaves (moves from several
+	// servers copy the files of the first).
+	others []string
+	marker migrate.Marker
+	done   bool // the marker says it is done
+}
+
+// findMoves recognises the sites of res that move to another web
 // server — the inventory (recs) holds a vhost of the site on a server the
 // revision no longer places it on, while the revision places it on
-// others — and adds to d, for each, its migration (reconcile.Migration:
-// the source's records kept until the grace period is over) and, until
-// then, its step (kind/migrate) on the target. The state of a migration is
-// read on its source (migrate.Marker): the source must be reachable. now
-// is the clock of the grace period.
-func addMigrations(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
-	servers := map[string]spec.ResolvedServer{}
-	for _, s := range res.Servers {
-		if s.Local() {
-			s = s.WithBase(base)
-		}
-		servers[s.Name] = s
-	}
+// others — and reads on each source whether the move is done
+// (migrate.Marker): the source must be reachable.
+func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record, base string, hosts reconcile.Hosts) ([]move, error) {
 	vhostsOf := map[string]map[string]bool{} // site -> servers with a recorded vhost
 	for _, rec := range recs {
 		if rec.Site != "" && rec.ID == SiteID(rec.Site, "vhost", rec.Server) {
@@ -54,6 +57,7 @@ func addMigrations(ctx context.Context, d *reconcile.Desired, res *spec.Resolved
 			vhostsOf[rec.Site][rec.Server] = true
 		}
 	}
+	var moves []move
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		if len(site.Servers) == 0 {
@@ -68,13 +72,90 @@ func addMigrations(ctx context.Context, d *reconcile.Desired, res *spec.Resolved
 		if len(sources) == 0 {
 			continue
 		}
-		m, step, err := migration(ctx, res, site, servers, sources[0], base, revision, hosts, b, now)
-		if err != nil {
-			return fmt.Errorf("site %s moves from %s to %s: %w", site.Name, sources[0], site.Servers[0], err)
+		mv := move{site: i, source: sources[0], others: sources[1:]}
+		fail := func(err error) ([]move, error) {
+			return nil, fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
 		}
-		m.Hold = append(m.Hold, sources...)
-		if m.Retire {
-			m.Hold = nil
+		srv, ok := serverOf(res, mv.source, base)
+		if !ok || srv.HTTP == nil {
+			return fail(fmt.Errorf("server %s is no longer declared with a web server, so berth cannot move the site's files from it: "+
+				"declare it again until the move is done, or copy the files by hand and remove the site's inventory records of %s", mv.source, mv.source))
+		}
+		if db := site.DB; db != nil && db.Type == "sqlite" {
+			return fail(fmt.Errorf("its SQLite database lives on the web server, and berth does not move databases yet: " +
+				"keep the site on its server, or move it with berth backup and berth restore"))
+		}
+		if hosts == nil {
+			return fail(fmt.Errorf("berth was given no connection to %s", mv.source))
+		}
+		h, err := hosts.Host(ctx, mv.source)
+		if err != nil {
+			return fail(fmt.Errorf("connect to %s to read the state of the move: %w", mv.source, err))
+		}
+		if mv.marker, mv.done, err = migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir); err != nil {
+			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
+		}
+		moves = append(moves, mv)
+	}
+	return moves, nil
+}
+
+// serverOf returns the server called name in res, its paths under base
+// when it is local.
+func serverOf(res *spec.Resolved, name, base string) (spec.ResolvedServer, bool) {
+	for _, s := range res.Servers {
+		if s.Name == name {
+			if s.Local() {
+				s = s.WithBase(base)
+			}
+			return s, true
+		}
+	}
+	return spec.ResolvedServer{}, false
+}
+
+// widenGrants returns res with the database users of the sites moving
+// and not yet switched allowed from their sources too: the source keeps
+// serving the site until the target passed its health check. res itself
+// is not changed.
+func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
+	out := *res
+	out.Sites = slices.Clone(res.Sites)
+	for _, mv := range moves {
+		site := &out.Sites[mv.site]
+		srv, _ := serverOf(res, mv.source, "")
+		if mv.done || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
+			continue
+		}
+		db := *site.DB
+		if !slices.Contains(db.From, srv.Address) {
+			db.From = append(slices.Clone(db.From), srv.Address)
+		}
+		site.DB = &db
+	}
+	return &out
+}
+
+// addMigrations adds to d, for every move, its migration
+// (reconcile.Migration: the source's records kept until the grace period
+// is over, now's clock) and, until then, its step (kind/migrate) on the
+// target. recs is the inventory.
+func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
+	for _, mv := range moves {
+		site := &res.Sites[mv.site]
+		m, step, err := migration(res, site, mv, base, revision, hosts, b, now)
+		if err != nil {
+			return fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
+		}
+		if !m.Retire {
+			m.Hold = append([]string{mv.source}, mv.others...)
+			// The source's platform releases serve the site there until
+			// the switch, and its disabled copy after.
+			for _, rec := range recs {
+				if rec.Kind == release.KindRelease && slices.Contains(m.Hold, rec.Server) {
+					m.Keep = append(m.Keep, rec.ID)
+				}
+			}
 		}
 		d.Migrations = append(d.Migrations, m)
 		if step != nil {
@@ -101,29 +182,15 @@ func platformOn(res *spec.Resolved, server string) string {
 
 // migration builds the migration of site from source to its first web
 // server, and its step (nil once the grace period is over).
-func migration(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, servers map[string]spec.ResolvedServer, source, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
-	target := site.Servers[0]
-	srcSrv, ok := servers[source]
-	if !ok || srcSrv.HTTP == nil {
-		return reconcile.Migration{}, nil, fmt.Errorf("server %s is no longer declared with a web server, so berth cannot move the site's files from it: "+
-			"declare it again until the move is done, or copy the files by hand and remove the site's inventory records of %s", source, source)
-	}
-	tgtSrv := servers[target]
+func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
+	source, target := mv.source, site.Servers[0]
+	srcSrv, _ := serverOf(res, source, base)
+	tgtSrv, _ := serverOf(res, target, base)
 	from := strings.TrimSuffix(source+"/"+platformOn(res, source), "/")
 	m := reconcile.Migration{Site: site.Domain, From: from, To: target + "/" + site.Platform, Steps: migrate.Steps(source, target, MigrationGrace), State: "planned"}
 
 	srcPaths := render.Paths(site, &srcSrv)
-	if hosts == nil {
-		return m, nil, fmt.Errorf("berth was given no connection to %s", source)
-	}
-	h, err := hosts.Host(ctx, source)
-	if err != nil {
-		return m, nil, fmt.Errorf("connect to %s to read the state of the move: %w", source, err)
-	}
-	marker, done, err := migrate.ReadMarker(ctx, h, srcPaths.SiteDir)
-	if err != nil {
-		return m, nil, fmt.Errorf("read the state of the move on %s: %w", source, err)
-	}
+	marker, done := mv.marker, mv.done
 	if done {
 		until := marker.At.Add(MigrationGrace)
 		if !now().Before(until) {

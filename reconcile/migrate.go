@@ -39,6 +39,10 @@ type Migration struct {
 	State string `json:"state"`
 	// Hold lists the servers whose records of Site are kept, not pruned.
 	Hold []string `json:"-"`
+	// Keep lists IDs of other records kept, not pruned, while the
+	// migration runs or its grace period lasts (the source's platform
+	// release, which serves the site there).
+	Keep []string `json:"-"`
 	// Retire: the grace period is over; the source's records are pruned
 	// after the site's backup.
 	Retire bool `json:"retire,omitempty"`
@@ -52,7 +56,7 @@ func (m Migration) String() string {
 // held reports whether rec is kept by a migration of d.
 func held(d *Desired, rec Record) bool {
 	for _, m := range d.Migrations {
-		if m.Site == rec.Site && slices.Contains(m.Hold, rec.Server) {
+		if m.Site == rec.Site && slices.Contains(m.Hold, rec.Server) || slices.Contains(m.Keep, rec.ID) {
 			return true
 		}
 	}
