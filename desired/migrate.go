@@ -13,7 +13,6 @@ import (
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/kind/lb"
 	"github.com/berthhq/berth/kind/migrate"
-	"github.com/berthhq/berth/kind/release"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
@@ -149,10 +148,11 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs 
 		}
 		if !m.Retire {
 			m.Hold = append([]string{mv.source}, mv.others...)
-			// The source's platform releases serve the site there until
-			// the switch, and its disabled copy after.
+			// What no site owns on the source (its platform's release,
+			// the shared directories) serves the site there until the
+			// switch, and holds its disabled copy after.
 			for _, rec := range recs {
-				if rec.Kind == release.KindRelease && slices.Contains(m.Hold, rec.Server) {
+				if rec.Site == "" && slices.Contains(m.Hold, rec.Server) {
 					m.Keep = append(m.Keep, rec.ID)
 				}
 			}

@@ -134,7 +134,7 @@ func Steps(source, target string, grace time.Duration) []string {
 		"final copy of the files",
 		"vhost, pool and settings on " + target + ", checked and reloaded",
 		"health check on " + target + " by Host header",
-		"disable the site on " + source + ", kept " + grace.String() + ", then removed after its backup",
+		"disable the site on " + source + ", kept " + strings.TrimSuffix(strings.TrimSuffix(grace.String(), "0s"), "0m") + ", then removed after its backup",
 	}
 }
 

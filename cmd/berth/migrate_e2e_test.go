@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/testenv"
+)
+
+// moveFixture is a sites repo with two web servers, web1 and web2: two
+// network-namespace hosts with their own sshd and nginx, each with its
+// own PHP-FPM (started in the test's namespace: it listens on unix
+// sockets under its own directory), which berth manages over SSH.
+// Platform app runs on web1, app2 on web2; site a.example.com starts on
+// app.
+type moveFixture struct {
+	*webFixture
+	nodes []*testenv.NetNginx
+	roots []string // web roots of web1, web2
+}
+
+func newMoveFixture(t *testing.T) *moveFixture {
+	t.Helper()
+	hosts := testenv.Hosts(t, 2)
+	base := t.TempDir()
+	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state")}
+	m := &moveFixture{webFixture: f}
+	var known bytes.Buffer
+	for _, h := range hosts {
+		data, err := os.ReadFile(h.SSH.KnownHostsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		known.Write(data)
+		f.flags = append(f.flags, "--ssh-key", h.SSH.KeyFile)
+	}
+	kh := filepath.Join(base, "known_hosts")
+	if err := os.WriteFile(kh, known.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.flags = append(f.flags, "--known-hosts", kh)
+	for i, h := range hosts {
+		n := testenv.NginxOn(t, h)
+		php := testenv.PHPFPM(t)
+		pools, run := filepath.Join(php.Dir, "pool.d"), filepath.Join(php.Dir, "sockets")
+		for _, d := range []string{pools, run} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conf := filepath.Join(php.Dir, "php-fpm.conf")
+		cf, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(cf, "include = %s/*.conf\n", pools)
+		if err := cf.Close(); err != nil {
+			t.Fatal(err)
+		}
+		root := filepath.Join(n.Prefix, "www")
+		m.nodes = append(m.nodes, n)
+		m.roots = append(m.roots, root)
+		f.write(fmt.Sprintf("servers/web%d.yaml", i+1), fmt.Sprintf(`kind: Server
+name: web%d
+address: %s
+ssh: { user: %s, sudo: true }
+services:
+  http:
+    type: nginx
+    conf_dir: %s
+    web_root: %s
+    user: nobody
+    group: nogroup
+    test: %s
+    pid_file: %s
+  php:
+    type: php-fpm
+    pool_dir: %s
+    run_dir: %s
+    test: ["php-fpm{version}", -t, -y, %s]
+    reload: [kill, -USR2, "%d"]
+`, i+1, h.IP, h.SSH.User, n.SitesDir, root, flow(n.TestArgv), n.PIDFile, pools, run, conf, php.Proc.Cmd.Process.Pid))
+	}
+	f.write("berth.yaml", "environments:\n  production: { branch: main }\nbackups: { dir: "+filepath.Join(base, "backups")+" }\n")
+	// The app shows the file the site uploaded, from its files directory
+	// (beside the settings file BERTH_SETTINGS names).
+	app := func(name, extra string) string {
+		return "<?php\n" + extra + "echo '" + name + " says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n"
+	}
+	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nisolation: false\nsource: { path: code1 }\nservers: [web1]\n")
+	f.write("platforms/app2.yaml", "kind: Platform\nname: app2\ntype: php\nisolation: false\nsource: { path: code2 }\nservers: [web2]\n")
+	f.write("code1/index.php", app("app1", ""))
+	f.write("code2/index.php", app("app2", "http_response_code(500);\n"))
+	m.site("app")
+	return m
+}
+
+// site places a.example.com on platform.
+func (m *moveFixture) site(platform string) {
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: "+platform+"\n")
+}
+
+// get asks web server i (1-based) for / of a.example.com.
+func (m *moveFixture) get(i int) (int, http.Header, string) {
+	m.t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest("GET", "http://"+m.nodes[i-1].Addr+"/", nil)
+	req.Host = "a.example.com"
+	r, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err.Error()
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	return r.StatusCode, r.Header, string(body)
+}
+
+// answers waits (bounded: a reload takes effect shortly after its
+// signal) until web server i answers status with a body containing want.
+func (m *moveFixture) answers(i, status int, want string) {
+	m.t.Helper()
+	testenv.EventuallyWith(m.t, fmt.Sprintf("web%d answers %d %q", i, status, want), 10*time.Second, func() (bool, string) {
+		code, _, body := m.get(i)
+		return code == status && strings.Contains(body, want), fmt.Sprintf("%d %q", code, body)
+	})
+}
+
+// TestMigrateSite: a PHP site with an uploaded file moves from web1 (app)
+// to web2 (app2). The plan shows one migration with its steps, never a
+// deletion on web1. A target that fails its health check (app2 answers
+// 500) is reverted: web1 serves as before, web2 does not serve the site,
+// the run fails saying why. Once app2 is fixed the move goes through:
+// web2 serves the site with its file, web1 shows it disabled and keeps
+// its files.
+func TestMigrateSite(t *testing.T) {
+	m := newMoveFixture(t)
+	m.mustApply()
+	upload := filepath.Join(m.roots[0], "sites", "a.example.com", "files", "upload.txt")
+	if err := os.WriteFile(upload, []byte("uploaded on web1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.answers(1, 200, "app1 says: uploaded on web1")
+
+	m.site("app2")
+	code, out, errOut := m.berth("plan")
+	if code != 0 && code != 2 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "» a.example.com: web1/app → web2/app2  (planned)") || !strings.Contains(out, "health check on web2 by Host header") {
+		t.Errorf("the plan does not show the migration with its steps:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "- site/a.example.com/") {
+			t.Errorf("the plan deletes the source: %s\n%s", l, out)
+		}
+	}
+
+	t.Logf("plan:\n%s", out)
+	// app2 answers 500: reverted.
+	code, out, errOut = m.berth("apply", "--auto-approve")
+	if code == 0 || !strings.Contains(out+errOut, "reverted") || !strings.Contains(out+errOut, "answered 500") {
+		t.Fatalf("apply with a failing target: exit %d, want a failure saying it was reverted because of the 500\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("failed apply:\n%s\n%s", out, errOut)
+	m.answers(1, 200, "app1 says: uploaded on web1")
+	if code, _, body := m.get(2); code != 404 {
+		t.Errorf("web2 after the revert: %d %q, want the default server's 404", code, body)
+	}
+
+	// app2 fixed: moved.
+	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+	t.Logf("apply:\n%s", m.mustApply())
+	m.answers(2, 200, "app2 says: uploaded on web1")
+	m.answers(1, 503, "is disabled")
+	if data, err := os.ReadFile(upload); err != nil || string(data) != "uploaded on web1\n" {
+		t.Errorf("web1's files after the move: %q, %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(m.roots[1], "sites", "a.example.com", "files", "upload.txt")); err != nil {
+		t.Errorf("the file was not copied to web2: %v", err)
+	}
+	// The source is kept (disabled) during the grace period: the next
+	// plan changes nothing and shows the migration done.
+	code, out, errOut = m.berth("plan")
+	if code != 0 || !strings.Contains(out, "» a.example.com: web1/app → web2/app2  (done ") || !strings.Contains(out, "kept disabled until") {
+		t.Errorf("plan after the move: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
