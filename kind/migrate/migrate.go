@@ -160,26 +160,30 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if _, done, err := ReadMarker(ctx, src, s.s.SourceSiteDir); err != nil {
 		return fmt.Errorf("read the migration marker on %s: %w", s.s.Source, err)
 	} else if done {
-		return s.put(ctx, src, s.s.Disabled)
+		// Switched by a run cut off before it disabled the source.
+		if err := s.put(ctx, src, s.s.Disabled); err != nil {
+			return err
+		}
+		return src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName))
+	}
+	old, err := s.savedVhost(ctx, src)
+	if err != nil {
+		return fmt.Errorf("keep the vhost of %s on %s: %w; nothing was moved, the site is served from %s", s.Site(), s.s.Source, err, s.s.Source)
 	}
 	if err := s.s.Backup(ctx); err != nil {
-		return fmt.Errorf("back up %s on %s before moving it: %w; nothing was moved, the site is served from %s", s.Site(), s.s.Source, err, s.s.Source)
-	}
-	old, err := src.ReadFile(ctx, s.s.Maintenance.Vhost.Path)
-	if err != nil {
-		return fmt.Errorf("read the vhost of %s on %s: %w; nothing was moved", s.Site(), s.s.Source, err)
+		return s.revert(ctx, src, h, old, fmt.Errorf("back up %s on %s before moving it: %w", s.Site(), s.s.Source, err))
 	}
 	if err := s.copy(ctx); err != nil {
-		return s.revert(ctx, src, h, old, false, err)
+		return s.revert(ctx, src, h, old, err)
 	}
 	if err := s.put(ctx, src, s.s.Maintenance); err != nil {
-		return s.revert(ctx, src, h, old, true, fmt.Errorf("maintenance page on %s: %w", s.s.Source, err))
+		return s.revert(ctx, src, h, old, fmt.Errorf("maintenance page on %s: %w", s.s.Source, err))
 	}
 	if err := s.copy(ctx); err != nil {
-		return s.revert(ctx, src, h, old, true, fmt.Errorf("final copy: %w", err))
+		return s.revert(ctx, src, h, old, fmt.Errorf("final copy: %w", err))
 	}
 	if err := s.healthy(ctx); err != nil {
-		return s.revert(ctx, src, h, old, true, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
+		return s.revert(ctx, src, h, old, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
 	}
 	now := time.Now
 	if s.s.Now != nil {
@@ -190,12 +194,32 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 		return err
 	}
 	if err := src.WriteFile(ctx, path.Join(s.s.SourceSiteDir, MarkerName), append(mark, '\n'), host.WriteOptions{Mode: 0o600}); err != nil {
-		return s.revert(ctx, src, h, old, true, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
+		return s.revert(ctx, src, h, old, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
 	}
 	if err := s.put(ctx, src, s.s.Disabled); err != nil {
 		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
 	}
-	return nil
+	return src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName))
+}
+
+// savedName is the copy of the source's own vhost, in its site
+// directory, kept from before the first maintenance page until the
+// migration is switched or reverted: a run cut off during the
+// maintenance window finds the vhost to put back there.
+const savedName = ".berth-migrate-vhost"
+
+// savedVhost returns the source's own vhost: the kept copy when an
+// earlier run left one, else the vhost, which it keeps first.
+func (s *Step) savedVhost(ctx context.Context, src host.Host) ([]byte, error) {
+	saved := path.Join(s.s.SourceSiteDir, savedName)
+	data, err := src.ReadFile(ctx, saved)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return data, err
+	}
+	if data, err = src.ReadFile(ctx, s.s.Maintenance.Vhost.Path); err != nil {
+		return nil, err
+	}
+	return data, src.WriteFile(ctx, saved, data, host.WriteOptions{Mode: 0o600})
 }
 
 // copy copies the site's files from the source to the target.
@@ -255,19 +279,23 @@ func (s *Step) put(ctx context.Context, src host.Host, side Side) error {
 	return nil
 }
 
-// revert puts the source's vhost back (when the maintenance page was
-// written) and removes the target's new vhost and pool, then returns
-// cause, saying so.
-func (s *Step) revert(ctx context.Context, src, target host.Host, oldVhost []byte, maintenance bool, cause error) error {
+// revert puts the source's own vhost back (always: a run cut off in the
+// maintenance window left the maintenance page there) and removes the
+// target's new vhost and pool, then returns cause, saying so.
+func (s *Step) revert(ctx context.Context, src, target host.Host, oldVhost []byte, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	var problems []string
-	if maintenance {
-		if err := src.WriteFile(ctx, s.s.Maintenance.Vhost.Path, oldVhost, host.WriteOptions{Mode: 0o644}); err != nil {
-			problems = append(problems, fmt.Sprintf("put the vhost back on %s: %v", s.s.Source, err))
-		} else if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
-			problems = append(problems, fmt.Sprintf("reload %s on %s: %v", s.s.SourceHTTP.Name, s.s.Source, err))
+	if err := src.WriteFile(ctx, s.s.Maintenance.Vhost.Path, oldVhost, host.WriteOptions{Mode: 0o644}); err != nil {
+		problems = append(problems, fmt.Sprintf("put the vhost back on %s: %v", s.s.Source, err))
+	} else if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
+		problems = append(problems, fmt.Sprintf("reload %s on %s: %v", s.s.SourceHTTP.Name, s.s.Source, err))
+	} else if err := src.Remove(ctx, s.s.Maintenance.Page.Path); err != nil {
+		problems = append(problems, fmt.Sprintf("remove the maintenance page on %s: %v", s.s.Source, err))
+	}
+	if len(problems) == 0 {
+		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName)); err != nil {
+			problems = append(problems, fmt.Sprintf("remove the kept vhost on %s: %v", s.s.Source, err))
 		}
-		_ = src.Remove(ctx, s.s.Maintenance.Page.Path)
 	}
 	for _, p := range s.s.TargetRemove {
 		if err := target.Remove(ctx, p); err != nil {
