@@ -47,7 +47,7 @@ func newWorld(t *testing.T, healthErr error) *world {
 	w.spec = Spec{ID: "site/a/migrate@web2", Site: "a", Server: "web2", Source: "web1", From: "web1/app", To: "web2/app2",
 		Hosts:         hosts{local.New()},
 		SourceSiteDir: filepath.Join(w.src, "sites/a"), SourceFiles: filepath.Join(w.src, "sites/a/files"), TargetFiles: filepath.Join(w.dst, "sites/a/files"),
-		Backup:        func(context.Context) error { return nil },
+		Backup: func(context.Context) error { return nil },
 		Maintenance: Side{PageDir: filepath.Dir(page), Page: File{Path: page, Content: []byte("maintenance\n")},
 			Vhost: File{Path: filepath.Join(w.src, "conf/a.conf"), Content: []byte("503 Retry-After\n")}},
 		Disabled: Side{PageDir: filepath.Dir(page), Page: File{Path: page, Content: []byte("disabled\n")},
