@@ -132,6 +132,42 @@ func (m *moveFixture) answers(i, status int, want string) {
 	})
 }
 
+// loop asks web server i for the site until stop is called, and returns
+// every answer that is neither the site (200, app1's page), nor its
+// maintenance page (503 with Retry-After), nor its disabled page (503).
+func (m *moveFixture) loop(i int) (stop func() []string) {
+	done := make(chan struct{})
+	out := make(chan []string)
+	go func() {
+		var bad []string
+		kinds := map[string]int{}
+		for {
+			select {
+			case <-done:
+				m.t.Logf("web%d answered during the move: %v", i, kinds)
+				out <- bad
+				return
+			default:
+			}
+			code, h, body := m.get(i)
+			switch {
+			case code == 200 && strings.Contains(body, "app1 says: uploaded on web1"):
+				kinds["site"]++
+			case code == 503 && strings.Contains(body, "is under maintenance") && h.Get("Retry-After") != "":
+				kinds["maintenance"]++
+			case code == 503 && strings.Contains(body, "is disabled"):
+				kinds["disabled"]++
+			default:
+				bad = append(bad, fmt.Sprintf("%d %q", code, body))
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		return <-out
+	}
+}
+
 // TestMigrateSite: a PHP site with an uploaded file moves from web1 (app)
 // to web2 (app2). The plan shows one migration with its steps, never a
 // deletion on web1. A target that fails its health check (app2 answers
@@ -176,7 +212,12 @@ func TestMigrateSite(t *testing.T) {
 
 	// app2 fixed: moved.
 	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+	stop := m.loop(1)
 	t.Logf("apply:\n%s", m.mustApply())
+	seen := stop()
+	for _, a := range seen {
+		t.Errorf("during the move web1 answered %s", a)
+	}
 	m.answers(2, 200, "app2 says: uploaded on web1")
 	m.answers(1, 503, "is disabled")
 	if data, err := os.ReadFile(upload); err != nil || string(data) != "uploaded on web1\n" {
