@@ -143,6 +143,11 @@ func TestMigrationHoldsTheSource(t *testing.T) {
 	if !strings.Contains(text.String(), "» a: web/app → web2/app  (planned)\n      1. copy\n      2. switch\n") {
 		t.Errorf("the plan does not show the migration with its steps:\n%s", text.String())
 	}
+	text.Reset()
+	p.WriteMarkdown(&text)
+	if !strings.Contains(text.String(), "- `» a: web/app → web2/app` (planned)") {
+		t.Errorf("the markdown plan does not show the migration:\n%s", text.String())
+	}
 	if _, err := h.Engine.Apply(ctx, p); err == nil || !strings.Contains(err.Error(), "health check: 500") {
 		t.Fatalf("apply with a failing step: %v", err)
 	}
