@@ -72,27 +72,43 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 			continue
 		}
 		mv := move{site: i, source: sources[0], others: sources[1:]}
+		// A site the revision also keeps on a server it was on (a
+		// cluster losing a node) moves only when its source says a move
+		// to one of its servers started: the move's first run failed
+		// after the target's configuration was recorded.
+		stays := slices.ContainsFunc(site.Servers, func(sn string) bool { return vhostsOf[site.Domain][sn] })
 		fail := func(err error) ([]move, error) {
 			return nil, fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
 		}
 		srv, ok := serverOf(res, mv.source, base)
-		if !ok || srv.HTTP == nil {
+		switch {
+		case (!ok || srv.HTTP == nil) && stays:
+			continue
+		case !ok || srv.HTTP == nil:
 			return fail(fmt.Errorf("server %s is no longer declared with a web server, so berth cannot move the site's files from it: "+
 				"declare it again until the move is done, or copy the files by hand and remove the site's inventory records of %s", mv.source, mv.source))
-		}
-		if db := site.DB; db != nil && db.Type == "sqlite" {
-			return fail(fmt.Errorf("its SQLite database lives on the web server, and berth does not move databases yet: " +
-				"keep the site on its server, or move it with berth backup and berth restore"))
 		}
 		if hosts == nil {
 			return fail(fmt.Errorf("berth was given no connection to %s", mv.source))
 		}
 		h, err := hosts.Host(ctx, mv.source)
-		if err != nil {
-			return fail(fmt.Errorf("connect to %s to read the state of the move: %w", mv.source, err))
+		if err == nil {
+			var found bool
+			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+			mv.done = found && mv.marker.Done
+			if stays && (!found || !slices.Contains(site.Servers, mv.marker.To)) {
+				continue // not a move: the server's copy is pruned as before
+			}
 		}
-		if mv.marker, mv.done, err = migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir); err != nil {
+		switch {
+		case err != nil && stays:
+			continue // unreachable: nothing is planned on it anyway
+		case err != nil:
 			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
+		}
+		if db := site.DB; db != nil && db.Type == "sqlite" {
+			return fail(fmt.Errorf("its SQLite database lives on the web server, and berth does not move databases yet: " +
+				"keep the site on its server, or move it with berth backup and berth restore"))
 		}
 		moves = append(moves, mv)
 	}

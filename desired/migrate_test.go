@@ -73,18 +73,19 @@ func TestMigrationDetected(t *testing.T) {
 	}
 	hosts := fakeHosts{"web1": hosttest.New("web1"), "web2": hosttest.New("web2"), "db1": hosttest.New("db1")}
 	done := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	prepare := func(now time.Time) *reconcile.Desired {
+	prepareN := func(now time.Time, n int) *reconcile.Desired {
 		t.Helper()
 		_, d, err := Prepare(ctx, Input{Resolved: res, Revision: "rev1", Repo: fsys, StateDir: filepath.Join(base, "state"),
 			Store: store, Hosts: hosts, Now: func() time.Time { return now }}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d.Migrations) != 1 {
-			t.Fatalf("migrations: %+v", d.Migrations)
+		if len(d.Migrations) != n {
+			t.Fatalf("migrations: %+v, want %d", d.Migrations, n)
 		}
 		return d
 	}
+	prepare := func(now time.Time) *reconcile.Desired { t.Helper(); return prepareN(now, 1) }
 	step := func(d *reconcile.Desired) reconcile.Resource {
 		i := slices.IndexFunc(d.Resources, func(r reconcile.Resource) bool { return r.ID() == MigrateID("a.example.com", "web2") })
 		if i < 0 {
@@ -115,13 +116,32 @@ func TestMigrationDetected(t *testing.T) {
 		t.Errorf("widenGrants changed its input: %v", got)
 	}
 
-	mark, _ := json.Marshal(migrate.Marker{To: "web2", At: done})
+	// The first run failed after web2's configuration was recorded: the
+	// site is on both in the inventory. Without a sign of the move on
+	// web1 that is a cluster losing a node, pruned as before; with the
+	// marker of a started move, the move goes on.
+	target := reconcile.Record{ID: SiteID("a.example.com", "vhost", "web2"), Server: "web2", Kind: "file", Site: "a.example.com", Path: "/etc/nginx/sites/a.example.com.conf"}
+	if err := StoreInventory(store).SaveRecords(ctx, "production", "rev1", []reconcile.Record{target}); err != nil {
+		t.Fatal(err)
+	}
+	held = append(held, target)
+	prepareN(done.Add(-time.Hour), 0)
 	if err := hosts["web1"].MkdirAll(ctx, "/srv/www/sites/a.example.com", 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := hosts["web1"].WriteFile(ctx, "/srv/www/sites/a.example.com/"+migrate.MarkerName, mark, host.WriteOptions{}); err != nil {
-		t.Fatal(err)
+	marker := func(name string, m migrate.Marker) {
+		t.Helper()
+		data, _ := json.Marshal(m)
+		if err := hosts["web1"].WriteFile(ctx, "/srv/www/sites/a.example.com/"+name, data, host.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	marker(migrate.MovingName, migrate.Marker{To: "web2", At: done.Add(-2 * time.Hour)})
+	if m := prepare(done.Add(-time.Hour)).Migrations[0]; m.State != "planned" || len(m.Hold) != 1 {
+		t.Errorf("migration after a failed run: %+v", m)
+	}
+
+	marker(migrate.MarkerName, migrate.Marker{To: "web2", At: done})
 	d = prepare(done.Add(23 * time.Hour))
 	if m := d.Migrations[0]; !strings.Contains(m.State, "kept disabled until 2026-12-02T12:00:00Z") || m.Retire || len(m.Hold) != 1 {
 		t.Errorf("migration in its grace period: %+v", m)

@@ -7,6 +7,9 @@
 // runs the step after the target's new vhost, pool and settings are
 // checked and reloaded (AfterReload), so the step's sequence is:
 //
+//  0. a marker in the source's site directory that the move started
+//     (MovingName): a site the revision keeps on a server it was on is
+//     taken for a move only with it (else it is a cluster losing a node);
 //  1. a backup of the site on the source (the deletion guard's backup);
 //  2. a copy of the site's files directory from the source to the target,
 //     while the source still serves (kind/filesync's copy);
@@ -15,8 +18,8 @@
 //  4. a final copy of the files (what was written since the first);
 //  5. the health check of the site on the target by Host header;
 //  6. the switch: a marker in the source's site directory records that
-//     the move is done and when (Marker), then the source's vhost is
-//     rendered disabled (its data kept) and reloaded.
+//     the move is done and when (MarkerName, Marker), then the source's
+//     vhost is rendered disabled (its data kept) and reloaded.
 //
 // A failure in steps 2 to 5 reverts: the source's own vhost is put back
 // and reloaded (it serves again as before), the target's new vhost and

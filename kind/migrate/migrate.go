@@ -20,8 +20,12 @@ import (
 const Kind = "migrate"
 
 // MarkerName is the file in the source's site directory that records a
-// finished migration (Marker, as JSON).
-const MarkerName = ".berth-migrated"
+// finished migration (Marker, as JSON); MovingName one that started and
+// is not switched yet (tried again by the next run).
+const (
+	MarkerName = ".berth-migrated"
+	MovingName = ".berth-migrating"
+)
 
 // DefaultGrace is how long the source's disabled copy is kept after a
 // migration before a later run removes it (after its backup).
@@ -33,27 +37,46 @@ func init() {
 	}})
 }
 
-// Marker is what a finished migration leaves in the source's site
-// directory: to which server it went, and when.
+// Marker is what a migration leaves in the source's site directory: to
+// which server it goes, when it started or was switched, and whether it
+// was (Done).
 type Marker struct {
-	To string    `json:"to"`
-	At time.Time `json:"at"`
+	To   string    `json:"to"`
+	At   time.Time `json:"at"`
+	Done bool      `json:"done,omitempty"`
 }
 
-// ReadMarker reads the marker of a finished migration in siteDir on h;
-// ok is false when there is none.
+// ReadMarker reads the marker of a migration in siteDir on h, the
+// finished one's first; ok is false when there is none.
 func ReadMarker(ctx context.Context, h host.Host, siteDir string) (m Marker, ok bool, err error) {
-	data, err := h.ReadFile(ctx, path.Join(siteDir, MarkerName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Marker{}, false, nil
+	for _, name := range []string{MarkerName, MovingName} {
+		data, err := h.ReadFile(ctx, path.Join(siteDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return Marker{}, false, err
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return Marker{}, false, fmt.Errorf("%s: %w", path.Join(siteDir, name), err)
+		}
+		m.Done = name == MarkerName
+		return m, true, nil
 	}
+	return Marker{}, false, nil
+}
+
+// writeMarker writes m in siteDir on h.
+func writeMarker(ctx context.Context, h host.Host, siteDir string, m Marker) error {
+	name := MovingName
+	if m.Done {
+		name = MarkerName
+	}
+	data, err := json.Marshal(m)
 	if err != nil {
-		return Marker{}, false, err
+		return err
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return Marker{}, false, fmt.Errorf("%s: %w", path.Join(siteDir, MarkerName), err)
-	}
-	return m, true, nil
+	return h.WriteFile(ctx, path.Join(siteDir, name), append(data, '\n'), host.WriteOptions{Mode: 0o600})
 }
 
 // Hosts connects to the source server (reconcile.Hosts).
@@ -157,14 +180,24 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err != nil {
 		return fmt.Errorf("connect to the source %s: %w; the site is still served there, run berth apply again", s.s.Source, err)
 	}
-	if _, done, err := ReadMarker(ctx, src, s.s.SourceSiteDir); err != nil {
+	now := time.Now
+	if s.s.Now != nil {
+		now = s.s.Now
+	}
+	if m, ok, err := ReadMarker(ctx, src, s.s.SourceSiteDir); err != nil {
 		return fmt.Errorf("read the migration marker on %s: %w", s.s.Source, err)
-	} else if done {
+	} else if ok && m.Done {
 		// Switched by a run cut off before it disabled the source.
 		if err := s.put(ctx, src, s.s.Disabled); err != nil {
 			return err
 		}
-		return src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName))
+		return s.tidy(ctx, src)
+	}
+	// The move is wanted until it is switched, or the revision no longer
+	// asks for it: a failed run leaves this marker, and the next one
+	// tries again.
+	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC()}); err != nil {
+		return fmt.Errorf("record the start of the move on %s: %w; nothing was moved, the site is served from %s", s.s.Source, err, s.s.Source)
 	}
 	old, err := s.savedVhost(ctx, src)
 	if err != nil {
@@ -185,21 +218,23 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err := s.healthy(ctx); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
 	}
-	now := time.Now
-	if s.s.Now != nil {
-		now = s.s.Now
-	}
-	mark, err := json.Marshal(Marker{To: s.Server(), At: now().UTC()})
-	if err != nil {
-		return err
-	}
-	if err := src.WriteFile(ctx, path.Join(s.s.SourceSiteDir, MarkerName), append(mark, '\n'), host.WriteOptions{Mode: 0o600}); err != nil {
+	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC(), Done: true}); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
 	}
 	if err := s.put(ctx, src, s.s.Disabled); err != nil {
 		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
 	}
-	return src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName))
+	return s.tidy(ctx, src)
+}
+
+// tidy removes, once the move is switched, what kept it resumable.
+func (s *Step) tidy(ctx context.Context, src host.Host) error {
+	for _, name := range []string{savedName, MovingName} {
+		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // savedName is the copy of the source's own vhost, in its site
