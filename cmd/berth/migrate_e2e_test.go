@@ -24,6 +24,7 @@ type moveFixture struct {
 	*webFixture
 	nodes []*testenv.NetNginx
 	roots []string // web roots of web1, web2
+	base  string   // the repo, state and backups directories' parent
 }
 
 func newMoveFixture(t *testing.T) *moveFixture {
@@ -31,7 +32,7 @@ func newMoveFixture(t *testing.T) *moveFixture {
 	hosts := testenv.Hosts(t, 2)
 	base := t.TempDir()
 	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state")}
-	m := &moveFixture{webFixture: f}
+	m := &moveFixture{webFixture: f, base: base}
 	var known bytes.Buffer
 	for _, h := range hosts {
 		data, err := os.ReadFile(h.SSH.KnownHostsFile)
@@ -231,5 +232,26 @@ func TestMigrateSite(t *testing.T) {
 	code, out, errOut = m.berth("plan")
 	if code != 0 || !strings.Contains(out, "» a.example.com: web1/app → web2/app2  (done ") || !strings.Contains(out, "kept disabled until") {
 		t.Errorf("plan after the move: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// The grace period is over: web1's copy is backed up, then removed.
+	migrationClock = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	t.Cleanup(func() { migrationClock = nil })
+	code, out, errOut = m.berth("plan")
+	if code != 2 || !strings.Contains(out, "+ site/a.example.com/backup@web1") || !strings.Contains(out, "- site/a.example.com/dir@web1") ||
+		!strings.Contains(out, "the grace period is over") {
+		t.Errorf("plan after the grace period: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("apply after the grace period:\n%s", m.mustApply())
+	if _, err := os.Stat(filepath.Join(m.roots[0], "sites", "a.example.com")); !os.IsNotExist(err) {
+		t.Errorf("web1's copy after the grace period: %v", err)
+	}
+	backups, _ := filepath.Glob(filepath.Join(m.base, "backups", "production", "a.example.com", "*", "*"))
+	if len(backups) == 0 {
+		t.Errorf("no backup of the site in %s", filepath.Join(m.base, "backups"))
+	}
+	m.answers(2, 200, "app2 says: uploaded on web1")
+	if code, out, errOut := m.berth("plan"); code != 0 || strings.Contains(out, "»") {
+		t.Errorf("plan once the source is removed: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
