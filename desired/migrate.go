@@ -26,9 +26,6 @@ var MigrationGrace = migrate.DefaultGrace
 // migration takes on the source.
 const ReasonMigrate = "before migrating the site"
 
-// MigrateID names a site's migration step, on its target web server.
-func MigrateID(domain, server string) string { return SiteID(domain, "migrate", server) }
-
 // move is a site of the revision that the inventory holds on a web
 // server the revision no longer places it on: its source.
 type move struct {
@@ -174,8 +171,20 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs 
 			}
 		}
 		d.Migrations = append(d.Migrations, m)
-		if step != nil {
-			d.Resources = append(d.Resources, step)
+		if step == nil {
+			continue
+		}
+		d.Resources = append(d.Resources, step)
+		// The move is marked on the source before anything of it is
+		// written on the target (converged once a marker is there).
+		srcSrv, _ := serverOf(res, mv.source, base)
+		start := migrate.NewStart(migrate.StartSpec{ID: MigrateStartID(site.Domain, mv.source), Site: site.Domain, Server: mv.source,
+			SiteDir: render.Paths(site, &srcSrv).SiteDir, To: site.Servers[0], Now: now})
+		d.Resources = append(d.Resources, start)
+		for _, r := range d.Resources {
+			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() {
+				x.AddDeps(start.ID())
+			}
 		}
 	}
 	return nil

@@ -105,6 +105,18 @@ func TestMigrationDetected(t *testing.T) {
 	} else if c, err := s.Check(ctx, reconcile.CheckInput{}); err != nil || c.Action != reconcile.Update {
 		t.Errorf("step check: %+v, %v", c, err)
 	}
+	var start, vhost reconcile.Resource
+	for _, r := range d.Resources {
+		switch r.ID() {
+		case MigrateStartID("a.example.com", "web1"):
+			start = r
+		case SiteID("a.example.com", "vhost", "web2"):
+			vhost = r
+		}
+	}
+	if start == nil || vhost == nil || !slices.Contains(vhost.Deps(), start.ID()) {
+		t.Errorf("the target's vhost does not wait for the mark of the move's start on web1: %v, %v", start, vhost)
+	}
 	moves, err := findMoves(ctx, res, held, "", hosts)
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +161,7 @@ func TestMigrationDetected(t *testing.T) {
 	if c, err := step(d).Check(ctx, reconcile.CheckInput{}); err != nil || c.Action != reconcile.None {
 		t.Errorf("step check in the grace period: %+v, %v", c, err)
 	}
+
 	moves, _ = findMoves(ctx, res, held, "", hosts)
 	if got := widenGrants(res, moves).Sites[0].DB.From; !slices.Equal(got, []string{"192.0.2.2"}) {
 		t.Errorf("grant after the switch: %v, want web2's address only", got)

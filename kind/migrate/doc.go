@@ -7,9 +7,12 @@
 // runs the step after the target's new vhost, pool and settings are
 // checked and reloaded (AfterReload), so the step's sequence is:
 //
-//  0. a marker in the source's site directory that the move started
+//  0. before anything of the move is written on the target (its
+//     resources depend on it), Start (kind "migrate-start", start.go), a
+//     resource of the source, writes the marker that the move started
 //     (MovingName): a site the revision keeps on a server it was on is
-//     taken for a move only with it (else it is a cluster losing a node);
+//     taken for a move only with it (else it is a cluster losing a node),
+//     so a run cut off anywhere after it finds the move to finish;
 //  1. a backup of the site on the source (the deletion guard's backup);
 //  2. a copy of the site's files directory from the source to the target,
 //     while the source still serves (kind/filesync's copy);

@@ -200,3 +200,52 @@ func TestEndedStep(t *testing.T) {
 		t.Errorf("apply: %v", err)
 	}
 }
+
+// TestStartTimeline: the mark of a move's start is written once (a
+// change, then nothing to do), and not over a marker already there.
+func TestStartTimeline(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "sites/a")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	s := NewStart(StartSpec{ID: "site/a/migrate-start@web1", Site: "a", Server: "web1", SiteDir: dir, To: "web2", Now: func() time.Time { return at }})
+	h := local.New()
+	check := func() reconcile.Change {
+		t.Helper()
+		obs, err := h.Observe(ctx, s.Observe())
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := reconcile.CheckInput{Obs: map[string]host.Observation{}}
+		for _, o := range obs {
+			in.Obs[o.Path] = o
+		}
+		c, err := s.Check(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := check()
+	if c.Action != reconcile.Update {
+		t.Fatalf("first check: %+v", c)
+	}
+	if err := s.Apply(ctx, h, &c); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok, err := ReadMarker(ctx, h, dir); err != nil || !ok || m.Done || m.To != "web2" || !m.At.Equal(at) {
+		t.Errorf("marker: %+v, %v, %v", m, ok, err)
+	}
+	if c := check(); c.Action != reconcile.None {
+		t.Errorf("second check: %+v", c)
+	}
+	s.now = func() time.Time { return at.Add(time.Hour) }
+	if err := s.Apply(ctx, h, &c); err != nil {
+		t.Fatal(err)
+	}
+	if m, _, _ := ReadMarker(ctx, h, dir); !m.At.Equal(at) {
+		t.Errorf("the marker was rewritten: %+v", m)
+	}
+}
