@@ -27,8 +27,8 @@ func (f fakeHosts) Host(_ context.Context, server string) (host.Host, error) { r
 // while the revision places it on web2 is a migration: planned (the step
 // on web2, web1's records and what no site owns there held, the
 // database user allowed from web1 too) until web1's marker says it is
-// done; then kept during the grace period (the step converged, the
-// grant back to web2 alone); after it, retired (no step, nothing held).
+// done; then kept during the grace period (the step only disables web1,
+// the grant back to web2 alone); after it, retired (no step, nothing held).
 func TestMigrationDetected(t *testing.T) {
 	base := t.TempDir()
 	repo := filepath.Join(base, "repo")
@@ -158,7 +158,9 @@ func TestMigrationDetected(t *testing.T) {
 	if m := d.Migrations[0]; !strings.Contains(m.State, "kept disabled until 2026-12-02T12:00:00Z") || m.Retire || len(m.Hold) != 1 {
 		t.Errorf("migration in its grace period: %+v", m)
 	}
-	if c, err := step(d).Check(ctx, reconcile.CheckInput{}); err != nil || c.Action != reconcile.None {
+	// web1's vhost is not the disabled one (here: none): the step
+	// disables it.
+	if c, err := step(d).Check(ctx, reconcile.CheckInput{}); err != nil || c.Action != reconcile.Update || !strings.Contains(c.Reason, "disable it on web1") {
 		t.Errorf("step check in the grace period: %+v, %v", c, err)
 	}
 

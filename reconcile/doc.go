@@ -123,7 +123,9 @@
 // after-reload, before-inventory, before-data, mid-delete (after each data
 // deletion), and mid-roll (kind/release: a server of a roll drained and
 // switched, before its health check). cmd/berth's crash test kills apply
-// at each one of the engine's; the roll's test at mid-roll.
+// at each one of the engine's; the roll's test at mid-roll; the
+// migration's (kind/migrate) at mid-migrate:copied, :maintenance and
+// :switched.
 //
 // The engine never prints: progress goes through a Hook, so the CLI draws it
 // and the daemon logs it from the same code.

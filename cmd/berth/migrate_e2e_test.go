@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,53 @@ func TestMigrateSite(t *testing.T) {
 	m.answers(2, 200, "app2 says: uploaded on web1")
 	if code, out, errOut := m.berth("plan"); code != 0 || strings.Contains(out, "»") {
 		t.Errorf("plan once the source is removed: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestMigrateSiteCrash: berth apply killed (SIGKILL) at a step of a
+// migration — the target reloaded before the step ran, the files copied,
+// the maintenance page up, the switch recorded — leaves the site served
+// (or its maintenance page); the next apply finishes the move with the
+// files intact, and then there is nothing left to do.
+func TestMigrateSiteCrash(t *testing.T) {
+	for _, point := range []string{"after-reload", "mid-migrate:copied", "mid-migrate:maintenance", "mid-migrate:switched"} {
+		t.Run(point, func(t *testing.T) {
+			m := newMoveFixture(t)
+			m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+			m.mustApply()
+			files1 := filepath.Join(m.roots[0], "sites", "a.example.com", "files")
+			for rel, content := range map[string]string{"upload.txt": "uploaded on web1\n", "img/a.png": "png\n"} {
+				p := filepath.Join(files1, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := filesTree(t, files1)
+			m.site("app2")
+			killed, out := killedAt(point, append([]string{"apply", "--auto-approve", "--env", "production", "--repo", m.repo,
+				"--state-dir", m.stateDir, "--no-color"}, m.flags...)...)
+			if !killed {
+				t.Fatalf("apply was not killed at %s:\n%s", point, out)
+			}
+			code, _, body := m.get(1)
+			if !(code == 200 && strings.Contains(body, "app1 says: uploaded on web1") || code == 503) {
+				t.Errorf("web1 after the kill: %d %q, want the site or its maintenance or disabled page", code, body)
+			}
+			m.mustApply()
+			m.answers(2, 200, "app2 says: uploaded on web1")
+			m.answers(1, 503, "is disabled")
+			if got := filesTree(t, filepath.Join(m.roots[1], "sites", "a.example.com", "files")); !slices.Equal(got, before) {
+				t.Errorf("web2's files %v, want %v", got, before)
+			}
+			if got := filesTree(t, files1); !slices.Equal(got, before) {
+				t.Errorf("web1's files %v, want %v", got, before)
+			}
+			if code, out, errOut := m.berth("plan"); code != 0 {
+				t.Errorf("plan after the rerun: exit %d\n%s\n%s", code, out, errOut)
+			}
+		})
 	}
 }

@@ -24,6 +24,13 @@
 //     the move is done and when (MarkerName, Marker), then the source's
 //     vhost is rendered disabled (its data kept) and reloaded.
 //
+// Failpoints (internal/failpoint) name the step's boundaries:
+// mid-migrate:copied (after the first copy), mid-migrate:maintenance (the
+// maintenance page up), mid-migrate:switched (the switch recorded, the
+// source not yet disabled); cmd/berth's migration test kills apply at
+// them and at the engine's after-reload (the target reloaded, before the
+// step).
+//
 // A failure in steps 2 to 5 reverts: the source's own vhost is put back
 // and reloaded (it serves again as before), the target's new vhost and
 // pool are removed and its services reloaded, and the step fails with

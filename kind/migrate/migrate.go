@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/internal/failpoint"
 	"github.com/berthhq/berth/kind/filesync"
 	"github.com/berthhq/berth/reconcile"
 )
@@ -161,12 +162,25 @@ func Steps(source, target string, grace time.Duration) []string {
 	}
 }
 
-func (s *Step) Check(context.Context, reconcile.CheckInput) (reconcile.Change, error) {
+// Check plans the move; once it is switched, only disabling the source
+// when a run was cut off before it did (its vhost is read there).
+func (s *Step) Check(ctx context.Context, _ reconcile.CheckInput) (reconcile.Change, error) {
 	if s.Absent() {
 		return s.NewChange(reconcile.Delete, "the migration is over; forgotten"), nil
 	}
 	if s.s.Done {
-		return s.NewChange(reconcile.None, ""), nil
+		src, err := s.s.Hosts.Host(ctx, s.s.Source)
+		if err != nil {
+			return reconcile.Change{}, fmt.Errorf("connect to the source %s: %w", s.s.Source, err)
+		}
+		vhost, err := src.ReadFile(ctx, s.s.Disabled.Vhost.Path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return reconcile.Change{}, fmt.Errorf("read %s on %s: %w", s.s.Disabled.Vhost.Path, s.s.Source, err)
+		}
+		if string(vhost) == string(s.s.Disabled.Vhost.Content) {
+			return s.NewChange(reconcile.None, ""), nil
+		}
+		return s.NewChange(reconcile.Update, fmt.Sprintf("%s is served from %s: disable it on %s (a run was cut off before it did)", s.Site(), s.Server(), s.s.Source)), nil
 	}
 	return s.NewChange(reconcile.Update, fmt.Sprintf("move %s: %s → %s", s.Site(), s.s.From, s.s.To)), nil
 }
@@ -209,9 +223,11 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err := s.copy(ctx); err != nil {
 		return s.revert(ctx, src, h, old, err)
 	}
+	failpoint.Hit("mid-migrate:copied")
 	if err := s.put(ctx, src, s.s.Maintenance); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("maintenance page on %s: %w", s.s.Source, err))
 	}
+	failpoint.Hit("mid-migrate:maintenance")
 	if err := s.copy(ctx); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("final copy: %w", err))
 	}
@@ -221,6 +237,7 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC(), Done: true}); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
 	}
+	failpoint.Hit("mid-migrate:switched")
 	if err := s.put(ctx, src, s.s.Disabled); err != nil {
 		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
 	}

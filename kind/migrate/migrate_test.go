@@ -178,6 +178,11 @@ func TestStep(t *testing.T) {
 			if c, _ := s.Check(context.Background(), reconcile.CheckInput{}); c.Action != reconcile.None {
 				t.Errorf("check once done: %+v", c)
 			}
+			// A run cut off between the switch and disabling the source.
+			write(t, filepath.Join(w.src, "conf/a.conf"), "503 Retry-After\n")
+			if c, _ := s.Check(context.Background(), reconcile.CheckInput{}); c.Action != reconcile.Update || !strings.Contains(c.Reason, "disable it on web1") {
+				t.Errorf("check once done, the source not disabled: %+v", c)
+			}
 			if err := s.Apply(context.Background(), local.New(), &reconcile.Change{}); err != nil {
 				t.Errorf("apply once done: %v", err)
 			}
