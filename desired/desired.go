@@ -2,7 +2,9 @@ package desired
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/reconcile"
@@ -43,6 +45,8 @@ type Input struct {
 	// ACME obtains the certificates of the sites with tls.acme (run
 	// builds it); nil orders none, and the plan warns.
 	ACME *ACME
+	// Now is the clock of migrations' grace periods; nil: time.Now.
+	Now func() time.Time
 }
 
 // Prepare resolves the code of the git platforms of in and builds the
@@ -58,6 +62,16 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 		return nil, nil, err
 	}
 	res, isolation := isolate(in.Resolved) // users.go
+	inv := StoreInventory(in.Store)
+	recs, err := inv.Records(ctx, res.Environment)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the inventory of %s: %w", res.Environment, err)
+	}
+	moves, err := findMoves(ctx, res, recs, in.StateDir, in.Hosts) // migrate.go
+	if err != nil {
+		return nil, nil, err
+	}
+	res = widenGrants(res, moves)
 	certs, _, err := certsOf(ctx, in.Store, res)
 	if err != nil {
 		return nil, nil, err
@@ -81,7 +95,15 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts, certs); err != nil {
 		return nil, nil, err
 	}
-	d.BeforeDelete = deletionBackups(&backup.Backups{Hosts: in.Hosts, Version: in.Version}, res, in.Revision, in.StateDir)
-	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: StoreInventory(in.Store), Hook: hook}
+	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
+	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)
+	now := in.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := addMigrations(d, res, moves, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
+		return nil, nil, err
+	}
+	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: inv, Hook: hook}
 	return e, d, nil
 }

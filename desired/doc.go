@@ -10,7 +10,9 @@
 // (filesync.go: copies from the platform's primary, checks of a shared
 // path), the load balancers' configurations
 // ordered against their web servers' changes for drain (lb.go), the
-// certificates of the sites with
+// sites moving to another web server (migrate.go: recognised from the
+// inventory, their kind/migrate step, the source held until the grace
+// period is over, Input.Now its clock), the certificates of the sites with
 // tls.acme (certs.go: one kind/certificate resource per site whose Issuer
 // orders through package acme, and, once the state store holds an issued
 // certificate, its chain and key in the server's cert_dir and the vhost

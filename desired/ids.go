@@ -17,7 +17,7 @@ import (
 // SiteID names a site's resource after its role on a server:
 // site/DOMAIN/ROLE@SERVER (roles: dir, vhost, php-pool, htpasswd,
 // files-dir, tmp-dir, disabled-dir, disabled-page, settings, install,
-// backup, certificate, cert-chain, cert-key, path:REL for other rendered
+// backup, migrate, migrate-start, certificate, cert-chain, cert-key, path:REL for other rendered
 // paths).
 func SiteID(domain, role, server string) string {
 	return fmt.Sprintf("site/%s/%s@%s", domain, role, server)
@@ -31,6 +31,12 @@ func SiteDirID(domain, server string) string { return SiteID(domain, "dir", serv
 
 // InstallID names a site's install on its first web server.
 func InstallID(domain, server string) string { return SiteID(domain, "install", server) }
+
+// MigrateID names a site's migration step, on its target web server.
+func MigrateID(domain, server string) string { return SiteID(domain, "migrate", server) }
+
+// MigrateStartID names the mark on a site's source that its move started.
+func MigrateStartID(domain, server string) string { return SiteID(domain, "migrate-start", server) }
 
 // BackupID names the step that backs a removed site up on server (the
 // backup server), also when the step cannot be planned (a conflict).

@@ -149,6 +149,8 @@ type Plan struct {
 	// Pending lists services an interrupted run left unchecked and
 	// unreloaded; Apply checks and reloads them.
 	Pending []PendingReload `json:"pending_reloads,omitempty"`
+	// Migrations are the sites moving to other servers (migrate.go).
+	Migrations []Migration `json:"migrations,omitempty"`
 
 	planned *planned
 }

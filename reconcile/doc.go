@@ -56,7 +56,9 @@
 // and format.go (Change, Plan and their printing), plan.go and prune.go
 // (observing, checking, and the inventory records no longer declared),
 // apply_batch.go (BatchWriter, ContentReader and the batch round trips),
-// guard.go (the step before a removed site's deletions), apply.go (the
+// guard.go (the step before a removed site's deletions), migrate.go (a
+// site moving to other servers: its source's records kept until the
+// grace period is over, Plan.Migrations), apply.go (the
 // two phases and their barrier), apply_config.go, apply_intent.go,
 // apply_restore.go, apply_data.go and apply_dag.go (one server's phases,
 // crash-consistency records, undo after a failed check, dependency
@@ -121,7 +123,9 @@
 // after-reload, before-inventory, before-data, mid-delete (after each data
 // deletion), and mid-roll (kind/release: a server of a roll drained and
 // switched, before its health check). cmd/berth's crash test kills apply
-// at each one of the engine's; the roll's test at mid-roll.
+// at each one of the engine's; the roll's test at mid-roll; the
+// migration's (kind/migrate) at mid-migrate:copied, :maintenance and
+// :switched.
 //
 // The engine never prints: progress goes through a Hook, so the CLI draws it
 // and the daemon logs it from the same code.

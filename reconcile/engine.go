@@ -77,6 +77,10 @@ type Desired struct {
 	// builder knows more than the kind's registered pruner (how to reach
 	// a database server as administrator); false: the registered pruner.
 	Prune func(rec Record) (Resource, bool)
+	// Migrations are the sites moving to other servers (migrate.go):
+	// their records on the servers they leave are kept (Migration.Hold)
+	// or, after the grace period, pruned behind BeforeDelete's step.
+	Migrations []Migration
 }
 
 // Engine plans and applies. Its zero value is not usable: set Hosts and

@@ -115,6 +115,7 @@ func (p *Plan) WriteText(w io.Writer, o TextOptions) {
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "\n%s %s\n", paint(ansiYellow, "Warning:"), warn)
 	}
+	writeMigrations(w, p.Migrations)
 	if len(p.DeletedSites) > 0 {
 		fmt.Fprintf(w, "\nSites deleted by this plan: %s\n", strings.Join(p.DeletedSites, ", "))
 	}

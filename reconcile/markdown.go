@@ -108,6 +108,14 @@ func (p *Plan) writeMarkdown(w io.Writer, limit int) {
 		b.write(fmt.Sprintf("| `%s` | %s |\n", s, row(servers[s])))
 	}
 
+	// Migrations, each one line with its state (they are few).
+	if len(p.Migrations) > 0 {
+		b.write("\n#### Migrations\n\n")
+		for _, m := range p.Migrations {
+			b.write(fmt.Sprintf("- `%s` (%s)\n", m, m.State))
+		}
+	}
+
 	// Per site, as many as fit in the first 30% of the comment; the
 	// changes' lines up to 75%; the diffs in the rest.
 	if len(sites) > 0 {

@@ -109,7 +109,15 @@ func (e *Engine) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 			len(p.DeletedSites), strings.Join(p.DeletedSites, ", "), policy.MaxDeletions, why, ErrPolicy, len(p.DeletedSites))
 	}
 
-	guards, guarded, err := e.guardChanges(ctx, d, p.DeletedSites, siteRecs)
+	p.Migrations = d.Migrations
+	guardSites := slices.Clone(p.DeletedSites)
+	for site := range retired(d) {
+		if len(siteRecs[site]) > 0 && !slices.Contains(guardSites, site) {
+			guardSites = append(guardSites, site) // its old copy, after the grace period
+		}
+	}
+	slices.Sort(guardSites)
+	guards, guarded, err := e.guardChanges(ctx, d, guardSites, siteRecs)
 	if err != nil {
 		return nil, err
 	}

@@ -34,10 +34,14 @@ func prune(d *Desired, resources []Resource, recs []Record, desired map[string]R
 	forget = map[string][]forgotten{}
 	deletedSites = map[string]bool{}
 	siteRecs = map[string][]Record{}
+	retiring := retired(d)
 records:
 	for _, rec := range recs {
 		if _, ok := desired[rec.ID]; ok {
 			continue
+		}
+		if held(d, rec) {
+			continue // a migration's source: kept until its grace is over
 		}
 		// A record at the path a desired resource owns (its ID changed,
 		// its path did not) is that resource's now: deleting it would
@@ -67,7 +71,7 @@ records:
 		if rec.Site != "" && !sitesNow[rec.Site] && !rec.Adopted {
 			deletedSites[rec.Site] = true
 		}
-		if rec.Site != "" && !sitesNow[rec.Site] {
+		if rec.Site != "" && (!sitesNow[rec.Site] || retiring[rec.Site]) {
 			siteRecs[rec.Site] = append(siteRecs[rec.Site], rec)
 		}
 	}

@@ -146,6 +146,9 @@ func apacheServers(c *conf, in *input, tls bool) error {
 		c.line("Require all granted")
 		c.close("</Directory>")
 		c.line("ErrorDocument 503 /index.html")
+		if in.maintenance {
+			c.line("Header always set \"Retry-After\" \"%d\"", MaintenanceRetryAfter)
+		}
 		apacheChallenge(c, in)
 		c.comment("Every request answers 503; the error document is served by the internal redirect.")
 		if site.TLS.ACME {

@@ -152,6 +152,9 @@ func nginxServers(c *conf, in *input, tls bool) {
 	if disabled(site) {
 		c.line("root %s;", q(p.DisabledDir))
 		c.line("error_page 503 @disabled;")
+		if in.maintenance {
+			c.line("add_header Retry-After %d always;", MaintenanceRetryAfter)
+		}
 		c.line("")
 		nginxChallenge(c, in)
 		c.open("location / {")

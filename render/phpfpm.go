@@ -134,3 +134,22 @@ func disabledPage(site *spec.ResolvedSite) []byte {
 </html>
 `)
 }
+
+// maintenancePage is the page a site answers with during its maintenance
+// window (Options.Maintenance).
+func maintenancePage(site *spec.ResolvedSite) []byte {
+	name := html.EscapeString(site.Name)
+	return []byte(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="robots" content="noindex">
+<title>` + name + ` is under maintenance</title>
+</head>
+<body>
+<h1>` + name + ` is under maintenance</h1>
+<p>This site is being moved and is back in a few minutes.</p>
+</body>
+</html>
+`)
+}

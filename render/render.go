@@ -148,7 +148,16 @@ type Options struct {
 	// challenge path. Without one the site is served over plain HTTP
 	// only, never pointing at a certificate that is not there.
 	Certificate bool
+	// Maintenance renders the site's maintenance window (a migration's
+	// final copy): every request answers 503 with Retry-After
+	// (MaintenanceRetryAfter seconds) and a page saying the site is
+	// being moved, as a disabled site does with its own page.
+	Maintenance bool
 }
+
+// MaintenanceRetryAfter is the Retry-After, in seconds, of a site's
+// maintenance page.
+const MaintenanceRetryAfter = 120
 
 // SiteWith returns every directory and file of one site on one server,
 // each list sorted by path. srv's paths must be absolute. The error says
@@ -159,11 +168,16 @@ func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]D
 	if err := check(site, srv); err != nil {
 		return nil, nil, fmt.Errorf("render site %q on server %q: %w", site.Domain, srv.Name, err)
 	}
+	if o.Maintenance {
+		s := *site
+		s.State = "disabled"
+		site = &s
+	}
 	p := Paths(site, srv)
 	h := srv.HTTP
 	// Behind a load balancer, TLS terminates there (LB): the node serves
 	// plain HTTP only.
-	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME && site.LB == nil}
+	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME && site.LB == nil, maintenance: o.Maintenance}
 
 	// The site's directories are its user's (the pool writes them); the
 	// web server reads the site and files directories through their
@@ -204,7 +218,11 @@ func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]D
 	}
 	if disabled(site) {
 		dirs = append(dirs, Dir{Path: p.DisabledDir, Mode: 0o755})
-		files = append(files, File{Path: path.Join(p.DisabledDir, "index.html"), Content: disabledPage(site), Mode: 0o644})
+		page := disabledPage(site)
+		if o.Maintenance {
+			page = maintenancePage(site)
+		}
+		files = append(files, File{Path: path.Join(p.DisabledDir, "index.html"), Content: page, Mode: 0o644})
 	}
 	slices.SortFunc(dirs, func(a, b Dir) int { return strings.Compare(a.Path, b.Path) })
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
@@ -219,6 +237,9 @@ type input struct {
 	paths SitePaths
 	// tls: the site has a certificate, served on http.TLSListen.
 	tls bool
+	// maintenance: the site is disabled for a maintenance window
+	// (Options.Maintenance).
+	maintenance bool
 }
 
 func disabled(site *spec.ResolvedSite) bool { return site.State == "disabled" }

@@ -82,6 +82,10 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 // without waiting for it.
 var certClock func() time.Time
 
+// migrationClock is the clock of the migrations' grace periods; nil is
+// time.Now. Only the end-to-end tests set it, to run past a grace period.
+var migrationClock func() time.Time
+
 // registerTLS registers the controller's certificate flags: the trust
 // roots of a private ACME CA and the pre-checks' resolver (never the
 // repo's to choose).
@@ -243,7 +247,7 @@ func (l *loaded) prepare(ctx context.Context, store *state.Store, f *envFlags, h
 // input is what desired.Prepare builds the loaded revision from.
 func (l *loaded) input(store *state.Store, f *envFlags, hosts reconcile.Hosts) desired.Input {
 	return desired.Input{Resolved: l.res, Revision: l.revision, Repo: l.fsys, StateDir: l.stateDir,
-		Store: store, Code: newGitCode(l.stateDir, f.git), Hosts: hosts, Version: version}
+		Store: store, Code: newGitCode(l.stateDir, f.git), Hosts: hosts, Version: version, Now: migrationClock}
 }
 
 // openState opens the state store; read-only when nothing will be written.

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/testenv"
+)
+
+// moveFixture is a sites repo with two web servers, web1 and web2: two
+// network-namespace hosts with their own sshd and nginx, each with its
+// own PHP-FPM (started in the test's namespace: it listens on unix
+// sockets under its own directory), which berth manages over SSH.
+// Platform app runs on web1, app2 on web2; site a.example.com starts on
+// app.
+type moveFixture struct {
+	*webFixture
+	nodes []*testenv.NetNginx
+	roots []string // web roots of web1, web2
+	base  string   // the repo, state and backups directories' parent
+}
+
+func newMoveFixture(t *testing.T) *moveFixture {
+	t.Helper()
+	hosts := testenv.Hosts(t, 2)
+	base := t.TempDir()
+	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state")}
+	m := &moveFixture{webFixture: f, base: base}
+	var known bytes.Buffer
+	for _, h := range hosts {
+		data, err := os.ReadFile(h.SSH.KnownHostsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		known.Write(data)
+		f.flags = append(f.flags, "--ssh-key", h.SSH.KeyFile)
+	}
+	kh := filepath.Join(base, "known_hosts")
+	if err := os.WriteFile(kh, known.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.flags = append(f.flags, "--known-hosts", kh)
+	for i, h := range hosts {
+		n := testenv.NginxOn(t, h)
+		php := testenv.PHPFPM(t)
+		pools, run := filepath.Join(php.Dir, "pool.d"), filepath.Join(php.Dir, "sockets")
+		for _, d := range []string{pools, run} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conf := filepath.Join(php.Dir, "php-fpm.conf")
+		cf, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(cf, "include = %s/*.conf\n", pools)
+		if err := cf.Close(); err != nil {
+			t.Fatal(err)
+		}
+		root := filepath.Join(n.Prefix, "www")
+		m.nodes = append(m.nodes, n)
+		m.roots = append(m.roots, root)
+		f.write(fmt.Sprintf("servers/web%d.yaml", i+1), fmt.Sprintf(`kind: Server
+name: web%d
+address: %s
+ssh: { user: %s, sudo: true }
+services:
+  http:
+    type: nginx
+    conf_dir: %s
+    web_root: %s
+    user: nobody
+    group: nogroup
+    test: %s
+    pid_file: %s
+  php:
+    type: php-fpm
+    pool_dir: %s
+    run_dir: %s
+    test: ["php-fpm{version}", -t, -y, %s]
+    reload: [kill, -USR2, "%d"]
+`, i+1, h.IP, h.SSH.User, n.SitesDir, root, flow(n.TestArgv), n.PIDFile, pools, run, conf, php.Proc.Cmd.Process.Pid))
+	}
+	f.write("berth.yaml", "environments:\n  production: { branch: main }\nbackups: { dir: "+filepath.Join(base, "backups")+" }\n")
+	// The app shows the file the site uploaded, from its files directory
+	// (beside the settings file BERTH_SETTINGS names).
+	app := func(name, extra string) string {
+		return "<?php\n" + extra + "echo '" + name + " says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n"
+	}
+	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nisolation: false\nsource: { path: code1 }\nservers: [web1]\n")
+	f.write("platforms/app2.yaml", "kind: Platform\nname: app2\ntype: php\nisolation: false\nsource: { path: code2 }\nservers: [web2]\n")
+	f.write("code1/index.php", app("app1", ""))
+	f.write("code2/index.php", app("app2", "http_response_code(500);\n"))
+	m.site("app")
+	return m
+}
+
+// site places a.example.com on platform.
+func (m *moveFixture) site(platform string) {
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: "+platform+"\n")
+}
+
+// get asks web server i (1-based) for / of a.example.com.
+func (m *moveFixture) get(i int) (int, http.Header, string) {
+	m.t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest("GET", "http://"+m.nodes[i-1].Addr+"/", nil)
+	req.Host = "a.example.com"
+	r, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err.Error()
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	return r.StatusCode, r.Header, string(body)
+}
+
+// answers waits (bounded: a reload takes effect shortly after its
+// signal) until web server i answers status with a body containing want.
+func (m *moveFixture) answers(i, status int, want string) {
+	m.t.Helper()
+	testenv.EventuallyWith(m.t, fmt.Sprintf("web%d answers %d %q", i, status, want), 10*time.Second, func() (bool, string) {
+		code, _, body := m.get(i)
+		return code == status && strings.Contains(body, want), fmt.Sprintf("%d %q", code, body)
+	})
+}
+
+// loop asks web server i for the site until stop is called, and returns
+// every answer that is neither the site (200, app1's page), nor its
+// maintenance page (503 with Retry-After), nor its disabled page (503).
+func (m *moveFixture) loop(i int) (stop func() []string) {
+	done := make(chan struct{})
+	out := make(chan []string)
+	go func() {
+		var bad []string
+		kinds := map[string]int{}
+		for {
+			select {
+			case <-done:
+				m.t.Logf("web%d answered during the move: %v", i, kinds)
+				out <- bad
+				return
+			default:
+			}
+			code, h, body := m.get(i)
+			switch {
+			case code == 200 && strings.Contains(body, "app1 says: uploaded on web1"):
+				kinds["site"]++
+			case code == 503 && strings.Contains(body, "is under maintenance") && h.Get("Retry-After") != "":
+				kinds["maintenance"]++
+			case code == 503 && strings.Contains(body, "is disabled"):
+				kinds["disabled"]++
+			default:
+				bad = append(bad, fmt.Sprintf("%d %q", code, body))
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		return <-out
+	}
+}
+
+// TestMigrateSite: a PHP site with an uploaded file moves from web1 (app)
+// to web2 (app2). The plan shows one migration with its steps, never a
+// deletion on web1. A target that fails its health check (app2 answers
+// 500) is reverted: web1 serves as before, web2 does not serve the site,
+// the run fails saying why. Once app2 is fixed the move goes through:
+// web2 serves the site with its file, web1 shows it disabled and keeps
+// its files.
+func TestMigrateSite(t *testing.T) {
+	m := newMoveFixture(t)
+	m.mustApply()
+	upload := filepath.Join(m.roots[0], "sites", "a.example.com", "files", "upload.txt")
+	if err := os.WriteFile(upload, []byte("uploaded on web1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.answers(1, 200, "app1 says: uploaded on web1")
+
+	m.site("app2")
+	code, out, errOut := m.berth("plan")
+	if code != 0 && code != 2 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "» a.example.com: web1/app → web2/app2  (planned)") || !strings.Contains(out, "health check on web2 by Host header") {
+		t.Errorf("the plan does not show the migration with its steps:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "- site/a.example.com/") {
+			t.Errorf("the plan deletes the source: %s\n%s", l, out)
+		}
+	}
+
+	t.Logf("plan:\n%s", out)
+	// app2 answers 500: reverted.
+	code, out, errOut = m.berth("apply", "--auto-approve")
+	if code == 0 || !strings.Contains(out+errOut, "reverted") || !strings.Contains(out+errOut, "answered 500") {
+		t.Fatalf("apply with a failing target: exit %d, want a failure saying it was reverted because of the 500\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("failed apply:\n%s\n%s", out, errOut)
+	m.answers(1, 200, "app1 says: uploaded on web1")
+	if code, _, body := m.get(2); code != 404 {
+		t.Errorf("web2 after the revert: %d %q, want the default server's 404", code, body)
+	}
+
+	// app2 fixed: moved.
+	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+	stop := m.loop(1)
+	t.Logf("apply:\n%s", m.mustApply())
+	seen := stop()
+	for _, a := range seen {
+		t.Errorf("during the move web1 answered %s", a)
+	}
+	m.answers(2, 200, "app2 says: uploaded on web1")
+	m.answers(1, 503, "is disabled")
+	if data, err := os.ReadFile(upload); err != nil || string(data) != "uploaded on web1\n" {
+		t.Errorf("web1's files after the move: %q, %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(m.roots[1], "sites", "a.example.com", "files", "upload.txt")); err != nil {
+		t.Errorf("the file was not copied to web2: %v", err)
+	}
+	// The source is kept (disabled) during the grace period: the next
+	// plan changes nothing and shows the migration done.
+	code, out, errOut = m.berth("plan")
+	if code != 0 || !strings.Contains(out, "» a.example.com: web1/app → web2/app2  (done ") || !strings.Contains(out, "kept disabled until") {
+		t.Errorf("plan after the move: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// The grace period is over: web1's copy is backed up, then removed.
+	migrationClock = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	t.Cleanup(func() { migrationClock = nil })
+	code, out, errOut = m.berth("plan")
+	if code != 2 || !strings.Contains(out, "+ site/a.example.com/backup@web1") || !strings.Contains(out, "- site/a.example.com/dir@web1") ||
+		!strings.Contains(out, "the grace period is over") {
+		t.Errorf("plan after the grace period: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("apply after the grace period:\n%s", m.mustApply())
+	if _, err := os.Stat(filepath.Join(m.roots[0], "sites", "a.example.com")); !os.IsNotExist(err) {
+		t.Errorf("web1's copy after the grace period: %v", err)
+	}
+	backups, _ := filepath.Glob(filepath.Join(m.base, "backups", "production", "a.example.com", "*", "*"))
+	if len(backups) == 0 {
+		t.Errorf("no backup of the site in %s", filepath.Join(m.base, "backups"))
+	}
+	m.answers(2, 200, "app2 says: uploaded on web1")
+	if code, out, errOut := m.berth("plan"); code != 0 || strings.Contains(out, "»") {
+		t.Errorf("plan once the source is removed: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestMigrateSiteCrash: berth apply killed (SIGKILL) at a step of a
+// migration — the target reloaded before the step ran, the files copied,
+// the maintenance page up, the switch recorded — leaves the site served
+// (or its maintenance page); the next apply finishes the move with the
+// files intact, and then there is nothing left to do.
+func TestMigrateSiteCrash(t *testing.T) {
+	for _, point := range []string{"after-reload", "mid-migrate:copied", "mid-migrate:maintenance", "mid-migrate:switched"} {
+		t.Run(point, func(t *testing.T) {
+			m := newMoveFixture(t)
+			m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+			m.mustApply()
+			files1 := filepath.Join(m.roots[0], "sites", "a.example.com", "files")
+			for rel, content := range map[string]string{"upload.txt": "uploaded on web1\n", "img/a.png": "png\n"} {
+				p := filepath.Join(files1, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := filesTree(t, files1)
+			m.site("app2")
+			killed, out := killedAt(point, append([]string{"apply", "--auto-approve", "--env", "production", "--repo", m.repo,
+				"--state-dir", m.stateDir, "--no-color"}, m.flags...)...)
+			if !killed {
+				t.Fatalf("apply was not killed at %s:\n%s", point, out)
+			}
+			code, _, body := m.get(1)
+			if !(code == 200 && strings.Contains(body, "app1 says: uploaded on web1") || code == 503) {
+				t.Errorf("web1 after the kill: %d %q, want the site or its maintenance or disabled page", code, body)
+			}
+			m.mustApply()
+			m.answers(2, 200, "app2 says: uploaded on web1")
+			m.answers(1, 503, "is disabled")
+			if got := filesTree(t, filepath.Join(m.roots[1], "sites", "a.example.com", "files")); !slices.Equal(got, before) {
+				t.Errorf("web2's files %v, want %v", got, before)
+			}
+			if got := filesTree(t, files1); !slices.Equal(got, before) {
+				t.Errorf("web1's files %v, want %v", got, before)
+			}
+			if code, out, errOut := m.berth("plan"); code != 0 {
+				t.Errorf("plan after the rerun: exit %d\n%s\n%s", code, out, errOut)
+			}
+		})
+	}
+}

@@ -1,0 +1,298 @@
+package desired
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/kind/lb"
+	"github.com/berthhq/berth/kind/migrate"
+	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/render"
+	"github.com/berthhq/berth/spec"
+)
+
+// MigrationGrace is how long a migrated site's disabled copy stays on the
+// server it left before a later run removes it (after its backup).
+var MigrationGrace = migrate.DefaultGrace
+
+// ReasonMigrate is the reason recorded in the manifest of the backup a
+// migration takes on the source.
+const ReasonMigrate = "before migrating the site"
+
+// move is a site of the revision that the inventory holds on a web
+// server the revision no longer places it on: its source.
+type move struct {
+	site   int    // index in res.Sites
+	source string // the web server it leaves
+	// others are the other servers it leaves (moves from several
+	// servers copy the files of the first).
+	others []string
+	marker migrate.Marker
+	done   bool // the marker says it is done
+}
+
+// findMoves recognises the sites of res that move to another web
+// server — the inventory (recs) holds a vhost of the site on a server the
+// revision no longer places it on, while the revision places it on
+// others — and reads on each source whether the move is done
+// (migrate.Marker): the source must be reachable.
+func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record, base string, hosts reconcile.Hosts) ([]move, error) {
+	vhostsOf := map[string]map[string]bool{} // site -> servers with a recorded vhost
+	for _, rec := range recs {
+		if rec.Site != "" && rec.ID == SiteID(rec.Site, "vhost", rec.Server) {
+			if vhostsOf[rec.Site] == nil {
+				vhostsOf[rec.Site] = map[string]bool{}
+			}
+			vhostsOf[rec.Site][rec.Server] = true
+		}
+	}
+	var moves []move
+	for i := range res.Sites {
+		site := &res.Sites[i]
+		if len(site.Servers) == 0 {
+			continue
+		}
+		var sources []string
+		for _, sn := range slices.Sorted(maps.Keys(vhostsOf[site.Domain])) {
+			if !slices.Contains(site.Servers, sn) {
+				sources = append(sources, sn)
+			}
+		}
+		if len(sources) == 0 {
+			continue
+		}
+		mv := move{site: i, source: sources[0], others: sources[1:]}
+		// A site the revision also keeps on a server it was on (a
+		// cluster losing a node) moves only when its source says a move
+		// to one of its servers started: the move's first run failed
+		// after the target's configuration was recorded.
+		stays := slices.ContainsFunc(site.Servers, func(sn string) bool { return vhostsOf[site.Domain][sn] })
+		fail := func(err error) ([]move, error) {
+			return nil, fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
+		}
+		srv, ok := serverOf(res, mv.source, base)
+		switch {
+		case (!ok || srv.HTTP == nil) && stays:
+			continue
+		case !ok || srv.HTTP == nil:
+			return fail(fmt.Errorf("server %s is no longer declared with a web server, so berth cannot move the site's files from it: "+
+				"declare it again until the move is done, or copy the files by hand and remove the site's inventory records of %s", mv.source, mv.source))
+		}
+		if hosts == nil {
+			return fail(fmt.Errorf("berth was given no connection to %s", mv.source))
+		}
+		h, err := hosts.Host(ctx, mv.source)
+		if err == nil {
+			var found bool
+			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+			mv.done = found && mv.marker.Done
+			if stays && (!found || !slices.Contains(site.Servers, mv.marker.To)) {
+				continue // not a move: the server's copy is pruned as before
+			}
+		}
+		switch {
+		case err != nil && stays:
+			continue // unreachable: nothing is planned on it anyway
+		case err != nil:
+			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
+		}
+		if db := site.DB; db != nil && db.Type == "sqlite" {
+			return fail(fmt.Errorf("its SQLite database lives on the web server, and berth does not move databases yet: " +
+				"keep the site on its server, or move it with berth backup and berth restore"))
+		}
+		moves = append(moves, mv)
+	}
+	return moves, nil
+}
+
+// serverOf returns the server called name in res, its paths under base
+// when it is local.
+func serverOf(res *spec.Resolved, name, base string) (spec.ResolvedServer, bool) {
+	for _, s := range res.Servers {
+		if s.Name == name {
+			if s.Local() {
+				s = s.WithBase(base)
+			}
+			return s, true
+		}
+	}
+	return spec.ResolvedServer{}, false
+}
+
+// widenGrants returns res with the database users of the sites moving
+// and not yet switched allowed from their sources too: the source keeps
+// serving the site until the target passed its health check. res itself
+// is not changed.
+func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
+	out := *res
+	out.Sites = slices.Clone(res.Sites)
+	for _, mv := range moves {
+		site := &out.Sites[mv.site]
+		srv, _ := serverOf(res, mv.source, "")
+		if mv.done || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
+			continue
+		}
+		db := *site.DB
+		if !slices.Contains(db.From, srv.Address) {
+			db.From = append(slices.Clone(db.From), srv.Address)
+		}
+		site.DB = &db
+	}
+	return &out
+}
+
+// addMigrations adds to d, for every move, its migration
+// (reconcile.Migration: the source's records kept until the grace period
+// is over, now's clock) and, until then, its step (kind/migrate) on the
+// target. recs is the inventory.
+func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
+	for _, mv := range moves {
+		site := &res.Sites[mv.site]
+		m, step, err := migration(res, site, mv, base, revision, hosts, b, now)
+		if err != nil {
+			return fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
+		}
+		if !m.Retire {
+			m.Hold = append([]string{mv.source}, mv.others...)
+			// What no site owns on the source (its platform's release,
+			// the shared directories) serves the site there until the
+			// switch, and holds its disabled copy after.
+			for _, rec := range recs {
+				if rec.Site == "" && slices.Contains(m.Hold, rec.Server) {
+					m.Keep = append(m.Keep, rec.ID)
+				}
+			}
+		}
+		d.Migrations = append(d.Migrations, m)
+		if step == nil {
+			continue
+		}
+		d.Resources = append(d.Resources, step)
+		// The move is marked on the source before anything of it is
+		// written on the target (converged once a marker is there).
+		srcSrv, _ := serverOf(res, mv.source, base)
+		start := migrate.NewStart(migrate.StartSpec{ID: MigrateStartID(site.Domain, mv.source), Site: site.Domain, Server: mv.source,
+			SiteDir: render.Paths(site, &srcSrv).SiteDir, To: site.Servers[0], Now: now})
+		d.Resources = append(d.Resources, start)
+		for _, r := range d.Resources {
+			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() {
+				x.AddDeps(start.ID())
+			}
+		}
+	}
+	return nil
+}
+
+// platformOn names the platform of res on server, for a migration's
+// line: the one platform there, or "" when there are none or several.
+func platformOn(res *spec.Resolved, server string) string {
+	var names []string
+	for _, pl := range res.Platforms {
+		if slices.Contains(pl.Servers, server) {
+			names = append(names, pl.Name)
+		}
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return ""
+}
+
+// migration builds the migration of site from source to its first web
+// server, and its step (nil once the grace period is over).
+func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
+	source, target := mv.source, site.Servers[0]
+	srcSrv, _ := serverOf(res, source, base)
+	tgtSrv, _ := serverOf(res, target, base)
+	from := strings.TrimSuffix(source+"/"+platformOn(res, source), "/")
+	m := reconcile.Migration{Site: site.Domain, From: from, To: target + "/" + site.Platform, Steps: migrate.Steps(source, target, MigrationGrace), State: "planned"}
+
+	srcPaths := render.Paths(site, &srcSrv)
+	marker, done := mv.marker, mv.done
+	if done {
+		until := marker.At.Add(MigrationGrace)
+		if !now().Before(until) {
+			m.Retire = true
+			m.State = fmt.Sprintf("done %s; the grace period is over: the copy on %s is removed after its backup", marker.At.Format(time.RFC3339), source)
+			return m, nil, nil
+		}
+		m.State = fmt.Sprintf("done %s; the copy on %s is kept disabled until %s", marker.At.Format(time.RFC3339), source, until.Format(time.RFC3339))
+	}
+
+	// The source's vhost and page in the maintenance window, and once
+	// the site is served from the target (rendered disabled).
+	side := func(site *spec.ResolvedSite, o render.Options) (migrate.Side, error) {
+		_, files, err := render.SiteWith(site, &srcSrv, o)
+		if err != nil {
+			return migrate.Side{}, err
+		}
+		s := migrate.Side{PageDir: srcPaths.DisabledDir}
+		for _, f := range files {
+			switch f.Path {
+			case srcPaths.Vhost:
+				s.Vhost = migrate.File{Path: f.Path, Content: f.Content}
+			case path.Join(srcPaths.DisabledDir, "index.html"):
+				s.Page = migrate.File{Path: f.Path, Content: f.Content}
+			}
+		}
+		return s, nil
+	}
+	maint, err := side(site, render.Options{Maintenance: true})
+	if err != nil {
+		return m, nil, err
+	}
+	disabled := *site
+	disabled.State = "disabled"
+	off, err := side(&disabled, render.Options{})
+	if err != nil {
+		return m, nil, err
+	}
+	srcHTTP, err := serviceOf(srcSrv, render.ServiceHTTP, base)
+	if err != nil {
+		return m, nil, err
+	}
+	tgtPaths := render.Paths(site, &tgtSrv)
+	var tgtServices []reconcile.Service
+	remove := []string{tgtPaths.Vhost}
+	if svc, err := serviceOf(tgtSrv, render.ServiceHTTP, base); err == nil {
+		tgtServices = append(tgtServices, svc)
+	}
+	if site.PHP != "" && tgtPaths.Pool != "" {
+		remove = append(remove, tgtPaths.Pool)
+		if svc, err := serviceOf(tgtSrv, render.PHPFPM(site.PHP), base); err == nil {
+			tgtServices = append(tgtServices, svc)
+		}
+	}
+	data, _, err := SiteDataOf(res, site.Name, base)
+	if err != nil {
+		return m, nil, err
+	}
+	data.Web, data.SiteDir = source, srcPaths.SiteDir
+	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, source), base)
+	if err != nil {
+		return m, nil, err
+	}
+	address, domain, health := spec.NodeAddress(&tgtSrv), site.Domain, site.Health
+	step := migrate.New(migrate.Spec{ID: MigrateID(site.Domain, target), Site: site.Domain, Server: target, Source: source,
+		From: m.From, To: m.To, Hosts: hosts,
+		SourceSiteDir: srcPaths.SiteDir, SourceFiles: srcPaths.FilesDir, TargetFiles: tgtPaths.FilesDir,
+		Backup: func(ctx context.Context) error {
+			_, err := b.Take(ctx, data, store, backup.Options{Revision: revision, Reason: ReasonMigrate})
+			return err
+		},
+		Maintenance: maint, Disabled: off, SourceHTTP: srcHTTP, TargetRemove: remove, TargetServices: tgtServices,
+		Health: func(ctx context.Context) error {
+			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
+		},
+		Done: done, Now: now,
+		Deps: []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)},
+	})
+	return m, step, nil
+}

@@ -1,0 +1,40 @@
+// Package migrate holds the kind that moves a site's data to the web
+// server the revision now places it on, and switches it there safely
+// (kind "migrate", one resource per migrating site, on the target). The
+// builder (desired/migrate.go) recognises the migration, keeps the
+// source's inventory records while it runs and during its grace period
+// (reconcile.Migration), and gives the step what it needs; the engine
+// runs the step after the target's new vhost, pool and settings are
+// checked and reloaded (AfterReload), so the step's sequence is:
+//
+//  0. before anything of the move is written on the target (its
+//     resources depend on it), Start (kind "migrate-start", start.go), a
+//     resource of the source, writes the marker that the move started
+//     (MovingName): a site the revision keeps on a server it was on is
+//     taken for a move only with it (else it is a cluster losing a node),
+//     so a run cut off anywhere after it finds the move to finish;
+//  1. a backup of the site on the source (the deletion guard's backup);
+//  2. a copy of the site's files directory from the source to the target,
+//     while the source still serves (kind/filesync's copy);
+//  3. the maintenance page on the source: its vhost answers 503 with
+//     Retry-After (render.Options.Maintenance), checked and reloaded;
+//  4. a final copy of the files (what was written since the first);
+//  5. the health check of the site on the target by Host header;
+//  6. the switch: a marker in the source's site directory records that
+//     the move is done and when (MarkerName, Marker), then the source's
+//     vhost is rendered disabled (its data kept) and reloaded.
+//
+// Failpoints (internal/failpoint) name the step's boundaries:
+// mid-migrate:copied (after the first copy), mid-migrate:maintenance (the
+// maintenance page up), mid-migrate:switched (the switch recorded, the
+// source not yet disabled); cmd/berth's migration test kills apply at
+// them and at the engine's after-reload (the target reloaded, before the
+// step).
+//
+// A failure in steps 2 to 5 reverts: the source's own vhost is put back
+// and reloaded (it serves again as before), the target's new vhost and
+// pool are removed and its services reloaded, and the step fails with
+// the reason; the next run tries again. Every step is safe to repeat: a
+// copy copies only what differs, the maintenance page is rewritten, and a
+// step whose marker is already there only re-disables the source.
+package migrate

@@ -1,0 +1,397 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/internal/failpoint"
+	"github.com/berthhq/berth/kind/filesync"
+	"github.com/berthhq/berth/reconcile"
+)
+
+// Kind is a site's migration to another web server.
+const Kind = "migrate"
+
+// MarkerName is the file in the source's site directory that records a
+// finished migration (Marker, as JSON); MovingName one that started and
+// is not switched yet (tried again by the next run).
+const (
+	MarkerName = ".berth-migrated"
+	MovingName = ".berth-migrating"
+)
+
+// DefaultGrace is how long the source's disabled copy is kept after a
+// migration before a later run removes it (after its backup).
+const DefaultGrace = 24 * time.Hour
+
+func init() {
+	reconcile.RegisterKind(reconcile.Kind{Name: Kind, Prune: func(rec reconcile.Record) reconcile.Resource {
+		return &Step{Base: reconcile.PrunedBase(Kind, rec)}
+	}})
+}
+
+// Marker is what a migration leaves in the source's site directory: to
+// which server it goes, when it started or was switched, and whether it
+// was (Done).
+type Marker struct {
+	To   string    `json:"to"`
+	At   time.Time `json:"at"`
+	Done bool      `json:"done,omitempty"`
+}
+
+// ReadMarker reads the marker of a migration in siteDir on h, the
+// finished one's first; ok is false when there is none.
+func ReadMarker(ctx context.Context, h host.Host, siteDir string) (m Marker, ok bool, err error) {
+	for _, name := range []string{MarkerName, MovingName} {
+		data, err := h.ReadFile(ctx, path.Join(siteDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return Marker{}, false, err
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return Marker{}, false, fmt.Errorf("%s: %w", path.Join(siteDir, name), err)
+		}
+		m.Done = name == MarkerName
+		return m, true, nil
+	}
+	return Marker{}, false, nil
+}
+
+// writeMarker writes m in siteDir on h.
+func writeMarker(ctx context.Context, h host.Host, siteDir string, m Marker) error {
+	name := MovingName
+	if m.Done {
+		name = MarkerName
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return h.WriteFile(ctx, path.Join(siteDir, name), append(data, '\n'), host.WriteOptions{Mode: 0o600})
+}
+
+// Hosts connects to the source server (reconcile.Hosts).
+type Hosts interface {
+	Host(ctx context.Context, server string) (host.Host, error)
+}
+
+// File is a file the step writes on the source.
+type File struct {
+	Path    string
+	Content []byte
+}
+
+// Side is what the step writes on the source in one state (maintenance,
+// disabled): the directory of the page, the page and the vhost.
+type Side struct {
+	PageDir string
+	Page    File
+	Vhost   File
+}
+
+// Spec describes a site's migration from Source to Server (the target).
+type Spec struct {
+	ID, Site string
+	Server   string // the target web server
+	Source   string // the web server the site leaves
+	// From and To describe the move for people: web1/app → web2/app2.
+	From, To string
+	Hosts    Hosts
+	// SourceSiteDir is the site's directory on the source (the marker's);
+	// SourceFiles and TargetFiles its files directories.
+	SourceSiteDir, SourceFiles, TargetFiles string
+	// Backup backs the site up on the source.
+	Backup func(ctx context.Context) error
+	// Maintenance and Disabled are the source's vhost and page during the
+	// final copy, and once the site is served from the target.
+	Maintenance, Disabled Side
+	// SourceHTTP is the source's web server; TargetFiles are the files
+	// a revert removes on the target (vhost, pool), TargetServices the
+	// services it then reloads there.
+	SourceHTTP     reconcile.Service
+	TargetRemove   []string
+	TargetServices []reconcile.Service
+	// Health checks the site on the target; it is retried until
+	// HealthWait passed (the target's reload may not be live yet).
+	Health     func(ctx context.Context) error
+	HealthWait time.Duration
+	// Done: the marker says the migration finished; nothing to do.
+	Done bool
+	// Now is the clock of the marker; nil: time.Now.
+	Now  func() time.Time
+	Deps []string
+}
+
+// Step is a site's migration to its new web server (see the package doc).
+type Step struct {
+	reconcile.Base
+	s Spec
+}
+
+// New returns the migration step of s.
+func New(s Spec) *Step {
+	return &Step{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: Kind, ID: s.ID, Server: s.Server, Site: s.Site, Deps: s.Deps}), s: s}
+}
+
+func (s *Step) Observe() []string { return nil }
+
+// AfterReload: the step runs once the target's new configuration is
+// checked and reloaded on every server.
+func (s *Step) AfterReload() bool { return true }
+
+// Steps lists what the migration does, for the plan.
+func Steps(source, target string, grace time.Duration) []string {
+	return []string{
+		"back the site up on " + source,
+		"copy its files from " + source + " to " + target + " while " + source + " serves",
+		"maintenance page on " + source + " (503, Retry-After)",
+		"final copy of the files",
+		"vhost, pool and settings on " + target + ", checked and reloaded",
+		"health check on " + target + " by Host header",
+		"disable the site on " + source + ", kept " + strings.TrimSuffix(strings.TrimSuffix(grace.String(), "0s"), "0m") + ", then removed after its backup",
+	}
+}
+
+// Check plans the move; once it is switched, only disabling the source
+// when a run was cut off before it did (its vhost is read there).
+func (s *Step) Check(ctx context.Context, _ reconcile.CheckInput) (reconcile.Change, error) {
+	if s.Absent() {
+		return s.NewChange(reconcile.Delete, "the migration is over; forgotten"), nil
+	}
+	if s.s.Done {
+		src, err := s.s.Hosts.Host(ctx, s.s.Source)
+		if err != nil {
+			return reconcile.Change{}, fmt.Errorf("connect to the source %s: %w", s.s.Source, err)
+		}
+		vhost, err := src.ReadFile(ctx, s.s.Disabled.Vhost.Path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return reconcile.Change{}, fmt.Errorf("read %s on %s: %w", s.s.Disabled.Vhost.Path, s.s.Source, err)
+		}
+		if string(vhost) == string(s.s.Disabled.Vhost.Content) {
+			return s.NewChange(reconcile.None, ""), nil
+		}
+		return s.NewChange(reconcile.Update, fmt.Sprintf("%s is served from %s: disable it on %s (a run was cut off before it did)", s.Site(), s.Server(), s.s.Source)), nil
+	}
+	return s.NewChange(reconcile.Update, fmt.Sprintf("move %s: %s → %s", s.Site(), s.s.From, s.s.To)), nil
+}
+
+// Apply runs the sequence; see the package doc.
+func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) error {
+	if s.Absent() {
+		return nil
+	}
+	src, err := s.s.Hosts.Host(ctx, s.s.Source)
+	if err != nil {
+		return fmt.Errorf("connect to the source %s: %w; the site is still served there, run berth apply again", s.s.Source, err)
+	}
+	now := time.Now
+	if s.s.Now != nil {
+		now = s.s.Now
+	}
+	if m, ok, err := ReadMarker(ctx, src, s.s.SourceSiteDir); err != nil {
+		return fmt.Errorf("read the migration marker on %s: %w", s.s.Source, err)
+	} else if ok && m.Done {
+		// Switched by a run cut off before it disabled the source.
+		if err := s.put(ctx, src, s.s.Disabled); err != nil {
+			return err
+		}
+		return s.tidy(ctx, src)
+	}
+	// The move is wanted until it is switched, or the revision no longer
+	// asks for it: a failed run leaves this marker, and the next one
+	// tries again.
+	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC()}); err != nil {
+		return fmt.Errorf("record the start of the move on %s: %w; nothing was moved, the site is served from %s", s.s.Source, err, s.s.Source)
+	}
+	old, err := s.savedVhost(ctx, src)
+	if err != nil {
+		return fmt.Errorf("keep the vhost of %s on %s: %w; nothing was moved, the site is served from %s", s.Site(), s.s.Source, err, s.s.Source)
+	}
+	if err := s.s.Backup(ctx); err != nil {
+		return s.revert(ctx, src, h, old, fmt.Errorf("back up %s on %s before moving it: %w", s.Site(), s.s.Source, err))
+	}
+	if err := s.copy(ctx); err != nil {
+		return s.revert(ctx, src, h, old, err)
+	}
+	failpoint.Hit("mid-migrate:copied")
+	if err := s.put(ctx, src, s.s.Maintenance); err != nil {
+		return s.revert(ctx, src, h, old, fmt.Errorf("maintenance page on %s: %w", s.s.Source, err))
+	}
+	failpoint.Hit("mid-migrate:maintenance")
+	if err := s.copy(ctx); err != nil {
+		return s.revert(ctx, src, h, old, fmt.Errorf("final copy: %w", err))
+	}
+	if err := s.healthy(ctx); err != nil {
+		return s.revert(ctx, src, h, old, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
+	}
+	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC(), Done: true}); err != nil {
+		return s.revert(ctx, src, h, old, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
+	}
+	failpoint.Hit("mid-migrate:switched")
+	if err := s.put(ctx, src, s.s.Disabled); err != nil {
+		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
+	}
+	return s.tidy(ctx, src)
+}
+
+// tidy removes, once the move is switched, what kept it resumable.
+func (s *Step) tidy(ctx context.Context, src host.Host) error {
+	for _, name := range []string{savedName, MovingName} {
+		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// savedName is the copy of the source's own vhost, in its site
+// directory, kept from before the first maintenance page until the
+// migration is switched or reverted: a run cut off during the
+// maintenance window finds the vhost to put back there.
+const savedName = ".berth-migrate-vhost"
+
+// savedVhost returns the source's own vhost: the kept copy when an
+// earlier run left one, else the vhost, which it keeps first.
+func (s *Step) savedVhost(ctx context.Context, src host.Host) ([]byte, error) {
+	saved := path.Join(s.s.SourceSiteDir, savedName)
+	data, err := src.ReadFile(ctx, saved)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return data, err
+	}
+	if data, err = src.ReadFile(ctx, s.s.Maintenance.Vhost.Path); err != nil {
+		return nil, err
+	}
+	return data, src.WriteFile(ctx, saved, data, host.WriteOptions{Mode: 0o600})
+}
+
+// copy copies the site's files from the source to the target.
+func (s *Step) copy(ctx context.Context) error {
+	c := filesync.NewSync(filesync.SyncSpec{ID: s.ID(), Site: s.Site(), Server: s.Server(), Dir: s.s.TargetFiles,
+		Primary: s.s.Source, PrimaryDir: s.s.SourceFiles, Hosts: s.s.Hosts})
+	if _, err := filesync.Resync(ctx, s.s.Hosts, []*filesync.Sync{c}); err != nil {
+		return fmt.Errorf("copy the files of %s from %s to %s: %w", s.Site(), s.s.Source, s.Server(), err)
+	}
+	return nil
+}
+
+// healthy runs the health check until it passes or HealthWait is over.
+func (s *Step) healthy(ctx context.Context) error {
+	wait := s.s.HealthWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := s.s.Health(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// put writes side's page and vhost on the source, then checks and reloads
+// its web server; a failed check or reload puts the old vhost back.
+func (s *Step) put(ctx context.Context, src host.Host, side Side) error {
+	if err := src.MkdirAll(ctx, side.PageDir, 0o755); err != nil {
+		return err
+	}
+	if err := src.WriteFile(ctx, side.Page.Path, side.Page.Content, host.WriteOptions{Mode: 0o644}); err != nil {
+		return err
+	}
+	old, err := src.ReadFile(ctx, side.Vhost.Path)
+	if err != nil {
+		return err
+	}
+	if err := src.WriteFile(ctx, side.Vhost.Path, side.Vhost.Content, host.WriteOptions{Mode: 0o644}); err != nil {
+		return err
+	}
+	if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
+		if werr := src.WriteFile(ctx, side.Vhost.Path, old, host.WriteOptions{Mode: 0o644}); werr != nil {
+			return errors.Join(err, werr)
+		}
+		return errors.Join(err, reloadService(ctx, src, s.s.SourceHTTP))
+	}
+	return nil
+}
+
+// revert puts the source's own vhost back (always: a run cut off in the
+// maintenance window left the maintenance page there) and removes the
+// target's new vhost and pool, then returns cause, saying so.
+func (s *Step) revert(ctx context.Context, src, target host.Host, oldVhost []byte, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	var problems []string
+	if err := src.WriteFile(ctx, s.s.Maintenance.Vhost.Path, oldVhost, host.WriteOptions{Mode: 0o644}); err != nil {
+		problems = append(problems, fmt.Sprintf("put the vhost back on %s: %v", s.s.Source, err))
+	} else if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
+		problems = append(problems, fmt.Sprintf("reload %s on %s: %v", s.s.SourceHTTP.Name, s.s.Source, err))
+	} else if err := src.Remove(ctx, s.s.Maintenance.Page.Path); err != nil {
+		problems = append(problems, fmt.Sprintf("remove the maintenance page on %s: %v", s.s.Source, err))
+	}
+	if len(problems) == 0 {
+		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName)); err != nil {
+			problems = append(problems, fmt.Sprintf("remove the kept vhost on %s: %v", s.s.Source, err))
+		}
+	}
+	for _, p := range s.s.TargetRemove {
+		if err := target.Remove(ctx, p); err != nil {
+			problems = append(problems, fmt.Sprintf("remove %s on %s: %v", p, s.Server(), err))
+		}
+	}
+	for _, svc := range s.s.TargetServices {
+		if err := reloadService(ctx, target, svc); err != nil {
+			problems = append(problems, fmt.Sprintf("reload %s on %s: %v", svc.Name, s.Server(), err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("migration of %s to %s failed: %w; reverting it failed too: %s", s.Site(), s.Server(), cause, strings.Join(problems, "; "))
+	}
+	return fmt.Errorf("migration of %s to %s failed, reverted (the site is served from %s as before; its new vhost and pool on %s removed): %w",
+		s.Site(), s.Server(), s.s.Source, s.Server(), cause)
+}
+
+// reloadService checks and reloads svc on h: SIGHUP to its PIDFile's
+// process when it has one, else its Reload command.
+func reloadService(ctx context.Context, h host.Host, svc reconcile.Service) error {
+	run := func(argv []string) error {
+		if len(argv) == 0 {
+			return nil
+		}
+		if _, err := h.Run(ctx, argv, host.RunOptions{Dir: svc.Dir}); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		}
+		return nil
+	}
+	if err := run(svc.Test); err != nil {
+		return err
+	}
+	if svc.PIDFile != "" {
+		if data, err := h.ReadFile(ctx, svc.PIDFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
+				return run([]string{"kill", "-HUP", strconv.Itoa(pid)})
+			}
+		}
+	}
+	return run(svc.Reload)
+}
+
+// Undo leaves everything: a failed step reverted itself.
+func (s *Step) Undo(context.Context, host.Host, *reconcile.Change) error { return nil }
+
+func (s *Step) Record() reconcile.Record { return s.NewRecord() }
