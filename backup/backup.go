@@ -310,16 +310,44 @@ type Listed struct {
 // verified against its manifest: one round trip reads every manifest,
 // one more hashes every piece.
 func (b *Backups) List(ctx context.Context, env, site string, store Store) ([]Listed, error) {
+	h, list, err := b.manifests(ctx, env, site, store)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	sums, err := b.sums(ctx, h, store.siteDir(env, site))
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Problem == "" {
+			list[i].Problem = verify(&list[i].Manifest, sums)
+			list[i].Verified = list[i].Problem == ""
+		}
+	}
+	return list, nil
+}
+
+// Manifests returns the finished backups of a site, oldest first, as
+// their manifests say, not verified (Verified false; Problem only for a
+// manifest that cannot be read): one round trip, no piece hashed. The
+// schedule and the pruning need no more, and run often.
+func (b *Backups) Manifests(ctx context.Context, env, site string, store Store) ([]Listed, error) {
+	_, list, err := b.manifests(ctx, env, site, store)
+	return list, err
+}
+
+// manifests reads the manifests of a site's backups in one round trip.
+func (b *Backups) manifests(ctx context.Context, env, site string, store Store) (host.Host, []Listed, error) {
 	h, err := b.Hosts.Host(ctx, store.Server)
 	if err != nil {
-		return nil, fmt.Errorf("connect to backup server %s: %w", store.Server, err)
+		return nil, nil, fmt.Errorf("connect to backup server %s: %w", store.Server, err)
 	}
 	dir := store.siteDir(env, site)
 	var out bytes.Buffer
 	// Each manifest is preceded by its directory's name on a line.
 	script := `cd "$1" 2>/dev/null || exit 0; for d in */; do d=${d%/}; [ -f "$d/manifest.json" ] || continue; printf '\036%s\n' "$d"; cat "$d/manifest.json"; done`
 	if err := runTo(ctx, h, []string{"sh", "-c", script, "berth-backups", dir}, nil, &out); err != nil {
-		return nil, fmt.Errorf("list the backups of %s in %s on %s: %w", site, dir, store.Server, err)
+		return nil, nil, fmt.Errorf("list the backups of %s in %s on %s: %w", site, dir, store.Server, err)
 	}
 	var list []Listed
 	for _, part := range strings.Split(out.String(), "\036")[1:] {
@@ -337,20 +365,7 @@ func (b *Backups) List(ctx context.Context, env, site string, store Store) ([]Li
 		list = append(list, l)
 	}
 	slices.SortFunc(list, func(a, b Listed) int { return strings.Compare(a.ID, b.ID) })
-	if len(list) == 0 {
-		return nil, nil
-	}
-	sums, err := b.sums(ctx, h, dir)
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i].Problem == "" {
-			list[i].Problem = verify(&list[i].Manifest, sums)
-			list[i].Verified = list[i].Problem == ""
-		}
-	}
-	return list, nil
+	return h, list, nil
 }
 
 type fileSum struct {
@@ -506,7 +521,7 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 // other backups (manual, before a restore or a deletion) are never pruned.
 // It returns the IDs removed.
 func (b *Backups) Prune(ctx context.Context, env, site string, store Store, keep int) ([]string, error) {
-	list, err := b.List(ctx, env, site, store)
+	list, err := b.Manifests(ctx, env, site, store)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func (b *Backups) dueSite(ctx context.Context, s Scheduled, revision string, now
 	}
 	did := 0
 	d, store := s.Data, s.Store
-	list, err := b.List(ctx, d.Env, d.Site, store)
+	list, err := b.Manifests(ctx, d.Env, d.Site, store)
 	if err != nil {
 		return 0, err
 	}
