@@ -550,3 +550,39 @@ func (b *Backups) Prune(ctx context.Context, env, site string, store Store, keep
 
 // DefaultDir is where backups go when berth.yaml does not say.
 const DefaultDir = "/var/backups/berth"
+
+// CopyDB replaces the content of the database to with a dump of from,
+// streamed from one server to the other through berth (nothing is written
+// to a disk on the way): a migration's move of a site's database. from
+// is only read. Both must be of one engine (MariaDB and MySQL count as
+// one; a SQLite file only goes to a SQLite file).
+func (b *Backups) CopyDB(ctx context.Context, from, to *SiteDB) error {
+	engine := func(db *SiteDB) string { return strings.Replace(dbTypeOf(db), "mysql", "mariadb", 1) }
+	if engine(from) != engine(to) {
+		return fmt.Errorf("the database of %s is %s and the target's %s: berth cannot convert a database between engines; keep the engine, or move the data by hand", from.Server, from.Type, to.Type)
+	}
+	src, err := b.Hosts.Host(ctx, from.Server)
+	if err != nil {
+		return err
+	}
+	dst, err := b.Hosts.Host(ctx, to.Server)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	dumped := make(chan error, 1)
+	go func() {
+		err := from.dump(ctx, src, pw)
+		pw.CloseWithError(err)
+		dumped <- err
+	}()
+	err = to.load(ctx, dst, pr)
+	pr.CloseWithError(errors.New("the load stopped reading"))
+	if derr := <-dumped; derr != nil {
+		return fmt.Errorf("dump %s on %s: %w", cmp.Or(from.Name, from.Path), from.Server, derr)
+	}
+	if err != nil {
+		return fmt.Errorf("load it into %s on %s: %w", cmp.Or(to.Name, to.Path), to.Server, err)
+	}
+	return nil
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/kind/database"
+	"github.com/berthhq/berth/kind/install"
 	"github.com/berthhq/berth/kind/lb"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
@@ -36,6 +38,10 @@ type move struct {
 	others []string
 	marker migrate.Marker
 	done   bool // the marker says it is done
+	// db is the site's database the inventory holds elsewhere than the
+	// revision places it (another db server, or the SQLite file of the
+	// source): it is copied in the maintenance window. nil: it stays.
+	db *backup.SiteDB
 }
 
 // findMoves recognises the sites of res that move to another web
@@ -103,13 +109,74 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		case err != nil:
 			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
 		}
-		if db := site.DB; db != nil && db.Type == "sqlite" {
-			return fail(fmt.Errorf("its SQLite database lives on the web server, and berth does not move databases yet: " +
-				"keep the site on its server, or move it with berth backup and berth restore"))
+		if mv.db, err = sourceDB(res, site, recs, base); err != nil {
+			return fail(err)
 		}
 		moves = append(moves, mv)
 	}
 	return moves, nil
+}
+
+// sourceDB returns the database of a moving site that the inventory
+// (recs) holds where the revision no longer places it — on another db
+// server, under another name, or the SQLite file on the web server the
+// site leaves — nil when it stays where it is. A database changing engine
+// is refused: a dump of one does not load into the other.
+func sourceDB(res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Record, base string) (*backup.SiteDB, error) {
+	if site.DB == nil {
+		return nil, nil
+	}
+	target := site.DB.Server
+	if site.DB.Type == "sqlite" {
+		target = site.Servers[0]
+	}
+	var found *backup.SiteDB
+	for _, rec := range recs {
+		if rec.Site != site.Domain || rec.ID == DatabaseID(site.Domain, site.DB.Name, target) {
+			continue
+		}
+		var db backup.SiteDB
+		switch rec.Kind {
+		case database.KindSQLite:
+			db = backup.SiteDB{Type: "sqlite", Server: rec.Server, Name: database.NameOfID(rec.ID), Path: rec.Path}
+		case database.KindMySQL, database.KindPostgres:
+			srv, ok := serverOf(res, rec.Server, base)
+			if !ok || srv.DB == nil {
+				return nil, fmt.Errorf("its database %s is on server %s, which no longer declares its db service, so berth cannot copy it: "+
+					"declare the server's db service again until the move is done", database.NameOfID(rec.ID), rec.Server)
+			}
+			db = backup.SiteDB{Type: srv.DB.Type, Server: rec.Server, Name: database.NameOfID(rec.ID), Admin: database.NewAdmin(*srv.DB)}
+		default:
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("the inventory holds two earlier databases of it (%s on %s, %s on %s): berth copies one; "+
+				"remove the other's inventory record after backing it up", cmp.Or(found.Name, found.Path), found.Server, cmp.Or(db.Name, db.Path), db.Server)
+		}
+		found = &db
+	}
+	if found == nil {
+		return nil, nil
+	}
+	engine := func(t string) string { return strings.Replace(t, "mysql", "mariadb", 1) }
+	if engine(found.Type) != engine(site.DB.Type) {
+		return nil, fmt.Errorf("its database moves from %s on %s to %s on %s: berth cannot convert a database between engines; "+
+			"keep the engine, or move the data by hand (berth backup, then a load of your own)", found.Type, found.Server, site.DB.Type, target)
+	}
+	return found, nil
+}
+
+// moving returns the domains of the sites whose move is not switched
+// yet: their target is not installed, its data is moved there (with the
+// install's marker).
+func moving(res *spec.Resolved, moves []move) map[string]bool {
+	out := map[string]bool{}
+	for _, mv := range moves {
+		if !mv.done {
+			out[res.Sites[mv.site].Domain] = true
+		}
+	}
+	return out
 }
 
 // serverOf returns the server called name in res, its paths under base
@@ -136,7 +203,7 @@ func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
 	for _, mv := range moves {
 		site := &out.Sites[mv.site]
 		srv, _ := serverOf(res, mv.source, "")
-		if mv.done || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
+		if mv.done || mv.db != nil || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
 			continue
 		}
 		db := *site.DB
@@ -152,15 +219,18 @@ func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
 // (reconcile.Migration: the source's records kept until the grace period
 // is over, now's clock) and, until then, its step (kind/migrate) on the
 // target. recs is the inventory.
-func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
+func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updates map[string]*install.Update, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
 	for _, mv := range moves {
 		site := &res.Sites[mv.site]
-		m, step, err := migration(res, site, mv, base, revision, hosts, b, now)
+		m, step, err := migration(res, site, mv, updates[site.Domain], base, revision, hosts, b, now)
 		if err != nil {
 			return fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
 		}
 		if !m.Retire {
 			m.Hold = append([]string{mv.source}, mv.others...)
+			if mv.db != nil && !slices.Contains(m.Hold, mv.db.Server) {
+				m.Hold = append(m.Hold, mv.db.Server) // its database there
+			}
 			// What no site owns on the source (its platform's release,
 			// the shared directories) serves the site there until the
 			// switch, and holds its disabled copy after.
@@ -207,12 +277,36 @@ func platformOn(res *spec.Resolved, server string) string {
 
 // migration builds the migration of site from source to its first web
 // server, and its step (nil once the grace period is over).
-func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
+func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *install.Update, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
 	source, target := mv.source, site.Servers[0]
 	srcSrv, _ := serverOf(res, source, base)
 	tgtSrv, _ := serverOf(res, target, base)
-	from := strings.TrimSuffix(source+"/"+platformOn(res, source), "/")
-	m := reconcile.Migration{Site: site.Domain, From: from, To: target + "/" + site.Platform, Steps: migrate.Steps(source, target, MigrationGrace), State: "planned"}
+	from, to := strings.TrimSuffix(source+"/"+platformOn(res, source), "/"), target+"/"+site.Platform
+	plan := migrate.Plan{Source: source, Target: target, Grace: MigrationGrace}
+	if db := mv.db; db != nil {
+		if db.Type == "sqlite" {
+			plan.DB = fmt.Sprintf("SQLite %s on %s → %s", db.Path, db.Server, target)
+		} else {
+			plan.DB = fmt.Sprintf("%s on %s → %s on %s", db.Name, db.Server, site.DB.Name, site.DB.Server)
+			from, to = from+", "+db.Server, to+", "+site.DB.Server
+		}
+	}
+	var runUpdate func(ctx context.Context) error
+	if update != nil {
+		plan.Update = update.Shown()
+		runUpdate = func(ctx context.Context) error {
+			h, err := hosts.Host(ctx, target)
+			if err != nil {
+				return err
+			}
+			if current, err := update.Current(ctx, h); err != nil || current {
+				return err // the source's data was updated to this build
+			}
+			_, err = update.Run(ctx, h)
+			return err
+		}
+	}
+	m := reconcile.Migration{Site: site.Domain, From: from, To: to, Steps: migrate.Steps(plan), State: "planned"}
 
 	srcPaths := render.Paths(site, &srcSrv)
 	marker, done := mv.marker, mv.done
@@ -275,6 +369,14 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revis
 		return m, nil, err
 	}
 	data.Web, data.SiteDir = source, srcPaths.SiteDir
+	var copyDB func(ctx context.Context) error
+	deps := []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)}
+	if src, dst := mv.db, data.DB; src != nil && dst != nil {
+		data.DB = src // the backup on the source holds the database the site leaves
+		copyDB = func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) }
+		deps = append(deps, DatabaseID(site.Domain, site.DB.Name, dst.Server))
+	}
+	run, private := render.SiteOwners(site, tgtSrv.HTTP)
 	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, source), base)
 	if err != nil {
 		return m, nil, err
@@ -288,11 +390,11 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revis
 			return err
 		},
 		Maintenance: maint, Disabled: off, SourceHTTP: srcHTTP, TargetRemove: remove, TargetServices: tgtServices,
+		CopyDB: copyDB, Update: runUpdate, Carry: []string{install.InstallMarker, install.UpdateMarker}, TargetSiteDir: tgtPaths.SiteDir, CarryOwner: run, CarryGroup: private,
 		Health: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 		},
-		Done: done, Now: now,
-		Deps: []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)},
+		Done: done, Now: now, Deps: deps,
 	})
 	return m, step, nil
 }

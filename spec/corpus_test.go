@@ -154,6 +154,8 @@ build:
   - @@Platform.build[]@@
 install:
   - @@Platform.install[]@@
+update:
+  - @@Platform.update[]@@
 cron:
   @@Platform.cron{}@@: { schedule: hourly, command: [php, cron.php] }
 docroot: @@Platform.docroot@@
@@ -323,6 +325,7 @@ var corpusBenign = map[string]string{
 	"Source.dir":                      "/srv/www/app",
 	"Platform.build[]":                "composer install",
 	"Platform.install[]":              "php",
+	"Platform.update[]":               "php",
 	"Platform.docroot":                "public",
 	"Platform.php":                    "8.2",
 	"Platform.servers[]":              "web1",

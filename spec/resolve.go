@@ -266,6 +266,9 @@ type ResolvedPlatform struct {
 	// Install is the platform's own install command (argv), nil for the
 	// type's default.
 	Install []string `json:"install,omitempty"`
+	// Update is the platform's own update step (argv), nil for the
+	// type's default.
+	Update []string `json:"update,omitempty"`
 	// Cron are the scheduled commands every site of the platform gets.
 	Cron map[string]*Cron `json:"cron,omitempty"`
 	// KeepBuilds is how many builds stay on each server, the live one
@@ -518,6 +521,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Source:     p.Source,
 			Build:      slices.Clone(p.Build),
 			Install:    slices.Clone(p.Install),
+			Update:     slices.Clone(p.Update),
 			Cron:       maps.Clone(p.Cron),
 			KeepBuilds: cmp.Or(p.KeepBuilds, DefaultKeepBuilds),
 			Docroot:    p.Docroot,

@@ -373,6 +373,9 @@ func (c *checker) platform(p *Platform, envs []string) {
 	if len(p.Install) > 0 && p.Type == "static" {
 		c.at(m, "install", subject, "a static platform has nothing to install; remove install or change type")
 	}
+	if len(p.Update) > 0 && p.Type == "static" {
+		c.at(m, "update", subject, "a static platform has no data to update; remove update or change type")
+	}
 	if p.PHP != "" && p.Type == "static" {
 		c.at(m, "php", subject, "a static platform runs no PHP; remove php or change type")
 	}
