@@ -52,7 +52,7 @@ type Input struct {
 // Prepare resolves the code of the git platforms of in and builds the
 // complete desired state of the revision — every site's files and
 // directories, the platforms' releases, databases and settings files,
-// installs and update steps, the DNS zones (zones.go), the certificates of the sites with tls.acme and
+// installs, update steps and clones, the DNS zones (zones.go), the certificates of the sites with tls.acme and
 // their installed chains and keys (certs.go), and the backup that precedes a removed site's deletion — and
 // the engine that plans and applies it over in.Store's inventory, its
 // progress reported to hook (nil: none).
@@ -88,6 +88,13 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
 	addInstalls(d, res, in.StateDir, in.Store, moving(res, moves))
 	updates := addUpdates(d, res, in.StateDir, in.Revision, backups, moving(res, moves)) // update.go
+	now := in.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := addClones(d, res, in.StateDir, in.Revision, in.Repo, backups, moving(res, moves), now); err != nil { // clone.go
+		return nil, nil, err
+	}
 	if err := addZones(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
@@ -98,10 +105,6 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 		return nil, nil, err
 	}
 	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)
-	now := in.Now
-	if now == nil {
-		now = time.Now
-	}
 	if err := addMigrations(d, res, moves, updates, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
 		return nil, nil, err
 	}

@@ -390,7 +390,7 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 			return err
 		},
 		Maintenance: maint, Disabled: off, SourceHTTP: srcHTTP, TargetRemove: remove, TargetServices: tgtServices,
-		CopyDB: copyDB, Update: runUpdate, Carry: []string{install.InstallMarker, install.UpdateMarker}, TargetSiteDir: tgtPaths.SiteDir, CarryOwner: run, CarryGroup: private,
+		CopyDB: copyDB, Update: runUpdate, Carry: []string{install.InstallMarker, install.UpdateMarker, migrate.ClonedMarker}, TargetSiteDir: tgtPaths.SiteDir, CarryOwner: run, CarryGroup: private,
 		Health: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 		},

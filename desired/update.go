@@ -80,7 +80,7 @@ func addUpdates(d *reconcile.Desired, res *spec.Resolved, base, revision string,
 		default:
 			continue
 		}
-		if len(pl.Install) > 0 || pl.Type == "wordpress" {
+		if (len(pl.Install) > 0 || pl.Type == "wordpress") && site.Clone == nil {
 			s.Installed = path.Join(paths.SiteDir, install.InstallMarker)
 		}
 		s.Deps = []string{rel.ID()}

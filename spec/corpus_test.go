@@ -255,8 +255,18 @@ address: 192.0.2.54
 services:
   dns: { type: bind }
 `,
+	"sites/b.yaml": `kind: Site
+name: b.example.com
+platform: app
+clone_from: @@Site.clone_from@@
+from_env: @@Site.from_env@@
+sanitize:
+  sql: @@Sanitize.sql@@
+  check_tables: true
+`,
 	"code/app/index.php": "<?php\n",
 	"brand/logo.png":     "\x89PNG\r\n",
+	"sanitize/app.sql":   "UPDATE users SET mail = CONCAT('user', uid, '@example.invalid');\n",
 }
 
 // corpusBenign is the valid value of each placeholder.
@@ -386,6 +396,9 @@ var corpusBenign = map[string]string{
 	"ClientColors.background":         "#ffffff",
 	"Client.support":                  "support@acme.example",
 	"Site.client":                     "acme-corp",
+	"Site.clone_from":                 "a.example.com",
+	"Site.from_env":                   "production",
+	"Sanitize.sql":                    "sanitize/app.sql",
 	"PlatformFiles.mode":              "sync",
 	"PlatformFiles.path":              "/srv/shared",
 	"PlatformFiles.primary":           "web1",

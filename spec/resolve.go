@@ -315,6 +315,9 @@ type ResolvedSite struct {
 	LB *ResolvedSiteLB `json:"lb,omitempty"`
 	// Health is how the site is checked on each web server (see lb.go).
 	Health Health `json:"health"`
+	// Clone says where a site with clone_from takes its data from
+	// (clone.go); nil for another.
+	Clone *ResolvedClone `json:"clone,omitempty"`
 	// Files is its platform's Files: how the site's files directory is
 	// shared by its servers; nil: each server keeps its own.
 	Files *ResolvedFiles `json:"files,omitempty"`
@@ -476,7 +479,11 @@ var ErrUnknownEnvironment = errors.New("unknown environment")
 // Resolve returns the desired state of environment env. The repo must have
 // loaded without problems. Resolve is pure and deterministic: the same repo
 // and env give the same value, with every list sorted by name.
-func Resolve(r *Repo, env string) (*Resolved, error) {
+func Resolve(r *Repo, env string) (*Resolved, error) { return r.resolve(env, true) }
+
+// resolve is Resolve; clones: also resolve where the clones' data comes
+// from (the source environment of a clone is resolved without).
+func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 	if r.Config == nil || r.Config.Environments == nil {
 		return nil, fmt.Errorf("resolve %q: the repo has no environments; load it with spec.Load first", env)
 	}
@@ -661,6 +668,11 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		}
 		if s := r.sites[rs.Name]; s == nil || s.DNS == nil {
 			rs.DNS = nil
+		}
+	}
+	if clones {
+		if err := r.resolveClones(out, r.sites); err != nil { // clone.go
+			return nil, err
 		}
 	}
 	return out, nil

@@ -222,6 +222,7 @@ type Platform struct {
 	LB           string           `yaml:"lb" json:"lb,omitempty" doc:"The server (with an lb service) that load-balances the platform's sites over its servers; their DNS records then point at it." rule:"name"`
 	Files        *PlatformFiles   `yaml:"files" json:"files,omitempty" doc:"How the files directory (uploads) of each site is shared by the platform's servers: a shared path mounted on every server, or synced by berth from a primary server (see files.go). Default: each server keeps its own."`
 	Environments []string         `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
+	Sanitize     *Sanitize        `yaml:"sanitize" json:"sanitize,omitempty" doc:"The sanitize step every clone of the platform's sites gets (a site's own sanitize replaces it)."`
 	Isolation    *bool            `yaml:"isolation" json:"isolation,omitempty" doc:"Run each site's PHP-FPM pool as its own Unix user, with its files owned by it and open_basedir limited to its own directories (default true). false runs the sites as the web server's user, for code that cannot run so."`
 }
 
@@ -244,16 +245,19 @@ type PlatformOverride struct {
 // Site is a web site: a domain on a platform, with its database, DNS and TLS.
 type Site struct {
 	Meta            `yaml:"-" json:"-"`
-	Kind            string   `yaml:"kind" berth:"required,enum=Site" json:"-"`
-	Name            string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode." rule:"domain"`
-	Platform        string   `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on." rule:"name"`
-	Aliases         []string `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site." rule:"domain-alias"`
-	RedirectAliases bool     `yaml:"redirect_aliases" json:"redirect_aliases,omitempty" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
-	DB              *SiteDB  `yaml:"db" json:"db,omitempty" doc:"The site's database."`
-	DNS             *SiteDNS `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
-	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
-	Health          *Health  `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
-	Client          string   `yaml:"client" json:"client,omitempty" doc:"The client the site belongs to (berth.yaml clients): its viewer tokens see the site on the client's dashboard." rule:"name"`
+	Kind            string    `yaml:"kind" berth:"required,enum=Site" json:"-"`
+	Name            string    `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode." rule:"domain"`
+	Platform        string    `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on." rule:"name"`
+	Aliases         []string  `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site." rule:"domain-alias"`
+	RedirectAliases bool      `yaml:"redirect_aliases" json:"redirect_aliases,omitempty" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
+	DB              *SiteDB   `yaml:"db" json:"db,omitempty" doc:"The site's database."`
+	DNS             *SiteDNS  `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
+	Environments    []string  `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
+	Health          *Health   `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
+	Client          string    `yaml:"client" json:"client,omitempty" doc:"The client the site belongs to (berth.yaml clients): its viewer tokens see the site on the client's dashboard." rule:"name"`
+	CloneFrom       string    `yaml:"clone_from" json:"clone_from,omitempty" doc:"Create the site from a fresh backup of this site (its name in the repo, in from_env) instead of a fresh install: its database and files are copied once, then the sanitize step runs against the copy before it is served. The source is only read. Remove the site's .berth-cloned marker to clone again." rule:"domain"`
+	FromEnv         string    `yaml:"from_env" json:"from_env,omitempty" doc:"The environment of clone_from's site (default: this one)." rule:"environment"`
+	Sanitize        *Sanitize `yaml:"sanitize" json:"sanitize,omitempty" doc:"The sanitize step of a clone, over its platform's."`
 	SiteSettings    `yaml:",inline"`
 
 	// Domain and ASCIIAliases are Name and Aliases in ASCII (punycode),

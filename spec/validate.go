@@ -373,6 +373,7 @@ func (c *checker) platform(p *Platform, envs []string) {
 	if len(p.Install) > 0 && p.Type == "static" {
 		c.at(m, "install", subject, "a static platform has nothing to install; remove install or change type")
 	}
+	c.sanitize(m, "sanitize", subject, p.Sanitize)
 	if len(p.Update) > 0 && p.Type == "static" {
 		c.at(m, "update", subject, "a static platform has no data to update; remove update or change type")
 	}
@@ -491,6 +492,7 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 		}
 	}
 	c.siteClient(s)
+	c.siteClone(s, envs)
 	c.envRefs(m, subject, s.Environments, envs)
 	c.sameEnvs(s, envs, "db.server", s.DB != nil, func() string { return s.DB.Server })
 	c.sameEnvs(s, envs, "dns.server", s.DNS != nil, func() string { return s.DNS.Server })

@@ -26,14 +26,27 @@ type moveFixture struct {
 	nodes []*testenv.NetNginx
 	roots []string // web roots of web1, web2
 	base  string   // the repo, state and backups directories' parent
+	// dbs are the MariaDBs of db1, db2... (newMoveFixtureDB).
+	dbs []*testenv.MariaDBServer
+	// siteSays is what the site answers on web1 before the move (loop).
+	siteSays string
 }
 
 func newMoveFixture(t *testing.T) *moveFixture {
 	t.Helper()
-	hosts := testenv.Hosts(t, 2)
+	return newMoveFixtureDB(t, 0)
+}
+
+// newMoveFixtureDB is newMoveFixture with dbs database servers besides:
+// db1, db2... are namespace hosts of their own, each with sshd and a
+// MariaDB on its address, and PHP-FPM runs in each web server's
+// namespace, so that PHP reaches them from the web server's address.
+func newMoveFixtureDB(t *testing.T, dbs int) *moveFixture {
+	t.Helper()
+	hosts := testenv.Hosts(t, 2+dbs)
 	base := t.TempDir()
 	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state")}
-	m := &moveFixture{webFixture: f, base: base}
+	m := &moveFixture{webFixture: f, base: base, siteSays: "app1 says: uploaded on web1"}
 	var known bytes.Buffer
 	for _, h := range hosts {
 		data, err := os.ReadFile(h.SSH.KnownHostsFile)
@@ -48,9 +61,25 @@ func newMoveFixture(t *testing.T) *moveFixture {
 		t.Fatal(err)
 	}
 	f.flags = append(f.flags, "--known-hosts", kh)
-	for i, h := range hosts {
+	for i, h := range hosts[2:] {
+		my := testenv.MariaDBOn(t, h)
+		m.dbs = append(m.dbs, my)
+		f.write(fmt.Sprintf("servers/db%d.yaml", i+1), fmt.Sprintf(`kind: Server
+name: db%d
+address: %s
+ssh: { user: %s, sudo: true }
+services:
+  db: { type: mariadb, socket: %s, port: %d }
+`, i+1, h.IP, h.SSH.User, my.Socket, my.Port))
+	}
+	for i, h := range hosts[:2] {
 		n := testenv.NginxOn(t, h)
-		php := testenv.PHPFPM(t)
+		var php *testenv.PHPFPMServer
+		if dbs > 0 {
+			php = testenv.PHPFPMOn(t, h)
+		} else {
+			php = testenv.PHPFPM(t)
+		}
 		pools, run := filepath.Join(php.Dir, "pool.d"), filepath.Join(php.Dir, "sockets")
 		for _, d := range []string{pools, run} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
@@ -153,7 +182,7 @@ func (m *moveFixture) loop(i int) (stop func() []string) {
 			}
 			code, h, body := m.get(i)
 			switch {
-			case code == 200 && strings.Contains(body, "app1 says: uploaded on web1"):
+			case code == 200 && strings.Contains(body, m.siteSays):
 				kinds["site"]++
 			case code == 503 && strings.Contains(body, "is under maintenance") && h.Get("Retry-After") != "":
 				kinds["maintenance"]++
@@ -303,4 +332,94 @@ func TestMigrateSiteCrash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMigrateSiteWithDatabase: a site on web1 + db1, build 1 of its app,
+// moves to web2 + db2 with build 2, whose update step changes the schema
+// (build 2 answers 500 without it). The plan shows one migration with the
+// database copy and the update step; while it runs web1 answers only
+// with the site or its maintenance or disabled page; after it web2
+// serves build 2 with every row written on db1, the update step ran
+// once, and db1 keeps its database until the grace period is over, when
+// it is removed after its backup.
+func TestMigrateSiteWithDatabase(t *testing.T) {
+	m := newMoveFixtureDB(t, 2)
+	code := func(dir string) {
+		for _, name := range []string{"index.php", "update.php"} {
+			if data, err := os.ReadFile(filepath.Join("testdata/moveapp", dir, name)); err == nil {
+				m.write("code"+strings.TrimPrefix(dir, "v")+"/"+name, string(data))
+			}
+		}
+	}
+	code("v1")
+	code("v2")
+	m.write("platforms/app2.yaml", "kind: Platform\nname: app2\ntype: php\nisolation: false\nsource: { path: code2 }\nservers: [web2]\nupdate: [php, update.php]\n")
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
+	m.mustApply()
+	m.siteSays = "v1 rows="
+	for range 5 {
+		m.answers(1, 200, "v1 rows=")
+	}
+	db1, db2 := m.dbs[0], m.dbs[1]
+	rows := func(db *testenv.MariaDBServer, query string) string {
+		t.Helper()
+		return strings.TrimSpace(db.SQL(t, query))
+	}
+
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app2\ndb: { server: db2 }\n")
+	code0, out, errOut := m.berth("plan")
+	if code0 != 2 || !strings.Contains(out, "» a.example.com: web1/app, db1 → web2/app2, db2  (planned)") ||
+		!strings.Contains(out, "fresh dump of the database, loaded on the target: a_example_com on db1 → a_example_com on db2") ||
+		!strings.Contains(out, "update step on web2: php update.php") {
+		t.Fatalf("plan: exit %d, want the migration with its database and update steps\n%s\n%s", code0, out, errOut)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "- site/a.example.com/") {
+			t.Errorf("the plan deletes the source: %s", l)
+		}
+	}
+
+	stop := m.loop(1)
+	t.Logf("apply:\n%s", m.mustApply())
+	for _, a := range stop() {
+		t.Errorf("during the move web1 answered %s", a)
+	}
+	// Every row written on db1 is on db2, the update step ran once, and
+	// web2 serves build 2.
+	n1 := rows(db1, "SELECT COUNT(*) FROM a_example_com.visits")
+	sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n1
+	if got, want := rows(db2, sum), rows(db1, sum); got != want || n1 == "0" {
+		t.Errorf("db2 holds %q of db1's %s rows, want %q", got, n1, want)
+	}
+	m.answers(2, 200, "updates=1")
+	m.answers(1, 503, "is disabled")
+	if got := rows(db2, "SELECT COUNT(*) FROM a_example_com.updates"); got != "1" {
+		t.Errorf("the update step ran %s times on db2's data, want once", got)
+	}
+	if got := rows(db1, "SHOW TABLES FROM a_example_com"); got != "visits" {
+		t.Errorf("db1 after the move holds tables %q, want its own visits only (kept, untouched)", got)
+	}
+	if code, out, errOut := m.berth("plan"); code != 0 || !strings.Contains(out, "(done ") {
+		t.Errorf("plan after the move: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := rows(db2, "SELECT COUNT(*) FROM a_example_com.updates"); got != "1" {
+		t.Errorf("the update step ran again: %s", got)
+	}
+
+	// The grace period is over: db1's database is backed up, then dropped.
+	migrationClock = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	t.Cleanup(func() { migrationClock = nil })
+	code0, out, errOut = m.berth("plan")
+	if code0 != 2 || !strings.Contains(out, "- site/a.example.com/db:a_example_com@db1") {
+		t.Errorf("plan after the grace period: exit %d\n%s\n%s", code0, out, errOut)
+	}
+	t.Logf("apply after the grace period:\n%s", m.mustApply())
+	if got := rows(db1, "SHOW DATABASES LIKE 'a_example_com'"); got != "" {
+		t.Errorf("db1 still holds the database after the grace period")
+	}
+	dumps, _ := filepath.Glob(filepath.Join(m.base, "backups", "production", "a.example.com", "*", "db.sql*"))
+	if len(dumps) == 0 {
+		t.Errorf("no backup of the database in %s", filepath.Join(m.base, "backups"))
+	}
+	m.answers(2, 200, "v2 rows=")
 }
