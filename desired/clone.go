@@ -40,7 +40,9 @@ func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, 
 		if cl == nil || len(site.Servers) == 0 || moving[site.Domain] {
 			continue // a moving clone's marker moves with it
 		}
-		fail := func(err error) error { return fmt.Errorf("site %s: clone from %s/%s: %w", site.Name, cl.Env, cl.Site, err) }
+		fail := func(err error) error {
+			return fmt.Errorf("site %s: clone from %s/%s: %w", site.Name, cl.Env, cl.Site, err)
+		}
 		src := &spec.Resolved{Environment: cl.Env, Servers: cl.Servers, Sites: []spec.ResolvedSite{*cl.Source}, Backups: res.Backups}
 		srcData, _, err := SiteDataOf(src, cl.Source.Name, base)
 		if err != nil {
