@@ -95,25 +95,16 @@ func (c *Clone) Apply(ctx context.Context, h host.Host, ch *reconcile.Change) er
 	default:
 		return nil
 	}
-	if err := c.s.Copy(ctx); err != nil {
-		return fmt.Errorf("clone %s from %s: %w; the next run tries again", c.Site(), c.s.From, err)
-	}
-	if c.s.FilesDir != "" && c.s.Owner != "" {
-		own := c.s.Owner
-		if c.s.Group != "" {
-			own += ":" + c.s.Group
-		}
-		if _, err := h.Run(ctx, []string{"sh", "-c", `[ ! -e "$2" ] || chown -R -- "$1" "$2"`, "berth-clone", own, c.s.FilesDir}, host.RunOptions{}); err != nil {
-			return fmt.Errorf("give the files of clone %s to %s: %w", c.Site(), own, host.WithStderr(err))
-		}
-	}
-	if err := c.sanitize(ctx); err != nil {
+	if err := c.copy(ctx, h); err != nil {
+		// Whatever reached the clone's database is not sanitized: it
+		// goes, whichever step failed.
 		if c.s.Empty != nil {
 			if eerr := c.s.Empty(context.WithoutCancel(ctx)); eerr != nil {
 				return fmt.Errorf("%w; emptying its database failed too, so it may hold unsanitized data: %v; do not serve it, empty it by hand", err, eerr)
 			}
+			return fmt.Errorf("%w; its database was emptied again, so nothing unsanitized is served; the next run clones again", err)
 		}
-		return fmt.Errorf("%w; its database was emptied again, so nothing unsanitized is served; the next run clones again", err)
+		return fmt.Errorf("%w; the next run clones again", err)
 	}
 	now := time.Now
 	if c.s.Now != nil {
@@ -124,6 +115,24 @@ func (c *Clone) Apply(ctx context.Context, h host.Host, ch *reconcile.Change) er
 		return fmt.Errorf("the clone of %s is done but its marker %s could not be written (the next run clones again): %w", c.Site(), c.Path(), err)
 	}
 	return nil
+}
+
+// copy restores the source's fresh backup, gives the files to the
+// site's user, and sanitizes.
+func (c *Clone) copy(ctx context.Context, h host.Host) error {
+	if err := c.s.Copy(ctx); err != nil {
+		return fmt.Errorf("clone %s from %s: %w", c.Site(), c.s.From, err)
+	}
+	if c.s.FilesDir != "" && c.s.Owner != "" {
+		own := c.s.Owner
+		if c.s.Group != "" {
+			own += ":" + c.s.Group
+		}
+		if _, err := h.Run(ctx, []string{"sh", "-c", `[ ! -e "$2" ] || chown -R -- "$1" "$2"`, "berth-clone", own, c.s.FilesDir}, host.RunOptions{}); err != nil {
+			return fmt.Errorf("give the files of clone %s to %s: %w", c.Site(), own, host.WithStderr(err))
+		}
+	}
+	return c.sanitize(ctx)
 }
 
 // sanitize runs the sanitize step, then checks that it mentions every
