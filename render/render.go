@@ -244,6 +244,16 @@ type input struct {
 
 func disabled(site *spec.ResolvedSite) bool { return site.State == "disabled" }
 
+// renamed returns the names the site answers over plain HTTP with a 301
+// to its main name (spec.ResolvedSite.RedirectNames: a renamed site's old
+// name); none while it is disabled.
+func renamed(site *spec.ResolvedSite) []string {
+	if disabled(site) {
+		return nil
+	}
+	return site.RedirectNames
+}
+
 func htpasswd(users []string) []byte {
 	return []byte(strings.Join(users, "\n") + "\n")
 }
@@ -283,6 +293,9 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 	}
 	for i, a := range site.Aliases {
 		errs = append(errs, rule(fmt.Sprintf("aliases[%d]", i), spec.RuleHostnameAlias, a))
+	}
+	for _, n := range site.RedirectNames {
+		errs = append(errs, rule("renamed_from", spec.RuleHostname, n))
 	}
 	if site.TLS.ACME {
 		errs = append(errs, rule("http.tls_listen", spec.RuleListen, h.TLSListen), rule("http.cert_dir", spec.RuleAbsPath, h.CertDir))

@@ -290,9 +290,17 @@ type ResolvedSite struct {
 	Domain          string   `json:"domain"`      // ASCII main domain, environment suffix applied
 	Aliases         []string `json:"aliases,omitempty"`
 	RedirectAliases bool     `json:"redirect_aliases,omitempty"`
-	Platform        string   `json:"platform"`
-	Type            string   `json:"type"`
-	Client          string   `json:"client,omitempty"` // berth.yaml's client the site belongs to
+	// RenamedFrom is the site's former name (ASCII, environment suffix
+	// applied): its data is migrated from it (package desired), and the
+	// name redirects to Domain (RedirectNames).
+	RenamedFrom string `json:"renamed_from,omitempty"`
+	// RedirectNames are names answered over plain HTTP with a 301 to
+	// Domain: the former name; desired leaves it out while the rename's
+	// migration runs and keeps the old name's own vhost.
+	RedirectNames []string `json:"redirect_names,omitempty"`
+	Platform      string   `json:"platform"`
+	Type          string   `json:"type"`
+	Client        string   `json:"client,omitempty"` // berth.yaml's client the site belongs to
 	// Brand is that client's name, support contact and colour, which the
 	// site's own pages (disabled) carry.
 	Brand   *ResolvedBrand `json:"brand,omitempty"`
@@ -599,6 +607,10 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 		}
 		for _, a := range s.ASCIIAliases {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
+		}
+		if s.ASCIIRenamedFrom != "" {
+			rs.RenamedFrom = s.ASCIIRenamedFrom + e.DomainSuffix
+			rs.RedirectNames = []string{rs.RenamedFrom}
 		}
 		if p.Type != "static" {
 			rs.Isolated = isolation[p.Name]

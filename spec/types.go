@@ -255,6 +255,7 @@ type Site struct {
 	Environments    []string  `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
 	Health          *Health   `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
 	Client          string    `yaml:"client" json:"client,omitempty" doc:"The client the site belongs to (berth.yaml clients): its viewer tokens see the site on the client's dashboard." rule:"name"`
+	RenamedFrom     string    `yaml:"renamed_from" json:"renamed_from,omitempty" doc:"The site's former name: the site is migrated from it to its new name (database, files, settings, vhost) like a move, and the old name answers with a 301 redirect to the new one (over plain HTTP; add it to the zone's names as the site's records do)." rule:"domain"`
 	CloneFrom       string    `yaml:"clone_from" json:"clone_from,omitempty" doc:"Create the site from a fresh backup of this site (its name in the repo, in from_env) instead of a fresh install: its database and files are copied once, then the sanitize step runs against the copy before it is served. The source is only read. Remove the site's .berth-cloned marker to clone again." rule:"domain"`
 	FromEnv         string    `yaml:"from_env" json:"from_env,omitempty" doc:"The environment of clone_from's site (default: this one)." rule:"environment"`
 	Sanitize        *Sanitize `yaml:"sanitize" json:"sanitize,omitempty" doc:"The sanitize step of a clone, over its platform's."`
@@ -264,6 +265,8 @@ type Site struct {
 	// filled in by Load.
 	Domain       string   `yaml:"-" json:"-"`
 	ASCIIAliases []string `yaml:"-" json:"-"`
+	// ASCIIRenamedFrom is RenamedFrom in ASCII, filled in by Load.
+	ASCIIRenamedFrom string `yaml:"-" json:"-"`
 }
 
 // SiteDB places a site's database.

@@ -461,6 +461,17 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 	if s.RedirectAliases && len(s.Aliases) == 0 {
 		c.at(m, "redirect_aliases", subject, "redirect_aliases is set but the site has no aliases")
 	}
+	s.ASCIIRenamedFrom = ""
+	if s.RenamedFrom != "" {
+		if ascii, err := ASCIIDomain(s.RenamedFrom, false); err == nil {
+			if ascii == s.Domain {
+				c.at(m, "renamed_from", subject, "renamed_from is the site's own name; remove it")
+			} else {
+				s.ASCIIRenamedFrom = ascii
+				c.claim(s, "renamed_from", ascii, claimed) // the old name redirects: no other site may have it
+			}
+		}
+	}
 
 	var pl *Platform
 	if s.Platform != "" {
