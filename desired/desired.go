@@ -71,7 +71,11 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
-	res = widenGrants(res, moves)
+	now := in.Now
+	if now == nil {
+		now = time.Now
+	}
+	res = keepOldNames(widenGrants(res, moves), moves, now())
 	certs, _, err := certsOf(ctx, in.Store, res)
 	if err != nil {
 		return nil, nil, err
@@ -87,11 +91,7 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	}
 	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
 	addInstalls(d, res, in.StateDir, in.Store, moving(res, moves))
-	updates := addUpdates(d, res, in.StateDir, in.Revision, backups, moving(res, moves)) // update.go
-	now := in.Now
-	if now == nil {
-		now = time.Now
-	}
+	updates := addUpdates(d, res, in.StateDir, in.Revision, backups, moving(res, moves))                           // update.go
 	if err := addClones(d, res, in.StateDir, in.Revision, in.Repo, backups, moving(res, moves), now); err != nil { // clone.go
 		return nil, nil, err
 	}

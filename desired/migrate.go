@@ -33,6 +33,9 @@ const ReasonMigrate = "before migrating the site"
 type move struct {
 	site   int    // index in res.Sites
 	source string // the web server it leaves
+	// from is the domain the site leaves: its own, or its former name
+	// when it is renamed (renamed_from).
+	from string
 	// others are the other servers it leaves (moves from several
 	// servers copy the files of the first).
 	others []string
@@ -59,27 +62,37 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 			vhostsOf[rec.Site][rec.Server] = true
 		}
 	}
+	declared := map[string]bool{}
+	for _, s := range res.Sites {
+		declared[s.Domain] = true
+	}
 	var moves []move
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		if len(site.Servers) == 0 {
 			continue
 		}
+		// A renamed site moves from its former name while the inventory
+		// holds a vhost of it and no site of the revision has it.
+		from := site.Domain
+		if r := site.RenamedFrom; r != "" && len(vhostsOf[r]) > 0 && !declared[r] {
+			from = r
+		}
 		var sources []string
-		for _, sn := range slices.Sorted(maps.Keys(vhostsOf[site.Domain])) {
-			if !slices.Contains(site.Servers, sn) {
+		for _, sn := range slices.Sorted(maps.Keys(vhostsOf[from])) {
+			if from != site.Domain || !slices.Contains(site.Servers, sn) {
 				sources = append(sources, sn)
 			}
 		}
 		if len(sources) == 0 {
 			continue
 		}
-		mv := move{site: i, source: sources[0], others: sources[1:]}
+		mv := move{site: i, from: from, source: sources[0], others: sources[1:]}
 		// A site the revision also keeps on a server it was on (a
 		// cluster losing a node) moves only when its source says a move
 		// to one of its servers started: the move's first run failed
 		// after the target's configuration was recorded.
-		stays := slices.ContainsFunc(site.Servers, func(sn string) bool { return vhostsOf[site.Domain][sn] })
+		stays := from == site.Domain && slices.ContainsFunc(site.Servers, func(sn string) bool { return vhostsOf[site.Domain][sn] })
 		fail := func(err error) ([]move, error) {
 			return nil, fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
 		}
@@ -97,7 +110,7 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		h, err := hosts.Host(ctx, mv.source)
 		if err == nil {
 			var found bool
-			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(mv.sourceSite(site), &srv).SiteDir)
 			mv.done = found && mv.marker.Done
 			if stays && (!found || !slices.Contains(site.Servers, mv.marker.To)) {
 				continue // not a move: the server's copy is pruned as before
@@ -109,7 +122,7 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		case err != nil:
 			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
 		}
-		if mv.db, err = sourceDB(res, site, recs, base); err != nil {
+		if mv.db, err = sourceDB(res, site, recs, base, from); err != nil {
 			return fail(err)
 		}
 		moves = append(moves, mv)
@@ -117,12 +130,13 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 	return moves, nil
 }
 
-// sourceDB returns the database of a moving site that the inventory
-// (recs) holds where the revision no longer places it — on another db
+// sourceDB returns the database of a moving site (of domain from: its
+// former name when it is renamed) that the inventory (recs) holds where
+// the revision no longer places it — on another db
 // server, under another name, or the SQLite file on the web server the
 // site leaves — nil when it stays where it is. A database changing engine
 // is refused: a dump of one does not load into the other.
-func sourceDB(res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Record, base string) (*backup.SiteDB, error) {
+func sourceDB(res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Record, base, from string) (*backup.SiteDB, error) {
 	if site.DB == nil {
 		return nil, nil
 	}
@@ -132,7 +146,7 @@ func sourceDB(res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Reco
 	}
 	var found *backup.SiteDB
 	for _, rec := range recs {
-		if rec.Site != site.Domain || rec.ID == DatabaseID(site.Domain, site.DB.Name, target) {
+		if rec.Site != from || rec.ID == DatabaseID(site.Domain, site.DB.Name, target) {
 			continue
 		}
 		var db backup.SiteDB
@@ -164,6 +178,38 @@ func sourceDB(res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Reco
 			"keep the engine, or move the data by hand (berth backup, then a load of your own)", found.Type, found.Server, site.DB.Type, target)
 	}
 	return found, nil
+}
+
+// sourceSite is site as it was on the source: under its former name
+// when it is renamed (its paths, vhost and pool there), else itself.
+func (mv move) sourceSite(site *spec.ResolvedSite) *spec.ResolvedSite {
+	if mv.from == site.Domain || mv.from == "" {
+		return site
+	}
+	old := *site
+	old.Name, old.Domain, old.Aliases, old.RedirectAliases, old.RenamedFrom, old.RedirectNames, old.Clone = mv.from, mv.from, nil, false, "", nil, nil
+	return &old
+}
+
+// retired reports whether the move's grace period is over.
+func (mv move) retired(now time.Time) bool {
+	return mv.done && !now.Before(mv.marker.At.Add(MigrationGrace))
+}
+
+// keepOldNames returns res with the renamed sites' former names taken
+// out of their redirects while their rename runs or its grace period
+// lasts: the old name's own vhost answers for it until it is removed.
+// res itself is not changed.
+func keepOldNames(res *spec.Resolved, moves []move, now time.Time) *spec.Resolved {
+	out := *res
+	out.Sites = slices.Clone(res.Sites)
+	for _, mv := range moves {
+		site := &out.Sites[mv.site]
+		if mv.from != site.Domain && !mv.retired(now) {
+			site.RedirectNames = slices.DeleteFunc(slices.Clone(site.RedirectNames), func(n string) bool { return n == mv.from })
+		}
+	}
+	return &out
 }
 
 // moving returns the domains of the sites whose move is not switched
@@ -203,7 +249,7 @@ func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
 	for _, mv := range moves {
 		site := &out.Sites[mv.site]
 		srv, _ := serverOf(res, mv.source, "")
-		if mv.done || mv.db != nil || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
+		if mv.done || mv.db != nil || mv.from != site.Domain || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
 			continue
 		}
 		db := *site.DB
@@ -225,6 +271,9 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updat
 		m, step, err := migration(res, site, mv, updates[site.Domain], base, revision, hosts, b, now)
 		if err != nil {
 			return fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
+		}
+		if mv.from != site.Domain {
+			m.SourceSite = mv.from
 		}
 		if !m.Retire {
 			m.Hold = append([]string{mv.source}, mv.others...)
@@ -249,7 +298,7 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updat
 		// written on the target (converged once a marker is there).
 		srcSrv, _ := serverOf(res, mv.source, base)
 		start := migrate.NewStart(migrate.StartSpec{ID: MigrateStartID(site.Domain, mv.source), Site: site.Domain, Server: mv.source,
-			SiteDir: render.Paths(site, &srcSrv).SiteDir, To: site.Servers[0], Now: now})
+			SiteDir: render.Paths(mv.sourceSite(site), &srcSrv).SiteDir, To: site.Servers[0], Now: now})
 		d.Resources = append(d.Resources, start)
 		for _, r := range d.Resources {
 			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() {
@@ -283,6 +332,10 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	tgtSrv, _ := serverOf(res, target, base)
 	from, to := strings.TrimSuffix(source+"/"+platformOn(res, source), "/"), target+"/"+site.Platform
 	plan := migrate.Plan{Source: source, Target: target, Grace: MigrationGrace}
+	old := mv.sourceSite(site)
+	if old != site {
+		plan.Renamed = old.Domain + " → " + site.Domain
+	}
 	if db := mv.db; db != nil {
 		if db.Type == "sqlite" {
 			plan.DB = fmt.Sprintf("SQLite %s on %s → %s", db.Path, db.Server, target)
@@ -308,11 +361,11 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	}
 	m := reconcile.Migration{Site: site.Domain, From: from, To: to, Steps: migrate.Steps(plan), State: "planned"}
 
-	srcPaths := render.Paths(site, &srcSrv)
+	srcPaths := render.Paths(old, &srcSrv)
 	marker, done := mv.marker, mv.done
 	if done {
 		until := marker.At.Add(MigrationGrace)
-		if !now().Before(until) {
+		if mv.retired(now()) {
 			m.Retire = true
 			m.State = fmt.Sprintf("done %s; the grace period is over: the copy on %s is removed after its backup", marker.At.Format(time.RFC3339), source)
 			return m, nil, nil
@@ -338,13 +391,17 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 		}
 		return s, nil
 	}
-	maint, err := side(site, render.Options{Maintenance: true})
+	maint, err := side(old, render.Options{Maintenance: true})
 	if err != nil {
 		return m, nil, err
 	}
-	disabled := *site
+	disabled := *old
 	disabled.State = "disabled"
 	off, err := side(&disabled, render.Options{})
+	if old != site {
+		// The former name goes to the new one from the switch on.
+		off, err = side(old, render.Options{MovedTo: site.Domain})
+	}
 	if err != nil {
 		return m, nil, err
 	}
@@ -368,7 +425,7 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	if err != nil {
 		return m, nil, err
 	}
-	data.Web, data.SiteDir = source, srcPaths.SiteDir
+	data.Site, data.Web, data.SiteDir = old.Domain, source, srcPaths.SiteDir
 	var copyDB func(ctx context.Context) error
 	deps := []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)}
 	if src, dst := mv.db, data.DB; src != nil && dst != nil {

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -189,6 +190,7 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, db, dbType, platform string
+		renamed                    string // the site's former name, with its records
 		rec                        reconcile.Record
 		wantErr, from, to, dbStep  string
 		hold                       []string
@@ -203,6 +205,9 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 		{name: "engine change refused", db: "{ server: pg }", platform: "php",
 			rec:     reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
 			wantErr: "berth cannot convert a database between engines"},
+		{name: "renamed", db: "{ server: db2 }", platform: "php", renamed: "old.example.com",
+			rec:  reconcile.Record{ID: DatabaseID("old.example.com", "old_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "old.example.com"},
+			from: "web1/app, db1", to: "web2/app2, db2", dbStep: "old_example_com on db1 → a_example_com on db2", hold: []string{"web1", "db1"}},
 		{name: "drupal with its update step", db: "{ server: db1 }", platform: "drupal",
 			rec:  reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
 			from: "web1/app", to: "web2/app2", hold: []string{"web1"}, update: true},
@@ -221,7 +226,7 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 				"platforms/app2.yaml":      "kind: Platform\nname: app2\ntype: " + tc.platform + "\nsource: { path: code2 }\nservers: [web2]\n",
 				"code/index.php":           "<?php echo 1;\n",
 				"code2/index.php":          "<?php echo 2;\n",
-				"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\ndb: " + tc.db + "\n",
+				"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\ndb: " + tc.db + "\n" + renamedFrom(tc.renamed),
 			})
 			fsys, err := source.OpenDirFS(repo)
 			if err != nil {
@@ -242,8 +247,9 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer store.Close()
+			was := cmp.Or(tc.renamed, "a.example.com")
 			recs := []reconcile.Record{tc.rec,
-				{ID: SiteID("a.example.com", "vhost", "web1"), Server: "web1", Kind: "file", Site: "a.example.com", Path: "/etc/nginx/sites/a.example.com.conf"}}
+				{ID: SiteID(was, "vhost", "web1"), Server: "web1", Kind: "file", Site: was, Path: "/etc/nginx/sites/" + was + ".conf"}}
 			if err := StoreInventory(store).SaveRecords(ctx, "production", "rev0", recs); err != nil {
 				t.Fatal(err)
 			}
@@ -267,6 +273,14 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 			}
 			m := d.Migrations[0]
 			steps := strings.Join(m.Steps, "\n")
+			if m.SourceSite != tc.renamed {
+				t.Errorf("migration renames %q, want %q", m.SourceSite, tc.renamed)
+			}
+			if tc.renamed != "" {
+				if !strings.Contains(strings.Join(m.Steps, "\n"), "rename old.example.com → a.example.com") {
+					t.Errorf("steps do not say the rename:\n%s", strings.Join(m.Steps, "\n"))
+				}
+			}
 			if m.From != tc.from || m.To != tc.to || !slices.Equal(m.Hold, tc.hold) {
 				t.Errorf("migration %s → %s holding %v, want %s → %s holding %v", m.From, m.To, m.Hold, tc.from, tc.to, tc.hold)
 			}
@@ -289,6 +303,25 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 			if got := widenGrants(res, moves).Sites[0].DB.From; tc.dbStep != "" && len(got) > 1 {
 				t.Errorf("a moving database's grant widened: %v", got)
 			}
+			if tc.renamed != "" {
+				if got := res.Sites[0].RedirectNames; !slices.Equal(got, []string{tc.renamed}) {
+					t.Errorf("the renamed site redirects %v, want its old name", got)
+				}
+				if got := keepOldNames(res, moves, time.Now()).Sites[0].RedirectNames; len(got) != 0 {
+					t.Errorf("the new vhost redirects %v while the rename runs, want nothing (the old vhost answers)", got)
+				}
+				moves[0].done, moves[0].marker.At = true, time.Now().Add(-25*time.Hour)
+				if got := keepOldNames(res, moves, time.Now()).Sites[0].RedirectNames; !slices.Equal(got, []string{tc.renamed}) {
+					t.Errorf("after the grace period the new vhost redirects %v, want the old name", got)
+				}
+			}
 		})
 	}
+}
+
+func renamedFrom(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "renamed_from: " + name + "\n"
 }

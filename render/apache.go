@@ -149,6 +149,16 @@ func apacheServers(c *conf, in *input, tls bool) error {
 	apacheHeaders(c, in, tls)
 	apacheBehindLB(c, in)
 
+	if in.movedTo != "" {
+		moved := "http://" + in.movedTo
+		if tls {
+			moved = "https://" + in.movedTo
+		}
+		apacheChallenge(c, in)
+		c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q(moved+"/$1"))
+		c.close("</VirtualHost>")
+		return nil
+	}
 	if disabled(site) {
 		c.line("DocumentRoot %s", q(p.DisabledDir))
 		c.open("<Directory %s>", q(p.DisabledDir))

@@ -164,6 +164,12 @@ func nginxServers(c *conf, in *input, tls bool) {
 	nginxHeaders(c, in, tls)
 	nginxBehindLB(c, in)
 
+	if in.movedTo != "" {
+		nginxChallenge(c, in)
+		c.line("location / { return 301 %s; }", q("$scheme://"+in.movedTo+"$request_uri"))
+		c.close("}")
+		return
+	}
 	if disabled(site) {
 		c.line("root %s;", q(p.DisabledDir))
 		c.line("error_page 503 @disabled;")

@@ -211,6 +211,7 @@ tls:
 health:
   path: @@Health.path@@
 client: @@Site.client@@
+renamed_from: @@Site.renamed_from@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -397,6 +398,7 @@ var corpusBenign = map[string]string{
 	"Client.support":                  "support@acme.example",
 	"Site.client":                     "acme-corp",
 	"Site.clone_from":                 "a.example.com",
+	"Site.renamed_from":               "old-a.example.com",
 	"Site.from_env":                   "production",
 	"Sanitize.sql":                    "sanitize/app.sql",
 	"PlatformFiles.mode":              "sync",

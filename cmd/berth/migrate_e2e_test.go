@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -422,4 +423,85 @@ func TestMigrateSiteWithDatabase(t *testing.T) {
 		t.Errorf("no backup of the database in %s", filepath.Join(m.base, "backups"))
 	}
 	m.answers(2, 200, "v2 rows=")
+}
+
+// TestRenameSite: a site on web1 + db1 renamed with renamed_from is one
+// migration on web1: the new name serves every row written under the old
+// one (its database copied to the new name's), the old name answers with
+// a 301 to the new one; after the grace period the old copy is removed
+// after its backup and the new name's vhost keeps redirecting the old.
+func TestRenameSite(t *testing.T) {
+	m := newMoveFixtureDB(t, 1)
+	data, err := os.ReadFile("testdata/moveapp/v1/index.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.write("code1/index.php", string(data))
+	m.write("sites/a.yaml", "kind: Site\nname: old.example.com\nplatform: app\ndb: { server: db1 }\n")
+	m.mustApply()
+	get := func(name string) (int, http.Header, string) {
+		t.Helper()
+		client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest("GET", "http://"+m.nodes[0].Addr+"/page?x=1", nil)
+		req.Host = name
+		r, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err.Error()
+		}
+		defer r.Body.Close()
+		body, _ := io.ReadAll(r.Body)
+		return r.StatusCode, r.Header, string(body)
+	}
+	answers := func(name string, ok func(int, http.Header, string) bool) {
+		t.Helper()
+		testenv.EventuallyWith(t, name+" answers", 10*time.Second, func() (bool, string) {
+			code, h, body := get(name)
+			return ok(code, h, body), fmt.Sprintf("%d %v %q", code, h, body)
+		})
+	}
+	for range 3 {
+		answers("old.example.com", func(code int, _ http.Header, body string) bool {
+			return code == 200 && strings.Contains(body, "v1 rows=")
+		})
+	}
+	db := m.dbs[0]
+	before := strings.TrimSpace(db.SQL(t, "SELECT COUNT(*) FROM old_example_com.visits"))
+
+	m.write("sites/a.yaml", "kind: Site\nname: new.example.com\nrenamed_from: old.example.com\nplatform: app\ndb: { server: db1 }\n")
+	code, out, errOut := m.berth("plan")
+	if code != 2 || !strings.Contains(out, "» new.example.com (renamed from old.example.com): web1/app → web1/app  (planned)") ||
+		!strings.Contains(out, "old_example_com on db1 → new_example_com on db1") {
+		t.Fatalf("plan: exit %d, want the rename\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("apply:\n%s", m.mustApply())
+	moved := func(code int, h http.Header, _ string) bool {
+		return code == 301 && h.Get("Location") == "http://new.example.com/page?x=1"
+	}
+	answers("old.example.com", moved)
+	want, _ := strconv.Atoi(before)
+	answers("new.example.com", func(code int, _ http.Header, body string) bool {
+		var n int
+		fmt.Sscanf(strings.TrimPrefix(strings.TrimSpace(body), "v1 rows="), "%d", &n)
+		return code == 200 && n > want
+	})
+	if code, out, errOut := m.berth("plan"); code != 0 {
+		t.Errorf("plan after the rename: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	migrationClock = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	t.Cleanup(func() { migrationClock = nil })
+	t.Logf("apply after the grace period:\n%s", m.mustApply())
+	if got := strings.TrimSpace(db.SQL(t, "SHOW DATABASES LIKE 'old_example_com'")); got != "" {
+		t.Errorf("the old database is still there after the grace period")
+	}
+	if _, err := os.Stat(filepath.Join(m.roots[0], "sites", "old.example.com")); !os.IsNotExist(err) {
+		t.Errorf("the old site directory after the grace period: %v", err)
+	}
+	answers("old.example.com", moved)
+	answers("new.example.com", func(code int, _ http.Header, body string) bool {
+		return code == 200 && strings.Contains(body, "v1 rows=")
+	})
+	if code, out, errOut := m.berth("plan"); code != 0 || strings.Contains(out, "»") {
+		t.Errorf("plan once the old copy is removed: exit %d\n%s\n%s", code, out, errOut)
+	}
 }

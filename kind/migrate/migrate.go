@@ -173,29 +173,38 @@ func (s *Step) AfterReload() bool { return true }
 type Plan struct {
 	Source, Target string
 	DB, Update     string
-	Grace          time.Duration
+	// Renamed is "old → new" when the site is renamed (renamed_from).
+	Renamed string
+	Grace   time.Duration
 }
 
 // Steps lists what the migration does, for the plan, in the order the
 // step runs them (the target's configuration is written and reloaded
 // before the step starts).
 func Steps(p Plan) []string {
-	steps := []string{
-		"vhost, pool and settings on " + p.Target + ", checked and reloaded (not yet serving: the names still point at " + p.Source + ")",
-		"back the site up on " + p.Source,
-		"copy its files from " + p.Source + " to " + p.Target + " while " + p.Source + " serves",
-		"maintenance page on " + p.Source + " (503, Retry-After)",
-		"final copy of the files",
+	var steps []string
+	if p.Renamed != "" {
+		steps = append(steps, "rename "+p.Renamed+": the data moves to the new name's directory and database")
 	}
+	steps = append(steps,
+		"vhost, pool and settings on "+p.Target+", checked and reloaded (not yet serving: the names still point at "+p.Source+")",
+		"back the site up on "+p.Source,
+		"copy its files from "+p.Source+" to "+p.Target+" while "+p.Source+" serves",
+		"maintenance page on "+p.Source+" (503, Retry-After)",
+		"final copy of the files",
+	)
 	if p.DB != "" {
 		steps = append(steps, "fresh dump of the database, loaded on the target: "+p.DB)
 	}
 	if p.Update != "" {
 		steps = append(steps, "update step on "+p.Target+": "+p.Update)
 	}
-	return append(steps,
-		"health check on "+p.Target+" by Host header",
-		"disable the site on "+p.Source+", kept "+strings.TrimSuffix(strings.TrimSuffix(p.Grace.String(), "0s"), "0m")+", then removed after its backup")
+	grace := strings.TrimSuffix(strings.TrimSuffix(p.Grace.String(), "0s"), "0m")
+	last := "disable the site on " + p.Source + ", kept " + grace + ", then removed after its backup"
+	if p.Renamed != "" {
+		last = "the old name redirects to the new one; its copy on " + p.Source + " is kept " + grace + ", then removed after its backup (the new name's vhost redirects it from then on)"
+	}
+	return append(steps, "health check on "+p.Target+" by Host header", last)
 }
 
 // Check plans the move; once it is switched, only disabling the source
