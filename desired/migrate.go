@@ -113,7 +113,10 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(mv.sourceSite(site), &srv).SiteDir)
 			mv.done = found && mv.marker.Done
 			if stays && (!found || !slices.Contains(site.Servers, mv.marker.To)) {
-				continue // not a move: the server's copy is pruned as before
+				var back bool
+				if back, err = movedBack(ctx, res, site, mv.source, base, hosts); err == nil && !back {
+					continue // not a move: the server's copy is pruned as before
+				}
 			}
 		}
 		switch {
@@ -128,6 +131,32 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		moves = append(moves, mv)
 	}
 	return moves, nil
+}
+
+// movedBack reports whether site, which the revision places on servers
+// it is recorded on, is moving back from source: one of those servers
+// says a finished migration took the site from it to source (the
+// migration's commit was reverted within its grace period). The move
+// back brings the data written on source since.
+func movedBack(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, source, base string, hosts reconcile.Hosts) (bool, error) {
+	for _, sn := range site.Servers {
+		srv, ok := serverOf(res, sn, base)
+		if !ok || srv.HTTP == nil {
+			continue
+		}
+		h, err := hosts.Host(ctx, sn)
+		if err != nil {
+			return false, err
+		}
+		m, found, err := migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+		if err != nil {
+			return false, err
+		}
+		if found && m.Done && m.To == source {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // sourceDB returns the database of a moving site (of domain from: its

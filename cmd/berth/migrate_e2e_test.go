@@ -505,3 +505,39 @@ func TestRenameSite(t *testing.T) {
 		t.Errorf("plan once the old copy is removed: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestMigrateSiteBack: the commit of a finished migration reverted within
+// its grace period moves the site back to web1 as a migration, with the
+// files written on web2 since the switch; web2 is then disabled.
+func TestMigrateSiteBack(t *testing.T) {
+	m := newMoveFixture(t)
+	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+	m.mustApply()
+	if err := os.WriteFile(filepath.Join(m.roots[0], "sites", "a.example.com", "files", "upload.txt"), []byte("uploaded on web1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.site("app2")
+	m.mustApply()
+	m.answers(2, 200, "app2 says: uploaded on web1")
+	// Written on web2 after the switch.
+	if err := os.WriteFile(filepath.Join(m.roots[1], "sites", "a.example.com", "files", "upload.txt"), []byte("written on web2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	m.site("app") // the commit reverted
+	code, out, errOut := m.berth("plan")
+	if code != 2 || !strings.Contains(out, "» a.example.com: web2/app2 → web1/app  (planned)") {
+		t.Fatalf("plan of the revert: exit %d, want the move back\n%s\n%s", code, out, errOut)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "- site/a.example.com/") {
+			t.Errorf("the plan deletes the site on web2: %s", l)
+		}
+	}
+	t.Logf("apply:\n%s", m.mustApply())
+	m.answers(1, 200, "app1 says: written on web2")
+	m.answers(2, 503, "is disabled")
+	if code, out, errOut := m.berth("plan"); code != 0 || !strings.Contains(out, "» a.example.com: web2/app2 → web1/app  (done ") {
+		t.Errorf("plan after the move back: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

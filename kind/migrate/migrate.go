@@ -250,7 +250,7 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 		if err := s.put(ctx, src, s.s.Disabled); err != nil {
 			return err
 		}
-		return s.tidy(ctx, src)
+		return s.finish(ctx, src, h)
 	}
 	// The move is wanted until it is switched, or the revision no longer
 	// asks for it: a failed run leaves this marker, and the next one
@@ -300,11 +300,18 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err := s.put(ctx, src, s.s.Disabled); err != nil {
 		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
 	}
-	return s.tidy(ctx, src)
+	return s.finish(ctx, src, h)
 }
 
-// tidy removes, once the move is switched, what kept it resumable.
-func (s *Step) tidy(ctx context.Context, src host.Host) error {
+// finish removes, once the move is switched, what kept it resumable on
+// the source and, on the target, the record of an earlier move that took
+// the site from it (this one moved it back).
+func (s *Step) finish(ctx context.Context, src, target host.Host) error {
+	if s.s.TargetSiteDir != "" {
+		if err := target.Remove(ctx, path.Join(s.s.TargetSiteDir, MarkerName)); err != nil {
+			return err
+		}
+	}
 	for _, name := range []string{savedName, MovingName} {
 		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, name)); err != nil {
 			return err
