@@ -602,17 +602,23 @@ func (b *Backups) CopyDB(ctx context.Context, from, to *SiteDB) error {
 	return nil
 }
 
-// ExecSQL runs script in the database, stopping at its first error (a
-// clone's sanitize step).
-func (b *Backups) ExecSQL(ctx context.Context, db *SiteDB, script []byte) error {
+// Sanitize runs a clone's sanitize step, script, in its database with
+// no more rights than the database's own: SQLite's shell in its -safe
+// mode as the site's user runAs (no dot-command reaches the file system),
+// a MariaDB database as a user made for the step (database.ExecConfined).
+func (b *Backups) Sanitize(ctx context.Context, db *SiteDB, script []byte, runAs string) error {
 	h, err := b.Hosts.Host(ctx, db.Server)
 	if err != nil {
 		return err
 	}
 	if db.Type == "sqlite" {
-		return runTo(ctx, h, []string{"sqlite3", "-bail", db.Path}, bytes.NewReader(script), io.Discard)
+		argv := []string{"sqlite3", "-safe", "-bail", db.Path}
+		if runAs != "" {
+			argv = append([]string{"runuser", "-u", runAs, "--"}, argv...)
+		}
+		return runTo(ctx, h, argv, bytes.NewReader(script), io.Discard)
 	}
-	return db.Admin.Exec(ctx, h, db.Name, bytes.NewReader(script))
+	return db.Admin.ExecConfined(ctx, h, db.Name, bytes.NewReader(script))
 }
 
 // Tables lists the tables of the database (PostgreSQL's as
@@ -640,9 +646,6 @@ func (b *Backups) Tables(ctx context.Context, db *SiteDB) ([]string, error) {
 // Empty empties the database: what a clone whose sanitize step failed
 // is left with, so that no unsanitized copy is ever served.
 func (b *Backups) Empty(ctx context.Context, db *SiteDB) error {
-	if db.Type == "postgresql" {
-		return b.ExecSQL(ctx, db, []byte("DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n"))
-	}
 	h, err := b.Hosts.Host(ctx, db.Server)
 	if err != nil {
 		return err

@@ -81,14 +81,23 @@ func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, 
 		}
 		if data.DB != nil {
 			db := data.DB
+			if db.Type == "postgresql" {
+				// Its dump names the source's roles as the owners.
+				return fail(fmt.Errorf("berth clones MariaDB, MySQL and SQLite sites; a PostgreSQL site cannot be cloned yet: use berth backup and a restore of your own"))
+			}
 			s.Empty = func(ctx context.Context) error { return b.Empty(ctx, db) }
 			if san := cl.Sanitize; san != nil && san.SQL != "" {
 				script, err := spec.ReadSanitizeSQL(repo, san.SQL)
 				if err != nil {
 					return fail(err)
 				}
+				if db.Admin != nil {
+					if err := db.Admin.Confinable(); err != nil {
+						return fail(err)
+					}
+				}
 				s.SanitizeShown = san.SQL
-				s.Sanitize = func(ctx context.Context) error { return b.ExecSQL(ctx, db, script) }
+				s.Sanitize = func(ctx context.Context) error { return b.Sanitize(ctx, db, script, run) }
 				if san.CheckTables {
 					s.Unmentioned = func(ctx context.Context) ([]string, error) {
 						tables, err := b.Tables(ctx, db)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -101,18 +100,6 @@ func (a *Admin) Load(ctx context.Context, h host.Host, name string, r io.Reader)
 	q := "`" + strings.ReplaceAll(name, "`", "``") + "`"
 	if _, err := a.run(ctx, h, mysqlArgv(a.svc), "MYSQL_PWD", "DROP DATABASE IF EXISTS "+q+"; CREATE DATABASE "+q+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"); err != nil {
 		return err
-	}
-	argv := append([]string{a.svc.Client}, mysqlConn(a.svc)...)
-	return a.stream(ctx, h, append(argv, name), "MYSQL_PWD", r, io.Discard)
-}
-
-// Exec runs the SQL script read from r in database name, stopping at
-// its first error (a clone's sanitize step).
-func (a *Admin) Exec(ctx context.Context, h host.Host, name string, r io.Reader) error {
-	if a.svc.Type == "postgresql" {
-		argv := slices.Clone(psqlArgv(a.svc)) // ON_ERROR_STOP, then -d postgres
-		argv[len(argv)-1] = name
-		return a.stream(ctx, h, append(argv, "--single-transaction"), "PGPASSWORD", r, io.Discard)
 	}
 	argv := append([]string{a.svc.Client}, mysqlConn(a.svc)...)
 	return a.stream(ctx, h, append(argv, name), "MYSQL_PWD", r, io.Discard)
