@@ -330,7 +330,7 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updat
 			SiteDir: render.Paths(mv.sourceSite(site), &srcSrv).SiteDir, To: site.Servers[0], Now: now})
 		d.Resources = append(d.Resources, start)
 		for _, r := range d.Resources {
-			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() {
+			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() && r.ID() != start.ID() {
 				x.AddDeps(start.ID())
 			}
 		}
@@ -370,7 +370,9 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 			plan.DB = fmt.Sprintf("SQLite %s on %s → %s", db.Path, db.Server, target)
 		} else {
 			plan.DB = fmt.Sprintf("%s on %s → %s on %s", db.Name, db.Server, site.DB.Name, site.DB.Server)
-			from, to = from+", "+db.Server, to+", "+site.DB.Server
+			if db.Server != site.DB.Server {
+				from, to = from+", "+db.Server, to+", "+site.DB.Server
+			}
 		}
 	}
 	var runUpdate func(ctx context.Context) error

@@ -27,9 +27,10 @@ func init() {
 // CloneSpec describes a site's clone, on its first web server (Server).
 type CloneSpec struct {
 	ID, Server, Site string
-	// SiteDir is the clone's site directory (the marker's), FilesDir its
-	// files directory, chowned to Owner:Group after the copy (the
-	// source's files belong to the source's user).
+	// SiteDir is the clone's site directory (the marker's, owned by
+	// Owner:Group); FilesDir its files directory, given after the copy
+	// to the owner and group of SiteDir, which are the files
+	// directory's (the source's files belong to the source's user).
 	SiteDir, FilesDir string
 	Owner, Group      string
 	// From names the source for people: production/www.example.com.
@@ -123,13 +124,9 @@ func (c *Clone) copy(ctx context.Context, h host.Host) error {
 	if err := c.s.Copy(ctx); err != nil {
 		return fmt.Errorf("clone %s from %s: %w", c.Site(), c.s.From, err)
 	}
-	if c.s.FilesDir != "" && c.s.Owner != "" {
-		own := c.s.Owner
-		if c.s.Group != "" {
-			own += ":" + c.s.Group
-		}
-		if _, err := h.Run(ctx, []string{"sh", "-c", `[ ! -e "$2" ] || chown -R -- "$1" "$2"`, "berth-clone", own, c.s.FilesDir}, host.RunOptions{}); err != nil {
-			return fmt.Errorf("give the files of clone %s to %s: %w", c.Site(), own, host.WithStderr(err))
+	if c.s.FilesDir != "" {
+		if _, err := h.Run(ctx, []string{"sh", "-c", `[ ! -e "$2" ] || chown -R --reference="$1" -- "$2"`, "berth-clone", c.s.SiteDir, c.s.FilesDir}, host.RunOptions{}); err != nil {
+			return fmt.Errorf("give the files of clone %s to the owner of %s: %w", c.Site(), c.s.SiteDir, host.WithStderr(err))
 		}
 	}
 	return c.sanitize(ctx)
