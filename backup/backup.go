@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -421,33 +422,47 @@ var ErrCorrupt = errors.New("backup does not match its manifest")
 // restore), then loads the database dump and replaces the files directory.
 // It returns the manifest of the fresh backup.
 func (b *Backups) Restore(ctx context.Context, d SiteData, store Store, id, revision string) (*Manifest, error) {
+	return b.RestoreFrom(ctx, d, store, From{Env: d.Env, Site: d.Site, Store: store, ID: id}, revision)
+}
+
+// From names a backup to restore: of site Site in Env, on Store.
+type From struct {
+	Env, Site string
+	Store     Store
+	ID        string
+}
+
+// RestoreFrom is Restore of a backup of any site (a clone's source) into
+// the site d, whose fresh backup goes into own.
+func (b *Backups) RestoreFrom(ctx context.Context, d SiteData, own Store, from From, revision string) (*Manifest, error) {
+	id := from.ID
 	if !idRE.MatchString(id) {
 		return nil, fmt.Errorf("%q is not a backup ID (like 20261125T123456Z); list them with berth backups", id)
 	}
-	list, err := b.List(ctx, d.Env, d.Site, store)
+	list, err := b.List(ctx, from.Env, from.Site, from.Store)
 	if err != nil {
 		return nil, err
 	}
 	i := slices.IndexFunc(list, func(l Listed) bool { return l.ID == id })
 	if i < 0 {
-		return nil, fmt.Errorf("site %s in %s has no backup %s on %s; list them with berth backups", d.Site, d.Env, id, store.Server)
+		return nil, fmt.Errorf("site %s in %s has no backup %s on %s; list them with berth backups", from.Site, from.Env, id, from.Store.Server)
 	}
 	m := list[i]
 	if !m.Verified {
-		return nil, fmt.Errorf("backup %s of %s is refused, nothing was changed: %w: %s; restore another backup", id, d.Site, ErrCorrupt, m.Problem)
+		return nil, fmt.Errorf("backup %s of %s is refused, nothing was changed: %w: %s; restore another backup", id, from.Site, ErrCorrupt, m.Problem)
 	}
 	if m.DBType != "" && (d.DB == nil || d.DB.Type != m.DBType) {
 		return nil, fmt.Errorf("backup %s holds a %s database, but site %s now has %s; nothing was changed", id, m.DBType, d.Site, dbTypeOf(d.DB))
 	}
-	pre, err := b.Take(ctx, d, store, Options{Revision: revision, Reason: ReasonRestore})
+	pre, err := b.Take(ctx, d, own, Options{Revision: revision, Reason: ReasonRestore})
 	if err != nil {
 		return nil, fmt.Errorf("the backup before the restore failed, nothing was restored: %w", err)
 	}
-	src, err := b.Hosts.Host(ctx, store.Server)
+	src, err := b.Hosts.Host(ctx, from.Store.Server)
 	if err != nil {
 		return pre, err
 	}
-	dir := path.Join(store.siteDir(d.Env, d.Site), id)
+	dir := path.Join(from.Store.siteDir(from.Env, from.Site), id)
 	for _, p := range m.Pieces {
 		var to host.Host
 		var load func(io.Reader) error
@@ -550,3 +565,90 @@ func (b *Backups) Prune(ctx context.Context, env, site string, store Store, keep
 
 // DefaultDir is where backups go when berth.yaml does not say.
 const DefaultDir = "/var/backups/berth"
+
+// CopyDB replaces the content of the database to with a dump of from,
+// streamed from one server to the other through berth (nothing is written
+// to a disk on the way): a migration's move of a site's database. from
+// is only read. Both must be of one engine (MariaDB and MySQL count as
+// one; a SQLite file only goes to a SQLite file).
+func (b *Backups) CopyDB(ctx context.Context, from, to *SiteDB) error {
+	engine := func(db *SiteDB) string { return strings.Replace(dbTypeOf(db), "mysql", "mariadb", 1) }
+	if engine(from) != engine(to) {
+		return fmt.Errorf("the database of %s is %s and the target's %s: berth cannot convert a database between engines; keep the engine, or move the data by hand", from.Server, from.Type, to.Type)
+	}
+	src, err := b.Hosts.Host(ctx, from.Server)
+	if err != nil {
+		return err
+	}
+	dst, err := b.Hosts.Host(ctx, to.Server)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	dumped := make(chan error, 1)
+	go func() {
+		err := from.dump(ctx, src, pw)
+		pw.CloseWithError(err)
+		dumped <- err
+	}()
+	err = to.load(ctx, dst, pr)
+	pr.CloseWithError(errors.New("the load stopped reading"))
+	if derr := <-dumped; derr != nil {
+		return fmt.Errorf("dump %s on %s: %w", cmp.Or(from.Name, from.Path), from.Server, derr)
+	}
+	if err != nil {
+		return fmt.Errorf("load it into %s on %s: %w", cmp.Or(to.Name, to.Path), to.Server, err)
+	}
+	return nil
+}
+
+// Sanitize runs a clone's sanitize step, script, in its database with
+// no more rights than the database's own: SQLite's shell in its -safe
+// mode as the site's user runAs (no dot-command reaches the file system),
+// a MariaDB database as a user made for the step (database.ExecConfined).
+func (b *Backups) Sanitize(ctx context.Context, db *SiteDB, script []byte, runAs string) error {
+	h, err := b.Hosts.Host(ctx, db.Server)
+	if err != nil {
+		return err
+	}
+	if db.Type == "sqlite" {
+		argv := []string{"sqlite3", "-safe", "-bail", db.Path}
+		if runAs != "" {
+			argv = append([]string{"runuser", "-u", runAs, "--"}, argv...)
+		}
+		return runTo(ctx, h, argv, bytes.NewReader(script), io.Discard)
+	}
+	return db.Admin.ExecConfined(ctx, h, db.Name, bytes.NewReader(script))
+}
+
+// Tables lists the tables of the database (PostgreSQL's as
+// schema.table), sorted.
+func (b *Backups) Tables(ctx context.Context, db *SiteDB) ([]string, error) {
+	h, err := b.Hosts.Host(ctx, db.Server)
+	if err != nil {
+		return nil, err
+	}
+	if db.Type == "sqlite" {
+		var out bytes.Buffer
+		q := "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name;"
+		if err := runTo(ctx, h, []string{"sqlite3", "-readonly", db.Path, q}, nil, &out); err != nil {
+			return nil, err
+		}
+		return strings.Fields(out.String()), nil
+	}
+	rows, err := db.Admin.TableRows(ctx, h, db.Name)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(rows)), nil
+}
+
+// Empty empties the database: what a clone whose sanitize step failed
+// is left with, so that no unsanitized copy is ever served.
+func (b *Backups) Empty(ctx context.Context, db *SiteDB) error {
+	h, err := b.Hosts.Host(ctx, db.Server)
+	if err != nil {
+		return err
+	}
+	return db.load(ctx, h, bytes.NewReader(nil))
+}

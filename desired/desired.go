@@ -52,7 +52,7 @@ type Input struct {
 // Prepare resolves the code of the git platforms of in and builds the
 // complete desired state of the revision — every site's files and
 // directories, the platforms' releases, databases and settings files,
-// installs, the DNS zones (zones.go), the certificates of the sites with tls.acme and
+// installs, update steps and clones, the DNS zones (zones.go), the certificates of the sites with tls.acme and
 // their installed chains and keys (certs.go), and the backup that precedes a removed site's deletion — and
 // the engine that plans and applies it over in.Store's inventory, its
 // progress reported to hook (nil: none).
@@ -71,7 +71,11 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
-	res = widenGrants(res, moves)
+	now := in.Now
+	if now == nil {
+		now = time.Now
+	}
+	res = keepOldNames(widenGrants(res, moves), moves, now())
 	certs, _, err := certsOf(ctx, in.Store, res)
 	if err != nil {
 		return nil, nil, err
@@ -85,7 +89,12 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addDatabases(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
-	addInstalls(d, res, in.StateDir, in.Store)
+	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
+	addInstalls(d, res, in.StateDir, in.Store, moving(res, moves))
+	updates := addUpdates(d, res, in.StateDir, in.Revision, backups, moving(res, moves))                           // update.go
+	if err := addClones(d, res, in.StateDir, in.Revision, in.Repo, backups, moving(res, moves), now); err != nil { // clone.go
+		return nil, nil, err
+	}
 	if err := addZones(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
@@ -95,13 +104,8 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts, certs); err != nil {
 		return nil, nil, err
 	}
-	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
 	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)
-	now := in.Now
-	if now == nil {
-		now = time.Now
-	}
-	if err := addMigrations(d, res, moves, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
+	if err := addMigrations(d, res, moves, updates, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
 		return nil, nil, err
 	}
 	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: inv, Hook: hook}

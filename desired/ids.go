@@ -32,6 +32,13 @@ func SiteDirID(domain, server string) string { return SiteID(domain, "dir", serv
 // InstallID names a site's install on its first web server.
 func InstallID(domain, server string) string { return SiteID(domain, "install", server) }
 
+// CloneID names a site's clone from its clone_from, on its first web
+// server.
+func CloneID(domain, server string) string { return SiteID(domain, "clone", server) }
+
+// UpdateID names a site's update step on its first web server.
+func UpdateID(domain, server string) string { return SiteID(domain, "update", server) }
+
 // MigrateID names a site's migration step, on its target web server.
 func MigrateID(domain, server string) string { return SiteID(domain, "migrate", server) }
 

@@ -27,10 +27,14 @@ const wpInstallOK = "berth-install: ok"
 // directory, settings file, database and platform release; a site whose
 // platform's code is not deployed by this revision gets no install.
 //
+// A site moving to another web server (moving) is not installed there:
+// its migration moves its data and the install's marker; a clone is never
+// installed: its data is its source's (clone.go).
+//
 // The admin password of a wordpress site is generated on first install
 // and kept in secrets under admin/<env>/<site>; it reaches only the
 // install's standard input, never a Change, a log line or an error.
-func addInstalls(d *reconcile.Desired, res *spec.Resolved, base string, secrets Secrets) {
+func addInstalls(d *reconcile.Desired, res *spec.Resolved, base string, secrets Secrets, moving map[string]bool) {
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
 		if s.Local() {
@@ -49,7 +53,7 @@ func addInstalls(d *reconcile.Desired, res *spec.Resolved, base string, secrets 
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		pl, ok := platforms[site.Platform]
-		if !ok || len(site.Servers) == 0 || len(pl.Install) == 0 && pl.Type != "wordpress" {
+		if !ok || len(site.Servers) == 0 || len(pl.Install) == 0 && pl.Type != "wordpress" || moving[site.Domain] || site.Clone != nil {
 			continue
 		}
 		sn := site.Servers[0]

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/kind/database"
+	"github.com/berthhq/berth/kind/install"
 	"github.com/berthhq/berth/kind/lb"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
@@ -31,11 +33,18 @@ const ReasonMigrate = "before migrating the site"
 type move struct {
 	site   int    // index in res.Sites
 	source string // the web server it leaves
+	// from is the domain the site leaves: its own, or its former name
+	// when it is renamed (renamed_from).
+	from string
 	// others are the other servers it leaves (moves from several
 	// servers copy the files of the first).
 	others []string
 	marker migrate.Marker
 	done   bool // the marker says it is done
+	// db is the site's database the inventory holds elsewhere than the
+	// revision places it (another db server, or the SQLite file of the
+	// source): it is copied in the maintenance window. nil: it stays.
+	db *backup.SiteDB
 }
 
 // findMoves recognises the sites of res that move to another web
@@ -53,27 +62,37 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 			vhostsOf[rec.Site][rec.Server] = true
 		}
 	}
+	declared := map[string]bool{}
+	for _, s := range res.Sites {
+		declared[s.Domain] = true
+	}
 	var moves []move
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		if len(site.Servers) == 0 {
 			continue
 		}
+		// A renamed site moves from its former name while the inventory
+		// holds a vhost of it and no site of the revision has it.
+		from := site.Domain
+		if r := site.RenamedFrom; r != "" && len(vhostsOf[r]) > 0 && !declared[r] {
+			from = r
+		}
 		var sources []string
-		for _, sn := range slices.Sorted(maps.Keys(vhostsOf[site.Domain])) {
-			if !slices.Contains(site.Servers, sn) {
+		for _, sn := range slices.Sorted(maps.Keys(vhostsOf[from])) {
+			if from != site.Domain || !slices.Contains(site.Servers, sn) {
 				sources = append(sources, sn)
 			}
 		}
 		if len(sources) == 0 {
 			continue
 		}
-		mv := move{site: i, source: sources[0], others: sources[1:]}
+		mv := move{site: i, from: from, source: sources[0], others: sources[1:]}
 		// A site the revision also keeps on a server it was on (a
 		// cluster losing a node) moves only when its source says a move
 		// to one of its servers started: the move's first run failed
 		// after the target's configuration was recorded.
-		stays := slices.ContainsFunc(site.Servers, func(sn string) bool { return vhostsOf[site.Domain][sn] })
+		stays := from == site.Domain && slices.ContainsFunc(site.Servers, func(sn string) bool { return vhostsOf[site.Domain][sn] })
 		fail := func(err error) ([]move, error) {
 			return nil, fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
 		}
@@ -91,10 +110,13 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		h, err := hosts.Host(ctx, mv.source)
 		if err == nil {
 			var found bool
-			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+			mv.marker, found, err = migrate.ReadMarker(ctx, h, render.Paths(mv.sourceSite(site), &srv).SiteDir)
 			mv.done = found && mv.marker.Done
 			if stays && (!found || !slices.Contains(site.Servers, mv.marker.To)) {
-				continue // not a move: the server's copy is pruned as before
+				var back bool
+				if back, err = movedBack(ctx, res, site, mv.source, base, hosts); err == nil && !back {
+					continue // not a move: the server's copy is pruned as before
+				}
 			}
 		}
 		switch {
@@ -103,13 +125,133 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		case err != nil:
 			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
 		}
-		if db := site.DB; db != nil && db.Type == "sqlite" {
-			return fail(fmt.Errorf("its SQLite database lives on the web server, and berth does not move databases yet: " +
-				"keep the site on its server, or move it with berth backup and berth restore"))
+		if mv.db, err = sourceDB(res, site, recs, base, from); err != nil {
+			return fail(err)
 		}
 		moves = append(moves, mv)
 	}
 	return moves, nil
+}
+
+// movedBack reports whether site, which the revision places on servers
+// it is recorded on, is moving back from source: one of those servers
+// says a finished migration took the site from it to source (the
+// migration's commit was reverted within its grace period). The move
+// back brings the data written on source since.
+func movedBack(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, source, base string, hosts reconcile.Hosts) (bool, error) {
+	for _, sn := range site.Servers {
+		srv, ok := serverOf(res, sn, base)
+		if !ok || srv.HTTP == nil {
+			continue
+		}
+		h, err := hosts.Host(ctx, sn)
+		if err != nil {
+			return false, err
+		}
+		m, found, err := migrate.ReadMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+		if err != nil {
+			return false, err
+		}
+		if found && m.Done && m.To == source {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sourceDB returns the database of a moving site (of domain from: its
+// former name when it is renamed) that the inventory (recs) holds where
+// the revision no longer places it — on another db
+// server, under another name, or the SQLite file on the web server the
+// site leaves — nil when it stays where it is. A database changing engine
+// is refused: a dump of one does not load into the other.
+func sourceDB(res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Record, base, from string) (*backup.SiteDB, error) {
+	if site.DB == nil {
+		return nil, nil
+	}
+	target := site.DB.Server
+	if site.DB.Type == "sqlite" {
+		target = site.Servers[0]
+	}
+	var found *backup.SiteDB
+	for _, rec := range recs {
+		if rec.Site != from || rec.ID == DatabaseID(site.Domain, site.DB.Name, target) {
+			continue
+		}
+		var db backup.SiteDB
+		switch rec.Kind {
+		case database.KindSQLite:
+			db = backup.SiteDB{Type: "sqlite", Server: rec.Server, Name: database.NameOfID(rec.ID), Path: rec.Path}
+		case database.KindMySQL, database.KindPostgres:
+			srv, ok := serverOf(res, rec.Server, base)
+			if !ok || srv.DB == nil {
+				return nil, fmt.Errorf("its database %s is on server %s, which no longer declares its db service, so berth cannot copy it: "+
+					"declare the server's db service again until the move is done", database.NameOfID(rec.ID), rec.Server)
+			}
+			db = backup.SiteDB{Type: srv.DB.Type, Server: rec.Server, Name: database.NameOfID(rec.ID), Admin: database.NewAdmin(*srv.DB)}
+		default:
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("the inventory holds two earlier databases of it (%s on %s, %s on %s): berth copies one; "+
+				"remove the other's inventory record after backing it up", cmp.Or(found.Name, found.Path), found.Server, cmp.Or(db.Name, db.Path), db.Server)
+		}
+		found = &db
+	}
+	if found == nil {
+		return nil, nil
+	}
+	engine := func(t string) string { return strings.Replace(t, "mysql", "mariadb", 1) }
+	if engine(found.Type) != engine(site.DB.Type) {
+		return nil, fmt.Errorf("its database moves from %s on %s to %s on %s: berth cannot convert a database between engines; "+
+			"keep the engine, or move the data by hand (berth backup, then a load of your own)", found.Type, found.Server, site.DB.Type, target)
+	}
+	return found, nil
+}
+
+// sourceSite is site as it was on the source: under its former name
+// when it is renamed (its paths, vhost and pool there), else itself.
+func (mv move) sourceSite(site *spec.ResolvedSite) *spec.ResolvedSite {
+	if mv.from == site.Domain || mv.from == "" {
+		return site
+	}
+	old := *site
+	old.Name, old.Domain, old.Aliases, old.RedirectAliases, old.RenamedFrom, old.RedirectNames, old.Clone = mv.from, mv.from, nil, false, "", nil, nil
+	return &old
+}
+
+// retired reports whether the move's grace period is over.
+func (mv move) retired(now time.Time) bool {
+	return mv.done && !now.Before(mv.marker.At.Add(MigrationGrace))
+}
+
+// keepOldNames returns res with the renamed sites' former names taken
+// out of their redirects while their rename runs or its grace period
+// lasts: the old name's own vhost answers for it until it is removed.
+// res itself is not changed.
+func keepOldNames(res *spec.Resolved, moves []move, now time.Time) *spec.Resolved {
+	out := *res
+	out.Sites = slices.Clone(res.Sites)
+	for _, mv := range moves {
+		site := &out.Sites[mv.site]
+		if mv.from != site.Domain && !mv.retired(now) {
+			site.RedirectNames = slices.DeleteFunc(slices.Clone(site.RedirectNames), func(n string) bool { return n == mv.from })
+		}
+	}
+	return &out
+}
+
+// moving returns the domains of the sites whose move is not switched
+// yet: their target is not installed, its data is moved there (with the
+// install's marker).
+func moving(res *spec.Resolved, moves []move) map[string]bool {
+	out := map[string]bool{}
+	for _, mv := range moves {
+		if !mv.done {
+			out[res.Sites[mv.site].Domain] = true
+		}
+	}
+	return out
 }
 
 // serverOf returns the server called name in res, its paths under base
@@ -136,7 +278,7 @@ func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
 	for _, mv := range moves {
 		site := &out.Sites[mv.site]
 		srv, _ := serverOf(res, mv.source, "")
-		if mv.done || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
+		if mv.done || mv.db != nil || mv.from != site.Domain || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
 			continue
 		}
 		db := *site.DB
@@ -152,15 +294,21 @@ func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
 // (reconcile.Migration: the source's records kept until the grace period
 // is over, now's clock) and, until then, its step (kind/migrate) on the
 // target. recs is the inventory.
-func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
+func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updates map[string]*install.Update, recs []reconcile.Record, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) error {
 	for _, mv := range moves {
 		site := &res.Sites[mv.site]
-		m, step, err := migration(res, site, mv, base, revision, hosts, b, now)
+		m, step, err := migration(res, site, mv, updates[site.Domain], base, revision, hosts, b, now)
 		if err != nil {
 			return fmt.Errorf("site %s moves from %s to %s: %w", site.Name, mv.source, site.Servers[0], err)
 		}
+		if mv.from != site.Domain {
+			m.SourceSite = mv.from
+		}
 		if !m.Retire {
 			m.Hold = append([]string{mv.source}, mv.others...)
+			if mv.db != nil && !slices.Contains(m.Hold, mv.db.Server) {
+				m.Hold = append(m.Hold, mv.db.Server) // its database there
+			}
 			// What no site owns on the source (its platform's release,
 			// the shared directories) serves the site there until the
 			// switch, and holds its disabled copy after.
@@ -179,10 +327,10 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, recs 
 		// written on the target (converged once a marker is there).
 		srcSrv, _ := serverOf(res, mv.source, base)
 		start := migrate.NewStart(migrate.StartSpec{ID: MigrateStartID(site.Domain, mv.source), Site: site.Domain, Server: mv.source,
-			SiteDir: render.Paths(site, &srcSrv).SiteDir, To: site.Servers[0], Now: now})
+			SiteDir: render.Paths(mv.sourceSite(site), &srcSrv).SiteDir, To: site.Servers[0], Now: now})
 		d.Resources = append(d.Resources, start)
 		for _, r := range d.Resources {
-			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() {
+			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() && r.ID() != start.ID() {
 				x.AddDeps(start.ID())
 			}
 		}
@@ -207,18 +355,48 @@ func platformOn(res *spec.Resolved, server string) string {
 
 // migration builds the migration of site from source to its first web
 // server, and its step (nil once the grace period is over).
-func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
+func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *install.Update, base, revision string, hosts reconcile.Hosts, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
 	source, target := mv.source, site.Servers[0]
 	srcSrv, _ := serverOf(res, source, base)
 	tgtSrv, _ := serverOf(res, target, base)
-	from := strings.TrimSuffix(source+"/"+platformOn(res, source), "/")
-	m := reconcile.Migration{Site: site.Domain, From: from, To: target + "/" + site.Platform, Steps: migrate.Steps(source, target, MigrationGrace), State: "planned"}
+	from, to := strings.TrimSuffix(source+"/"+platformOn(res, source), "/"), target+"/"+site.Platform
+	plan := migrate.Plan{Source: source, Target: target, Grace: MigrationGrace}
+	old := mv.sourceSite(site)
+	if old != site {
+		plan.Renamed = old.Domain + " → " + site.Domain
+	}
+	if db := mv.db; db != nil {
+		if db.Type == "sqlite" {
+			plan.DB = fmt.Sprintf("SQLite %s on %s → %s", db.Path, db.Server, target)
+		} else {
+			plan.DB = fmt.Sprintf("%s on %s → %s on %s", db.Name, db.Server, site.DB.Name, site.DB.Server)
+			if db.Server != site.DB.Server {
+				from, to = from+", "+db.Server, to+", "+site.DB.Server
+			}
+		}
+	}
+	var runUpdate func(ctx context.Context) error
+	if update != nil {
+		plan.Update = update.Shown()
+		runUpdate = func(ctx context.Context) error {
+			h, err := hosts.Host(ctx, target)
+			if err != nil {
+				return err
+			}
+			if current, err := update.Current(ctx, h); err != nil || current {
+				return err // the source's data was updated to this build
+			}
+			_, err = update.Run(ctx, h)
+			return err
+		}
+	}
+	m := reconcile.Migration{Site: site.Domain, From: from, To: to, Steps: migrate.Steps(plan), State: "planned"}
 
-	srcPaths := render.Paths(site, &srcSrv)
+	srcPaths := render.Paths(old, &srcSrv)
 	marker, done := mv.marker, mv.done
 	if done {
 		until := marker.At.Add(MigrationGrace)
-		if !now().Before(until) {
+		if mv.retired(now()) {
 			m.Retire = true
 			m.State = fmt.Sprintf("done %s; the grace period is over: the copy on %s is removed after its backup", marker.At.Format(time.RFC3339), source)
 			return m, nil, nil
@@ -244,13 +422,17 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revis
 		}
 		return s, nil
 	}
-	maint, err := side(site, render.Options{Maintenance: true})
+	maint, err := side(old, render.Options{Maintenance: true})
 	if err != nil {
 		return m, nil, err
 	}
-	disabled := *site
+	disabled := *old
 	disabled.State = "disabled"
 	off, err := side(&disabled, render.Options{})
+	if old != site {
+		// The former name goes to the new one from the switch on.
+		off, err = side(old, render.Options{MovedTo: site.Domain})
+	}
 	if err != nil {
 		return m, nil, err
 	}
@@ -274,7 +456,15 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revis
 	if err != nil {
 		return m, nil, err
 	}
-	data.Web, data.SiteDir = source, srcPaths.SiteDir
+	data.Site, data.Web, data.SiteDir = old.Domain, source, srcPaths.SiteDir
+	var copyDB func(ctx context.Context) error
+	deps := []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)}
+	if src, dst := mv.db, data.DB; src != nil && dst != nil {
+		data.DB = src // the backup on the source holds the database the site leaves
+		copyDB = func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) }
+		deps = append(deps, DatabaseID(site.Domain, site.DB.Name, dst.Server))
+	}
+	run, private := render.SiteOwners(site, tgtSrv.HTTP)
 	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, source), base)
 	if err != nil {
 		return m, nil, err
@@ -288,11 +478,11 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, base, revis
 			return err
 		},
 		Maintenance: maint, Disabled: off, SourceHTTP: srcHTTP, TargetRemove: remove, TargetServices: tgtServices,
+		CopyDB: copyDB, Update: runUpdate, Carry: []string{install.InstallMarker, install.UpdateMarker, migrate.ClonedMarker}, TargetSiteDir: tgtPaths.SiteDir, CarryOwner: run, CarryGroup: private,
 		Health: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 		},
-		Done: done, Now: now,
-		Deps: []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)},
+		Done: done, Now: now, Deps: deps,
 	})
 	return m, step, nil
 }

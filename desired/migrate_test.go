@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -176,4 +177,151 @@ func TestMigrationDetected(t *testing.T) {
 	if s := step(d); s != nil {
 		t.Errorf("a step after the grace period: %s", s.ID())
 	}
+}
+
+// TestMigrationMovesItsDatabase: a site moving from web1 + db1 to web2 +
+// db2 is one migration that copies its database in the window (db1's
+// records held, the grant not widened); a SQLite site's file moves with
+// it; a change of engine is refused; a drupal site's update step runs
+// inside the migration, not as a resource of its own.
+func TestMigrationMovesItsDatabase(t *testing.T) {
+	server := func(name, ip, extra string) string {
+		return "kind: Server\nname: " + name + "\naddress: " + ip + "\nservices:\n  http: { type: nginx, conf_dir: /etc/nginx/sites, web_root: /srv/www, user: www-data }\n  php: { type: php-fpm }\n" + extra
+	}
+	for _, tc := range []struct {
+		name, db, dbType, platform string
+		renamed                    string // the site's former name, with its records
+		rec                        reconcile.Record
+		wantErr, from, to, dbStep  string
+		hold                       []string
+		update                     bool
+	}{
+		{name: "mariadb to another server", db: "{ server: db2 }", platform: "php",
+			rec:  reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
+			from: "web1/app, db1", to: "web2/app2, db2", dbStep: "a_example_com on db1 → a_example_com on db2", hold: []string{"web1", "db1"}},
+		{name: "sqlite with the web server", db: "{ server: web2 }", platform: "php",
+			rec:  reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "web1"), Server: "web1", Kind: "sqlite-db", Site: "a.example.com", Path: "/srv/www/sites/a.example.com/db/a_example_com.sqlite"},
+			from: "web1/app", to: "web2/app2", dbStep: "SQLite /srv/www/sites/a.example.com/db/a_example_com.sqlite on web1 → web2", hold: []string{"web1"}},
+		{name: "engine change refused", db: "{ server: pg }", platform: "php",
+			rec:     reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
+			wantErr: "berth cannot convert a database between engines"},
+		{name: "renamed", db: "{ server: db2 }", platform: "php", renamed: "old.example.com",
+			rec:  reconcile.Record{ID: DatabaseID("old.example.com", "old_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "old.example.com"},
+			from: "web1/app, db1", to: "web2/app2, db2", dbStep: "old_example_com on db1 → a_example_com on db2", hold: []string{"web1", "db1"}},
+		{name: "drupal with its update step", db: "{ server: db1 }", platform: "drupal",
+			rec:  reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
+			from: "web1/app", to: "web2/app2", hold: []string{"web1"}, update: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			repo := filepath.Join(base, "repo")
+			writeFiles(t, repo, map[string]string{
+				"berth.yaml":               "environments:\n  production: { branch: main }\n",
+				"servers/web1.yaml":        server("web1", "192.0.2.1", "  db: { type: sqlite }\n"),
+				"servers/web2.yaml":        server("web2", "192.0.2.2", "  db: { type: sqlite }\n"),
+				"servers/db1.yaml":         "kind: Server\nname: db1\naddress: 192.0.2.9\nservices:\n  db: { type: mariadb }\n",
+				"servers/db2.yaml":         "kind: Server\nname: db2\naddress: 192.0.2.10\nservices:\n  db: { type: mariadb }\n",
+				"servers/pg.yaml":          "kind: Server\nname: pg\naddress: 192.0.2.11\nservices:\n  db: { type: postgresql }\n",
+				"platforms/app.yaml":       "kind: Platform\nname: app\ntype: " + tc.platform + "\nsource: { path: code }\nservers: [web1]\n",
+				"platforms/app2.yaml":      "kind: Platform\nname: app2\ntype: " + tc.platform + "\nsource: { path: code2 }\nservers: [web2]\n",
+				"code/index.php":           "<?php echo 1;\n",
+				"code2/index.php":          "<?php echo 2;\n",
+				"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\ndb: " + tc.db + "\n" + renamedFrom(tc.renamed),
+			})
+			fsys, err := source.OpenDirFS(repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fsys.Close()
+			loaded, err := spec.Load(fsys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := spec.Resolve(loaded, "production")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			was := cmp.Or(tc.renamed, "a.example.com")
+			recs := []reconcile.Record{tc.rec,
+				{ID: SiteID(was, "vhost", "web1"), Server: "web1", Kind: "file", Site: was, Path: "/etc/nginx/sites/" + was + ".conf"}}
+			if err := StoreInventory(store).SaveRecords(ctx, "production", "rev0", recs); err != nil {
+				t.Fatal(err)
+			}
+			hosts := fakeHosts{}
+			for _, n := range []string{"web1", "web2", "db1", "db2", "pg"} {
+				hosts[n] = hosttest.New(n)
+			}
+			_, d, err := Prepare(ctx, Input{Resolved: res, Revision: "rev1", Repo: fsys, StateDir: filepath.Join(base, "state"),
+				Store: store, Hosts: hosts}, nil)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("prepare: %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Migrations) != 1 {
+				t.Fatalf("migrations: %+v", d.Migrations)
+			}
+			m := d.Migrations[0]
+			steps := strings.Join(m.Steps, "\n")
+			if m.SourceSite != tc.renamed {
+				t.Errorf("migration renames %q, want %q", m.SourceSite, tc.renamed)
+			}
+			if tc.renamed != "" {
+				if !strings.Contains(strings.Join(m.Steps, "\n"), "rename old.example.com → a.example.com") {
+					t.Errorf("steps do not say the rename:\n%s", strings.Join(m.Steps, "\n"))
+				}
+			}
+			if m.From != tc.from || m.To != tc.to || !slices.Equal(m.Hold, tc.hold) {
+				t.Errorf("migration %s → %s holding %v, want %s → %s holding %v", m.From, m.To, m.Hold, tc.from, tc.to, tc.hold)
+			}
+			if tc.dbStep != "" && !strings.Contains(steps, "fresh dump of the database, loaded on the target: "+tc.dbStep) ||
+				tc.dbStep == "" && strings.Contains(steps, "fresh dump") {
+				t.Errorf("steps:\n%s\nwant the database step %q", steps, tc.dbStep)
+			}
+			if got := strings.Contains(steps, "update step on web2: drush updatedb -y"); got != tc.update {
+				t.Errorf("steps:\n%s\nupdate step listed %v, want %v", steps, got, tc.update)
+			}
+			for _, r := range d.Resources {
+				if r.ID() == UpdateID("a.example.com", "web2") {
+					t.Errorf("the moving site has an update step of its own: its migration runs it")
+				}
+			}
+			moves, err := findMoves(ctx, res, recs, "", hosts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := widenGrants(res, moves).Sites[0].DB.From; tc.dbStep != "" && len(got) > 1 {
+				t.Errorf("a moving database's grant widened: %v", got)
+			}
+			if tc.renamed != "" {
+				if got := res.Sites[0].RedirectNames; !slices.Equal(got, []string{tc.renamed}) {
+					t.Errorf("the renamed site redirects %v, want its old name", got)
+				}
+				if got := keepOldNames(res, moves, time.Now()).Sites[0].RedirectNames; len(got) != 0 {
+					t.Errorf("the new vhost redirects %v while the rename runs, want nothing (the old vhost answers)", got)
+				}
+				moves[0].done, moves[0].marker.At = true, time.Now().Add(-25*time.Hour)
+				if got := keepOldNames(res, moves, time.Now()).Sites[0].RedirectNames; !slices.Equal(got, []string{tc.renamed}) {
+					t.Errorf("after the grace period the new vhost redirects %v, want the old name", got)
+				}
+			}
+		})
+	}
+}
+
+func renamedFrom(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "renamed_from: " + name + "\n"
 }

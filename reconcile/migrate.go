@@ -37,7 +37,11 @@ type Migration struct {
 	// State says where the migration stands: "planned", or "done" with
 	// when the source's copy is removed.
 	State string `json:"state"`
-	// Hold lists the servers whose records of Site are kept, not pruned.
+	// SourceSite is the site's former name when the migration renames
+	// it (renamed_from): its records are the source's.
+	SourceSite string `json:"source_site,omitempty"`
+	// Hold lists the servers whose records of Site (or SourceSite) are
+	// kept, not pruned.
 	Hold []string `json:"-"`
 	// Keep lists IDs of other records kept, not pruned, while the
 	// migration runs or its grace period lasts (the source's platform
@@ -50,13 +54,17 @@ type Migration struct {
 
 // String is the migration's line in a plan.
 func (m Migration) String() string {
+	if m.SourceSite != "" {
+		return fmt.Sprintf("» %s (renamed from %s): %s → %s", m.Site, m.SourceSite, m.From, m.To)
+	}
 	return fmt.Sprintf("» %s: %s → %s", m.Site, m.From, m.To)
 }
 
 // held reports whether rec is kept by a migration of d.
 func held(d *Desired, rec Record) bool {
 	for _, m := range d.Migrations {
-		if m.Site == rec.Site && slices.Contains(m.Hold, rec.Server) || slices.Contains(m.Keep, rec.ID) {
+		ofSite := m.Site == rec.Site || m.SourceSite != "" && m.SourceSite == rec.Site
+		if ofSite && slices.Contains(m.Hold, rec.Server) || slices.Contains(m.Keep, rec.ID) {
 			return true
 		}
 	}

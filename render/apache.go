@@ -3,6 +3,7 @@ package render
 import (
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/berthhq/berth/spec"
@@ -70,6 +71,10 @@ func apacheToHTTPS(c *conf, in *input) error {
 			groups = append(groups, []string{n})
 		}
 	}
+	toMain := len(groups[0]) > 1
+	if old := renamed(site); len(old) > 0 {
+		groups = append(groups, old)
+	}
 	for i, g := range groups {
 		if i > 0 {
 			c.line("")
@@ -81,7 +86,7 @@ func apacheToHTTPS(c *conf, in *input) error {
 		}
 		apacheChallenge(c, in)
 		target := "https://" + hostPort(g[0], in.http.TLSListen, "443") + "/$1"
-		if len(g) > 1 {
+		if toMain || slices.Contains(site.RedirectNames, g[0]) {
 			target = "https://" + hostPort(site.Domain, in.http.TLSListen, "443") + "/$1"
 		}
 		c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q(target))
@@ -111,11 +116,17 @@ func apacheServers(c *conf, in *input, tls bool) error {
 	}
 
 	served := append([]string{site.Domain}, site.Aliases...)
+	var redirect []string
 	if site.RedirectAliases && !disabled(site) {
-		served = []string{site.Domain}
+		served, redirect = []string{site.Domain}, site.Aliases
+	}
+	if !tls { // no certificate covers a renamed site's old name
+		redirect = append(slices.Clone(redirect), renamed(site)...)
+	}
+	if len(redirect) > 0 {
 		c.open("<VirtualHost %s>", addr)
-		c.line("ServerName %s", q(site.Aliases[0]))
-		c.line("ServerAlias %s", names(site.Aliases))
+		c.line("ServerName %s", q(redirect[0]))
+		c.line("ServerAlias %s", names(redirect))
 		apacheTLS(c, in, tls)
 		if site.TLS.ACME {
 			// Redirect would answer the challenge too (mod_alias tries
@@ -138,6 +149,16 @@ func apacheServers(c *conf, in *input, tls bool) error {
 	apacheHeaders(c, in, tls)
 	apacheBehindLB(c, in)
 
+	if in.movedTo != "" {
+		moved := "http://" + in.movedTo
+		if tls {
+			moved = "https://" + in.movedTo
+		}
+		apacheChallenge(c, in)
+		c.line("RedirectMatch permanent %s %s", q(`^/(?!\.well-known/acme-challenge/)(.*)$`), q(moved+"/$1"))
+		c.close("</VirtualHost>")
+		return nil
+	}
 	if disabled(site) {
 		c.line("DocumentRoot %s", q(p.DisabledDir))
 		c.open("<Directory %s>", q(p.DisabledDir))

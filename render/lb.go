@@ -180,6 +180,11 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 				return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 			}
 		}
+		for _, n := range site.RedirectNames {
+			if err := rule("renamed_from", spec.RuleHostname, n); err != nil {
+				return File{}, fmt.Errorf("site %q: %w", site.Name, err)
+			}
+		}
 		if err := lbSite(&c, lb, site, upstream, o.Certificates[site.Domain]); err != nil {
 			return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 		}
@@ -236,6 +241,20 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream,
 		lbProxy(c, upstream)
 	}
 	c.close("}")
+	if old := renamed(site); len(old) > 0 {
+		// A renamed site's old name goes to the new one from here (no
+		// certificate covers it).
+		main := "http://" + site.Domain + hostPort("", l.Listen, "80")
+		if certified && site.TLS.RedirectHTTPS {
+			main = "https://" + site.Domain + hostPort("", l.TLSListen, "443")
+		}
+		c.line("")
+		c.open("server {")
+		c.line("listen %s;", l.Listen)
+		c.line("server_name %s;", names(old))
+		c.line("return 301 %s;", q(main+"$request_uri"))
+		c.close("}")
+	}
 	if !certified {
 		return nil
 	}

@@ -46,3 +46,34 @@ func TestMaintenance(t *testing.T) {
 		})
 	}
 }
+
+// TestMovedTo: a renamed site's old vhost, once the rename is switched,
+// answers every request with a 301 to the same path on the new name, on
+// nginx and apache; a name breaking the rules is refused.
+func TestMovedTo(t *testing.T) {
+	for _, tc := range []struct {
+		typ, want string
+	}{
+		{"nginx", `location / { return 301 "$scheme://new.example.com$request_uri"; }`},
+		{"apache", `RedirectMatch permanent "^/(?!\.well-known/acme-challenge/)(.*)$" "http://new.example.com/$1"`},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			site, srv := testSite(), testServer(tc.typ)
+			_, files, err := SiteWith(site, srv, Options{MovedTo: "new.example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Paths(site, srv)
+			for _, f := range files {
+				if f.Path == p.Vhost {
+					if !strings.Contains(string(f.Content), tc.want) || strings.Contains(string(f.Content), "root \"/var/www/platforms") {
+						t.Errorf("vhost:\n%s\nwant %q and nothing served", f.Content, tc.want)
+					}
+				}
+			}
+			if _, _, err := SiteWith(site, srv, Options{MovedTo: "new.example.com;\n}"}); err == nil {
+				t.Error("a hostile name was rendered")
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/berthhq/berth/spec"
@@ -115,6 +116,14 @@ func nginxToHTTPS(c *conf, in *input) {
 	nginxChallenge(c, in)
 	c.line("location / { return 301 %s; }", q(target+"$request_uri"))
 	c.close("}")
+	if old := renamed(site); len(old) > 0 {
+		c.line("")
+		c.open("server {")
+		nginxListen(c, in, false)
+		c.line("server_name %s;", names(old))
+		c.line("return 301 %s;", q("https://"+site.Domain+hostPort("", in.http.TLSListen, "443")+"$request_uri"))
+		c.close("}")
+	}
 }
 
 // nginxServers writes the site's server blocks on the plain HTTP listen,
@@ -123,11 +132,17 @@ func nginxToHTTPS(c *conf, in *input) {
 func nginxServers(c *conf, in *input, tls bool) {
 	site, p := in.site, in.paths
 	served := append([]string{site.Domain}, site.Aliases...)
+	var redirect []string
 	if site.RedirectAliases && !disabled(site) {
-		served = []string{site.Domain}
+		served, redirect = []string{site.Domain}, site.Aliases
+	}
+	if !tls { // no certificate covers a renamed site's old name
+		redirect = append(slices.Clone(redirect), renamed(site)...)
+	}
+	if len(redirect) > 0 {
 		c.open("server {")
 		nginxListen(c, in, tls)
-		c.line("server_name %s;", names(site.Aliases))
+		c.line("server_name %s;", names(redirect))
 		main := "$scheme://" + mainHost(in)
 		if tls {
 			main = "https://" + hostPort(site.Domain, in.http.TLSListen, "443")
@@ -149,6 +164,12 @@ func nginxServers(c *conf, in *input, tls bool) {
 	nginxHeaders(c, in, tls)
 	nginxBehindLB(c, in)
 
+	if in.movedTo != "" {
+		nginxChallenge(c, in)
+		c.line("location / { return 301 %s; }", q("$scheme://"+in.movedTo+"$request_uri"))
+		c.close("}")
+		return
+	}
 	if disabled(site) {
 		c.line("root %s;", q(p.DisabledDir))
 		c.line("error_page 503 @disabled;")

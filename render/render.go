@@ -153,6 +153,10 @@ type Options struct {
 	// (MaintenanceRetryAfter seconds) and a page saying the site is
 	// being moved, as a disabled site does with its own page.
 	Maintenance bool
+	// MovedTo renders the site as moved to that name (a renamed site's
+	// old name once its rename is switched): every request but the
+	// HTTP-01 challenge path answers with a 301 to the same path there.
+	MovedTo string
 }
 
 // MaintenanceRetryAfter is the Retry-After, in seconds, of a site's
@@ -168,16 +172,21 @@ func SiteWith(site *spec.ResolvedSite, srv *spec.ResolvedServer, o Options) ([]D
 	if err := check(site, srv); err != nil {
 		return nil, nil, fmt.Errorf("render site %q on server %q: %w", site.Domain, srv.Name, err)
 	}
-	if o.Maintenance {
+	if o.Maintenance || o.MovedTo != "" {
 		s := *site
 		s.State = "disabled"
 		site = &s
+	}
+	if o.MovedTo != "" {
+		if err := rule("moved to", spec.RuleHostname, o.MovedTo); err != nil {
+			return nil, nil, fmt.Errorf("render site %q on server %q: %w", site.Domain, srv.Name, err)
+		}
 	}
 	p := Paths(site, srv)
 	h := srv.HTTP
 	// Behind a load balancer, TLS terminates there (LB): the node serves
 	// plain HTTP only.
-	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME && site.LB == nil, maintenance: o.Maintenance}
+	in := &input{site: site, srv: srv, http: h, paths: p, tls: o.Certificate && site.TLS.ACME && site.LB == nil, maintenance: o.Maintenance, movedTo: o.MovedTo}
 
 	// The site's directories are its user's (the pool writes them); the
 	// web server reads the site and files directories through their
@@ -240,9 +249,21 @@ type input struct {
 	// maintenance: the site is disabled for a maintenance window
 	// (Options.Maintenance).
 	maintenance bool
+	// movedTo: every request goes there (Options.MovedTo).
+	movedTo string
 }
 
 func disabled(site *spec.ResolvedSite) bool { return site.State == "disabled" }
+
+// renamed returns the names the site answers over plain HTTP with a 301
+// to its main name (spec.ResolvedSite.RedirectNames: a renamed site's old
+// name); none while it is disabled.
+func renamed(site *spec.ResolvedSite) []string {
+	if disabled(site) {
+		return nil
+	}
+	return site.RedirectNames
+}
 
 func htpasswd(users []string) []byte {
 	return []byte(strings.Join(users, "\n") + "\n")
@@ -283,6 +304,9 @@ func check(site *spec.ResolvedSite, srv *spec.ResolvedServer) error {
 	}
 	for i, a := range site.Aliases {
 		errs = append(errs, rule(fmt.Sprintf("aliases[%d]", i), spec.RuleHostnameAlias, a))
+	}
+	for _, n := range site.RedirectNames {
+		errs = append(errs, rule("renamed_from", spec.RuleHostname, n))
 	}
 	if site.TLS.ACME {
 		errs = append(errs, rule("http.tls_listen", spec.RuleListen, h.TLSListen), rule("http.cert_dir", spec.RuleAbsPath, h.CertDir))

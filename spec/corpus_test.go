@@ -154,6 +154,8 @@ build:
   - @@Platform.build[]@@
 install:
   - @@Platform.install[]@@
+update:
+  - @@Platform.update[]@@
 cron:
   @@Platform.cron{}@@: { schedule: hourly, command: [php, cron.php] }
 docroot: @@Platform.docroot@@
@@ -209,6 +211,7 @@ tls:
 health:
   path: @@Health.path@@
 client: @@Site.client@@
+renamed_from: @@Site.renamed_from@@
 `,
 	"zones/example.com.yaml": `kind: @@Zone.kind@@
 name: @@Zone.name@@
@@ -253,8 +256,18 @@ address: 192.0.2.54
 services:
   dns: { type: bind }
 `,
+	"sites/b.yaml": `kind: Site
+name: b.example.com
+platform: app
+clone_from: @@Site.clone_from@@
+from_env: @@Site.from_env@@
+sanitize:
+  sql: @@Sanitize.sql@@
+  check_tables: true
+`,
 	"code/app/index.php": "<?php\n",
 	"brand/logo.png":     "\x89PNG\r\n",
+	"sanitize/app.sql":   "UPDATE users SET mail = CONCAT('user', uid, '@example.invalid');\n",
 }
 
 // corpusBenign is the valid value of each placeholder.
@@ -323,6 +336,7 @@ var corpusBenign = map[string]string{
 	"Source.dir":                      "/srv/www/app",
 	"Platform.build[]":                "composer install",
 	"Platform.install[]":              "php",
+	"Platform.update[]":               "php",
 	"Platform.docroot":                "public",
 	"Platform.php":                    "8.2",
 	"Platform.servers[]":              "web1",
@@ -383,6 +397,10 @@ var corpusBenign = map[string]string{
 	"ClientColors.background":         "#ffffff",
 	"Client.support":                  "support@acme.example",
 	"Site.client":                     "acme-corp",
+	"Site.clone_from":                 "a.example.com",
+	"Site.renamed_from":               "old-a.example.com",
+	"Site.from_env":                   "production",
+	"Sanitize.sql":                    "sanitize/app.sql",
 	"PlatformFiles.mode":              "sync",
 	"PlatformFiles.path":              "/srv/shared",
 	"PlatformFiles.primary":           "web1",

@@ -266,6 +266,9 @@ type ResolvedPlatform struct {
 	// Install is the platform's own install command (argv), nil for the
 	// type's default.
 	Install []string `json:"install,omitempty"`
+	// Update is the platform's own update step (argv), nil for the
+	// type's default.
+	Update []string `json:"update,omitempty"`
 	// Cron are the scheduled commands every site of the platform gets.
 	Cron map[string]*Cron `json:"cron,omitempty"`
 	// KeepBuilds is how many builds stay on each server, the live one
@@ -287,9 +290,17 @@ type ResolvedSite struct {
 	Domain          string   `json:"domain"`      // ASCII main domain, environment suffix applied
 	Aliases         []string `json:"aliases,omitempty"`
 	RedirectAliases bool     `json:"redirect_aliases,omitempty"`
-	Platform        string   `json:"platform"`
-	Type            string   `json:"type"`
-	Client          string   `json:"client,omitempty"` // berth.yaml's client the site belongs to
+	// RenamedFrom is the site's former name (ASCII, environment suffix
+	// applied): its data is migrated from it (package desired), and the
+	// name redirects to Domain (RedirectNames).
+	RenamedFrom string `json:"renamed_from,omitempty"`
+	// RedirectNames are names answered over plain HTTP with a 301 to
+	// Domain: the former name; desired leaves it out while the rename's
+	// migration runs and keeps the old name's own vhost.
+	RedirectNames []string `json:"redirect_names,omitempty"`
+	Platform      string   `json:"platform"`
+	Type          string   `json:"type"`
+	Client        string   `json:"client,omitempty"` // berth.yaml's client the site belongs to
 	// Brand is that client's name, support contact and colour, which the
 	// site's own pages (disabled) carry.
 	Brand   *ResolvedBrand `json:"brand,omitempty"`
@@ -312,6 +323,9 @@ type ResolvedSite struct {
 	LB *ResolvedSiteLB `json:"lb,omitempty"`
 	// Health is how the site is checked on each web server (see lb.go).
 	Health Health `json:"health"`
+	// Clone says where a site with clone_from takes its data from
+	// (clone.go); nil for another.
+	Clone *ResolvedClone `json:"clone,omitempty"`
 	// Files is its platform's Files: how the site's files directory is
 	// shared by its servers; nil: each server keeps its own.
 	Files *ResolvedFiles `json:"files,omitempty"`
@@ -473,7 +487,11 @@ var ErrUnknownEnvironment = errors.New("unknown environment")
 // Resolve returns the desired state of environment env. The repo must have
 // loaded without problems. Resolve is pure and deterministic: the same repo
 // and env give the same value, with every list sorted by name.
-func Resolve(r *Repo, env string) (*Resolved, error) {
+func Resolve(r *Repo, env string) (*Resolved, error) { return r.resolve(env, true) }
+
+// resolve is Resolve; clones: also resolve where the clones' data comes
+// from (the source environment of a clone is resolved without).
+func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 	if r.Config == nil || r.Config.Environments == nil {
 		return nil, fmt.Errorf("resolve %q: the repo has no environments; load it with spec.Load first", env)
 	}
@@ -518,6 +536,7 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 			Source:     p.Source,
 			Build:      slices.Clone(p.Build),
 			Install:    slices.Clone(p.Install),
+			Update:     slices.Clone(p.Update),
 			Cron:       maps.Clone(p.Cron),
 			KeepBuilds: cmp.Or(p.KeepBuilds, DefaultKeepBuilds),
 			Docroot:    p.Docroot,
@@ -589,6 +608,10 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		for _, a := range s.ASCIIAliases {
 			rs.Aliases = append(rs.Aliases, a+e.DomainSuffix)
 		}
+		if s.ASCIIRenamedFrom != "" {
+			rs.RenamedFrom = s.ASCIIRenamedFrom + e.DomainSuffix
+			rs.RedirectNames = []string{rs.RenamedFrom}
+		}
 		if p.Type != "static" {
 			rs.Isolated = isolation[p.Name]
 			// The layers without the platform's own: environment's site
@@ -657,6 +680,11 @@ func Resolve(r *Repo, env string) (*Resolved, error) {
 		}
 		if s := r.sites[rs.Name]; s == nil || s.DNS == nil {
 			rs.DNS = nil
+		}
+	}
+	if clones {
+		if err := r.resolveClones(out, r.sites); err != nil { // clone.go
+			return nil, err
 		}
 	}
 	return out, nil

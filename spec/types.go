@@ -213,6 +213,7 @@ type Platform struct {
 	Source       Source           `yaml:"source" json:"source,omitempty" berth:"required" doc:"Where the code comes from: a Git repository at a ref, a path in the sites repo, or a directory already on the servers."`
 	Build        []string         `yaml:"build" json:"build,omitempty" doc:"Commands run in the checkout, in order, before the build is switched live." rule:"shell-command"`
 	Install      []string         `yaml:"install" json:"install,omitempty" doc:"Command run once per site to install it, as an argument vector (no shell), in the live build as the web server's user, with BERTH_SETTINGS set to the site's settings file. Default: wordpress installs through wp_install(); drupal, php and static run nothing." rule:"argv"`
+	Update       []string         `yaml:"update" json:"update,omitempty" doc:"Command run once per site after each new build of the platform's code is live (and inside a migration, on the target, after the data moved): the platform's database updates, as an argument vector (no shell), in the live build as the site's user, with BERTH_SETTINGS set, after a backup of the site; it must be safe to run again. Default: drupal runs vendor/bin/drush updatedb -y; wordpress runs its upgrade routine wp_upgrade(); php and static run nothing." rule:"argv"`
 	Cron         map[string]*Cron `yaml:"cron" json:"cron,omitempty" doc:"Scheduled commands every site of the platform gets, by name; a site's cron of the same name replaces one." keyrule:"name"`
 	KeepBuilds   int              `yaml:"keep_builds" json:"keep_builds,omitempty" berth:"min=1" doc:"How many builds stay on each server, the live one included, for a quick switch back (default 3)."`
 	Docroot      string           `yaml:"docroot" json:"docroot,omitempty" doc:"Directory inside the codebase that is served (default: web for drupal, the root otherwise)." rule:"rel-path"`
@@ -221,6 +222,7 @@ type Platform struct {
 	LB           string           `yaml:"lb" json:"lb,omitempty" doc:"The server (with an lb service) that load-balances the platform's sites over its servers; their DNS records then point at it." rule:"name"`
 	Files        *PlatformFiles   `yaml:"files" json:"files,omitempty" doc:"How the files directory (uploads) of each site is shared by the platform's servers: a shared path mounted on every server, or synced by berth from a primary server (see files.go). Default: each server keeps its own."`
 	Environments []string         `yaml:"environments" json:"environments,omitempty" doc:"Environments this platform exists in (default: all)." rule:"environment"`
+	Sanitize     *Sanitize        `yaml:"sanitize" json:"sanitize,omitempty" doc:"The sanitize step every clone of the platform's sites gets (a site's own sanitize replaces it)."`
 	Isolation    *bool            `yaml:"isolation" json:"isolation,omitempty" doc:"Run each site's PHP-FPM pool as its own Unix user, with its files owned by it and open_basedir limited to its own directories (default true). false runs the sites as the web server's user, for code that cannot run so."`
 }
 
@@ -243,22 +245,28 @@ type PlatformOverride struct {
 // Site is a web site: a domain on a platform, with its database, DNS and TLS.
 type Site struct {
 	Meta            `yaml:"-" json:"-"`
-	Kind            string   `yaml:"kind" berth:"required,enum=Site" json:"-"`
-	Name            string   `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode." rule:"domain"`
-	Platform        string   `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on." rule:"name"`
-	Aliases         []string `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site." rule:"domain-alias"`
-	RedirectAliases bool     `yaml:"redirect_aliases" json:"redirect_aliases,omitempty" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
-	DB              *SiteDB  `yaml:"db" json:"db,omitempty" doc:"The site's database."`
-	DNS             *SiteDNS `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
-	Environments    []string `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
-	Health          *Health  `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
-	Client          string   `yaml:"client" json:"client,omitempty" doc:"The client the site belongs to (berth.yaml clients): its viewer tokens see the site on the client's dashboard." rule:"name"`
+	Kind            string    `yaml:"kind" berth:"required,enum=Site" json:"-"`
+	Name            string    `yaml:"name" json:"name,omitempty" berth:"required" doc:"The site's main domain name; international names are converted to punycode." rule:"domain"`
+	Platform        string    `yaml:"platform" json:"platform,omitempty" berth:"required" doc:"The platform the site runs on." rule:"name"`
+	Aliases         []string  `yaml:"aliases" json:"aliases,omitempty" doc:"Other domain names of the site." rule:"domain-alias"`
+	RedirectAliases bool      `yaml:"redirect_aliases" json:"redirect_aliases,omitempty" doc:"Answer the aliases with a 301 redirect to the main name instead of serving them."`
+	DB              *SiteDB   `yaml:"db" json:"db,omitempty" doc:"The site's database."`
+	DNS             *SiteDNS  `yaml:"dns" json:"dns,omitempty" doc:"Records for the site in a zone berth manages."`
+	Environments    []string  `yaml:"environments" json:"environments,omitempty" doc:"Environments this site exists in (default: all)." rule:"environment"`
+	Health          *Health   `yaml:"health" json:"health,omitempty" doc:"How berth status --observe checks the site on each of its web servers over HTTP."`
+	Client          string    `yaml:"client" json:"client,omitempty" doc:"The client the site belongs to (berth.yaml clients): its viewer tokens see the site on the client's dashboard." rule:"name"`
+	RenamedFrom     string    `yaml:"renamed_from" json:"renamed_from,omitempty" doc:"The site's former name: the site is migrated from it to its new name (database, files, settings, vhost) like a move, and the old name answers with a 301 redirect to the new one (over plain HTTP; add it to the zone's names as the site's records do)." rule:"domain"`
+	CloneFrom       string    `yaml:"clone_from" json:"clone_from,omitempty" doc:"Create the site from a fresh backup of this site (its name in the repo, in from_env) instead of a fresh install: its database and files are copied once, then the sanitize step runs against the copy before it is served. The source is only read. Remove the site's .berth-cloned marker to clone again." rule:"domain"`
+	FromEnv         string    `yaml:"from_env" json:"from_env,omitempty" doc:"The environment of clone_from's site (default: this one)." rule:"environment"`
+	Sanitize        *Sanitize `yaml:"sanitize" json:"sanitize,omitempty" doc:"The sanitize step of a clone, over its platform's."`
 	SiteSettings    `yaml:",inline"`
 
 	// Domain and ASCIIAliases are Name and Aliases in ASCII (punycode),
 	// filled in by Load.
 	Domain       string   `yaml:"-" json:"-"`
 	ASCIIAliases []string `yaml:"-" json:"-"`
+	// ASCIIRenamedFrom is RenamedFrom in ASCII, filled in by Load.
+	ASCIIRenamedFrom string `yaml:"-" json:"-"`
 }
 
 // SiteDB places a site's database.

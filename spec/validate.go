@@ -373,6 +373,10 @@ func (c *checker) platform(p *Platform, envs []string) {
 	if len(p.Install) > 0 && p.Type == "static" {
 		c.at(m, "install", subject, "a static platform has nothing to install; remove install or change type")
 	}
+	c.sanitize(m, "sanitize", subject, p.Sanitize)
+	if len(p.Update) > 0 && p.Type == "static" {
+		c.at(m, "update", subject, "a static platform has no data to update; remove update or change type")
+	}
 	if p.PHP != "" && p.Type == "static" {
 		c.at(m, "php", subject, "a static platform runs no PHP; remove php or change type")
 	}
@@ -457,6 +461,17 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 	if s.RedirectAliases && len(s.Aliases) == 0 {
 		c.at(m, "redirect_aliases", subject, "redirect_aliases is set but the site has no aliases")
 	}
+	s.ASCIIRenamedFrom = ""
+	if s.RenamedFrom != "" {
+		if ascii, err := ASCIIDomain(s.RenamedFrom, false); err == nil {
+			if ascii == s.Domain {
+				c.at(m, "renamed_from", subject, "renamed_from is the site's own name; remove it")
+			} else {
+				s.ASCIIRenamedFrom = ascii
+				c.claim(s, "renamed_from", ascii, claimed) // the old name redirects: no other site may have it
+			}
+		}
+	}
 
 	var pl *Platform
 	if s.Platform != "" {
@@ -488,6 +503,7 @@ func (c *checker) site(s *Site, envs []string, claimed map[string]*Site) {
 		}
 	}
 	c.siteClient(s)
+	c.siteClone(s, envs)
 	c.envRefs(m, subject, s.Environments, envs)
 	c.sameEnvs(s, envs, "db.server", s.DB != nil, func() string { return s.DB.Server })
 	c.sameEnvs(s, envs, "dns.server", s.DNS != nil, func() string { return s.DNS.Server })

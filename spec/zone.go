@@ -221,6 +221,9 @@ func (r *Repo) zoneSet(env string, report reportFunc) ([]ResolvedZone, []string)
 		for _, a := range s.ASCIIAliases {
 			names = append(names, a+suffix)
 		}
+		if s.ASCIIRenamedFrom != "" {
+			names = append(names, s.ASCIIRenamedFrom+suffix) // it redirects to the new name
+		}
 		var outside []string
 		for _, n := range names {
 			var za *zoneAt

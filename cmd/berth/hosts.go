@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -37,7 +38,9 @@ type connector struct {
 
 func newConnector(res *spec.Resolved, o sshOptions) *connector {
 	c := &connector{servers: map[string]spec.ResolvedServer{}, ssh: o, hosts: map[string]host.Host{}}
-	for _, s := range res.Servers {
+	// The servers of other environments that clones read from are
+	// reached too (never written: desired builds nothing for them).
+	for _, s := range append(slices.Clone(res.Servers), res.CloneServers()...) {
 		c.servers[s.Name] = s
 	}
 	return c

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,14 +27,27 @@ type moveFixture struct {
 	nodes []*testenv.NetNginx
 	roots []string // web roots of web1, web2
 	base  string   // the repo, state and backups directories' parent
+	// dbs are the MariaDBs of db1, db2... (newMoveFixtureDB).
+	dbs []*testenv.MariaDBServer
+	// siteSays is what the site answers on web1 before the move (loop).
+	siteSays string
 }
 
 func newMoveFixture(t *testing.T) *moveFixture {
 	t.Helper()
-	hosts := testenv.Hosts(t, 2)
+	return newMoveFixtureDB(t, 0)
+}
+
+// newMoveFixtureDB is newMoveFixture with dbs database servers besides:
+// db1, db2... are namespace hosts of their own, each with sshd and a
+// MariaDB on its address, and PHP-FPM runs in each web server's
+// namespace, so that PHP reaches them from the web server's address.
+func newMoveFixtureDB(t *testing.T, dbs int) *moveFixture {
+	t.Helper()
+	hosts := testenv.Hosts(t, 2+dbs)
 	base := t.TempDir()
 	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state")}
-	m := &moveFixture{webFixture: f, base: base}
+	m := &moveFixture{webFixture: f, base: base, siteSays: "app1 says: uploaded on web1"}
 	var known bytes.Buffer
 	for _, h := range hosts {
 		data, err := os.ReadFile(h.SSH.KnownHostsFile)
@@ -48,9 +62,25 @@ func newMoveFixture(t *testing.T) *moveFixture {
 		t.Fatal(err)
 	}
 	f.flags = append(f.flags, "--known-hosts", kh)
-	for i, h := range hosts {
+	for i, h := range hosts[2:] {
+		my := testenv.MariaDBOn(t, h)
+		m.dbs = append(m.dbs, my)
+		f.write(fmt.Sprintf("servers/db%d.yaml", i+1), fmt.Sprintf(`kind: Server
+name: db%d
+address: %s
+ssh: { user: %s, sudo: true }
+services:
+  db: { type: mariadb, socket: %s, port: %d }
+`, i+1, h.IP, h.SSH.User, my.Socket, my.Port))
+	}
+	for i, h := range hosts[:2] {
 		n := testenv.NginxOn(t, h)
-		php := testenv.PHPFPM(t)
+		var php *testenv.PHPFPMServer
+		if dbs > 0 {
+			php = testenv.PHPFPMOn(t, h)
+		} else {
+			php = testenv.PHPFPM(t)
+		}
 		pools, run := filepath.Join(php.Dir, "pool.d"), filepath.Join(php.Dir, "sockets")
 		for _, d := range []string{pools, run} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
@@ -153,7 +183,7 @@ func (m *moveFixture) loop(i int) (stop func() []string) {
 			}
 			code, h, body := m.get(i)
 			switch {
-			case code == 200 && strings.Contains(body, "app1 says: uploaded on web1"):
+			case code == 200 && strings.Contains(body, m.siteSays):
 				kinds["site"]++
 			case code == 503 && strings.Contains(body, "is under maintenance") && h.Get("Retry-After") != "":
 				kinds["maintenance"]++
@@ -302,5 +332,212 @@ func TestMigrateSiteCrash(t *testing.T) {
 				t.Errorf("plan after the rerun: exit %d\n%s\n%s", code, out, errOut)
 			}
 		})
+	}
+}
+
+// TestMigrateSiteWithDatabase: a site on web1 + db1, build 1 of its app,
+// moves to web2 + db2 with build 2, whose update step changes the schema
+// (build 2 answers 500 without it). The plan shows one migration with the
+// database copy and the update step; while it runs web1 answers only
+// with the site or its maintenance or disabled page; after it web2
+// serves build 2 with every row written on db1, the update step ran
+// once, and db1 keeps its database until the grace period is over, when
+// it is removed after its backup.
+func TestMigrateSiteWithDatabase(t *testing.T) {
+	m := newMoveFixtureDB(t, 2)
+	code := func(dir string) {
+		for _, name := range []string{"index.php", "update.php"} {
+			if data, err := os.ReadFile(filepath.Join("testdata/moveapp", dir, name)); err == nil {
+				m.write("code"+strings.TrimPrefix(dir, "v")+"/"+name, string(data))
+			}
+		}
+	}
+	code("v1")
+	code("v2")
+	m.write("platforms/app2.yaml", "kind: Platform\nname: app2\ntype: php\nisolation: false\nsource: { path: code2 }\nservers: [web2]\nupdate: [php, update.php]\n")
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
+	m.mustApply()
+	m.siteSays = "v1 rows="
+	for range 5 {
+		m.answers(1, 200, "v1 rows=")
+	}
+	db1, db2 := m.dbs[0], m.dbs[1]
+	rows := func(db *testenv.MariaDBServer, query string) string {
+		t.Helper()
+		return strings.TrimSpace(db.SQL(t, query))
+	}
+
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app2\ndb: { server: db2 }\n")
+	code0, out, errOut := m.berth("plan")
+	if code0 != 2 || !strings.Contains(out, "» a.example.com: web1/app, db1 → web2/app2, db2  (planned)") ||
+		!strings.Contains(out, "fresh dump of the database, loaded on the target: a_example_com on db1 → a_example_com on db2") ||
+		!strings.Contains(out, "update step on web2: php update.php") {
+		t.Fatalf("plan: exit %d, want the migration with its database and update steps\n%s\n%s", code0, out, errOut)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "- site/a.example.com/") {
+			t.Errorf("the plan deletes the source: %s", l)
+		}
+	}
+
+	stop := m.loop(1)
+	t.Logf("apply:\n%s", m.mustApply())
+	for _, a := range stop() {
+		t.Errorf("during the move web1 answered %s", a)
+	}
+	// Every row written on db1 is on db2, the update step ran once, and
+	// web2 serves build 2.
+	n1 := rows(db1, "SELECT COUNT(*) FROM a_example_com.visits")
+	sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n1
+	if got, want := rows(db2, sum), rows(db1, sum); got != want || n1 == "0" {
+		t.Errorf("db2 holds %q of db1's %s rows, want %q", got, n1, want)
+	}
+	m.answers(2, 200, "updates=1")
+	m.answers(1, 503, "is disabled")
+	if got := rows(db2, "SELECT COUNT(*) FROM a_example_com.updates"); got != "1" {
+		t.Errorf("the update step ran %s times on db2's data, want once", got)
+	}
+	if got := rows(db1, "SHOW TABLES FROM a_example_com"); got != "visits" {
+		t.Errorf("db1 after the move holds tables %q, want its own visits only (kept, untouched)", got)
+	}
+	if code, out, errOut := m.berth("plan"); code != 0 || !strings.Contains(out, "(done ") {
+		t.Errorf("plan after the move: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := rows(db2, "SELECT COUNT(*) FROM a_example_com.updates"); got != "1" {
+		t.Errorf("the update step ran again: %s", got)
+	}
+
+	// The grace period is over: db1's database is backed up, then dropped.
+	migrationClock = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	t.Cleanup(func() { migrationClock = nil })
+	code0, out, errOut = m.berth("plan")
+	if code0 != 2 || !strings.Contains(out, "- site/a.example.com/db:a_example_com@db1") {
+		t.Errorf("plan after the grace period: exit %d\n%s\n%s", code0, out, errOut)
+	}
+	t.Logf("apply after the grace period:\n%s", m.mustApply())
+	if got := rows(db1, "SHOW DATABASES LIKE 'a_example_com'"); got != "" {
+		t.Errorf("db1 still holds the database after the grace period")
+	}
+	dumps, _ := filepath.Glob(filepath.Join(m.base, "backups", "production", "a.example.com", "*", "db.sql*"))
+	if len(dumps) == 0 {
+		t.Errorf("no backup of the database in %s", filepath.Join(m.base, "backups"))
+	}
+	m.answers(2, 200, "v2 rows=")
+}
+
+// TestRenameSite: a site on web1 + db1 renamed with renamed_from is one
+// migration on web1: the new name serves every row written under the old
+// one (its database copied to the new name's), the old name answers with
+// a 301 to the new one; after the grace period the old copy is removed
+// after its backup and the new name's vhost keeps redirecting the old.
+func TestRenameSite(t *testing.T) {
+	m := newMoveFixtureDB(t, 1)
+	data, err := os.ReadFile("testdata/moveapp/v1/index.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.write("code1/index.php", string(data))
+	m.write("sites/a.yaml", "kind: Site\nname: old.example.com\nplatform: app\ndb: { server: db1 }\n")
+	m.mustApply()
+	get := func(name string) (int, http.Header, string) {
+		t.Helper()
+		client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest("GET", "http://"+m.nodes[0].Addr+"/page?x=1", nil)
+		req.Host = name
+		r, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err.Error()
+		}
+		defer r.Body.Close()
+		body, _ := io.ReadAll(r.Body)
+		return r.StatusCode, r.Header, string(body)
+	}
+	answers := func(name string, ok func(int, http.Header, string) bool) {
+		t.Helper()
+		testenv.EventuallyWith(t, name+" answers", 10*time.Second, func() (bool, string) {
+			code, h, body := get(name)
+			return ok(code, h, body), fmt.Sprintf("%d %v %q", code, h, body)
+		})
+	}
+	for range 3 {
+		answers("old.example.com", func(code int, _ http.Header, body string) bool {
+			return code == 200 && strings.Contains(body, "v1 rows=")
+		})
+	}
+	db := m.dbs[0]
+	before := strings.TrimSpace(db.SQL(t, "SELECT COUNT(*) FROM old_example_com.visits"))
+
+	m.write("sites/a.yaml", "kind: Site\nname: new.example.com\nrenamed_from: old.example.com\nplatform: app\ndb: { server: db1 }\n")
+	code, out, errOut := m.berth("plan")
+	if code != 2 || !strings.Contains(out, "» new.example.com (renamed from old.example.com): web1/app → web1/app  (planned)") ||
+		!strings.Contains(out, "old_example_com on db1 → new_example_com on db1") {
+		t.Fatalf("plan: exit %d, want the rename\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("apply:\n%s", m.mustApply())
+	moved := func(code int, h http.Header, _ string) bool {
+		return code == 301 && h.Get("Location") == "http://new.example.com/page?x=1"
+	}
+	answers("old.example.com", moved)
+	want, _ := strconv.Atoi(before)
+	answers("new.example.com", func(code int, _ http.Header, body string) bool {
+		var n int
+		fmt.Sscanf(strings.TrimPrefix(strings.TrimSpace(body), "v1 rows="), "%d", &n)
+		return code == 200 && n > want
+	})
+	if code, out, errOut := m.berth("plan"); code != 0 {
+		t.Errorf("plan after the rename: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	migrationClock = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	t.Cleanup(func() { migrationClock = nil })
+	t.Logf("apply after the grace period:\n%s", m.mustApply())
+	if got := strings.TrimSpace(db.SQL(t, "SHOW DATABASES LIKE 'old_example_com'")); got != "" {
+		t.Errorf("the old database is still there after the grace period")
+	}
+	if _, err := os.Stat(filepath.Join(m.roots[0], "sites", "old.example.com")); !os.IsNotExist(err) {
+		t.Errorf("the old site directory after the grace period: %v", err)
+	}
+	answers("old.example.com", moved)
+	answers("new.example.com", func(code int, _ http.Header, body string) bool {
+		return code == 200 && strings.Contains(body, "v1 rows=")
+	})
+	if code, out, errOut := m.berth("plan"); code != 0 || strings.Contains(out, "»") {
+		t.Errorf("plan once the old copy is removed: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestMigrateSiteBack: the commit of a finished migration reverted within
+// its grace period moves the site back to web1 as a migration, with the
+// files written on web2 since the switch; web2 is then disabled.
+func TestMigrateSiteBack(t *testing.T) {
+	m := newMoveFixture(t)
+	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+	m.mustApply()
+	if err := os.WriteFile(filepath.Join(m.roots[0], "sites", "a.example.com", "files", "upload.txt"), []byte("uploaded on web1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.site("app2")
+	m.mustApply()
+	m.answers(2, 200, "app2 says: uploaded on web1")
+	// Written on web2 after the switch.
+	if err := os.WriteFile(filepath.Join(m.roots[1], "sites", "a.example.com", "files", "upload.txt"), []byte("written on web2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	m.site("app") // the commit reverted
+	code, out, errOut := m.berth("plan")
+	if code != 2 || !strings.Contains(out, "» a.example.com: web2/app2 → web1/app  (planned)") {
+		t.Fatalf("plan of the revert: exit %d, want the move back\n%s\n%s", code, out, errOut)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "- site/a.example.com/") && !strings.HasPrefix(l, "- site/a.example.com/migrate-start@web1 ") {
+			t.Errorf("the plan deletes the site on web2: %s", l)
+		}
+	}
+	t.Logf("apply:\n%s", m.mustApply())
+	m.answers(1, 200, "app1 says: written on web2")
+	m.answers(2, 503, "is disabled")
+	if code, out, errOut := m.berth("plan"); code != 0 || !strings.Contains(out, "» a.example.com: web2/app2 → web1/app  (done ") {
+		t.Errorf("plan after the move back: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -30,22 +30,42 @@ type MariaDBServer struct {
 // when the test ends.
 func MariaDB(t testing.TB) *MariaDBServer {
 	t.Helper()
+	return mariaDB(t, nil)
+}
+
+// MariaDBOn starts a MariaDB like MariaDB inside h's network namespace,
+// listening on h.IP port 3306 (Addr), its socket on the shared filesystem:
+// a database server of its own that web servers reach over the network.
+func MariaDBOn(t testing.TB, h *NetHost) *MariaDBServer {
+	t.Helper()
+	return mariaDB(t, h)
+}
+
+func mariaDB(t testing.TB, h *NetHost) *MariaDBServer {
+	t.Helper()
 	bin := need(t, "mariadbd", "mariadb-server")
 	install := need(t, "mariadb-install-db", "mariadb-server")
 	d := tempRoot(t, "mariadb")
-	m := &MariaDBServer{Dir: d, Port: FreePort(t), Socket: filepath.Join(d, "mysqld.sock")}
-	m.Addr = "127.0.0.1:" + strconv.Itoa(m.Port)
+	m := &MariaDBServer{Dir: d, Socket: filepath.Join(d, "mysqld.sock")}
+	ip, prefix := "127.0.0.1", []string(nil)
+	if h != nil {
+		ip, m.Port = h.IP, 3306
+		prefix = []string{"ip", "netns", "exec", h.Netns} // it execs mariadbd: the PID is mariadbd's
+	} else {
+		m.Port = FreePort(t)
+	}
+	m.Addr = ip + ":" + strconv.Itoa(m.Port)
 	// A private tmpdir: MariaDB's temporary tables go there, not into the
 	// shared /tmp that other tests' processes clean.
 	tmp := filepath.Join(d, "tmp")
 	mkdir(t, tmp)
 	run(t, install, "--no-defaults", "--user=root", "--datadir="+filepath.Join(d, "data"), "--tmpdir="+tmp,
 		"--auth-root-authentication-method=normal", "--skip-test-db")
-	m.Proc = start(t, "mariadbd "+m.Addr, filepath.Join(d, "stderr.log"), []string{bin,
-		"--no-defaults", "--user=root", "--datadir=" + filepath.Join(d, "data"), "--tmpdir=" + tmp,
-		"--socket=" + m.Socket, "--pid-file=" + filepath.Join(d, "mysqld.pid"),
-		"--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1",
-		"--log-error=" + filepath.Join(d, "error.log"), "--skip-log-bin", "--skip-name-resolve"}, nil)
+	m.Proc = start(t, "mariadbd "+m.Addr, filepath.Join(d, "stderr.log"), append(prefix, bin,
+		"--no-defaults", "--user=root", "--datadir="+filepath.Join(d, "data"), "--tmpdir="+tmp,
+		"--socket="+m.Socket, "--pid-file="+filepath.Join(d, "mysqld.pid"),
+		"--port="+strconv.Itoa(m.Port), "--bind-address="+ip,
+		"--log-error="+filepath.Join(d, "error.log"), "--skip-log-bin", "--skip-name-resolve"), nil)
 	if err := waitTCP(m.Proc, m.Addr, 60*time.Second); err != nil {
 		t.Fatalf("testenv: %v\n%s", err, tailFile(filepath.Join(d, "error.log"), 2000))
 	}

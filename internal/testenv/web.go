@@ -175,6 +175,19 @@ type PHPFPMServer struct {
 // PHPFPM starts php-fpm in the foreground and stops it when the test ends.
 func PHPFPM(t testing.TB) *PHPFPMServer {
 	t.Helper()
+	return phpFPM(t, nil)
+}
+
+// PHPFPMOn starts php-fpm like PHPFPM, inside h's network namespace: its
+// PHP connects to other hosts from h's address (its unix sockets are on
+// the shared filesystem, as PHPFPM's).
+func PHPFPMOn(t testing.TB, h *NetHost) *PHPFPMServer {
+	t.Helper()
+	return phpFPM(t, h)
+}
+
+func phpFPM(t testing.TB, h *NetHost) *PHPFPMServer {
+	t.Helper()
 	bin := need(t, "php-fpm8.2", "php8.2-fpm")
 	d := tempRoot(t, "php-fpm")
 	mkdir(t, filepath.Join(d, "run"))
@@ -200,6 +213,10 @@ pm.max_children = 4
 		t.Fatalf("testenv: php-fpm -t: %v\n%s", err, out)
 	}
 	p.argv = []string{bin, "-F", "-y", cfg}
+	if h != nil {
+		// ip netns exec execs php-fpm itself: the PID is its master's.
+		p.argv = append([]string{"ip", "netns", "exec", h.Netns}, p.argv...)
+	}
 	p.run(t)
 	return p
 }

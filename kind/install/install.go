@@ -62,18 +62,14 @@ type InstallSpec struct {
 type Install struct {
 	reconcile.Base // Path is the marker
 	owner, group   string
-	argv           []string
-	dir, user      string
-	env            []string
-	shown          string
-	input          func(ctx context.Context) ([]byte, []string, error)
-	success        string
+	cmd            command
 }
 
 // New returns the resource for a site's install.
 func New(s InstallSpec) *Install {
 	return &Install{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindInstall, ID: s.ID, Server: s.Server, Site: s.Site, Path: s.Marker, Deps: s.Deps}),
-		owner: s.Owner, group: s.Group, argv: s.Argv, dir: s.Dir, user: s.User, env: s.Env, shown: s.Shown, input: s.Input, success: s.Success}
+		owner: s.Owner, group: s.Group,
+		cmd: command{argv: s.Argv, dir: s.Dir, user: s.User, env: s.Env, shown: s.Shown, input: s.Input, success: s.Success}}
 }
 
 // marker is the path of the marker file.
@@ -99,24 +95,7 @@ func (i *Install) Check(_ context.Context, in reconcile.CheckInput) (reconcile.C
 	if obs.Exists {
 		return i.NewChange(reconcile.None, ""), nil
 	}
-	shown := i.shown
-	if shown == "" {
-		shown = strings.Join(i.argv, " ")
-	}
-	return i.NewChange(reconcile.Create, fmt.Sprintf("not installed (no %s): run %s", InstallMarker, shown)), nil
-}
-
-// command is the argv Apply runs: the install as the site's user, with
-// its environment, through runuser and env (no shell).
-func (i *Install) command() []string {
-	var argv []string
-	if i.user != "" {
-		argv = append(argv, "runuser", "-u", i.user, "--")
-	}
-	if len(i.env) > 0 {
-		argv = append(append(argv, "env"), i.env...)
-	}
-	return append(argv, i.argv...)
+	return i.NewChange(reconcile.Create, fmt.Sprintf("not installed (no %s): run %s", InstallMarker, i.cmd.String())), nil
 }
 
 func (i *Install) Apply(ctx context.Context, h host.Host, c *reconcile.Change) error {
@@ -127,28 +106,11 @@ func (i *Install) Apply(ctx context.Context, h host.Host, c *reconcile.Change) e
 	default:
 		return nil
 	}
-	var stdin []byte
-	var secrets []string
-	if i.input != nil {
-		var err error
-		if stdin, secrets, err = i.input(ctx); err != nil {
-			return fmt.Errorf("prepare the install of %s: %w", i.Site(), err)
-		}
-	}
-	opts := host.RunOptions{Dir: i.dir}
-	if stdin != nil {
-		opts.Stdin = bytes.NewReader(stdin)
-	}
-	redact.Add(secrets...)
-	r, err := h.Run(ctx, i.command(), opts)
-	out := redact.String(strings.TrimSpace(string(r.Stdout) + "\n" + string(r.Stderr)))
+	out, err := i.cmd.run(ctx, h)
 	c.Output = out
-	if err == nil && i.success != "" && !hasLine(r.Stdout, i.success) {
-		err = errors.New("it did not report success")
-	}
 	if err != nil {
-		return fmt.Errorf("install of %s failed, so it is not marked installed and the next run tries again; fix the cause shown in its output: %s\n%s",
-			i.Site(), redact.String(err.Error()), out)
+		return fmt.Errorf("install of %s failed, so it is not marked installed and the next run tries again; fix the cause shown in its output: %w\n%s",
+			i.Site(), err, out)
 	}
 	marker := fmt.Sprintf("berth installed %s on %s at %s\n", i.Site(), i.Server(), time.Now().UTC().Format(time.RFC3339))
 	if err := h.WriteFile(ctx, i.marker(), []byte(marker), host.WriteOptions{Mode: 0o640, Owner: i.owner, Group: i.group}); err != nil {
@@ -167,6 +129,65 @@ func (i *Install) Undo(ctx context.Context, h host.Host, c *reconcile.Change) er
 }
 
 func (i *Install) Record() reconcile.Record { return i.NewRecord() }
+
+// command is a platform's command for one site (its install, its update
+// step): run as the site's user, with its environment, through runuser
+// and env, never a shell.
+type command struct {
+	argv      []string
+	dir, user string
+	env       []string
+	shown     string
+	input     func(ctx context.Context) ([]byte, []string, error)
+	success   string
+}
+
+// String is the command as plans show it.
+func (c command) String() string {
+	if c.shown != "" {
+		return c.shown
+	}
+	return strings.Join(c.argv, " ")
+}
+
+// full is the argv run runs.
+func (c command) full() []string {
+	var argv []string
+	if c.user != "" {
+		argv = append(argv, "runuser", "-u", c.user, "--")
+	}
+	if len(c.env) > 0 {
+		argv = append(append(argv, "env"), c.env...)
+	}
+	return append(argv, c.argv...)
+}
+
+// run runs the command on h and returns its output, every secret of its
+// input redacted (from the error too).
+func (c command) run(ctx context.Context, h host.Host) (string, error) {
+	var stdin []byte
+	var secrets []string
+	if c.input != nil {
+		var err error
+		if stdin, secrets, err = c.input(ctx); err != nil {
+			return "", fmt.Errorf("prepare its input: %w", err)
+		}
+	}
+	opts := host.RunOptions{Dir: c.dir}
+	if stdin != nil {
+		opts.Stdin = bytes.NewReader(stdin)
+	}
+	redact.Add(secrets...)
+	r, err := h.Run(ctx, c.full(), opts)
+	out := redact.String(strings.TrimSpace(string(r.Stdout) + "\n" + string(r.Stderr)))
+	if err == nil && c.success != "" && !hasLine(r.Stdout, c.success) {
+		err = errors.New("it did not report success")
+	}
+	if err != nil {
+		return out, errors.New(redact.String(err.Error()))
+	}
+	return out, nil
+}
 
 func hasLine(out []byte, line string) bool {
 	for l := range strings.Lines(string(out)) {

@@ -19,6 +19,12 @@
 //  3. the maintenance page on the source: its vhost answers 503 with
 //     Retry-After (render.Options.Maintenance), checked and reloaded;
 //  4. a final copy of the files (what was written since the first);
+//     when the database moves too (Spec.CopyDB: another db server, or
+//     the SQLite file of the web server), a fresh dump of the source's
+//     loaded into the target's; then the install's and the update
+//     step's markers copied into the target's site directory (Carry);
+//     then the platform's update step on the target (Spec.Update: the
+//     new code against the moved data);
 //  5. the health check of the site on the target by Host header;
 //  6. the switch: a marker in the source's site directory records that
 //     the move is done and when (MarkerName, Marker), then the source's
@@ -26,10 +32,15 @@
 //
 // Failpoints (internal/failpoint) name the step's boundaries:
 // mid-migrate:copied (after the first copy), mid-migrate:maintenance (the
-// maintenance page up), mid-migrate:switched (the switch recorded, the
+// maintenance page up), mid-migrate:database (the database copied),
+// mid-migrate:switched (the switch recorded, the
 // source not yet disabled); cmd/berth's migration test kills apply at
 // them and at the engine's after-reload (the target reloaded, before the
 // step).
+//
+// The source's database is only read: a revert leaves it as it was, and
+// it serves again with it. The target's database is replaced as a whole
+// by every attempt.
 //
 // A failure in steps 2 to 5 reverts: the source's own vhost is put back
 // and reloaded (it serves again as before), the target's new vhost and

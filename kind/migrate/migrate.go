@@ -121,6 +121,24 @@ type Spec struct {
 	SourceHTTP     reconcile.Service
 	TargetRemove   []string
 	TargetServices []reconcile.Service
+	// CopyDB, when the database moves too (another server, or a SQLite
+	// file on the web server), replaces the target's database with a
+	// fresh dump of the source's, in the maintenance window after the
+	// final copy of the files; nil: the database stays where it is.
+	CopyDB func(ctx context.Context) error
+	// Carry names files of the source's site directory copied into the
+	// target's (TargetSiteDir) in the window, when they exist there: the
+	// install's marker, so that the target does not install a site that
+	// is installed, and the update step's. CarryOwner and CarryGroup own
+	// the copies.
+	Carry                  []string
+	TargetSiteDir          string
+	CarryOwner, CarryGroup string
+	// Update runs the platform's update step on the target (the new
+	// code against the moved data: drush updatedb, WordPress's upgrade
+	// routine), in the window after the data is there and before the
+	// health check; nil: none.
+	Update func(ctx context.Context) error
 	// Health checks the site on the target; it is retried until
 	// HealthWait passed (the target's reload may not be live yet).
 	Health     func(ctx context.Context) error
@@ -149,17 +167,44 @@ func (s *Step) Observe() []string { return nil }
 // checked and reloaded on every server.
 func (s *Step) AfterReload() bool { return true }
 
-// Steps lists what the migration does, for the plan.
-func Steps(source, target string, grace time.Duration) []string {
-	return []string{
-		"back the site up on " + source,
-		"copy its files from " + source + " to " + target + " while " + source + " serves",
-		"maintenance page on " + source + " (503, Retry-After)",
-		"final copy of the files",
-		"vhost, pool and settings on " + target + ", checked and reloaded",
-		"health check on " + target + " by Host header",
-		"disable the site on " + source + ", kept " + strings.TrimSuffix(strings.TrimSuffix(grace.String(), "0s"), "0m") + ", then removed after its backup",
+// Plan describes a migration for people: its servers, and what it does
+// besides moving the files (DB: "db1 → db2" when the database moves;
+// Update: the update step's command, when the platform has one).
+type Plan struct {
+	Source, Target string
+	DB, Update     string
+	// Renamed is "old → new" when the site is renamed (renamed_from).
+	Renamed string
+	Grace   time.Duration
+}
+
+// Steps lists what the migration does, for the plan, in the order the
+// step runs them (the target's configuration is written and reloaded
+// before the step starts).
+func Steps(p Plan) []string {
+	var steps []string
+	if p.Renamed != "" {
+		steps = append(steps, "rename "+p.Renamed+": the data moves to the new name's directory and database")
 	}
+	steps = append(steps,
+		"vhost, pool and settings on "+p.Target+", checked and reloaded (not yet serving: the names still point at "+p.Source+")",
+		"back the site up on "+p.Source,
+		"copy its files from "+p.Source+" to "+p.Target+" while "+p.Source+" serves",
+		"maintenance page on "+p.Source+" (503, Retry-After)",
+		"final copy of the files",
+	)
+	if p.DB != "" {
+		steps = append(steps, "fresh dump of the database, loaded on the target: "+p.DB)
+	}
+	if p.Update != "" {
+		steps = append(steps, "update step on "+p.Target+": "+p.Update)
+	}
+	grace := strings.TrimSuffix(strings.TrimSuffix(p.Grace.String(), "0s"), "0m")
+	last := "disable the site on " + p.Source + ", kept " + grace + ", then removed after its backup"
+	if p.Renamed != "" {
+		last = "the old name redirects to the new one; its copy on " + p.Source + " is kept " + grace + ", then removed after its backup (the new name's vhost redirects it from then on)"
+	}
+	return append(steps, "health check on "+p.Target+" by Host header", last)
 }
 
 // Check plans the move; once it is switched, only disabling the source
@@ -205,7 +250,7 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 		if err := s.put(ctx, src, s.s.Disabled); err != nil {
 			return err
 		}
-		return s.tidy(ctx, src)
+		return s.finish(ctx, src, h)
 	}
 	// The move is wanted until it is switched, or the revision no longer
 	// asks for it: a failed run leaves this marker, and the next one
@@ -231,6 +276,20 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err := s.copy(ctx); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("final copy: %w", err))
 	}
+	if s.s.CopyDB != nil {
+		if err := s.s.CopyDB(ctx); err != nil {
+			return s.revert(ctx, src, h, old, fmt.Errorf("copy the database: %w", err))
+		}
+		failpoint.Hit("mid-migrate:database")
+	}
+	if err := s.carry(ctx, src, h); err != nil {
+		return s.revert(ctx, src, h, old, err)
+	}
+	if s.s.Update != nil {
+		if err := s.s.Update(ctx); err != nil {
+			return s.revert(ctx, src, h, old, fmt.Errorf("update step on %s: %w", s.Server(), err))
+		}
+	}
 	if err := s.healthy(ctx); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
 	}
@@ -241,11 +300,18 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if err := s.put(ctx, src, s.s.Disabled); err != nil {
 		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
 	}
-	return s.tidy(ctx, src)
+	return s.finish(ctx, src, h)
 }
 
-// tidy removes, once the move is switched, what kept it resumable.
-func (s *Step) tidy(ctx context.Context, src host.Host) error {
+// finish removes, once the move is switched, what kept it resumable on
+// the source and, on the target, the record of an earlier move that took
+// the site from it (this one moved it back).
+func (s *Step) finish(ctx context.Context, src, target host.Host) error {
+	if s.s.TargetSiteDir != "" {
+		if err := target.Remove(ctx, path.Join(s.s.TargetSiteDir, MarkerName)); err != nil {
+			return err
+		}
+	}
 	for _, name := range []string{savedName, MovingName} {
 		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, name)); err != nil {
 			return err
@@ -280,6 +346,24 @@ func (s *Step) copy(ctx context.Context) error {
 		Primary: s.s.Source, PrimaryDir: s.s.SourceFiles, Hosts: s.s.Hosts})
 	if _, err := filesync.Resync(ctx, s.s.Hosts, []*filesync.Sync{c}); err != nil {
 		return fmt.Errorf("copy the files of %s from %s to %s: %w", s.Site(), s.s.Source, s.Server(), err)
+	}
+	return nil
+}
+
+// carry copies the Carry files of the source's site directory that
+// exist there into the target's.
+func (s *Step) carry(ctx context.Context, src, target host.Host) error {
+	for _, name := range s.s.Carry {
+		data, err := src.ReadFile(ctx, path.Join(s.s.SourceSiteDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = target.WriteFile(ctx, path.Join(s.s.TargetSiteDir, name), data, host.WriteOptions{Mode: 0o640, Owner: s.s.CarryOwner, Group: s.s.CarryGroup})
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s of %s from %s to %s: %w", name, s.Site(), s.s.Source, s.Server(), err)
+		}
 	}
 	return nil
 }

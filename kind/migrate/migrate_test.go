@@ -254,3 +254,55 @@ func TestStartTimeline(t *testing.T) {
 		t.Errorf("the marker was rewritten: %+v", m)
 	}
 }
+
+// TestStepMovesDataInTheWindow: a moving database is copied, the
+// install's marker carried and the update step run in the maintenance
+// window, in that order, before the health check; a failure of either
+// reverts the move.
+func TestStepMovesDataInTheWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		copyErr, updErr   error
+		wantErr, wantSeen string
+	}{
+		{name: "moved", wantSeen: "copy-db(503 Retry-After) update(installed) health"},
+		{name: "failed copy reverted", copyErr: errors.New("mariadb-dump: access denied"), wantErr: "copy the database: mariadb-dump: access denied",
+			wantSeen: "copy-db(503 Retry-After)"},
+		{name: "failed update reverted", updErr: errors.New("exit status 1"), wantErr: "update step on web2: exit status 1",
+			wantSeen: "copy-db(503 Retry-After) update(installed)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, nil)
+			write(t, filepath.Join(w.src, "sites/a/.berth-installed"), "installed\n")
+			var seen []string
+			w.spec.CopyDB = func(context.Context) error {
+				seen = append(seen, "copy-db("+strings.TrimSpace(read(t, filepath.Join(w.src, "conf/a.conf")))+")")
+				return tc.copyErr
+			}
+			w.spec.Carry, w.spec.TargetSiteDir = []string{".berth-installed", ".berth-updated"}, filepath.Join(w.dst, "sites/a")
+			w.spec.Update = func(context.Context) error {
+				seen = append(seen, "update("+strings.TrimSpace(read(t, filepath.Join(w.dst, "sites/a/.berth-installed")))+")")
+				return tc.updErr
+			}
+			health := w.spec.Health
+			w.spec.Health = func(ctx context.Context) error { seen = append(seen, "health"); return health(ctx) }
+			err := w.apply(t)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "reverted")) {
+				t.Fatalf("apply: %v, want %q", err, tc.wantErr)
+			}
+			if got := strings.Join(seen, " "); got != tc.wantSeen {
+				t.Errorf("ran %q, want %q", got, tc.wantSeen)
+			}
+			if got := read(t, filepath.Join(w.dst, "sites/a/.berth-updated")); got != "(none)" {
+				t.Errorf("a marker the source does not have was carried: %q", got)
+			}
+			want := "503 disabled\n"
+			if tc.wantErr != "" {
+				want = "serve a from app\n"
+			}
+			if got := read(t, filepath.Join(w.src, "conf/a.conf")); got != want {
+				t.Errorf("source vhost %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -95,6 +95,9 @@ func New(s ReleaseSpec, art *Artifact) *Release {
 // never once the engine has the resource.
 func (r *Release) MarkRolled() { r.rolled = true }
 
+// Build names the build the release makes live (BuildID).
+func (r *Release) Build() string { return r.buildID }
+
 // current is the path of the `current` link.
 func (r *Release) current() string { return r.Path() }
 

@@ -1,0 +1,73 @@
+package database
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/berthhq/berth/host"
+	"github.com/berthhq/berth/state"
+)
+
+// What a clone's sanitize step asks of a database server: run the
+// repo's SQL file against the clone's database with no more rights than
+// that database's (the repo is not trusted with the administrator's).
+
+// Confinable says why ExecConfined cannot run on the server, nil when it
+// can.
+func (a *Admin) Confinable() error {
+	if a.svc.Type == "postgresql" || path.Base(a.svc.Client) != "mariadb" {
+		return fmt.Errorf("a sanitize step runs only against MariaDB through its client mariadb (its --sandbox keeps the SQL file from running client commands); this server's is %s with %s", a.svc.Type, a.svc.Client)
+	}
+	return nil
+}
+
+// ExecConfined runs the SQL script read from r in database name as a
+// user made for it and dropped after: it may change that database only
+// (no FILE privilege, no other database), and MariaDB's client runs in
+// its --sandbox, so the script cannot run client commands (system,
+// source, tee) on the server. MariaDB only: MySQL's client has no
+// sandbox, and a PostgreSQL superuser's session can always take its
+// rights back.
+func (a *Admin) ExecConfined(ctx context.Context, h host.Host, name string, r io.Reader) (err error) {
+	if err := a.Confinable(); err != nil {
+		return err
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	user := "berth_sanitize_" + hex.EncodeToString(b[:])
+	pw, err := state.GeneratePassword(24)
+	if err != nil {
+		return err
+	}
+	accts := []string{sqlString(user, true) + "@'localhost'", sqlString(user, true) + "@'%'"}
+	var create, drop strings.Builder
+	for _, acct := range accts {
+		fmt.Fprintf(&create, "CREATE USER %s IDENTIFIED BY %s;\nGRANT ALL PRIVILEGES ON %s.* TO %s;\n", acct, sqlString(pw, true), mysqlIdent(name), acct)
+		fmt.Fprintf(&drop, "DROP USER IF EXISTS %s;\n", acct)
+	}
+	if _, err := a.run(ctx, h, mysqlArgv(a.svc), "MYSQL_PWD", create.String(), pw); err != nil {
+		return fmt.Errorf("create the sanitize step's user: %w", err)
+	}
+	defer func() {
+		if _, derr := a.run(context.WithoutCancel(ctx), h, mysqlArgv(a.svc), "MYSQL_PWD", drop.String()); derr != nil && err == nil {
+			err = fmt.Errorf("drop the sanitize step's user %s (drop it by hand): %w", user, derr)
+		}
+	}()
+	conn := a.svc
+	conn.AdminUser = user
+	argv := append([]string{a.svc.Client, "--sandbox", "--batch"}, mysqlConn(conn)...)
+	argv = append([]string{"sh", "-c", `IFS= read -r p || exit 125; MYSQL_PWD=$p; export MYSQL_PWD; exec "$@"`, "berth-db"}, append(argv, name)...)
+	var stderr strings.Builder
+	_, err = h.Run(ctx, argv, host.RunOptions{Stdin: io.MultiReader(strings.NewReader(pw+"\n"), r), Stdout: io.Discard, Stderr: &stderr})
+	if err != nil {
+		return fmt.Errorf("%s: %w", strings.ReplaceAll(strings.TrimSpace(stderr.String()), pw, "********"), err)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package spec
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+)
+
+// Cloning a site: a site with clone_from is created from a fresh backup
+// of another site (of this environment or of from_env: a staging copy of
+// a production site), and its sanitize step (an SQL file of the repo)
+// runs against the copy before it is served. The builder (package
+// desired) and kind/migrate's clone do it; here are the repo's side
+// (Sanitize, the checks at load) and the resolved source (ResolvedClone).
+
+// Sanitize is the step a clone's database goes through before the clone
+// is served.
+type Sanitize struct {
+	SQL         string `yaml:"sql" json:"sql,omitempty" berth:"required" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole." rule:"rel-path"`
+	CheckTables bool   `yaml:"check_tables" json:"check_tables,omitempty" doc:"Fail the clone when its database has a table the SQL file does not mention by name: the clone's database is emptied again and nothing is served from it."`
+}
+
+// MaxSanitizeSQL is the largest sanitize SQL file.
+const MaxSanitizeSQL = 1 << 20
+
+// ReadSanitizeSQL reads a sanitize step's SQL file from the repo's tree:
+// a regular file (the tree's reader refuses links out of it and special
+// files) of at most MaxSanitizeSQL bytes.
+func ReadSanitizeSQL(fsys fs.FS, name string) ([]byte, error) {
+	if err := RuleRelPath.Check(name); err != nil {
+		return nil, fmt.Errorf("sanitize.sql: %w", err)
+	}
+	st, err := fs.Stat(fsys, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("sanitize.sql %q: no such file in the sites repo; the path is relative to the repo's top", name)
+	case err != nil:
+		return nil, fmt.Errorf("sanitize.sql %q cannot be read in the sites repo: %w", name, err)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("sanitize.sql %q is not a regular file", name)
+	case st.Size() > MaxSanitizeSQL:
+		return nil, fmt.Errorf("sanitize.sql %q is %d bytes; at most %d", name, st.Size(), MaxSanitizeSQL)
+	}
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("sanitize.sql %q cannot be read in the sites repo: %w", name, err)
+	}
+	if len(b) > MaxSanitizeSQL {
+		return nil, fmt.Errorf("sanitize.sql %q is more than %d bytes", name, MaxSanitizeSQL)
+	}
+	return b, nil
+}
+
+// sanitize checks a sanitize step: its SQL file is readable.
+func (c *checker) sanitize(m *Meta, at, subject string, s *Sanitize) {
+	if s == nil || s.SQL == "" || c.fsys == nil || RuleRelPath.Check(s.SQL) != nil {
+		return
+	}
+	if _, err := ReadSanitizeSQL(c.fsys, s.SQL); err != nil {
+		c.at(m, at+".sql", subject, "%v", err)
+	}
+}
+
+// siteClone checks a site's clone_from, from_env and sanitize.
+func (c *checker) siteClone(s *Site, envs []string) {
+	m, subject := &s.Meta, subjectOf("site", s.Name)
+	c.sanitize(m, "sanitize", subject, s.Sanitize)
+	switch {
+	case s.CloneFrom == "" && s.FromEnv != "":
+		c.at(m, "from_env", subject, "from_env names where clone_from's site is; set clone_from too, or remove from_env")
+	case s.CloneFrom == "" && s.Sanitize != nil:
+		c.at(m, "sanitize", subject, "sanitize runs against a clone; set clone_from too, or remove sanitize")
+	case s.CloneFrom != "" && s.FromEnv == "" && s.CloneFrom == s.Name:
+		c.at(m, "clone_from", subject, "a site cannot be cloned from itself in the same environment; set from_env")
+	}
+	if s.FromEnv != "" && len(envs) > 0 && !slices.Contains(envs, s.FromEnv) {
+		c.at(m, "from_env", subject, "environment %q is not declared in berth.yaml%s", s.FromEnv, didYouMean(s.FromEnv, envs))
+	}
+}
+
+// ResolvedClone is where a clone's data comes from, and its sanitize
+// step.
+type ResolvedClone struct {
+	Env  string `json:"env"`  // the source's environment
+	Site string `json:"site"` // the source's name in the repo
+	// Sanitize is the site's sanitize step, else its platform's; nil:
+	// none (the copy is served as it is).
+	Sanitize *Sanitize `json:"sanitize,omitempty"`
+	// Source is the source site resolved in Env, and Servers the servers
+	// of Env it lives on (its web servers, its db server): berth reads
+	// them, never changes them.
+	Source  *ResolvedSite    `json:"-"`
+	Servers []ResolvedServer `json:"-"`
+}
+
+// CloneServers returns the servers of other environments that the clones
+// of res read from, once each, those of res excluded.
+func (res *Resolved) CloneServers() []ResolvedServer {
+	seen := map[string]bool{}
+	for _, s := range res.Servers {
+		seen[s.Name] = true
+	}
+	var out []ResolvedServer
+	for _, site := range res.Sites {
+		if site.Clone == nil {
+			continue
+		}
+		for _, s := range site.Clone.Servers {
+			if !seen[s.Name] {
+				seen[s.Name] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// resolveClones fills the Clone of the sites of out that declare
+// clone_from (sites: the repo's, by name), resolving their source
+// environments without clones of their own.
+func (r *Repo) resolveClones(out *Resolved, sites map[string]*Site) error {
+	sources := map[string]*Resolved{out.Environment: out}
+	for i := range out.Sites {
+		rs := &out.Sites[i]
+		s := sites[rs.Name]
+		if s == nil || s.CloneFrom == "" {
+			continue
+		}
+		env := cmp.Or(s.FromEnv, out.Environment)
+		src := sources[env]
+		if src == nil {
+			var err error
+			if src, err = r.resolve(env, false); err != nil {
+				return fmt.Errorf("%s: site %q: resolve from_env %q: %w", s.At("from_env"), s.Name, env, err)
+			}
+			sources[env] = src
+		}
+		j := slices.IndexFunc(src.Sites, func(x ResolvedSite) bool { return x.Name == s.CloneFrom })
+		if j < 0 {
+			return fmt.Errorf("%s: site %q: clone_from %q is no site of environment %q", s.At("clone_from"), s.Name, s.CloneFrom, env)
+		}
+		source := src.Sites[j]
+		if env == out.Environment && source.Name == rs.Name {
+			return fmt.Errorf("%s: site %q is cloned from itself; set from_env", s.At("clone_from"), s.Name)
+		}
+		cl := &ResolvedClone{Env: env, Site: source.Name, Sanitize: s.Sanitize, Source: &source}
+		if cl.Sanitize == nil {
+			if p := r.platforms[s.Platform]; p != nil {
+				cl.Sanitize = p.Sanitize
+			}
+		}
+		var names []string
+		if len(source.Servers) > 0 {
+			names = append(names, source.Servers[0])
+		}
+		if source.DB != nil && source.DB.Type != "sqlite" {
+			names = append(names, source.DB.Server)
+		}
+		if out.Backups.Server != "" {
+			names = append(names, out.Backups.Server) // the source's fresh backup goes there
+		}
+		for _, srv := range src.Servers {
+			if slices.Contains(names, srv.Name) {
+				cl.Servers = append(cl.Servers, srv)
+			}
+		}
+		rs.Clone = cl
+	}
+	return nil
+}
