@@ -125,15 +125,6 @@ notifications:
 	}
 }
 
-func readFile(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestBackupStale: with the daemon's clock, an hourly backup that keeps
 // failing sends backup-failed once, then backup-stale once when the
 // newest backup is more than twice the schedule old (one message per
