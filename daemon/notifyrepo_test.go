@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/notify"
+	"github.com/berthhq/berth/spec"
 )
 
 // receiver is a real HTTP webhook receiver: each message as "PATH EVENT
@@ -216,5 +217,46 @@ func TestBackupStale(t *testing.T) {
 	pass(1)
 	if m := marker(); len(m) != 0 {
 		t.Errorf("an hour later: %v, want nothing", m)
+	}
+}
+
+// TestWebhookURL: a webhook's URL from the controller is checked by the
+// rule of url, and an error says what to fix without showing it.
+func TestWebhookURL(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("BERTH_TEST_HOOK", " https://hooks.example.net/env-secret-1 \n")
+	t.Setenv("BERTH_TEST_PLAIN_HOOK", "http://hooks.example.net/env-secret-2")
+	for _, tc := range []struct {
+		name string
+		rn   spec.ResolvedNotification
+		want string // the URL, or an error's text
+	}{
+		{"file", spec.ResolvedNotification{URLFile: write("ok", "https://hooks.example.net/T/B/file-secret-3\nignored\n")}, "https://hooks.example.net/T/B/file-secret-3"},
+		{"env", spec.ResolvedNotification{URLEnv: "BERTH_TEST_HOOK"}, "https://hooks.example.net/env-secret-1"},
+		{"repo", spec.ResolvedNotification{URL: "http://127.0.0.1:9/hook"}, "http://127.0.0.1:9/hook"},
+		{"missing file", spec.ResolvedNotification{URLFile: filepath.Join(dir, "nope")}, "cannot be read: no such file or directory; write the webhook's URL in it"},
+		{"empty file", spec.ResolvedNotification{URLFile: write("empty", "\n")}, "empty; it must hold the webhook's URL"},
+		{"unset variable", spec.ResolvedNotification{URLEnv: "BERTH_TEST_UNSET_HOOK"}, "the variable is not set for berth serve"},
+		{"plain http elsewhere", spec.ResolvedNotification{URLEnv: "BERTH_TEST_PLAIN_HOOK"}, "url_env BERTH_TEST_PLAIN_HOOK does not hold a webhook URL: an https:// URL"},
+		{"not a URL", spec.ResolvedNotification{URLFile: write("shadow", "root:$6$file-secret-4:19000:0:99999:7:::\n")}, "does not hold a webhook URL"},
+	} {
+		u, err := webhookURL(tc.rn)
+		got := u
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+		if err != nil && strings.Contains(got, "secret-") {
+			t.Errorf("%s: the error shows what the file or variable holds: %s", tc.name, got)
+		}
 	}
 }
