@@ -47,7 +47,18 @@
 // restore test of each site's newest backup when backup.verify makes it
 // due (backup.Backups.Verify, the code of berth backup verify; the
 // status's Verifications), and the sites' cron commands; each is a run
-// with the result job-done or job-failed, and a failing one is notified.
+// with the result job-done or job-failed, and a failing one is notified
+// (the backups' pass as backup-failed, the others as job-failed; one
+// message per change). After the backups, each scheduled site's newest
+// backup is read from its manifests (backup.Backups.Manifests, nothing
+// hashed): older than StaleFactor times its schedule sends backup-stale
+// once, a fresh one again recovered once (backupstale.go).
+//
+// Notifications (notify.go) go to Config.Notifier: --notify-file's
+// webhooks, and those berth.yaml names for the environment, set each
+// time a revision is resolved (their URLs read on the controller from
+// url_file or url_env, checked by spec's webhook-url rule, registered
+// with redact, never logged).
 //
 // Site health (health.go): every Config.Health each environment's sites
 // are checked on each web server (kind/lb's probe through run.CheckNodes,
@@ -57,7 +68,8 @@
 // per change, and one certificate-expiring when a certificate enters its
 // last 14 days.
 //
-// Commit statuses (statuses.go): with Config.Statuses (package forge), a
+// Commit statuses (statuses.go): with Config.Statuses (package forge:
+// Gitea and Forgejo, GitHub, GitLab), a
 // run of a new commit sets berth/ENV on it: pending, then success or
 // failure linking to the run's dashboard page under Config.PublicURL; a
 // commit that does not validate gets failure.

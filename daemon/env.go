@@ -113,6 +113,9 @@ type envWorker struct {
 	settled *EnvStatus
 	// failing are the scheduled jobs (by trigger) whose last run failed.
 	failing map[string]bool
+	// stale are the sites whose newest backup is older than twice their
+	// schedule (notified once; backupstale.go).
+	stale map[string]bool
 	// verifySeeded: the status's verifications were read from the run
 	// history (once, at the first scheduled pass; only the loop reads and
 	// writes it).
@@ -268,6 +271,7 @@ func (w *envWorker) run(ctx context.Context, reasons []string) {
 		w.stall(ctx, log, rev, trigger, nil, err)
 		return
 	}
+	w.envTargets(log, res)
 	ws, err := w.build(ctx, rev, fsys, res, given)
 	if err != nil {
 		w.stall(ctx, log, rev, trigger, nil, err)

@@ -130,9 +130,12 @@ func (w *envWorker) checkSites(ctx context.Context, res *spec.Resolved) {
 func (w *envWorker) send(event, site, text string) {
 	w.log.Warn().Str("step", "health").Str("site", site).Msg(event + ": " + text)
 	if n := w.d.cfg.Notifier; n != nil {
-		n.Send(notify.Message{Event: event, Env: w.env, Subject: site, Text: text})
+		n.Send(notify.Message{Event: event, Env: w.env, Subject: site, Text: text, Recovers: recovers[event]})
 	}
 }
+
+// recovers says which event a recovery sent by send ends.
+var recovers = map[string]string{notify.EventSiteUp: notify.EventSiteDown}
 
 // judge is a site's health from its nodes' answers; drained nodes do not
 // count (they are out of the load balancer on purpose).

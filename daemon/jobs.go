@@ -73,6 +73,7 @@ func (w *envWorker) jobs(ctx context.Context) {
 			}
 			w.recordJob(ctx, log, applied, TriggerSchedule, started, out.Bytes(), err)
 		}
+		w.backupStaleness(ctx, log, b, sites, applied)
 		w.verifyJobs(ctx, res, sites, hosts, applied)
 	}
 	for _, j := range crons {

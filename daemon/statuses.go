@@ -14,7 +14,8 @@ import (
 	"github.com/berthhq/berth/reconcile"
 )
 
-// Statuses sets commit statuses on the forge (forge.Gitea).
+// Statuses sets commit statuses on the forge (forge.Gitea, forge.GitHub,
+// forge.GitLab).
 type Statuses interface {
 	SetStatus(ctx context.Context, sha string, st forge.Status) error
 }

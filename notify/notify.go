@@ -9,31 +9,38 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berthhq/berth/redact"
 )
 
-// Events berth sends.
+// Events berth sends (spec.NotifyEvents lists them for berth.yaml).
 const (
 	EventRunFailed    = "run-failed"
 	EventStalled      = "stalled"
-	EventDrift        = "drift-found"
+	EventDrift        = "drift"
 	EventRecovered    = "recovered"
 	EventJobFailed    = "job-failed"
 	EventJobHealthy   = "job-recovered"
 	EventSiteDown     = "site-down"
 	EventSiteUp       = "site-up"
 	EventCertExpiring = "certificate-expiring"
+	EventBackupFailed = "backup-failed"
+	EventBackupStale  = "backup-stale"
 )
 
 // Message is one notification.
 type Message struct {
-	Event    string    `json:"event"`
-	Env      string    `json:"env"`
-	Subject  string    `json:"subject,omitempty"` // a site, a job; "" for the environment
-	Revision string    `json:"revision,omitempty"`
+	Event    string `json:"event"`
+	Env      string `json:"env"`
+	Subject  string `json:"subject,omitempty"` // a site, a job; "" for the environment
+	Revision string `json:"revision,omitempty"`
+	// Recovers is the event a recovery (recovered, site-up,
+	// job-recovered) ends.
+	Recovers string    `json:"recovers,omitempty"`
 	Text     string    `json:"text"`
 	At       time.Time `json:"at"`
 }
@@ -43,6 +50,18 @@ type Target struct {
 	Name string
 	Kind string // generic | slack
 	URL  string
+	// Events, when set, are the only events sent there (and the
+	// recoveries from them); Envs the only environments.
+	Events []string
+	Envs   []string
+}
+
+// Wants says whether m goes to t.
+func (t Target) Wants(m Message) bool {
+	if len(t.Envs) > 0 && !slices.Contains(t.Envs, m.Env) {
+		return false
+	}
+	return len(t.Events) == 0 || slices.Contains(t.Events, m.Event) || (m.Recovers != "" && slices.Contains(t.Events, m.Recovers))
 }
 
 // ParseTargets reads one target per line, "NAME KIND URL" (KIND generic
@@ -78,11 +97,15 @@ func ParseTargets(r io.Reader) ([]Target, error) {
 // MaxAttempts is how often a message is tried per target.
 const MaxAttempts = 5
 
-// Notifier sends messages to its targets in the background.
+// Notifier sends messages to its targets in the background: the
+// operator's (New), and each environment's from its sites repo
+// (SetEnvTargets).
 type Notifier struct {
 	targets []Target
+	mu      sync.Mutex
+	env     map[string][]Target // by environment
 	client  *http.Client
-	queue   chan Message
+	queue   chan queued
 	// Failed, when set, is told of a message a target did not take after
 	// every attempt (the daemon logs it).
 	Failed func(t Target, m Message, err error)
@@ -96,13 +119,45 @@ func New(targets []Target, client *http.Client) *Notifier {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Notifier{targets: targets, client: client, queue: make(chan Message, 256)}
+	return &Notifier{targets: targets, env: map[string][]Target{}, client: client, queue: make(chan queued, 256)}
 }
 
-// Send queues m; it never blocks: when the queue is full the message is
-// dropped and reported through Failed.
+// queued is a message and the targets it goes to, chosen when it was sent.
+type queued struct {
+	m       Message
+	targets []Target
+}
+
+// SetEnvTargets makes targets the webhooks of environment env, in place
+// of those it had; each URL is registered with redact.
+func (n *Notifier) SetEnvTargets(env string, targets []Target) {
+	for _, t := range targets {
+		redact.Add(t.URL)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(targets) == 0 {
+		delete(n.env, env)
+		return
+	}
+	n.env[env] = slices.Clone(targets)
+}
+
+// Send queues m for the targets that want it; it never blocks: when the
+// queue is full the message is dropped and reported through Failed.
 func (n *Notifier) Send(m Message) {
-	if n == nil || len(n.targets) == 0 {
+	if n == nil {
+		return
+	}
+	var to []Target
+	n.mu.Lock()
+	for _, t := range append(slices.Clip(n.targets), n.env[m.Env]...) {
+		if t.Wants(m) {
+			to = append(to, t)
+		}
+	}
+	n.mu.Unlock()
+	if len(to) == 0 {
 		return
 	}
 	if m.At.IsZero() {
@@ -110,7 +165,7 @@ func (n *Notifier) Send(m Message) {
 	}
 	m.Text = redact.String(m.Text)
 	select {
-	case n.queue <- m:
+	case n.queue <- queued{m: m, targets: to}:
 	default:
 		if n.Failed != nil {
 			n.Failed(Target{Name: "*"}, m, fmt.Errorf("the notification queue is full"))
@@ -124,10 +179,10 @@ func (n *Notifier) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-n.queue:
-			for _, t := range n.targets {
-				if err := n.deliver(ctx, t, m); err != nil && n.Failed != nil {
-					n.Failed(t, m, err)
+		case q := <-n.queue:
+			for _, t := range q.targets {
+				if err := n.deliver(ctx, t, q.m); err != nil && n.Failed != nil {
+					n.Failed(t, q.m, err)
 				}
 			}
 		}
@@ -166,7 +221,7 @@ func (n *Notifier) deliver(ctx context.Context, t Target, m Message) error {
 			break
 		}
 	}
-	return fmt.Errorf("notify %s: %s", t.Name, redact.String(last.Error()))
+	return fmt.Errorf("notify %s: %s", t.Name, redact.String(strings.ReplaceAll(last.Error(), t.URL, redact.Mark)))
 }
 
 // post sends one attempt; retry says whether another may succeed.

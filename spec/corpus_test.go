@@ -68,6 +68,19 @@ clients:
       primary: @@ClientColors.primary@@
       background: @@ClientColors.background@@
     support: @@Client.support@@
+notifications:
+  - name: @@Notification.name@@
+    url: @@Notification.url@@
+    format: @@Notification.format@@
+    events:
+      - @@Notification.events[]@@
+    environments:
+      - @@Notification.environments[]@@
+  - name: chat
+    url_file: @@Notification.url_file@@
+    format: slack
+  - name: pager
+    url_env: @@Notification.url_env@@
 `,
 	"servers/web1.yaml": `kind: @@Server.kind@@
 name: @@Server.name@@
@@ -405,6 +418,13 @@ var corpusBenign = map[string]string{
 	"PlatformFiles.path":              "/srv/shared",
 	"PlatformFiles.primary":           "web1",
 	"PlatformFiles.transport":         "rsync",
+	"Notification.name":               "ops",
+	"Notification.url":                "https://hooks.example.net/berth?team=ops",
+	"Notification.format":             "json",
+	"Notification.events[]":           "site-down",
+	"Notification.environments[]":     "production",
+	"Notification.url_file":           "/etc/berth/slack.url",
+	"Notification.url_env":            "BERTH_PAGER_URL",
 }
 
 // hostile is one way to break a value: added to the benign value, or

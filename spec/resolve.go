@@ -45,6 +45,9 @@ type Resolved struct {
 	// ACME is the environment's certificate authority; nil when berth.yaml
 	// declares none (then no site of the environment has TLS.ACME).
 	ACME *ResolvedACME `json:"acme,omitempty"`
+	// Notifications are the environment's webhooks (berth.yaml's
+	// notifications naming it, or none).
+	Notifications []ResolvedNotification `json:"notifications,omitempty"`
 }
 
 // ACMEDirectories are the shorthands of acme.directory in berth.yaml.
@@ -510,6 +513,7 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 	if p := r.Config.Policy.MaxDeletions; p != nil {
 		out.MaxDeletions = *p
 	}
+	out.Notifications = resolveNotifications(r.Config, env)
 	if a := e.ACME; a != nil {
 		out.ACME = &ResolvedACME{DirectoryURL: cmp.Or(ACMEDirectories[a.Directory], a.Directory), Email: a.Email}
 	}

@@ -69,6 +69,8 @@ type Config struct {
 	Defaults     SiteSettings            `yaml:"defaults" json:"defaults,omitempty" doc:"Settings every site gets unless its platform, its environment or the site itself says otherwise."`
 	Backups      Backups                 `yaml:"backups" json:"backups,omitzero" doc:"Where site backups are kept."`
 	Clients      map[string]*Client      `yaml:"clients" json:"clients,omitempty" doc:"The agency's clients by short name: the branded dashboard each gets; a site names its client." keyrule:"name"`
+	// Notifications are outgoing webhooks (notifications.go).
+	Notifications []*Notification `yaml:"notifications" json:"notifications,omitempty" doc:"Outgoing webhooks berth serve sends a message to when something changes: a run failed or stalled, drift, a site down or up, a certificate expiring, a backup failed or older than its schedule."`
 }
 
 // Environment is one environment of the repo, following one Git branch.

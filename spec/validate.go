@@ -66,6 +66,7 @@ func (r *Repo) validate(fsys fs.FS, partial bool) Problems {
 		c.config(r.Config)
 		c.backups(r.Config)
 		c.clients(r.Config)
+		c.notifications(r.Config, envs)
 	}
 	for _, s := range r.Servers {
 		c.server(s, envs)

@@ -20,10 +20,22 @@ type forgeFlags struct {
 	kind, url, repo, tokenFile string
 }
 
+// forgeAPI is what berth asks of a forge (forge.Gitea, forge.GitHub,
+// forge.GitLab): a commit status, and the one plan comment of an
+// environment on a pull (merge) request.
+type forgeAPI interface {
+	SetStatus(ctx context.Context, sha string, st forge.Status) error
+	UpsertComment(ctx context.Context, pr int, marker, body string) (created bool, err error)
+}
+
 func (f *forgeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "forge", "gitea", "the forge's API: gitea (Gitea and Forgejo)")
-	fs.StringVar(&f.url, "forge-url", os.Getenv("BERTH_FORGE_URL"), "the forge's address, e.g. https://git.example.com; $BERTH_FORGE_URL")
-	fs.StringVar(&f.repo, "forge-repo", os.Getenv("BERTH_FORGE_REPO"), "the sites repo on the forge, OWNER/NAME; $BERTH_FORGE_REPO")
+	kind := os.Getenv("BERTH_FORGE")
+	if kind == "" {
+		kind = "gitea"
+	}
+	fs.StringVar(&f.kind, "forge", kind, "the forge's API: gitea (Gitea and Forgejo), github or gitlab; $BERTH_FORGE")
+	fs.StringVar(&f.url, "forge-url", os.Getenv("BERTH_FORGE_URL"), "the forge's API address: https://git.example.com (Gitea), "+forge.GitHubAPI+" (the default of --forge github; GitHub Enterprise: https://HOST/api/v3), "+forge.GitLabAPI+" (the default of --forge gitlab); $BERTH_FORGE_URL")
+	fs.StringVar(&f.repo, "forge-repo", os.Getenv("BERTH_FORGE_REPO"), "the sites repo on the forge, OWNER/NAME (GitLab: the project's path, GROUP/PROJECT); $BERTH_FORGE_REPO")
 	fs.StringVar(&f.tokenFile, "forge-token-file", os.Getenv("BERTH_FORGE_TOKEN_FILE"), "file holding an access token of the forge that may write the repo's statuses and comments; $BERTH_FORGE_TOKEN_FILE")
 }
 
@@ -31,19 +43,36 @@ func (f *forgeFlags) register(fs *flag.FlagSet) {
 func (f *forgeFlags) set() bool { return f.url != "" || f.repo != "" }
 
 // open returns the forge's API.
-func (f *forgeFlags) open() (*forge.Gitea, error) {
-	if f.kind != "gitea" && f.kind != "forgejo" {
-		return nil, fmt.Errorf("--forge %q: berth speaks gitea (Gitea and Forgejo)", f.kind)
+func (f *forgeFlags) open() (forgeAPI, error) {
+	base := f.url
+	switch f.kind {
+	case "gitea", "forgejo":
+	case "github":
+		if base == "" {
+			base = forge.GitHubAPI
+		}
+	case "gitlab":
+		if base == "" {
+			base = forge.GitLabAPI
+		}
+	default:
+		return nil, fmt.Errorf("--forge %q: berth speaks gitea (Gitea and Forgejo), github and gitlab", f.kind)
 	}
-	if f.url == "" || f.repo == "" || f.tokenFile == "" {
-		return nil, errors.New("a forge needs --forge-url, --forge-repo and --forge-token-file")
+	if base == "" || f.repo == "" || f.tokenFile == "" {
+		return nil, errors.New("a forge needs --forge-url (but for github and gitlab.com), --forge-repo and --forge-token-file")
 	}
 	tok, err := readSecret(f.tokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("--forge-token-file: %w", err)
 	}
 	redact.Add(string(bytes.TrimSpace(tok)))
-	return forge.NewGitea(f.url, f.repo, tok, nil)
+	switch f.kind {
+	case "github":
+		return forge.NewGitHub(base, f.repo, tok, nil)
+	case "gitlab":
+		return forge.NewGitLab(base, f.repo, tok, nil)
+	}
+	return forge.NewGitea(base, f.repo, tok, nil)
 }
 
 // comment creates or updates the plan comment of p's environment on pull
@@ -64,7 +93,15 @@ func (f *forgeFlags) comment(p *reconcile.Plan, pr int) (string, error) {
 		return "", err
 	}
 	if created {
-		return fmt.Sprintf("berth plan: commented on pull request #%d of %s (environment %s)", pr, f.repo, p.Env), nil
+		return fmt.Sprintf("berth plan: commented on %s of %s (environment %s)", f.request(pr), f.repo, p.Env), nil
 	}
-	return fmt.Sprintf("berth plan: updated the comment of environment %s on pull request #%d of %s", p.Env, pr, f.repo), nil
+	return fmt.Sprintf("berth plan: updated the comment of environment %s on %s of %s", p.Env, f.request(pr), f.repo), nil
+}
+
+// request names pull request (GitLab: merge request) pr.
+func (f *forgeFlags) request(pr int) string {
+	if f.kind == "gitlab" {
+		return fmt.Sprintf("merge request !%d", pr)
+	}
+	return fmt.Sprintf("pull request #%d", pr)
 }

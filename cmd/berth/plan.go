@@ -29,7 +29,7 @@ func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	fs.BoolVar(&f.markdown, "markdown", false, "print the plan as Markdown, for a pull-request comment")
 	fs.BoolVar(&f.noColor, "no-color", false, "no colour even on a terminal")
-	fs.IntVar(&f.comment, "comment", 0, "also put the plan (as --markdown prints it) in one comment on this pull request of the forge (--forge-url, --forge-repo, --forge-token-file), created the first time and edited in place after")
+	fs.IntVar(&f.comment, "comment", 0, "also put the plan (as --markdown prints it) in one comment on this pull request (GitLab: merge request) of the forge (--forge, --forge-url, --forge-repo, --forge-token-file), created the first time and edited in place after")
 	f.forge.register(fs)
 	fs.StringVar(&f.out, "out", "", "also write the whole plan (every change and diff; with --markdown its unshortened Markdown) into this file")
 }

@@ -64,7 +64,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.configBranch, "config-branch", "main", "branch whose berth.yaml lists the environments")
 	fs.DurationVar(&f.poll, "poll", time.Minute, "fetch interval (with ±10% jitter); 0 disables polling")
 	fs.DurationVar(&f.drift, "drift-interval", 10*time.Minute, "re-observe the servers this often and converge drift; 0 disables")
-	fs.StringVar(&f.notifyFile, "notify-file", "", "outgoing webhooks to notify of state changes, one \"NAME generic|slack URL\" per line (a secret file: the URLs are credentials)")
+	fs.StringVar(&f.notifyFile, "notify-file", "", "outgoing webhooks to notify of state changes, one \"NAME generic|slack URL\" per line (a secret file: the URLs are credentials); berth.yaml's notifications add theirs")
 	fs.DurationVar(&f.health, "health-interval", time.Minute, "check every site on each of its web servers over HTTP this often (and after each run that changed something): status, dashboard, berth_site_up, site-down/site-up notifications; 0 disables")
 	fs.DurationVar(&f.schedule, "schedule-interval", 5*time.Minute, "look this often for scheduled jobs that are due (sites' backup.schedule); 0 disables")
 	fs.BoolVar(&f.noSelfHeal, "no-self-heal", false, "only report drift found by the drift timer, do not repair it")
@@ -188,14 +188,14 @@ func serve(f *serveFlags, log zerolog.Logger) error {
 		return err
 	}
 	cfg := daemonConfig(f, src, store, stateDir, log)
-	if f.notifyFile != "" {
-		n, err := notifier(f.notifyFile, log)
-		if err != nil {
-			return err
-		}
-		go n.Run(ctx)
-		cfg.Notifier = n
+	// The notifier runs always: berth.yaml's notifications add their
+	// webhooks to --notify-file's as each revision is read.
+	n, err := notifier(f.notifyFile, log)
+	if err != nil {
+		return err
 	}
+	go n.Run(ctx)
+	cfg.Notifier = n
 	if f.forge.set() {
 		g, err := f.forge.open()
 		if err != nil {
@@ -300,17 +300,21 @@ func daemonConfig(f *serveFlags, src source.Source, store *state.Store, stateDir
 	}
 }
 
-// notifier reads the notification targets of --notify-file (each URL is
-// registered as a secret) and logs the messages a target did not take.
+// notifier reads the notification targets of --notify-file, when given
+// (each URL is registered as a secret), and logs the messages a target
+// did not take; the daemon adds berth.yaml's targets to it.
 func notifier(path string, log zerolog.Logger) (*notify.Notifier, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--notify-file: %w", err)
-	}
-	defer file.Close()
-	targets, err := notify.ParseTargets(file)
-	if err != nil {
-		return nil, fmt.Errorf("--notify-file %s: %w", path, err)
+	var targets []notify.Target
+	if path != "" {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--notify-file: %w", err)
+		}
+		defer file.Close()
+		targets, err = notify.ParseTargets(file)
+		if err != nil {
+			return nil, fmt.Errorf("--notify-file %s: %w", path, err)
+		}
 	}
 	n := notify.New(targets, nil)
 	n.Failed = func(t notify.Target, m notify.Message, err error) {
