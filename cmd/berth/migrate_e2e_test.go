@@ -563,8 +563,8 @@ func TestMigrateSiteWithDatabaseCrash(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(files1, "upload.txt"), []byte("uploaded on web1\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			m.siteSays = "v1 rows="
 			for range 3 {
-				m.siteSays = "v1 rows="
 				m.answers(1, 200, "v1 rows=")
 			}
 			before := filesTree(t, files1)
