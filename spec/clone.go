@@ -25,30 +25,36 @@ type Sanitize struct {
 // MaxSanitizeSQL is the largest sanitize SQL file.
 const MaxSanitizeSQL = 1 << 20
 
-// ReadSanitizeSQL reads a sanitize step's SQL file from the repo's tree:
-// a regular file (the tree's reader refuses links out of it and special
-// files) of at most MaxSanitizeSQL bytes.
+// ReadSanitizeSQL reads a sanitize step's SQL file from the repo's tree
+// (readRepoFile), at most MaxSanitizeSQL bytes.
 func ReadSanitizeSQL(fsys fs.FS, name string) ([]byte, error) {
+	return readRepoFile(fsys, "sanitize.sql", name, MaxSanitizeSQL)
+}
+
+// readRepoFile reads the file name (what it is for: field) from the
+// repo's tree: a relative path, a regular file (the tree's reader refuses
+// links out of it and special files), of at most max bytes.
+func readRepoFile(fsys fs.FS, field, name string, max int64) ([]byte, error) {
 	if err := RuleRelPath.Check(name); err != nil {
-		return nil, fmt.Errorf("sanitize.sql: %w", err)
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	st, err := fs.Stat(fsys, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("sanitize.sql %q: no such file in the sites repo; the path is relative to the repo's top", name)
+		return nil, fmt.Errorf("%s %q: no such file in the sites repo; the path is relative to the repo's top", field, name)
 	case err != nil:
-		return nil, fmt.Errorf("sanitize.sql %q cannot be read in the sites repo: %w", name, err)
+		return nil, fmt.Errorf("%s %q cannot be read in the sites repo: %w", field, name, err)
 	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("sanitize.sql %q is not a regular file", name)
-	case st.Size() > MaxSanitizeSQL:
-		return nil, fmt.Errorf("sanitize.sql %q is %d bytes; at most %d", name, st.Size(), MaxSanitizeSQL)
+		return nil, fmt.Errorf("%s %q is not a regular file", field, name)
+	case st.Size() > max:
+		return nil, fmt.Errorf("%s %q is %d bytes; at most %d", field, name, st.Size(), max)
 	}
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, fmt.Errorf("sanitize.sql %q cannot be read in the sites repo: %w", name, err)
+		return nil, fmt.Errorf("%s %q cannot be read in the sites repo: %w", field, name, err)
 	}
-	if len(b) > MaxSanitizeSQL {
-		return nil, fmt.Errorf("sanitize.sql %q is more than %d bytes", name, MaxSanitizeSQL)
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s %q is more than %d bytes", field, name, max)
 	}
 	return b, nil
 }
