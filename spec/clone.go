@@ -134,45 +134,74 @@ func (r *Repo) resolveClones(out *Resolved, sites map[string]*Site) error {
 		if s == nil || s.CloneFrom == "" {
 			continue
 		}
-		env := cmp.Or(s.FromEnv, out.Environment)
-		src := sources[env]
-		if src == nil {
-			var err error
-			if src, err = r.resolve(env, false); err != nil {
-				return fmt.Errorf("%s: site %q: resolve from_env %q: %w", s.At("from_env"), s.Name, env, err)
-			}
-			sources[env] = src
-		}
-		j := slices.IndexFunc(src.Sites, func(x ResolvedSite) bool { return x.Name == s.CloneFrom })
-		if j < 0 {
-			return fmt.Errorf("%s: site %q: clone_from %q is no site of environment %q", s.At("clone_from"), s.Name, s.CloneFrom, env)
-		}
-		source := src.Sites[j]
-		if env == out.Environment && source.Name == rs.Name {
-			return fmt.Errorf("%s: site %q is cloned from itself; set from_env", s.At("clone_from"), s.Name)
-		}
-		cl := &ResolvedClone{Env: env, Site: source.Name, Sanitize: s.Sanitize, Source: &source}
-		if cl.Sanitize == nil {
-			if p := r.platforms[s.Platform]; p != nil {
-				cl.Sanitize = p.Sanitize
-			}
-		}
-		var names []string
-		if len(source.Servers) > 0 {
-			names = append(names, source.Servers[0])
-		}
-		if source.DB != nil && source.DB.Type != "sqlite" {
-			names = append(names, source.DB.Server)
-		}
-		if out.Backups.Server != "" {
-			names = append(names, out.Backups.Server) // the source's fresh backup goes there
-		}
-		for _, srv := range src.Servers {
-			if slices.Contains(names, srv.Name) {
-				cl.Servers = append(cl.Servers, srv)
-			}
+		cl, err := r.cloneOf(out, s, s.CloneFrom, cmp.Or(s.FromEnv, out.Environment), sources)
+		if err != nil {
+			return fmt.Errorf("%s: site %q: %w", s.At("clone_from"), s.Name, err)
 		}
 		rs.Clone = cl
 	}
 	return nil
+}
+
+// DataFrom returns where berth sync-data takes the data of site (of res,
+// the environment it goes to) from: its clone_from's site when it has
+// one, else the site of its own name, in environment env (default: its
+// from_env), with its sanitize step.
+func DataFrom(r *Repo, res *Resolved, site, env string) (*ResolvedClone, error) {
+	s := r.sites[site]
+	if s == nil || !slices.ContainsFunc(res.Sites, func(x ResolvedSite) bool { return x.Name == site }) {
+		return nil, fmt.Errorf("environment %s has no site %s", res.Environment, site)
+	}
+	from := cmp.Or(s.CloneFrom, s.Name)
+	env = cmp.Or(env, s.FromEnv)
+	if env == "" {
+		return nil, fmt.Errorf("site %s: name the environment its data comes from (--from ENV)", site)
+	}
+	if env == res.Environment && from == site {
+		return nil, fmt.Errorf("site %s: its data cannot come from itself; name another environment", site)
+	}
+	return r.cloneOf(res, s, from, env, map[string]*Resolved{res.Environment: res})
+}
+
+// cloneOf resolves site from of environment env as the source of s (of
+// out), its sources cached by environment.
+func (r *Repo) cloneOf(out *Resolved, s *Site, from, env string, sources map[string]*Resolved) (*ResolvedClone, error) {
+	src := sources[env]
+	if src == nil {
+		var err error
+		if src, err = r.resolve(env, false); err != nil {
+			return nil, fmt.Errorf("resolve environment %q: %w", env, err)
+		}
+		sources[env] = src
+	}
+	j := slices.IndexFunc(src.Sites, func(x ResolvedSite) bool { return x.Name == from })
+	if j < 0 {
+		return nil, fmt.Errorf("clone_from %q is no site of environment %q", from, env)
+	}
+	source := src.Sites[j]
+	if env == out.Environment && source.Name == s.Name {
+		return nil, fmt.Errorf("site %q is cloned from itself; set from_env", s.Name)
+	}
+	cl := &ResolvedClone{Env: env, Site: source.Name, Sanitize: s.Sanitize, Source: &source}
+	if cl.Sanitize == nil {
+		if p := r.platforms[s.Platform]; p != nil {
+			cl.Sanitize = p.Sanitize
+		}
+	}
+	var names []string
+	if len(source.Servers) > 0 {
+		names = append(names, source.Servers[0])
+	}
+	if source.DB != nil && source.DB.Type != "sqlite" {
+		names = append(names, source.DB.Server)
+	}
+	if out.Backups.Server != "" {
+		names = append(names, out.Backups.Server) // the source's fresh backup goes there
+	}
+	for _, srv := range src.Servers {
+		if slices.Contains(names, srv.Name) {
+			cl.Servers = append(cl.Servers, srv)
+		}
+	}
+	return cl, nil
 }
