@@ -40,72 +40,11 @@ func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, 
 		if cl == nil || len(site.Servers) == 0 || moving[site.Domain] {
 			continue // a moving clone's marker moves with it
 		}
-		fail := func(err error) error {
-			return fmt.Errorf("site %s: clone from %s/%s: %w", site.Name, cl.Env, cl.Site, err)
-		}
-		src := &spec.Resolved{Environment: cl.Env, Servers: cl.Servers, Sites: []spec.ResolvedSite{*cl.Source}, Backups: res.Backups}
-		srcData, _, err := SiteDataOf(src, cl.Source.Name, base)
+		s, err := cloneSpec(res, site, cl, base, revision, repo, b, now)
 		if err != nil {
-			return fail(err)
-		}
-		srcStore, err := BackupStoreOf(src, cmp.Or(res.Backups.Server, srcData.Web), base)
-		if err != nil {
-			return fail(err)
-		}
-		data, _, err := SiteDataOf(res, site.Name, base)
-		if err != nil {
-			return fail(err)
-		}
-		own, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, data.Web), base)
-		if err != nil {
-			return fail(err)
-		}
-		if dbTypes := [2]string{engineOf(srcData.DB), engineOf(data.DB)}; dbTypes[0] != dbTypes[1] && dbTypes[0] != "" {
-			return fail(fmt.Errorf("the source's database is %s and the clone's %s: berth cannot convert a database between engines", dbTypes[0], dbTypes[1]))
+			return err
 		}
 		sn := site.Servers[0]
-		srv, _ := serverOf(res, sn, base)
-		paths := render.Paths(site, &srv)
-		run, private := render.SiteOwners(site, srv.HTTP)
-		s := migrate.CloneSpec{ID: CloneID(site.Domain, sn), Server: sn, Site: site.Domain,
-			SiteDir: paths.SiteDir, FilesDir: paths.FilesDir, Owner: run, Group: private,
-			From: cl.Env + "/" + cl.Site, Now: now,
-			Copy: func(ctx context.Context) error {
-				m, err := b.Take(ctx, srcData, srcStore, backup.Options{Revision: revision, Reason: ReasonClone + " to " + res.Environment + "/" + site.Name})
-				if err != nil {
-					return fmt.Errorf("fresh backup of the source: %w", err)
-				}
-				_, err = b.RestoreFrom(ctx, data, own, backup.From{Env: srcData.Env, Site: srcData.Site, Store: srcStore, ID: m.ID}, revision)
-				return err
-			},
-		}
-		if data.DB != nil {
-			db := data.DB
-			if db.Type == "postgresql" {
-				// Its dump names the source's roles as the owners.
-				return fail(fmt.Errorf("berth clones MariaDB, MySQL and SQLite sites; a PostgreSQL site cannot be cloned yet: use berth backup and a restore of your own"))
-			}
-			s.Empty = func(ctx context.Context) error { return b.Empty(ctx, db) }
-			if san := cl.Sanitize; san != nil && san.SQL != "" {
-				script, err := spec.ReadSanitizeSQL(repo, san.SQL)
-				if err != nil {
-					return fail(err)
-				}
-				if db.Admin != nil {
-					if err := db.Admin.Confinable(); err != nil {
-						return fail(err)
-					}
-				}
-				s.SanitizeShown = san.SQL
-				s.Sanitize = func(ctx context.Context) error { return b.Sanitize(ctx, db, script, run) }
-				if san.CheckTables {
-					s.Unmentioned = func(ctx context.Context) ([]string, error) {
-						tables, err := b.Tables(ctx, db)
-						return unmentioned(tables, string(script)), err
-					}
-				}
-			}
-		}
 		for _, id := range []string{SiteDirID(site.Domain, sn), SettingsID(site.Domain, sn), FilesDirID(site.Domain, sn)} {
 			if ids[id] {
 				s.Deps = append(s.Deps, id)
@@ -158,4 +97,99 @@ func unmentioned(tables []string, script string) []string {
 		}
 	}
 	return slices.Clip(out)
+}
+
+// cloneSpec is the clone of site from cl (its source and sanitize step)
+// without its dependencies: what addClones plans and berth sync-data
+// runs.
+func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClone, base, revision string, repo fs.FS, b *backup.Backups, now func() time.Time) (migrate.CloneSpec, error) {
+	fail := func(err error) error {
+		return fmt.Errorf("site %s: clone from %s/%s: %w", site.Name, cl.Env, cl.Site, err)
+	}
+	src := &spec.Resolved{Environment: cl.Env, Servers: cl.Servers, Sites: []spec.ResolvedSite{*cl.Source}, Backups: res.Backups}
+	srcData, _, err := SiteDataOf(src, cl.Source.Name, base)
+	if err != nil {
+		return migrate.CloneSpec{}, fail(err)
+	}
+	srcStore, err := BackupStoreOf(src, cmp.Or(res.Backups.Server, srcData.Web), base)
+	if err != nil {
+		return migrate.CloneSpec{}, fail(err)
+	}
+	data, _, err := SiteDataOf(res, site.Name, base)
+	if err != nil {
+		return migrate.CloneSpec{}, fail(err)
+	}
+	own, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, data.Web), base)
+	if err != nil {
+		return migrate.CloneSpec{}, fail(err)
+	}
+	if dbTypes := [2]string{engineOf(srcData.DB), engineOf(data.DB)}; dbTypes[0] != dbTypes[1] && dbTypes[0] != "" {
+		return migrate.CloneSpec{}, fail(fmt.Errorf("the source's database is %s and the clone's %s: berth cannot convert a database between engines", dbTypes[0], dbTypes[1]))
+	}
+	sn := site.Servers[0]
+	srv, _ := serverOf(res, sn, base)
+	paths := render.Paths(site, &srv)
+	run, private := render.SiteOwners(site, srv.HTTP)
+	s := migrate.CloneSpec{ID: CloneID(site.Domain, sn), Server: sn, Site: site.Domain,
+		SiteDir: paths.SiteDir, FilesDir: paths.FilesDir, Owner: run, Group: private,
+		From: cl.Env + "/" + cl.Site, Now: now,
+		Copy: func(ctx context.Context) error {
+			m, err := b.Take(ctx, srcData, srcStore, backup.Options{Revision: revision, Reason: ReasonClone + " to " + res.Environment + "/" + site.Name})
+			if err != nil {
+				return fmt.Errorf("fresh backup of the source: %w", err)
+			}
+			_, err = b.RestoreFrom(ctx, data, own, backup.From{Env: srcData.Env, Site: srcData.Site, Store: srcStore, ID: m.ID}, revision)
+			return err
+		},
+	}
+	if data.DB != nil {
+		db := data.DB
+		if db.Type == "postgresql" {
+			// Its dump names the source's roles as the owners.
+			return migrate.CloneSpec{}, fail(fmt.Errorf("berth clones MariaDB, MySQL and SQLite sites; a PostgreSQL site cannot be cloned yet: use berth backup and a restore of your own"))
+		}
+		s.Empty = func(ctx context.Context) error { return b.Empty(ctx, db) }
+		if san := cl.Sanitize; san != nil && san.SQL != "" {
+			script, err := spec.ReadSanitizeSQL(repo, san.SQL)
+			if err != nil {
+				return migrate.CloneSpec{}, fail(err)
+			}
+			if db.Admin != nil {
+				if err := db.Admin.Confinable(); err != nil {
+					return migrate.CloneSpec{}, fail(err)
+				}
+			}
+			s.SanitizeShown = san.SQL
+			s.Sanitize = func(ctx context.Context) error { return b.Sanitize(ctx, db, script, run) }
+			if san.CheckTables {
+				s.Unmentioned = func(ctx context.Context) ([]string, error) {
+					tables, err := b.Tables(ctx, db)
+					return unmentioned(tables, string(script)), err
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+// SyncData copies the data of site (of res) from cl — a fresh backup of
+// the source, restored into the site, its files given to the site's
+// user, its sanitize step and table check — as its clone does, once, now
+// (berth sync-data). On any failure the site's database is emptied, so
+// nothing unsanitized is served. hosts reaches the site's servers and
+// cl's.
+func SyncData(ctx context.Context, res *spec.Resolved, base, revision string, repo fs.FS, b *backup.Backups, hosts reconcile.Hosts, site string, cl *spec.ResolvedClone) error {
+	i := slices.IndexFunc(res.Sites, func(s spec.ResolvedSite) bool { return s.Name == site })
+	if i < 0 || len(res.Sites[i].Servers) == 0 {
+		return fmt.Errorf("environment %s has no site %s on a web server: %w", res.Environment, site, ErrNoSite)
+	}
+	s, err := cloneSpec(res, &res.Sites[i], cl, base, revision, repo, b, nil)
+	if err != nil {
+		return err
+	}
+	h, err := hosts.Host(ctx, s.Server)
+	if err != nil {
+		return err
+	}
+	return migrate.NewClone(s).Run(ctx, h)
 }

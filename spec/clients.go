@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -42,34 +41,16 @@ var logoTypes = map[string]string{".png": "image/png", ".jpg": "image/jpeg", ".j
 // LogoType is the media type of a logo file name, "" for another.
 func LogoType(name string) string { return logoTypes[strings.ToLower(path.Ext(name))] }
 
-// ReadLogo reads a client's logo from the repo's tree: a regular file
-// (the tree's reader refuses links out of it and special files), of a
-// known type, at most MaxLogo bytes.
+// ReadLogo reads a client's logo from the repo's tree (readRepoFile), of
+// a known type, at most MaxLogo bytes.
 func ReadLogo(fsys fs.FS, name string) ([]byte, string, error) {
 	typ := LogoType(name)
 	if typ == "" {
 		return nil, "", fmt.Errorf("logo %q: not a .png, .jpg, .webp or .svg file", name)
 	}
-	if err := RuleRelPath.Check(name); err != nil {
-		return nil, "", fmt.Errorf("logo: %w", err)
-	}
-	st, err := fs.Stat(fsys, name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, "", fmt.Errorf("logo %q: no such file in the sites repo; the path is relative to the repo's top", name)
-	case err != nil:
-		return nil, "", fmt.Errorf("logo %q cannot be read in the sites repo: %w", name, err)
-	case !st.Mode().IsRegular():
-		return nil, "", fmt.Errorf("logo %q is not a regular file", name)
-	case st.Size() > MaxLogo:
-		return nil, "", fmt.Errorf("logo %q is %d bytes; at most %d", name, st.Size(), MaxLogo)
-	}
-	b, err := fs.ReadFile(fsys, name)
+	b, err := readRepoFile(fsys, "logo", name, MaxLogo)
 	if err != nil {
-		return nil, "", fmt.Errorf("logo %q cannot be read in the sites repo: %w", name, err)
-	}
-	if len(b) > MaxLogo {
-		return nil, "", fmt.Errorf("logo %q is more than %d bytes", name, MaxLogo)
+		return nil, "", err
 	}
 	return b, typ, nil
 }

@@ -25,30 +25,36 @@ type Sanitize struct {
 // MaxSanitizeSQL is the largest sanitize SQL file.
 const MaxSanitizeSQL = 1 << 20
 
-// ReadSanitizeSQL reads a sanitize step's SQL file from the repo's tree:
-// a regular file (the tree's reader refuses links out of it and special
-// files) of at most MaxSanitizeSQL bytes.
+// ReadSanitizeSQL reads a sanitize step's SQL file from the repo's tree
+// (readRepoFile), at most MaxSanitizeSQL bytes.
 func ReadSanitizeSQL(fsys fs.FS, name string) ([]byte, error) {
+	return readRepoFile(fsys, "sanitize.sql", name, MaxSanitizeSQL)
+}
+
+// readRepoFile reads the file name (what it is for: field) from the
+// repo's tree: a relative path, a regular file (the tree's reader refuses
+// links out of it and special files), of at most max bytes.
+func readRepoFile(fsys fs.FS, field, name string, max int64) ([]byte, error) {
 	if err := RuleRelPath.Check(name); err != nil {
-		return nil, fmt.Errorf("sanitize.sql: %w", err)
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	st, err := fs.Stat(fsys, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("sanitize.sql %q: no such file in the sites repo; the path is relative to the repo's top", name)
+		return nil, fmt.Errorf("%s %q: no such file in the sites repo; the path is relative to the repo's top", field, name)
 	case err != nil:
-		return nil, fmt.Errorf("sanitize.sql %q cannot be read in the sites repo: %w", name, err)
+		return nil, fmt.Errorf("%s %q cannot be read in the sites repo: %w", field, name, err)
 	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("sanitize.sql %q is not a regular file", name)
-	case st.Size() > MaxSanitizeSQL:
-		return nil, fmt.Errorf("sanitize.sql %q is %d bytes; at most %d", name, st.Size(), MaxSanitizeSQL)
+		return nil, fmt.Errorf("%s %q is not a regular file", field, name)
+	case st.Size() > max:
+		return nil, fmt.Errorf("%s %q is %d bytes; at most %d", field, name, st.Size(), max)
 	}
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, fmt.Errorf("sanitize.sql %q cannot be read in the sites repo: %w", name, err)
+		return nil, fmt.Errorf("%s %q cannot be read in the sites repo: %w", field, name, err)
 	}
-	if len(b) > MaxSanitizeSQL {
-		return nil, fmt.Errorf("sanitize.sql %q is more than %d bytes", name, MaxSanitizeSQL)
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s %q is more than %d bytes", field, name, max)
 	}
 	return b, nil
 }
@@ -128,45 +134,74 @@ func (r *Repo) resolveClones(out *Resolved, sites map[string]*Site) error {
 		if s == nil || s.CloneFrom == "" {
 			continue
 		}
-		env := cmp.Or(s.FromEnv, out.Environment)
-		src := sources[env]
-		if src == nil {
-			var err error
-			if src, err = r.resolve(env, false); err != nil {
-				return fmt.Errorf("%s: site %q: resolve from_env %q: %w", s.At("from_env"), s.Name, env, err)
-			}
-			sources[env] = src
-		}
-		j := slices.IndexFunc(src.Sites, func(x ResolvedSite) bool { return x.Name == s.CloneFrom })
-		if j < 0 {
-			return fmt.Errorf("%s: site %q: clone_from %q is no site of environment %q", s.At("clone_from"), s.Name, s.CloneFrom, env)
-		}
-		source := src.Sites[j]
-		if env == out.Environment && source.Name == rs.Name {
-			return fmt.Errorf("%s: site %q is cloned from itself; set from_env", s.At("clone_from"), s.Name)
-		}
-		cl := &ResolvedClone{Env: env, Site: source.Name, Sanitize: s.Sanitize, Source: &source}
-		if cl.Sanitize == nil {
-			if p := r.platforms[s.Platform]; p != nil {
-				cl.Sanitize = p.Sanitize
-			}
-		}
-		var names []string
-		if len(source.Servers) > 0 {
-			names = append(names, source.Servers[0])
-		}
-		if source.DB != nil && source.DB.Type != "sqlite" {
-			names = append(names, source.DB.Server)
-		}
-		if out.Backups.Server != "" {
-			names = append(names, out.Backups.Server) // the source's fresh backup goes there
-		}
-		for _, srv := range src.Servers {
-			if slices.Contains(names, srv.Name) {
-				cl.Servers = append(cl.Servers, srv)
-			}
+		cl, err := r.cloneOf(out, s, s.CloneFrom, cmp.Or(s.FromEnv, out.Environment), sources)
+		if err != nil {
+			return fmt.Errorf("%s: site %q: %w", s.At("clone_from"), s.Name, err)
 		}
 		rs.Clone = cl
 	}
 	return nil
+}
+
+// DataFrom returns where berth sync-data takes the data of site (of res,
+// the environment it goes to) from: its clone_from's site when it has
+// one, else the site of its own name, in environment env (default: its
+// from_env), with its sanitize step.
+func DataFrom(r *Repo, res *Resolved, site, env string) (*ResolvedClone, error) {
+	s := r.sites[site]
+	if s == nil || !slices.ContainsFunc(res.Sites, func(x ResolvedSite) bool { return x.Name == site }) {
+		return nil, fmt.Errorf("environment %s has no site %s", res.Environment, site)
+	}
+	from := cmp.Or(s.CloneFrom, s.Name)
+	env = cmp.Or(env, s.FromEnv)
+	if env == "" {
+		return nil, fmt.Errorf("site %s: name the environment its data comes from (--from ENV)", site)
+	}
+	if env == res.Environment && from == site {
+		return nil, fmt.Errorf("site %s: its data cannot come from itself; name another environment", site)
+	}
+	return r.cloneOf(res, s, from, env, map[string]*Resolved{res.Environment: res})
+}
+
+// cloneOf resolves site from of environment env as the source of s (of
+// out), its sources cached by environment.
+func (r *Repo) cloneOf(out *Resolved, s *Site, from, env string, sources map[string]*Resolved) (*ResolvedClone, error) {
+	src := sources[env]
+	if src == nil {
+		var err error
+		if src, err = r.resolve(env, false); err != nil {
+			return nil, fmt.Errorf("resolve environment %q: %w", env, err)
+		}
+		sources[env] = src
+	}
+	j := slices.IndexFunc(src.Sites, func(x ResolvedSite) bool { return x.Name == from })
+	if j < 0 {
+		return nil, fmt.Errorf("clone_from %q is no site of environment %q", from, env)
+	}
+	source := src.Sites[j]
+	if env == out.Environment && source.Name == s.Name {
+		return nil, fmt.Errorf("site %q is cloned from itself; set from_env", s.Name)
+	}
+	cl := &ResolvedClone{Env: env, Site: source.Name, Sanitize: s.Sanitize, Source: &source}
+	if cl.Sanitize == nil {
+		if p := r.platforms[s.Platform]; p != nil {
+			cl.Sanitize = p.Sanitize
+		}
+	}
+	var names []string
+	if len(source.Servers) > 0 {
+		names = append(names, source.Servers[0])
+	}
+	if source.DB != nil && source.DB.Type != "sqlite" {
+		names = append(names, source.DB.Server)
+	}
+	if out.Backups.Server != "" {
+		names = append(names, out.Backups.Server) // the source's fresh backup goes there
+	}
+	for _, srv := range src.Servers {
+		if slices.Contains(names, srv.Name) {
+			cl.Servers = append(cl.Servers, srv)
+		}
+	}
+	return cl, nil
 }

@@ -30,6 +30,11 @@ func (f *envFlags) backups(stderr io.Writer) (*backupEnv, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.backupsOf(l)
+}
+
+// backupsOf is backups of a loaded revision.
+func (f *envFlags) backupsOf(l *loaded) (*backupEnv, error) {
 	conn := newConnector(l.res, sshOptions{keyFiles: f.keyFiles, knownHosts: f.knownHosts})
 	return &backupEnv{l: l, conn: conn, b: &backup.Backups{Hosts: conn, Version: version}}, nil
 }

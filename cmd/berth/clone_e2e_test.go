@@ -100,4 +100,26 @@ func TestCloneSiteSanitized(t *testing.T) {
 	if got := checksum(); got != before {
 		t.Errorf("the production table changed: %q, was %q", got, before)
 	}
+
+	// berth sync-data copies production's data down again, sanitized.
+	my.SQL(t, "INSERT INTO shop_example_com.users VALUES (4, 'dee@customer.example', 'h4');")
+	before = checksum()
+	code, out, errOut = berthIn("staging", "sync-data", "copy.example.com")
+	if code != 0 || !strings.Contains(out, "Copied the data of production/shop.example.com into staging/copy.example.com, sanitized with sanitize/users.sql") {
+		t.Fatalf("sync-data: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(my.SQL(t, "SELECT COUNT(*), SUM(mail LIKE '%@example.invalid') FROM copy_example_com.users")); got != "4\t4" {
+		t.Errorf("the clone's users after sync-data (rows, sanitized mails): %q, want 4 4", got)
+	}
+	if got := checksum(); got != before {
+		t.Errorf("sync-data changed the production table: %q, was %q", got, before)
+	}
+	// Never into production without --into-production.
+	code, out, errOut = berthIn("production", "sync-data", "shop.example.com", "--from", "staging")
+	if code == 0 || !strings.Contains(errOut, "never into production") {
+		t.Errorf("sync-data into production: exit %d, want a refusal\n%s\n%s", code, out, errOut)
+	}
+	if got := checksum(); got != before {
+		t.Errorf("the production table changed: %q, was %q", got, before)
+	}
 }

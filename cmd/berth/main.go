@@ -35,6 +35,7 @@ func commands() []command {
 		{"backup", "back a site up, take the scheduled backups that are due, or restore-test a backup (backup verify)", runBackup},
 		{"backups", "list a site's backups and verify them", runBackups},
 		{"restore", "restore a site from a backup, after backing it up", runRestore},
+		{"sync-data", "copy a site's data down from another environment, sanitized", runSyncData},
 		{"serve", "run the daemon: keep every environment converged to its branch", runServe},
 		{"token", "create, list and revoke the dashboard's and API's tokens", runToken},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},

@@ -541,3 +541,57 @@ func TestMigrateSiteBack(t *testing.T) {
 		t.Errorf("plan after the move back: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestMigrateSiteWithDatabaseCrash: berth apply killed (SIGKILL) while a
+// site moves from web1 + db1 to web2 + db2 — in the maintenance window,
+// after the database was copied, after the switch — leaves the site
+// served or its maintenance page; the rerun finishes the move with every
+// row of db1 on db2 (count and checksum) and the files intact.
+func TestMigrateSiteWithDatabaseCrash(t *testing.T) {
+	for _, point := range []string{"mid-migrate:maintenance", "mid-migrate:database", "mid-migrate:switched"} {
+		t.Run(point, func(t *testing.T) {
+			m := newMoveFixtureDB(t, 2)
+			data, err := os.ReadFile("testdata/moveapp/v1/index.php")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.write("code1/index.php", string(data))
+			m.write("code2/index.php", string(data))
+			m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
+			m.mustApply()
+			files1 := filepath.Join(m.roots[0], "sites", "a.example.com", "files")
+			if err := os.WriteFile(filepath.Join(files1, "upload.txt"), []byte("uploaded on web1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m.siteSays = "v1 rows="
+			for range 3 {
+				m.answers(1, 200, "v1 rows=")
+			}
+			before := filesTree(t, files1)
+			m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app2\ndb: { server: db2 }\n")
+			killed, out := killedAt(point, append([]string{"apply", "--auto-approve", "--env", "production", "--repo", m.repo,
+				"--state-dir", m.stateDir, "--no-color"}, m.flags...)...)
+			if !killed {
+				t.Fatalf("apply was not killed at %s:\n%s", point, out)
+			}
+			if code, _, body := m.get(1); !(code == 200 && strings.Contains(body, "v1 rows=") || code == 503) {
+				t.Errorf("web1 after the kill: %d %q, want the site or its maintenance or disabled page", code, body)
+			}
+			m.mustApply()
+			m.answers(2, 200, "v1 rows=")
+			m.answers(1, 503, "is disabled")
+			db1, db2 := m.dbs[0], m.dbs[1]
+			n1 := strings.TrimSpace(db1.SQL(t, "SELECT COUNT(*) FROM a_example_com.visits"))
+			sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n1
+			if got, want := strings.TrimSpace(db2.SQL(t, sum)), strings.TrimSpace(db1.SQL(t, sum)); got != want || n1 == "0" {
+				t.Errorf("db2 holds %q of db1's %s rows, want %q", got, n1, want)
+			}
+			if got := filesTree(t, filepath.Join(m.roots[1], "sites", "a.example.com", "files")); !slices.Equal(got, before) {
+				t.Errorf("web2's files %v, want %v", got, before)
+			}
+			if code, out, errOut := m.berth("plan"); code != 0 {
+				t.Errorf("plan after the rerun: exit %d\n%s\n%s", code, out, errOut)
+			}
+		})
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth/host"
-	"github.com/berthhq/berth/state"
 )
 
 // What a clone's sanitize step asks of a database server: run the
@@ -37,15 +36,11 @@ func (a *Admin) ExecConfined(ctx context.Context, h host.Host, name string, r io
 	if err := a.Confinable(); err != nil {
 		return err
 	}
-	var b [6]byte
+	var b [6 + 18]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
-	user := "berth_sanitize_" + hex.EncodeToString(b[:])
-	pw, err := state.GeneratePassword(24)
-	if err != nil {
-		return err
-	}
+	user, pw := "berth_sanitize_"+hex.EncodeToString(b[:6]), hex.EncodeToString(b[6:])
 	accts := []string{sqlString(user, true) + "@'localhost'", sqlString(user, true) + "@'%'"}
 	var create, drop strings.Builder
 	for _, acct := range accts {

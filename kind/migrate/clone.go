@@ -96,15 +96,7 @@ func (c *Clone) Apply(ctx context.Context, h host.Host, ch *reconcile.Change) er
 	default:
 		return nil
 	}
-	if err := c.copy(ctx, h); err != nil {
-		// Whatever reached the clone's database is not sanitized: it
-		// goes, whichever step failed.
-		if c.s.Empty != nil {
-			if eerr := c.s.Empty(context.WithoutCancel(ctx)); eerr != nil {
-				return fmt.Errorf("%w; emptying its database failed too, so it may hold unsanitized data: %v; do not serve it, empty it by hand", err, eerr)
-			}
-			return fmt.Errorf("%w; its database was emptied again, so nothing unsanitized is served; the next run clones again", err)
-		}
+	if err := c.Run(ctx, h); err != nil {
 		return fmt.Errorf("%w; the next run clones again", err)
 	}
 	now := time.Now
@@ -116,6 +108,21 @@ func (c *Clone) Apply(ctx context.Context, h host.Host, ch *reconcile.Change) er
 		return fmt.Errorf("the clone of %s is done but its marker %s could not be written (the next run clones again): %w", c.Site(), c.Path(), err)
 	}
 	return nil
+}
+
+// Run copies the data (a fresh backup of the source restored), gives
+// the files to the site and sanitizes, on the clone's web server h; on
+// any failure the clone's database is emptied, since what reached it is
+// not sanitized. It writes no marker: berth sync-data runs it alone.
+func (c *Clone) Run(ctx context.Context, h host.Host) error {
+	err := c.copy(ctx, h)
+	if err == nil || c.s.Empty == nil {
+		return err
+	}
+	if eerr := c.s.Empty(context.WithoutCancel(ctx)); eerr != nil {
+		return fmt.Errorf("%w; emptying its database failed too, so it may hold unsanitized data: %v; do not serve it, empty it by hand", err, eerr)
+	}
+	return fmt.Errorf("%w; its database was emptied again, so nothing unsanitized is served", err)
 }
 
 // copy restores the source's fresh backup, gives the files to the
