@@ -20,10 +20,6 @@ import (
 	"github.com/berthhq/berth/spec"
 )
 
-// MigrationGrace is how long a migrated site's disabled copy stays on the
-// server it left before a later run removes it (after its backup).
-var MigrationGrace = migrate.DefaultGrace
-
 // ReasonMigrate is the reason recorded in the manifest of the backup a
 // migration takes on the source.
 const ReasonMigrate = "before migrating the site"
@@ -41,6 +37,9 @@ type move struct {
 	others []string
 	marker migrate.Marker
 	done   bool // the marker says it is done
+	// grace is how long the site's disabled copy stays on the source
+	// after the switch (the site's migration.grace_hours).
+	grace time.Duration
 	// db is the site's database the inventory holds elsewhere than the
 	// revision places it (another db server, or the SQLite file of the
 	// source): it is copied in the maintenance window. nil: it stays.
@@ -87,7 +86,7 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		if len(sources) == 0 {
 			continue
 		}
-		mv := move{site: i, from: from, source: sources[0], others: sources[1:]}
+		mv := move{site: i, from: from, source: sources[0], others: sources[1:], grace: site.MigrationGrace()}
 		// A site the revision also keeps on a server it was on (a
 		// cluster losing a node) moves only when its source says a move
 		// to one of its servers started: the move's first run failed
@@ -222,7 +221,7 @@ func (mv move) sourceSite(site *spec.ResolvedSite) *spec.ResolvedSite {
 
 // retired reports whether the move's grace period is over.
 func (mv move) retired(now time.Time) bool {
-	return mv.done && !now.Before(mv.marker.At.Add(MigrationGrace))
+	return mv.done && !now.Before(mv.marker.At.Add(mv.grace))
 }
 
 // keepOldNames returns res with the renamed sites' former names taken
@@ -360,7 +359,7 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	srcSrv, _ := serverOf(res, source, base)
 	tgtSrv, _ := serverOf(res, target, base)
 	from, to := strings.TrimSuffix(source+"/"+platformOn(res, source), "/"), target+"/"+site.Platform
-	plan := migrate.Plan{Source: source, Target: target, Grace: MigrationGrace}
+	plan := migrate.Plan{Source: source, Target: target, Grace: mv.grace}
 	old := mv.sourceSite(site)
 	if old != site {
 		plan.Renamed = old.Domain + " → " + site.Domain
@@ -395,7 +394,7 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	srcPaths := render.Paths(old, &srcSrv)
 	marker, done := mv.marker, mv.done
 	if done {
-		until := marker.At.Add(MigrationGrace)
+		until := marker.At.Add(mv.grace)
 		if mv.retired(now()) {
 			m.Retire = true
 			m.State = fmt.Sprintf("done %s; the grace period is over: the copy on %s is removed after its backup", marker.At.Format(time.RFC3339), source)

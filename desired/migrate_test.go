@@ -177,6 +177,15 @@ func TestMigrationDetected(t *testing.T) {
 	if s := step(d); s != nil {
 		t.Errorf("a step after the grace period: %s", s.ID())
 	}
+
+	// The site's migration.grace_hours: 48 hours keep the copy at 25.
+	res.Sites[0].MigrationGraceHours = 48
+	if m := prepare(done.Add(25 * time.Hour)).Migrations[0]; m.Retire || !strings.Contains(m.State, "kept disabled until 2026-12-03T12:00:00Z") {
+		t.Errorf("migration of a site with a grace of 48 h, at 25 h: %+v", m)
+	}
+	if m := prepare(done.Add(48 * time.Hour)).Migrations[0]; !m.Retire {
+		t.Errorf("migration of a site with a grace of 48 h, at 48 h: %+v", m)
+	}
 }
 
 // TestMigrationMovesItsDatabase: a site moving from web1 + db1 to web2 +

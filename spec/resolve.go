@@ -335,6 +335,20 @@ type ResolvedSite struct {
 	// Cron are the site's scheduled commands: the platform's, with the
 	// site's layers over them by name; sorted by name.
 	Cron []ResolvedCron `json:"cron,omitempty"`
+	// MigrationGraceHours is how long, in hours, the site's disabled copy
+	// stays on a server it moved from (migration.grace_hours;
+	// DefaultMigrationGraceHours).
+	MigrationGraceHours int `json:"migration_grace_hours"`
+}
+
+// DefaultMigrationGraceHours is a site's MigrationGraceHours when it
+// declares none.
+const DefaultMigrationGraceHours = 24
+
+// MigrationGrace is how long the site's disabled copy stays on a server
+// it moved from (the default when MigrationGraceHours is not set).
+func (s *ResolvedSite) MigrationGrace() time.Duration {
+	return time.Duration(cmp.Or(s.MigrationGraceHours, DefaultMigrationGraceHours)) * time.Hour
 }
 
 // ResolvedCron is one scheduled command of a site.
@@ -636,6 +650,10 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 		if set.Web != nil {
 			rs.Web = *set.Web
 		}
+		rs.MigrationGraceHours = DefaultMigrationGraceHours
+		if m := set.Migration; m != nil && m.GraceHours > 0 {
+			rs.MigrationGraceHours = m.GraceHours
+		}
 		if b := set.Backup; b != nil {
 			bb := *b
 			if bb.Keep == 0 {
@@ -770,6 +788,9 @@ func mergeSettings(layers ...*SiteSettings) SiteSettings {
 		}
 		if l.Backup != nil {
 			out.Backup = l.Backup
+		}
+		if l.Migration != nil {
+			out.Migration = l.Migration
 		}
 		if l.Cron != nil {
 			c := maps.Clone(out.Cron)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -80,12 +81,13 @@ func TestResolveLayers(t *testing.T) {
     domain_suffix: .stage.example.net
     defaults: { php: "8.1", tls: { acme: false } }
     sites:
-      a.example.com: { state: disabled, php: "7.4" }
+      a.example.com: { state: disabled, php: "7.4", migration: { grace_hours: 2 } }
     platforms:
       php-app: { php: "8.3" }
 defaults:
   tls: { acme: true }
   web: { headers: { X-Frame-Options: DENY } }
+  migration: { grace_hours: 72 }
 `,
 		"sites/a.yaml": "kind: Site\nname: a.example.com\nplatform: php-app\naliases: [www.a.example.com]\nweb: { headers: { X-Site: a } }\n",
 		"sites/b.yaml": "kind: Site\nname: b.example.com\nplatform: php-app\nenvironments: [staging]\n",
@@ -100,10 +102,11 @@ defaults:
 		acme               bool
 		aliases            string
 		headers            string
+		grace              time.Duration
 	}{
-		{"production", "a.example.com", "a.example.com", DefaultPHP, "enabled", true, "www.a.example.com", "X-Frame-Options=DENY X-Site=a"},
-		{"staging", "a.example.com", "a.example.com.stage.example.net", "7.4", "disabled", false, "www.a.example.com.stage.example.net", "X-Frame-Options=DENY X-Site=a"},
-		{"staging", "b.example.com", "b.example.com.stage.example.net", "8.3", "enabled", false, "", "X-Frame-Options=DENY"},
+		{"production", "a.example.com", "a.example.com", DefaultPHP, "enabled", true, "www.a.example.com", "X-Frame-Options=DENY X-Site=a", 72 * time.Hour},
+		{"staging", "a.example.com", "a.example.com.stage.example.net", "7.4", "disabled", false, "www.a.example.com.stage.example.net", "X-Frame-Options=DENY X-Site=a", 2 * time.Hour},
+		{"staging", "b.example.com", "b.example.com.stage.example.net", "8.3", "enabled", false, "", "X-Frame-Options=DENY", 72 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+"/"+tt.site, func(t *testing.T) {
@@ -128,8 +131,8 @@ defaults:
 			}
 			got := []string{s.Domain, s.PHP, s.State, strings.Join(s.Aliases, ","), strings.Join(hs, " ")}
 			want := []string{tt.domain, tt.php, tt.state, tt.aliases, tt.headers}
-			if strings.Join(got, "|") != strings.Join(want, "|") || s.TLS.ACME != tt.acme {
-				t.Errorf("got %q acme=%v, want %q acme=%v", got, s.TLS.ACME, want, tt.acme)
+			if strings.Join(got, "|") != strings.Join(want, "|") || s.TLS.ACME != tt.acme || s.MigrationGrace() != tt.grace {
+				t.Errorf("got %q acme=%v grace=%v, want %q acme=%v grace=%v", got, s.TLS.ACME, s.MigrationGrace(), want, tt.acme, tt.grace)
 			}
 		})
 	}

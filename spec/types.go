@@ -325,6 +325,14 @@ type SiteSettings struct {
 	Web    *WebOptions      `yaml:"web" json:"web,omitempty" doc:"Typed web server options."`
 	Backup *Backup          `yaml:"backup" json:"backup,omitempty" doc:"Scheduled backups."`
 	Cron   map[string]*Cron `yaml:"cron" json:"cron,omitempty" doc:"Scheduled commands of the site, by name, over the platform's of the same name; the daemon runs them." keyrule:"name"`
+	// Migration tunes how the site moves between servers (package
+	// desired, kind/migrate).
+	Migration *Migration `yaml:"migration" json:"migration,omitempty" doc:"How the site moves when the repo places it on other servers or renames it."`
+}
+
+// Migration tunes a site's moves.
+type Migration struct {
+	GraceHours int `yaml:"grace_hours" json:"grace_hours,omitempty" berth:"min=1,max=2160" doc:"Hours the moved site's disabled copy stays on the server it left (berth rollback-migration and a revert of the commit move it back with the data written since, within them) before a later run removes it after its backup (default 24)."`
 }
 
 // Cron is a command the daemon runs on a schedule for each site: as the

@@ -28,10 +28,6 @@ const (
 	MovingName = ".berth-migrating"
 )
 
-// DefaultGrace is how long the source's disabled copy is kept after a
-// migration before a later run removes it (after its backup).
-const DefaultGrace = 24 * time.Hour
-
 func init() {
 	reconcile.RegisterKind(reconcile.Kind{Name: Kind, Prune: func(rec reconcile.Record) reconcile.Resource {
 		return &Step{Base: reconcile.PrunedBase(Kind, rec)}
