@@ -61,7 +61,11 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
-	res, isolation := isolate(in.Resolved) // users.go
+	held, holdWarnings, err := applyHolds(ctx, in.Store, in.Resolved) // holds.go
+	if err != nil {
+		return nil, nil, err
+	}
+	res, isolation := isolate(held) // users.go
 	inv := StoreInventory(in.Store)
 	recs, err := inv.Records(ctx, res.Environment)
 	if err != nil {
@@ -84,7 +88,7 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
-	d.Warnings = append(d.Warnings, isolation...)
+	d.Warnings = append(append(d.Warnings, holdWarnings...), isolation...)
 	addCertificates(d, res, in.StateDir, in.Store, in.Hosts, in.ACME)
 	if err := addDatabases(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err

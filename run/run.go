@@ -193,6 +193,9 @@ func (p *Prepared) Converge(ctx context.Context, o Options) (*Outcome, error) {
 		if out.Err == nil && p.Removed {
 			out.Err = p.forgetAdopted(ctx, out.Result)
 		}
+		if out.Err == nil {
+			out.Err = p.forgetEndedHolds(ctx, out.Result)
+		}
 	}
 	out.Record = record(out, o.ReportOnly, cancelled, o.Log)
 	if err := p.store.FinishRun(context.WithoutCancel(ctx), id, out.Record); err != nil {
@@ -298,6 +301,27 @@ func (p *Prepared) forgetAdopted(ctx context.Context, res *reconcile.Result) err
 		return fmt.Errorf("forget the records of %s: %w", p.Env, err)
 	}
 	res.Warnings = append(res.Warnings, fmt.Sprintf("environment %s is removed; berth forgot %d paths it had found in place and never deletes (shared directories of other environments)", p.Env, len(ids)))
+	return nil
+}
+
+// forgetEndedHolds forgets the holds of berth rollback-migration that
+// the revision just applied ended (desired.EndedHolds): it places their
+// sites elsewhere than when they were made.
+func (p *Prepared) forgetEndedHolds(ctx context.Context, res *reconcile.Result) error {
+	if p.input.Resolved == nil {
+		return nil // built by hand, not from a revision
+	}
+	ended, err := desired.EndedHolds(ctx, p.store, p.input.Resolved)
+	if err != nil {
+		return err
+	}
+	for _, h := range ended {
+		if _, err := p.store.DeleteHold(ctx, h.Env, h.Site); err != nil {
+			return err
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("site %s is no longer held on platform %s by berth rollback-migration: revision %s places it elsewhere than when it was held",
+			h.Site, h.Platform, reconcile.ShortRevision(p.Revision)))
+	}
 	return nil
 }
 

@@ -48,6 +48,9 @@ type Resolved struct {
 	// Notifications are the environment's webhooks (berth.yaml's
 	// notifications naming it, or none).
 	Notifications []ResolvedNotification `json:"notifications,omitempty"`
+
+	// repo is the repo it was resolved from (WithHolds resolves again).
+	repo *Repo
 }
 
 // ACMEDirectories are the shorthands of acme.directory in berth.yaml.
@@ -504,7 +507,13 @@ var ErrUnknownEnvironment = errors.New("unknown environment")
 // Resolve returns the desired state of environment env. The repo must have
 // loaded without problems. Resolve is pure and deterministic: the same repo
 // and env give the same value, with every list sorted by name.
-func Resolve(r *Repo, env string) (*Resolved, error) { return r.resolve(env, true) }
+func Resolve(r *Repo, env string) (*Resolved, error) {
+	res, err := r.resolve(env, true)
+	if res != nil {
+		res.repo = r
+	}
+	return res, err
+}
 
 // resolve is Resolve; clones: also resolve where the clones' data comes
 // from (the source environment of a clone is resolved without).

@@ -125,6 +125,21 @@ var migrations = [][]string{
 			created INTEGER NOT NULL
 		)`,
 	},
+	// 6: sites held where berth rollback-migration moved them back
+	// (holds.go).
+	{
+		`CREATE TABLE holds (
+			env           TEXT    NOT NULL,
+			site          TEXT    NOT NULL,
+			platform      TEXT    NOT NULL,
+			db_server     TEXT    NOT NULL DEFAULT '',
+			rev_platform  TEXT    NOT NULL,
+			rev_db_server TEXT    NOT NULL DEFAULT '',
+			by            TEXT    NOT NULL DEFAULT '',
+			at            INTEGER NOT NULL,
+			PRIMARY KEY (env, site)
+		) WITHOUT ROWID`,
+	},
 }
 
 // SchemaVersion is the schema version this berth writes.

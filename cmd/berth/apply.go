@@ -103,7 +103,7 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 		fmt.Fprintf(stdout, "\nApply these changes to %s? Only 'yes' is accepted: ", p.Env)
 		line, _ := bufio.NewReader(stdin).ReadString('\n')
 		if strings.TrimSpace(line) != "yes" {
-			return errors.New("apply cancelled; nothing was changed")
+			return errCancelled
 		}
 		return nil
 	}
@@ -131,6 +131,9 @@ func canAsk(stdin io.Reader, stdout io.Writer) bool {
 	f, ok := stdin.(*os.File)
 	return ok && isTerminal(f) && isTerminal(stdout)
 }
+
+// errCancelled is an apply its operator did not approve.
+var errCancelled = errors.New("apply cancelled; nothing was changed")
 
 // errNoApproval refuses an apply that nobody can approve.
 var errNoApproval = usageError("refusing to apply without --auto-approve when not run on a terminal (stdin and stdout); nothing was changed")

@@ -36,6 +36,7 @@ func commands() []command {
 		{"backups", "list a site's backups and verify them", runBackups},
 		{"restore", "restore a site from a backup, after backing it up", runRestore},
 		{"sync-data", "copy a site's data down from another environment, sanitized", runSyncData},
+		{"rollback-migration", "move a migrated site back to the server it left, with the data written since", runRollbackMigration},
 		{"serve", "run the daemon: keep every environment converged to its branch", runServe},
 		{"token", "create, list and revoke the dashboard's and API's tokens", runToken},
 		{"schema", "print the JSON Schema of sites repo files", runSchema},
