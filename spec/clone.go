@@ -172,7 +172,7 @@ func DataFrom(r *Repo, res *Resolved, site, env string) (*ResolvedClone, error) 
 	if s == nil || !slices.ContainsFunc(res.Sites, func(x ResolvedSite) bool { return x.Name == site }) {
 		return nil, fmt.Errorf("environment %s has no site %s", res.Environment, site)
 	}
-	from := cmp.Or(s.CloneFrom, s.Name)
+	from := dataSource(s) // datafrom.go
 	env = cmp.Or(env, s.FromEnv)
 	if env == "" {
 		return nil, fmt.Errorf("site %s: name the environment its data comes from (--from ENV)", site)
