@@ -1,6 +1,10 @@
 package daemon
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/desired"
+	"github.com/berthhq/berth/notify"
 	"github.com/berthhq/berth/state"
 )
 
@@ -17,7 +22,8 @@ import (
 // recorded as a job run "sync-data SITE" in staging's history; ten
 // minutes later, and after a restart of the daemon, it is not due and
 // nothing is copied; a day later it copies production's new content.
-// Production's files are only read.
+// Production's files are only read. A copy that fails is recorded as a
+// failed job and notified.
 func TestDataFromSchedule(t *testing.T) {
 	f := newFixture(t, true)
 	f.write("berth.yaml", `environments:
@@ -28,6 +34,23 @@ func TestDataFromSchedule(t *testing.T) {
     data_from: { env: production, schedule: daily }
 backups: { server: local, dir: backups }
 `)
+	failed := make(chan notify.Message, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err == nil && m.Event == notify.EventJobFailed {
+			failed <- m
+		}
+	}))
+	defer srv.Close()
+	targets, err := notify.ParseTargets(strings.NewReader("ops generic " + srv.URL + "/hook\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := notify.New(targets, srv.Client())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	f.d.cfg.Notifier = n
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC).Unix())
 	f.d.cfg.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
@@ -131,5 +154,35 @@ backups: { server: local, dir: backups }
 	both("a day later")
 	if got, n := copied(), len(syncs("staging")); got != "second\n" || n != 2 {
 		t.Errorf("a day later: staging has %q after %d copies, want %q after 2", got, n, "second\n")
+	}
+
+	// Another day later the source's fresh backup cannot be written: the
+	// copy fails, recorded and notified as a failed job; staging keeps
+	// what it had.
+	store := filepath.Join(f.state, "backups", "production", "a.example.com")
+	if err := os.Rename(store, store+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store, []byte("in the way\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upload("third\n")
+	clock.Add(24 * 3600)
+	f.d.TriggerAll(TriggerSchedule)
+	both("a failing copy")
+	rs = syncs("staging")
+	if len(rs) != 3 || rs[0].Result != state.ResultJobFailed || !strings.Contains(rs[0].Error, "fresh backup of the source") {
+		t.Fatalf("staging's sync-data runs after a failing copy: %+v, want the newest %s for the source's backup", rs, state.ResultJobFailed)
+	}
+	if got := copied(); got != "second\n" {
+		t.Errorf("staging's copy after a failing one: %q, want %q", got, "second\n")
+	}
+	select {
+	case m := <-failed:
+		if m.Env != "staging" || m.Subject != desired.DataFromTrigger("a.example.com") || !strings.Contains(m.Text, "fresh backup of the source") {
+			t.Errorf("notification %+v, want staging's failed sync-data a.example.com", m)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no job-failed notification within 30s")
 	}
 }
