@@ -37,8 +37,22 @@ func (j Job) Trigger() string { return "cron " + j.Site + "/" + j.Name }
 // last (zero: never ran). A run is due a twentieth of the period early, so
 // that a timer ticking at the period does not skip a turn by a few
 // seconds.
-func (j Job) Due(last, now time.Time) bool {
-	return last.IsZero() || now.Sub(last) >= j.Every-j.Every/20
+func (j Job) Due(last, now time.Time) bool { return Due(j.Every, last, now) }
+
+// Due says whether a job run every every is due at now, its last run
+// having started at last (zero: never ran), by the rule of Job.Due: the
+// daemon's other scheduled jobs (an environment's data_from) share it.
+func Due(every time.Duration, last, now time.Time) bool {
+	return last.IsZero() || now.Sub(last) >= every-every/20
+}
+
+// Next is when a job run every every, last started at last, is due next
+// by Due's rule; the zero time when it never ran (due now).
+func Next(every time.Duration, last time.Time) time.Time {
+	if last.IsZero() {
+		return last
+	}
+	return last.Add(every - every/20)
 }
 
 // Result is how a run ended.

@@ -17,7 +17,8 @@ import (
 // scheduled jobs: the scheduled backups of their sites (backup.schedule,
 // backup.keep), as `berth backup --due` takes them, the restore tests of
 // their newest backups (backup.verify), as `berth backup verify` runs
-// them, and their cron commands (package cron).
+// them, their cron commands (package cron), and the copies of data down
+// of their data_from (datafrom.go).
 const TriggerSchedule = "schedule"
 
 // now is the daemon's clock (Config.Now, a seam for tests).
@@ -34,7 +35,8 @@ func (d *Daemon) now() time.Time {
 // sites' cron commands that are due. A backup pass that took or
 // pruned nothing is not recorded; one that did, or failed, is recorded in
 // the run history with the trigger "schedule", each verification with
-// "verify SITE", each cron run with the trigger "cron SITE/NAME"; the result is state.ResultJobDone or
+// "verify SITE", each cron run with the trigger "cron SITE/NAME", each
+// copy of data down with "sync-data SITE"; the result is state.ResultJobDone or
 // state.ResultJobFailed, the output the log. Jobs never apply anything
 // and never change the environment's phase; they do not overlap an apply
 // (backups write on the backup server, which an apply may prune after a
@@ -52,7 +54,7 @@ func (w *envWorker) jobs(ctx context.Context) {
 	}
 	sites := desired.ScheduledBackups(res, w.d.cfg.StateDir)
 	crons := desired.CronJobs(res, w.d.cfg.StateDir)
-	if len(sites) == 0 && len(crons) == 0 {
+	if len(sites) == 0 && len(crons) == 0 && res.DataFrom == nil {
 		return
 	}
 	w.d.applyMu.Lock()
@@ -102,6 +104,7 @@ func (w *envWorker) jobs(ctx context.Context) {
 		}
 		w.recordJob(ctx, log, applied, j.Trigger(), started, res.Output, err)
 	}
+	w.dataFromJobs(ctx, res, applied) // datafrom.go
 }
 
 // recordJob records one job's run in the run history and as the

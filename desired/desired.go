@@ -89,6 +89,9 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 		return nil, nil, err
 	}
 	d.Warnings = append(append(d.Warnings, holdWarnings...), isolation...)
+	if note := dataFromNote(ctx, res, in.Store, now()); note != "" { // datafrom.go
+		d.Warnings = append(d.Warnings, note)
+	}
 	addCertificates(d, res, in.StateDir, in.Store, in.Hosts, in.ACME)
 	if err := addDatabases(ctx, d, res, in.StateDir, in.Store); err != nil {
 		return nil, nil, err

@@ -18,8 +18,12 @@ import (
 // Sanitize is the step a clone's database goes through before the clone
 // is served.
 type Sanitize struct {
-	SQL         string `yaml:"sql" json:"sql,omitempty" berth:"required" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole." rule:"rel-path"`
+	SQL         string `yaml:"sql" json:"sql,omitempty" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole. Either sql or none: true." rule:"rel-path"`
 	CheckTables bool   `yaml:"check_tables" json:"check_tables,omitempty" doc:"Fail the clone when its database has a table the SQL file does not mention by name: the clone's database is emptied again and nothing is served from it."`
+	// None says, on purpose, that the data needs no sanitize step: an
+	// environment's data_from refuses a site with a database without
+	// one or the other.
+	None bool `yaml:"none" json:"none,omitempty" doc:"The site's data holds nothing personal: its copies (clone_from, berth sync-data, data_from) are served as they are. data_from refuses a site with a database that has neither a sanitize sql (its own or its platform's) nor none: true."`
 }
 
 // MaxSanitizeSQL is the largest sanitize SQL file.
@@ -59,9 +63,25 @@ func readRepoFile(fsys fs.FS, field, name string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// sanitize checks a sanitize step: its SQL file is readable.
+// sanitize checks a sanitize step: either its SQL file, readable, or
+// none: true.
 func (c *checker) sanitize(m *Meta, at, subject string, s *Sanitize) {
-	if s == nil || s.SQL == "" || c.fsys == nil || RuleRelPath.Check(s.SQL) != nil {
+	switch {
+	case s == nil:
+		return
+	case s.None && s.SQL != "":
+		c.at(m, at+".none", subject, "sanitize has both sql and none: true; keep sql to sanitize the copies, or none: true to serve them as they are")
+		return
+	case s.None && s.CheckTables:
+		c.at(m, at+".check_tables", subject, "check_tables checks the tables the sql file mentions, and none: true has no sql file; remove check_tables")
+		return
+	case s.None:
+		return
+	case s.SQL == "":
+		c.keyAt(m, at, subject, "sanitize needs sql: FILE (an SQL file of the repo run against the copy), or none: true if the data holds nothing personal")
+		return
+	}
+	if c.fsys == nil || RuleRelPath.Check(s.SQL) != nil {
 		return
 	}
 	if _, err := ReadSanitizeSQL(c.fsys, s.SQL); err != nil {
@@ -76,8 +96,8 @@ func (c *checker) siteClone(s *Site, envs []string) {
 	switch {
 	case s.CloneFrom == "" && s.FromEnv != "":
 		c.at(m, "from_env", subject, "from_env names where clone_from's site is; set clone_from too, or remove from_env")
-	case s.CloneFrom == "" && s.Sanitize != nil:
-		c.at(m, "sanitize", subject, "sanitize runs against a clone; set clone_from too, or remove sanitize")
+	case s.CloneFrom == "" && s.Sanitize != nil && !c.r.dataFromCovers(s):
+		c.at(m, "sanitize", subject, "sanitize runs against a clone or data copied down; set clone_from, or name the site in an environment's data_from, or remove sanitize")
 	case s.CloneFrom != "" && s.FromEnv == "" && s.CloneFrom == s.Name:
 		c.at(m, "clone_from", subject, "a site cannot be cloned from itself in the same environment; set from_env")
 	}
@@ -152,7 +172,7 @@ func DataFrom(r *Repo, res *Resolved, site, env string) (*ResolvedClone, error) 
 	if s == nil || !slices.ContainsFunc(res.Sites, func(x ResolvedSite) bool { return x.Name == site }) {
 		return nil, fmt.Errorf("environment %s has no site %s", res.Environment, site)
 	}
-	from := cmp.Or(s.CloneFrom, s.Name)
+	from := dataSource(s) // datafrom.go
 	env = cmp.Or(env, s.FromEnv)
 	if env == "" {
 		return nil, fmt.Errorf("site %s: name the environment its data comes from (--from ENV)", site)

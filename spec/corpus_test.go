@@ -33,6 +33,14 @@ var corpusRepo = map[string]string{
       @@Environment.platforms{}@@:
         ref: @@PlatformOverride.ref@@
         php: @@PlatformOverride.php@@
+  staging:
+    branch: staging
+    domain_suffix: .staging.example.net
+    data_from:
+      env: @@EnvDataFrom.env@@
+      schedule: @@EnvDataFrom.schedule@@
+      sites:
+        - @@EnvDataFrom.sites[]@@
 policy:
   max_deletions: 3
 defaults:
@@ -193,6 +201,7 @@ files:
   mode: @@PlatformFiles.mode@@
   primary: @@PlatformFiles.primary@@
   transport: @@PlatformFiles.transport@@
+environments: [production]
 `,
 	"platforms/dir.yaml": `kind: Platform
 name: dir-app
@@ -200,6 +209,28 @@ type: static
 source:
   dir: @@Source.dir@@
 servers: [web1]
+environments: [production]
+`,
+	"servers/stage1.yaml": `kind: Server
+name: stage1
+address: 192.0.2.20
+services:
+  http: { type: nginx }
+environments: [staging]
+`,
+	"platforms/stage.yaml": `kind: Platform
+name: stage
+type: static
+source: { path: code/app }
+servers: [stage1]
+environments: [staging]
+`,
+	"sites/c.yaml": `kind: Site
+name: c.example.com
+platform: stage
+clone_from: a.example.com
+from_env: production
+environments: [staging]
 `,
 	"sites/a.yaml": `kind: @@Site.kind@@
 name: @@Site.name@@
@@ -277,6 +308,7 @@ from_env: @@Site.from_env@@
 sanitize:
   sql: @@Sanitize.sql@@
   check_tables: true
+environments: [production]
 `,
 	"code/app/index.php": "<?php\n",
 	"brand/logo.png":     "\x89PNG\r\n",
@@ -414,6 +446,9 @@ var corpusBenign = map[string]string{
 	"Site.renamed_from":               "old-a.example.com",
 	"Site.from_env":                   "production",
 	"Sanitize.sql":                    "sanitize/app.sql",
+	"EnvDataFrom.env":                 "production",
+	"EnvDataFrom.schedule":            "weekly",
+	"EnvDataFrom.sites[]":             "c.example.com",
 	"PlatformFiles.mode":              "sync",
 	"PlatformFiles.path":              "/srv/shared",
 	"PlatformFiles.primary":           "web1",

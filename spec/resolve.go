@@ -48,6 +48,9 @@ type Resolved struct {
 	// Notifications are the environment's webhooks (berth.yaml's
 	// notifications naming it, or none).
 	Notifications []ResolvedNotification `json:"notifications,omitempty"`
+	// DataFrom is the environment's data_from (datafrom.go); nil when
+	// berth.yaml declares none.
+	DataFrom *ResolvedDataFrom `json:"data_from,omitempty"`
 
 	// repo is the repo it was resolved from (WithHolds resolves again).
 	repo *Repo
@@ -537,6 +540,7 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 		out.MaxDeletions = *p
 	}
 	out.Notifications = resolveNotifications(r.Config, env)
+	out.DataFrom = r.resolveDataFrom(env, e)
 	if a := e.ACME; a != nil {
 		out.ACME = &ResolvedACME{DirectoryURL: cmp.Or(ACMEDirectories[a.Directory], a.Directory), Email: a.Email}
 	}

@@ -81,6 +81,7 @@ type Environment struct {
 	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name." keyrule:"domain"`
 	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name." keyrule:"name"`
 	ACME         *ACME                        `yaml:"acme" json:"acme,omitempty" doc:"The ACME certificate authority of this environment's sites with tls: { acme: true }."`
+	DataFrom     *EnvDataFrom                 `yaml:"data_from" json:"data_from,omitempty" doc:"Copy the data (database and files) of this environment's sites down from another environment on a schedule, sanitized, as berth sync-data does; berth serve runs it. Not in a production environment: data goes down, never up."`
 }
 
 // ACME names an environment's certificate authority. The trust roots of a

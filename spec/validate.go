@@ -179,6 +179,7 @@ func (c *checker) config(cfg *Config) {
 			branches[env.Branch] = name
 		}
 		c.settings(m, p+".defaults", subject, &env.Defaults)
+		c.dataFrom(m, p, name, env)
 		siteNames := slices.Sorted(maps.Keys(c.r.sites))
 		for _, sn := range slices.Sorted(maps.Keys(env.Sites)) {
 			sp := p + ".sites." + sn

@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/internal/testenv"
+	"github.com/berthhq/berth/source"
+	"github.com/berthhq/berth/state"
 )
 
 // TestCloneSiteSanitized: a staging site cloned from a production site
@@ -19,7 +26,9 @@ import (
 // before and after), the clone's files belong to its own user, and it
 // serves its copy. A second clone whose platform asks for every table to
 // be handled fails on the table its sanitize step does not mention, and
-// its database is emptied again. Applying again changes nothing.
+// its database is emptied again. Applying again changes nothing. berth
+// sync-data copies the data down again; staging's data_from then does
+// it on berth serve's scheduled pass, once per its schedule.
 func TestCloneSiteSanitized(t *testing.T) {
 	w := newPHPWeb(t)
 	f := w.webFixture
@@ -121,5 +130,116 @@ func TestCloneSiteSanitized(t *testing.T) {
 	}
 	if got := checksum(); got != before {
 		t.Errorf("the production table changed: %q, was %q", got, before)
+	}
+
+	// Declared: staging's data_from, run by berth serve's scheduled pass
+	// (the function its Schedule timer triggers), through the same code.
+	if err := os.Remove(filepath.Join(f.repo, "sites", "strict.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	f.write("berth.yaml", "environments:\n  production: { branch: main }\n  staging:\n    branch: staging\n    data_from: { env: production, schedule: daily }\n"+
+		"backups: { dir: "+filepath.Join(w.base, "backups")+" }\n")
+	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("staging apply with data_from: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := berthIn("staging", "plan"); code != 0 || !strings.Contains(out, "data_from: berth serve copies the data of copy.example.com down from production into staging, daily") {
+		t.Errorf("staging plan: exit %d, want the data_from note\n%s\n%s", code, out, errOut)
+	}
+	my.SQL(t, "INSERT INTO shop_example_com.users VALUES (5, 'eve@customer.example', 'h5');")
+	before = checksum()
+	dataFromPasses(t, f, []string{"staging"}, func(pass int) {
+		rows := strings.TrimSpace(my.SQL(t, "SELECT COUNT(*), SUM(mail LIKE '%@example.invalid') FROM copy_example_com.users"))
+		if pass == 0 {
+			if rows != "5\t5" {
+				t.Errorf("the clone's users after data_from's first pass (rows, sanitized mails): %q, want 5 5", rows)
+			}
+			// Not due again before a day: the next row stays in production.
+			my.SQL(t, "INSERT INTO shop_example_com.users VALUES (6, 'fay@customer.example', 'h6');")
+			before = checksum()
+			return
+		}
+		if rows != "5\t5" {
+			t.Errorf("the clone's users after a second pass within the day: %q, want 5 5 (not copied again)", rows)
+		}
+	})
+	if got := checksum(); got != before {
+		t.Errorf("data_from changed the production table: %q, was %q", got, before)
+	}
+	if got := my.SQL(t, "SELECT mail FROM copy_example_com.users"); strings.Contains(got, "customer.example") {
+		t.Errorf("a production address reached staging: %q", got)
+	}
+}
+
+// dataFromPasses runs berth serve's daemon (daemonConfig) on f's repo for
+// envs: after its start-up pass, two scheduled passes (the Schedule
+// timer's trigger), check called after each; it then stops the daemon
+// and checks that exactly one copy of data down was recorded per site
+// of each environment's data_from, and that it succeeded.
+func dataFromPasses(t *testing.T, f *webFixture, envs []string, check func(pass int)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := state.Open(ctx, f.stateDir, state.Options{Command: "berth serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	src, err := source.Open(ctx, f.repo, filepath.Join(f.stateDir, "repo.git"), source.Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passes := make(chan daemon.EnvStatus, 10)
+	cfg := daemonConfig(&serveFlags{repo: f.repo, stateDir: f.stateDir, configBranch: "main", envs: envs, knownHosts: defaultKnownHosts()}, src, store, f.stateDir, zerolog.Nop())
+	cfg.AfterRun = func(s daemon.EnvStatus) { passes <- s }
+	d, err := daemon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func(what string) daemon.EnvStatus {
+		t.Helper()
+		select {
+		case s := <-passes:
+			return s
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("%s: no pass of the daemon within 2 minutes", what)
+		}
+		return daemon.EnvStatus{}
+	}
+	for range envs {
+		if s := next("start-up"); s.Phase != daemon.PhaseSynced {
+			t.Fatalf("start-up: %s is %s: %s", s.Env, s.Phase, s.Message)
+		}
+	}
+	for pass := range 2 {
+		d.TriggerAll(daemon.TriggerSchedule)
+		for range envs {
+			next("scheduled pass")
+		}
+		check(pass)
+	}
+	for _, env := range envs {
+		runs, err := store.Runs(ctx, env, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies := map[string]int{}
+		for _, r := range runs {
+			if site, ok := strings.CutPrefix(r.Trigger, "sync-data "); ok {
+				copies[site]++
+				if r.Result != state.ResultJobDone {
+					t.Errorf("%s: the copy of %s's data: %s %s", env, site, r.Result, r.Error)
+				}
+			}
+		}
+		for site, n := range copies {
+			if n != 1 {
+				t.Errorf("%s: %d copies of %s's data recorded, want 1", env, n, site)
+			}
+		}
+		if len(copies) == 0 {
+			t.Errorf("%s: no copy of data down recorded", env)
+		}
 	}
 }

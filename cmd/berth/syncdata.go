@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 
 	"github.com/berthhq/berth/desired"
@@ -60,14 +59,7 @@ func runSyncData(args []string, stdout, stderr io.Writer) int {
 		return exitFor(usageError(err.Error()), "sync-data", stderr)
 	}
 	// The source's servers are reached for reading, as a clone's.
-	res := *l.res
-	res.Sites = slices.Clone(res.Sites)
-	for i := range res.Sites {
-		if res.Sites[i].Name == site {
-			res.Sites[i].Clone = cl
-		}
-	}
-	l.res = &res
+	l.res = l.res.WithClone(site, cl)
 	e, err := f.backupsOf(l)
 	if err != nil {
 		return exitFor(err, "sync-data", stderr)
@@ -84,7 +76,7 @@ func runSyncData(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "sync-data", stderr)
 	}
 	how := "as it is (no sanitize step)"
-	if cl.Sanitize != nil {
+	if cl.Sanitize != nil && cl.Sanitize.SQL != "" {
 		how = "sanitized with " + cl.Sanitize.SQL
 	}
 	fmt.Fprintf(stdout, "Copied the data of %s/%s into %s/%s, %s.\n", cl.Env, cl.Site, l.res.Environment, site, how)
@@ -93,6 +85,4 @@ func runSyncData(args []string, stdout, stderr io.Writer) int {
 
 // isProduction reports whether res is a production environment, which
 // berth sync-data does not write without --into-production.
-func isProduction(res *spec.Resolved) bool {
-	return res.Environment == "production" || res.Branch == "main" || res.Branch == "master"
-}
+func isProduction(res *spec.Resolved) bool { return spec.IsProduction(res.Environment, res.Branch) }
