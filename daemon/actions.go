@@ -77,6 +77,29 @@ func (d *Daemon) RestoreNow(env, site, id, who string) error {
 	})
 }
 
+// RollbackMigration moves site of env back to the server a finished
+// migration took it from, within the migration's grace period, as berth
+// rollback-migration does: the hold (desired.Rollback) is recorded as the
+// job "rollback-migration SITE", then a run of env moves the site back
+// through the one pipeline (the hold is applied by desired.Prepare).
+func (d *Daemon) RollbackMigration(env, site, who string) error {
+	return d.siteJob(env, site, "rollback-migration", who, func(ctx context.Context, j siteJobEnv) (string, error) {
+		hold, err := desired.Rollback(ctx, j.res, d.cfg.Store, j.hosts, d.cfg.StateDir, site, "", d.now())
+		if err != nil {
+			return "", err
+		}
+		hold.By = who
+		if err := d.cfg.Store.PutHold(ctx, hold); err != nil {
+			return "", err
+		}
+		if err := d.Trigger(env, ReasonManual); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(j.out, "site %s held on platform %s; a run of %s moves it back\n", hold.Site, hold.Platform, env)
+		return "site held on platform " + hold.Platform + "; moving it back", nil
+	})
+}
+
 // siteJobEnv is what an operator's action on a site works with.
 type siteJobEnv struct {
 	applied string

@@ -198,6 +198,8 @@ func (a *Access) allow(w http.ResponseWriter, r *http.Request, want Role) bool {
 //	GET  /api/v1/runs?env=ENV&limit=N            recent runs, newest first (read token)
 //	GET  /api/v1/runs/{id}                       one run with its plan and log (read token)
 //	POST /api/v1/environments/{env}/reconcile    start a run (operator token)
+//	POST /api/v1/environments/{env}/sites/{site}/rollback-migration
+//	                                             move a migrated site back (operator token; RollbackMigration)
 //	GET, POST /api/v1/tokens; DELETE /api/v1/tokens/{name}   tokens (admin; see tokens.go)
 //	GET  /metrics                                Prometheus (read token, or open: see Access)
 //	GET  /healthz, /readyz                       open
@@ -267,6 +269,17 @@ func (d *Daemon) Handler(access *Access) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"env": env, "status": "run requested"})
+	})
+	mux.HandleFunc("POST /api/v1/environments/{env}/sites/{site}/rollback-migration", func(w http.ResponseWriter, r *http.Request) {
+		if !access.allow(w, r, RoleOperator) {
+			return
+		}
+		env, site := r.PathValue("env"), r.PathValue("site")
+		if err := d.RollbackMigration(env, site, "the API"); err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"env": env, "site": site, "status": "rollback requested"})
 	})
 	d.tokenHandlers(mux, access)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -595,3 +595,75 @@ func TestMigrateSiteWithDatabaseCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestRollbackMigration: a site moved from web1 + db1 to web2 + db2
+// goes back with berth rollback-migration, without a commit: the rows
+// written on db2 since the move are on db1 (count and checksum), web1
+// serves, web2 shows the site disabled; the plan after it changes
+// nothing and says the site is held. --release lets the revision move it
+// forward again; reverting the commit instead ends the hold.
+func TestRollbackMigration(t *testing.T) {
+	m := newMoveFixtureDB(t, 2)
+	data, err := os.ReadFile("testdata/moveapp/v1/index.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.write("code1/index.php", string(data))
+	m.write("code2/index.php", string(data))
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
+	m.mustApply()
+	m.siteSays = "v1 rows="
+	m.answers(1, 200, "v1 rows=")
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app2\ndb: { server: db2 }\n")
+	m.mustApply()
+	m.answers(1, 503, "is disabled")
+	for range 3 { // written on web2 after the switch
+		m.answers(2, 200, "v1 rows=")
+	}
+	db1, db2 := m.dbs[0], m.dbs[1]
+	// The rows up to db2's last (the health check on web1 writes more).
+	n2 := strings.TrimSpace(db2.SQL(t, "SELECT COUNT(*) FROM a_example_com.visits"))
+	sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n2
+	onDB2 := strings.TrimSpace(db2.SQL(t, sum))
+
+	code, out, errOut := m.berth("rollback-migration", "a.example.com", "--auto-approve")
+	if code != 0 || !strings.Contains(out, "» a.example.com: web2/app2, db2 → web1/app, db1  (planned)") {
+		t.Fatalf("rollback-migration: exit %d, want the move back applied\n%s\n%s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(db1.SQL(t, sum)); got != onDB2 {
+		t.Errorf("db1 after the rollback holds %q, want db2's %q", got, onDB2)
+	}
+	m.answers(1, 200, "v1 rows=")
+	m.answers(2, 503, "is disabled")
+	code, out, errOut = m.berth("plan")
+	if code != 0 || !strings.Contains(out, "site a.example.com is held on platform app, database on db1 by berth rollback-migration") {
+		t.Errorf("plan after the rollback: exit %d, want no changes and the hold's warning\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := m.berth("rollback-migration", "a.example.com", "--auto-approve"); code != exitUsage || !strings.Contains(errOut, "already held") {
+		t.Errorf("a second rollback: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// --release: the revision moves it to web2 again.
+	if code, out, errOut := m.berth("rollback-migration", "--release", "a.example.com"); code != 0 {
+		t.Fatalf("release: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := m.berth("plan"); code != 2 || !strings.Contains(out, "» a.example.com: web1/app, db1 → web2/app2, db2  (planned)") {
+		t.Errorf("plan after the release: exit %d, want the move forward\n%s\n%s", code, out, errOut)
+	}
+
+	// Moved forward, held back again, then the commit reverted: the hold
+	// ends with it.
+	m.mustApply()
+	m.answers(2, 200, "v1 rows=")
+	if code, out, errOut := m.berth("rollback-migration", "a.example.com", "--auto-approve"); code != 0 {
+		t.Fatalf("hold again: exit %d\n%s\n%s", code, out, errOut)
+	}
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
+	if out := m.mustApply(); !strings.Contains(out, "site a.example.com is no longer held on platform app by berth rollback-migration") {
+		t.Errorf("apply of the revert does not end the hold:\n%s", out)
+	}
+	if code, out, errOut := m.berth("plan"); code != 0 || strings.Contains(out, "held on") {
+		t.Errorf("plan after the revert: exit %d\n%s\n%s", code, out, errOut)
+	}
+	m.answers(1, 200, "v1 rows=")
+}

@@ -58,8 +58,11 @@ func runRollbackMigration(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	site, err := holdSite(ctx, &f, pos[0], *platform, *release, stdout, stderr)
-	if err != nil || *release {
+	switch {
+	case err != nil:
 		return exitFor(err, "rollback-migration", stderr)
+	case *release:
+		return exitOK
 	}
 	err = apply(ctx, &f, *autoApprove, os.Stdin, stdout, stderr)
 	if errors.Is(err, errCancelled) {
@@ -68,7 +71,10 @@ func runRollbackMigration(args []string, stdout, stderr io.Writer) int {
 			err = errors.Join(err, rerr)
 		}
 	}
-	return exitFor(err, "rollback-migration", stderr)
+	if err != nil {
+		return exitFor(err, "rollback-migration", stderr)
+	}
+	return exitOK
 }
 
 // holdSite records the hold that moves site back (desired.Rollback), or
@@ -113,7 +119,11 @@ func holdSite(ctx context.Context, f *planFlags, name, platform string, release 
 		return "", err
 	}
 	defer e.conn.Close()
-	hold, err := desired.Rollback(ctx, l.res, store, e.conn, l.stateDir, s.Name, platform, time.Now())
+	now := time.Now
+	if migrationClock != nil {
+		now = migrationClock
+	}
+	hold, err := desired.Rollback(ctx, l.res, store, e.conn, l.stateDir, s.Name, platform, now())
 	if err != nil {
 		return "", err
 	}
