@@ -32,6 +32,9 @@ import (
 //     SecretsStamp, taken after the build, must be the same (nothing else
 //     can write the store while berth serve holds its lock; a restored
 //     state directory means a restarted daemon, whose cache is empty);
+//   - no migration: where one stands is read from the hosts when
+//     building (desired's findMoves), so a revision with migrations
+//     builds anew each run;
 //   - the code of its git platforms: each reuse resolves them again (a
 //     platform following a branch moves without a commit to the sites
 //     repo) and builds anew, with the code just resolved, when one moved.
@@ -131,8 +134,14 @@ func (w *envWorker) build(ctx context.Context, rev string, fsys fs.FS, res *spec
 		rc.code = d.cfg.Code()
 		code = rc
 	}
-	// Nothing connects while building: the engine and the deletion
-	// backups keep the slot, which each run plugs its connections into.
+	// The engine and the deletion backups keep the slot, which each run
+	// plugs its connections into; the build itself reads the hosts only
+	// for what the revision alone does not say — where a site's migration
+	// stands (its markers on the servers it leaves) — through connections
+	// of its own, closed when it is built. A build without them would
+	// take a migrating site's source for a server the site just left and
+	// prune it.
+	defer d.connect(ws.hosts, res)()
 	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
 		Store: d.cfg.Store, Code: code, Hosts: ws.hosts, Version: d.cfg.Version}, TLS: d.cfg.TLS})
 	if err != nil {
@@ -155,6 +164,11 @@ func (w *envWorker) build(ctx context.Context, rev string, fsys fs.FS, res *spec
 // be read) makes the caller build anew, which reports it.
 func (w *envWorker) reusable(ctx context.Context, ws *warmState, rev string) (bool, map[string]resolvedCode) {
 	if ws == nil || ws.rev != rev {
+		return false, nil
+	}
+	if len(ws.prepared.Desired.Migrations) > 0 {
+		// Where a migration stands (started, switched, its grace period
+		// over) is read from the servers when building: build anew.
 		return false, nil
 	}
 	if stamp, err := w.d.cfg.Store.SecretsStamp(ctx); err != nil || stamp != ws.secrets {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/internal/testenv"
 )
 
@@ -666,4 +667,35 @@ func TestRollbackMigration(t *testing.T) {
 		t.Errorf("plan after the revert: exit %d\n%s\n%s", code, out, errOut)
 	}
 	m.answers(1, 200, "v1 rows=")
+
+	// Moved to web2 again, then back through berth serve's API.
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app2\ndb: { server: db2 }\n")
+	m.mustApply()
+	m.answers(1, 503, "is disabled")
+	token := filepath.Join(t.TempDir(), "operator.token")
+	if err := os.WriteFile(token, []byte("operator-token-for-tests\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, append([]string{"--repo", m.repo, "--env", "production", "--state-dir", m.stateDir, "--poll", "0", "--drift-interval", "0",
+		"--health-interval", "0", "--schedule-interval", "0", "--api-token-file", token}, m.flags...)...)
+	p.until("production synced", func(st map[string]daemon.EnvStatus) bool { return st["production"].Phase == daemon.PhaseSynced })
+	req, _ := http.NewRequest("POST", p.api+"/api/v1/environments/production/sites/a.example.com/rollback-migration", nil)
+	req.Header.Set("Authorization", "Bearer operator-token-for-tests")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST rollback-migration: %s", resp.Status)
+	}
+	testenv.EventuallyWith(t, "web1 serves the site again", 60*time.Second, func() (bool, string) {
+		code, _, body := m.get(1)
+		return code == 200 && strings.Contains(body, "v1 rows="), fmt.Sprintf("%d %q", code, body)
+	})
+	m.answers(2, 503, "is disabled")
+	if !slices.ContainsFunc(p.runs("production"), func(r runJSONView) bool { return r.Trigger == "rollback-migration a.example.com" && r.Result == "job-done" }) {
+		t.Errorf("no job rollback-migration a.example.com in the runs: %+v", p.runs("production"))
+	}
+	p.stop()
 }
