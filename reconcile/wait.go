@@ -48,15 +48,16 @@ func (r *Result) RetryAt() time.Time {
 
 // ApplyNow converges one resource outside a run, on h: it observes the
 // resource's paths (and its batch, and the contents it reads), checks it
-// as if berth had recorded it (rec; nil: its own Record) and applies the
+// as if berth had recorded it (rec; nil: its own Record), with the
+// safety rules allow names overridden (CheckInput.Allow), and applies the
 // change when there is one. A conflict is refused. What the resource's
 // Apply does (a zone's rndc reload, a load balancer's check and reload)
 // is all that happens: no service of the engine is checked or reloaded.
 // A kind's step uses it to switch resources the builder made (a
 // migration's DNS and load balancer at its switch); the next run's plan
 // finds them converged.
-func ApplyNow(ctx context.Context, h host.Host, r Resource, rec *Record) (Change, error) {
-	in := CheckInput{Host: h, Obs: map[string]host.Observation{}}
+func ApplyNow(ctx context.Context, h host.Host, r Resource, rec *Record, allow ...string) (Change, error) {
+	in := CheckInput{Host: h, Obs: map[string]host.Observation{}, Allow: allow}
 	if rec == nil {
 		own := r.Record()
 		rec = &own
