@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/hosttest"
+	"github.com/berthhq/berth/kind/files"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
@@ -305,5 +306,38 @@ func TestMoveKeepsLoadBalancerOnSource(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSwitchFailurePutsBack: a switch that fails part way (the load
+// balancer's configuration refused after the zone was switched) puts
+// back what the run converged them to: the names point at the source
+// again, and the step reverts.
+func TestSwitchFailurePutsBack(t *testing.T) {
+	ctx := context.Background()
+	ns, lbh := hosttest.New("ns1"), hosttest.New("lb1")
+	if err := ns.MkdirAll(ctx, "/zones", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := func(server, p, content string) reconcile.Resource {
+		return files.NewFile(files.FileSpec{ID: "f/" + p + "@" + server, Server: server, Path: p, Content: []byte(content), Mode: 0o644})
+	}
+	before := file("ns1", "/zones/example.com.zone", "a 60 IN A 192.0.2.1\n")
+	if _, err := reconcile.ApplyNow(ctx, ns, before, nil); err != nil {
+		t.Fatal(err)
+	}
+	sw := &siteSwitch{hosts: fakeHosts{"ns1": ns, "lb1": lbh},
+		after: []reconcile.Resource{file("ns1", "/zones/example.com.zone", "a 60 IN A 192.0.2.2\n"),
+			file("lb1", "/missing/dir/lb.conf", "upstream\n")}, // its directory is missing: refused
+		before: []reconcile.Resource{before}}
+	err := sw.switchFunc()(ctx)
+	if err == nil || !strings.Contains(err.Error(), "/missing/dir/lb.conf") {
+		t.Fatalf("switch: %v, want the load balancer's failure", err)
+	}
+	if data, _ := ns.ReadFile(ctx, "/zones/example.com.zone"); string(data) != "a 60 IN A 192.0.2.1\n" {
+		t.Errorf("zone after a failed switch %q, want the source's again", data)
+	}
+	if (&siteSwitch{}).switchFunc() != nil || (*siteSwitch)(nil).switchFunc() != nil {
+		t.Error("a switch with nothing to switch is not nil")
 	}
 }

@@ -112,9 +112,20 @@ services:
 	}
 	answers(ip(1), 60)
 
-	// The zone's TTL passed: moved, and the record switched in the step.
+	// The zone's TTL passed, but the target fails its health check:
+	// reverted before the switch, the record still web1's.
 	migrationClock = func() time.Time { return time.Now().Add(6 * time.Minute) }
 	t.Cleanup(func() { migrationClock = nil })
+	m.write("code2/index.php", "<?php\nhttp_response_code(500);\necho 'broken';\n")
+	code, out, errOut = m.berth("apply", "--auto-approve")
+	if code == 0 || !strings.Contains(out+errOut, "reverted") {
+		t.Fatalf("apply with a failing target: exit %d, want it reverted\n%s\n%s", code, out, errOut)
+	}
+	answers(ip(1), 60)
+	m.answers(1, 200, "app1 says: uploaded on web1")
+
+	// Fixed: moved, and the record switched in the step.
+	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
 	stop := m.loop(1)
 	out = m.mustApply()
 	for _, a := range stop() {
