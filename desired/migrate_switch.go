@@ -61,6 +61,9 @@ type siteSwitch struct {
 // Records whose addresses are the same on both sides (a load balancer in
 // front of both) keep their TTL: nothing of DNS switches.
 func switchView(res *spec.Resolved, moves []move, now time.Time) (*spec.Resolved, map[int]*siteSwitch) {
+	if len(moves) == 0 {
+		return res, nil
+	}
 	out := *res
 	out.Sites = slices.Clone(res.Sites)
 	out.Zones = slices.Clone(res.Zones)
