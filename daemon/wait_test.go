@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -35,5 +36,20 @@ func TestWaitingRunRunsAgain(t *testing.T) {
 	defer w.mu.Unlock()
 	if !w.pending[ReasonWait] || !w.retry {
 		t.Errorf("pending %v, retry %v; want a run for %q of the same revision", w.pending, w.retry, ReasonWait)
+	}
+}
+
+// TestMovesAreNotWarm: the desired state of a revision with a move is
+// built anew at every run, never reused: the move's state (started,
+// switched, its grace period over) is read from its source at each
+// build, and a kept one would point its DNS and load balancers back at
+// the source after the switch.
+func TestMovesAreNotWarm(t *testing.T) {
+	f := newFixture(t, true)
+	w := f.d.worker(envConfig{name: "production", branch: "main"}, func() {})
+	ws := &warmState{rev: "rev1", prepared: &berthrun.Prepared{Desired: &reconcile.Desired{
+		Migrations: []reconcile.Migration{{Site: "a.example.com", From: "web1/app", To: "web2/app2", State: "planned"}}}}}
+	if ok, _ := w.reusable(context.Background(), ws, "rev1"); ok {
+		t.Error("a desired state with a move is reused")
 	}
 }

@@ -157,6 +157,13 @@ func (w *envWorker) reusable(ctx context.Context, ws *warmState, rev string) (bo
 	if ws == nil || ws.rev != rev {
 		return false, nil
 	}
+	if ws.prepared != nil && ws.prepared.Desired != nil && len(ws.prepared.Desired.Migrations) > 0 {
+		// A move's state is read from its source at each build (started,
+		// switched, its grace period over): a kept desired state would
+		// point its DNS and load balancers back at the source after the
+		// switch.
+		return false, nil
+	}
 	if stamp, err := w.d.cfg.Store.SecretsStamp(ctx); err != nil || stamp != ws.secrets {
 		return false, nil
 	}
