@@ -124,9 +124,18 @@ services:
 	answers(ip(1), 60)
 	m.answers(1, 200, "app1 says: uploaded on web1")
 
-	// Fixed: moved, and the record switched in the step.
+	// Fixed: berth killed (SIGKILL) right after the switch of DNS, before
+	// the switch is recorded: the record is web2's already; the next
+	// apply finishes the move, the record switched in its step again.
 	m.write("code2/index.php", "<?php\necho 'app2 says: ', @file_get_contents(dirname(getenv('BERTH_SETTINGS')) . '/files/upload.txt');\n")
+	t.Setenv(migrationAheadEnv, "6m")
 	stop := m.loop(1)
+	killed, kout := killedAt("mid-migrate:dns", append([]string{"apply", "--auto-approve", "--env", "production", "--repo", m.repo,
+		"--state-dir", m.stateDir, "--no-color"}, m.flags...)...)
+	if !killed {
+		t.Fatalf("apply was not killed at mid-migrate:dns:\n%s", kout)
+	}
+	answers(ip(2), 60)
 	out = m.mustApply()
 	for _, a := range stop() {
 		t.Errorf("during the move web1 answered %s", a)
@@ -156,3 +165,7 @@ services:
 	m.mustApply()
 	answers(ip(2), 300)
 }
+
+// migrationAheadEnv sets, for berth run as a subprocess of the tests
+// (killedAt), the migrations' clock that far ahead of the real one.
+const migrationAheadEnv = "BERTH_TEST_MIGRATION_AHEAD"
