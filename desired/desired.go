@@ -107,7 +107,7 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addLoadBalancers(d, view, in.StateDir, in.Hosts, certs); err != nil {
 		return nil, nil, err
 	}
-	if err := addSwitches(ctx, d, res, moves, switches, in.StateDir, in.Store, in.Hosts, certs, now()); err != nil {
+	if err := addSwitches(ctx, d, res, moves, switches, in.StateDir, in.Store, in.Hosts, inv, in.Revision, certs, now()); err != nil {
 		return nil, nil, err
 	}
 	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)

@@ -40,7 +40,14 @@ type siteSwitch struct {
 	// step's switch; before what this run converges them to, put back
 	// when the switch fails.
 	after, before []reconcile.Resource
-	hosts         reconcile.Hosts
+	// added are the resources of after that this run does not have (a
+	// site's certificate on the load balancer it moves to): removed when
+	// the switch fails, recorded in the inventory when it succeeds.
+	added []reconcile.Resource
+	hosts reconcile.Hosts
+	// inv records what the switch wrote, as a run would (env, revision).
+	inv           reconcile.Inventory
+	env, revision string
 }
 
 // switchView returns res as the zones and load balancers see it while
@@ -247,7 +254,7 @@ func siteLBOf(res *spec.Resolved, name string) *spec.ResolvedSiteLB {
 // addLoadBalancers) over the view with that move done — keeping those
 // that differ from d's (the run's, before the switch), and sets each
 // move's switch. d holds the run's zones and load balancers.
-func addSwitches(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, moves []move, sws map[int]*siteSwitch, base string, secrets Secrets, hosts reconcile.Hosts, certs map[string]issuedCert, now time.Time) error {
+func addSwitches(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, moves []move, sws map[int]*siteSwitch, base string, secrets Secrets, hosts reconcile.Hosts, inv reconcile.Inventory, revision string, certs map[string]issuedCert, now time.Time) error {
 	byID := map[string]reconcile.Resource{}
 	for _, r := range d.Resources {
 		byID[r.ID()] = r
@@ -275,6 +282,21 @@ func addSwitches(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, 
 		if err := addLoadBalancers(scratch, view, base, nil, certs); err != nil {
 			return err
 		}
+		lbServers := map[string]bool{}
+		for _, r := range scratch.Resources {
+			if c, ok := r.(*lb.Config); ok && (byID[c.ID()] == nil || byID[c.ID()].Record().Hash != c.Record().Hash) {
+				lbServers[c.Server()] = true
+			}
+		}
+		for _, r := range scratch.Resources {
+			if _, ok := r.(*lb.Config); !ok && lbServers[r.Server()] && byID[r.ID()] == nil {
+				// What the switched configuration needs that the run does
+				// not write: the site's certificate on the load balancer
+				// it moves to (and its directory).
+				sw.after = append(sw.after, r)
+				sw.added = append(sw.added, r)
+			}
+		}
 		for _, r := range scratch.Resources {
 			c, ok := r.(*lb.Config)
 			if !ok {
@@ -293,7 +315,7 @@ func addSwitches(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, 
 		if !slices.ContainsFunc(sw.after, func(r reconcile.Resource) bool { _, ok := r.(*lb.Config); return ok }) {
 			sw.lb = nil
 		}
-		sw.hosts = hosts
+		sw.hosts, sw.inv, sw.env, sw.revision = hosts, inv, res.Environment, revision
 		moves[i].sw = sw
 	}
 	return nil
@@ -357,18 +379,43 @@ func (sw *siteSwitch) switchFunc() func(ctx context.Context) error {
 		return err
 	}
 	return func(ctx context.Context) error {
+		var err error
 		for _, r := range sw.after {
-			if err := apply(ctx, r); err != nil {
+			if err = apply(ctx, r); err != nil {
 				err = fmt.Errorf("%s on %s: %w", r.ID(), r.Server(), err)
-				ctx := context.WithoutCancel(ctx)
-				for _, b := range sw.before {
-					if berr := apply(ctx, b); berr != nil {
-						err = errors.Join(err, fmt.Errorf("put %s back on %s: %w", b.ID(), b.Server(), berr))
-					}
-				}
-				return err
+				break
 			}
 		}
-		return nil
+		if err == nil && sw.inv != nil {
+			var recs []reconcile.Record
+			for _, r := range sw.after {
+				recs = append(recs, r.Record())
+			}
+			if serr := sw.inv.SaveRecords(ctx, sw.env, sw.revision, recs); serr != nil {
+				err = fmt.Errorf("record the switched resources in the inventory: %w", serr)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		ctx = context.WithoutCancel(ctx)
+		for _, b := range sw.before {
+			if berr := apply(ctx, b); berr != nil {
+				err = errors.Join(err, fmt.Errorf("put %s back on %s: %w", b.ID(), b.Server(), berr))
+			}
+		}
+		for _, r := range slices.Backward(sw.added) {
+			if r.Path() == "" {
+				continue
+			}
+			h, herr := sw.hosts.Host(ctx, r.Server())
+			if herr == nil {
+				herr = h.Remove(ctx, r.Path())
+			}
+			if herr != nil {
+				err = errors.Join(err, fmt.Errorf("remove %s on %s: %w", r.Path(), r.Server(), herr))
+			}
+		}
+		return err
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/berthhq/berth/kind/files"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
+	"github.com/berthhq/berth/reconcile/reconciletest"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
@@ -205,7 +206,7 @@ func TestMoveSwitchIsConverged(t *testing.T) {
 		t.Errorf("records before the switch %q, want %q", got, want)
 	}
 	d := w.prepare(start)
-	if err := addSwitches(ctx, d, res, moves, sws, filepath.Join(w.base, "state"), w.store, w.hosts, nil, start); err != nil {
+	if err := addSwitches(ctx, d, res, moves, sws, filepath.Join(w.base, "state"), w.store, w.hosts, StoreInventory(w.store), "rev1", nil, start); err != nil {
 		t.Fatal(err)
 	}
 	sw := moves[0].sw
@@ -326,16 +327,36 @@ func TestSwitchFailurePutsBack(t *testing.T) {
 	if _, err := reconcile.ApplyNow(ctx, ns, before, nil); err != nil {
 		t.Fatal(err)
 	}
-	sw := &siteSwitch{hosts: fakeHosts{"ns1": ns, "lb1": lbh},
-		after: []reconcile.Resource{file("ns1", "/zones/example.com.zone", "a 60 IN A 192.0.2.2\n"),
+	if err := lbh.MkdirAll(ctx, "/certs", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cert := file("lb1", "/certs/a.example.com.crt", "chain\n") // new on lb1 with the switch
+	inv := reconciletest.NewMemInventory()
+	sw := &siteSwitch{hosts: fakeHosts{"ns1": ns, "lb1": lbh}, inv: inv, env: "production", revision: "rev1",
+		after: []reconcile.Resource{file("ns1", "/zones/example.com.zone", "a 60 IN A 192.0.2.2\n"), cert,
 			file("lb1", "/missing/dir/lb.conf", "upstream\n")}, // its directory is missing: refused
-		before: []reconcile.Resource{before}}
+		before: []reconcile.Resource{before}, added: []reconcile.Resource{cert}}
 	err := sw.switchFunc()(ctx)
 	if err == nil || !strings.Contains(err.Error(), "/missing/dir/lb.conf") {
 		t.Fatalf("switch: %v, want the load balancer's failure", err)
 	}
 	if data, _ := ns.ReadFile(ctx, "/zones/example.com.zone"); string(data) != "a 60 IN A 192.0.2.1\n" {
 		t.Errorf("zone after a failed switch %q, want the source's again", data)
+	}
+	if _, err := lbh.ReadFile(ctx, "/certs/a.example.com.crt"); err == nil {
+		t.Error("the certificate the failed switch wrote is left")
+	}
+	if recs, _ := inv.Records(ctx, "production"); len(recs) != 0 {
+		t.Errorf("a failed switch recorded %v", recs)
+	}
+
+	// Succeeded: what it wrote is recorded, as a run would.
+	sw.after = sw.after[:2]
+	if err := sw.switchFunc()(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := inv.Records(ctx, "production"); len(recs) != 2 || recs[0].Hash == "" {
+		t.Errorf("records after the switch %+v, want the zone's and the certificate's", recs)
 	}
 	if (&siteSwitch{}).switchFunc() != nil || (*siteSwitch)(nil).switchFunc() != nil {
 		t.Error("a switch with nothing to switch is not nil")
