@@ -272,11 +272,19 @@ func addSwitches(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, 
 		if err != nil {
 			return err
 		}
+		// In the order that keeps the site answering: the load balancer
+		// it moves to routes it first, then the names point there, then
+		// the others stop routing it.
+		var zs, toTarget, others []reconcile.Resource
 		for _, r := range zones {
 			if z, ok := r.(*dns.Zone); ok && slices.Contains(sw.zones, z.ID()) && byID[z.ID()] != nil {
-				sw.after = append(sw.after, z)
+				zs = append(zs, z)
 				sw.before = append(sw.before, byID[z.ID()])
 			}
+		}
+		target := ""
+		if site := &res.Sites[moves[i].site]; site.LB != nil {
+			target = LBConfigID(site.Platform, site.LB.Server)
 		}
 		scratch := &reconcile.Desired{}
 		if err := addLoadBalancers(scratch, view, base, nil, certs); err != nil {
@@ -306,15 +314,20 @@ func addSwitches(ctx context.Context, d *reconcile.Desired, res *spec.Resolved, 
 			if old != nil && old.Record().Hash == c.Record().Hash {
 				continue
 			}
-			sw.after = append(sw.after, c)
+			if c.ID() == target {
+				toTarget = append(toTarget, c)
+			} else {
+				others = append(others, c)
+			}
 			if old != nil {
 				sw.before = append(sw.before, old)
 				sw.lbs = append(sw.lbs, c.ID())
 			}
 		}
-		if !slices.ContainsFunc(sw.after, func(r reconcile.Resource) bool { _, ok := r.(*lb.Config); return ok }) {
+		if len(toTarget)+len(others) == 0 {
 			sw.lb = nil
 		}
+		sw.after = slices.Concat(sw.after, toTarget, zs, others)
 		sw.hosts, sw.inv, sw.env, sw.revision = hosts, inv, res.Environment, revision
 		moves[i].sw = sw
 	}
@@ -361,11 +374,13 @@ func (sw *siteSwitch) startDeps() []string {
 	return slices.Clone(sw.zones)
 }
 
-// switchFunc is the step's switch (migrate.Spec.Switch): the zones, then
-// the load balancers, as they are once switched, each by its own Apply
-// (checked and reloaded); a failure puts back what the run converged
-// them to, so the names point at the source again. nil when nothing
-// switches.
+// switchFunc is the step's switch (migrate.Spec.Switch): the resources
+// as they are once switched (what the target's load balancer needs, its
+// configuration routing the site, the zones, the other load balancers'
+// configurations), each by its own Apply (checked and reloaded), then
+// recorded in the inventory; a failure puts back what the run converged
+// them to and removes what it added, so the names point at the source
+// again. nil when nothing switches.
 func (sw *siteSwitch) switchFunc() func(ctx context.Context) error {
 	if sw == nil || len(sw.after) == 0 {
 		return nil

@@ -214,6 +214,8 @@ func TestMoveSwitchIsConverged(t *testing.T) {
 	for _, r := range sw.after {
 		ids = append(ids, r.ID())
 	}
+	// The names point at web2 first, then lb1 stops routing the site
+	// (the target is not behind it).
 	if want := []string{ZoneID("example.com", "ns1"), LBConfigID("app", "lb1")}; !slices.Equal(ids, want) {
 		t.Fatalf("switch resources %v, want %v", ids, want)
 	}
