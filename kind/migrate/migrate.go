@@ -234,11 +234,11 @@ func Steps(p Plan) []string {
 		last = "the old name redirects to the new one; its copy on " + p.Source + " is kept " + grace + ", then removed after its backup (the new name's vhost redirects it from then on)"
 	}
 	steps = append(steps, "health check on "+p.Target+" by Host header")
+	if p.LB != "" {
+		steps = append(steps, "switch the load balancer: "+p.LB+", checked and reloaded (the one it moves to first, the one it leaves after DNS)")
+	}
 	if p.DNS != "" {
 		steps = append(steps, "switch DNS: "+p.DNS+", zone reloaded")
-	}
-	if p.LB != "" {
-		steps = append(steps, "switch the load balancer: "+p.LB+", checked and reloaded")
 	}
 	return append(steps, last)
 }

@@ -132,7 +132,7 @@ func TestStepWaitsForDNSCaches(t *testing.T) {
 func TestStepsListTheSwitch(t *testing.T) {
 	steps := strings.Join(Steps(Plan{Source: "web1", Target: "web2", Grace: 24 * time.Hour,
 		DNS: "A of a.example in zone example: 192.0.2.1 → 192.0.2.2", LB: "lb1 routes a.example to berth-prod-app2", TTL: 60, Wait: time.Hour}), "\n")
-	order := []string{"copy its files", "TTL 60s", "for 1h", "maintenance page", "health check", "switch DNS: A of a.example", "switch the load balancer: lb1", "disable the site"}
+	order := []string{"copy its files", "TTL 60s", "for 1h", "maintenance page", "health check", "switch the load balancer: lb1", "switch DNS: A of a.example", "disable the site"}
 	at := 0
 	for _, s := range order {
 		i := strings.Index(steps[at:], s)
