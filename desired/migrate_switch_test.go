@@ -364,3 +364,31 @@ func TestSwitchFailurePutsBack(t *testing.T) {
 		t.Error("a switch with nothing to switch is not nil")
 	}
 }
+
+// TestMoveOutsideZonesDoesNotWait: a moving site whose names are in no
+// zone berth serves, and which no load balancer routes, has no switch:
+// its step does not wait and the plan lists no switch.
+func TestMoveOutsideZonesDoesNotWait(t *testing.T) {
+	w := newSwitchWorld(t, "kind: Platform\nname: app\ntype: static\nsource: { path: code }\nservers: [web1]\n---\n"+
+		"kind: Platform\nname: app2\ntype: static\nsource: { path: code }\nservers: [web2]\n",
+		"kind: Site\nname: a.example.org\nplatform: app2\n")
+	inv := StoreInventory(w.store)
+	if err := inv.DeleteRecords(context.Background(), "production", []string{w.held[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	w.held[0].ID, w.held[0].Site = SiteID("a.example.org", "vhost", "web1"), "a.example.org"
+	if err := inv.SaveRecords(context.Background(), "production", "rev0", w.held); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	if _, sws := w.view(start); len(sws) != 0 {
+		t.Errorf("switches %+v, want none", sws)
+	}
+	d := w.prepare(start)
+	if len(d.Migrations) != 1 {
+		t.Fatalf("migrations %+v", d.Migrations)
+	}
+	if steps := strings.Join(d.Migrations[0].Steps, "\n"); strings.Contains(steps, "switch") || strings.Contains(steps, "wait") {
+		t.Errorf("steps of a move outside zones:\n%s", steps)
+	}
+}
