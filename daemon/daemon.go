@@ -43,6 +43,10 @@ const (
 	ReasonWatch   = "watch"
 	ReasonDrift   = "drift"
 	ReasonManual  = "manual"
+	// ReasonWait runs an environment again when a change of its last run
+	// waited until a time (reconcile.WaitError: a migration waiting for
+	// the DNS caches).
+	ReasonWait = "wait"
 	// ReasonConfig starts an environment berth.yaml on the config branch
 	// newly declares (or whose branch it changed) while the daemon runs.
 	ReasonConfig = "config"

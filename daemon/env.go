@@ -107,7 +107,10 @@ type envWorker struct {
 	// expiring are the sites whose certificate is in its last
 	// CertWarning (notified once).
 	expiring map[string]bool
-	retry    bool // the last apply failed: try the same revision again
+	retry    bool // the last apply failed or waits: try the same revision again
+	// waitTimer runs the environment again when its last run waits
+	// (ReasonWait).
+	waitTimer *time.Timer
 	// settled is the last status that was not Progressing: a
 	// notification goes out when the next one differs (notify.go).
 	settled *EnvStatus
@@ -463,10 +466,22 @@ func (w *envWorker) finish(log zerolog.Logger, rev string, out *berthrun.Outcome
 		log.Error().Err(err).Str("step", "plan").Msg("plan failed; nothing changed")
 	}
 	now := time.Now().UTC()
+	var waitUntil time.Time
+	if out.Result != nil {
+		waitUntil = out.Result.RetryAt()
+	}
 	w.mu.Lock()
-	w.retry = err != nil
+	w.retry = err != nil || !waitUntil.IsZero()
 	if err == nil {
 		w.applied, w.stalled = rev, ""
+	}
+	if w.waitTimer != nil {
+		w.waitTimer.Stop()
+		w.waitTimer = nil
+	}
+	if !waitUntil.IsZero() {
+		// Not failed, not converged: the same revision again at its time.
+		w.waitTimer = time.AfterFunc(max(time.Until(waitUntil), 0), func() { w.trigger(ReasonWait) })
 	}
 	w.mu.Unlock()
 	w.update(func(s *EnvStatus) {
@@ -481,6 +496,10 @@ func (w *envWorker) finish(log zerolog.Logger, rev string, out *berthrun.Outcome
 				s.Health, s.Message = HealthDegraded, out.Status.Why
 			}
 			s.LastApplied, s.LastAppliedAt = rev, &now
+			if !waitUntil.IsZero() {
+				first := out.Result.Waiting[0]
+				s.Phase, s.Message = PhaseOutOfSync, fmt.Sprintf("waiting until %s, then runs again: %s: %s", waitUntil.UTC().Format(time.RFC3339), first.Site, first.Reason)
+			}
 		}
 		if out.Plan != nil {
 			s.Sites = out.Status.Sites

@@ -166,9 +166,11 @@ func (w *envWorker) reusable(ctx context.Context, ws *warmState, rev string) (bo
 	if ws == nil || ws.rev != rev {
 		return false, nil
 	}
-	if len(ws.prepared.Desired.Migrations) > 0 {
-		// Where a migration stands (started, switched, its grace period
-		// over) is read from the servers when building: build anew.
+	if ws.prepared != nil && ws.prepared.Desired != nil && len(ws.prepared.Desired.Migrations) > 0 {
+		// A move's state is read from its source at each build (started,
+		// switched, its grace period over): a kept desired state would
+		// point its DNS and load balancers back at the source after the
+		// switch.
 		return false, nil
 	}
 	if stamp, err := w.d.cfg.Store.SecretsStamp(ctx); err != nil || stamp != ws.secrets {

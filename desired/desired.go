@@ -102,13 +102,19 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err := addClones(d, res, in.StateDir, in.Revision, in.Repo, backups, moving(res, moves), now); err != nil { // clone.go
 		return nil, nil, err
 	}
-	if err := addZones(ctx, d, res, in.StateDir, in.Store); err != nil {
+	// The zones and load balancers point a moving site at its source
+	// until its switch, which the step does (migrate_switch.go).
+	view, switches := switchView(res, moves, now())
+	if err := addZones(ctx, d, view, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
 	if err := addFileSharing(d, res, in.StateDir, in.Hosts); err != nil { // filesync.go
 		return nil, nil, err
 	}
-	if err := addLoadBalancers(d, res, in.StateDir, in.Hosts, certs); err != nil {
+	if err := addLoadBalancers(d, view, in.StateDir, in.Hosts, certs); err != nil {
+		return nil, nil, err
+	}
+	if err := addSwitches(ctx, d, res, moves, switches, in.StateDir, in.Store, in.Hosts, inv, in.Revision, certs, now()); err != nil {
 		return nil, nil, err
 	}
 	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)

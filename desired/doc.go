@@ -12,7 +12,10 @@
 // ordered against their web servers' changes for drain (lb.go), the
 // sites moving to another web server (migrate.go: recognised from the
 // inventory, their kind/migrate step, the source held until the grace
-// period is over, Input.Now its clock), the certificates of the sites with
+// period is over, Input.Now its clock; migrate_switch.go: their DNS
+// records and load balancer routes kept on the source, at a lowered TTL,
+// until the step's switch, which applies the zones and load balancer
+// configurations the next run builds), the certificates of the sites with
 // tls.acme (certs.go: one kind/certificate resource per site whose Issuer
 // orders through package acme, and, once the state store holds an issued
 // certificate, its chain and key in the server's cert_dir and the vhost

@@ -44,6 +44,9 @@ type move struct {
 	// revision places it (another db server, or the SQLite file of the
 	// source): it is copied in the maintenance window. nil: it stays.
 	db *backup.SiteDB
+	// sw is what its switch points at the target (migrate_switch.go):
+	// nil when neither DNS nor a load balancer is involved.
+	sw *siteSwitch
 }
 
 // findMoves recognises the sites of res that move to another web
@@ -326,7 +329,7 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updat
 		// written on the target (converged once a marker is there).
 		srcSrv, _ := serverOf(res, mv.source, base)
 		start := migrate.NewStart(migrate.StartSpec{ID: MigrateStartID(site.Domain, mv.source), Site: site.Domain, Server: mv.source,
-			SiteDir: render.Paths(mv.sourceSite(site), &srcSrv).SiteDir, To: site.Servers[0], Now: now})
+			SiteDir: render.Paths(mv.sourceSite(site), &srcSrv).SiteDir, To: site.Servers[0], Now: now, Deps: mv.sw.startDeps()})
 		d.Resources = append(d.Resources, start)
 		for _, r := range d.Resources {
 			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() && r.ID() != start.ID() {
@@ -360,6 +363,7 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	tgtSrv, _ := serverOf(res, target, base)
 	from, to := strings.TrimSuffix(source+"/"+platformOn(res, source), "/"), target+"/"+site.Platform
 	plan := migrate.Plan{Source: source, Target: target, Grace: mv.grace}
+	mv.sw.describe(&plan, mv.done)
 	old := mv.sourceSite(site)
 	if old != site {
 		plan.Renamed = old.Domain + " → " + site.Domain
@@ -481,7 +485,8 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 		Health: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 		},
-		Done: done, Now: now, Deps: deps,
+		Switch: mv.sw.switchFunc(), SwitchWait: mv.sw.waitFor(done),
+		Done: done, Now: now, Deps: append(deps, mv.sw.deps()...),
 	})
 	return m, step, nil
 }

@@ -54,6 +54,9 @@ type Result struct {
 	// resource short of the desired state (KeptError.Degraded), as
 	// Failures are structured.
 	Degraded []Failure `json:"degraded,omitempty"`
+	// Waiting are the changes that did what they could and wait until a
+	// time to go on (WaitError): neither failed nor converged.
+	Waiting []Waiting `json:"waiting,omitempty"`
 
 	// Set by phase 1 on one server: why no data may be deleted anywhere
 	// ("" when nothing stops it), and the sites with a failed change,
@@ -164,6 +167,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		res.Errors = append(res.Errors, r.Errors...)
 		res.Failures = append(res.Failures, r.Failures...)
 		res.Degraded = append(res.Degraded, r.Degraded...)
+		res.Waiting = append(res.Waiting, r.Waiting...)
 	}
 
 	// Phase 1: configuration.

@@ -80,6 +80,16 @@ func (e *Engine) applyServer(ctx context.Context, p *Plan, server string, change
 			for _, r := range c.Reloaded {
 				res.Reloads = append(res.Reloads, server+"/"+r)
 			}
+		case isWaitErr(errs[i]):
+			w, _ := isWait(errs[i])
+			res.Waiting = append(res.Waiting, Waiting{Server: server, ID: c.ID, Site: c.Site, Until: w.Until, Reason: w.Reason})
+			if c.Site != "" {
+				// Its data deletions wait too (as after a failure).
+				if res.failedSites == nil {
+					res.failedSites = map[string]bool{}
+				}
+				res.failedSites[c.Site] = true
+			}
 		case errors.As(errs[i], &kept):
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", server, kept))
 			if kept.Degraded {

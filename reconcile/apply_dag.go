@@ -54,7 +54,7 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 				if changes[j].Action != Delete {
 					edge(j, i)
 				}
-			} else if st := cross.lookup(dep); st != nil {
+			} else if st := cross.waitFor(c, dep); st != nil {
 				waits[i]++
 				externals = append(externals, external{i, dep, st})
 			}
@@ -131,7 +131,10 @@ func (e *Engine) runDAG(ctx context.Context, h host.Host, changes []*Change, n *
 			// result for outcome; one not yet written is skipped.
 			if err != nil && errs[d] == nil && !flushed[d] {
 				var kept *KeptError
-				if !errors.As(err, &kept) || changes[d].Action != Delete {
+				switch {
+				case isWaitErr(err):
+					errs[d] = fmt.Errorf("skipped: %s waits: %w", changes[i].ID, err) // it waits too
+				case !errors.As(err, &kept) || changes[d].Action != Delete:
 					errs[d] = fmt.Errorf("skipped: %s failed", changes[i].ID)
 				}
 			}

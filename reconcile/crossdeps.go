@@ -19,6 +19,9 @@ type crossDep struct {
 	once sync.Once
 	done chan struct{} // closed when err is set
 	err  error
+	// late: the change runs after the reloads; only a change that does
+	// too waits for it.
+	late bool
 }
 
 // errNotRun completes a change its server never ran (it could not be
@@ -35,12 +38,14 @@ func newCrossDeps(byServer map[string][]*Change) *crossDeps {
 		server string
 		rank   int
 	}
+	// An after-reload change runs after every server's reloads: only
+	// another after-reload change may wait for it (one of another server:
+	// a migration's switch waits for the load balancer's configuration of
+	// the run); a change of an earlier stage waiting for it would never
+	// let the reloads happen.
 	of := map[string]where{}
 	for server, changes := range byServer {
 		for _, c := range changes {
-			if c.afterReload() {
-				continue // runs after every server's reloads: nothing waits for it
-			}
 			of[c.ID] = where{server, afterRank(c)}
 		}
 	}
@@ -51,8 +56,12 @@ func newCrossDeps(byServer map[string][]*Change) *crossDeps {
 				continue // a deletion waits for no dependency (runDAG)
 			}
 			for _, dep := range c.res.Deps() {
-				if w, ok := of[dep]; ok && w != (where{server, afterRank(c)}) && x.byID[dep] == nil {
-					x.byID[dep] = &crossDep{done: make(chan struct{})}
+				w, ok := of[dep]
+				if ok && w.rank == 2 && !c.afterReload() {
+					continue // see above: it does not wait
+				}
+				if ok && w != (where{server, afterRank(c)}) && x.byID[dep] == nil {
+					x.byID[dep] = &crossDep{done: make(chan struct{}), late: w.rank == 2}
 				}
 			}
 		}
@@ -67,6 +76,16 @@ func (x *crossDeps) lookup(id string) *crossDep {
 		return nil
 	}
 	return x.byID[id]
+}
+
+// waitFor returns the outcome c waits for of the change id: lookup's,
+// nil when that one runs after the reloads and c does not.
+func (x *crossDeps) waitFor(c *Change, id string) *crossDep {
+	st := x.lookup(id)
+	if st != nil && st.late && !c.afterReload() {
+		return nil
+	}
+	return st
 }
 
 // complete publishes the outcome of the change id; only the first counts.

@@ -41,8 +41,9 @@
 // site's install) implements AfterCheck; one that must run only once its
 // server's reloads succeeded and every server of the run finished its
 // reloads (a DNS secondary's transfer of a zone its primary only now
-// serves) implements AfterReload (nothing on another server waits for
-// such a change); one whose Apply reloads something itself (a zone's
+// serves) implements AfterReload (only an after-reload change of another
+// server may wait for such a change: a migration's switch for the load
+// balancer's configuration); one whose Apply reloads something itself (a zone's
 // rndc reload) says so in Change.Reloaded, listed in Result.Reloads; one
 // that takes over paths older resources managed (a release) implements
 // Supersedes. A kind whose change follows from the changes planned for
@@ -63,7 +64,9 @@
 // apply_restore.go, apply_data.go and apply_dag.go (one server's phases,
 // crash-consistency records, undo after a failed check, dependency
 // order), policy.go, inventory.go (Unsynced), hook.go, crossdeps.go,
-// follow.go (Follower).
+// follow.go (Follower), wait.go (WaitError: a change that waits until a
+// time, neither failed nor converged, Result.Waiting; ApplyNow: one
+// resource converged outside a run, by a kind's step).
 //
 // A removed site is backed up before any of its deletions: the builder's
 // Desired.BeforeDelete gives the engine that step (guard.go), Apply runs

@@ -185,7 +185,31 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 				return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 			}
 		}
-		if err := lbSite(&c, lb, site, upstream, o.Certificates[site.Domain]); err != nil {
+		up := upstream
+		if len(site.LBFrom) > 0 {
+			// A move not switched yet: the site still goes to its source.
+			up = upstream + "-" + site.Domain
+			c.line("")
+			c.open("upstream %s {", up)
+			for _, sn := range site.LBFrom {
+				var srv *spec.ResolvedServer
+				for j := range res.Servers {
+					if res.Servers[j].Name == sn {
+						srv = &res.Servers[j]
+					}
+				}
+				if srv == nil || srv.HTTP == nil {
+					return File{}, fmt.Errorf("site %q: server %q, which it moves from, has no web server in environment %q", site.Name, sn, res.Environment)
+				}
+				addr := spec.NodeAddress(srv)
+				if err := errors.Join(rule("server", spec.RuleName, sn), lbNodeAddress(addr)); err != nil {
+					return File{}, fmt.Errorf("site %q: %w", site.Name, err)
+				}
+				c.line("server %s max_fails=%d fail_timeout=%ds; # %s: the site moves from it, not switched yet", addr, l.MaxFails, l.FailTimeout, sn)
+			}
+			c.close("}")
+		}
+		if err := lbSite(&c, lb, site, up, o.Certificates[site.Domain]); err != nil {
 			return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 		}
 	}

@@ -264,6 +264,7 @@ func (p *Prepared) serveIssued(ctx context.Context, o Options, out *Outcome) {
 		r.Errors = append(r.Errors, res.Errors...)
 		r.Failures = append(r.Failures, res.Failures...)
 		r.Degraded = append(r.Degraded, res.Degraded...)
+		r.Waiting = append(r.Waiting, res.Waiting...)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/desired"
 	"github.com/berthhq/berth/host"
@@ -189,6 +190,9 @@ func TestFromPlan(t *testing.T) {
 		{name: "a DNS secondary lags", res: &reconcile.Result{Degraded: []reconcile.Failure{
 			{Server: "ns1", ID: "zonesync/example.com/ns2@ns1", Error: "zone example.com on secondary ns2 lags (Degraded): no answer"},
 		}}, outOf: map[string]bool{"d.com": true}, degraded: map[string]bool{}, health: HealthDegraded},
+		{name: "a.com's move waits for the DNS caches", res: &reconcile.Result{Waiting: []reconcile.Waiting{
+			{Server: "web1", ID: "site/a.com/migrate@web1", Site: "a.com", Until: time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC), Reason: "TTL"},
+		}}, outOf: map[string]bool{"a.com": true, "d.com": true}, degraded: map[string]bool{}, health: HealthHealthy},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			st := FromPlan(plan, tt.res)

@@ -139,6 +139,14 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 			}
 		}
 	}
+	waiting := map[string]string{}
+	if res != nil {
+		for _, w := range res.Waiting {
+			if _, seen := waiting[w.Site]; !seen {
+				waiting[w.Site] = waitMessage(w)
+			}
+		}
+	}
 	st := Env{Sync: Synced}
 	if applied {
 		st.Health = HealthHealthy
@@ -156,6 +164,10 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 			// Applied, but short of it: a certificate that waits (its
 			// backoff, the CA's limits, a failed pre-check).
 			s.Health, s.Message = HealthDegraded, degraded[name]
+		case waiting[name] != "":
+			// Not failed, not converged: a move waiting for the DNS
+			// caches goes on in a later run.
+			s.Sync, s.Message = OutOfSync, waiting[name]
 		case differs && (!applied || conflict(w)):
 			s.Sync, s.Message = OutOfSync, w
 		}
@@ -194,6 +206,12 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 		st.Sync, st.Health = OutOfSync, HealthDegraded
 		if st.Why == "" {
 			st.Why = failureMessage(f)
+		}
+	}
+	if applied && len(res.Failures) == 0 && len(res.Waiting) > 0 {
+		st.Sync = OutOfSync
+		if st.Why == "" {
+			st.Why = waitMessage(res.Waiting[0])
 		}
 	}
 	if applied && len(res.Failures) == 0 && len(res.Degraded) > 0 {
@@ -272,4 +290,9 @@ func LastHealth(runs []state.Run) (health, why string) {
 		}
 	}
 	return HealthUnknown, ""
+}
+
+// waitMessage says what waits (reconcile.WaitError) and until when.
+func waitMessage(w reconcile.Waiting) string {
+	return fmt.Sprintf("%s waits until %s: %s", w.ID, w.Until.UTC().Format(time.RFC3339), w.Reason)
 }

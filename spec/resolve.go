@@ -341,6 +341,11 @@ type ResolvedSite struct {
 	// Cron are the site's scheduled commands: the platform's, with the
 	// site's layers over them by name; sorted by name.
 	Cron []ResolvedCron `json:"cron,omitempty"`
+	// LBFrom, set by the builder on a site behind a load balancer whose
+	// move to other web servers is not switched yet, names the servers
+	// the load balancer routes it to meanwhile (the move's source): an
+	// upstream of its own (render.LB). Never set by the resolver.
+	LBFrom []string `json:"-"`
 	// MigrationGraceHours is how long, in hours, the site's disabled copy
 	// stays on a server it moved from (migration.grace_hours;
 	// DefaultMigrationGraceHours).

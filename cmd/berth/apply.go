@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -114,6 +115,10 @@ func applySites(ctx context.Context, f *planFlags, sites []string, autoApprove b
 			res.Applied, res.Failed, res.Restored, orNone(res.Reloads), out.Run)
 		for _, w := range res.Warnings {
 			fmt.Fprintf(stdout, "Warning: %s\n", w)
+		}
+		for _, w := range res.Waiting {
+			fmt.Fprintf(stdout, "Waiting: %s (%s on %s) until %s, not failed: %s; run berth apply again then (berth serve does)\n",
+				cmp.Or(w.Site, w.ID), w.ID, w.Server, w.Until.UTC().Format(time.RFC3339), w.Reason)
 		}
 	}
 	if out != nil && out.Plan != nil && out.Result != nil {

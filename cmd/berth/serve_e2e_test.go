@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		if f := os.Getenv(clockFileEnv); f != "" {
 			certClock = fileClock(f)
 		}
+		if d, err := time.ParseDuration(os.Getenv(migrationAheadEnv)); err == nil {
+			migrationClock = func() time.Time { return time.Now().Add(d) }
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	// The Unix users of isolated sites that berth created in tests and

@@ -15,7 +15,15 @@
 //     so a run cut off anywhere after it finds the move to finish;
 //  1. a backup of the site on the source (the deletion guard's backup);
 //  2. a copy of the site's files directory from the source to the target,
-//     while the source still serves (kind/filesync's copy);
+//     while the source still serves (kind/filesync's copy); then, when
+//     the site's records are in a zone berth serves and change (the
+//     builder publishes them with the source's addresses at a lowered
+//     TTL until the switch, desired/migrate_switch.go), the wait for the
+//     resolvers' caches: until the lowered TTL was published for the
+//     zone's normal TTL (Spec.SwitchWait, counted from the marker's
+//     start, which Start writes after the zone is published), the step
+//     stops here with a reconcile.WaitError: not failed, not reverted,
+//     the source serving; the daemon runs again at its time;
 //  3. the maintenance page on the source: its vhost answers 503 with
 //     Retry-After (render.Options.Maintenance), checked and reloaded;
 //  4. a final copy of the files (what was written since the first);
@@ -26,13 +34,19 @@
 //     then the platform's update step on the target (Spec.Update: the
 //     new code against the moved data);
 //  5. the health check of the site on the target by Host header;
-//  6. the switch: a marker in the source's site directory records that
-//     the move is done and when (MarkerName, Marker), then the source's
-//     vhost is rendered disabled (its data kept) and reloaded.
+//  6. the switch: the site's DNS records and load balancer routes are
+//     pointed at the target (Spec.Switch: the builder's zone and
+//     load balancer resources as they are once switched, applied by
+//     their own Apply, checked and reloaded; the next run plans the same
+//     and finds them converged), then a marker in the source's site
+//     directory records that the move is done and when (MarkerName,
+//     Marker), then the source's vhost is rendered disabled (its data
+//     kept) and reloaded.
 //
 // Failpoints (internal/failpoint) name the step's boundaries:
 // mid-migrate:copied (after the first copy), mid-migrate:maintenance (the
 // maintenance page up), mid-migrate:database (the database copied),
+// mid-migrate:dns (DNS and load balancers switched, not yet recorded),
 // mid-migrate:switched (the switch recorded, the
 // source not yet disabled); cmd/berth's migration test kills apply at
 // them and at the engine's after-reload (the target reloaded, before the
@@ -42,7 +56,9 @@
 // it serves again with it. The target's database is replaced as a whole
 // by every attempt.
 //
-// A failure in steps 2 to 5 reverts: the source's own vhost is put back
+// A failure in steps 2 to 6 before the switch is recorded reverts (a
+// failed Switch puts the DNS and load balancers back first): the
+// source's own vhost is put back
 // and reloaded (it serves again as before), the target's new vhost and
 // pool are removed and its services reloaded, and the step fails with
 // the reason; the next run tries again. Every step is safe to repeat: a

@@ -139,6 +139,20 @@ type Spec struct {
 	// HealthWait passed (the target's reload may not be live yet).
 	Health     func(ctx context.Context) error
 	HealthWait time.Duration
+	// Switch points the site's names at the target: its DNS zones and
+	// load balancers, rewritten and reloaded (the builder's resources,
+	// applied by their own Apply), after the health check passed and
+	// before the switch is recorded; an error must leave them pointing at
+	// the source (the step then reverts). nil: nothing to switch (the
+	// names are not in a zone berth serves, no load balancer).
+	Switch func(ctx context.Context) error
+	// SwitchWait is how long the move waits, from its start (the marker's
+	// At), before its maintenance window: the zones' normal TTL, while
+	// the builder publishes the site's records at a lowered TTL (the
+	// resolvers' caches of the old records expire first). Until then the
+	// step does its first copy and returns a reconcile.WaitError, the
+	// source still serving. 0: no wait.
+	SwitchWait time.Duration
 	// Done: the marker says the migration finished; nothing to do.
 	Done bool
 	// Now is the clock of the marker; nil: time.Now.
@@ -172,6 +186,16 @@ type Plan struct {
 	// Renamed is "old → new" when the site is renamed (renamed_from).
 	Renamed string
 	Grace   time.Duration
+	// DNS and LB say what the switch points at the target, "" when
+	// nothing: the site's records in the zones berth serves ("A of
+	// example.com in zone example.com: 192.0.2.1 → 192.0.2.2"), its load
+	// balancers' routes ("lb1: berth-prod-app → berth-prod-app2").
+	DNS, LB string
+	// TTL and Wait: the records are published at TTL seconds until the
+	// switch, and the maintenance window waits until that was published
+	// for Wait (the zones' normal TTL); 0: no wait.
+	TTL  int
+	Wait time.Duration
 }
 
 // Steps lists what the migration does, for the plan, in the order the
@@ -186,6 +210,11 @@ func Steps(p Plan) []string {
 		"vhost, pool and settings on "+p.Target+", checked and reloaded (not yet serving: the names still point at "+p.Source+")",
 		"back the site up on "+p.Source,
 		"copy its files from "+p.Source+" to "+p.Target+" while "+p.Source+" serves",
+	)
+	if p.Wait > 0 {
+		steps = append(steps, fmt.Sprintf("wait until its DNS records, published at TTL %ds since the move started, were so for %s (the zone's TTL: the resolvers' caches expired); the run stops here, not failed, and the next one goes on", p.TTL, shortDuration(p.Wait)))
+	}
+	steps = append(steps,
 		"maintenance page on "+p.Source+" (503, Retry-After)",
 		"final copy of the files",
 	)
@@ -195,12 +224,24 @@ func Steps(p Plan) []string {
 	if p.Update != "" {
 		steps = append(steps, "update step on "+p.Target+": "+p.Update)
 	}
-	grace := strings.TrimSuffix(strings.TrimSuffix(p.Grace.String(), "0s"), "0m")
+	grace := shortDuration(p.Grace)
 	last := "disable the site on " + p.Source + ", kept " + grace + ", then removed after its backup"
 	if p.Renamed != "" {
 		last = "the old name redirects to the new one; its copy on " + p.Source + " is kept " + grace + ", then removed after its backup (the new name's vhost redirects it from then on)"
 	}
-	return append(steps, "health check on "+p.Target+" by Host header", last)
+	steps = append(steps, "health check on "+p.Target+" by Host header")
+	if p.LB != "" {
+		steps = append(steps, "switch the load balancer: "+p.LB+", checked and reloaded (the one it moves to first, the one it leaves after DNS)")
+	}
+	if p.DNS != "" {
+		steps = append(steps, "switch DNS: "+p.DNS+", zone reloaded")
+	}
+	return append(steps, last)
+}
+
+// shortDuration is d without its zero minutes and seconds: 24h, 1h30m.
+func shortDuration(d time.Duration) string {
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 }
 
 // Check plans the move; once it is switched, only disabling the source
@@ -250,8 +291,12 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	}
 	// The move is wanted until it is switched, or the revision no longer
 	// asks for it: a failed run leaves this marker, and the next one
-	// tries again.
-	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC()}); err != nil {
+	// tries again. The marker of an earlier run of the same move keeps
+	// its time: the wait for the DNS caches counts from it.
+	started := now().UTC()
+	if m, ok, err := ReadMarker(ctx, src, s.s.SourceSiteDir); err == nil && ok && !m.Done && m.To == s.Server() && !m.At.IsZero() {
+		started = m.At
+	} else if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: started}); err != nil {
 		return fmt.Errorf("record the start of the move on %s: %w; nothing was moved, the site is served from %s", s.s.Source, err, s.s.Source)
 	}
 	old, err := s.savedVhost(ctx, src)
@@ -265,6 +310,16 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 		return s.revert(ctx, src, h, old, err)
 	}
 	failpoint.Hit("mid-migrate:copied")
+	if until := started.Add(s.s.SwitchWait); s.s.SwitchWait > 0 && now().Before(until) {
+		// Not reverted: the source serves as before, the target holds the
+		// first copy, and the next run goes on from there.
+		if err := s.serveAgain(ctx, src, old); err != nil {
+			return s.revert(ctx, src, h, old, err)
+		}
+		return &reconcile.WaitError{Until: until, Reason: fmt.Sprintf("%s is copied to %s; its DNS records are published at a lowered TTL since %s, "+
+			"and the move enters its maintenance window once the resolvers' caches of the old ones expired (%s): the next run goes on then",
+			s.Site(), s.Server(), started.Format(time.RFC3339), s.s.SwitchWait)}
+	}
 	if err := s.put(ctx, src, s.s.Maintenance); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("maintenance page on %s: %w", s.s.Source, err))
 	}
@@ -288,6 +343,12 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	}
 	if err := s.healthy(ctx); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
+	}
+	if s.s.Switch != nil {
+		if err := s.s.Switch(ctx); err != nil {
+			return s.revert(ctx, src, h, old, fmt.Errorf("switch the DNS records and load balancers of %s to %s: %w", s.Site(), s.Server(), err))
+		}
+		failpoint.Hit("mid-migrate:dns")
 	}
 	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC(), Done: true}); err != nil {
 		return s.revert(ctx, src, h, old, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
@@ -409,6 +470,28 @@ func (s *Step) put(ctx context.Context, src host.Host, side Side) error {
 		return errors.Join(err, reloadService(ctx, src, s.s.SourceHTTP))
 	}
 	return nil
+}
+
+// serveAgain makes sure the source serves the site with its own vhost
+// (oldVhost: a run cut off in the maintenance window left the
+// maintenance page there) and forgets the kept copy, when the move waits.
+func (s *Step) serveAgain(ctx context.Context, src host.Host, oldVhost []byte) error {
+	cur, err := src.ReadFile(ctx, s.s.Maintenance.Vhost.Path)
+	if err != nil {
+		return fmt.Errorf("read the vhost of %s on %s: %w", s.Site(), s.s.Source, err)
+	}
+	if string(cur) != string(oldVhost) {
+		if err := src.WriteFile(ctx, s.s.Maintenance.Vhost.Path, oldVhost, host.WriteOptions{Mode: 0o644}); err != nil {
+			return fmt.Errorf("put the vhost of %s back on %s: %w", s.Site(), s.s.Source, err)
+		}
+		if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
+			return fmt.Errorf("reload %s on %s: %w", s.s.SourceHTTP.Name, s.s.Source, err)
+		}
+		if err := src.Remove(ctx, s.s.Maintenance.Page.Path); err != nil {
+			return err
+		}
+	}
+	return src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName))
 }
 
 // revert puts the source's own vhost back (always: a run cut off in the

@@ -25,6 +25,10 @@ type StartSpec struct {
 	ID, Site, Server, SiteDir, To string
 	// Now is the marker's clock; nil: time.Now.
 	Now func() time.Time
+	// Deps run first: the zones that publish the site's records at a
+	// lowered TTL (the wait for the resolvers' caches counts from the
+	// marker).
+	Deps []string
 }
 
 // Start writes, before anything of the move is written on the target
@@ -40,7 +44,7 @@ type Start struct {
 
 // NewStart returns the mark of s.
 func NewStart(s StartSpec) *Start {
-	return &Start{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindStart, ID: s.ID, Server: s.Server, Site: s.Site}),
+	return &Start{Base: reconcile.NewBase(reconcile.BaseSpec{Kind: KindStart, ID: s.ID, Server: s.Server, Site: s.Site, Deps: s.Deps}),
 		siteDir: s.SiteDir, to: s.To, now: s.Now}
 }
 
