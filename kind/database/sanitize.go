@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -25,6 +26,13 @@ func (a *Admin) Confinable() error {
 	return nil
 }
 
+// SanitizeUser is the name of the user ExecConfined makes for database
+// name: berth_sanitize_ and 12 hex digits of the name's SHA-256.
+func SanitizeUser(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "berth_sanitize_" + hex.EncodeToString(sum[:6])
+}
+
 // ExecConfined runs the SQL script read from r in database name as a
 // user made for it and dropped after: it may change that database only
 // (no FILE privilege, no other database), and MariaDB's client runs in
@@ -36,16 +44,23 @@ func (a *Admin) ExecConfined(ctx context.Context, h host.Host, name string, r io
 	if err := a.Confinable(); err != nil {
 		return err
 	}
-	var b [6 + 18]byte
+	var b [18]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
-	user, pw := "berth_sanitize_"+hex.EncodeToString(b[:6]), hex.EncodeToString(b[6:])
+	// The user is named after the database, its password random: a run
+	// killed between creating and dropping it leaves it behind with the
+	// rights on that database only, and the next sanitize step of the
+	// database drops it first.
+	user, pw := SanitizeUser(name), hex.EncodeToString(b[:])
 	accts := []string{sqlString(user, true) + "@'localhost'", sqlString(user, true) + "@'%'"}
 	var create, drop strings.Builder
 	for _, acct := range accts {
-		fmt.Fprintf(&create, "CREATE USER %s IDENTIFIED BY %s;\nGRANT ALL PRIVILEGES ON %s.* TO %s;\n", acct, sqlString(pw, true), mysqlIdent(name), acct)
 		fmt.Fprintf(&drop, "DROP USER IF EXISTS %s;\n", acct)
+	}
+	create.WriteString(drop.String())
+	for _, acct := range accts {
+		fmt.Fprintf(&create, "CREATE USER %s IDENTIFIED BY %s;\nGRANT ALL PRIVILEGES ON %s.* TO %s;\n", acct, sqlString(pw, true), mysqlIdent(name), acct)
 	}
 	if _, err := a.run(ctx, h, mysqlArgv(a.svc), "MYSQL_PWD", create.String(), pw); err != nil {
 		return fmt.Errorf("create the sanitize step's user: %w", err)

@@ -25,9 +25,14 @@ func TestExecConfined(t *testing.T) {
 	my.SQL(t, "CREATE DATABASE clone; CREATE TABLE clone.users (mail VARCHAR(64)); INSERT INTO clone.users VALUES ('ann@customer.example');"+
 		"CREATE DATABASE prod; CREATE TABLE prod.secrets (k VARCHAR(64)); INSERT INTO prod.secrets VALUES ('s3cret');")
 	planted := filepath.Join(t.TempDir(), "planted")
+	// A user left behind by a run killed in its step (granted more than
+	// the step's, to tell it is not reused) is dropped by the next one.
+	left := SanitizeUser("clone")
+	my.SQL(t, "CREATE USER '"+left+"'@'localhost' IDENTIFIED BY 'old'; GRANT ALL PRIVILEGES ON prod.* TO '"+left+"'@'localhost';")
 	for _, tc := range []struct {
 		name, sql, wantErr string
 	}{
+		{name: "another database with a leftover user's grant", sql: "INSERT INTO users SELECT k FROM prod.secrets;\n", wantErr: "denied"},
 		{name: "own database", sql: "UPDATE users SET mail = 'x@example.invalid';\n"},
 		{name: "client command", sql: "system touch " + planted + "\nUPDATE users SET mail = 'system';\n", wantErr: "sandbox"},
 		{name: "another database", sql: "INSERT INTO users SELECT k FROM prod.secrets;\n", wantErr: "denied"},
