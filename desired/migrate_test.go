@@ -220,6 +220,9 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 		{name: "drupal with its update step", db: "{ server: db1 }", platform: "drupal",
 			rec:  reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
 			from: "web1/app", to: "web2/app2", hold: []string{"web1"}, update: true},
+		{name: "drupal declaring no update step", db: "{ server: db1 }", platform: "drupal\nupdate: []",
+			rec:  reconcile.Record{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: "mysql-db", Site: "a.example.com"},
+			from: "web1/app", to: "web2/app2", hold: []string{"web1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()

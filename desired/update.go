@@ -65,6 +65,8 @@ func addUpdates(d *reconcile.Desired, res *spec.Resolved, base, revision string,
 			Argv: pl.Update, Dir: paths.Docroot, User: run, Env: env}
 		switch {
 		case len(pl.Update) > 0:
+		case pl.Update != nil:
+			continue // update: [] declares none
 		case pl.Type == "drupal":
 			s.Argv = []string{path.Join(paths.Current, "vendor/bin/drush"), "--root=" + paths.Docroot, "--uri=" + site.Domain, "updatedb", "-y"}
 			s.Shown = "drush updatedb -y"
