@@ -32,8 +32,9 @@ type move struct {
 	// from is the domain the site leaves: its own, or its former name
 	// when it is renamed (renamed_from).
 	from string
-	// others are the other servers it leaves (moves from several
-	// servers copy the files of the first).
+	// others are the other servers it leaves: a move from several
+	// servers is refused until one of them only is left (a move switched
+	// before berth refused them finishes its grace period as before).
 	others []string
 	marker migrate.Marker
 	done   bool // the marker says it is done
@@ -126,6 +127,14 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 			continue // unreachable: nothing is planned on it anyway
 		case err != nil:
 			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
+		}
+		if len(mv.others) > 0 && !mv.done {
+			// The step puts one source in maintenance and disables it; the
+			// others would go on serving the site, writing what the move
+			// does not carry.
+			return fail(fmt.Errorf("it leaves several web servers at once (%s), and berth moves a site from one: "+
+				"first take the others out of its platform's servers (a cluster losing a node: their copies are removed after a backup), then move it",
+				strings.Join(append([]string{mv.source}, mv.others...), ", ")))
 		}
 		if mv.db, err = sourceDB(res, site, recs, base, from); err != nil {
 			return fail(err)

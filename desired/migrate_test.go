@@ -337,3 +337,45 @@ func renamedFrom(name string) string {
 	}
 	return "renamed_from: " + name + "\n"
 }
+
+// TestMigrationFromSeveralServersRefused: a site leaving two web servers
+// at once is refused with what to do (only one source would be put in
+// maintenance and disabled; the other would go on serving).
+func TestMigrationFromSeveralServersRefused(t *testing.T) {
+	base := t.TempDir()
+	repo := filepath.Join(base, "repo")
+	server := func(name, ip string) string {
+		return "kind: Server\nname: " + name + "\naddress: " + ip + "\nservices:\n  http: { type: nginx, conf_dir: /etc/nginx/sites, web_root: /srv/www, user: www-data }\n  php: { type: php-fpm }\n"
+	}
+	writeFiles(t, repo, map[string]string{
+		"berth.yaml":               "environments:\n  production: { branch: main }\n",
+		"servers/web1.yaml":        server("web1", "192.0.2.1"),
+		"servers/web2.yaml":        server("web2", "192.0.2.2"),
+		"servers/web3.yaml":        server("web3", "192.0.2.3"),
+		"platforms/app.yaml":       "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web1, web3]\n",
+		"platforms/app2.yaml":      "kind: Platform\nname: app2\ntype: php\nsource: { path: code }\nservers: [web2]\n",
+		"code/index.php":           "<?php echo 1;\n",
+		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\n",
+	})
+	fsys, err := source.OpenDirFS(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	loaded, err := spec.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := spec.Resolve(loaded, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []reconcile.Record
+	for _, sn := range []string{"web1", "web3"} {
+		recs = append(recs, reconcile.Record{ID: SiteID("a.example.com", "vhost", sn), Server: sn, Kind: "file", Site: "a.example.com", Path: "/etc/nginx/sites/a.example.com.conf"})
+	}
+	hosts := fakeHosts{"web1": hosttest.New("web1"), "web2": hosttest.New("web2"), "web3": hosttest.New("web3")}
+	if _, err := findMoves(context.Background(), res, recs, "", hosts); err == nil || !strings.Contains(err.Error(), "leaves several web servers at once (web1, web3)") {
+		t.Errorf("findMoves: %v, want the refusal", err)
+	}
+}
