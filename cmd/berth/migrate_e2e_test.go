@@ -694,7 +694,9 @@ func TestRollbackMigration(t *testing.T) {
 		return code == 200 && strings.Contains(body, "v1 rows="), fmt.Sprintf("%d %q", code, body)
 	})
 	m.answers(2, 503, "is disabled")
-	if !slices.ContainsFunc(p.runs("production"), func(r runJSONView) bool { return r.Trigger == "rollback-migration a.example.com" && r.Result == "job-done" }) {
+	if !slices.ContainsFunc(p.runs("production"), func(r runJSONView) bool {
+		return r.Trigger == "rollback-migration a.example.com" && r.Result == "job-done"
+	}) {
 		t.Errorf("no job rollback-migration a.example.com in the runs: %+v", p.runs("production"))
 	}
 	p.stop()
