@@ -10,8 +10,11 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -67,6 +70,7 @@ func (r *Repo) Site(name string) *Site { return r.sites[name] }
 func Load(fsys fs.FS) (*Repo, error) {
 	r := &Repo{digest: sha256.New()}
 	var problems Problems
+	var files []string // the YAML files of DocumentDirs, in the walk's order
 
 	data, err := readFile(fsys, ConfigFile)
 	switch {
@@ -111,18 +115,27 @@ func Load(fsys fs.FS) (*Repo, error) {
 			if de.IsDir() || !isYAMLName(name) {
 				return nil
 			}
-			data, err := readFile(fsys, p)
-			if err != nil {
-				problems = append(problems, Problem{Pos: Pos{File: p, Line: 1, Column: 1}, Message: err.Error()})
-				return nil
-			}
-			r.read(p, data)
-			r.loadDocuments(p, data, &problems)
+			files = append(files, p)
 			return nil
 		})
 		if err != nil {
 			problems = append(problems, Problem{Pos: Pos{File: dir, Line: 1, Column: 1}, Message: fmt.Sprintf("cannot list: %v", err)})
 		}
+	}
+	// The files are read and decoded in parallel, each on its own, and
+	// taken in the order of the walk: the repo is the same as read one by
+	// one.
+	for _, f := range loadFiles(fsys, files) {
+		if f.err != nil {
+			problems = append(problems, Problem{Pos: Pos{File: f.name, Line: 1, Column: 1}, Message: f.err.Error()})
+			continue
+		}
+		r.read(f.name, f.data)
+		r.Servers = append(r.Servers, f.docs.Servers...)
+		r.Platforms = append(r.Platforms, f.docs.Platforms...)
+		r.Sites = append(r.Sites, f.docs.Sites...)
+		r.Zones = append(r.Zones, f.docs.Zones...)
+		problems = append(problems, f.problems...)
 	}
 
 	r.Digest = hex.EncodeToString(r.digest.Sum(nil))
@@ -290,6 +303,41 @@ func loadConfig(data []byte, problems *Problems) *Config {
 
 // kinds maps a document kind to a constructor of its Go value.
 var kinds = []string{"Server", "Platform", "Site", "Zone"}
+
+// loadedFile is one YAML file of the repo, read and decoded on its own
+// (loadFiles).
+type loadedFile struct {
+	name     string
+	data     []byte
+	err      error // it could not be read
+	docs     Repo  // its documents (Servers, Platforms, Sites, Zones)
+	problems Problems
+}
+
+// loadFiles reads and decodes the files names of fsys, in parallel (one
+// worker per CPU), and returns them in the order of names.
+func loadFiles(fsys fs.FS, names []string) []loadedFile {
+	out := make([]loadedFile, len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(names)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				f := &out[i]
+				f.name = names[i]
+				if f.data, f.err = readFile(fsys, f.name); f.err == nil {
+					f.docs.loadDocuments(f.name, f.data, &f.problems)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
 
 func (r *Repo) loadDocuments(file string, data []byte, problems *Problems) {
 	for _, doc := range documents(file, data, problems) {
