@@ -83,7 +83,7 @@ func (w *envWorker) dataFromJobs(ctx context.Context, res *spec.Resolved, rev st
 		cl := clones[site]
 		log := w.log.With().Str("rev", rev).Str("step", "sync-data").Str("site", site).Str("from", d.Env+"/"+cl.Site).Logger()
 		started := w.d.now()
-		err := desired.SyncData(ctx, &all, w.d.cfg.StateDir, rev, fsys, b, hosts, site, cl)
+		err := desired.SyncData(ctx, &all, w.d.cfg.StateDir, rev, fsys, b, hosts, site, cl, w.d.dataConsent())
 		var out string
 		if err != nil {
 			log.Error().Err(err).Msg("data_from failed")
@@ -97,4 +97,21 @@ func (w *envWorker) dataFromJobs(ctx context.Context, res *spec.Resolved, rev st
 		}
 		w.recordJob(ctx, log, rev, desired.DataFromTrigger(site), started, []byte(out), err)
 	}
+}
+
+// dataConsent reads whether an environment gives its data to another
+// from berth.yaml at the head of the config branch (the one listing the
+// environments), never from the revision that asks for the data.
+func (d *Daemon) dataConsent() desired.DataConsent {
+	return desired.ConfigConsent("branch "+d.cfg.ConfigBranch, func(context.Context) (*spec.Config, error) {
+		rev, err := d.cfg.Source.Head(d.cfg.ConfigBranch)
+		if err != nil {
+			return nil, err
+		}
+		fsys, err := d.cfg.Source.FS(rev)
+		if err != nil {
+			return nil, err
+		}
+		return spec.LoadConfig(fsys)
+	})
 }

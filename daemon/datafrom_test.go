@@ -27,7 +27,7 @@ import (
 func TestDataFromSchedule(t *testing.T) {
 	f := newFixture(t, true)
 	f.write("berth.yaml", `environments:
-  production: { branch: main }
+  production: { branch: main, data_to: [staging] }
   staging:
     branch: staging
     domain_suffix: .staging.test

@@ -435,7 +435,7 @@ func (d *Daemon) prepare(ctx context.Context, rev string, fsys fs.FS, res *spec.
 	}
 	hosts, closeHosts := d.cfg.Hosts(res)
 	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
-		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version}, Hook: hook, TLS: d.cfg.TLS})
+		Store: d.cfg.Store, Code: code, Hosts: hosts, Version: d.cfg.Version, DataConsent: d.dataConsent()}, Hook: hook, TLS: d.cfg.TLS})
 	if err != nil {
 		closeHosts()
 		return nil, nil, err

@@ -143,7 +143,7 @@ func (w *envWorker) build(ctx context.Context, rev string, fsys fs.FS, res *spec
 	// prune it.
 	defer d.connect(ws.hosts, res)()
 	p, err := berthrun.Prepare(ctx, berthrun.Input{Input: desired.Input{Resolved: res, Revision: rev, Repo: fsys, StateDir: d.cfg.StateDir,
-		Store: d.cfg.Store, Code: code, Hosts: ws.hosts, Version: d.cfg.Version}, TLS: d.cfg.TLS})
+		Store: d.cfg.Store, Code: code, Hosts: ws.hosts, Version: d.cfg.Version, DataConsent: d.dataConsent()}, TLS: d.cfg.TLS})
 	if err != nil {
 		return nil, err
 	}

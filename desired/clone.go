@@ -29,7 +29,7 @@ const ReasonClone = "to clone it"
 // read from repo) and the table check. The source is only read. A site
 // moving to another web server (moving) is not cloned there: its
 // migration moves its data and its marker.
-func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, repo fs.FS, b *backup.Backups, moving map[string]bool, now func() time.Time) error {
+func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, repo fs.FS, b *backup.Backups, consent DataConsent, moving map[string]bool, now func() time.Time) error {
 	ids := make(map[string]bool, len(d.Resources))
 	for _, r := range d.Resources {
 		ids[r.ID()] = true
@@ -40,7 +40,7 @@ func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, 
 		if cl == nil || len(site.Servers) == 0 || moving[site.Domain] {
 			continue // a moving clone's marker moves with it
 		}
-		s, err := cloneSpec(res, site, cl, base, revision, repo, b, now)
+		s, err := cloneSpec(res, site, cl, base, revision, repo, b, consent, now)
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func unmentioned(tables []string, script string) []string {
 // cloneSpec is the clone of site from cl (its source and sanitize step)
 // without its dependencies: what addClones plans and berth sync-data
 // runs.
-func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClone, base, revision string, repo fs.FS, b *backup.Backups, now func() time.Time) (migrate.CloneSpec, error) {
+func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClone, base, revision string, repo fs.FS, b *backup.Backups, consent DataConsent, now func() time.Time) (migrate.CloneSpec, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("site %s: clone from %s/%s: %w", site.Name, cl.Env, cl.Site, err)
 	}
@@ -134,6 +134,9 @@ func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClo
 		SiteDir: paths.SiteDir, FilesDir: paths.FilesDir, Owner: run, Group: private,
 		From: cl.Env + "/" + cl.Site, Now: now,
 		Copy: func(ctx context.Context) error {
+			if err := allowData(ctx, consent, cl.Env, res.Environment); err != nil {
+				return err // nothing read from the source
+			}
 			m, err := b.Take(ctx, srcData, srcStore, backup.Options{Revision: revision, Reason: ReasonClone + " to " + res.Environment + "/" + site.Name})
 			if err != nil {
 				return fmt.Errorf("fresh backup of the source: %w", err)
@@ -178,12 +181,12 @@ func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClo
 // (berth sync-data). On any failure the site's database is emptied, so
 // nothing unsanitized is served. hosts reaches the site's servers and
 // cl's.
-func SyncData(ctx context.Context, res *spec.Resolved, base, revision string, repo fs.FS, b *backup.Backups, hosts reconcile.Hosts, site string, cl *spec.ResolvedClone) error {
+func SyncData(ctx context.Context, res *spec.Resolved, base, revision string, repo fs.FS, b *backup.Backups, hosts reconcile.Hosts, site string, cl *spec.ResolvedClone, consent DataConsent) error {
 	i := slices.IndexFunc(res.Sites, func(s spec.ResolvedSite) bool { return s.Name == site })
 	if i < 0 || len(res.Sites[i].Servers) == 0 {
 		return fmt.Errorf("environment %s has no site %s on a web server: %w", res.Environment, site, ErrNoSite)
 	}
-	s, err := cloneSpec(res, &res.Sites[i], cl, base, revision, repo, b, nil)
+	s, err := cloneSpec(res, &res.Sites[i], cl, base, revision, repo, b, consent, nil)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,9 @@ type Input struct {
 	ACME *ACME
 	// Now is the clock of migrations' grace periods; nil: time.Now.
 	Now func() time.Time
+	// DataConsent says whether another environment gives its data to a
+	// clone of this one (consent.go); nil: none does.
+	DataConsent DataConsent
 }
 
 // Prepare resolves the code of the git platforms of in and builds the
@@ -98,8 +101,8 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	}
 	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
 	addInstalls(d, res, in.StateDir, in.Store, moving(res, moves))
-	updates := addUpdates(d, res, in.StateDir, in.Revision, backups, moving(res, moves))                           // update.go
-	if err := addClones(d, res, in.StateDir, in.Revision, in.Repo, backups, moving(res, moves), now); err != nil { // clone.go
+	updates := addUpdates(d, res, in.StateDir, in.Revision, backups, moving(res, moves))                                           // update.go
+	if err := addClones(d, res, in.StateDir, in.Revision, in.Repo, backups, in.DataConsent, moving(res, moves), now); err != nil { // clone.go
 		return nil, nil, err
 	}
 	// The zones and load balancers point a moving site at its source

@@ -20,6 +20,8 @@ var corpusRepo = map[string]string{
   @@Config.environments{}@@:
     branch: @@Environment.branch@@
     domain_suffix: @@Environment.domain_suffix@@
+    data_to:
+      - @@Environment.data_to[]@@
     acme:
       directory: @@ACME.directory@@
       email: @@ACME.email@@
@@ -319,6 +321,7 @@ environments: [production]
 var corpusBenign = map[string]string{
 	"Config.environments{}":           "production",
 	"Environment.branch":              "main",
+	"Environment.data_to[]":           "staging",
 	"Environment.domain_suffix":       ".prod.example.net",
 	"SiteSettings.php":                "8.2",
 	"SiteSettings.state":              "enabled",

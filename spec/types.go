@@ -81,6 +81,7 @@ type Environment struct {
 	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name." keyrule:"domain"`
 	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name." keyrule:"name"`
 	ACME         *ACME                        `yaml:"acme" json:"acme,omitempty" doc:"The ACME certificate authority of this environment's sites with tls: { acme: true }."`
+	DataTo       []string                     `yaml:"data_to" json:"data_to,omitempty" doc:"Environments that may copy this environment's data: a site's clone_from with from_env naming this one, and data_from. berth reads it from berth.yaml on the config branch (main; berth serve --config-branch), never from the revision that asks for the data, so a branch cannot give itself another environment's data. berth sync-data, an operator's command, needs no data_to." rule:"environment"`
 	DataFrom     *EnvDataFrom                 `yaml:"data_from" json:"data_from,omitempty" doc:"Copy the data (database and files) of this environment's sites down from another environment on a schedule, sanitized, as berth sync-data does; berth serve runs it. Not in a production environment: data goes down, never up."`
 }
 

@@ -33,7 +33,7 @@ func TestCloneSiteSanitized(t *testing.T) {
 	w := newPHPWeb(t)
 	f := w.webFixture
 	my := testenv.MariaDB(t)
-	f.write("berth.yaml", "environments:\n  production: { branch: main }\n  staging: { branch: staging }\n"+
+	f.write("berth.yaml", "environments:\n  production: { branch: main, data_to: [staging] }\n  staging: { branch: staging }\n"+
 		"backups: { dir: "+filepath.Join(w.base, "backups")+" }\n")
 	f.write("servers/web.yaml", w.webServer("")+fmt.Sprintf("---\nkind: Server\nname: mdb\naddress: local\nservices:\n  db: { type: mariadb, socket: %s }\n", my.Socket))
 	app, err := os.ReadFile("testdata/dbapp/index.php")
@@ -72,6 +72,18 @@ func TestCloneSiteSanitized(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "clone copy.example.com from production/shop.example.com: a fresh backup of it, restored here, then sanitized with sanitize/users.sql") {
 		t.Fatalf("staging plan: exit %d, want the clone\n%s\n%s", code, out, errOut)
 	}
+	// Production's data goes only where berth.yaml (here the plain
+	// directory's one) lets it: without data_to the clone reads nothing.
+	consent := "environments:\n  production: { branch: main, data_to: [staging] }\n  staging: { branch: staging }\n" +
+		"backups: { dir: " + filepath.Join(w.base, "backups") + " }\n"
+	f.write("berth.yaml", strings.Replace(consent, ", data_to: [staging]", "", 1))
+	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code == 0 || !strings.Contains(out+errOut, "environment production does not give its data to staging") {
+		t.Fatalf("staging apply without production's data_to: exit %d, want the clone refused\n%s\n%s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(my.SQL(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'copy_example_com'")); got != "0" {
+		t.Errorf("the refused clone has %s tables", got)
+	}
+	f.write("berth.yaml", consent)
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("staging apply: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -137,7 +149,7 @@ func TestCloneSiteSanitized(t *testing.T) {
 	if err := os.Remove(filepath.Join(f.repo, "sites", "strict.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	f.write("berth.yaml", "environments:\n  production: { branch: main }\n  staging:\n    branch: staging\n    data_from: { env: production, schedule: daily }\n"+
+	f.write("berth.yaml", "environments:\n  production: { branch: main, data_to: [staging] }\n  staging:\n    branch: staging\n    data_from: { env: production, schedule: daily }\n"+
 		"backups: { dir: "+filepath.Join(w.base, "backups")+" }\n")
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("staging apply with data_from: exit %d\n%s\n%s", code, out, errOut)

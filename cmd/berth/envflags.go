@@ -247,7 +247,38 @@ func (l *loaded) prepare(ctx context.Context, store *state.Store, f *envFlags, h
 // input is what desired.Prepare builds the loaded revision from.
 func (l *loaded) input(store *state.Store, f *envFlags, hosts reconcile.Hosts) desired.Input {
 	return desired.Input{Resolved: l.res, Revision: l.revision, Repo: l.fsys, StateDir: l.stateDir,
-		Store: store, Code: newGitCode(l.stateDir, f.git), Hosts: hosts, Version: version, Now: migrationClock}
+		Store: store, Code: newGitCode(l.stateDir, f.git), Hosts: hosts, Version: version, Now: migrationClock,
+		DataConsent: l.dataConsent(f)}
+}
+
+// configBranch is the branch whose berth.yaml says which environments
+// may copy another's data (data_to), as berth serve's --config-branch.
+const configBranch = "main"
+
+// dataConsent reads whether an environment gives its data to another
+// (desired.ConfigConsent) from berth.yaml on the config branch of a Git
+// repo — never from the revision planned, which asks for the data — or
+// from a plain directory's berth.yaml (one revision for every
+// environment).
+func (l *loaded) dataConsent(f *envFlags) desired.DataConsent {
+	if l.git == nil {
+		return desired.ConfigConsent("the repo's berth.yaml", func(context.Context) (*spec.Config, error) { return spec.LoadConfig(l.fsys) })
+	}
+	return desired.ConfigConsent("branch "+configBranch, func(context.Context) (*spec.Config, error) {
+		lr, err := source.OpenLocal(f.repo)
+		if err != nil {
+			return nil, err
+		}
+		head, err := lr.Branch(configBranch)
+		if err != nil {
+			return nil, err
+		}
+		fsys, err := lr.FS(head)
+		if err != nil {
+			return nil, err
+		}
+		return spec.LoadConfig(fsys)
+	})
 }
 
 // openState opens the state store; read-only when nothing will be written.

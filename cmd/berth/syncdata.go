@@ -72,7 +72,7 @@ func runSyncData(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "sync-data", stderr)
 	}
 	defer held.Close()
-	if err := desired.SyncData(ctx, l.res, l.stateDir, l.revision, l.fsys, e.b, e.conn, site, cl); err != nil {
+	if err := desired.SyncData(ctx, l.res, l.stateDir, l.revision, l.fsys, e.b, e.conn, site, cl, desired.OperatorConsent); err != nil {
 		return exitFor(err, "sync-data", stderr)
 	}
 	how := "as it is (no sanitize step)"
