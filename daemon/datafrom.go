@@ -89,8 +89,8 @@ func (w *envWorker) dataFromJobs(ctx context.Context, res *spec.Resolved, rev st
 			log.Error().Err(err).Msg("data_from failed")
 		} else {
 			how := "as it is (no sanitize step)"
-			if cl.Sanitize != nil && cl.Sanitize.SQL != "" {
-				how = "sanitized with " + cl.Sanitize.SQL
+			if cl.Sanitize != nil && cl.Sanitize.Shown() != "" {
+				how = "sanitized with " + cl.Sanitize.Shown()
 			}
 			out = fmt.Sprintf("Copied the data of %s/%s into %s/%s, %s.\n", cl.Env, cl.Site, w.env, site, how)
 			log.Info().Msg("data copied down")

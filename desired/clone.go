@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/kind/install"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
@@ -45,7 +46,7 @@ func addClones(d *reconcile.Desired, res *spec.Resolved, base, revision string, 
 			return err
 		}
 		sn := site.Servers[0]
-		for _, id := range []string{SiteDirID(site.Domain, sn), SettingsID(site.Domain, sn), FilesDirID(site.Domain, sn)} {
+		for _, id := range []string{SiteDirID(site.Domain, sn), SettingsID(site.Domain, sn), FilesDirID(site.Domain, sn), ReleaseID(site.Platform, sn)} {
 			if ids[id] {
 				s.Deps = append(s.Deps, id)
 			}
@@ -152,7 +153,25 @@ func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClo
 			return migrate.CloneSpec{}, fail(fmt.Errorf("berth clones MariaDB, MySQL and SQLite sites; a PostgreSQL site cannot be cloned yet: use berth backup and a restore of your own"))
 		}
 		s.Empty = func(ctx context.Context) error { return b.Empty(ctx, db) }
-		if san := cl.Sanitize; san != nil && san.SQL != "" {
+		if san := cl.Sanitize; san != nil && len(san.Command) > 0 {
+			argv, dir := slices.Clone(san.Command), paths.Docroot
+			env := []string{"BERTH_SITE=" + site.Domain, "BERTH_SITE_DIR=" + paths.SiteDir}
+			if p := render.SettingsPath(site, &srv); p != "" {
+				env = append([]string{"BERTH_SETTINGS=" + p}, env...)
+			}
+			s.SanitizeShown = san.Shown()
+			s.Sanitize = func(ctx context.Context) error {
+				h, err := b.Hosts.Host(ctx, sn)
+				if err != nil {
+					return err
+				}
+				out, err := install.RunCommand(ctx, h, argv, dir, run, env)
+				if err != nil && out != "" {
+					err = fmt.Errorf("%w: %s", err, out)
+				}
+				return err
+			}
+		} else if san != nil && san.SQL != "" {
 			script, err := spec.ReadSanitizeSQL(repo, san.SQL)
 			if err != nil {
 				return migrate.CloneSpec{}, fail(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 )
 
 // Cloning a site: a site with clone_from is created from a fresh backup
@@ -18,8 +19,9 @@ import (
 // Sanitize is the step a clone's database goes through before the clone
 // is served.
 type Sanitize struct {
-	SQL         string `yaml:"sql" json:"sql,omitempty" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole. Either sql or none: true." rule:"rel-path"`
-	CheckTables bool   `yaml:"check_tables" json:"check_tables,omitempty" doc:"Fail the clone when its database has a table the SQL file does not mention by name: the clone's database is emptied again and nothing is served from it."`
+	SQL         string   `yaml:"sql" json:"sql,omitempty" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole. Either sql or none: true." rule:"rel-path"`
+	Command     []string `yaml:"command" json:"command,omitempty" doc:"A command run against the clone instead of an SQL file, before it is served: an argument vector (no shell), e.g. [vendor/bin/drush, sql:sanitize, -y], run as the clone's site user on its first web server, in its live build's document root, with BERTH_SETTINGS (the clone's own database only), BERTH_SITE and BERTH_SITE_DIR set; it must succeed." rule:"argv"`
+	CheckTables bool     `yaml:"check_tables" json:"check_tables,omitempty" doc:"Fail the clone when its database has a table the SQL file does not mention by name: the clone's database is emptied again and nothing is served from it."`
 	// None says, on purpose, that the data needs no sanitize step: an
 	// environment's data_from refuses a site with a database without
 	// one or the other.
@@ -63,22 +65,33 @@ func readRepoFile(fsys fs.FS, field, name string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// sanitize checks a sanitize step: either its SQL file, readable, or
-// none: true.
+// Shown names the sanitize step for people: its SQL file or command.
+func (s *Sanitize) Shown() string {
+	if len(s.Command) > 0 {
+		return strings.Join(s.Command, " ")
+	}
+	return s.SQL
+}
+
+// sanitize checks a sanitize step: either its SQL file, readable, or a
+// command, or none: true.
 func (c *checker) sanitize(m *Meta, at, subject string, s *Sanitize) {
 	switch {
 	case s == nil:
 		return
-	case s.None && s.SQL != "":
-		c.at(m, at+".none", subject, "sanitize has both sql and none: true; keep sql to sanitize the copies, or none: true to serve them as they are")
+	case s.None && (s.SQL != "" || len(s.Command) > 0):
+		c.at(m, at+".none", subject, "sanitize has none: true and a step (sql or command); keep the step to sanitize the copies, or none: true to serve them as they are")
 		return
-	case s.None && s.CheckTables:
-		c.at(m, at+".check_tables", subject, "check_tables checks the tables the sql file mentions, and none: true has no sql file; remove check_tables")
+	case s.SQL != "" && len(s.Command) > 0:
+		c.at(m, at+".command", subject, "sanitize has both sql and command; keep one")
 		return
-	case s.None:
+	case !s.None && s.SQL == "" && len(s.Command) == 0:
+		c.keyAt(m, at, subject, "sanitize needs sql: FILE (an SQL file of the repo run against the copy), command: [ARGV] (run against the copy), or none: true if the data holds nothing personal")
 		return
-	case s.SQL == "":
-		c.keyAt(m, at, subject, "sanitize needs sql: FILE (an SQL file of the repo run against the copy), or none: true if the data holds nothing personal")
+	case s.CheckTables && s.SQL == "":
+		c.at(m, at+".check_tables", subject, "check_tables checks the tables the sql file mentions, and this sanitize step has no sql file; remove check_tables")
+		return
+	case s.None || len(s.Command) > 0:
 		return
 	}
 	if c.fsys == nil || RuleRelPath.Check(s.SQL) != nil {

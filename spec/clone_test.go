@@ -34,6 +34,10 @@ func TestClones(t *testing.T) {
 		{name: "from_env alone", site: "from_env: production\n", want: "set clone_from too"},
 		{name: "missing sanitize file", site: "clone_from: shop.example.com\nfrom_env: production\nsanitize: { sql: sanitize/nope.sql }\n", want: `sanitize.sql "sanitize/nope.sql": no such file`},
 		{name: "itself", site: "clone_from: shop-copy.example.com\n", want: "cannot be cloned from itself"},
+		{name: "sql and command", site: "clone_from: shop.example.com\nfrom_env: production\nsanitize: { sql: sanitize/app.sql, command: [vendor/bin/drush, sql:sanitize, -y] }\n",
+			want: "sanitize has both sql and command; keep one"},
+		{name: "check_tables with a command", site: "clone_from: shop.example.com\nfrom_env: production\nsanitize: { command: [vendor/bin/drush, sql:sanitize, -y], check_tables: true }\n",
+			want: "check_tables checks the tables the sql file mentions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := Load(repo(tc.site, tc.platform))

@@ -226,6 +226,9 @@ type: static
 source: { path: code/app }
 servers: [stage1]
 environments: [staging]
+sanitize:
+  command:
+    - @@Sanitize.command[]@@
 `,
 	"sites/c.yaml": `kind: Site
 name: c.example.com
@@ -449,6 +452,7 @@ var corpusBenign = map[string]string{
 	"Site.renamed_from":               "old-a.example.com",
 	"Site.from_env":                   "production",
 	"Sanitize.sql":                    "sanitize/app.sql",
+	"Sanitize.command[]":              "bin/sanitize",
 	"EnvDataFrom.env":                 "production",
 	"EnvDataFrom.schedule":            "weekly",
 	"EnvDataFrom.sites[]":             "c.example.com",

@@ -113,12 +113,12 @@ func TestDataFrom(t *testing.T) {
 		{
 			name:  "sanitize with sql and none",
 			files: map[string]string{"berth.yaml": envs + "    data_from: { env: production, schedule: daily }\n", "sites/b.yaml": dbSite + "sanitize: { sql: sanitize/b.sql, none: true }\n"},
-			want:  []string{`sites/b.yaml:5:40: site "b.example.com": sanitize has both sql and none: true; keep sql to sanitize the copies, or none: true to serve them as they are`},
+			want:  []string{`sites/b.yaml:5:40: site "b.example.com": sanitize has none: true and a step (sql or command); keep the step to sanitize the copies, or none: true to serve them as they are`},
 		},
 		{
 			name:  "sanitize with neither",
 			files: map[string]string{"berth.yaml": envs + "    data_from: { env: production, schedule: daily }\n", "sites/b.yaml": dbSite + "sanitize: { check_tables: true }\n"},
-			want:  []string{`sites/b.yaml:5:1: site "b.example.com": sanitize needs sql: FILE (an SQL file of the repo run against the copy), or none: true if the data holds nothing personal`},
+			want:  []string{`sites/b.yaml:5:1: site "b.example.com": sanitize needs sql: FILE (an SQL file of the repo run against the copy), command: [ARGV] (run against the copy), or none: true if the data holds nothing personal`},
 		},
 		{
 			name:  "a site's sanitize without clone_from or data_from",

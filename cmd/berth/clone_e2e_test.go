@@ -68,6 +68,14 @@ func TestCloneSiteSanitized(t *testing.T) {
 
 	f.write("sites/copy.yaml", "kind: Site\nname: copy.example.com\nplatform: app\nenvironments: [staging]\ndb: { server: mdb }\n"+
 		"clone_from: shop.example.com\nfrom_env: production\nsanitize: { sql: sanitize/users.sql }\n")
+	// A clone whose sanitize step is a command of its code (drush
+	// sql:sanitize, say): run as its user against its own database.
+	f.write("code/sanitize.php", "<?php\n$env = [];\nforeach (file(getenv('BERTH_SETTINGS'), FILE_IGNORE_NEW_LINES) as $l) {\n"+
+		"    if (preg_match(\"/^([A-Z_]+)='(.*)'$/\", $l, $m)) { $env[$m[1]] = $m[2]; }\n}\n"+
+		"$db = new PDO(\"mysql:unix_socket={$env['DB_SOCKET']};dbname={$env['DB_NAME']}\", $env['DB_USER'], $env['DB_PASSWORD']);\n"+
+		"$n = $db->exec(\"UPDATE users SET mail = CONCAT('cmd', id, '@example.invalid'), pass = ''\");\necho \"sanitized $n users\\n\";\n")
+	f.write("sites/cmd.yaml", "kind: Site\nname: cmd.example.com\nplatform: app\nenvironments: [staging]\ndb: { server: mdb }\n"+
+		"clone_from: shop.example.com\nfrom_env: production\nsanitize: { command: [php, sanitize.php] }\n")
 	code, out, errOut := berthIn("staging", "plan")
 	if code != 2 || !strings.Contains(out, "clone copy.example.com from production/shop.example.com: a fresh backup of it, restored here, then sanitized with sanitize/users.sql") {
 		t.Fatalf("staging plan: exit %d, want the clone\n%s\n%s", code, out, errOut)
@@ -80,7 +88,7 @@ func TestCloneSiteSanitized(t *testing.T) {
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code == 0 || !strings.Contains(out+errOut, "environment production does not give its data to staging") {
 		t.Fatalf("staging apply without production's data_to: exit %d, want the clone refused\n%s\n%s", code, out, errOut)
 	}
-	if got := strings.TrimSpace(my.SQL(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'copy_example_com'")); got != "0" {
+	if got := strings.TrimSpace(my.SQL(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema IN ('copy_example_com', 'cmd_example_com')")); got != "0" {
 		t.Errorf("the refused clone has %s tables", got)
 	}
 	f.write("berth.yaml", consent)
@@ -92,6 +100,9 @@ func TestCloneSiteSanitized(t *testing.T) {
 	}
 	if got := my.SQL(t, "SELECT mail FROM copy_example_com.users"); strings.Contains(got, "customer.example") {
 		t.Errorf("a production address reached the clone: %q", got)
+	}
+	if got := strings.TrimSpace(my.SQL(t, "SELECT COUNT(*), SUM(mail LIKE 'cmd%@example.invalid'), SUM(pass = '') FROM cmd_example_com.users")); got != "3\t3\t3" {
+		t.Errorf("the users of the clone sanitized by a command (rows, sanitized mails, emptied hashes): %q, want 3 3 3", got)
 	}
 	if got := checksum(); got != before {
 		t.Errorf("the production table changed: %q, was %q", got, before)

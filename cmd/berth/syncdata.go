@@ -76,8 +76,8 @@ func runSyncData(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, "sync-data", stderr)
 	}
 	how := "as it is (no sanitize step)"
-	if cl.Sanitize != nil && cl.Sanitize.SQL != "" {
-		how = "sanitized with " + cl.Sanitize.SQL
+	if cl.Sanitize != nil && cl.Sanitize.Shown() != "" {
+		how = "sanitized with " + cl.Sanitize.Shown()
 	}
 	fmt.Fprintf(stdout, "Copied the data of %s/%s into %s/%s, %s.\n", cl.Env, cl.Site, l.res.Environment, site, how)
 	return 0

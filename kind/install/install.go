@@ -130,6 +130,14 @@ func (i *Install) Undo(ctx context.Context, h host.Host, c *reconcile.Change) er
 
 func (i *Install) Record() reconcile.Record { return i.NewRecord() }
 
+// RunCommand runs argv on h as user (runuser; "" as the connection's),
+// in dir, with env added, never through a shell, and returns its output,
+// secrets redacted: a site's command outside an install or update step
+// (a clone's sanitize command).
+func RunCommand(ctx context.Context, h host.Host, argv []string, dir, user string, env []string) (string, error) {
+	return command{argv: argv, dir: dir, user: user, env: env}.run(ctx, h)
+}
+
 // command is a platform's command for one site (its install, its update
 // step): run as the site's user, with its environment, through runuser
 // and env, never a shell.
