@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 	"path"
 	"slices"
 	"strings"
@@ -254,6 +255,9 @@ func dbMigration(res *spec.Resolved, site *spec.ResolvedSite, mv dbMove, base, r
 		CopyDB:   func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) },
 		Switch:   applySettings(hosts, inv, res.Environment, revision, mv.after),
 		Unswitch: applySettings(hosts, inv, res.Environment, revision, mv.before),
+		Maintained: func(ctx context.Context) error {
+			return lb.Healthy(ctx, address, domain, health.Path, http.StatusServiceUnavailable)
+		},
 		Health: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 		},

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,6 +96,11 @@ type DBSpec struct {
 	// revision's settings file, applied by its own Apply); Unswitch puts
 	// them back at the source's. Both must be safe to repeat.
 	Switch, Unswitch func(ctx context.Context) error
+	// Maintained checks, by Host header, that Server answers with the
+	// maintenance page: the copy waits until it did several times in a
+	// row (the web server's workers from before its reload done), within
+	// HealthWait.
+	Maintained func(ctx context.Context) error
 	// Health checks the site on Server by Host header, retried until
 	// HealthWait passed.
 	Health     func(ctx context.Context) error
@@ -194,6 +200,9 @@ func (s *DBStep) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) er
 	if err := s.put(ctx, h, s.s.Maintenance.Vhost.Content, true); err != nil {
 		return s.revert(ctx, h, old, fmt.Errorf("maintenance page on %s: %w", s.Server(), err))
 	}
+	if err := s.settled(ctx); err != nil {
+		return s.revert(ctx, h, old, fmt.Errorf("the maintenance page on %s is not served: %w", s.Server(), err))
+	}
 	failpoint.Hit("mid-migrate-db:maintenance")
 	if err := s.s.CopyDB(ctx); err != nil {
 		return s.revert(ctx, h, old, fmt.Errorf("copy the database: %w", err))
@@ -247,8 +256,8 @@ func (s *DBStep) savedVhost(ctx context.Context, h host.Host) ([]byte, error) {
 	return cur, h.WriteFile(ctx, saved, cur, host.WriteOptions{Mode: 0o600})
 }
 
-// put writes vhost (with the maintenance page when maintenance, else
-// removing it), then checks and reloads the web server; a failed check
+// put writes vhost (with the maintenance page first when maintenance),
+// then checks and reloads the web server; a failed check
 // or reload puts the vhost there before back.
 func (s *DBStep) put(ctx context.Context, h host.Host, vhost []byte, maintenance bool) error {
 	side := s.s.Maintenance
@@ -273,9 +282,10 @@ func (s *DBStep) put(ctx context.Context, h host.Host, vhost []byte, maintenance
 		}
 		return errors.Join(err, reloadService(ctx, h, s.s.HTTP))
 	}
-	if !maintenance {
-		return h.Remove(ctx, side.Page.Path)
-	}
+	// The maintenance page stays when the own vhost is back: the web
+	// server's old workers may still answer with the maintenance vhost
+	// for a moment after the reload (a 404 without it); the next window
+	// rewrites it.
 	return nil
 }
 
@@ -287,6 +297,43 @@ func (s *DBStep) reloadPHP(ctx context.Context, h host.Host) error {
 	}
 	return nil
 }
+
+// settled waits until Maintained passed settledRuns times in a row, at
+// most HealthWait: nothing writes to the source's database any more.
+func (s *DBStep) settled(ctx context.Context) error {
+	if s.s.Maintained == nil {
+		return nil
+	}
+	wait := s.s.HealthWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	deadline := time.Now().Add(max(wait, time.Second)) // room for the runs in a row
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for ok := 0; ; {
+		err := s.s.Maintained(ctx)
+		if err == nil {
+			ok++
+		} else {
+			ok = 0
+		}
+		if ok >= settledRuns {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return cmp.Or(err, errors.New("it was not answered steadily"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// settledRuns is how many answers in a row settled wants.
+const settledRuns = 3
 
 // healthy runs the health check until it passes or HealthWait is over.
 func (s *DBStep) healthy(ctx context.Context) error {

@@ -47,6 +47,12 @@ func newDBWorld(t *testing.T, healthErr error) *dbWorld {
 			w.atCopy = read(t, p("conf/a.conf")) + read(t, p("sites/a/settings"))
 			return nil
 		},
+		Maintained: func(context.Context) error {
+			if read(t, p("conf/a.conf")) != "503 Retry-After\n" {
+				return errors.New("answered 200")
+			}
+			return nil
+		},
 		Switch: settings("db2"), Unswitch: settings("db1"),
 		Health: func(context.Context) error {
 			w.atHealth = read(t, p("conf/a.conf")) + read(t, p("sites/a/settings"))
@@ -118,9 +124,6 @@ func TestDBStep(t *testing.T) {
 			}
 			if got := read(t, filepath.Join(w.root, "conf/a.conf")); got != "serve a\n" {
 				t.Errorf("vhost after: %q, want the site's own", got)
-			}
-			if got := read(t, filepath.Join(w.root, "sites/a/disabled/index.html")); got != "(none)" {
-				t.Errorf("maintenance page left: %q", got)
 			}
 			if got := read(t, filepath.Join(w.root, "sites/a/settings")); got != tc.settings {
 				t.Errorf("settings after: %q, want %q", got, tc.settings)
