@@ -114,11 +114,13 @@ func TestMoveDatabase(t *testing.T) {
 
 // TestMoveDatabaseCrash: berth apply killed (SIGKILL) while the site's
 // database moves to db2 — after the copy (the settings still at db1, the
-// maintenance page up), after the switch was recorded (the maintenance
-// page still up) — leaves web1 serving the site or its maintenance page;
+// maintenance page up), after the settings were pointed at db2 (not yet
+// recorded: the rerun points them back at db1 first, which took no
+// writes since), after the switch was recorded (the maintenance page
+// still up) — leaves web1 serving the site or its maintenance page;
 // the rerun finishes the move with every row of db1 on db2.
 func TestMoveDatabaseCrash(t *testing.T) {
-	for _, point := range []string{"mid-migrate-db:copied", "mid-migrate-db:switched"} {
+	for _, point := range []string{"mid-migrate-db:copied", "mid-migrate-db:settings", "mid-migrate-db:switched"} {
 		t.Run(point, func(t *testing.T) {
 			m := dbMoveFixture(t)
 			m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db2 }\n")
