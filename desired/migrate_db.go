@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/backup"
+	"github.com/berthhq/berth/kind/database"
 	"github.com/berthhq/berth/kind/lb"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/render"
 	"github.com/berthhq/berth/spec"
+	"github.com/berthhq/berth/state"
 )
 
 // ReasonMigrateDB is the reason recorded in the manifest of the backup a
@@ -290,4 +292,43 @@ func applySettings(hosts reconcile.Hosts, inv reconcile.Inventory, env, revision
 		}
 		return nil
 	}
+}
+
+// rollbackDB returns the hold that moves site's database back to the db
+// server a finished move of it alone took it from (Rollback), within the
+// move's grace period; ok is false when the site's web server records no
+// such move.
+func rollbackDB(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, recs []reconcile.Record, hosts reconcile.Hosts, base string, now time.Time) (hold state.Hold, ok bool, err error) {
+	if site.DB == nil || site.DB.Type == "sqlite" || len(site.Servers) == 0 {
+		return state.Hold{}, false, nil
+	}
+	web := site.Servers[0]
+	srv, found := serverOf(res, web, base)
+	if !found || srv.HTTP == nil {
+		return state.Hold{}, false, nil
+	}
+	h, err := hosts.Host(ctx, web)
+	if err != nil {
+		return state.Hold{}, false, fmt.Errorf("read the state of the database move on %s: %w", web, err)
+	}
+	m, found, err := migrate.ReadDBMarker(ctx, h, render.Paths(site, &srv).SiteDir)
+	if err != nil {
+		return state.Hold{}, false, fmt.Errorf("read the state of the database move on %s: %w", web, err)
+	}
+	if !found || !m.Done || m.To != site.DB.Server {
+		return state.Hold{}, false, nil
+	}
+	var from string
+	for _, rec := range recs {
+		if rec.Site == site.Domain && (rec.Kind == database.KindMySQL || rec.Kind == database.KindPostgres) && rec.Server != site.DB.Server {
+			from = rec.Server
+		}
+	}
+	grace := site.MigrationGrace()
+	if from == "" || !now.Before(m.At.Add(grace)) {
+		return state.Hold{}, false, fmt.Errorf("the database of site %s moved to %s at %s; its grace period ended at %s and the database it left is (or is about to be) removed: "+
+			"move it by changing the site in the repo", site.Name, m.To, m.At.UTC().Format(time.RFC3339), m.At.Add(grace).UTC().Format(time.RFC3339))
+	}
+	return state.Hold{Env: res.Environment, Site: site.Name, RevPlatform: site.Platform, RevDBServer: site.DB.Server, At: now,
+		Platform: site.Platform, DBServer: from}, true, nil
 }

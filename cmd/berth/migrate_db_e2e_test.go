@@ -141,40 +141,51 @@ func TestMoveDatabaseCrash(t *testing.T) {
 	}
 }
 
-// TestMoveDatabaseBack: the commit that moved the site's database to db2
-// reverted within the grace period moves it back to db1 as a migration
-// of its own, with the rows written on db2 since (count and checksum);
-// web1 is then served from db1.
+// TestMoveDatabaseBack: within the grace period of a move of the site's
+// database to db2, reverting its commit — or berth rollback-migration,
+// without a commit — moves the database back to db1 as a migration of its
+// own, with the rows written on db2 since (count and checksum); web1 is
+// then served from db1.
 func TestMoveDatabaseBack(t *testing.T) {
-	m := dbMoveFixture(t)
-	db1, db2 := m.dbs[0], m.dbs[1]
-	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db2 }\n")
-	m.mustApply()
-	for range 3 { // written on db2 after the move
-		m.answers(1, 200, "v1 rows=")
-	}
-	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n") // the commit reverted
-	code, out, errOut := m.berth("plan")
-	if code != 2 || !strings.Contains(out, "» a.example.com: db2 → db1  (planned)") {
-		t.Fatalf("plan of the revert: exit %d, want the move back\n%s\n%s", code, out, errOut)
-	}
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "- site/a.example.com/db:") || strings.HasPrefix(l, "! ") {
-			t.Errorf("the plan deletes or refuses: %s", l)
-		}
-	}
-	t.Logf("apply:\n%s", m.mustApply())
-	n2 := dbSQL(t, db2, "SELECT COUNT(*) FROM a_example_com.visits")
-	sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n2
-	if got, want := dbSQL(t, db1, sum), dbSQL(t, db2, sum); got != want {
-		t.Errorf("db1 holds %q of db2's %s rows, want %q", got, n2, want)
-	}
-	before, _ := strconv.Atoi(dbSQL(t, db1, "SELECT COUNT(*) FROM a_example_com.visits"))
-	m.answers(1, 200, "v1 rows=")
-	if after, _ := strconv.Atoi(dbSQL(t, db1, "SELECT COUNT(*) FROM a_example_com.visits")); after <= before {
-		t.Errorf("a request to web1 wrote no row on db1 (%d, then %d)", before, after)
-	}
-	if code, out, errOut := m.berth("plan"); code != 0 || !strings.Contains(out, "» a.example.com: db2 → db1  (done ") {
-		t.Errorf("plan after the move back: exit %d\n%s\n%s", code, out, errOut)
+	for _, how := range []string{"revert", "rollback-migration"} {
+		t.Run(how, func(t *testing.T) {
+			m := dbMoveFixture(t)
+			db1, db2 := m.dbs[0], m.dbs[1]
+			m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db2 }\n")
+			m.mustApply()
+			for range 3 { // written on db2 after the move
+				m.answers(1, 200, "v1 rows=")
+			}
+			var code int
+			var out, errOut string
+			if how == "revert" {
+				m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
+				if code, out, errOut = m.berth("plan"); code != 2 || !strings.Contains(out, "» a.example.com: db2 → db1  (planned)") {
+					t.Fatalf("plan of the revert: exit %d, want the move back\n%s\n%s", code, out, errOut)
+				}
+				out = m.mustApply()
+			} else if code, out, errOut = m.berth("rollback-migration", "a.example.com", "--auto-approve"); code != 0 || !strings.Contains(out, "» a.example.com: db2 → db1  (planned)") {
+				t.Fatalf("rollback-migration: exit %d, want the move back applied\n%s\n%s", code, out, errOut)
+			}
+			t.Logf("apply:\n%s", out)
+			for _, l := range strings.Split(out, "\n") {
+				if l = strings.TrimSpace(l); strings.HasPrefix(l, "- site/a.example.com/db:") || strings.HasPrefix(l, "! ") {
+					t.Errorf("the move back deletes or refuses: %s", l)
+				}
+			}
+			n2 := dbSQL(t, db2, "SELECT COUNT(*) FROM a_example_com.visits")
+			sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n2
+			if got, want := dbSQL(t, db1, sum), dbSQL(t, db2, sum); got != want {
+				t.Errorf("db1 holds %q of db2's %s rows, want %q", got, n2, want)
+			}
+			before, _ := strconv.Atoi(dbSQL(t, db1, "SELECT COUNT(*) FROM a_example_com.visits"))
+			m.answers(1, 200, "v1 rows=")
+			if after, _ := strconv.Atoi(dbSQL(t, db1, "SELECT COUNT(*) FROM a_example_com.visits")); after <= before {
+				t.Errorf("a request to web1 wrote no row on db1 (%d, then %d)", before, after)
+			}
+			if code, out, errOut := m.berth("plan"); code != 0 || !strings.Contains(out, "» a.example.com: db2 → db1  (done ") {
+				t.Errorf("plan after the move back: exit %d\n%s\n%s", code, out, errOut)
+			}
+		})
 	}
 }
