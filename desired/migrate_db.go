@@ -255,6 +255,7 @@ func dbMigration(res *spec.Resolved, site *spec.ResolvedSite, mv dbMove, base, r
 		},
 		Maintenance: maint, HTTP: httpSvc, PHP: php,
 		CopyDB:   func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) },
+		CopyBack: func(ctx context.Context) error { return b.CopyDB(ctx, dst, src) },
 		Switch:   applySettings(hosts, inv, res.Environment, revision, mv.after),
 		Unswitch: applySettings(hosts, inv, res.Environment, revision, mv.before),
 		Maintained: func(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,12 +16,30 @@ import (
 // app (a row written per request), with a few rows written.
 func dbMoveFixture(t *testing.T) *moveFixture {
 	t.Helper()
+	return dbMoveFixtureWith(t, false)
+}
+
+// dbMoveFixtureWith is dbMoveFixture; unhealthyOnDB2: the app answers 500
+// once it wrote its row when its settings point at db2.
+func dbMoveFixtureWith(t *testing.T, unhealthyOnDB2 bool) *moveFixture {
+	t.Helper()
 	m := newMoveFixtureDB(t, 2)
 	data, err := os.ReadFile("testdata/moveapp/v1/index.php")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.write("code1/index.php", string(data))
+	app := string(data)
+	if unhealthyOnDB2 {
+		ip, _, err := net.SplitHostPort(m.dbs[1].Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard := "if ($env['DB_HOST'] === '" + ip + "') { http_response_code(500); echo \"unhealthy on db2\\n\"; exit; }\n    echo \"v1 rows=$n\\n\";"
+		if app = strings.Replace(app, `echo "v1 rows=$n\n";`, guard, 1); app == string(data) {
+			t.Fatal("the test app changed: no place for the guard")
+		}
+	}
+	m.write("code1/index.php", app)
 	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n")
 	m.mustApply()
 	m.siteSays = "v1 rows="
@@ -187,5 +206,34 @@ func TestMoveDatabaseBack(t *testing.T) {
 				t.Errorf("plan after the move back: exit %d\n%s\n%s", code, out, errOut)
 			}
 		})
+	}
+}
+
+// TestMoveDatabaseUnhealthy: a move of the site's database to db2 whose
+// health check fails there (the app answers 500 on db2, after writing its
+// row) is reverted: the run fails with the reason, web1 is served from
+// db1 again, and db1 holds every row written on db2 in the meantime
+// (copied back in the maintenance window); db1's database is kept.
+func TestMoveDatabaseUnhealthy(t *testing.T) {
+	m := dbMoveFixtureWith(t, true)
+	db1, db2 := m.dbs[0], m.dbs[1]
+	m.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db2 }\n")
+	code, out, errOut := m.berth("apply", "--auto-approve")
+	if code == 0 || !strings.Contains(out+errOut, "health check of a.example.com on web1 with its database on db2") ||
+		!strings.Contains(out+errOut, "reverted (the site is served from its database on db1 as before)") {
+		t.Fatalf("apply: exit %d, want the move reverted with the reason\n%s\n%s", code, out, errOut)
+	}
+	n2 := dbSQL(t, db2, "SELECT COUNT(*) FROM a_example_com.visits")
+	sum := "SELECT COUNT(*), SUM(CRC32(CONCAT(id, build))) FROM a_example_com.visits WHERE id <= " + n2
+	if got, want := dbSQL(t, db1, sum), dbSQL(t, db2, sum); got != want {
+		t.Errorf("db1 holds %q of db2's %s rows, want %q", got, n2, want)
+	}
+	before, _ := strconv.Atoi(dbSQL(t, db1, "SELECT COUNT(*) FROM a_example_com.visits"))
+	m.answers(1, 200, "v1 rows=")
+	if after, _ := strconv.Atoi(dbSQL(t, db1, "SELECT COUNT(*) FROM a_example_com.visits")); after <= before {
+		t.Errorf("a request to web1 wrote no row on db1 (%d, then %d): not served from db1", before, after)
+	}
+	if code, out, errOut := m.berth("plan"); code != 2 || !strings.Contains(out, "» a.example.com: db1 → db2  (planned)") {
+		t.Errorf("plan after the revert: exit %d, want the move planned again\n%s\n%s", code, out, errOut)
 	}
 }

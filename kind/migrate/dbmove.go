@@ -90,8 +90,10 @@ type DBSpec struct {
 	// a settings file compiled in its cache is read again); none: none.
 	PHP []reconcile.Service
 	// CopyDB replaces the target's database with a fresh dump of the
-	// source's.
-	CopyDB func(ctx context.Context) error
+	// source's; CopyBack the source's with the target's, when the health
+	// check after the switch failed (what the site wrote there in the
+	// meantime goes back with it).
+	CopyDB, CopyBack func(ctx context.Context) error
 	// Switch points the site's settings at the target's database (the
 	// revision's settings file, applied by its own Apply); Unswitch puts
 	// them back at the source's. Both must be safe to repeat.
@@ -226,9 +228,30 @@ func (s *DBStep) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) er
 			s.Site(), s.s.Target, s.Server(), err)
 	}
 	if err := s.healthy(ctx); err != nil {
-		return s.revert(ctx, h, old, fmt.Errorf("health check of %s on %s with its database on %s: %w", s.Site(), s.Server(), s.s.Target, err))
+		return s.back(ctx, h, old, fmt.Errorf("health check of %s on %s with its database on %s: %w", s.Site(), s.Server(), s.s.Target, err))
 	}
 	return s.finish(ctx, h)
+}
+
+// back reverts a move whose site served from the target (its health
+// check failed): the maintenance page again, and what the site wrote on
+// the target since copied back to the source, before revert points the
+// settings back there. A failed copy back still reverts (the source
+// serves its data from before the switch), saying so.
+func (s *DBStep) back(ctx context.Context, h host.Host, old []byte, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.put(ctx, h, s.s.Maintenance.Vhost.Content, true); err != nil {
+		return s.revert(ctx, h, old, fmt.Errorf("%w; the maintenance page failed too (what the site wrote on %s since the switch stays there only): %v", cause, s.s.Target, err))
+	}
+	if err := s.settled(ctx); err != nil {
+		return s.revert(ctx, h, old, fmt.Errorf("%w; the maintenance page is not served (what the site wrote on %s since the switch stays there only): %v", cause, s.s.Target, err))
+	}
+	if s.s.CopyBack != nil {
+		if err := s.s.CopyBack(ctx); err != nil {
+			return s.revert(ctx, h, old, fmt.Errorf("%w; copying its database back from %s to %s failed too (what the site wrote on %s since the switch stays there only): %v", cause, s.s.Target, s.s.Source, s.s.Target, err))
+		}
+	}
+	return s.revert(ctx, h, old, cause)
 }
 
 // finish removes what kept the move resumable.

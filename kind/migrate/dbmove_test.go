@@ -20,6 +20,7 @@ type dbWorld struct {
 	root   string
 	spec   DBSpec
 	copies int
+	backs  int
 	// atCopy and atHealth are the vhost and settings when the copy and
 	// the health check ran.
 	atCopy, atHealth string
@@ -45,6 +46,13 @@ func newDBWorld(t *testing.T, healthErr error) *dbWorld {
 		CopyDB: func(context.Context) error {
 			w.copies++
 			w.atCopy = read(t, p("conf/a.conf")) + read(t, p("sites/a/settings"))
+			return nil
+		},
+		CopyBack: func(context.Context) error {
+			if read(t, p("conf/a.conf")) != "503 Retry-After\n" {
+				t.Error("copied back without the maintenance page")
+			}
+			w.backs++
 			return nil
 		},
 		Maintained: func(context.Context) error {
@@ -94,12 +102,13 @@ func TestDBStep(t *testing.T) {
 		settings string // after
 		atHealth string
 		copies   int
+		backs    int // copies back, with the maintenance page up
 		done     bool
 		reloads  string
 	}{
 		{name: "moved", settings: "db2\n", atHealth: "serve a\ndb2\n", copies: 1, done: true, reloads: "http\nphp\nhttp\n"},
 		{name: "unhealthy reverted", health: errors.New("answered 500"), wantErr: "reverted (the site is served from its database on db1",
-			settings: "db1\n", atHealth: "serve a\ndb2\n", copies: 1, reloads: "http\nphp\nhttp\nphp\nhttp\n"},
+			settings: "db1\n", atHealth: "serve a\ndb2\n", copies: 1, backs: 1, reloads: "http\nphp\nhttp\nhttp\nphp\nhttp\n"},
 		{name: "failed copy reverted", copyErr: errors.New("dump failed"), wantErr: "dump failed", settings: "db1\n", copies: 1, reloads: "http\nphp\nhttp\n"},
 		{name: "failed backup moves nothing", backup: errors.New("disk full"), wantErr: "disk full", settings: "db1\n", reloads: "php\nhttp\n"},
 		{name: "cut in the maintenance window, then moved", cut: true, settings: "db2\n", atHealth: "serve a\ndb2\n", copies: 1, done: true, reloads: "http\nphp\nhttp\n"},
@@ -127,6 +136,9 @@ func TestDBStep(t *testing.T) {
 			}
 			if got := read(t, filepath.Join(w.root, "sites/a/settings")); got != tc.settings {
 				t.Errorf("settings after: %q, want %q", got, tc.settings)
+			}
+			if w.backs != tc.backs {
+				t.Errorf("copied back %d times, want %d", w.backs, tc.backs)
 			}
 			if w.copies != tc.copies || w.atHealth != tc.atHealth {
 				t.Errorf("copies %d, at the health check %q; want %d, %q", w.copies, w.atHealth, tc.copies, tc.atHealth)

@@ -80,9 +80,11 @@
 // builder's settings resource and PHP-FPM reloaded
 // (mid-migrate-db:settings), the switch recorded
 // (mid-migrate-db:switched), the own vhost back, a health check by Host
-// header. A failure before the switch is recorded, or a failed health
-// check, points the settings back at the source (only read), forgets
-// the switch and puts the own vhost back. The switch is recorded before
+// header. A failure before the switch is recorded points the settings
+// back at the source (only read), forgets the switch and puts the own
+// vhost back; a failed health check does so after the maintenance page
+// is up again and the target's database is copied back to the source
+// (what the site wrote there since the switch is not lost). The switch is recorded before
 // the site serves again, so a rerun never renders the settings back at
 // the source once the target took writes.
 package migrate
