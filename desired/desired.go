@@ -78,6 +78,10 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	if err != nil {
 		return nil, nil, err
 	}
+	dbMoves, err := findDBMoves(ctx, res, recs, in.StateDir, in.Hosts, moves) // migrate_db.go
+	if err != nil {
+		return nil, nil, err
+	}
 	now := in.Now
 	if now == nil {
 		now = time.Now
@@ -97,6 +101,11 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	}
 	addCertificates(d, res, in.StateDir, in.Store, in.Hosts, in.ACME)
 	if err := addDatabases(ctx, d, res, in.StateDir, in.Store); err != nil {
+		return nil, nil, err
+	}
+	// A site whose database moves keeps its settings at the source's
+	// until the step switches them (migrate_db.go).
+	if err := preSwitchSettings(ctx, d, res, dbMoves, in.StateDir, in.Store); err != nil {
 		return nil, nil, err
 	}
 	backups := &backup.Backups{Hosts: in.Hosts, Version: in.Version}
@@ -122,6 +131,9 @@ func Prepare(ctx context.Context, in Input, hook reconcile.Hook) (*reconcile.Eng
 	}
 	d.BeforeDelete = deletionBackups(backups, res, in.Revision, in.StateDir)
 	if err := addMigrations(d, res, moves, updates, recs, in.StateDir, in.Revision, in.Hosts, backups, now); err != nil { // migrate.go
+		return nil, nil, err
+	}
+	if err := addDBMigrations(d, res, dbMoves, in.StateDir, in.Revision, in.Hosts, inv, backups, now); err != nil { // migrate_db.go
 		return nil, nil, err
 	}
 	e := &reconcile.Engine{Hosts: in.Hosts, Inventory: inv, Hook: hook}

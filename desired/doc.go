@@ -15,7 +15,10 @@
 // period is over, Input.Now its clock; migrate_switch.go: their DNS
 // records and load balancer routes kept on the source, at a lowered TTL,
 // until the step's switch, which applies the zones and load balancer
-// configurations the next run builds), the certificates of the sites with
+// configurations the next run builds; migrate_db.go: the sites whose
+// database moves to another db server while they stay on their web
+// server, their settings kept at the source's database until the
+// kind/migrate DBStep switches them), the certificates of the sites with
 // tls.acme (certs.go: one kind/certificate resource per site whose Issuer
 // orders through package acme, and, once the state store holds an issued
 // certificate, its chain and key in the server's cert_dir and the vhost

@@ -146,6 +146,12 @@ func Rollback(ctx context.Context, res *spec.Resolved, store *state.Store, hosts
 			break
 		}
 	}
+	if source == "" {
+		// A move of its database alone (migrate_db.go).
+		if hold, ok, err := rollbackDB(ctx, res, site, recs, hosts, base, now); err != nil || ok {
+			return hold, err
+		}
+	}
 	switch {
 	case source == "":
 		return state.Hold{}, fmt.Errorf("site %s has no finished migration to move back: no server it left (in the inventory) says the site moved from it to %s; "+

@@ -64,4 +64,27 @@
 // the reason; the next run tries again. Every step is safe to repeat: a
 // copy copies only what differs, the maintenance page is rewritten, and a
 // step whose marker is already there only re-disables the source.
+//
+// DBStep (kind "migrate-db", dbmove.go) moves a site's database to
+// another db server while the site stays on its web server (one web
+// server; the builder refuses a cluster for now), on that web server.
+// The builder (desired/migrate_db.go) renders the site's settings
+// pointing at the source's database until the move is recorded done
+// (DBMarkerName in the site's directory), holds the source's database
+// through the grace period, then retires it after its backup. The step:
+// the marker that the move started (DBMovingName), a backup of the site
+// with the source's database, the maintenance page on the site's vhost
+// (the site's own kept in its directory) until the web server steadily
+// answers it, a fresh dump of the source loaded into the target
+// (mid-migrate-db:copied), the settings pointed at the target by the
+// builder's settings resource and PHP-FPM reloaded
+// (mid-migrate-db:settings), the switch recorded
+// (mid-migrate-db:switched), the own vhost back, a health check by Host
+// header. A failure before the switch is recorded points the settings
+// back at the source (only read), forgets the switch and puts the own
+// vhost back; a failed health check does so after the maintenance page
+// is up again and the target's database is copied back to the source
+// (what the site wrote there since the switch is not lost). The switch is recorded before
+// the site serves again, so a rerun never renders the settings back at
+// the source once the target took writes.
 package migrate
