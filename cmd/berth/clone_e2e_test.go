@@ -165,7 +165,7 @@ func TestCloneSiteSanitized(t *testing.T) {
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("staging apply with data_from: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if code, out, errOut := berthIn("staging", "plan"); code != 0 || !strings.Contains(out, "data_from: berth serve copies the data of copy.example.com down from production into staging, daily") {
+	if code, out, errOut := berthIn("staging", "plan"); code != 0 || !strings.Contains(out, "data_from: berth serve copies the data of cmd.example.com, copy.example.com down from production into staging, daily") {
 		t.Errorf("staging plan: exit %d, want the data_from note\n%s\n%s", code, out, errOut)
 	}
 	my.SQL(t, "INSERT INTO shop_example_com.users VALUES (5, 'eve@customer.example', 'h5');")
