@@ -41,23 +41,8 @@ func TestRollbackHold(t *testing.T) {
 	ctx := context.Background()
 	resolve := func(platform, db string) (*spec.Resolved, *source.DirFS) {
 		t.Helper()
-		repo := filepath.Join(t.TempDir(), "repo")
 		files["sites/a.example.com.yaml"] = "kind: Site\nname: a.example.com\nplatform: " + platform + "\ndb: { server: " + db + " }\n"
-		writeFiles(t, repo, files)
-		fsys, err := source.OpenDirFS(repo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fsys.Close() })
-		loaded, err := spec.Load(fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := spec.Resolve(loaded, "production")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, fsys
+		return resolveRepo(t, filepath.Join(t.TempDir(), "repo"), files)
 	}
 	res, fsys := resolve("app2", "db2")
 	store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
@@ -136,4 +121,26 @@ func TestRollbackHold(t *testing.T) {
 			t.Errorf("revision on %s, %s: ended %v, %v; want ended=%v", tt.platform, tt.db, ended, err, tt.ended)
 		}
 	}
+}
+
+// resolveRepo writes files as a sites repo under dir and returns its
+// production environment, resolved, and the repo's files (closed with
+// the test).
+func resolveRepo(t *testing.T, dir string, files map[string]string) (*spec.Resolved, *source.DirFS) {
+	t.Helper()
+	writeFiles(t, dir, files)
+	fsys, err := source.OpenDirFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsys.Close() })
+	loaded, err := spec.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := spec.Resolve(loaded, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, fsys
 }

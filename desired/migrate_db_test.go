@@ -15,7 +15,6 @@ import (
 	"github.com/berthhq/berth/kind/database"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
-	"github.com/berthhq/berth/source"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
@@ -30,7 +29,7 @@ func dbMoveWorld(t *testing.T, webs string) (prepare func(now time.Time) (*recon
 	server := func(name, ip string) string {
 		return "kind: Server\nname: " + name + "\naddress: " + ip + "\nservices:\n  http: { type: nginx, conf_dir: /etc/nginx/sites, web_root: /srv/www, user: www-data }\n  php: { type: php-fpm }\n"
 	}
-	writeFiles(t, repo, map[string]string{
+	res, fsys := resolveRepo(t, repo, map[string]string{
 		"berth.yaml":               "environments:\n  production: { branch: main }\n",
 		"servers/web1.yaml":        server("web1", "192.0.2.1"),
 		"servers/web2.yaml":        server("web2", "192.0.2.2"),
@@ -40,19 +39,6 @@ func dbMoveWorld(t *testing.T, webs string) (prepare func(now time.Time) (*recon
 		"code/index.php":           "<?php echo 1;\n",
 		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db2 }\n",
 	})
-	fsys, err := source.OpenDirFS(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fsys.Close() })
-	loaded, err := spec.Load(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := spec.Resolve(loaded, "production")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
 	if err != nil {

@@ -347,7 +347,7 @@ func TestMigrationFromSeveralServersRefused(t *testing.T) {
 	server := func(name, ip string) string {
 		return "kind: Server\nname: " + name + "\naddress: " + ip + "\nservices:\n  http: { type: nginx, conf_dir: /etc/nginx/sites, web_root: /srv/www, user: www-data }\n  php: { type: php-fpm }\n"
 	}
-	writeFiles(t, repo, map[string]string{
+	res, _ := resolveRepo(t, repo, map[string]string{
 		"berth.yaml":               "environments:\n  production: { branch: main }\n",
 		"servers/web1.yaml":        server("web1", "192.0.2.1"),
 		"servers/web2.yaml":        server("web2", "192.0.2.2"),
@@ -357,19 +357,6 @@ func TestMigrationFromSeveralServersRefused(t *testing.T) {
 		"code/index.php":           "<?php echo 1;\n",
 		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\n",
 	})
-	fsys, err := source.OpenDirFS(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Close()
-	loaded, err := spec.Load(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := spec.Resolve(loaded, "production")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var recs []reconcile.Record
 	for _, sn := range []string{"web1", "web3"} {
 		recs = append(recs, reconcile.Record{ID: SiteID("a.example.com", "vhost", sn), Server: sn, Kind: "file", Site: "a.example.com", Path: "/etc/nginx/sites/a.example.com.conf"})

@@ -3,10 +3,8 @@ package migrate
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"strings"
 	"time"
@@ -40,33 +38,11 @@ func init() {
 // ReadDBMarker reads the marker of a database move in siteDir on h, the
 // finished one's first; ok is false when there is none.
 func ReadDBMarker(ctx context.Context, h host.Host, siteDir string) (m Marker, ok bool, err error) {
-	for _, name := range []string{DBMarkerName, DBMovingName} {
-		data, err := h.ReadFile(ctx, path.Join(siteDir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return Marker{}, false, err
-		}
-		if err := json.Unmarshal(data, &m); err != nil {
-			return Marker{}, false, fmt.Errorf("%s: %w", path.Join(siteDir, name), err)
-		}
-		m.Done = name == DBMarkerName
-		return m, true, nil
-	}
-	return Marker{}, false, nil
+	return readMarker(ctx, h, siteDir, DBMarkerName, DBMovingName)
 }
 
 func writeDBMarker(ctx context.Context, h host.Host, siteDir string, m Marker) error {
-	name := DBMovingName
-	if m.Done {
-		name = DBMarkerName
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return h.WriteFile(ctx, path.Join(siteDir, name), append(data, '\n'), host.WriteOptions{Mode: 0o600})
+	return writeMarkerAs(ctx, h, siteDir, m, DBMarkerName, DBMovingName)
 }
 
 // DBSpec describes the move of a site's database from the db server
@@ -359,26 +335,7 @@ func (s *DBStep) settled(ctx context.Context) error {
 const settledRuns = 3
 
 // healthy runs the health check until it passes or HealthWait is over.
-func (s *DBStep) healthy(ctx context.Context) error {
-	wait := s.s.HealthWait
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := s.s.Health(ctx)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
+func (s *DBStep) healthy(ctx context.Context) error { return retryHealth(ctx, s.s.Health, s.s.HealthWait) }
 
 // revert points the settings back at the source (whose database was only
 // read: it serves as before), forgets the switch, and puts the site's own

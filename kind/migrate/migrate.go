@@ -46,7 +46,18 @@ type Marker struct {
 // ReadMarker reads the marker of a migration in siteDir on h, the
 // finished one's first; ok is false when there is none.
 func ReadMarker(ctx context.Context, h host.Host, siteDir string) (m Marker, ok bool, err error) {
-	for _, name := range []string{MarkerName, MovingName} {
+	return readMarker(ctx, h, siteDir, MarkerName, MovingName)
+}
+
+// writeMarker writes m in siteDir on h.
+func writeMarker(ctx context.Context, h host.Host, siteDir string, m Marker) error {
+	return writeMarkerAs(ctx, h, siteDir, m, MarkerName, MovingName)
+}
+
+// readMarker reads a move's marker in siteDir on h: the file done when
+// the move is switched, else moving; ok is false when neither is there.
+func readMarker(ctx context.Context, h host.Host, siteDir, done, moving string) (m Marker, ok bool, err error) {
+	for _, name := range []string{done, moving} {
 		data, err := h.ReadFile(ctx, path.Join(siteDir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -57,17 +68,18 @@ func ReadMarker(ctx context.Context, h host.Host, siteDir string) (m Marker, ok 
 		if err := json.Unmarshal(data, &m); err != nil {
 			return Marker{}, false, fmt.Errorf("%s: %w", path.Join(siteDir, name), err)
 		}
-		m.Done = name == MarkerName
+		m.Done = name == done
 		return m, true, nil
 	}
 	return Marker{}, false, nil
 }
 
-// writeMarker writes m in siteDir on h.
-func writeMarker(ctx context.Context, h host.Host, siteDir string, m Marker) error {
-	name := MovingName
+// writeMarkerAs writes m in siteDir on h, as the file done when m is
+// done, else moving.
+func writeMarkerAs(ctx context.Context, h host.Host, siteDir string, m Marker, done, moving string) error {
+	name := moving
 	if m.Done {
-		name = MarkerName
+		name = done
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -426,8 +438,11 @@ func (s *Step) carry(ctx context.Context, src, target host.Host) error {
 }
 
 // healthy runs the health check until it passes or HealthWait is over.
-func (s *Step) healthy(ctx context.Context) error {
-	wait := s.s.HealthWait
+func (s *Step) healthy(ctx context.Context) error { return retryHealth(ctx, s.s.Health, s.s.HealthWait) }
+
+// retryHealth runs check until it passes or wait (0: 10 s) is over: a
+// reload may not be live yet.
+func retryHealth(ctx context.Context, check func(context.Context) error, wait time.Duration) error {
 	if wait <= 0 {
 		wait = 10 * time.Second
 	}
@@ -435,7 +450,7 @@ func (s *Step) healthy(ctx context.Context) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		err := s.s.Health(ctx)
+		err := check(ctx)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
