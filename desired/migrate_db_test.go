@@ -15,7 +15,6 @@ import (
 	"github.com/berthhq/berth/kind/database"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
-	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
 

@@ -335,7 +335,9 @@ func (s *DBStep) settled(ctx context.Context) error {
 const settledRuns = 3
 
 // healthy runs the health check until it passes or HealthWait is over.
-func (s *DBStep) healthy(ctx context.Context) error { return retryHealth(ctx, s.s.Health, s.s.HealthWait) }
+func (s *DBStep) healthy(ctx context.Context) error {
+	return retryHealth(ctx, s.s.Health, s.s.HealthWait)
+}
 
 // revert points the settings back at the source (whose database was only
 // read: it serves as before), forgets the switch, and puts the site's own

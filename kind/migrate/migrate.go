@@ -438,7 +438,9 @@ func (s *Step) carry(ctx context.Context, src, target host.Host) error {
 }
 
 // healthy runs the health check until it passes or HealthWait is over.
-func (s *Step) healthy(ctx context.Context) error { return retryHealth(ctx, s.s.Health, s.s.HealthWait) }
+func (s *Step) healthy(ctx context.Context) error {
+	return retryHealth(ctx, s.s.Health, s.s.HealthWait)
+}
 
 // retryHealth runs check until it passes or wait (0: 10 s) is over: a
 // reload may not be live yet.
