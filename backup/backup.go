@@ -58,6 +58,9 @@ type SiteDB struct {
 	Name   string
 	Path   string // sqlite: the database file on Server
 	Admin  *database.Admin
+	// Owner is the site's role on PostgreSQL: what a restore or copy
+	// into this database creates is its (database.Admin.LoadAs).
+	Owner string
 }
 
 // Store is where backups are kept: a directory on a server.
@@ -296,7 +299,7 @@ func (db *SiteDB) load(ctx context.Context, h host.Host, r io.Reader) error {
 		script := `set -e; rm -f -- "$2"; sqlite3 -bail "$2"; chown --reference="$1" -- "$2"; chmod --reference="$1" -- "$2"; mv -fT -- "$2" "$1"`
 		return runTo(ctx, h, []string{"sh", "-c", script, "berth-restore", db.Path, tmp}, r, io.Discard)
 	}
-	return db.Admin.Load(ctx, h, db.Name, r)
+	return db.Admin.LoadAs(ctx, h, db.Name, db.Owner, r)
 }
 
 // Listed is a backup found on the backup server.
@@ -649,6 +652,9 @@ func (b *Backups) Empty(ctx context.Context, db *SiteDB) error {
 	h, err := b.Hosts.Host(ctx, db.Server)
 	if err != nil {
 		return err
+	}
+	if db.Admin != nil {
+		return db.Admin.EmptyAs(ctx, h, db.Name, db.Owner)
 	}
 	return db.load(ctx, h, bytes.NewReader(nil))
 }

@@ -148,9 +148,9 @@ func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClo
 	}
 	if data.DB != nil {
 		db := data.DB
-		if db.Type == "postgresql" {
-			// Its dump names the source's roles as the owners.
-			return migrate.CloneSpec{}, fail(fmt.Errorf("berth clones MariaDB, MySQL and SQLite sites; a PostgreSQL site cannot be cloned yet: use berth backup and a restore of your own"))
+		if db.Type == "postgresql" && cl.Sanitize != nil && cl.Sanitize.SQL != "" {
+			// psql has no sandbox: the repo's SQL could run client commands.
+			return migrate.CloneSpec{}, fail(fmt.Errorf("a sanitize SQL file runs only against MariaDB (through mariadb --sandbox); sanitize this PostgreSQL site with command: [ARGV] (run as the clone's user with its own settings)"))
 		}
 		s.Empty = func(ctx context.Context) error { return b.Empty(ctx, db) }
 		if san := cl.Sanitize; san != nil && len(san.Command) > 0 {

@@ -50,6 +50,9 @@ func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.
 	}
 	if db := s.DB; db != nil {
 		sd := &backup.SiteDB{Type: db.Type, Server: db.Server, Name: db.Name}
+		if db.Type == "postgresql" {
+			sd.Owner = db.User
+		}
 		if db.Type == "sqlite" {
 			sd.Server = d.Web
 			web := servers[d.Web]

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +266,82 @@ func dataFromPasses(t *testing.T, f *webFixture, envs []string, check func(pass 
 		if len(copies) == 0 {
 			t.Errorf("%s: no copy of data down recorded", env)
 		}
+	}
+}
+
+// TestClonePostgresSite: a PostgreSQL site of production cloned into
+// staging on the same server: the copy's tables belong to the clone's own
+// role (not production's), its sanitize command replaced every address,
+// the clone serves and writes with its own role, and production's table
+// is unchanged.
+func TestClonePostgresSite(t *testing.T) {
+	w := newPHPWeb(t)
+	f := w.webFixture
+	pg := testenv.Postgres(t)
+	f.write("berth.yaml", "environments:\n  production: { branch: main, data_to: [staging] }\n  staging: { branch: staging }\n"+
+		"backups: { dir: "+filepath.Join(w.base, "backups")+" }\n")
+	f.write("servers/web.yaml", w.webServer("")+fmt.Sprintf("---\nkind: Server\nname: pdb\naddress: local\nservices:\n  db: { type: postgresql, socket_dir: %s, port: %d, client: %s }\n",
+		pg.SocketDir, pg.Port, filepath.Join(testenv.PostgresBin, "psql")))
+	app, err := os.ReadFile("testdata/dbapp/index.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write("code/index.php", string(app))
+	f.write("code/sanitize.php", "<?php\n$env = [];\nforeach (file(getenv('BERTH_SETTINGS'), FILE_IGNORE_NEW_LINES) as $l) {\n"+
+		"    if (preg_match(\"/^([A-Z_]+)='(.*)'$/\", $l, $m)) { $env[$m[1]] = $m[2]; }\n}\n"+
+		"$db = new PDO(\"pgsql:host={$env['DB_HOST']};port={$env['DB_PORT']};dbname={$env['DB_NAME']}\", $env['DB_USER'], $env['DB_PASSWORD']);\n"+
+		"$db->setAttribute(PDO::ATTR_ERRMODE, PDO::ERRMODE_EXCEPTION);\n"+
+		"$db->exec(\"UPDATE users SET mail = 'user' || id || '@example.invalid'\");\n")
+	f.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web]\n")
+	f.write("sites/shop.yaml", "kind: Site\nname: shop.example.com\nplatform: app\nenvironments: [production]\ndb: { server: pdb }\n")
+	berthIn := func(env string, args ...string) (int, string, string) {
+		t.Helper()
+		args = append(append(args, "--env", env, "--repo", f.repo, "--state-dir", f.stateDir, "--no-color"), f.flags...)
+		var stdout, stderr bytes.Buffer
+		code := run(args, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := berthIn("production", "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("production apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	f.get("shop.example.com", "/", func(r *http.Response, body string) bool {
+		return r.StatusCode == 200 && strings.Contains(body, "driver=pgsql rows=")
+	})
+	psql := func(db, sql string) string {
+		t.Helper()
+		out, err := exec.Command(filepath.Join(testenv.PostgresBin, "psql"), "-X", "-h", pg.SocketDir, "-p", strconv.Itoa(pg.Port), "-U", pg.User,
+			"-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql).CombinedOutput()
+		if err != nil {
+			t.Fatalf("psql %s: %v\n%s", sql, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return lines[len(lines)-1]
+	}
+	psql("shop_example_com", "SET ROLE shop_example_com; CREATE TABLE users (id int PRIMARY KEY, mail text); "+
+		"INSERT INTO users VALUES (1, 'ann@customer.example'), (2, 'bob@customer.example')")
+	checksum := func() string {
+		return psql("shop_example_com", "SELECT md5(string_agg(id || mail, ',' ORDER BY id)) FROM users")
+	}
+	before := checksum()
+
+	f.write("sites/copy.yaml", "kind: Site\nname: copy.example.com\nplatform: app\nenvironments: [staging]\ndb: { server: pdb }\n"+
+		"clone_from: shop.example.com\nfrom_env: production\nsanitize: { command: [php, sanitize.php] }\n")
+	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("staging apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := psql("copy_example_com", "SELECT string_agg(DISTINCT pg_get_userbyid(relowner)::text, ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace"); got != "copy_example_com" {
+		t.Errorf("the clone's tables belong to %q, want its own role copy_example_com", got)
+	}
+	if got := psql("copy_example_com", "SELECT count(*), count(*) FILTER (WHERE mail LIKE '%@example.invalid') FROM users"); got != "2|2" {
+		t.Errorf("the clone's users (rows|sanitized): %q, want 2|2", got)
+	}
+	f.get("copy.example.com", "/", func(r *http.Response, body string) bool {
+		return r.StatusCode == 200 && strings.Contains(body, "driver=pgsql rows=") && strings.Contains(body, "domain=shop.example.com")
+	})
+	if got := checksum(); got != before {
+		t.Errorf("production's users changed: %q, was %q", got, before)
+	}
+	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 || !strings.Contains(out, "No changes") {
+		t.Errorf("second staging apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -3,6 +3,7 @@ package database
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"path"
 	"strconv"
@@ -93,8 +94,36 @@ func (a *Admin) Dump(ctx context.Context, h host.Host, name string, w io.Writer)
 
 // Load replaces the content of database name with the dump read from r.
 func (a *Admin) Load(ctx context.Context, h host.Host, name string, r io.Reader) error {
+	return a.LoadAs(ctx, h, name, "", r)
+}
+
+// EmptyAs empties database name: on MariaDB and MySQL it is made again,
+// empty; on PostgreSQL what owner (required) owns in it is dropped —
+// every object LoadAs made (the database itself stays, owned by it).
+func (a *Admin) EmptyAs(ctx context.Context, h host.Host, name, owner string) error {
+	if a.svc.Type != "postgresql" {
+		return a.Load(ctx, h, name, strings.NewReader(""))
+	}
+	if owner == "" {
+		return fmt.Errorf("empty the PostgreSQL database %s: berth needs its owner role", name)
+	}
+	argv := psqlArgv(a.svc)
+	argv[len(argv)-1] = name // -d: in that database
+	_, err := a.run(ctx, h, argv, "PGPASSWORD", "DROP OWNED BY "+pgIdent(owner)+";\n")
+	return err
+}
+
+// LoadAs is Load; on PostgreSQL, with owner set, every object of the
+// dump is created by owner and owned by it, whoever owned it where the
+// dump was taken (a clone's, a renamed site's: the source's role), and
+// the dump's grants are left out: the site's role owns its database's
+// content, as when the site made it. MariaDB and MySQL have no owners.
+func (a *Admin) LoadAs(ctx context.Context, h host.Host, name, owner string, r io.Reader) error {
 	if a.svc.Type == "postgresql" {
 		argv := append([]string{a.tool("pg_restore"), "--no-password", "--clean", "--if-exists", "--single-transaction", "--exit-on-error"}, pgConn(a.svc)...)
+		if owner != "" {
+			argv = append(argv, "--no-owner", "--no-privileges", "--role="+owner)
+		}
 		return a.stream(ctx, h, append(argv, "-d", name), "PGPASSWORD", r, io.Discard)
 	}
 	q := "`" + strings.ReplaceAll(name, "`", "``") + "`"
