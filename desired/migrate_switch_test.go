@@ -41,7 +41,7 @@ func newSwitchWorld(t *testing.T, platforms, site string) *switchWorld {
 	server := func(name, ip string) string {
 		return "kind: Server\nname: " + name + "\naddress: " + ip + "\nservices:\n  http: { type: nginx, conf_dir: /etc/nginx/sites, web_root: /srv/www, user: www-data }\n"
 	}
-	writeFiles(t, repo, map[string]string{
+	res, fsys := resolveRepo(t, repo, map[string]string{
 		"berth.yaml":        "environments:\n  production: { branch: main }\n",
 		"servers/web1.yaml": server("web1", "192.0.2.1"),
 		"servers/web2.yaml": server("web2", "192.0.2.2"),
@@ -53,19 +53,6 @@ func newSwitchWorld(t *testing.T, platforms, site string) *switchWorld {
 		"zones/example.yaml": "kind: Zone\nname: example.com\ncontact: hostmaster@example.com\nns: [ns1.example.com]\nttl: 3600\nprimary: ns1\n" +
 			"records:\n  - { name: ns1, type: A, value: 192.0.2.53 }\n",
 	})
-	fsys, err := source.OpenDirFS(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fsys.Close() })
-	loaded, err := spec.Load(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := spec.Resolve(loaded, "production")
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := state.Open(context.Background(), filepath.Join(base, "state"), state.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,6 @@ import (
 	"github.com/berthhq/berth/host/hosttest"
 	"github.com/berthhq/berth/kind/migrate"
 	"github.com/berthhq/berth/reconcile"
-	"github.com/berthhq/berth/source"
-	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
 
@@ -36,7 +34,7 @@ func TestMigrationDetected(t *testing.T) {
 	server := func(name, ip string) string {
 		return "kind: Server\nname: " + name + "\naddress: " + ip + "\nservices:\n  http: { type: nginx, conf_dir: /etc/nginx/sites, web_root: /srv/www, user: www-data }\n  php: { type: php-fpm }\n"
 	}
-	writeFiles(t, repo, map[string]string{
+	res, fsys := resolveRepo(t, repo, map[string]string{
 		"berth.yaml":               "environments:\n  production: { branch: main }\n",
 		"servers/web1.yaml":        server("web1", "192.0.2.1"),
 		"servers/web2.yaml":        server("web2", "192.0.2.2"),
@@ -46,19 +44,6 @@ func TestMigrationDetected(t *testing.T) {
 		"code/index.php":           "<?php echo 1;\n",
 		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\ndb: { server: db1 }\n",
 	})
-	fsys, err := source.OpenDirFS(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Close()
-	loaded, err := spec.Load(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := spec.Resolve(loaded, "production")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
 	if err != nil {
@@ -227,7 +212,7 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
 			repo := filepath.Join(base, "repo")
-			writeFiles(t, repo, map[string]string{
+			res, fsys := resolveRepo(t, repo, map[string]string{
 				"berth.yaml":               "environments:\n  production: { branch: main }\n",
 				"servers/web1.yaml":        server("web1", "192.0.2.1", "  db: { type: sqlite }\n"),
 				"servers/web2.yaml":        server("web2", "192.0.2.2", "  db: { type: sqlite }\n"),
@@ -240,19 +225,6 @@ func TestMigrationMovesItsDatabase(t *testing.T) {
 				"code2/index.php":          "<?php echo 2;\n",
 				"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\ndb: " + tc.db + "\n" + renamedFrom(tc.renamed),
 			})
-			fsys, err := source.OpenDirFS(repo)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fsys.Close()
-			loaded, err := spec.Load(fsys)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := spec.Resolve(loaded, "production")
-			if err != nil {
-				t.Fatal(err)
-			}
 			ctx := context.Background()
 			store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
 			if err != nil {
