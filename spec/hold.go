@@ -25,18 +25,24 @@ type Hold struct {
 // not resolved from a repo (ResolveRemoved's, or one built by hand).
 var ErrNoRepo = errors.New("the environment was not resolved from a sites repo")
 
-// WithHolds resolves res's environment again from the repo it was
-// resolved from, with holds applied; res itself is not changed. A hold
+// WithHolds loads res's repo again from the files it was resolved from
+// and resolves its environment with holds applied; res itself is not changed. A hold
 // that names a site, platform or db server the environment does not have
 // is an error saying so: the revision no longer allows it.
 func (res *Resolved) WithHolds(holds []Hold) (*Resolved, error) {
 	if len(holds) == 0 {
 		return res, nil
 	}
-	if res.repo == nil {
+	if res.fsys == nil {
 		return nil, ErrNoRepo
 	}
-	r := res.repo
+	r, err := Load(res.fsys)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("load the repo again to apply the holds of berth rollback-migration: %w", err)
+	case r.Digest != res.digest:
+		return nil, fmt.Errorf("the sites repo changed while berth read it (to apply the holds of berth rollback-migration); run again")
+	}
 	held := *r
 	held.Sites = slices.Clone(r.Sites)
 	held.sites = make(map[string]*Site, len(r.sites))
@@ -68,6 +74,6 @@ func (res *Resolved) WithHolds(holds []Hold) (*Resolved, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply the holds of berth rollback-migration: %w", err)
 	}
-	out.repo = r
+	out.fsys, out.digest = res.fsys, res.digest
 	return out, nil
 }

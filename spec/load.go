@@ -50,6 +50,7 @@ type Repo struct {
 	platforms map[string]*Platform
 	sites     map[string]*Site
 	digest    hash.Hash // while loading
+	fsys      fs.FS     // what it was loaded from
 }
 
 // Server returns the server with the given name, or nil.
@@ -68,7 +69,7 @@ func (r *Repo) Site(name string) *Site { return r.sites[name] }
 // together with a Problems error holding every problem, sorted by file and
 // position. A caller must not act on a repo returned with an error.
 func Load(fsys fs.FS) (*Repo, error) {
-	r := &Repo{digest: sha256.New()}
+	r := &Repo{digest: sha256.New(), fsys: fsys}
 	var problems Problems
 	var files []string // the YAML files of DocumentDirs, in the walk's order
 

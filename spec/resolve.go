@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"path"
@@ -52,8 +53,12 @@ type Resolved struct {
 	// berth.yaml declares none.
 	DataFrom *ResolvedDataFrom `json:"data_from,omitempty"`
 
-	// repo is the repo it was resolved from (WithHolds resolves again).
-	repo *Repo
+	// fsys and digest are the files the repo was loaded from and their
+	// digest (Repo.Digest): WithHolds loads and resolves them again. The
+	// repo itself is not kept: at 10,000 sites it is tens of megabytes
+	// for the whole of a run.
+	fsys   fs.FS
+	digest string
 }
 
 // ACMEDirectories are the shorthands of acme.directory in berth.yaml.
@@ -518,7 +523,7 @@ var ErrUnknownEnvironment = errors.New("unknown environment")
 func Resolve(r *Repo, env string) (*Resolved, error) {
 	res, err := r.resolve(env, true)
 	if res != nil {
-		res.repo = r
+		res.fsys, res.digest = r.fsys, r.Digest
 	}
 	return res, err
 }
