@@ -32,9 +32,9 @@ type move struct {
 	// from is the domain the site leaves: its own, or its former name
 	// when it is renamed (renamed_from).
 	from string
-	// others are the other servers it leaves: a move from several
-	// servers is refused until one of them only is left (a move switched
-	// before berth refused them finishes its grace period as before).
+	// others are the other servers it leaves (a cluster site): they show
+	// the maintenance page and are disabled with source, whose files are
+	// the site's (primarySource).
 	others []string
 	marker migrate.Marker
 	done   bool // the marker says it is done
@@ -90,6 +90,7 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		if len(sources) == 0 {
 			continue
 		}
+		sources = primaryFirst(sources, from, recs)
 		mv := move{site: i, from: from, source: sources[0], others: sources[1:], grace: site.MigrationGrace()}
 		// A site the revision also keeps on a server it was on (a
 		// cluster losing a node) moves only when its source says a move
@@ -117,7 +118,7 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 			mv.done = found && mv.marker.Done
 			if stays && (!found || !slices.Contains(site.Servers, mv.marker.To)) {
 				var back bool
-				if back, err = movedBack(ctx, res, site, mv.source, base, hosts); err == nil && !back {
+				if back, err = movedBack(ctx, res, site, sources, base, hosts); err == nil && !back {
 					continue // not a move: the server's copy is pruned as before
 				}
 			}
@@ -128,14 +129,6 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 		case err != nil:
 			return fail(fmt.Errorf("read the state of the move on %s: %w", mv.source, err))
 		}
-		if len(mv.others) > 0 && !mv.done {
-			// The step puts one source in maintenance and disables it; the
-			// others would go on serving the site, writing what the move
-			// does not carry.
-			return fail(fmt.Errorf("it leaves several web servers at once (%s), and berth moves a site from one: "+
-				"first take the others out of its platform's servers (a cluster losing a node: their copies are removed after a backup), then move it",
-				strings.Join(append([]string{mv.source}, mv.others...), ", ")))
-		}
 		if mv.db, err = sourceDB(res, site, recs, base, from); err != nil {
 			return fail(err)
 		}
@@ -144,12 +137,31 @@ func findMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record,
 	return moves, nil
 }
 
+// primaryFirst returns sources, the web servers a site (of domain from)
+// leaves, with the one whose files are the site's first: in a cluster
+// whose files are synced, the one that has no copy of them recorded
+// (files-sync: the others copy from it); otherwise (shared files, or a
+// single server) the first by name.
+func primaryFirst(sources []string, from string, recs []reconcile.Record) []string {
+	replica := map[string]bool{}
+	for _, rec := range recs {
+		if rec.Site == from && rec.ID == FilesSyncID(from, rec.Server) {
+			replica[rec.Server] = true
+		}
+	}
+	i := slices.IndexFunc(sources, func(sn string) bool { return !replica[sn] })
+	if i <= 0 {
+		return sources
+	}
+	return append([]string{sources[i]}, slices.Delete(slices.Clone(sources), i, i+1)...)
+}
+
 // movedBack reports whether site, which the revision places on servers
-// it is recorded on, is moving back from source: one of those servers
-// says a finished migration took the site from it to source (the
+// it is recorded on, is moving back from sources: one of those servers
+// says a finished migration took the site from it to one of sources (the
 // migration's commit was reverted within its grace period). The move
-// back brings the data written on source since.
-func movedBack(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, source, base string, hosts reconcile.Hosts) (bool, error) {
+// back brings the data written on sources since.
+func movedBack(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite, sources []string, base string, hosts reconcile.Hosts) (bool, error) {
 	for _, sn := range site.Servers {
 		srv, ok := serverOf(res, sn, base)
 		if !ok || srv.HTTP == nil {
@@ -163,7 +175,7 @@ func movedBack(ctx context.Context, res *spec.Resolved, site *spec.ResolvedSite,
 		if err != nil {
 			return false, err
 		}
-		if found && m.Done && m.To == source {
+		if found && m.Done && slices.Contains(sources, m.To) {
 			return true, nil
 		}
 	}
@@ -288,13 +300,16 @@ func widenGrants(res *spec.Resolved, moves []move) *spec.Resolved {
 	out.Sites = slices.Clone(res.Sites)
 	for _, mv := range moves {
 		site := &out.Sites[mv.site]
-		srv, _ := serverOf(res, mv.source, "")
-		if mv.done || mv.db != nil || mv.from != site.Domain || site.DB == nil || site.DB.Type == "sqlite" || srv.Address == "local" || srv.Address == "" {
+		if mv.done || mv.db != nil || mv.from != site.Domain || site.DB == nil || site.DB.Type == "sqlite" {
 			continue
 		}
 		db := *site.DB
-		if !slices.Contains(db.From, srv.Address) {
-			db.From = append(slices.Clone(db.From), srv.Address)
+		db.From = slices.Clone(db.From)
+		for _, sn := range append([]string{mv.source}, mv.others...) {
+			srv, _ := serverOf(res, sn, "")
+			if srv.Address != "local" && srv.Address != "" && !slices.Contains(db.From, srv.Address) {
+				db.From = append(db.From, srv.Address)
+			}
 		}
 		site.DB = &db
 	}
@@ -341,7 +356,7 @@ func addMigrations(d *reconcile.Desired, res *spec.Resolved, moves []move, updat
 			SiteDir: render.Paths(mv.sourceSite(site), &srcSrv).SiteDir, To: site.Servers[0], Now: now, Deps: mv.sw.startDeps()})
 		d.Resources = append(d.Resources, start)
 		for _, r := range d.Resources {
-			if x, ok := r.(depender); ok && r.Site() == site.Domain && r.Server() == site.Servers[0] && r.ID() != step.ID() && r.ID() != start.ID() {
+			if x, ok := r.(depender); ok && r.Site() == site.Domain && slices.Contains(site.Servers, r.Server()) && r.ID() != step.ID() && r.ID() != start.ID() {
 				x.AddDeps(start.ID())
 			}
 		}
@@ -370,8 +385,9 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	source, target := mv.source, site.Servers[0]
 	srcSrv, _ := serverOf(res, source, base)
 	tgtSrv, _ := serverOf(res, target, base)
-	from, to := strings.TrimSuffix(source+"/"+platformOn(res, source), "/"), target+"/"+site.Platform
-	plan := migrate.Plan{Source: source, Target: target, Grace: mv.grace}
+	sources := append([]string{source}, mv.others...)
+	from, to := strings.TrimSuffix(strings.Join(sources, "+")+"/"+platformOn(res, source), "/"), strings.Join(site.Servers, "+")+"/"+site.Platform
+	plan := migrate.Plan{Source: source, Target: target, OtherSources: mv.others, OtherTargets: site.Servers[1:], Grace: mv.grace}
 	mv.sw.describe(&plan, mv.done)
 	old := mv.sourceSite(site)
 	if old != site {
@@ -408,62 +424,30 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	marker, done := mv.marker, mv.done
 	if done {
 		until := marker.At.Add(mv.grace)
+		on := strings.Join(sources, ", ")
 		if mv.retired(now()) {
 			m.Retire = true
-			m.State = fmt.Sprintf("done %s; the grace period is over: the copy on %s is removed after its backup", marker.At.Format(time.RFC3339), source)
+			m.State = fmt.Sprintf("done %s; the grace period is over: the copy on %s is removed after its backup", marker.At.Format(time.RFC3339), on)
 			return m, nil, nil
 		}
-		m.State = fmt.Sprintf("done %s; the copy on %s is kept disabled until %s", marker.At.Format(time.RFC3339), source, until.Format(time.RFC3339))
+		m.State = fmt.Sprintf("done %s; the copy on %s is kept disabled until %s", marker.At.Format(time.RFC3339), on, until.Format(time.RFC3339))
 	}
 
-	// The source's vhost and page in the maintenance window, and once
+	// Each source's vhost and page in the maintenance window, and once
 	// the site is served from the target (rendered disabled).
-	side := func(site *spec.ResolvedSite, o render.Options) (migrate.Side, error) {
-		_, files, err := render.SiteWith(site, &srcSrv, o)
+	var srcs []migrate.Source
+	for _, sn := range sources {
+		x, err := sourceSide(res, site, old, sn, base)
 		if err != nil {
-			return migrate.Side{}, err
+			return m, nil, err
 		}
-		s := migrate.Side{PageDir: srcPaths.DisabledDir}
-		for _, f := range files {
-			switch f.Path {
-			case srcPaths.Vhost:
-				s.Vhost = migrate.File{Path: f.Path, Content: f.Content}
-			case path.Join(srcPaths.DisabledDir, "index.html"):
-				s.Page = migrate.File{Path: f.Path, Content: f.Content}
-			}
-		}
-		return s, nil
+		srcs = append(srcs, x)
 	}
-	maint, err := side(old, render.Options{Maintenance: true})
-	if err != nil {
-		return m, nil, err
-	}
-	disabled := *old
-	disabled.State = "disabled"
-	off, err := side(&disabled, render.Options{})
-	if old != site {
-		// The former name goes to the new one from the switch on.
-		off, err = side(old, render.Options{MovedTo: site.Domain})
-	}
-	if err != nil {
-		return m, nil, err
-	}
-	srcHTTP, err := serviceOf(srcSrv, render.ServiceHTTP, base)
-	if err != nil {
-		return m, nil, err
+	var targets []migrate.Target
+	for _, sn := range site.Servers {
+		targets = append(targets, targetSide(res, site, sn, base))
 	}
 	tgtPaths := render.Paths(site, &tgtSrv)
-	var tgtServices []reconcile.Service
-	remove := []string{tgtPaths.Vhost}
-	if svc, err := serviceOf(tgtSrv, render.ServiceHTTP, base); err == nil {
-		tgtServices = append(tgtServices, svc)
-	}
-	if site.PHP != "" && tgtPaths.Pool != "" {
-		remove = append(remove, tgtPaths.Pool)
-		if svc, err := serviceOf(tgtSrv, render.PHPFPM(site.PHP), base); err == nil {
-			tgtServices = append(tgtServices, svc)
-		}
-	}
 	data, _, err := SiteDataOf(res, site.Name, base)
 	if err != nil {
 		return m, nil, err
@@ -471,6 +455,9 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	data.Site, data.Web, data.SiteDir = old.Domain, source, srcPaths.SiteDir
 	var copyDB func(ctx context.Context) error
 	deps := []string{SiteID(site.Domain, "vhost", target), FilesDirID(site.Domain, target)}
+	for _, sn := range site.Servers[1:] {
+		deps = append(deps, SiteID(site.Domain, "vhost", sn), FilesDirID(site.Domain, sn))
+	}
 	if src, dst := mv.db, data.DB; src != nil && dst != nil {
 		data.DB = src // the backup on the source holds the database the site leaves
 		copyDB = func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) }
@@ -481,21 +468,91 @@ func migration(res *spec.Resolved, site *spec.ResolvedSite, mv move, update *ins
 	if err != nil {
 		return m, nil, err
 	}
-	address, domain, health := spec.NodeAddress(&tgtSrv), site.Domain, site.Health
 	step := migrate.New(migrate.Spec{ID: MigrateID(site.Domain, target), Site: site.Domain, Server: target, Source: source,
 		From: m.From, To: m.To, Hosts: hosts,
-		SourceSiteDir: srcPaths.SiteDir, SourceFiles: srcPaths.FilesDir, TargetFiles: tgtPaths.FilesDir,
+		SourceSiteDir: srcs[0].SiteDir, SourceFiles: srcPaths.FilesDir, TargetFiles: tgtPaths.FilesDir,
 		Backup: func(ctx context.Context) error {
 			_, err := b.Take(ctx, data, store, backup.Options{Revision: revision, Reason: ReasonMigrate})
 			return err
 		},
-		Maintenance: maint, Disabled: off, SourceHTTP: srcHTTP, TargetRemove: remove, TargetServices: tgtServices,
+		Maintenance: srcs[0].Maintenance, Disabled: srcs[0].Disabled, SourceHTTP: srcs[0].HTTP,
+		TargetRemove: targets[0].Remove, TargetServices: targets[0].Services,
+		OtherSources: srcs[1:], OtherTargets: targets[1:],
 		CopyDB: copyDB, Update: runUpdate, Carry: []string{install.InstallMarker, install.UpdateMarker, migrate.ClonedMarker}, TargetSiteDir: tgtPaths.SiteDir, CarryOwner: run, CarryGroup: private,
-		Health: func(ctx context.Context) error {
-			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
-		},
+		Health: targets[0].Health,
 		Switch: mv.sw.switchFunc(), SwitchWait: mv.sw.waitFor(done),
 		Done: done, Now: now, Deps: append(deps, mv.sw.deps()...),
 	})
 	return m, step, nil
+}
+
+// sourceSide is what a migration writes on server, a web server the
+// site leaves (old: the site as it was there): its vhost and page in the
+// maintenance window and once the site is served from its targets
+// (rendered disabled; a renamed site's old name redirects to the new).
+func sourceSide(res *spec.Resolved, site, old *spec.ResolvedSite, server, base string) (migrate.Source, error) {
+	srv, _ := serverOf(res, server, base)
+	paths := render.Paths(old, &srv)
+	side := func(site *spec.ResolvedSite, o render.Options) (migrate.Side, error) {
+		_, files, err := render.SiteWith(site, &srv, o)
+		if err != nil {
+			return migrate.Side{}, err
+		}
+		s := migrate.Side{PageDir: paths.DisabledDir}
+		for _, f := range files {
+			switch f.Path {
+			case paths.Vhost:
+				s.Vhost = migrate.File{Path: f.Path, Content: f.Content}
+			case path.Join(paths.DisabledDir, "index.html"):
+				s.Page = migrate.File{Path: f.Path, Content: f.Content}
+			}
+		}
+		return s, nil
+	}
+	x := migrate.Source{Server: server, SiteDir: paths.SiteDir}
+	var err error
+	if x.Maintenance, err = side(old, render.Options{Maintenance: true}); err != nil {
+		return x, err
+	}
+	if old != site {
+		// The former name goes to the new one from the switch on.
+		x.Disabled, err = side(old, render.Options{MovedTo: site.Domain})
+	} else {
+		disabled := *old
+		disabled.State = "disabled"
+		x.Disabled, err = side(&disabled, render.Options{})
+	}
+	if err != nil {
+		return x, err
+	}
+	x.HTTP, err = serviceOf(srv, render.ServiceHTTP, base)
+	return x, err
+}
+
+// targetSide is what a migration knows of server, a web server the site
+// moves to: its files directory (none when the platform's files are
+// shared: the first server's copy is theirs), the vhost and pool a
+// revert removes and the services it reloads, and its health check by
+// Host header.
+func targetSide(res *spec.Resolved, site *spec.ResolvedSite, server, base string) migrate.Target {
+	srv, _ := serverOf(res, server, base)
+	paths := render.Paths(site, &srv)
+	t := migrate.Target{Server: server, Remove: []string{paths.Vhost}}
+	if site.Files == nil || site.Files.Mode != spec.FilesShared || server == site.Servers[0] {
+		t.Files = paths.FilesDir
+	}
+	if svc, err := serviceOf(srv, render.ServiceHTTP, base); err == nil {
+		t.Services = append(t.Services, svc)
+	}
+	if site.PHP != "" && paths.Pool != "" {
+		t.Remove = append(t.Remove, paths.Pool)
+		if svc, err := serviceOf(srv, render.PHPFPM(site.PHP), base); err == nil {
+			t.Services = append(t.Services, svc)
+		}
+	}
+	address, domain, health := spec.NodeAddress(&srv), site.Domain, site.Health
+	t.Health = func(ctx context.Context) error {
+		return lb.Healthy(ctx, address, domain, health.Path, health.Status)
+	}
+	return t
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -310,10 +311,14 @@ func renamedFrom(name string) string {
 	return "renamed_from: " + name + "\n"
 }
 
-// TestMigrationFromSeveralServersRefused: a site leaving two web servers
-// at once is refused with what to do (only one source would be put in
-// maintenance and disabled; the other would go on serving).
-func TestMigrationFromSeveralServersRefused(t *testing.T) {
+// TestClusterMigration: a site on web1 + web3 (files synced from web3)
+// moving to web2 + web4 is one migration: its step on web2 copies from
+// web3, the primary (web1 holds a copy of its files), to both targets,
+// puts both sources in maintenance and checks both targets; the mark of
+// its start is on web3, and the new configuration of both targets waits
+// for it; both sources are held, and the database user is allowed from
+// both during the move.
+func TestClusterMigration(t *testing.T) {
 	base := t.TempDir()
 	repo := filepath.Join(base, "repo")
 	server := func(name, ip string) string {
@@ -324,17 +329,74 @@ func TestMigrationFromSeveralServersRefused(t *testing.T) {
 		"servers/web1.yaml":        server("web1", "192.0.2.1"),
 		"servers/web2.yaml":        server("web2", "192.0.2.2"),
 		"servers/web3.yaml":        server("web3", "192.0.2.3"),
-		"platforms/app.yaml":       "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web1, web3]\n",
-		"platforms/app2.yaml":      "kind: Platform\nname: app2\ntype: php\nsource: { path: code }\nservers: [web2]\n",
+		"servers/web4.yaml":        server("web4", "192.0.2.4"),
+		"servers/db1.yaml":         "kind: Server\nname: db1\naddress: 192.0.2.9\nservices:\n  db: { type: mariadb }\n",
+		"platforms/app.yaml":       "kind: Platform\nname: app\ntype: php\nsource: { path: code }\nservers: [web2, web4]\nfiles: { mode: sync, primary: web2 }\n",
 		"code/index.php":           "<?php echo 1;\n",
-		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app2\n",
+		"sites/a.example.com.yaml": "kind: Site\nname: a.example.com\nplatform: app\ndb: { server: db1 }\n",
 	})
 	var recs []reconcile.Record
 	for _, sn := range []string{"web1", "web3"} {
 		recs = append(recs, reconcile.Record{ID: SiteID("a.example.com", "vhost", sn), Server: sn, Kind: "file", Site: "a.example.com", Path: "/etc/nginx/sites/a.example.com.conf"})
 	}
-	hosts := fakeHosts{"web1": hosttest.New("web1"), "web2": hosttest.New("web2"), "web3": hosttest.New("web3")}
-	if _, err := findMoves(context.Background(), res, recs, "", hosts); err == nil || !strings.Contains(err.Error(), "leaves several web servers at once (web1, web3)") {
-		t.Errorf("findMoves: %v, want the refusal", err)
+	recs = append(recs, reconcile.Record{ID: FilesSyncID("a.example.com", "web1"), Server: "web1", Kind: "files-sync", Site: "a.example.com"})
+	hosts := fakeHosts{}
+	for _, sn := range []string{"web1", "web2", "web3", "web4", "db1"} {
+		hosts[sn] = hosttest.New(sn)
+	}
+	ctx := context.Background()
+	moves, err := findMoves(ctx, res, recs, "", hosts)
+	if err != nil || len(moves) != 1 {
+		t.Fatalf("findMoves: %+v, %v", moves, err)
+	}
+	mv := moves[0]
+	if mv.source != "web3" || !slices.Equal(mv.others, []string{"web1"}) {
+		t.Errorf("sources %s + %v, want web3 (the files' primary) + web1", mv.source, mv.others)
+	}
+	if got := widenGrants(res, moves).Sites[0].DB.From; !slices.Equal(got, []string{"192.0.2.2", "192.0.2.4", "192.0.2.3", "192.0.2.1"}) {
+		t.Errorf("grant during the move: %v, want the targets' and both sources' addresses", got)
+	}
+	store, err := state.Open(ctx, filepath.Join(base, "state"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := StoreInventory(store).SaveRecords(ctx, "production", "rev0", recs); err != nil {
+		t.Fatal(err)
+	}
+	_, d, err := Prepare(ctx, Input{Resolved: res, Revision: "rev1", Repo: os.DirFS(repo), StateDir: filepath.Join(base, "state"), Store: store, Hosts: hosts}, nil)
+	if err != nil || len(d.Migrations) != 1 {
+		t.Fatalf("prepare: %v, %+v", err, d)
+	}
+	m := d.Migrations[0]
+	if m.From != "web3+web1" || m.To != "web2+web4/app" || !slices.Equal(m.Hold, []string{"web3", "web1"}) {
+		t.Errorf("migration from %q to %q, hold %v", m.From, m.To, m.Hold)
+	}
+	steps := strings.Join(m.Steps, "\n")
+	for _, want := range []string{"copy its files from web3 to web2, web4 while web3, web1 serve", "maintenance page on web3, web1", "health check on web2, web4", "disable the site on web3, web1"} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("steps lack %q:\n%s", want, steps)
+		}
+	}
+	byID := map[string]reconcile.Resource{}
+	for _, r := range d.Resources {
+		byID[r.ID()] = r
+	}
+	start := byID[MigrateStartID("a.example.com", "web3")]
+	if start == nil || start.Server() != "web3" {
+		t.Fatalf("no mark of the start on web3: %v", start)
+	}
+	for _, sn := range []string{"web2", "web4"} {
+		if r := byID[SiteID("a.example.com", "vhost", sn)]; !slices.Contains(r.Deps(), start.ID()) {
+			t.Errorf("the vhost on %s does not wait for the mark of the move's start", sn)
+		}
+	}
+	if step := byID[MigrateID("a.example.com", "web2")]; step == nil {
+		t.Fatal("no step on web2")
+	}
+	// web4's copy of the files comes from the step, not from web2's
+	// (empty until the step ran): its copy waits for the mark too.
+	if r := byID[FilesSyncID("a.example.com", "web4")]; r == nil || !slices.Contains(r.Deps(), start.ID()) {
+		t.Errorf("web4's files copy: %v", r)
 	}
 }

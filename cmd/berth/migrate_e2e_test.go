@@ -45,7 +45,14 @@ func newMoveFixture(t *testing.T) *moveFixture {
 // namespace, so that PHP reaches them from the web server's address.
 func newMoveFixtureDB(t *testing.T, dbs int) *moveFixture {
 	t.Helper()
-	hosts := testenv.Hosts(t, 2+dbs)
+	return newMoveFixtureN(t, 2, dbs)
+}
+
+// newMoveFixtureN is newMoveFixtureDB with webs web servers: web1,
+// web2, web3...
+func newMoveFixtureN(t *testing.T, webs, dbs int) *moveFixture {
+	t.Helper()
+	hosts := testenv.Hosts(t, webs+dbs)
 	base := t.TempDir()
 	f := &webFixture{t: t, repo: filepath.Join(base, "repo"), stateDir: filepath.Join(base, "state")}
 	m := &moveFixture{webFixture: f, base: base, siteSays: "app1 says: uploaded on web1"}
@@ -63,7 +70,7 @@ func newMoveFixtureDB(t *testing.T, dbs int) *moveFixture {
 		t.Fatal(err)
 	}
 	f.flags = append(f.flags, "--known-hosts", kh)
-	for i, h := range hosts[2:] {
+	for i, h := range hosts[webs:] {
 		my := testenv.MariaDBOn(t, h)
 		m.dbs = append(m.dbs, my)
 		f.write(fmt.Sprintf("servers/db%d.yaml", i+1), fmt.Sprintf(`kind: Server
@@ -74,7 +81,7 @@ services:
   db: { type: mariadb, socket: %s, port: %d }
 `, i+1, h.IP, h.SSH.User, my.Socket, my.Port))
 	}
-	for i, h := range hosts[:2] {
+	for i, h := range hosts[:webs] {
 		n := testenv.NginxOn(t, h)
 		var php *testenv.PHPFPMServer
 		if dbs > 0 {

@@ -107,6 +107,30 @@ type Side struct {
 	Vhost   File
 }
 
+// Source is another web server a cluster site leaves besides the
+// step's Source: it shows the maintenance page and is disabled with it,
+// and a revert puts its own vhost back. Its files are not copied: the
+// Source's are the site's (its platform's files primary).
+type Source struct {
+	Server string
+	// SiteDir is the site's directory there (the kept vhost's).
+	SiteDir               string
+	Maintenance, Disabled Side
+	HTTP                  reconcile.Service
+}
+
+// Target is another web server a cluster site moves to besides the
+// step's own: the Source's files are copied to it too (unless Files is
+// "": the platform's files are shared with the step's target), it passes
+// its own health check before the switch, and a revert removes its new
+// configuration.
+type Target struct {
+	Server, Files string
+	Remove        []string
+	Services      []reconcile.Service
+	Health        func(ctx context.Context) error
+}
+
 // Spec describes a site's migration from Source to Server (the target).
 type Spec struct {
 	ID, Site string
@@ -151,6 +175,11 @@ type Spec struct {
 	// HealthWait passed (the target's reload may not be live yet).
 	Health     func(ctx context.Context) error
 	HealthWait time.Duration
+	// OtherSources and OtherTargets are the other web servers of a
+	// cluster site: it leaves all of them (Source and OtherSources) and
+	// moves to all of them (Server and OtherTargets) at once.
+	OtherSources []Source
+	OtherTargets []Target
 	// Switch points the site's names at the target: its DNS zones and
 	// load balancers, rewritten and reloaded (the builder's resources,
 	// applied by their own Apply), after the health check passed and
@@ -194,6 +223,9 @@ func (s *Step) AfterReload() bool { return true }
 // Update: the update step's command, when the platform has one).
 type Plan struct {
 	Source, Target string
+	// OtherSources and OtherTargets are a cluster's other web servers
+	// (Spec.OtherSources, Spec.OtherTargets).
+	OtherSources, OtherTargets []string
 	DB, Update     string
 	// Renamed is "old → new" when the site is renamed (renamed_from).
 	Renamed string
@@ -214,20 +246,26 @@ type Plan struct {
 // step runs them (the target's configuration is written and reloaded
 // before the step starts).
 func Steps(p Plan) []string {
+	all := func(first string, others []string) string { return strings.Join(append([]string{first}, others...), ", ") }
+	sources, targets := all(p.Source, p.OtherSources), all(p.Target, p.OtherTargets)
+	serve := "serves"
+	if len(p.OtherSources) > 0 {
+		serve = "serve"
+	}
 	var steps []string
 	if p.Renamed != "" {
 		steps = append(steps, "rename "+p.Renamed+": the data moves to the new name's directory and database")
 	}
 	steps = append(steps,
-		"vhost, pool and settings on "+p.Target+", checked and reloaded (not yet serving: the names still point at "+p.Source+")",
+		"vhost, pool and settings on "+targets+", checked and reloaded (not yet serving: the names still point at "+sources+")",
 		"back the site up on "+p.Source,
-		"copy its files from "+p.Source+" to "+p.Target+" while "+p.Source+" serves",
+		"copy its files from "+p.Source+" to "+targets+" while "+sources+" "+serve,
 	)
 	if p.Wait > 0 {
 		steps = append(steps, fmt.Sprintf("wait until its DNS records, published at TTL %ds since the move started, were so for %s (the zone's TTL: the resolvers' caches expired); the run stops here, not failed, and the next one goes on", p.TTL, shortDuration(p.Wait)))
 	}
 	steps = append(steps,
-		"maintenance page on "+p.Source+" (503, Retry-After)",
+		"maintenance page on "+sources+" (503, Retry-After)",
 		"final copy of the files",
 	)
 	if p.DB != "" {
@@ -237,11 +275,11 @@ func Steps(p Plan) []string {
 		steps = append(steps, "update step on "+p.Target+": "+p.Update)
 	}
 	grace := shortDuration(p.Grace)
-	last := "disable the site on " + p.Source + ", kept " + grace + ", then removed after its backup"
+	last := "disable the site on " + sources + ", kept " + grace + ", then removed after its backup"
 	if p.Renamed != "" {
-		last = "the old name redirects to the new one; its copy on " + p.Source + " is kept " + grace + ", then removed after its backup (the new name's vhost redirects it from then on)"
+		last = "the old name redirects to the new one; its copy on " + sources + " is kept " + grace + ", then removed after its backup (the new name's vhost redirects it from then on)"
 	}
-	steps = append(steps, "health check on "+p.Target+" by Host header")
+	steps = append(steps, "health check on "+targets+" by Host header")
 	if p.LB != "" {
 		steps = append(steps, "switch the load balancer: "+p.LB+", checked and reloaded (the one it moves to first, the one it leaves after DNS)")
 	}
@@ -256,27 +294,55 @@ func shortDuration(d time.Duration) string {
 	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 }
 
-// Check plans the move; once it is switched, only disabling the source
-// when a run was cut off before it did (its vhost is read there).
+// Check plans the move; once it is switched, only disabling the sources
+// when a run was cut off before it did (their vhosts are read there).
 func (s *Step) Check(ctx context.Context, _ reconcile.CheckInput) (reconcile.Change, error) {
 	if s.Absent() {
 		return s.NewChange(reconcile.Delete, "the migration is over; forgotten"), nil
 	}
 	if s.s.Done {
-		src, err := s.s.Hosts.Host(ctx, s.s.Source)
+		srcs, err := s.connect(ctx)
 		if err != nil {
-			return reconcile.Change{}, fmt.Errorf("connect to the source %s: %w", s.s.Source, err)
+			return reconcile.Change{}, err
 		}
-		vhost, err := src.ReadFile(ctx, s.s.Disabled.Vhost.Path)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return reconcile.Change{}, fmt.Errorf("read %s on %s: %w", s.s.Disabled.Vhost.Path, s.s.Source, err)
+		var enabled []string
+		for _, x := range srcs {
+			vhost, err := x.h.ReadFile(ctx, x.Disabled.Vhost.Path)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return reconcile.Change{}, fmt.Errorf("read %s on %s: %w", x.Disabled.Vhost.Path, x.Server, err)
+			}
+			if string(vhost) != string(x.Disabled.Vhost.Content) {
+				enabled = append(enabled, x.Server)
+			}
 		}
-		if string(vhost) == string(s.s.Disabled.Vhost.Content) {
+		if len(enabled) == 0 {
 			return s.NewChange(reconcile.None, ""), nil
 		}
-		return s.NewChange(reconcile.Update, fmt.Sprintf("%s is served from %s: disable it on %s (a run was cut off before it did)", s.Site(), s.Server(), s.s.Source)), nil
+		return s.NewChange(reconcile.Update, fmt.Sprintf("%s is served from %s: disable it on %s (a run was cut off before it did)", s.Site(), s.Server(), strings.Join(enabled, ", "))), nil
 	}
 	return s.NewChange(reconcile.Update, fmt.Sprintf("move %s: %s → %s", s.Site(), s.s.From, s.s.To)), nil
+}
+
+// source is a web server the site leaves, connected; old is its own
+// vhost, kept while the move runs.
+type source struct {
+	Source
+	h   host.Host
+	old []byte
+}
+
+// connect connects to every source: the step's Source first.
+func (s *Step) connect(ctx context.Context) ([]*source, error) {
+	all := append([]Source{{Server: s.s.Source, SiteDir: s.s.SourceSiteDir, Maintenance: s.s.Maintenance, Disabled: s.s.Disabled, HTTP: s.s.SourceHTTP}}, s.s.OtherSources...)
+	out := make([]*source, 0, len(all))
+	for _, x := range all {
+		h, err := s.s.Hosts.Host(ctx, x.Server)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the source %s: %w", x.Server, err)
+		}
+		out = append(out, &source{Source: x, h: h})
+	}
+	return out, nil
 }
 
 // Apply runs the sequence; see the package doc.
@@ -284,10 +350,11 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if s.Absent() {
 		return nil
 	}
-	src, err := s.s.Hosts.Host(ctx, s.s.Source)
+	srcs, err := s.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to the source %s: %w; the site is still served there, run berth apply again", s.s.Source, err)
+		return fmt.Errorf("%w; the site is still served there, run berth apply again", err)
 	}
+	src := srcs[0].h
 	now := time.Now
 	if s.s.Now != nil {
 		now = s.s.Now
@@ -295,11 +362,11 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	if m, ok, err := ReadMarker(ctx, src, s.s.SourceSiteDir); err != nil {
 		return fmt.Errorf("read the migration marker on %s: %w", s.s.Source, err)
 	} else if ok && m.Done {
-		// Switched by a run cut off before it disabled the source.
-		if err := s.put(ctx, src, s.s.Disabled); err != nil {
+		// Switched by a run cut off before it disabled the sources.
+		if err := s.disable(ctx, srcs); err != nil {
 			return err
 		}
-		return s.finish(ctx, src, h)
+		return s.finish(ctx, srcs, h)
 	}
 	// The move is wanted until it is switched, or the revision no longer
 	// asks for it: a failed run leaves this marker, and the next one
@@ -311,110 +378,136 @@ func (s *Step) Apply(ctx context.Context, h host.Host, _ *reconcile.Change) erro
 	} else if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: started}); err != nil {
 		return fmt.Errorf("record the start of the move on %s: %w; nothing was moved, the site is served from %s", s.s.Source, err, s.s.Source)
 	}
-	old, err := s.savedVhost(ctx, src)
-	if err != nil {
-		return fmt.Errorf("keep the vhost of %s on %s: %w; nothing was moved, the site is served from %s", s.Site(), s.s.Source, err, s.s.Source)
+	for _, x := range srcs {
+		if x.old, err = savedVhost(ctx, x); err != nil {
+			return fmt.Errorf("keep the vhost of %s on %s: %w; nothing was moved, the site is served from %s", s.Site(), x.Server, err, x.Server)
+		}
 	}
 	if err := s.s.Backup(ctx); err != nil {
-		return s.revert(ctx, src, h, old, fmt.Errorf("back up %s on %s before moving it: %w", s.Site(), s.s.Source, err))
+		return s.revert(ctx, srcs, h, fmt.Errorf("back up %s on %s before moving it: %w", s.Site(), s.s.Source, err))
 	}
 	if err := s.copy(ctx); err != nil {
-		return s.revert(ctx, src, h, old, err)
+		return s.revert(ctx, srcs, h, err)
 	}
 	failpoint.Hit("mid-migrate:copied")
 	if until := started.Add(s.s.SwitchWait); s.s.SwitchWait > 0 && now().Before(until) {
-		// Not reverted: the source serves as before, the target holds the
+		// Not reverted: the sources serve as before, the targets hold the
 		// first copy, and the next run goes on from there.
-		if err := s.serveAgain(ctx, src, old); err != nil {
-			return s.revert(ctx, src, h, old, err)
+		for _, x := range srcs {
+			if err := serveAgain(ctx, x); err != nil {
+				return s.revert(ctx, srcs, h, fmt.Errorf("%s on %s: %w", s.Site(), x.Server, err))
+			}
 		}
 		return &reconcile.WaitError{Until: until, Reason: fmt.Sprintf("%s is copied to %s; its DNS records are published at a lowered TTL since %s, "+
 			"and the move enters its maintenance window once the resolvers' caches of the old ones expired (%s): the next run goes on then",
 			s.Site(), s.Server(), started.Format(time.RFC3339), s.s.SwitchWait)}
 	}
-	if err := s.put(ctx, src, s.s.Maintenance); err != nil {
-		return s.revert(ctx, src, h, old, fmt.Errorf("maintenance page on %s: %w", s.s.Source, err))
+	for _, x := range srcs {
+		if err := put(ctx, x, x.Maintenance); err != nil {
+			return s.revert(ctx, srcs, h, fmt.Errorf("maintenance page on %s: %w", x.Server, err))
+		}
 	}
 	failpoint.Hit("mid-migrate:maintenance")
 	if err := s.copy(ctx); err != nil {
-		return s.revert(ctx, src, h, old, fmt.Errorf("final copy: %w", err))
+		return s.revert(ctx, srcs, h, fmt.Errorf("final copy: %w", err))
 	}
 	if s.s.CopyDB != nil {
 		if err := s.s.CopyDB(ctx); err != nil {
-			return s.revert(ctx, src, h, old, fmt.Errorf("copy the database: %w", err))
+			return s.revert(ctx, srcs, h, fmt.Errorf("copy the database: %w", err))
 		}
 		failpoint.Hit("mid-migrate:database")
 	}
 	if err := s.carry(ctx, src, h); err != nil {
-		return s.revert(ctx, src, h, old, err)
+		return s.revert(ctx, srcs, h, err)
 	}
 	if s.s.Update != nil {
 		if err := s.s.Update(ctx); err != nil {
-			return s.revert(ctx, src, h, old, fmt.Errorf("update step on %s: %w", s.Server(), err))
+			return s.revert(ctx, srcs, h, fmt.Errorf("update step on %s: %w", s.Server(), err))
 		}
 	}
 	if err := s.healthy(ctx); err != nil {
-		return s.revert(ctx, src, h, old, fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err))
+		return s.revert(ctx, srcs, h, err)
 	}
 	if s.s.Switch != nil {
 		if err := s.s.Switch(ctx); err != nil {
-			return s.revert(ctx, src, h, old, fmt.Errorf("switch the DNS records and load balancers of %s to %s: %w", s.Site(), s.Server(), err))
+			return s.revert(ctx, srcs, h, fmt.Errorf("switch the DNS records and load balancers of %s to %s: %w", s.Site(), s.Server(), err))
 		}
 		failpoint.Hit("mid-migrate:dns")
 	}
 	if err := writeMarker(ctx, src, s.s.SourceSiteDir, Marker{To: s.Server(), At: now().UTC(), Done: true}); err != nil {
-		return s.revert(ctx, src, h, old, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
+		return s.revert(ctx, srcs, h, fmt.Errorf("record the switch on %s: %w", s.s.Source, err))
 	}
 	failpoint.Hit("mid-migrate:switched")
-	if err := s.put(ctx, src, s.s.Disabled); err != nil {
-		return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there): %w", s.Site(), s.Server(), s.s.Source, err)
+	if err := s.disable(ctx, srcs); err != nil {
+		return err
 	}
-	return s.finish(ctx, src, h)
+	return s.finish(ctx, srcs, h)
 }
 
-// finish removes, once the move is switched, what kept it resumable on
-// the source and, on the target, the record of an earlier move that took
-// the site from it (this one moved it back).
-func (s *Step) finish(ctx context.Context, src, target host.Host) error {
-	if s.s.TargetSiteDir != "" {
-		if err := target.Remove(ctx, path.Join(s.s.TargetSiteDir, MarkerName)); err != nil {
-			return err
-		}
-	}
-	for _, name := range []string{savedName, MovingName} {
-		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, name)); err != nil {
-			return err
+// disable shows the disabled page on every source, once the move is
+// switched.
+func (s *Step) disable(ctx context.Context, srcs []*source) error {
+	for _, x := range srcs {
+		if err := put(ctx, x, x.Disabled); err != nil {
+			return fmt.Errorf("%s is served from %s, but disabling it on %s failed (it shows the maintenance page there; run berth apply again): %w", s.Site(), s.Server(), x.Server, err)
 		}
 	}
 	return nil
 }
 
-// savedName is the copy of the source's own vhost, in its site
-// directory, kept from before the first maintenance page until the
-// migration is switched or reverted: a run cut off during the
-// maintenance window finds the vhost to put back there.
+// finish removes, once the move is switched, what kept it resumable on
+// the sources and, on the target, the record of an earlier move that
+// took the site from it (this one moved it back).
+func (s *Step) finish(ctx context.Context, srcs []*source, target host.Host) error {
+	if s.s.TargetSiteDir != "" {
+		if err := target.Remove(ctx, path.Join(s.s.TargetSiteDir, MarkerName)); err != nil {
+			return err
+		}
+	}
+	for _, x := range srcs {
+		for _, name := range []string{savedName, MovingName} {
+			if err := x.h.Remove(ctx, path.Join(x.SiteDir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// savedName is the copy of a source's own vhost, in its site directory,
+// kept from before the first maintenance page until the migration is
+// switched or reverted: a run cut off during the maintenance window
+// finds the vhost to put back there.
 const savedName = ".berth-migrate-vhost"
 
 // savedVhost returns the source's own vhost: the kept copy when an
 // earlier run left one, else the vhost, which it keeps first.
-func (s *Step) savedVhost(ctx context.Context, src host.Host) ([]byte, error) {
-	saved := path.Join(s.s.SourceSiteDir, savedName)
-	data, err := src.ReadFile(ctx, saved)
+func savedVhost(ctx context.Context, x *source) ([]byte, error) {
+	saved := path.Join(x.SiteDir, savedName)
+	data, err := x.h.ReadFile(ctx, saved)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return data, err
 	}
-	if data, err = src.ReadFile(ctx, s.s.Maintenance.Vhost.Path); err != nil {
+	if data, err = x.h.ReadFile(ctx, x.Maintenance.Vhost.Path); err != nil {
 		return nil, err
 	}
-	return data, src.WriteFile(ctx, saved, data, host.WriteOptions{Mode: 0o600})
+	return data, x.h.WriteFile(ctx, saved, data, host.WriteOptions{Mode: 0o600})
 }
 
-// copy copies the site's files from the source to the target.
+// copy copies the site's files from the source to the targets.
 func (s *Step) copy(ctx context.Context) error {
-	c := filesync.NewSync(filesync.SyncSpec{ID: s.ID(), Site: s.Site(), Server: s.Server(), Dir: s.s.TargetFiles,
-		Primary: s.s.Source, PrimaryDir: s.s.SourceFiles, Hosts: s.s.Hosts})
-	if _, err := filesync.Resync(ctx, s.s.Hosts, []*filesync.Sync{c}); err != nil {
-		return fmt.Errorf("copy the files of %s from %s to %s: %w", s.Site(), s.s.Source, s.Server(), err)
+	copies := []*filesync.Sync{filesync.NewSync(filesync.SyncSpec{ID: s.ID(), Site: s.Site(), Server: s.Server(), Dir: s.s.TargetFiles,
+		Primary: s.s.Source, PrimaryDir: s.s.SourceFiles, Hosts: s.s.Hosts})}
+	to := []string{s.Server()}
+	for _, t := range s.s.OtherTargets {
+		if t.Files != "" {
+			copies = append(copies, filesync.NewSync(filesync.SyncSpec{ID: s.ID() + "@" + t.Server, Site: s.Site(), Server: t.Server, Dir: t.Files,
+				Primary: s.s.Source, PrimaryDir: s.s.SourceFiles, Hosts: s.s.Hosts}))
+			to = append(to, t.Server)
+		}
+	}
+	if _, err := filesync.Resync(ctx, s.s.Hosts, copies); err != nil {
+		return fmt.Errorf("copy the files of %s from %s to %s: %w", s.Site(), s.s.Source, strings.Join(to, ", "), err)
 	}
 	return nil
 }
@@ -437,9 +530,18 @@ func (s *Step) carry(ctx context.Context, src, target host.Host) error {
 	return nil
 }
 
-// healthy runs the health check until it passes or HealthWait is over.
+// healthy runs the health check of every target until it passes or
+// HealthWait is over.
 func (s *Step) healthy(ctx context.Context) error {
-	return retryHealth(ctx, s.s.Health, s.s.HealthWait)
+	if err := retryHealth(ctx, s.s.Health, s.s.HealthWait); err != nil {
+		return fmt.Errorf("health check of %s on %s: %w", s.Site(), s.Server(), err)
+	}
+	for _, t := range s.s.OtherTargets {
+		if err := retryHealth(ctx, t.Health, s.s.HealthWait); err != nil {
+			return fmt.Errorf("health check of %s on %s: %w", s.Site(), t.Server, err)
+		}
+	}
+	return nil
 }
 
 // retryHealth runs check until it passes or wait (0: 10 s) is over: a
@@ -464,86 +566,108 @@ func retryHealth(ctx context.Context, check func(context.Context) error, wait ti
 	}
 }
 
-// put writes side's page and vhost on the source, then checks and reloads
-// its web server; a failed check or reload puts the old vhost back.
-func (s *Step) put(ctx context.Context, src host.Host, side Side) error {
-	if err := src.MkdirAll(ctx, side.PageDir, 0o755); err != nil {
+// put writes side's page and vhost on the source x, then checks and
+// reloads its web server; a failed check or reload puts the old vhost
+// back.
+func put(ctx context.Context, x *source, side Side) error {
+	if err := x.h.MkdirAll(ctx, side.PageDir, 0o755); err != nil {
 		return err
 	}
-	if err := src.WriteFile(ctx, side.Page.Path, side.Page.Content, host.WriteOptions{Mode: 0o644}); err != nil {
+	if err := x.h.WriteFile(ctx, side.Page.Path, side.Page.Content, host.WriteOptions{Mode: 0o644}); err != nil {
 		return err
 	}
-	old, err := src.ReadFile(ctx, side.Vhost.Path)
+	old, err := x.h.ReadFile(ctx, side.Vhost.Path)
 	if err != nil {
 		return err
 	}
-	if err := src.WriteFile(ctx, side.Vhost.Path, side.Vhost.Content, host.WriteOptions{Mode: 0o644}); err != nil {
+	if err := x.h.WriteFile(ctx, side.Vhost.Path, side.Vhost.Content, host.WriteOptions{Mode: 0o644}); err != nil {
 		return err
 	}
-	if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
-		if werr := src.WriteFile(ctx, side.Vhost.Path, old, host.WriteOptions{Mode: 0o644}); werr != nil {
+	if err := reloadService(ctx, x.h, x.HTTP); err != nil {
+		if werr := x.h.WriteFile(ctx, side.Vhost.Path, old, host.WriteOptions{Mode: 0o644}); werr != nil {
 			return errors.Join(err, werr)
 		}
-		return errors.Join(err, reloadService(ctx, src, s.s.SourceHTTP))
+		return errors.Join(err, reloadService(ctx, x.h, x.HTTP))
 	}
 	return nil
 }
 
-// serveAgain makes sure the source serves the site with its own vhost
-// (oldVhost: a run cut off in the maintenance window left the
-// maintenance page there) and forgets the kept copy, when the move waits.
-func (s *Step) serveAgain(ctx context.Context, src host.Host, oldVhost []byte) error {
-	cur, err := src.ReadFile(ctx, s.s.Maintenance.Vhost.Path)
+// serveAgain makes sure the source x serves the site with its own vhost
+// (a run cut off in the maintenance window left the maintenance page
+// there) and forgets the kept copy, when the move waits.
+func serveAgain(ctx context.Context, x *source) error {
+	cur, err := x.h.ReadFile(ctx, x.Maintenance.Vhost.Path)
 	if err != nil {
-		return fmt.Errorf("read the vhost of %s on %s: %w", s.Site(), s.s.Source, err)
+		return fmt.Errorf("read the vhost: %w", err)
 	}
-	if string(cur) != string(oldVhost) {
-		if err := src.WriteFile(ctx, s.s.Maintenance.Vhost.Path, oldVhost, host.WriteOptions{Mode: 0o644}); err != nil {
-			return fmt.Errorf("put the vhost of %s back on %s: %w", s.Site(), s.s.Source, err)
+	if string(cur) != string(x.old) {
+		if err := x.h.WriteFile(ctx, x.Maintenance.Vhost.Path, x.old, host.WriteOptions{Mode: 0o644}); err != nil {
+			return fmt.Errorf("put the vhost back: %w", err)
 		}
-		if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
-			return fmt.Errorf("reload %s on %s: %w", s.s.SourceHTTP.Name, s.s.Source, err)
+		if err := reloadService(ctx, x.h, x.HTTP); err != nil {
+			return fmt.Errorf("reload %s: %w", x.HTTP.Name, err)
 		}
-		if err := src.Remove(ctx, s.s.Maintenance.Page.Path); err != nil {
+		if err := x.h.Remove(ctx, x.Maintenance.Page.Path); err != nil {
 			return err
 		}
 	}
-	return src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName))
+	return x.h.Remove(ctx, path.Join(x.SiteDir, savedName))
 }
 
-// revert puts the source's own vhost back (always: a run cut off in the
-// maintenance window left the maintenance page there) and removes the
-// target's new vhost and pool, then returns cause, saying so.
-func (s *Step) revert(ctx context.Context, src, target host.Host, oldVhost []byte, cause error) error {
+// revert puts every source's own vhost back (always: a run cut off in
+// the maintenance window left the maintenance page there) and removes
+// the targets' new vhost and pool, then returns cause, saying so.
+func (s *Step) revert(ctx context.Context, srcs []*source, target host.Host, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	var problems []string
-	if err := src.WriteFile(ctx, s.s.Maintenance.Vhost.Path, oldVhost, host.WriteOptions{Mode: 0o644}); err != nil {
-		problems = append(problems, fmt.Sprintf("put the vhost back on %s: %v", s.s.Source, err))
-	} else if err := reloadService(ctx, src, s.s.SourceHTTP); err != nil {
-		problems = append(problems, fmt.Sprintf("reload %s on %s: %v", s.s.SourceHTTP.Name, s.s.Source, err))
-	} else if err := src.Remove(ctx, s.s.Maintenance.Page.Path); err != nil {
-		problems = append(problems, fmt.Sprintf("remove the maintenance page on %s: %v", s.s.Source, err))
-	}
-	if len(problems) == 0 {
-		if err := src.Remove(ctx, path.Join(s.s.SourceSiteDir, savedName)); err != nil {
-			problems = append(problems, fmt.Sprintf("remove the kept vhost on %s: %v", s.s.Source, err))
+	for _, x := range srcs {
+		if x.old == nil {
+			continue // never changed: its vhost was not even kept
+		}
+		if err := x.h.WriteFile(ctx, x.Maintenance.Vhost.Path, x.old, host.WriteOptions{Mode: 0o644}); err != nil {
+			problems = append(problems, fmt.Sprintf("put the vhost back on %s: %v", x.Server, err))
+		} else if err := reloadService(ctx, x.h, x.HTTP); err != nil {
+			problems = append(problems, fmt.Sprintf("reload %s on %s: %v", x.HTTP.Name, x.Server, err))
+		} else if err := x.h.Remove(ctx, x.Maintenance.Page.Path); err != nil {
+			problems = append(problems, fmt.Sprintf("remove the maintenance page on %s: %v", x.Server, err))
+		} else if err := x.h.Remove(ctx, path.Join(x.SiteDir, savedName)); err != nil {
+			problems = append(problems, fmt.Sprintf("remove the kept vhost on %s: %v", x.Server, err))
 		}
 	}
-	for _, p := range s.s.TargetRemove {
-		if err := target.Remove(ctx, p); err != nil {
-			problems = append(problems, fmt.Sprintf("remove %s on %s: %v", p, s.Server(), err))
+	targets := append([]Target{{Server: s.Server(), Remove: s.s.TargetRemove, Services: s.s.TargetServices}}, s.s.OtherTargets...)
+	for i, t := range targets {
+		th := target
+		if i > 0 {
+			var err error
+			if th, err = s.s.Hosts.Host(ctx, t.Server); err != nil {
+				problems = append(problems, fmt.Sprintf("connect to %s: %v", t.Server, err))
+				continue
+			}
+		}
+		for _, p := range t.Remove {
+			if err := th.Remove(ctx, p); err != nil {
+				problems = append(problems, fmt.Sprintf("remove %s on %s: %v", p, t.Server, err))
+			}
+		}
+		for _, svc := range t.Services {
+			if err := reloadService(ctx, th, svc); err != nil {
+				problems = append(problems, fmt.Sprintf("reload %s on %s: %v", svc.Name, t.Server, err))
+			}
 		}
 	}
-	for _, svc := range s.s.TargetServices {
-		if err := reloadService(ctx, target, svc); err != nil {
-			problems = append(problems, fmt.Sprintf("reload %s on %s: %v", svc.Name, s.Server(), err))
-		}
+	var fromList, toList []string
+	for _, x := range srcs {
+		fromList = append(fromList, x.Server)
 	}
+	for _, t := range targets {
+		toList = append(toList, t.Server)
+	}
+	from, to := strings.Join(fromList, ", "), strings.Join(toList, ", ")
 	if len(problems) > 0 {
-		return fmt.Errorf("migration of %s to %s failed: %w; reverting it failed too: %s", s.Site(), s.Server(), cause, strings.Join(problems, "; "))
+		return fmt.Errorf("migration of %s to %s failed: %w; reverting it failed too: %s", s.Site(), to, cause, strings.Join(problems, "; "))
 	}
 	return fmt.Errorf("migration of %s to %s failed, reverted (the site is served from %s as before; its new vhost and pool on %s removed): %w",
-		s.Site(), s.Server(), s.s.Source, s.Server(), cause)
+		s.Site(), to, from, to, cause)
 }
 
 // reloadService checks and reloads svc on h: SIGHUP to its PIDFile's

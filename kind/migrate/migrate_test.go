@@ -306,3 +306,85 @@ func TestStepMovesDataInTheWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestStepCluster: a site leaving web1 and web3 for web2 and web4. Both
+// sources show the maintenance page in the window and the disabled page
+// after; the files are copied from web1 to both targets; both targets
+// are checked. A failing check on web4 reverts both sources and removes
+// the new configuration of both targets.
+func TestStepCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		health4 error
+		wantErr string
+		src     string // both sources' vhosts after
+		dst     string // both targets' vhosts after
+	}{
+		{name: "moved", src: "503 disabled\n", dst: "serve a from app2\n"},
+		{name: "unhealthy second target", health4: errors.New("answered 502"), wantErr: "health check of a on web4: answered 502",
+			src: "serve a from app\n", dst: "(none)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, nil)
+			d := filepath.Dir(w.src)
+			web3, web4 := filepath.Join(d, "web3"), filepath.Join(d, "web4")
+			write(t, filepath.Join(web3, "conf/a.conf"), "serve a from app\n")
+			write(t, filepath.Join(web3, "sites/a/files/up.txt"), "uploaded\n")
+			write(t, filepath.Join(web4, "conf/a.conf"), "serve a from app2\n")
+			if err := os.MkdirAll(filepath.Join(web4, "sites/a/files"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			page := filepath.Join(web3, "sites/a/disabled/index.html")
+			vhost := filepath.Join(web3, "conf/a.conf")
+			var atHealth string
+			w.spec.OtherSources = []Source{{Server: "web3", SiteDir: filepath.Join(web3, "sites/a"),
+				Maintenance: Side{PageDir: filepath.Dir(page), Page: File{Path: page, Content: []byte("maintenance\n")}, Vhost: File{Path: vhost, Content: []byte("503 Retry-After\n")}},
+				Disabled:    Side{PageDir: filepath.Dir(page), Page: File{Path: page, Content: []byte("disabled\n")}, Vhost: File{Path: vhost, Content: []byte("503 disabled\n")}},
+				HTTP:        reconcile.Service{Name: "http", Test: []string{"true"}, Reload: []string{"true"}}}}
+			w.spec.OtherTargets = []Target{{Server: "web4", Files: filepath.Join(web4, "sites/a/files"),
+				Remove:   []string{filepath.Join(web4, "conf/a.conf")},
+				Services: []reconcile.Service{{Name: "http", Test: []string{"true"}, Reload: []string{"true"}}},
+				Health: func(context.Context) error {
+					atHealth = read(t, vhost)
+					return tc.health4
+				}}}
+			err := w.apply(t)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "served from web1, web3 as before")) {
+				t.Fatalf("apply: %v, want %q", err, tc.wantErr)
+			}
+			if atHealth != "503 Retry-After\n" {
+				t.Errorf("web3 during web4's health check: %q, want the maintenance page", atHealth)
+			}
+			for _, p := range []string{filepath.Join(w.src, "conf/a.conf"), vhost} {
+				if got := read(t, p); got != tc.src {
+					t.Errorf("source vhost %s: %q, want %q", p, got, tc.src)
+				}
+			}
+			for _, p := range []string{filepath.Join(w.dst, "conf/a.conf"), filepath.Join(web4, "conf/a.conf")} {
+				if got := read(t, p); got != tc.dst {
+					t.Errorf("target vhost %s: %q, want %q", p, got, tc.dst)
+				}
+			}
+			for _, root := range []string{w.dst, web4} {
+				if got := read(t, filepath.Join(root, "sites/a/files/d/x.txt")); got != "x\n" {
+					t.Errorf("files on %s: %q, want web1's", root, got)
+				}
+			}
+			if got := read(t, filepath.Join(web3, "sites/a", savedName)); got != "(none)" {
+				t.Errorf("web3's kept vhost is left: %q", got)
+			}
+			if err != nil {
+				return
+			}
+			w.spec.Done = true
+			s := New(w.spec)
+			if c, _ := s.Check(context.Background(), reconcile.CheckInput{}); c.Action != reconcile.None {
+				t.Errorf("check once done: %+v", c)
+			}
+			write(t, vhost, "503 Retry-After\n")
+			if c, _ := s.Check(context.Background(), reconcile.CheckInput{}); c.Action != reconcile.Update || !strings.Contains(c.Reason, "disable it on web3 (") {
+				t.Errorf("check once done, web3 not disabled: %+v", c)
+			}
+		})
+	}
+}
