@@ -226,7 +226,7 @@ type Plan struct {
 	// OtherSources and OtherTargets are a cluster's other web servers
 	// (Spec.OtherSources, Spec.OtherTargets).
 	OtherSources, OtherTargets []string
-	DB, Update     string
+	DB, Update                 string
 	// Renamed is "old → new" when the site is renamed (renamed_from).
 	Renamed string
 	Grace   time.Duration
@@ -246,7 +246,9 @@ type Plan struct {
 // step runs them (the target's configuration is written and reloaded
 // before the step starts).
 func Steps(p Plan) []string {
-	all := func(first string, others []string) string { return strings.Join(append([]string{first}, others...), ", ") }
+	all := func(first string, others []string) string {
+		return strings.Join(append([]string{first}, others...), ", ")
+	}
 	sources, targets := all(p.Source, p.OtherSources), all(p.Target, p.OtherTargets)
 	serve := "serves"
 	if len(p.OtherSources) > 0 {
