@@ -177,6 +177,14 @@ func testDBMoveDetected(t *testing.T, webs string) {
 			if get(d, DatabaseID("a.example.com", "a_example_com", "db1")) != nil {
 				t.Error("db1's database is declared")
 			}
+			if m.Retire {
+				// db1's database is removed after a backup into the
+				// site's own store (its web server's), not db1's.
+				r, err := d.BeforeDelete("a.example.com", []reconcile.Record{{ID: DatabaseID("a.example.com", "a_example_com", "db1"), Server: "db1", Kind: database.KindMySQL, Site: "a.example.com"}})
+				if err != nil || r == nil || r.ID() != BackupID("a.example.com", "web1") {
+					t.Errorf("the backup before db1's database is dropped: %v %v, want %s", r, err, BackupID("a.example.com", "web1"))
+				}
+			}
 			for _, web := range servers {
 				if step != nil {
 					for _, dep := range []string{SiteID("a.example.com", "vhost", web), SettingsID("a.example.com", web)} {
