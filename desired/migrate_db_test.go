@@ -200,4 +200,3 @@ func testDBMoveDetected(t *testing.T, webs string) {
 		})
 	}
 }
-
