@@ -17,7 +17,9 @@ import (
 // deletionBackups returns the Desired.BeforeDelete of res: a backup of the
 // removed site, found from its inventory records (its site directory, its
 // database), into the backup store of res (berth.yaml backups:; the site's
-// old web server by default). base is berth's state directory.
+// old web server by default; when only its database is removed, a site
+// the revision still declares, the store of its own backups). base is
+// berth's state directory.
 func deletionBackups(b *backup.Backups, res *spec.Resolved, revision, base string) func(site string, recs []reconcile.Record) (reconcile.Resource, error) {
 	servers := map[string]spec.ResolvedServer{}
 	for _, s := range res.Servers {
@@ -66,7 +68,15 @@ func deletionBackup(b *backup.Backups, res *spec.Resolved, revision, base string
 	}
 	server := cmp.Or(res.Backups.Server, d.Web)
 	if server == "" {
-		server = d.DB.Server
+		// Only a database is removed. When the site is still declared
+		// (its database moved to another db server and the move's grace
+		// period is over), the backup goes where the site's own backups
+		// go, so that berth backups and berth restore of the site find
+		// it; else to the db server's store.
+		if i := slices.IndexFunc(res.Sites, func(s spec.ResolvedSite) bool { return s.Domain == site }); i >= 0 {
+			server = backupWeb(&res.Sites[i])
+		}
+		server = cmp.Or(server, d.DB.Server)
 	}
 	store, err := BackupStoreOf(res, server, base)
 	if err != nil {

@@ -1,13 +1,11 @@
 package desired
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"path"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/berthhq/berth/backup"
@@ -33,7 +31,7 @@ func MigrateDBID(domain, server string) string { return SiteID(domain, "migrate-
 // database on src.Server, the revision places it on site.DB.Server.
 type dbMove struct {
 	site   int    // index in res.Sites
-	web    string // the site's web server
+	web    string // the site's first web server: the marker's, the step's
 	src    *backup.SiteDB
 	marker migrate.Marker
 	done   bool // the marker says the move to the revision's db server is done
@@ -53,9 +51,9 @@ func (mv dbMove) retired(now time.Time) bool {
 // (none of moves, the web servers' moves) while the inventory (recs)
 // holds their database on another db server of the same engine, and
 // reads on the site's web server whether the move is done
-// (migrate.ReadDBMarker). A SQLite database lives on the web server: it
-// moves only with the site (findMoves). A site on several web servers is
-// refused for now.
+// (migrate.ReadDBMarker; a site on several web servers keeps it on its
+// first). A SQLite database lives on the web server: it moves only with
+// the site (findMoves).
 func findDBMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Record, base string, hosts reconcile.Hosts, moves []move) ([]dbMove, error) {
 	var out []dbMove
 	for i := range res.Sites {
@@ -73,11 +71,6 @@ func findDBMoves(ctx context.Context, res *spec.Resolved, recs []reconcile.Recor
 		}
 		fail := func(err error) ([]dbMove, error) {
 			return nil, fmt.Errorf("site %s: its database moves from %s to %s: %w", site.Name, src.Server, site.DB.Server, err)
-		}
-		if len(site.Servers) > 1 {
-			return fail(fmt.Errorf("the site is served by several web servers (%s), and berth moves the database of a site on one web server only for now: "+
-				"move it in two revisions (the site on one web server first), or by hand (berth backup, a load into %s, then remove the inventory record of %s)",
-				strings.Join(site.Servers, ", "), site.DB.Server, src.Server))
 		}
 		web := site.Servers[0]
 		srv, ok := serverOf(res, web, base)
@@ -196,11 +189,12 @@ func addDBMigrations(d *reconcile.Desired, res *spec.Resolved, dbMoves []dbMove,
 }
 
 // dbMigration builds the migration of site's database and its step (nil
-// once the grace period is over).
+// once the grace period is over): one step on the site's first web
+// server, reaching the others through hosts.
 func dbMigration(res *spec.Resolved, site *spec.ResolvedSite, mv dbMove, base, revision string, hosts reconcile.Hosts, inv reconcile.Inventory, b *backup.Backups, now func() time.Time) (reconcile.Migration, reconcile.Resource, error) {
 	source, target, web := mv.src.Server, site.DB.Server, mv.web
 	desc := fmt.Sprintf("%s on %s → %s on %s", mv.src.Name, source, site.DB.Name, target)
-	m := reconcile.Migration{Site: site.Domain, From: source, To: target, Steps: migrate.DBSteps(web, source, target, desc, mv.grace), State: "planned"}
+	m := reconcile.Migration{Site: site.Domain, From: source, To: target, Steps: migrate.DBSteps(site.Servers, source, target, desc, mv.grace), State: "planned"}
 	if mv.done {
 		until := mv.marker.At.Add(mv.grace)
 		if mv.retired(now()) {
@@ -210,11 +204,52 @@ func dbMigration(res *spec.Resolved, site *spec.ResolvedSite, mv dbMove, base, r
 		}
 		m.State = fmt.Sprintf("done %s; the database on %s is kept until %s", mv.marker.At.Format(time.RFC3339), source, until.Format(time.RFC3339))
 	}
-	srv, _ := serverOf(res, web, base)
+	deps := []string{DatabaseID(site.Domain, site.DB.Name, target)}
+	var webs []migrate.DBWeb
+	for _, sn := range site.Servers {
+		w, err := dbMoveWeb(res, site, sn, base)
+		if err != nil {
+			return m, nil, err
+		}
+		webs = append(webs, w)
+		deps = append(deps, SiteID(site.Domain, "vhost", sn), SettingsID(site.Domain, sn))
+	}
+	// The backup is the site's own (its files from where its backups
+	// take them) with the database it leaves, in the site's own store.
+	data, store, err := SiteDataOf(res, site.Name, base)
+	if err != nil {
+		return m, nil, err
+	}
+	src, dst := mv.src, data.DB
+	data.DB = src
+	step := migrate.NewDB(migrate.DBSpec{ID: MigrateDBID(site.Domain, web), Site: site.Domain, Server: web, SiteDir: webs[0].SiteDir,
+		Webs: webs, Hosts: hosts, Source: source, Target: target, From: source, To: target,
+		Backup: func(ctx context.Context) error {
+			_, err := b.Take(ctx, data, store, backup.Options{Revision: revision, Reason: ReasonMigrateDB})
+			return err
+		},
+		CopyDB:   func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) },
+		CopyBack: func(ctx context.Context) error { return b.CopyDB(ctx, dst, src) },
+		Switch:   applySettings(hosts, inv, res.Environment, revision, mv.after),
+		Unswitch: applySettings(hosts, inv, res.Environment, revision, mv.before),
+		Done:     mv.done, Now: now, Deps: deps,
+	})
+	return m, step, nil
+}
+
+// dbMoveWeb is what the step of a database move writes, reloads and
+// checks on web server sn of site: the site's maintenance vhost and
+// page there, its web server and PHP-FPM, and the checks by Host header
+// at its address.
+func dbMoveWeb(res *spec.Resolved, site *spec.ResolvedSite, sn, base string) (migrate.DBWeb, error) {
+	srv, ok := serverOf(res, sn, base)
+	if !ok || srv.HTTP == nil {
+		return migrate.DBWeb{}, fmt.Errorf("web server %s of the site has no http service", sn)
+	}
 	paths := render.Paths(site, &srv)
 	_, files, err := render.SiteWith(site, &srv, render.Options{Maintenance: true})
 	if err != nil {
-		return m, nil, err
+		return migrate.DBWeb{}, err
 	}
 	maint := migrate.Side{PageDir: paths.DisabledDir}
 	for _, f := range files {
@@ -227,7 +262,7 @@ func dbMigration(res *spec.Resolved, site *spec.ResolvedSite, mv dbMove, base, r
 	}
 	httpSvc, err := serviceOf(srv, render.ServiceHTTP, base)
 	if err != nil {
-		return m, nil, err
+		return migrate.DBWeb{}, err
 	}
 	var php []reconcile.Service
 	if site.PHP != "" && paths.Pool != "" {
@@ -235,38 +270,15 @@ func dbMigration(res *spec.Resolved, site *spec.ResolvedSite, mv dbMove, base, r
 			php = append(php, svc)
 		}
 	}
-	data, _, err := SiteDataOf(res, site.Name, base)
-	if err != nil {
-		return m, nil, err
-	}
-	src, dst := mv.src, data.DB
-	data.DB = src // the backup holds the database the site leaves
-	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, web), base)
-	if err != nil {
-		return m, nil, err
-	}
 	address, domain, health := spec.NodeAddress(&srv), site.Domain, site.Health
-	deps := []string{DatabaseID(site.Domain, site.DB.Name, target), SiteID(site.Domain, "vhost", web), SettingsID(site.Domain, web)}
-	step := migrate.NewDB(migrate.DBSpec{ID: MigrateDBID(site.Domain, web), Site: site.Domain, Server: web, Source: source, Target: target,
-		From: source, To: target, SiteDir: paths.SiteDir,
-		Backup: func(ctx context.Context) error {
-			_, err := b.Take(ctx, data, store, backup.Options{Revision: revision, Reason: ReasonMigrateDB})
-			return err
-		},
-		Maintenance: maint, HTTP: httpSvc, PHP: php,
-		CopyDB:   func(ctx context.Context) error { return b.CopyDB(ctx, src, dst) },
-		CopyBack: func(ctx context.Context) error { return b.CopyDB(ctx, dst, src) },
-		Switch:   applySettings(hosts, inv, res.Environment, revision, mv.after),
-		Unswitch: applySettings(hosts, inv, res.Environment, revision, mv.before),
+	return migrate.DBWeb{Server: sn, SiteDir: paths.SiteDir, Maintenance: maint, HTTP: httpSvc, PHP: php,
 		Maintained: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, http.StatusServiceUnavailable)
 		},
 		Health: func(ctx context.Context) error {
 			return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 		},
-		Done: mv.done, Now: now, Deps: deps,
-	})
-	return m, step, nil
+	}, nil
 }
 
 // applySettings returns a switch of a database move: the settings files

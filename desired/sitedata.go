@@ -40,10 +40,7 @@ func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.
 		// mode), or on the shared path, read on the first server
 		// (shared mode: <path>/<domain>/files, which backup finds as
 		// <SiteDir>/files); otherwise the first server's.
-		d.Web = s.Servers[0]
-		if f := s.Files; f != nil && f.Primary != "" {
-			d.Web = f.Primary
-		}
+		d.Web = backupWeb(s)
 		web := servers[d.Web]
 		p := render.Paths(s, &web)
 		d.SiteDir = path.Dir(p.FilesDir)
@@ -69,6 +66,20 @@ func SiteDataOf(res *spec.Resolved, site, base string) (backup.SiteData, backup.
 	}
 	store, err := BackupStoreOf(res, cmp.Or(res.Backups.Server, d.Web), base)
 	return d, store, err
+}
+
+// backupWeb is the web server site's backups take its files from, whose
+// backup store is the site's own unless backups.server is set: its
+// platform's primary when it syncs its files, else its first web server;
+// "" when it has none.
+func backupWeb(s *spec.ResolvedSite) string {
+	if len(s.Servers) == 0 {
+		return ""
+	}
+	if f := s.Files; f != nil && f.Primary != "" {
+		return f.Primary
+	}
+	return s.Servers[0]
 }
 
 // FileSyncsOf returns the copies of site's files (its domain in res) from

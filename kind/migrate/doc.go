@@ -66,25 +66,35 @@
 // step whose marker is already there only re-disables the source.
 //
 // DBStep (kind "migrate-db", dbmove.go) moves a site's database to
-// another db server while the site stays on its web server (one web
-// server; the builder refuses a cluster for now), on that web server.
-// The builder (desired/migrate_db.go) renders the site's settings
-// pointing at the source's database until the move is recorded done
-// (DBMarkerName in the site's directory), holds the source's database
-// through the grace period, then retires it after its backup. The step:
-// the marker that the move started (DBMovingName), a backup of the site
-// with the source's database, the maintenance page on the site's vhost
-// (the site's own kept in its directory) until the web server steadily
-// answers it, a fresh dump of the source loaded into the target
-// (mid-migrate-db:copied), the settings pointed at the target by the
-// builder's settings resource and PHP-FPM reloaded
-// (mid-migrate-db:settings), the switch recorded
-// (mid-migrate-db:switched), the own vhost back, a health check by Host
-// header. A failure before the switch is recorded points the settings
-// back at the source (only read), forgets the switch and puts the own
-// vhost back; a failed health check does so after the maintenance page
-// is up again and the target's database is copied back to the source
-// (what the site wrote there since the switch is not lost). The switch is recorded before
-// the site serves again, so a rerun never renders the settings back at
-// the source once the target took writes.
+// another db server while the site stays on its web servers (one, or
+// several: a cluster), as one resource on the site's first web server
+// (site.Servers[0]: its site directory holds the markers), which reaches
+// the others through DBSpec.Hosts. The builder (desired/migrate_db.go)
+// renders the site's settings on every web server pointing at the
+// source's database until the move is recorded done (DBMarkerName in the
+// first web server's site directory), holds the source's database
+// through the grace period, then retires it after its backup (into the
+// site's own backup store, desired/guard.go). The step: the marker that
+// the move started (DBMovingName); the site's own vhost kept on every web
+// server (in its site directory there); a backup of the site with the
+// source's database; the maintenance page on the site's vhost on every
+// web server, then a wait until every one of them steadily answers it
+// (mid-migrate-db:maintenance); a fresh dump of the source loaded into
+// the target (mid-migrate-db:copied); the settings of every web server
+// pointed at the target by the builder's settings resources (each
+// applied by its own Apply) and PHP-FPM reloaded on each
+// (mid-migrate-db:settings); the switch recorded
+// (mid-migrate-db:switched); the own vhost back on every web server; a
+// health check by Host header on every web server; the kept vhosts
+// removed, then the moving marker (a run cut off after the switch finds
+// the marker and only cleans up; the engine puts the own vhosts back, as
+// the revision renders them). A failure before the switch is recorded
+// points the settings of every web server back at the source (only
+// read), reloads PHP-FPM on each, forgets the switch and puts the own
+// vhost back on each; a failed health check on any web server does so
+// after the maintenance page is up again on every one and the target's
+// database is copied back to the source (what the site wrote there since
+// the switch is not lost). The switch is recorded before the site serves
+// again, so a rerun never renders the settings back at the source once
+// the target took writes.
 package migrate
