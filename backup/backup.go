@@ -608,7 +608,9 @@ func (b *Backups) CopyDB(ctx context.Context, from, to *SiteDB) error {
 // Sanitize runs a clone's sanitize step, script, in its database with
 // no more rights than the database's own: SQLite's shell in its -safe
 // mode as the site's user runAs (no dot-command reaches the file system),
-// a MariaDB database as a user made for the step (database.ExecConfined).
+// a MariaDB or PostgreSQL database as a user or role made for the step
+// (database.ExecConfined; on PostgreSQL a member of the database's
+// owning role, db.Owner).
 func (b *Backups) Sanitize(ctx context.Context, db *SiteDB, script []byte, runAs string) error {
 	h, err := b.Hosts.Host(ctx, db.Server)
 	if err != nil {
@@ -621,7 +623,7 @@ func (b *Backups) Sanitize(ctx context.Context, db *SiteDB, script []byte, runAs
 		}
 		return runTo(ctx, h, argv, bytes.NewReader(script), io.Discard)
 	}
-	return db.Admin.ExecConfined(ctx, h, db.Name, bytes.NewReader(script))
+	return db.Admin.ExecConfined(ctx, h, db.Name, db.Owner, bytes.NewReader(script))
 }
 
 // Tables lists the tables of the database (PostgreSQL's as

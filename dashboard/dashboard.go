@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/redact"
+	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/spec"
 	"github.com/berthhq/berth/state"
 )
@@ -268,21 +270,46 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// envRow is an environment on the environments page, with the moves of
+// its sites that wait (a session's own sites only, for a client's).
+type envRow struct {
+	daemon.EnvStatus
+	Waits []siteWait
+}
+
+// siteWait is a site whose move waits.
+type siteWait struct {
+	Site string
+	*berthrun.Wait
+}
+
 func (d *Dashboard) environments(r *http.Request, se *session) (int, string, page) {
 	st := d.cfg.Source.Status()
-	if se.who.Client != "" {
-		// A client sees its environments' names and its own sites' count,
-		// not what the environment's messages say of other sites.
-		var own []daemon.EnvStatus
-		for _, e := range st {
+	out := make([]envRow, 0, len(st))
+	for _, e := range st {
+		var own []Row
+		if se.who.Client != "" || slices.ContainsFunc(e.Sites, func(s daemon.SiteStatus) bool { return s.Waiting != nil }) {
 			views, _ := d.cfg.Source.Sites(e.Env)
-			if n := len(d.scope(se, rows(views, nil))); n > 0 {
-				own = append(own, daemon.EnvStatus{Env: e.Env, Phase: e.Phase, Health: e.Health})
+			own = d.scope(se, rows(views, e.Sites))
+		}
+		if se.who.Client != "" {
+			if len(own) == 0 {
+				continue
+			}
+			// A client sees its environments' names and its own sites'
+			// state, not what the environment's messages say of other
+			// sites.
+			e = daemon.EnvStatus{Env: e.Env, Phase: e.Phase, Health: e.Health}
+		}
+		row := envRow{EnvStatus: e}
+		for _, s := range own {
+			if s.Waiting != nil {
+				row.Waits = append(row.Waits, siteWait{Site: s.Domain, Wait: s.Waiting})
 			}
 		}
-		st = own
+		out = append(out, row)
 	}
-	return http.StatusOK, "environments", page{Title: "Environments", Data: st}
+	return http.StatusOK, "environments", page{Title: "Environments", Data: out}
 }
 
 // scope keeps the rows a session may see: all for the agency, a client's

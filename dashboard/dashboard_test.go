@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthhq/berth/daemon"
 	"github.com/berthhq/berth/redact"
+	berthrun "github.com/berthhq/berth/run"
 	"github.com/berthhq/berth/state"
 )
 
@@ -505,5 +506,61 @@ func TestLiveRun(t *testing.T) {
 	resp.Body.Close()
 	if code, _ := get(t, acme, srv.URL+"/ui/runs/1/events"); code != http.StatusForbidden {
 		t.Errorf("a client's session follows a run: %d", code)
+	}
+}
+
+// TestWaitingMove: a site whose move waits (reconcile.WaitError, in its
+// status as run.SiteStatus.Waiting) says so, until when and why, on the
+// environments page, in its row of the site list and on its page, escaped
+// like every string, once (not again as its raw message); a client sees
+// its own site's wait only.
+func TestWaitingMove(t *testing.T) {
+	srv, src := world(t, 3)
+	until := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
+	wait := func(site, reason string) daemon.SiteStatus {
+		w := &berthrun.Wait{ID: "site/" + site + "/migrate@web2", Until: until, Reason: reason}
+		return daemon.SiteStatus{Site: site, Sync: "OutOfSync", Health: "Healthy", Message: w.Message(), Waiting: w}
+	}
+	src.status[0].Sites[0] = wait("site00000.example.com", "site00000.example.com is copied to web2; <b>the DNS caches</b> expire")
+	src.status[0].Sites[1] = wait("site00001.example.com", "globex's move")
+	src.status[0].Phase, src.status[0].Message = "OutOfSync", "waiting until 2026-12-02T15:00:00Z, then runs again: site00000.example.com: …"
+
+	const shown = "waits until 2026-12-02 15:00:00 UTC"
+	const reason = "site00000.example.com is copied to web2; &lt;b&gt;the DNS caches&lt;/b&gt; expire"
+	rd := login(t, srv, "read-tok")
+	_, envs := get(t, rd, srv.URL+"/ui/")
+	for _, w := range []string{"The move of site00000.example.com " + shown + ": " + reason, "The move of site00001.example.com " + shown + ": globex&#39;s move"} {
+		if !strings.Contains(envs, w) {
+			t.Errorf("environments page: no %q\n%s", w, envs)
+		}
+	}
+	_, list := get(t, rd, srv.URL+"/ui/sites?env=production")
+	if !strings.Contains(list, "Its move "+shown+": "+reason) || strings.Contains(list, "migrate@web2 waits") {
+		t.Errorf("site list: the wait once, escaped:\n%s", list)
+	}
+	_, page := get(t, rd, srv.URL+"/ui/sites/production/site00000.example.com")
+	if !strings.Contains(page, "<dt>Move</dt><dd class=\"waiting\">"+shown+", then goes on: "+reason+"</dd>") || strings.Contains(page, "migrate@web2 waits") {
+		t.Errorf("site page:\n%s", page)
+	}
+	for _, body := range []string{envs, list, page} {
+		if strings.Contains(body, "<b>the DNS caches</b>") {
+			t.Error("the reason is not escaped")
+		}
+	}
+	// A health check's answer since is shown besides the wait.
+	src.status[0].Sites[0].Health, src.status[0].Sites[0].Message = "Down", "web2: connection refused"
+	if _, page := get(t, rd, srv.URL+"/ui/sites/production/site00000.example.com"); !strings.Contains(page, "Down: web2: connection refused") || !strings.Contains(page, shown) {
+		t.Errorf("site page with a failed health check:\n%s", page)
+	}
+
+	c := hostClient(t, "panel.acme.example")
+	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {"acme-tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, home := get(t, c, srv.URL+"/ui/")
+	if !strings.Contains(home, "The move of site00000.example.com "+shown) || strings.Contains(home, "globex") || strings.Contains(home, "waiting until") {
+		t.Errorf("acme's environments page: its own site's wait only, not the environment's message:\n%s", home)
 	}
 }

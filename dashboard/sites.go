@@ -21,6 +21,10 @@ type Row struct {
 	// Nodes are its web servers' answers to the last health check.
 	Nodes     []berthrun.NodeHealth
 	CheckedAt *time.Time
+	// Waiting is set while its move waits for its time (the DNS caches):
+	// until when, and why; Message then holds more only when a health
+	// check said more.
+	Waiting *berthrun.Wait
 }
 
 // Query is the site list's filter, sort and page, from the URL.
@@ -59,7 +63,10 @@ func rows(views []daemon.SiteView, st []daemon.SiteStatus) []Row {
 		if !ok {
 			s = by[v.Name]
 		}
-		out[i] = Row{SiteView: v, Sync: s.Sync, Health: s.Health, Message: s.Message, Nodes: s.Nodes, CheckedAt: s.CheckedAt}
+		out[i] = Row{SiteView: v, Sync: s.Sync, Health: s.Health, Message: s.Message, Nodes: s.Nodes, CheckedAt: s.CheckedAt, Waiting: s.Waiting}
+		if s.Waiting != nil && s.Message == s.Waiting.Message() {
+			out[i].Message = "" // shown as the move's wait
+		}
 	}
 	return out
 }

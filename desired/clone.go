@@ -148,10 +148,6 @@ func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClo
 	}
 	if data.DB != nil {
 		db := data.DB
-		if db.Type == "postgresql" && cl.Sanitize != nil && cl.Sanitize.SQL != "" {
-			// psql has no sandbox: the repo's SQL could run client commands.
-			return migrate.CloneSpec{}, fail(fmt.Errorf("a sanitize SQL file runs only against MariaDB (through mariadb --sandbox); sanitize this PostgreSQL site with command: [ARGV] (run as the clone's user with its own settings)"))
-		}
 		s.Empty = func(ctx context.Context) error { return b.Empty(ctx, db) }
 		if san := cl.Sanitize; san != nil && len(san.Command) > 0 {
 			argv, dir := slices.Clone(san.Command), paths.Docroot
@@ -177,8 +173,8 @@ func cloneSpec(res *spec.Resolved, site *spec.ResolvedSite, cl *spec.ResolvedClo
 				return migrate.CloneSpec{}, fail(err)
 			}
 			if db.Admin != nil {
-				if err := db.Admin.Confinable(); err != nil {
-					return migrate.CloneSpec{}, fail(err)
+				if err := db.Admin.CheckScript(script); err != nil {
+					return migrate.CloneSpec{}, fail(fmt.Errorf("sanitize sql %s: %w", san.SQL, err))
 				}
 			}
 			s.SanitizeShown = san.SQL

@@ -211,6 +211,17 @@ func TestFromPlan(t *testing.T) {
 				if want := s.Site == "gone.com"; (s.State == StateDeleted) != want {
 					t.Errorf("%s: state %q", s.Site, s.State)
 				}
+				var wait *Wait
+				if tt.res != nil {
+					for _, w := range tt.res.Waiting {
+						if w.Site == s.Site {
+							wait = &Wait{ID: w.ID, Until: w.Until, Reason: w.Reason}
+						}
+					}
+				}
+				if !reflect.DeepEqual(s.Waiting, wait) {
+					t.Errorf("%s: waiting %+v, want %+v", s.Site, s.Waiting, wait)
+				}
 			}
 			for _, site := range plan.Sites {
 				if !seen[site] {

@@ -47,6 +47,23 @@ type SiteStatus struct {
 	// --health-interval; berth status --observe checks once).
 	Nodes     []NodeHealth `json:"nodes,omitempty"`
 	CheckedAt *time.Time   `json:"checked_at,omitempty"`
+	// Waiting is set while a change of the site waits for its time
+	// (reconcile.WaitError: a move waiting for the DNS caches): until
+	// when, and why. The run goes on at Until.
+	Waiting *Wait `json:"waiting,omitempty"`
+}
+
+// Wait is which change of a site waits, until when and why.
+type Wait struct {
+	ID     string    `json:"id"`
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
+}
+
+// Message is the site's Message while it waits (unless a health check
+// said more since).
+func (w *Wait) Message() string {
+	return fmt.Sprintf("%s waits until %s: %s", w.ID, w.Until.UTC().Format(time.RFC3339), w.Reason)
 }
 
 // Env is an environment's sync state and health and its sites'.
@@ -140,10 +157,12 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 		}
 	}
 	waiting := map[string]string{}
+	waits := map[string]*Wait{}
 	if res != nil {
 		for _, w := range res.Waiting {
 			if _, seen := waiting[w.Site]; !seen {
 				waiting[w.Site] = waitMessage(w)
+				waits[w.Site] = &Wait{ID: w.ID, Until: w.Until, Reason: w.Reason}
 			}
 		}
 	}
@@ -167,7 +186,7 @@ func derive(declared []string, why map[string]string, changes []reconcile.Change
 		case waiting[name] != "":
 			// Not failed, not converged: a move waiting for the DNS
 			// caches goes on in a later run.
-			s.Sync, s.Message = OutOfSync, waiting[name]
+			s.Sync, s.Message, s.Waiting = OutOfSync, waiting[name], waits[name]
 		case differs && (!applied || conflict(w)):
 			s.Sync, s.Message = OutOfSync, w
 		}
@@ -294,5 +313,5 @@ func LastHealth(runs []state.Run) (health, why string) {
 
 // waitMessage says what waits (reconcile.WaitError) and until when.
 func waitMessage(w reconcile.Waiting) string {
-	return fmt.Sprintf("%s waits until %s: %s", w.ID, w.Until.UTC().Format(time.RFC3339), w.Reason)
+	return (&Wait{ID: w.ID, Until: w.Until, Reason: w.Reason}).Message()
 }

@@ -19,7 +19,7 @@ import (
 // Sanitize is the step a clone's database goes through before the clone
 // is served.
 type Sanitize struct {
-	SQL         string   `yaml:"sql" json:"sql,omitempty" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole. Either sql or none: true." rule:"rel-path"`
+	SQL         string   `yaml:"sql" json:"sql,omitempty" doc:"An SQL file of the sites repo run against the clone's database before it is served (replace e-mail addresses, password hashes, API keys); it must succeed as a whole. It runs with the rights of the clone's database only (MariaDB, PostgreSQL: as a user or role made for the step; SQLite: sqlite3 -safe), never a client command of psql or mariadb; against PostgreSQL at most 128 KiB. Either sql or none: true." rule:"rel-path"`
 	Command     []string `yaml:"command" json:"command,omitempty" doc:"A command run against the clone instead of an SQL file, before it is served: an argument vector (no shell), e.g. [vendor/bin/drush, sql:sanitize, -y], run as the clone's site user on its first web server, in its live build's document root, with BERTH_SETTINGS (the clone's own database only), BERTH_SITE and BERTH_SITE_DIR set; it must succeed." rule:"argv"`
 	CheckTables bool     `yaml:"check_tables" json:"check_tables,omitempty" doc:"Fail the clone when its database has a table the SQL file does not mention by name: the clone's database is emptied again and nothing is served from it."`
 	// None says, on purpose, that the data needs no sanitize step: an

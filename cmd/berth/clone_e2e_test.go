@@ -272,8 +272,10 @@ func dataFromPasses(t *testing.T, f *webFixture, envs []string, check func(pass 
 // TestClonePostgresSite: a PostgreSQL site of production cloned into
 // staging on the same server: the copy's tables belong to the clone's own
 // role (not production's), its sanitize command replaced every address,
-// the clone serves and writes with its own role, and production's table
-// is unchanged.
+// the clone serves and writes with its own role; a second clone's
+// sanitize SQL file of the repo (run confined, database.ExecConfined)
+// replaced every address too, and left no role behind; production's
+// table is unchanged.
 func TestClonePostgresSite(t *testing.T) {
 	w := newPHPWeb(t)
 	f := w.webFixture
@@ -326,6 +328,11 @@ func TestClonePostgresSite(t *testing.T) {
 
 	f.write("sites/copy.yaml", "kind: Site\nname: copy.example.com\nplatform: app\nenvironments: [staging]\ndb: { server: pdb }\n"+
 		"clone_from: shop.example.com\nfrom_env: production\nsanitize: { command: [php, sanitize.php] }\n")
+	// The other clone's sanitize step is an SQL file of the repo, run as a
+	// role made for it (a member of the clone's role only), through psql -c.
+	f.write("sanitize/users.sql", "-- every address of the clone (visits holds nothing personal)\nUPDATE users SET mail = 'sql' || id || '@example.invalid';\n")
+	f.write("sites/sqlcopy.yaml", "kind: Site\nname: sqlcopy.example.com\nplatform: app\nenvironments: [staging]\ndb: { server: pdb }\n"+
+		"clone_from: shop.example.com\nfrom_env: production\nsanitize: { sql: sanitize/users.sql, check_tables: true }\n")
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("staging apply: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -335,6 +342,18 @@ func TestClonePostgresSite(t *testing.T) {
 	if got := psql("copy_example_com", "SELECT count(*), count(*) FILTER (WHERE mail LIKE '%@example.invalid') FROM users"); got != "2|2" {
 		t.Errorf("the clone's users (rows|sanitized): %q, want 2|2", got)
 	}
+	if got := psql("sqlcopy_example_com", "SELECT string_agg(mail, ',' ORDER BY id) FROM users"); got != "sql1@example.invalid,sql2@example.invalid" {
+		t.Errorf("the SQL-sanitized clone's users: %q", got)
+	}
+	if got := psql("sqlcopy_example_com", "SELECT string_agg(DISTINCT pg_get_userbyid(relowner)::text, ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace"); got != "sqlcopy_example_com" {
+		t.Errorf("the SQL-sanitized clone's tables belong to %q, want its own role", got)
+	}
+	if got := psql("postgres", "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'berth_sanitize_%'"); got != "0" {
+		t.Errorf("%s sanitize roles left", got)
+	}
+	f.get("sqlcopy.example.com", "/", func(r *http.Response, body string) bool {
+		return r.StatusCode == 200 && strings.Contains(body, "driver=pgsql rows=")
+	})
 	f.get("copy.example.com", "/", func(r *http.Response, body string) bool {
 		return r.StatusCode == 200 && strings.Contains(body, "driver=pgsql rows=") && strings.Contains(body, "domain=shop.example.com")
 	})
@@ -343,5 +362,11 @@ func TestClonePostgresSite(t *testing.T) {
 	}
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 || !strings.Contains(out, "No changes") {
 		t.Errorf("second staging apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// psql takes the SQL as one argument: a file over Linux's 128 KiB for
+	// one is refused at plan.
+	f.write("sanitize/users.sql", "UPDATE users SET mail = 'x';\n--"+strings.Repeat("x", 128<<10)+"\n")
+	if code, out, errOut := berthIn("staging", "plan"); code == 0 || !strings.Contains(out+errOut, "sanitize sql sanitize/users.sql: the sanitize SQL file is") || !strings.Contains(out+errOut, "128 KiB") {
+		t.Errorf("plan with a sanitize SQL file over 128 KiB: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -11,7 +11,9 @@
 // administrator's password never on a command line); the backup
 // operation uses it too (Exists, Dump, Load), and its restore test a
 // scratch database (CreateScratch, PlainDump, LoadScratch, TableRows,
-// DropScratch).
+// DropScratch); a clone's sanitize SQL file runs with ExecConfined, as a
+// user (MariaDB, through mariadb --sandbox) or role (PostgreSQL, through
+// psql -c, a member of the database's owning role only) made for it.
 //
 // Passwords come from the builder (the state store's generated secrets,
 // or PendingSecret when a read-only plan cannot generate one); they never

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,10 +19,30 @@ import (
 // that database's (the repo is not trusted with the administrator's).
 
 // Confinable says why ExecConfined cannot run on the server, nil when it
-// can.
+// can: MariaDB through its client mariadb, or PostgreSQL.
 func (a *Admin) Confinable() error {
-	if a.svc.Type == "postgresql" || path.Base(a.svc.Client) != "mariadb" {
-		return fmt.Errorf("a sanitize step runs only against MariaDB through its client mariadb (its --sandbox keeps the SQL file from running client commands); this server's is %s with %s", a.svc.Type, a.svc.Client)
+	if a.svc.Type != "postgresql" && path.Base(a.svc.Client) != "mariadb" {
+		return fmt.Errorf("a sanitize SQL file runs only against MariaDB through its client mariadb (its --sandbox keeps the SQL file from running client commands) or PostgreSQL; this server's is %s with %s: sanitize with command: [ARGV] instead", a.svc.Type, a.svc.Client)
+	}
+	return nil
+}
+
+// CheckScript says why ExecConfined cannot run script on the server, nil
+// when it can: on PostgreSQL the script travels as one argument of psql
+// (see execConfinedPostgres), so it is at most MaxPostgresSanitizeSQL
+// bytes, without a NUL byte.
+func (a *Admin) CheckScript(script []byte) error {
+	if err := a.Confinable(); err != nil {
+		return err
+	}
+	if a.svc.Type != "postgresql" {
+		return nil
+	}
+	if len(script) > MaxPostgresSanitizeSQL {
+		return fmt.Errorf("the sanitize SQL file is %d bytes; against PostgreSQL berth sends it as one argument of psql -c (so psql never interprets it), which Linux limits to 128 KiB: at most %d bytes; make it shorter (one UPDATE per table), or sanitize with command: [ARGV]", len(script), MaxPostgresSanitizeSQL)
+	}
+	if bytes.IndexByte(script, 0) >= 0 {
+		return fmt.Errorf("the sanitize SQL file holds a NUL byte, which no argument of psql can carry; remove it")
 	}
 	return nil
 }
@@ -34,15 +55,24 @@ func SanitizeUser(name string) string {
 }
 
 // ExecConfined runs the SQL script read from r in database name as a
-// user made for it and dropped after: it may change that database only
-// (no FILE privilege, no other database), and MariaDB's client runs in
-// its --sandbox, so the script cannot run client commands (system,
-// source, tee) on the server. MariaDB only: MySQL's client has no
-// sandbox, and a PostgreSQL superuser's session can always take its
-// rights back.
-func (a *Admin) ExecConfined(ctx context.Context, h host.Host, name string, r io.Reader) (err error) {
+// role or user made for it and dropped after: it may change that
+// database only. On MariaDB the user is granted that database (no FILE
+// privilege, no other database) and the client runs in its --sandbox, so
+// the script cannot run client commands (system, source, tee) on the
+// server. On PostgreSQL (execConfinedPostgres) the role is a member of
+// owner, the role that owns the database's content, and psql sends the
+// script to the server as one query string, never through its own
+// command parser. MySQL's client has no sandbox: refused.
+func (a *Admin) ExecConfined(ctx context.Context, h host.Host, name, owner string, r io.Reader) (err error) {
 	if err := a.Confinable(); err != nil {
 		return err
+	}
+	if a.svc.Type == "postgresql" {
+		script, err := io.ReadAll(io.LimitReader(r, int64(MaxPostgresSanitizeSQL)+1))
+		if err != nil {
+			return err
+		}
+		return a.execConfinedPostgres(ctx, h, name, owner, script)
 	}
 	var b [18]byte
 	if _, err := rand.Read(b[:]); err != nil {
