@@ -5,7 +5,13 @@
 // source's inventory records while it runs and during its grace period
 // (reconcile.Migration), and gives the step what it needs; the engine
 // runs the step after the target's new vhost, pool and settings are
-// checked and reloaded (AfterReload), so the step's sequence is:
+// checked and reloaded (AfterReload), so the step's sequence is below. A
+// cluster site leaves several web servers (Spec.OtherSources: each shows
+// the maintenance page in step 3 and is disabled in step 6, its own vhost
+// put back by a revert; the marker is on Source, the files' primary) and
+// moves to several (Spec.OtherTargets: the files copied to each in steps
+// 2 and 4 unless shared, each health-checked in step 5, each one's new
+// configuration removed by a revert):
 //
 //  0. before anything of the move is written on the target (its
 //     resources depend on it), Start (kind "migrate-start", start.go), a
