@@ -12,7 +12,8 @@ import (
 )
 
 // dataFromJobs copies down the data of every site of res's data_from
-// whose copy is due (its schedule, from the newest run with the trigger
+// (the environment's or its own) whose copy is due (its own schedule,
+// from the newest run with the trigger
 // desired.DataFromTrigger(site) in the run history, so a restart does
 // not copy early), as berth sync-data does: desired.SyncData, a fresh
 // backup of the source restored into the site after its own backup, its
@@ -21,20 +22,19 @@ import (
 // step; a failure is notified like any failed job. The caller holds the
 // daemon's apply lock: no apply of any environment runs meanwhile.
 func (w *envWorker) dataFromJobs(ctx context.Context, res *spec.Resolved, rev string) {
-	d := res.DataFrom
-	if d == nil || len(d.Sites) == 0 {
+	if len(res.DataFrom) == 0 {
 		return
 	}
 	now := w.d.now()
 	var due []string
-	for _, site := range d.Sites {
-		last, err := desired.DataFromLast(ctx, w.d.cfg.Store, w.env, site)
+	for _, d := range res.DataFrom {
+		last, err := desired.DataFromLast(ctx, w.d.cfg.Store, w.env, d.Site)
 		if err != nil {
-			w.log.Error().Err(err).Str("rev", rev).Str("step", "sync-data").Str("site", site).Msg("cannot read the last copy of the site's data; not copying it")
+			w.log.Error().Err(err).Str("rev", rev).Str("step", "sync-data").Str("site", d.Site).Msg("cannot read the last copy of the site's data; not copying it")
 			continue
 		}
 		if cron.Due(d.Every, last, now) {
-			due = append(due, site)
+			due = append(due, d.Site)
 		}
 	}
 	if len(due) == 0 {
@@ -81,7 +81,7 @@ func (w *envWorker) dataFromJobs(ctx context.Context, res *spec.Resolved, rev st
 			return
 		}
 		cl := clones[site]
-		log := w.log.With().Str("rev", rev).Str("step", "sync-data").Str("site", site).Str("from", d.Env+"/"+cl.Site).Logger()
+		log := w.log.With().Str("rev", rev).Str("step", "sync-data").Str("site", site).Str("from", cl.Env+"/"+cl.Site).Logger()
 		started := w.d.now()
 		err := desired.SyncData(ctx, &all, w.d.cfg.StateDir, rev, fsys, b, hosts, site, cl, w.d.dataConsent())
 		var out string

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -184,5 +185,97 @@ backups: { server: local, dir: backups }
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no job-failed notification within 30s")
+	}
+}
+
+// TestDataFromSiteSchedule: in staging, a.example.com gets its data by
+// the environment's data_from (daily) and b.example.com by its own
+// (every 6h, in staging's override of it): the first scheduled pass
+// copies both; seven hours later only b's copy is due, on its own clock,
+// and only b gets production's new content; a day later both again.
+func TestDataFromSiteSchedule(t *testing.T) {
+	f := newFixture(t, true)
+	f.write("berth.yaml", `environments:
+  production: { branch: main, data_to: [staging] }
+  staging:
+    branch: staging
+    domain_suffix: .staging.test
+    data_from: { env: production, schedule: daily }
+    sites:
+      b.example.com:
+        data_from: { env: production, schedule: every 6h }
+backups: { server: local, dir: backups }
+`)
+	f.write("sites/b.yaml", "kind: Site\nname: b.example.com\nplatform: static\n")
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC).Unix())
+	f.d.cfg.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
+	both := func(what string) {
+		t.Helper()
+		for range 2 {
+			if s := f.next(); s.Phase != PhaseSynced {
+				t.Fatalf("%s: %s is %s: %s %v", what, s.Env, s.Phase, s.Message, s.Problems)
+			}
+		}
+	}
+	f.start()
+	both("start-up")
+
+	files := func(env, site string) string {
+		name := site
+		if env == "staging" {
+			name += ".staging.test"
+		}
+		return filepath.Join(f.state, "www", "sites", name, "files", "upload.txt")
+	}
+	upload := func(data string) {
+		t.Helper()
+		for _, site := range []string{"a.example.com", "b.example.com"} {
+			if err := os.MkdirAll(filepath.Dir(files("production", site)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(files("production", site), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// copies is each site's copy in staging and how many copies of it
+	// the run history records, "a=first/1 b=first/1".
+	copies := func() string {
+		t.Helper()
+		runs, err := f.store.Runs(t.Context(), "staging", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, site := range []string{"a.example.com", "b.example.com"} {
+			n := 0
+			for _, r := range runs {
+				if r.Trigger == desired.DataFromTrigger(site) && r.Result == state.ResultJobDone {
+					n++
+				}
+			}
+			data, _ := os.ReadFile(files("staging", site))
+			out = append(out, fmt.Sprintf("%s=%s/%d", site[:1], strings.TrimSpace(string(data)), n))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, step := range []struct {
+		what    string
+		upload  string
+		advance time.Duration
+		want    string
+	}{
+		{"the first scheduled pass", "first", 0, "a=first/1 b=first/1"},
+		{"seven hours later", "second", 7 * time.Hour, "a=first/1 b=second/2"},
+		{"a day later", "third", 24 * time.Hour, "a=third/2 b=third/3"},
+	} {
+		upload(step.upload + "\n")
+		clock.Add(int64(step.advance / time.Second))
+		f.d.TriggerAll(TriggerSchedule)
+		both(step.what)
+		if got := copies(); got != step.want {
+			t.Errorf("%s: staging's copies %s, want %s", step.what, got, step.want)
+		}
 	}
 }

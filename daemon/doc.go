@@ -47,9 +47,10 @@
 // backups, the restore test of each site's newest backup when
 // backup.verify makes it due (backup.Backups.Verify, the code of berth
 // backup verify; the status's Verifications), the sites' cron commands,
-// and the copies of data down of the environment's data_from
-// (desired.SyncData, the code of berth sync-data; trigger sync-data
-// SITE, due from the last one in the run history); each is a run
+// and the copies of data down of the environment's data_from and its
+// sites' own (desired.SyncData, the code of berth sync-data; trigger
+// sync-data SITE, due by the site's schedule from the last one in the
+// run history); each is a run
 // with the result job-done or job-failed, and a failing one is notified
 // (the backups' pass as backup-failed, the others as job-failed; one
 // message per change). After the backups, each scheduled site's newest

@@ -18,7 +18,7 @@ import (
 // backup.keep), as `berth backup --due` takes them, the restore tests of
 // their newest backups (backup.verify), as `berth backup verify` runs
 // them, their cron commands (package cron), and the copies of data down
-// of their data_from (datafrom.go).
+// of their data_from and their sites' own (datafrom.go).
 const TriggerSchedule = "schedule"
 
 // now is the daemon's clock (Config.Now, a seam for tests).
@@ -54,7 +54,7 @@ func (w *envWorker) jobs(ctx context.Context) {
 	}
 	sites := desired.ScheduledBackups(res, w.d.cfg.StateDir)
 	crons := desired.CronJobs(res, w.d.cfg.StateDir)
-	if len(sites) == 0 && len(crons) == 0 && res.DataFrom == nil {
+	if len(sites) == 0 && len(crons) == 0 && len(res.DataFrom) == 0 {
 		return
 	}
 	w.d.applyMu.Lock()

@@ -13,7 +13,8 @@ import (
 // its sites (at most maxNoteSites, then how many more), its source and
 // schedule, and when the next copy is due: at the daemon's next
 // scheduled pass when a site was never copied, else from the oldest
-// last copy in the run history; nothing without data_from.
+// last copy in the run history, each site by its own schedule; the sites
+// of one source and schedule together; nothing without data_from.
 func TestDataFromNote(t *testing.T) {
 	store, err := state.Open(t.Context(), t.TempDir(), state.Options{})
 	if err != nil {
@@ -32,8 +33,24 @@ func TestDataFromNote(t *testing.T) {
 		}
 	}
 	res := func(sites ...string) *spec.Resolved {
-		return &spec.Resolved{Environment: "staging", DataFrom: &spec.ResolvedDataFrom{Env: "production", Schedule: "daily", Every: 24 * time.Hour, Sites: sites}}
+		out := &spec.Resolved{Environment: "staging"}
+		for _, site := range sites {
+			out.DataFrom = append(out.DataFrom, spec.ResolvedDataFrom{Site: site, Env: "production", Schedule: "daily", Every: 24 * time.Hour})
+		}
+		if len(sites) == 0 {
+			out.DataFromNone = "production"
+		}
+		return out
 	}
+	// b's own, every 6h from qa, next to the environment's daily.
+	mixed := res("a.example.com", "c.example.com")
+	mixed.DataFrom = append(mixed.DataFrom, spec.ResolvedDataFrom{Site: "b.example.com", Env: "qa", Schedule: "every 6h", Every: 6 * time.Hour})
+	// c, copied 20h ago, next in six days by its weekly; d, copied 10h
+	// ago, next in 84 minutes by its own every 12h.
+	ownOnly := &spec.Resolved{Environment: "staging", DataFrom: []spec.ResolvedDataFrom{
+		{Site: "c.example.com", Env: "qa", Schedule: "weekly", Every: 7 * 24 * time.Hour},
+		{Site: "d.example.com", Env: "production", Schedule: "every 12h", Every: 12 * time.Hour},
+	}}
 	for _, tc := range []struct {
 		name string
 		res  *spec.Resolved
@@ -47,6 +64,10 @@ func TestDataFromNote(t *testing.T) {
 		{name: "many", res: res("c.example.com", "d.example.com", "c.example.com", "d.example.com", "c.example.com", "d.example.com"),
 			want: "data_from: berth serve copies the data of c.example.com, d.example.com, c.example.com, d.example.com, c.example.com and 1 more down"},
 		{name: "no site", res: res(), want: "data_from: no site of environment staging has a source in production; nothing is copied"},
+		{name: "sites of their own", res: mixed,
+			want: "data_from: berth serve copies the data of a.example.com, c.example.com down from production into staging, daily; of b.example.com down from qa, every 6h (each after its own backup, then its sanitize step); next at berth serve's next scheduled pass"},
+		{name: "each on its own clock", res: ownOnly,
+			want: "data_from: berth serve copies the data of c.example.com down from qa into staging, weekly; of d.example.com down from production, every 12h (each after its own backup, then its sanitize step); next due 2026-12-02 13:24 UTC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			copied("c.example.com", now.Add(-20*time.Hour))

@@ -40,7 +40,7 @@ func tlsLayers(cfg *Config, env string, s *Site) []tlsLayer {
 		{&cfg.Meta, "defaults", envSubject, &cfg.Defaults},
 		{&cfg.Meta, "environments." + env + ".defaults", envSubject, &e.Defaults},
 		{&s.Meta, "", subjectOf("site", s.Name), &s.SiteSettings},
-		{&cfg.Meta, "environments." + env + ".sites." + s.Name, envSubject, e.Sites[s.Name]},
+		{&cfg.Meta, "environments." + env + ".sites." + s.Name, envSubject, e.Sites[s.Name].settings()},
 	}
 }
 

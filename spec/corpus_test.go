@@ -30,7 +30,10 @@ var corpusRepo = map[string]string{
       state: @@SiteSettings.state@@
     sites:
       @@Environment.sites{}@@:
-        state: enabled
+        state: @@SiteOverride.state@@
+        php: @@SiteOverride.php@@
+        cron:
+          @@SiteOverride.cron{}@@: { schedule: weekly, command: [php, weekly.php] }
     platforms:
       @@Environment.platforms{}@@:
         ref: @@PlatformOverride.ref@@
@@ -43,6 +46,11 @@ var corpusRepo = map[string]string{
       schedule: @@EnvDataFrom.schedule@@
       sites:
         - @@EnvDataFrom.sites[]@@
+    sites:
+      d.example.com:
+        data_from:
+          env: @@SiteDataFrom.env@@
+          schedule: @@SiteDataFrom.schedule@@
 policy:
   max_deletions: 3
 defaults:
@@ -232,6 +240,13 @@ sanitize:
 `,
 	"sites/c.yaml": `kind: Site
 name: c.example.com
+platform: stage
+clone_from: a.example.com
+from_env: production
+environments: [staging]
+`,
+	"sites/d.yaml": `kind: Site
+name: d.example.com
 platform: stage
 clone_from: a.example.com
 from_env: production
@@ -456,6 +471,11 @@ var corpusBenign = map[string]string{
 	"EnvDataFrom.env":                 "production",
 	"EnvDataFrom.schedule":            "weekly",
 	"EnvDataFrom.sites[]":             "c.example.com",
+	"SiteDataFrom.env":                "production",
+	"SiteDataFrom.schedule":           "every 6h",
+	"SiteOverride.state":              "enabled",
+	"SiteOverride.php":                "8.3",
+	"SiteOverride.cron{}":             "weekly-report",
 	"PlatformFiles.mode":              "sync",
 	"PlatformFiles.path":              "/srv/shared",
 	"PlatformFiles.primary":           "web1",

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -31,6 +32,12 @@ type valueRules struct {
 	// elem is set below a list or mapping, where an empty or null element
 	// is checked like any other; a field's own empty value means "not set".
 	elem bool
+}
+
+// elsewhere says where a field belongs that is written where it does not
+// (a Site file, defaults), for the unknown-field problem.
+var elsewhere = map[string]string{
+	"data_from": "; data_from is berth.yaml's, for an environment (environments.NAME.data_from) or one of its sites (environments.NAME.sites.SITE.data_from)",
 }
 
 var fieldCache sync.Map // reflect.Type -> []field
@@ -369,7 +376,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			if !ok {
 				if explicit {
 					hint := didYouMean(name, names)
-					d.add(d.pos(k), path, "unknown field %q%s", name, hint)
+					d.add(d.pos(k), path, "unknown field %q%s", name, cmp.Or(hint, elsewhere[name]))
 					if hint != "" {
 						misspelt[closest(name, names)] = true
 					}

@@ -294,7 +294,7 @@ func (c *checker) lbWithoutTLS(cfg *Config) {
 			if lb == nil || lb.Services.LB.TLSListen != "" {
 				continue
 			}
-			set := mergeSettings(&cfg.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name])
+			set := mergeSettings(&cfg.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name].settings())
 			if set.TLS == nil || set.TLS.ACME == nil || !*set.TLS.ACME {
 				continue
 			}

@@ -49,9 +49,15 @@ type Resolved struct {
 	// Notifications are the environment's webhooks (berth.yaml's
 	// notifications naming it, or none).
 	Notifications []ResolvedNotification `json:"notifications,omitempty"`
-	// DataFrom is the environment's data_from (datafrom.go); nil when
-	// berth.yaml declares none.
-	DataFrom *ResolvedDataFrom `json:"data_from,omitempty"`
+	// DataFrom lists the sites of the environment that get their data
+	// from another environment on a schedule (datafrom.go): from the
+	// environment's data_from and from its sites' own (a site's wins),
+	// one entry per site, sorted by site; nil when none.
+	DataFrom []ResolvedDataFrom `json:"data_from,omitempty"`
+	// DataFromNone is the source environment of the environment's
+	// data_from when that copies into no site (the plan says so); ""
+	// otherwise.
+	DataFromNone string `json:"data_from_none,omitempty"`
 
 	// fsys and digest are the files the repo was loaded from and their
 	// digest (Repo.Digest): WithHolds loads and resolves them again. The
@@ -550,7 +556,7 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 		out.MaxDeletions = *p
 	}
 	out.Notifications = resolveNotifications(r.Config, env)
-	out.DataFrom = r.resolveDataFrom(env, e)
+	out.DataFrom, out.DataFromNone = r.resolveDataFrom(env, e)
 	if a := e.ACME; a != nil {
 		out.ACME = &ResolvedACME{DirectoryURL: cmp.Or(ACMEDirectories[a.Directory], a.Directory), Email: a.Email}
 	}
@@ -623,7 +629,7 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 		if p == nil {
 			return nil, fmt.Errorf("%s: site %q: platform %q is not in environment %q", s.At("platform"), s.Name, s.Platform, env)
 		}
-		set := mergeSettings(&r.Config.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name])
+		set := mergeSettings(&r.Config.Defaults, &e.Defaults, &s.SiteSettings, e.Sites[s.Name].settings())
 		rs := ResolvedSite{
 			Name:            s.Name,
 			Environment:     env,
@@ -657,7 +663,7 @@ func (r *Repo) resolve(env string, clones bool) (*Resolved, error) {
 			rs.Isolated = isolation[p.Name]
 			// The layers without the platform's own: environment's site
 			// override > site > platform (already over the defaults).
-			rs.PHP = cmp.Or(mergeSettings(&s.SiteSettings, e.Sites[s.Name]).PHP, p.PHP)
+			rs.PHP = cmp.Or(mergeSettings(&s.SiteSettings, e.Sites[s.Name].settings()).PHP, p.PHP)
 		}
 		if t := set.TLS; t != nil {
 			if t.ACME != nil {

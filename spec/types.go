@@ -78,11 +78,11 @@ type Environment struct {
 	Branch       string                       `yaml:"branch" json:"branch,omitempty" berth:"required" doc:"The Git branch this environment converges to." rule:"git-ref"`
 	DomainSuffix string                       `yaml:"domain_suffix" json:"domain_suffix,omitempty" doc:"Appended to every site name and alias in this environment, e.g. .staging.example.net." rule:"domain-suffix"`
 	Defaults     SiteSettings                 `yaml:"defaults" json:"defaults,omitempty" doc:"Site settings for this environment, over the repo defaults."`
-	Sites        map[string]*SiteSettings     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name." keyrule:"domain"`
+	Sites        map[string]*SiteOverride     `yaml:"sites" json:"sites,omitempty" doc:"Per-site overrides in this environment, by site name." keyrule:"domain"`
 	Platforms    map[string]*PlatformOverride `yaml:"platforms" json:"platforms,omitempty" doc:"Per-platform overrides in this environment, by platform name." keyrule:"name"`
 	ACME         *ACME                        `yaml:"acme" json:"acme,omitempty" doc:"The ACME certificate authority of this environment's sites with tls: { acme: true }."`
 	DataTo       []string                     `yaml:"data_to" json:"data_to,omitempty" doc:"Environments that may copy this environment's data: a site's clone_from with from_env naming this one, and data_from. berth reads it from berth.yaml on the config branch (main; berth serve --config-branch), never from the revision that asks for the data, so a branch cannot give itself another environment's data. berth sync-data, an operator's command, needs no data_to." rule:"environment"`
-	DataFrom     *EnvDataFrom                 `yaml:"data_from" json:"data_from,omitempty" doc:"Copy the data (database and files) of this environment's sites down from another environment on a schedule, sanitized, as berth sync-data does; berth serve runs it. Not in a production environment: data goes down, never up."`
+	DataFrom     *EnvDataFrom                 `yaml:"data_from" json:"data_from,omitempty" doc:"Copy the data (database and files) of this environment's sites down from another environment on a schedule, sanitized, as berth sync-data does; berth serve runs it. Not in a production environment: data goes down, never up. A site's own data_from (sites: { SITE: { data_from: ... } }) wins over it for that site."`
 }
 
 // ACME names an environment's certificate authority. The trust roots of a
@@ -316,6 +316,26 @@ type ZoneRecord struct {
 	Weight   *int   `yaml:"weight" json:"weight,omitempty" berth:"min=0,max=65535" doc:"SRV: the weight."`
 	Port     *int   `yaml:"port" json:"port,omitempty" berth:"min=0,max=65535" doc:"SRV: the port."`
 	Tag      string `yaml:"tag" json:"tag,omitempty" berth:"enum=issue|issuewild|iodef" doc:"CAA: the property tag."`
+}
+
+// SiteOverride is an environment's override of one site (environments.X.sites.SITE):
+// the layered settings, and what only an environment can say of one of
+// its sites. data_from lives here, not in SiteSettings: copying data in
+// is a property of a site in one environment (never of a site in every
+// environment, nor of all sites through defaults), so a Site file or
+// defaults do not have the field at all and the decoder refuses it there
+// as any unknown field, at its file:line:column.
+type SiteOverride struct {
+	SiteSettings `yaml:",inline"`
+	DataFrom     *SiteDataFrom `yaml:"data_from" json:"data_from,omitempty" doc:"Copy this site's data (database and files) down from another environment on a schedule, sanitized, as berth sync-data does; berth serve runs it. Wins over the environment's data_from for this site. Not in a production environment: data goes down, never up."`
+}
+
+// settings are o's layered settings; nil when o is nil.
+func (o *SiteOverride) settings() *SiteSettings {
+	if o == nil {
+		return nil
+	}
+	return &o.SiteSettings
 }
 
 // SiteSettings are the settings that defaults, environments and sites layer:

@@ -188,7 +188,8 @@ func (c *checker) config(cfg *Config) {
 				continue
 			}
 			if s := env.Sites[sn]; s != nil {
-				c.settings(m, sp, subject, s)
+				c.siteDataFrom(m, sp, name, env, sn, s.DataFrom)
+				c.settings(m, sp, subject, &s.SiteSettings)
 			}
 		}
 		platformNames := slices.Sorted(maps.Keys(c.r.platforms))
@@ -684,7 +685,7 @@ func (c *checker) acmeWithoutCA(cfg *Config) {
 				{&cfg.Meta, "defaults", envSubject, &cfg.Defaults},
 				{&cfg.Meta, "environments." + env + ".defaults", envSubject, &e.Defaults},
 				{&s.Meta, "", subjectOf("site", s.Name), &s.SiteSettings},
-				{&cfg.Meta, "environments." + env + ".sites." + s.Name, envSubject, e.Sites[s.Name]},
+				{&cfg.Meta, "environments." + env + ".sites." + s.Name, envSubject, e.Sites[s.Name].settings()},
 			}
 			var win *layer
 			for i := range layers {

@@ -29,8 +29,9 @@ import (
 // serves its copy. A second clone whose platform asks for every table to
 // be handled fails on the table its sanitize step does not mention, and
 // its database is emptied again. Applying again changes nothing. berth
-// sync-data copies the data down again; staging's data_from then does
-// it on berth serve's scheduled pass, once per its schedule.
+// sync-data copies the data down again; staging's data_from (the
+// clone's own, in staging's override of it) then does it on berth
+// serve's scheduled pass, once per its schedule.
 func TestCloneSiteSanitized(t *testing.T) {
 	w := newPHPWeb(t)
 	f := w.webFixture
@@ -162,12 +163,15 @@ func TestCloneSiteSanitized(t *testing.T) {
 	if err := os.Remove(filepath.Join(f.repo, "sites", "strict.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// The clone by a data_from of its own, weekly, in staging's
+	// override of it; cmd.example.com by the environment's.
 	f.write("berth.yaml", "environments:\n  production: { branch: main, data_to: [staging] }\n  staging:\n    branch: staging\n    data_from: { env: production, schedule: daily }\n"+
+		"    sites:\n      copy.example.com:\n        data_from: { env: production, schedule: weekly }\n"+
 		"backups: { dir: "+filepath.Join(w.base, "backups")+" }\n")
 	if code, out, errOut := berthIn("staging", "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("staging apply with data_from: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if code, out, errOut := berthIn("staging", "plan"); code != 0 || !strings.Contains(out, "data_from: berth serve copies the data of cmd.example.com, copy.example.com down from production into staging, daily") {
+	if code, out, errOut := berthIn("staging", "plan"); code != 0 || !strings.Contains(out, "data_from: berth serve copies the data of cmd.example.com down from production into staging, daily; of copy.example.com down from production, weekly") {
 		t.Errorf("staging plan: exit %d, want the data_from note\n%s\n%s", code, out, errOut)
 	}
 	my.SQL(t, "INSERT INTO shop_example_com.users VALUES (5, 'eve@customer.example', 'h5');")
