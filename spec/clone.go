@@ -110,7 +110,7 @@ func (c *checker) siteClone(s *Site, envs []string) {
 	case s.CloneFrom == "" && s.FromEnv != "":
 		c.at(m, "from_env", subject, "from_env names where clone_from's site is; set clone_from too, or remove from_env")
 	case s.CloneFrom == "" && s.Sanitize != nil && !c.r.dataFromCovers(s):
-		c.at(m, "sanitize", subject, "sanitize runs against a clone or data copied down; set clone_from, or name the site in an environment's data_from, or remove sanitize")
+		c.at(m, "sanitize", subject, "sanitize runs against a clone or data copied down; set clone_from, or name the site in an environment's data_from (or give it data_from in an environment's sites: override), or remove sanitize")
 	case s.CloneFrom != "" && s.FromEnv == "" && s.CloneFrom == s.Name:
 		c.at(m, "clone_from", subject, "a site cannot be cloned from itself in the same environment; set from_env")
 	}

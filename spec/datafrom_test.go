@@ -199,7 +199,7 @@ func TestDataFrom(t *testing.T) {
 		{
 			name:  "a site's sanitize without clone_from or data_from",
 			files: map[string]string{"sites/b.yaml": sanitized},
-			want:  []string{`sites/b.yaml:5:11: site "b.example.com": sanitize runs against a clone or data copied down; set clone_from, or name the site in an environment's data_from, or remove sanitize`},
+			want:  []string{`sites/b.yaml:5:11: site "b.example.com": sanitize runs against a clone or data copied down; set clone_from, or name the site in an environment's data_from (or give it data_from in an environment's sites: override), or remove sanitize`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
