@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -23,17 +24,20 @@ import (
 
 // envFlags are the flags plan, apply and status share.
 type envFlags struct {
-	env        string
-	repo       string
-	stateDir   string
-	keyFiles   stringList
-	knownHosts string
-	adopt      bool
-	allowDel   int
-	allowDNS   bool
-	fullDiff   bool
-	wait       time.Duration // bound on waiting for the state dir's lock (registerWait)
-	git        source.Auth   // for platforms whose source is git
+	env      string
+	repo     string
+	stateDir string
+	// configBranch is the branch whose berth.yaml says which
+	// environments give their data to which (data_to), in a Git repo.
+	configBranch string
+	keyFiles     stringList
+	knownHosts   string
+	adopt        bool
+	allowDel     int
+	allowDNS     bool
+	fullDiff     bool
+	wait         time.Duration // bound on waiting for the state dir's lock (registerWait)
+	git          source.Auth   // for platforms whose source is git
 	// A Git sites repo (repo.go): the commit to read instead of the
 	// environment's branch head, and whether apply may.
 	rev           string
@@ -66,6 +70,7 @@ func (f *envFlags) register(fs *flag.FlagSet, needEnv bool) {
 	}
 	fs.StringVar(&f.env, "env", "", usage)
 	fs.StringVar(&f.repo, "repo", ".", "the sites repo directory")
+	fs.StringVar(&f.configBranch, "config-branch", configBranch, "in a Git repo, the branch whose berth.yaml says which environments give their data to which (data_to), as berth serve's flag")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "berth's state directory (inventory, runs, secrets; relative paths of local servers live here); $BERTH_STATE_DIR")
 	fs.Var(&f.keyFiles, "ssh-key", "private key file for SSH (repeatable); ssh-agent is used when $SSH_AUTH_SOCK is set")
 	fs.StringVar(&f.knownHosts, "known-hosts", defaultKnownHosts(), "known_hosts file SSH host keys are checked against")
@@ -251,8 +256,9 @@ func (l *loaded) input(store *state.Store, f *envFlags, hosts reconcile.Hosts) d
 		DataConsent: l.dataConsent(f)}
 }
 
-// configBranch is the branch whose berth.yaml says which environments
-// may copy another's data (data_to), as berth serve's --config-branch.
+// configBranch is the default of --config-branch: the branch whose
+// berth.yaml says which environments may copy another's data (data_to),
+// as berth serve's --config-branch.
 const configBranch = "main"
 
 // dataConsent reads whether an environment gives its data to another
@@ -264,12 +270,13 @@ func (l *loaded) dataConsent(f *envFlags) desired.DataConsent {
 	if l.git == nil {
 		return desired.ConfigConsent("the repo's berth.yaml", func(context.Context) (*spec.Config, error) { return spec.LoadConfig(l.fsys) })
 	}
-	return desired.ConfigConsent("branch "+configBranch, func(context.Context) (*spec.Config, error) {
+	branch := cmp.Or(f.configBranch, configBranch)
+	return desired.ConfigConsent("branch "+branch, func(context.Context) (*spec.Config, error) {
 		lr, err := source.OpenLocal(f.repo)
 		if err != nil {
 			return nil, err
 		}
-		head, err := lr.Branch(configBranch)
+		head, err := lr.Branch(branch)
 		if err != nil {
 			return nil, err
 		}
