@@ -494,20 +494,7 @@ func sourceSide(res *spec.Resolved, site, old *spec.ResolvedSite, server, base s
 	srv, _ := serverOf(res, server, base)
 	paths := render.Paths(old, &srv)
 	side := func(site *spec.ResolvedSite, o render.Options) (migrate.Side, error) {
-		_, files, err := render.SiteWith(site, &srv, o)
-		if err != nil {
-			return migrate.Side{}, err
-		}
-		s := migrate.Side{PageDir: paths.DisabledDir}
-		for _, f := range files {
-			switch f.Path {
-			case paths.Vhost:
-				s.Vhost = migrate.File{Path: f.Path, Content: f.Content}
-			case path.Join(paths.DisabledDir, "index.html"):
-				s.Page = migrate.File{Path: f.Path, Content: f.Content}
-			}
-		}
-		return s, nil
+		return renderSide(site, &srv, paths, o)
 	}
 	x := migrate.Source{Server: server, SiteDir: paths.SiteDir}
 	var err error
@@ -555,4 +542,23 @@ func targetSide(res *spec.Resolved, site *spec.ResolvedSite, server, base string
 		return lb.Healthy(ctx, address, domain, health.Path, health.Status)
 	}
 	return t
+}
+
+// renderSide is the vhost and page of site on srv (paths: the site's
+// there) rendered with o: the maintenance page, the disabled one.
+func renderSide(site *spec.ResolvedSite, srv *spec.ResolvedServer, paths render.SitePaths, o render.Options) (migrate.Side, error) {
+	_, files, err := render.SiteWith(site, srv, o)
+	if err != nil {
+		return migrate.Side{}, err
+	}
+	s := migrate.Side{PageDir: paths.DisabledDir}
+	for _, f := range files {
+		switch f.Path {
+		case paths.Vhost:
+			s.Vhost = migrate.File{Path: f.Path, Content: f.Content}
+		case path.Join(paths.DisabledDir, "index.html"):
+			s.Page = migrate.File{Path: f.Path, Content: f.Content}
+		}
+	}
+	return s, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path"
 	"slices"
 	"time"
 
@@ -247,18 +246,9 @@ func dbMoveWeb(res *spec.Resolved, site *spec.ResolvedSite, sn, base string) (mi
 		return migrate.DBWeb{}, fmt.Errorf("web server %s of the site has no http service", sn)
 	}
 	paths := render.Paths(site, &srv)
-	_, files, err := render.SiteWith(site, &srv, render.Options{Maintenance: true})
+	maint, err := renderSide(site, &srv, paths, render.Options{Maintenance: true})
 	if err != nil {
 		return migrate.DBWeb{}, err
-	}
-	maint := migrate.Side{PageDir: paths.DisabledDir}
-	for _, f := range files {
-		switch f.Path {
-		case paths.Vhost:
-			maint.Vhost = migrate.File{Path: f.Path, Content: f.Content}
-		case path.Join(paths.DisabledDir, "index.html"):
-			maint.Page = migrate.File{Path: f.Path, Content: f.Content}
-		}
 	}
 	httpSvc, err := serviceOf(srv, render.ServiceHTTP, base)
 	if err != nil {
