@@ -287,7 +287,7 @@ func (db *SiteDB) ext() string {
 // dump writes the database's dump to w.
 func (db *SiteDB) dump(ctx context.Context, h host.Host, w io.Writer) error {
 	if db.Type == "sqlite" {
-		return runTo(ctx, h, []string{"sqlite3", "-bail", "-readonly", db.Path, ".dump"}, nil, w)
+		return dumpSQLite(ctx, h, db.Path, w)
 	}
 	return db.Admin.Dump(ctx, h, db.Name, w)
 }
@@ -295,9 +295,7 @@ func (db *SiteDB) dump(ctx context.Context, h host.Host, w io.Writer) error {
 // load replaces the database's content with the dump read from r.
 func (db *SiteDB) load(ctx context.Context, h host.Host, r io.Reader) error {
 	if db.Type == "sqlite" {
-		tmp := db.Path + ".berth-restore"
-		script := `set -e; rm -f -- "$2"; sqlite3 -bail "$2"; chown --reference="$1" -- "$2"; chmod --reference="$1" -- "$2"; mv -fT -- "$2" "$1"`
-		return runTo(ctx, h, []string{"sh", "-c", script, "berth-restore", db.Path, tmp}, r, io.Discard)
+		return loadSQLite(ctx, h, db.Path, r)
 	}
 	return db.Admin.LoadAs(ctx, h, db.Name, db.Owner, r)
 }
@@ -658,5 +656,5 @@ func (b *Backups) Empty(ctx context.Context, db *SiteDB) error {
 	if db.Admin != nil {
 		return db.Admin.EmptyAs(ctx, h, db.Name, db.Owner)
 	}
-	return db.load(ctx, h, bytes.NewReader(nil))
+	return db.load(ctx, h, strings.NewReader("BEGIN TRANSACTION;\n"+sqliteDumpEnd))
 }

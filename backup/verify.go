@@ -242,12 +242,18 @@ func loadSQLiteScratch(ctx context.Context, h host.Host, src host.Host, piece st
 	}()
 	file := path.Join(dir, name)
 	err = restorePiece(ctx, src, piece, p, func(r io.Reader) error {
-		if err := runTo(ctx, h, []string{"sqlite3", "-bail", file}, io.TeeReader(r, stats), io.Discard); err != nil {
+		var tail dumpTail
+		if err := runTo(ctx, h, []string{"sqlite3", "-bail", file}, io.TeeReader(r, io.MultiWriter(stats, &tail)), io.Discard); err != nil {
 			return fmt.Errorf("load the dump into %s: %w", file, err)
 		}
 		// Read the piece to its end: its checksum is checked there.
-		_, err := io.Copy(io.Discard, r)
-		return err
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+		if err := tail.check(); err != nil {
+			return fmt.Errorf("load the dump into %s: %w", file, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

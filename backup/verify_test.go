@@ -173,7 +173,7 @@ func TestVerifySQLite(t *testing.T) {
 	// The dump without the rows of a table it creates: it loads, but the
 	// table the dump had rows for is empty.
 	rewritePiece(t, backupDir, "db.sql.gz", func(dump []byte) []byte {
-		return []byte("CREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT);\nCREATE TABLE empty (a);\nINSERT INTO empty VALUES(1);\nDELETE FROM empty;\n")
+		return []byte("BEGIN TRANSACTION;\nCREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT);\nCREATE TABLE empty (a);\nINSERT INTO empty VALUES(1);\nDELETE FROM empty;\nCOMMIT;\n")
 	})
 	_, err = b.Verify(ctx, data, store, m.ID, io.Discard)
 	if !errors.Is(err, ErrVerifyFailed) || !strings.Contains(err.Error(), "table empty has no rows, the dump has some") {
