@@ -89,7 +89,9 @@ func LBACMEDir(lb *spec.ResolvedServer, domain string) string {
 // platform, answering every name of the site and proxying to the
 // upstream with Host, X-Real-IP, X-Forwarded-For and X-Forwarded-Proto
 // set. A platform whose servers are all drained keeps its upstream, all
-// down: its sites answer 502.
+// down: its sites answer 502. A platform whose files are synced from a
+// primary (files: mode sync) sends what may write, and what another
+// server answers 404, to the primary (lbProxy).
 //
 // A site with tls.acme answers the HTTP-01 challenge path from
 // LBACMEDir ahead of proxying; once its certificate is issued
@@ -167,6 +169,18 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 		c.line("server %s max_fails=%d fail_timeout=%ds; # %s", n.Address, l.MaxFails, l.FailTimeout, n.Server)
 	}
 	c.close("}")
+	primary := ""
+	if w := lbFilesPrimary(nodes, pl); w != nil {
+		// Uploads written on another server would be replaced by the
+		// primary's files at the next run: what may write goes to the
+		// primary, and so does a page another server does not have yet.
+		primary = upstream + "-primary"
+		c.line("")
+		c.line("# files: mode sync from %s: requests that may write (not GET, HEAD or OPTIONS), and those another server answers 404, go to it.", w.Server)
+		c.open("upstream %s {", primary)
+		c.line("server %s; # %s: the files primary", w.Address, w.Server)
+		c.close("}")
+	}
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		if site.Platform != pl.Name {
@@ -185,8 +199,9 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 				return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 			}
 		}
-		up := upstream
+		up, write := upstream, primary
 		if len(site.LBFrom) > 0 {
+			write = "" // the source's servers, not this platform's primary
 			// A move not switched yet: the site still goes to its source.
 			up = upstream + "-" + site.Domain
 			c.line("")
@@ -209,18 +224,34 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 			}
 			c.close("}")
 		}
-		if err := lbSite(&c, lb, site, up, o.Certificates[site.Domain]); err != nil {
+		if err := lbSite(&c, lb, site, up, write, o.Certificates[site.Domain]); err != nil {
 			return File{}, fmt.Errorf("site %q: %w", site.Name, err)
 		}
 	}
 	return File{Path: LBFile(lb, res.Environment, pl.Name), Content: []byte(c.b.String()), Mode: 0o644, Service: ServiceLB}, nil
 }
 
+// lbFilesPrimary is the node a platform whose files are synced from a
+// primary (files: mode sync) copies them from, when its load balancer
+// can send requests to it (not drained); nil otherwise.
+func lbFilesPrimary(nodes []LBNode, pl *spec.ResolvedPlatform) *LBNode {
+	if pl.Files == nil || pl.Files.Mode != spec.FilesSync {
+		return nil
+	}
+	for i := range nodes {
+		if nodes[i].Server == pl.Files.Primary && !nodes[i].Drain {
+			return &nodes[i]
+		}
+	}
+	return nil
+}
+
 // lbSite writes the server blocks of one site on its load balancer: over
 // plain HTTP the challenge path (tls.acme) and either the proxy or, with
 // an issued certificate and tls.redirect_https, a redirect to HTTPS;
-// with the certificate, the proxy over TLS too.
-func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream, stamp string) error {
+// with the certificate, the proxy over TLS too. primary is the upstream
+// of the platform's files primary ("" none): see lbProxy.
+func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream, primary, stamp string) error {
 	l := lb.LB
 	served := names(append([]string{site.Domain}, site.Aliases...))
 	acmeDir := LBACMEDir(lb, site.Domain)
@@ -262,7 +293,7 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream,
 	if certified && site.TLS.RedirectHTTPS {
 		c.line("location / { return 301 %s; }", q("https://"+httpsHost+hostPort("", l.TLSListen, "443")+"$request_uri"))
 	} else {
-		lbProxy(c, upstream)
+		lbProxy(c, upstream, primary)
 	}
 	c.close("}")
 	if old := renamed(site); len(old) > 0 {
@@ -305,25 +336,45 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream,
 			c.line("add_header %s %s always;", q(n), q(site.Web.Headers[n]))
 		}
 	}
-	lbProxy(c, upstream)
+	lbProxy(c, upstream, primary)
 	c.close("}")
 	return nil
 }
 
-// lbProxy writes the location that proxies a site to its upstream.
-func lbProxy(c *conf, upstream string) {
+// lbProxy writes the location that proxies a site to its upstream. With
+// primary, the upstream of the platform's files primary, a request that
+// may write (any method but GET, HEAD and OPTIONS: an upload, a form)
+// goes to the primary instead, whose files the others get at the next
+// run (their own would be replaced then), and a request another server
+// answers 404 is asked of the primary once more (a file uploaded there
+// since the last run); a request the primary answers is never repeated.
+func lbProxy(c *conf, upstream, primary string) {
+	proxy := func(to string) {
+		c.line("proxy_pass http://%s;", to)
+		c.line("proxy_set_header Host $host;")
+		c.line("proxy_set_header X-Real-IP $remote_addr;")
+		c.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+		c.line("proxy_set_header X-Forwarded-Proto $scheme;")
+	}
 	c.open("location / {")
-	c.line("proxy_pass http://%s;", upstream)
-	c.line("proxy_set_header Host $host;")
-	c.line("proxy_set_header X-Real-IP $remote_addr;")
-	c.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
-	c.line("proxy_set_header X-Forwarded-Proto $scheme;")
+	if primary != "" {
+		c.line("if ($request_method !~ ^(GET|HEAD|OPTIONS)$) { return 418; }")
+		c.line("proxy_intercept_errors on;")
+		c.line("error_page 404 418 = @berth-files-primary;")
+	}
+	proxy(upstream)
 	// A connection refused or a timeout tries the next server (and
 	// counts toward max_fails); an answer, even an error page, is
 	// the site's.
 	c.line("proxy_next_upstream error timeout;")
 	c.line("proxy_connect_timeout 5s;")
 	c.close("}")
+	if primary != "" {
+		c.open("location @berth-files-primary {")
+		proxy(primary)
+		c.line("proxy_connect_timeout 5s;")
+		c.close("}")
+	}
 }
 
 // lbNodeAddress checks a web server's host:port as it goes into an

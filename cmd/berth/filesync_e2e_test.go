@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth/internal/testenv"
 )
@@ -82,8 +85,27 @@ func (c *cluster) noChanges(when string) {
 	}
 }
 
+// request sends method path for a.example.com through the load balancer
+// and returns the status and the node that answered (X-Berth-Node).
+func (c *cluster) request(client *http.Client, method, path string) (int, string) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, "http://"+c.lb.Addr+path, strings.NewReader("form=1"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Host = "a.example.com"
+	r, err := client.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s through the load balancer: %v", method, path, err)
+	}
+	defer r.Body.Close()
+	io.Copy(io.Discard, r.Body)
+	return r.StatusCode, r.Header.Get("X-Berth-Node")
+}
+
 // TestClusterFiles: a three-node cluster whose platform syncs its files
-// from web1: an upload on web1 reaches web2 and web3 in the next run (the
+// from web1: requests that may write go to web1 through the load
+// balancer, and a 404 of another server is asked of web1; an upload on web1 reaches web2 and web3 in the next run (the
 // plan says what it copies, in counts and bytes), a deleted one
 // disappears from them, and the run after that changes nothing; a backup
 // of the site reads web1, and its restore puts the files back on all
@@ -99,6 +121,46 @@ func TestClusterFiles(t *testing.T) {
 	c.apply()
 	c.sameFilesEverywhere("first converge")
 	c.noChanges("after the first converge")
+
+	// Through the load balancer, what may write goes to web1 alone (its
+	// files are the ones kept), reads to every server, and a file only
+	// web1 has yet (written since the last run) answers from web1
+	// whichever server was asked first.
+	client := &http.Client{Timeout: 5 * time.Second}
+	seen := map[string]map[string]int{}
+	for _, method := range []string{"POST", "PUT", "DELETE", "GET"} {
+		seen[method] = map[string]int{}
+		for range 9 {
+			status, node := c.request(client, method, "/")
+			seen[method][node]++
+			if method == "GET" && status != 200 {
+				t.Errorf("GET / through the load balancer: %d from %s", status, node)
+			}
+		}
+	}
+	for _, method := range []string{"POST", "PUT", "DELETE"} {
+		if len(seen[method]) != 1 || seen[method]["web1"] != 9 {
+			t.Errorf("%s through the load balancer answered by %v, want web1 (the files primary) only", method, seen[method])
+		}
+	}
+	if len(seen["GET"]) < 2 {
+		t.Errorf("GET through the load balancer answered by %v only, want every server", seen["GET"])
+	}
+	current := filepath.Join(c.nodes[0].Prefix, "www", "platforms", "static", "production", "current")
+	if err := os.WriteFile(filepath.Join(current, "only-web1.txt"), []byte("fresh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 9 {
+		if status, node := c.request(client, "GET", "/only-web1.txt"); status != 200 || node != "web1" {
+			t.Errorf("GET of a file only web1 has: %d from %q, want 200 from web1", status, node)
+		}
+		if status, node := c.request(client, "GET", "/nowhere.txt"); status != 404 || node != "web1" {
+			t.Errorf("GET of a file no server has: %d from %q, want 404 from web1", status, node)
+		}
+	}
+	if err := os.Remove(filepath.Join(current, "only-web1.txt")); err != nil {
+		t.Fatal(err)
+	}
 
 	// An upload on web1 reaches the others.
 	c.upload(1, "2026/12/photo.jpg", "JPEG bytes")
