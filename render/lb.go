@@ -270,11 +270,23 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream,
 			return err
 		}
 	}
+	// The site's request body limit holds on the load balancer too,
+	// whose nginx would refuse anything above its own default (1m).
+	bodySize := ""
+	if s := site.Web.ClientMaxBodySize; s != "" {
+		if _, err := sizeBytes(s); err != nil {
+			return err
+		}
+		bodySize = sizeUnit(s)
+	}
 	c.line("")
 	c.line("# site %s", site.Domain)
 	c.open("server {")
 	c.line("listen %s;", l.Listen)
 	c.line("server_name %s;", served)
+	if bodySize != "" {
+		c.line("client_max_body_size %s;", bodySize)
+	}
 	if site.TLS.ACME {
 		c.open("location ^~ %s/ {", ChallengeDir)
 		c.line("root %s;", q(acmeDir))
@@ -329,6 +341,9 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream,
 		served = names([]string{site.Domain})
 	}
 	tlsServer(served)
+	if bodySize != "" {
+		c.line("client_max_body_size %s;", bodySize)
+	}
 	// The nodes send the site's other headers; Strict-Transport-Security
 	// only goes out over TLS, which only the load balancer speaks.
 	for _, n := range sortedHeaders(site.Web.Headers) {

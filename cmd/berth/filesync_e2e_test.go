@@ -85,11 +85,11 @@ func (c *cluster) noChanges(when string) {
 	}
 }
 
-// request sends method path for a.example.com through the load balancer
-// and returns the status and the node that answered (X-Berth-Node).
-func (c *cluster) request(client *http.Client, method, path string) (int, string) {
+// request sends method path with body for a.example.com through the load
+// balancer and returns the status and the node that answered (X-Berth-Node).
+func (c *cluster) request(client *http.Client, method, path, body string) (int, string) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, "http://"+c.lb.Addr+path, strings.NewReader("form=1"))
+	req, err := http.NewRequest(method, "http://"+c.lb.Addr+path, strings.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -118,6 +118,7 @@ func TestClusterFiles(t *testing.T) {
 	backups := testenv.Dir(t)
 	c.write("berth.yaml", "environments:\n  production: { branch: main }\nbackups: { server: web1, dir: "+backups+" }\n")
 	c.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1, web2, web3]\nlb: lb1\nfiles: { mode: sync, primary: web1 }\n")
+	c.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\nweb: { client_max_body_size: 8m }\n")
 	c.apply()
 	c.sameFilesEverywhere("first converge")
 	c.noChanges("after the first converge")
@@ -131,7 +132,7 @@ func TestClusterFiles(t *testing.T) {
 	for _, method := range []string{"POST", "PUT", "DELETE", "GET"} {
 		seen[method] = map[string]int{}
 		for range 9 {
-			status, node := c.request(client, method, "/")
+			status, node := c.request(client, method, "/", "form=1")
 			seen[method][node]++
 			if method == "GET" && status != 200 {
 				t.Errorf("GET / through the load balancer: %d from %s", status, node)
@@ -143,6 +144,11 @@ func TestClusterFiles(t *testing.T) {
 			t.Errorf("%s through the load balancer answered by %v, want web1 (the files primary) only", method, seen[method])
 		}
 	}
+	// An upload the site allows (client_max_body_size: 8m), larger than
+	// nginx's default 1m, passes the load balancer.
+	if status, node := c.request(client, "POST", "/", strings.Repeat("x", 2<<20)); status == http.StatusRequestEntityTooLarge || node != "web1" {
+		t.Errorf("POST of 2 MiB: %d from %q, want web1's answer", status, node)
+	}
 	if len(seen["GET"]) < 2 {
 		t.Errorf("GET through the load balancer answered by %v only, want every server", seen["GET"])
 	}
@@ -151,10 +157,10 @@ func TestClusterFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 9 {
-		if status, node := c.request(client, "GET", "/only-web1.txt"); status != 200 || node != "web1" {
+		if status, node := c.request(client, "GET", "/only-web1.txt", ""); status != 200 || node != "web1" {
 			t.Errorf("GET of a file only web1 has: %d from %q, want 200 from web1", status, node)
 		}
-		if status, node := c.request(client, "GET", "/nowhere.txt"); status != 404 || node != "web1" {
+		if status, node := c.request(client, "GET", "/nowhere.txt", ""); status != 404 || node != "web1" {
 			t.Errorf("GET of a file no server has: %d from %q, want 404 from web1", status, node)
 		}
 	}
