@@ -175,10 +175,18 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 		// primary's files at the next run: what may write goes to the
 		// primary, and so does a page another server does not have yet.
 		primary = upstream + "-primary"
+		// When the primary cannot be reached the others answer, as
+		// without it: a site that takes no writes while one server is
+		// down is worse than an upload replaced at the next run.
 		c.line("")
-		c.line("# files: mode sync from %s: requests that may write (not GET, HEAD or OPTIONS), and those another server answers 404, go to it.", w.Server)
+		c.line("# files: mode sync from %s: requests that may write (not GET, HEAD or OPTIONS), and those another server answers 404, go to it; to the others while it cannot be reached.", w.Server)
 		c.open("upstream %s {", primary)
-		c.line("server %s; # %s: the files primary", w.Address, w.Server)
+		c.line("server %s max_fails=%d fail_timeout=%ds; # %s: the files primary", w.Address, l.MaxFails, l.FailTimeout, w.Server)
+		for _, n := range nodes {
+			if n.Server != w.Server && !n.Drain {
+				c.line("server %s backup; # %s", n.Address, n.Server)
+			}
+		}
 		c.close("}")
 	}
 	for i := range res.Sites {
@@ -363,6 +371,8 @@ func lbSite(c *conf, lb *spec.ResolvedServer, site *spec.ResolvedSite, upstream,
 // run (their own would be replaced then), and a request another server
 // answers 404 is asked of the primary once more (a file uploaded there
 // since the last run); a request the primary answers is never repeated.
+// While the primary cannot be reached, the others answer (its upstream
+// lists them as backup servers).
 func lbProxy(c *conf, upstream, primary string) {
 	proxy := func(to string) {
 		c.line("proxy_pass http://%s;", to)
@@ -387,6 +397,7 @@ func lbProxy(c *conf, upstream, primary string) {
 	if primary != "" {
 		c.open("location @berth-files-primary {")
 		proxy(primary)
+		c.line("proxy_next_upstream error timeout;")
 		c.line("proxy_connect_timeout 5s;")
 		c.close("}")
 	}

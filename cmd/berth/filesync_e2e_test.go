@@ -104,8 +104,7 @@ func (c *cluster) request(client *http.Client, method, path, body string) (int, 
 }
 
 // TestClusterFiles: a three-node cluster whose platform syncs its files
-// from web1: requests that may write go to web1 through the load
-// balancer, and a 404 of another server is asked of web1; an upload on web1 reaches web2 and web3 in the next run (the
+// from web1: an upload on web1 reaches web2 and web3 in the next run (the
 // plan says what it copies, in counts and bytes), a deleted one
 // disappears from them, and the run after that changes nothing; a backup
 // of the site reads web1, and its restore puts the files back on all
@@ -118,55 +117,9 @@ func TestClusterFiles(t *testing.T) {
 	backups := testenv.Dir(t)
 	c.write("berth.yaml", "environments:\n  production: { branch: main }\nbackups: { server: web1, dir: "+backups+" }\n")
 	c.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1, web2, web3]\nlb: lb1\nfiles: { mode: sync, primary: web1 }\n")
-	c.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\nweb: { client_max_body_size: 8m }\n")
 	c.apply()
 	c.sameFilesEverywhere("first converge")
 	c.noChanges("after the first converge")
-
-	// Through the load balancer, what may write goes to web1 alone (its
-	// files are the ones kept), reads to every server, and a file only
-	// web1 has yet (written since the last run) answers from web1
-	// whichever server was asked first.
-	client := &http.Client{Timeout: 5 * time.Second}
-	seen := map[string]map[string]int{}
-	for _, method := range []string{"POST", "PUT", "DELETE", "GET"} {
-		seen[method] = map[string]int{}
-		for range 9 {
-			status, node := c.request(client, method, "/", "form=1")
-			seen[method][node]++
-			if method == "GET" && status != 200 {
-				t.Errorf("GET / through the load balancer: %d from %s", status, node)
-			}
-		}
-	}
-	for _, method := range []string{"POST", "PUT", "DELETE"} {
-		if len(seen[method]) != 1 || seen[method]["web1"] != 9 {
-			t.Errorf("%s through the load balancer answered by %v, want web1 (the files primary) only", method, seen[method])
-		}
-	}
-	// An upload the site allows (client_max_body_size: 8m), larger than
-	// nginx's default 1m, passes the load balancer.
-	if status, node := c.request(client, "POST", "/", strings.Repeat("x", 2<<20)); status == http.StatusRequestEntityTooLarge || node != "web1" {
-		t.Errorf("POST of 2 MiB: %d from %q, want web1's answer", status, node)
-	}
-	if len(seen["GET"]) < 2 {
-		t.Errorf("GET through the load balancer answered by %v only, want every server", seen["GET"])
-	}
-	current := filepath.Join(c.nodes[0].Prefix, "www", "platforms", "static", "production", "current")
-	if err := os.WriteFile(filepath.Join(current, "only-web1.txt"), []byte("fresh"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for range 9 {
-		if status, node := c.request(client, "GET", "/only-web1.txt", ""); status != 200 || node != "web1" {
-			t.Errorf("GET of a file only web1 has: %d from %q, want 200 from web1", status, node)
-		}
-		if status, node := c.request(client, "GET", "/nowhere.txt", ""); status != 404 || node != "web1" {
-			t.Errorf("GET of a file no server has: %d from %q, want 404 from web1", status, node)
-		}
-	}
-	if err := os.Remove(filepath.Join(current, "only-web1.txt")); err != nil {
-		t.Fatal(err)
-	}
 
 	// An upload on web1 reaches the others.
 	c.upload(1, "2026/12/photo.jpg", "JPEG bytes")
@@ -271,4 +224,67 @@ func TestClusterFiles(t *testing.T) {
 	mounted = false
 	c.apply()
 	c.noChanges("on the shared path")
+}
+
+// TestClusterWritesToPrimary: behind the load balancer, a platform whose
+// files are synced from web1 gets every request that may write on web1
+// (what the others write would be replaced at the next run), its reads
+// on every server, a file only web1 has yet from web1 whichever server
+// was asked first, and uploads as large as the site allows; with web1's
+// nginx gone, the others answer everything.
+func TestClusterWritesToPrimary(t *testing.T) {
+	c := newCluster(t)
+	c.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1, web2, web3]\nlb: lb1\nfiles: { mode: sync, primary: web1 }\n")
+	c.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\nweb: { client_max_body_size: 8m }\n")
+	c.apply()
+	c.serving()
+	client := &http.Client{Timeout: 5 * time.Second}
+	seen := map[string]map[string]int{}
+	for _, method := range []string{"POST", "PUT", "DELETE", "GET"} {
+		seen[method] = map[string]int{}
+		for range 9 {
+			status, node := c.request(client, method, "/", "form=1")
+			seen[method][node]++
+			if method == "GET" && status != 200 {
+				t.Errorf("GET / through the load balancer: %d from %s", status, node)
+			}
+		}
+	}
+	for _, method := range []string{"POST", "PUT", "DELETE"} {
+		if len(seen[method]) != 1 || seen[method]["web1"] != 9 {
+			t.Errorf("%s through the load balancer answered by %v, want web1 (the files primary) only", method, seen[method])
+		}
+	}
+	// An upload the site allows (client_max_body_size: 8m), larger than
+	// nginx's default 1m, passes the load balancer.
+	if status, node := c.request(client, "POST", "/", strings.Repeat("x", 2<<20)); status == http.StatusRequestEntityTooLarge || node != "web1" {
+		t.Errorf("POST of 2 MiB: %d from %q, want web1's answer", status, node)
+	}
+	if len(seen["GET"]) < 2 {
+		t.Errorf("GET through the load balancer answered by %v only, want every server", seen["GET"])
+	}
+	current := filepath.Join(c.nodes[0].Prefix, "www", "platforms", "static", "production", "current")
+	if err := os.WriteFile(filepath.Join(current, "only-web1.txt"), []byte("fresh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 9 {
+		if status, node := c.request(client, "GET", "/only-web1.txt", ""); status != 200 || node != "web1" {
+			t.Errorf("GET of a file only web1 has: %d from %q, want 200 from web1", status, node)
+		}
+		if status, node := c.request(client, "GET", "/nowhere.txt", ""); status != 404 || node != "web1" {
+			t.Errorf("GET of a file no server has: %d from %q, want 404 from web1", status, node)
+		}
+	}
+
+	// web1's nginx stops: the others take the writes and answer 404
+	// themselves, rather than the load balancer answering 502.
+	c.nodes[0].Proc.Stop()
+	for range 6 {
+		if status, node := c.request(client, "POST", "/", "form=1"); node != "web2" && node != "web3" {
+			t.Errorf("POST with web1 down: %d from %q, want web2's or web3's answer", status, node)
+		}
+		if status, node := c.request(client, "GET", "/nowhere.txt", ""); status != 404 || (node != "web2" && node != "web3") {
+			t.Errorf("GET of a file no server has, web1 down: %d from %q, want 404 from web2 or web3", status, node)
+		}
+	}
 }
