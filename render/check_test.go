@@ -24,7 +24,7 @@ import (
 // apacheModules loads, in the test harness, the modules berth's
 // VirtualHosts need besides those the harness loads itself (see doc.go).
 var apacheModules = []string{
-	"alias", "headers", "auth_basic", "authn_core", "authn_file", "authz_user", "proxy", "proxy_fcgi", "remoteip", "socache_shmcb", "ssl",
+	"alias", "headers", "auth_basic", "authn_core", "authn_file", "authz_user", "proxy", "proxy_fcgi", "remoteip", "setenvif", "socache_shmcb", "ssl",
 }
 
 func apacheModulesConf() string {

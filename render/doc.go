@@ -92,7 +92,8 @@
 // ssl (sites with a certificate; the main configuration must also Listen
 // on tls_listen, as Debian's ports.conf does on 443 with mod_ssl).
 // A site behind a load balancer also needs remoteip (RemoteIPHeader,
-// RemoteIPInternalProxy) and headers (X-Berth-Node).
+// RemoteIPInternalProxy) and headers (X-Berth-Node); where the load
+// balancer terminates TLS, setenvif (HTTPS for PHP; Debian enables it).
 // Drupal and WordPress sites get AllowOverride All so their .htaccess files
 // apply; their clean URLs also want rewrite. Debian enables alias,
 // auth_basic, authn_core, authn_file, authz_core, authz_user, dir and mime by

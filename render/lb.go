@@ -3,6 +3,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -417,7 +418,13 @@ func lbNodeAddress(hostport string) error {
 // nginxBehindLB makes a node's server block trust X-Forwarded-For from
 // its load balancer's source address only, and name the node in a
 // response header (X-Berth-Node), for a site served through a load
-// balancer.
+// balancer. Where the load balancer terminates TLS for the site, a
+// request it forwarded over HTTPS (X-Forwarded-Proto https, from its
+// source address only) reaches PHP with HTTPS on and REQUEST_SCHEME
+// https ($berth_https, $berth_scheme: see fastcgiParam), as it would on a
+// server speaking TLS itself: WordPress, whose admin forces HTTPS when its
+// address is https, and Drupal would otherwise redirect it in a loop or
+// link it over http.
 func nginxBehindLB(c *conf, in *input) {
 	if in.site.LB == nil {
 		return
@@ -425,9 +432,17 @@ func nginxBehindLB(c *conf, in *input) {
 	c.line("set_real_ip_from %s;", in.site.LB.From)
 	c.line("real_ip_header X-Forwarded-For;")
 	c.line("add_header X-Berth-Node %s always;", q(in.srv.Name))
+	if lbTerminatesTLS(in.site) {
+		c.line("set $berth_https $https;")
+		c.line("set $berth_scheme $scheme;")
+		c.line(`set $berth_forwarded "$realip_remote_addr $http_x_forwarded_proto";`)
+		c.line("if ($berth_forwarded = %s) { set $berth_https on; set $berth_scheme https; }", q(lbSourceAddr(in.site)+" https"))
+	}
 }
 
-// apacheBehindLB is nginxBehindLB for apache (mod_remoteip, mod_headers).
+// apacheBehindLB is nginxBehindLB for apache (mod_remoteip, mod_headers;
+// mod_setenvif sets HTTPS for PHP where the load balancer terminates TLS:
+// CONN_REMOTE_ADDR is the connection's peer, which mod_remoteip leaves).
 func apacheBehindLB(c *conf, in *input) {
 	if in.site.LB == nil {
 		return
@@ -435,6 +450,26 @@ func apacheBehindLB(c *conf, in *input) {
 	c.line("RemoteIPHeader X-Forwarded-For")
 	c.line("RemoteIPInternalProxy %s", in.site.LB.From)
 	c.line("Header always set X-Berth-Node %s", q(in.srv.Name))
+	if lbTerminatesTLS(in.site) {
+		c.line(`SetEnvIfExpr "%%{CONN_REMOTE_ADDR} == '%s' && %%{HTTP:X-Forwarded-Proto} == 'https'" HTTPS=on`, lbSourceAddr(in.site))
+	}
+}
+
+// lbTerminatesTLS says whether the site runs PHP and its load balancer
+// may serve it over HTTPS (tls.acme, and the load balancer has a
+// tls_listen).
+func lbTerminatesTLS(site *spec.ResolvedSite) bool {
+	return site.PHP != "" && site.LB != nil && site.LB.TLSListen != "" && site.TLS.ACME
+}
+
+// lbSourceAddr is the site's load balancer source address in the form
+// nginx's $realip_remote_addr and apache's CONN_REMOTE_ADDR print it
+// (checkLB has checked it is an IP address).
+func lbSourceAddr(site *spec.ResolvedSite) string {
+	if a, err := netip.ParseAddr(site.LB.From); err == nil {
+		return a.Unmap().String()
+	}
+	return site.LB.From
 }
 
 // checkLB checks what a node's vhost writes for its load balancer.

@@ -261,12 +261,28 @@ func nginxServers(c *conf, in *input, tls bool) {
 		c.line("set $path_info $fastcgi_path_info;")
 		c.line("fastcgi_index index.php;")
 		for _, kv := range fastcgiParams {
-			c.line("fastcgi_param %s %s;", kv[0], kv[1])
+			c.line("fastcgi_param %s %s;", kv[0], fastcgiParam(in, kv))
 		}
 		c.line("fastcgi_pass %s;", q("unix:"+p.Socket))
 		c.close("}")
 	}
 	c.close("}")
+}
+
+// fastcgiParam is the value of the FastCGI parameter kv for the site:
+// behind a load balancer that terminates TLS for it, HTTPS and
+// REQUEST_SCHEME say what the load balancer was asked over (see
+// nginxBehindLB).
+func fastcgiParam(in *input, kv [2]string) string {
+	if lbTerminatesTLS(in.site) {
+		switch kv[0] {
+		case "HTTPS":
+			return "$berth_https if_not_empty"
+		case "REQUEST_SCHEME":
+			return "$berth_scheme"
+		}
+	}
+	return kv[1]
 }
 
 // nginxChallenge serves the site's HTTP-01 answers, for a site with

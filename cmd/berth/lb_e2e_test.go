@@ -24,6 +24,7 @@ type cluster struct {
 	*webFixture
 	lb    *testenv.NetNginx
 	nodes []*testenv.NetNginx
+	php   []string // each node's php service (phpService), "" none
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -64,6 +65,7 @@ services:
 	for i, h := range hosts[1:] {
 		n := testenv.NginxOn(t, h)
 		c.nodes = append(c.nodes, n)
+		c.php = append(c.php, "")
 		c.node(i+1, false)
 	}
 	f.write("berth.yaml", "environments:\n  production: { branch: main }\n")
@@ -99,7 +101,17 @@ services:
     group: nogroup
     test: %s
     pid_file: %s
-`, i, n.Host.IP, n.Host.SSH.User, drain, n.SitesDir, filepath.Join(n.Prefix, "www"), flow(n.TestArgv), n.PIDFile))
+%s`, i, n.Host.IP, n.Host.SSH.User, drain, n.SitesDir, filepath.Join(n.Prefix, "www"), flow(n.TestArgv), n.PIDFile, c.php[i-1]))
+}
+
+// withPHP starts a php-fpm for each node and gives the nodes' servers
+// their php service.
+func (c *cluster) withPHP() {
+	c.t.Helper()
+	for i := range c.nodes {
+		c.php[i] = phpService(c.t, testenv.PHPFPM(c.t))
+		c.node(i+1, false)
+	}
 }
 
 // siteHeader writes site a.example.com (alias www.a.example.com) with

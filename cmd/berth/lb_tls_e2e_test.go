@@ -27,7 +27,7 @@ import (
 func TestLoadBalancedTLS(t *testing.T) {
 	c := newCluster(t)
 	lbIP := c.lb.Host.IP
-	zone := fmt.Sprintf("$TTL 60\n@ IN SOA ns1.example.com. hostmaster.example.com. 1 60 60 600 60\n@ IN NS ns1.example.com.\nns1 IN A 127.0.0.1\na IN A %[1]s\nwww.a IN A %[1]s\n", lbIP)
+	zone := fmt.Sprintf("$TTL 60\n@ IN SOA ns1.example.com. hostmaster.example.com. 1 60 60 600 60\n@ IN NS ns1.example.com.\nns1 IN A 127.0.0.1\na IN A %[1]s\nwww.a IN A %[1]s\nb IN A %[1]s\n", lbIP)
 	bind := testenv.BIND(t, map[string]string{"example.com": zone})
 	pebble := testenv.Pebble(t, testenv.PebbleOptions{HTTPPort: 80, DNSServer: bind.Addr})
 	roots := pebbleRoot(t, pebble)
@@ -127,6 +127,51 @@ func TestLoadBalancedTLS(t *testing.T) {
 
 	if code, out, errOut := c.berth("plan"); code != 0 {
 		t.Fatalf("plan after apply: exit %d, want 0 (nothing to do)\n%s\n%s", code, out, errOut)
+	}
+
+	// A PHP site behind the same load balancer: PHP on every node sees
+	// HTTPS on and the https scheme for a request the load balancer took
+	// over HTTPS, not over plain HTTP, and not for a request that claims
+	// HTTPS (X-Forwarded-Proto) straight to a node rather than from the
+	// load balancer.
+	c.withPHP()
+	c.write("platforms/app.yaml", "kind: Platform\nname: app\ntype: php\nisolation: false\nsource: { path: app }\nservers: [web1, web2, web3]\nlb: lb1\n")
+	c.write("app/index.php", "<?php echo 'HTTPS=', $_SERVER['HTTPS'] ?? '', ' scheme=', $_SERVER['REQUEST_SCHEME'];\n")
+	c.write("sites/b.yaml", "kind: Site\nname: b.example.com\nplatform: app\ntls: { acme: true, redirect_https: false }\n")
+	c.apply()
+	says := func(r *http.Response, err error) (string, string) {
+		if err != nil {
+			return "", err.Error()
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		return r.Header.Get("X-Berth-Node"), fmt.Sprintf("%d %s", r.StatusCode, body)
+	}
+	// Bounded: a worker of the configuration before the reload may still
+	// take a connection while it shuts down (without b's certificate).
+	testenv.EventuallyWith(t, "https://b.example.com/ through the load balancer, from every node", 15*time.Second, func() (bool, string) {
+		nodes := map[string]bool{}
+		for range 9 {
+			node, got := says(get("https://b.example.com/"))
+			if got != "200 HTTPS=on scheme=https" {
+				return false, fmt.Sprintf("PHP on %q says %q", node, got)
+			}
+			nodes[node] = true
+		}
+		return len(nodes) == 3, fmt.Sprint(nodes)
+	})
+	for range 9 {
+		if node, got := says(get("http://b.example.com/")); got != "200 HTTPS= scheme=http" {
+			t.Errorf("PHP on %s over plain HTTP through the load balancer says %q", node, got)
+		}
+	}
+	for i, n := range c.nodes {
+		req, _ := http.NewRequest("GET", "http://"+n.Addr+"/", nil)
+		req.Host = "b.example.com"
+		req.Header.Set("X-Forwarded-Proto", "https")
+		if _, got := says((&http.Client{Timeout: 5 * time.Second}).Do(req)); got != "200 HTTPS= scheme=http" {
+			t.Errorf("PHP on web%d, asked straight with X-Forwarded-Proto https, says %q", i+1, got)
+		}
 	}
 
 	// Without tls the site is proxied over plain HTTP again and its

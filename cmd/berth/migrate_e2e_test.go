@@ -89,21 +89,6 @@ services:
 		} else {
 			php = testenv.PHPFPM(t)
 		}
-		pools, run := filepath.Join(php.Dir, "pool.d"), filepath.Join(php.Dir, "sockets")
-		for _, d := range []string{pools, run} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		conf := filepath.Join(php.Dir, "php-fpm.conf")
-		cf, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(cf, "include = %s/*.conf\n", pools)
-		if err := cf.Close(); err != nil {
-			t.Fatal(err)
-		}
 		root := filepath.Join(n.Prefix, "www")
 		m.nodes = append(m.nodes, n)
 		m.roots = append(m.roots, root)
@@ -120,13 +105,7 @@ services:
     group: nogroup
     test: %s
     pid_file: %s
-  php:
-    type: php-fpm
-    pool_dir: %s
-    run_dir: %s
-    test: ["php-fpm{version}", -t, -y, %s]
-    reload: [kill, -USR2, "%d"]
-`, i+1, h.IP, h.SSH.User, n.SitesDir, root, flow(n.TestArgv), n.PIDFile, pools, run, conf, php.Proc.Cmd.Process.Pid))
+%s`, i+1, h.IP, h.SSH.User, n.SitesDir, root, flow(n.TestArgv), n.PIDFile, phpService(t, php)))
 	}
 	f.write("berth.yaml", "environments:\n  production: { branch: main }\nbackups: { dir: "+filepath.Join(base, "backups")+" }\n")
 	// The app shows the file the site uploaded, from its files directory
@@ -140,6 +119,35 @@ services:
 	f.write("code2/index.php", app("app2", "http_response_code(500);\n"))
 	m.site("app")
 	return m
+}
+
+// phpService makes php, a php-fpm of the test, include the pools berth
+// writes, and returns the php service of a Server (YAML, indented as
+// under services:) that writes them there and reloads it.
+func phpService(t *testing.T, php *testenv.PHPFPMServer) string {
+	t.Helper()
+	pools, run := filepath.Join(php.Dir, "pool.d"), filepath.Join(php.Dir, "sockets")
+	for _, d := range []string{pools, run} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(php.Dir, "php-fpm.conf")
+	cf, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(cf, "include = %s/*.conf\n", pools)
+	if err := cf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`  php:
+    type: php-fpm
+    pool_dir: %s
+    run_dir: %s
+    test: ["php-fpm{version}", -t, -y, %s]
+    reload: [kill, -USR2, "%d"]
+`, pools, run, conf, php.Proc.Cmd.Process.Pid)
 }
 
 // site places a.example.com on platform.
