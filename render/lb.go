@@ -416,15 +416,15 @@ func lbNodeAddress(hostport string) error {
 }
 
 // nginxBehindLB makes a node's server block trust X-Forwarded-For from
-// its load balancer's source address only, and name the node in a
-// response header (X-Berth-Node), for a site served through a load
-// balancer. Where the load balancer terminates TLS for the site, a
-// request it forwarded over HTTPS (X-Forwarded-Proto https, from its
-// source address only) reaches PHP with HTTPS on and REQUEST_SCHEME
-// https ($berth_https, $berth_scheme: see fastcgiParam), as it would on a
-// server speaking TLS itself: WordPress, whose admin forces HTTPS when its
-// address is https, and Drupal would otherwise redirect it in a loop or
-// link it over http.
+// its load balancer's source address only, name the node in a response
+// header (X-Berth-Node) and keep the redirects nginx makes relative, for
+// a site served through a load balancer. Where the load balancer
+// terminates TLS for the site, a request it forwarded over HTTPS
+// (X-Forwarded-Proto https, from its source address only) reaches PHP
+// with HTTPS on and REQUEST_SCHEME https ($berth_https, $berth_scheme:
+// see fastcgiParam), as it would on a server speaking TLS itself:
+// WordPress, whose admin forces HTTPS when its address is https, and
+// Drupal would otherwise redirect it in a loop or link it over http.
 func nginxBehindLB(c *conf, in *input) {
 	if in.site.LB == nil {
 		return
@@ -432,6 +432,11 @@ func nginxBehindLB(c *conf, in *input) {
 	c.line("set_real_ip_from %s;", in.site.LB.From)
 	c.line("real_ip_header X-Forwarded-For;")
 	c.line("add_header X-Berth-Node %s always;", q(in.srv.Name))
+	// A redirect nginx makes of a path (a directory's trailing slash, a
+	// redirect to /path) would name this server's scheme and port
+	// (http://site:8080/docs/), which clients of the load balancer cannot
+	// reach: it stays a path, resolved by the client against its own URL.
+	c.line("absolute_redirect off;")
 	if lbTerminatesTLS(in.site) {
 		c.line("set $berth_https $https;")
 		c.line("set $berth_scheme $scheme;")

@@ -22,7 +22,8 @@ import (
 // itself (its acme_dir, ahead of proxying): the names resolve (in a real
 // BIND, which Pebble and berth's pre-check both ask) to lb1 only. Plain
 // HTTP redirects to HTTPS, HSTS goes out over TLS, every node answers
-// behind it over plain HTTP, no node holds the certificate or saw a
+// behind it over plain HTTP (its redirects relative, so HTTPS stays), a
+// PHP site's PHP sees HTTPS for what the load balancer took over it, no node holds the certificate or saw a
 // challenge, and a second run has nothing to do.
 func TestLoadBalancedTLS(t *testing.T) {
 	c := newCluster(t)
@@ -44,6 +45,7 @@ func TestLoadBalancedTLS(t *testing.T) {
 		fmt.Sprintf("    max_fails: 1\n    tls_listen: %s:443\n    cert_dir: %s\n    acme_dir: %s\n", lbIP, certDir, acmeDir), 1))
 	c.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\naliases: [www.a.example.com]\ntls: { acme: true }\nweb:\n  headers:\n    Strict-Transport-Security: max-age=300\n")
 
+	c.write("code/docs/index.html", "docs\n")
 	out := c.apply()
 	if !strings.Contains(out, "+ site/a.example.com/certificate@lb1") {
 		t.Errorf("apply does not order a.example.com's certificate on lb1:\n%s", out)
@@ -92,6 +94,18 @@ func TestLoadBalancedTLS(t *testing.T) {
 	}
 	if !nodes["web1"] || !nodes["web2"] || !nodes["web3"] {
 		t.Errorf("HTTPS answered by %v, want web1, web2 and web3", nodes)
+	}
+	// A directory's trailing-slash redirect, made by a node that only
+	// speaks plain HTTP, stays a path: the client stays on HTTPS.
+	for range 6 {
+		r, err := get("https://a.example.com/docs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 301 || r.Header.Get("Location") != "/docs/" {
+			t.Errorf("https://a.example.com/docs from %s: %s to %q, want 301 to /docs/", r.Header.Get("X-Berth-Node"), r.Status, r.Header.Get("Location"))
+		}
 	}
 
 	// Plain HTTP redirects to HTTPS on the load balancer (bounded: a
