@@ -172,13 +172,12 @@ func lbPlatform(res *spec.Resolved, lb *spec.ResolvedServer, pl *spec.ResolvedPl
 	c.close("}")
 	primary := ""
 	if w := lbFilesPrimary(nodes, pl); w != nil {
-		// Uploads written on another server would be replaced by the
-		// primary's files at the next run: what may write goes to the
-		// primary, and so does a page another server does not have yet.
+		// Files written on another server are replaced by the primary's
+		// at the next run: what may write goes to the primary (lbProxy).
+		// While it cannot be reached the others answer, as without it: a
+		// site that takes no writes while one server is down is worse
+		// than an upload replaced at the next run.
 		primary = upstream + "-primary"
-		// When the primary cannot be reached the others answer, as
-		// without it: a site that takes no writes while one server is
-		// down is worse than an upload replaced at the next run.
 		c.line("")
 		c.line("# files: mode sync from %s: requests that may write (not GET, HEAD or OPTIONS), and those another server answers 404, go to it; to the others while it cannot be reached.", w.Server)
 		c.open("upstream %s {", primary)
