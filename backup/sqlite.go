@@ -77,7 +77,7 @@ func loadSQLite(ctx context.Context, h host.Host, path string, r io.Reader) erro
 		return errors.Join(err, removeOn(ctx, h, tmp))
 	}
 	if err := tail.check(); err != nil {
-		return errors.Join(fmt.Errorf("%w; %s on %s was left as it was: restore from another backup", err, path, h.Name()), removeOn(ctx, h, tmp))
+		return errors.Join(fmt.Errorf("%w; %s on %s was left as it was", err, path, h.Name()), removeOn(ctx, h, tmp))
 	}
 	swap := `set -e; chown --reference="$1" -- "$2"; chmod --reference="$1" -- "$2"; mv -fT -- "$2" "$1"`
 	return runTo(ctx, h, []string{"sh", "-c", swap, "berth-restore", path, tmp}, nil, io.Discard)
