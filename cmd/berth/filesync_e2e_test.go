@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -237,8 +238,17 @@ func TestClusterWritesToPrimary(t *testing.T) {
 	c.write("platforms/static.yaml", "kind: Platform\nname: static\ntype: static\nsource: { path: code }\nservers: [web1, web2, web3]\nlb: lb1\nfiles: { mode: sync, primary: web1 }\n")
 	c.write("sites/a.yaml", "kind: Site\nname: a.example.com\nplatform: static\nweb: { client_max_body_size: 8m }\n")
 	c.apply()
-	c.serving()
 	client := &http.Client{Timeout: 5 * time.Second}
+	// Bounded: a worker of the load balancer's configuration before the
+	// reload may still take a connection while it shuts down.
+	testenv.EventuallyWith(t, "POST through the load balancer answered by web1", 10*time.Second, func() (bool, string) {
+		for range 6 {
+			if status, node := c.request(client, "POST", "/", "form=1"); node != "web1" {
+				return false, fmt.Sprintf("%d from %q", status, node)
+			}
+		}
+		return true, ""
+	})
 	seen := map[string]map[string]int{}
 	for _, method := range []string{"POST", "PUT", "DELETE", "GET"} {
 		seen[method] = map[string]int{}
