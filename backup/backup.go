@@ -83,6 +83,9 @@ type Manifest struct {
 	Berth    string    `json:"berth_version"`
 	DBType   string    `json:"db_type,omitempty"`
 	Pieces   []Piece   `json:"pieces"`
+	// Warnings say what the backup holds other than a still image: the
+	// files that changed while they were read (tarFiles).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Reasons a backup is taken; only scheduled backups are pruned.
@@ -205,14 +208,19 @@ func (b *Backups) Take(ctx context.Context, d SiteData, store Store, o Options) 
 		}
 		if obs[0].IsDir() {
 			const name = "files.tar.gz"
-			p, err := copyPiece(ctx, dst, path.Join(dir, name), func(w io.Writer) error {
-				return runTo(ctx, src, []string{"tar", "-C", d.SiteDir, "-cf", "-", "files"}, nil, w)
+			var changed []string
+			p, err := copyPiece(ctx, dst, path.Join(dir, name), func(w io.Writer) (err error) {
+				changed, err = tarFiles(ctx, src, d.SiteDir, w)
+				return err
 			})
 			if err != nil {
 				return nil, fmt.Errorf("back up the files of %s from %s: %w", d.Site, d.Web, err)
 			}
 			p.Name, p.Kind = name, "files"
 			m.Pieces = append(m.Pieces, p)
+			if len(changed) > 0 {
+				m.Warnings = append(m.Warnings, fmt.Sprintf("%d file(s) of %s changed while they were read, kept as read: %s", len(changed), d.Web, strings.Join(changed, "; ")))
+			}
 		}
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
@@ -657,4 +665,41 @@ func (b *Backups) Empty(ctx context.Context, db *SiteDB) error {
 		return db.Admin.EmptyAs(ctx, h, db.Name, db.Owner)
 	}
 	return db.load(ctx, h, strings.NewReader("BEGIN TRANSACTION;\n"+sqliteDumpEnd))
+}
+
+// tarChanged matches GNU tar's warnings (exit status 1 when creating an
+// archive) about a file that changed, shrank or went away while it was
+// read: the archive is whole, the file in it as it was read.
+var tarChanged = regexp.MustCompile(`^tar: (.+): (file changed as we read it|File removed before we read it|File shrank by [0-9]+ bytes; padding with zeros)$`)
+
+// tarFiles writes a tar of siteDir/files on h to w. A site being written
+// to while it is read (a log, an upload) is backed up as read rather than
+// not at all: tar's exit status 1 with nothing but warnings that files
+// changed is a backup, and those warnings are returned; anything else
+// fails as before.
+func tarFiles(ctx context.Context, h host.Host, siteDir string, w io.Writer) ([]string, error) {
+	var stderr bytes.Buffer
+	_, err := h.Run(ctx, []string{"tar", "-C", siteDir, "-cf", "-", "files"}, host.RunOptions{Stdout: w, Stderr: &stderr})
+	if err == nil {
+		return nil, nil
+	}
+	var ee *host.ExitError
+	var changed []string
+	if errors.As(err, &ee) && ee.Code == 1 {
+		for line := range strings.Lines(stderr.String()) {
+			m := tarChanged.FindStringSubmatch(strings.TrimRight(line, "\n"))
+			if m == nil {
+				changed = nil
+				break
+			}
+			changed = append(changed, m[1]+": "+m[2])
+		}
+	}
+	if len(changed) > 0 {
+		return changed, nil
+	}
+	if msg := strings.TrimSpace(stderr.String()); msg != "" {
+		return nil, fmt.Errorf("tar on %s: %s: %w", h.Name(), msg, err)
+	}
+	return nil, fmt.Errorf("tar on %s: %w", h.Name(), err)
 }

@@ -70,6 +70,9 @@ func (b *Backups) dueSite(ctx context.Context, s Scheduled, revision string, now
 		}
 		did++
 		fmt.Fprintf(out, "%s: backup %s, %s on %s.\n", d.Site, m.ID, HumanSize(m.Size()), store.Server)
+		for _, w := range m.Warnings {
+			fmt.Fprintf(out, "%s: warning: %s\n", d.Site, w)
+		}
 	}
 	gone, err := b.Prune(ctx, d.Env, d.Site, store, s.Keep)
 	for _, id := range gone {

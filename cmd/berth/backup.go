@@ -120,6 +120,9 @@ func (e *backupEnv) one(ctx context.Context, site string, stdout io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "Backup %s of %s: %s on %s.\n", m.ID, d.Site, backup.HumanSize(m.Size()), store.Server)
+	for _, w := range m.Warnings {
+		fmt.Fprintf(stdout, "Warning: %s\n", w)
+	}
 	return nil
 }
 
