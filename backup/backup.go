@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/kind/database"
+	"github.com/berthhq/berth/kind/filesync"
 	"github.com/berthhq/berth/reconcile"
 )
 
@@ -667,35 +668,18 @@ func (b *Backups) Empty(ctx context.Context, db *SiteDB) error {
 	return db.load(ctx, h, strings.NewReader("BEGIN TRANSACTION;\n"+sqliteDumpEnd))
 }
 
-// tarChanged matches GNU tar's warnings (exit status 1 when creating an
-// archive) about a file that changed, shrank or went away while it was
-// read: the archive is whole, the file in it as it was read.
-var tarChanged = regexp.MustCompile(`^tar: (.+): (file changed as we read it|File removed before we read it|File shrank by [0-9]+ bytes; padding with zeros)$`)
-
 // tarFiles writes a tar of siteDir/files on h to w. A site being written
 // to while it is read (a log, an upload) is backed up as read rather than
 // not at all: tar's exit status 1 with nothing but warnings that files
-// changed is a backup, and those warnings are returned; anything else
-// fails as before.
+// changed (filesync.TarChanged) is a backup, and those warnings are
+// returned; anything else fails.
 func tarFiles(ctx context.Context, h host.Host, siteDir string, w io.Writer) ([]string, error) {
 	var stderr bytes.Buffer
 	_, err := h.Run(ctx, []string{"tar", "-C", siteDir, "-cf", "-", "files"}, host.RunOptions{Stdout: w, Stderr: &stderr})
 	if err == nil {
 		return nil, nil
 	}
-	var ee *host.ExitError
-	var changed []string
-	if errors.As(err, &ee) && ee.Code == 1 {
-		for line := range strings.Lines(stderr.String()) {
-			m := tarChanged.FindStringSubmatch(strings.TrimRight(line, "\n"))
-			if m == nil {
-				changed = nil
-				break
-			}
-			changed = append(changed, m[1]+": "+m[2])
-		}
-	}
-	if len(changed) > 0 {
+	if changed, ok := filesync.TarChanged(err, stderr.Bytes()); ok {
 		return changed, nil
 	}
 	if msg := strings.TrimSpace(stderr.String()); msg != "" {

@@ -9,7 +9,9 @@
 //     own connections, a tar stream through berth from one to the other,
 //     after deleting on the server what the primary no longer has, or,
 //     declared and installed on both, rsync -a --delete, its protocol
-//     relayed by berth between the two connections (rsync.go). Only
+//     relayed by berth between the two connections (rsync.go). A file
+//     that changes while tar reads it is copied as read (TarChanged),
+//     not a failed copy: the next run compares it again. Only
 //     the files directory is read and written: symbolic links are copied
 //     as links, never followed, and a deletion whose parent resolves
 //     outside the directory is skipped. Resync does the same outside a

@@ -1,11 +1,13 @@
 package filesync
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +203,55 @@ func TestSyncRefusesALinkedPrimary(t *testing.T) {
 	res, err := e.Apply(context.Background(), p)
 	if err == nil || res.Failed != 1 {
 		t.Fatalf("apply: %v %+v; want the change failed", err, res)
+	}
+}
+
+// TestSyncWhileWritten: a file of the primary being written while the
+// sync reads it (a log appended without pause: GNU tar exits 1, "file
+// changed as we read it") is copied as read, not a failed sync; the next
+// run compares it again.
+func TestSyncWhileWritten(t *testing.T) {
+	root := t.TempDir()
+	primary, server := filepath.Join(root, "web1", "files"), filepath.Join(root, "web2", "files")
+	for _, d := range []string{primary, server} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logFile := filepath.Join(primary, "app.log")
+	if err := os.WriteFile(logFile, bytes.Repeat([]byte("line of a log\n"), 2<<20), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				f.WriteString("one more line\n")
+			}
+		}
+	})
+	hosts := reconciletest.Hosts{"web1": local.New(), "web2": local.New()}
+	e, plan := engineOf(t, hosts)
+	p, err := plan(NewSync(SyncSpec{ID: "s@web2", Site: "a.example.com", Server: "web2", Dir: server, Primary: "web1", PrimaryDir: primary, Hosts: hosts}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(context.Background(), p)
+	close(stop)
+	wg.Wait()
+	if err != nil || res.Failed != 0 {
+		t.Fatalf("sync of a file being written: %v %+v", err, res)
+	}
+	if st, err := os.Stat(filepath.Join(server, "app.log")); err != nil || st.Size() < 28<<20 {
+		t.Errorf("web2's app.log: %v %v, want the primary's as read", st, err)
 	}
 }

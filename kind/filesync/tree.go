@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -265,6 +266,10 @@ func transfer(ctx context.Context, src, dst host.Host, srcDir, dstDir string, d 
 	go func() {
 		_, err := src.Run(ctx, []string{"tar", "-C", srcDir, "--null", "--verbatim-files-from", "--no-recursion", "-T", "-", "-cf", "-"},
 			host.RunOptions{Stdin: list, Stdout: pw, Stderr: &srcErr})
+		if _, ok := TarChanged(err, srcErr.Bytes()); ok {
+			// Copied as read; the next run compares them again.
+			err = nil
+		}
 		if err != nil {
 			err = fmt.Errorf("read %s on %s: %w (%s)", srcDir, src.Name(), err, bytes.TrimSpace(srcErr.Bytes()))
 		}
@@ -282,4 +287,30 @@ func transfer(ctx context.Context, src, dst host.Host, srcDir, dstDir string, d 
 		return fmt.Errorf("write %s on %s: %w (%s)", dstDir, dst.Name(), err, bytes.TrimSpace(dstErr.Bytes()))
 	}
 	return nil
+}
+
+// tarChanged matches GNU tar's warnings (exit status 1 when creating an
+// archive) about a file that changed, shrank or went away while it was
+// read.
+var tarChanged = regexp.MustCompile(`^tar: (.+): (file changed as we read it|File removed before we read it|File shrank by [0-9]+ bytes; padding with zeros)$`)
+
+// TarChanged says whether err, tar's failure to create an archive with
+// stderr its standard error, is only that files changed while tar read
+// them (exit status 1 and nothing but those warnings): the archive is
+// whole, each such file in it as it was read. It returns the warnings
+// ("PATH: what happened"); false for any other failure, and for none.
+func TarChanged(err error, stderr []byte) ([]string, bool) {
+	var ee *host.ExitError
+	if !errors.As(err, &ee) || ee.Code != 1 {
+		return nil, false
+	}
+	var changed []string
+	for line := range strings.Lines(string(stderr)) {
+		m := tarChanged.FindStringSubmatch(strings.TrimRight(line, "\n"))
+		if m == nil {
+			return nil, false
+		}
+		changed = append(changed, m[1]+": "+m[2])
+	}
+	return changed, len(changed) > 0
 }
