@@ -38,6 +38,13 @@ rc=$?
 printf '\nberth-rsync-exit %s %d\n' "$3" "$rc" >&2
 exit "$rc"`
 
+// rsyncVanished is rsync's exit status when files of the source vanished
+// while it ran ("some files vanished before they could be transferred",
+// a file deleted meanwhile): the rest is copied, and the next run
+// compares the directories again, as after tar's "file changed as we
+// read it" (TarChanged).
+const rsyncVanished = 24
+
 // serverScript runs rsync's server on the server ("$@" from the relay's
 // header, checked by serverArgv) and writes the exit line with nonce $1.
 const serverScript = `n=$1; shift
@@ -227,7 +234,7 @@ func rsyncTransfer(ctx context.Context, src, dst host.Host, srcDir, dstDir strin
 	switch {
 	case dstRC != 0 || dstRunErr != nil && srcRC == 0:
 		return fmt.Errorf("rsync on %s: exit %d: %v (%s)", dst.Name(), dstRC, dstRunErr, dstErr.text())
-	case srcRC != 0:
+	case srcRC != 0 && srcRC != rsyncVanished:
 		return fmt.Errorf("rsync on %s: exit %d: %v (%s)", src.Name(), srcRC, srcRunErr, srcErr.text())
 	}
 	return nil

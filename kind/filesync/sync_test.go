@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -253,5 +254,46 @@ func TestSyncWhileWritten(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(server, "app.log")); err != nil || st.Size() < 28<<20 {
 		t.Errorf("web2's app.log: %v %v, want the primary's as read", st, err)
+	}
+}
+
+// TestRsyncVanished: rsync exits 24 when files of the primary vanished
+// while it ran (deleted meanwhile); the rest was copied, so the sync
+// succeeds and the next run compares again. The rsync on PATH here runs
+// the real one and, as the client (on the primary), exits 24 after it.
+func TestRsyncVanished(t *testing.T) {
+	real, err := exec.LookPath("rsync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	wrapper := "#!/bin/sh\n" + real + ` "$@"; rc=$?
+case "$1" in --server|--version) exit $rc ;; esac
+[ $rc -eq 0 ] && exit 24
+exit $rc
+`
+	if err := os.WriteFile(filepath.Join(bin, "rsync"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	root := t.TempDir()
+	primary, server := filepath.Join(root, "web1", "files"), filepath.Join(root, "web2", "files")
+	for _, d := range []string{primary, server} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(primary, "a.txt"), "upload a", time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	hosts := reconciletest.Hosts{"web1": local.New(), "web2": local.New()}
+	e, plan := engineOf(t, hosts)
+	p, err := plan(NewSync(SyncSpec{ID: "s@web2", Site: "a.example.com", Server: "web2", Dir: server, Primary: "web1", PrimaryDir: primary, Hosts: hosts, Rsync: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Apply(context.Background(), p); err != nil || res.Failed != 0 {
+		t.Fatalf("sync when rsync says files vanished: %v %+v", err, res)
+	}
+	if got, want := snapshot(t, server), snapshot(t, primary); !slices.Equal(got, want) {
+		t.Errorf("web2 has\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
