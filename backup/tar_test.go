@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth/host"
 	"github.com/berthhq/berth/host/local"
+	"github.com/berthhq/berth/internal/testenv"
 )
 
 // scripted is the local host whose every command is script (sh -c): what
@@ -68,34 +68,13 @@ func TestBackupWhileWritten(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(siteDir, "files"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	logFile := filepath.Join(siteDir, "files", "app.log")
-	if err := os.WriteFile(logFile, bytes.Repeat([]byte("line of a log\n"), 2<<20), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				f.WriteString("one more line\n")
-			}
-		}
-	})
+	stop := testenv.GrowingLog(t, filepath.Join(siteDir, "files", "app.log"))
 	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
 	b := &Backups{Hosts: oneHost{local.New()}, Version: "test", Now: func() time.Time { return now }}
 	data := SiteData{Env: "prod", Site: "a.example.com", Web: "web", SiteDir: siteDir}
 	store := Store{Server: "web", Dir: filepath.Join(dir, "backups")}
 	m, err := b.Take(ctx, data, store, Options{Reason: ReasonScheduled})
-	close(stop)
-	wg.Wait()
+	stop()
 	if err != nil {
 		t.Fatalf("backup of files being written: %v", err)
 	}

@@ -1,9 +1,11 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -55,4 +57,39 @@ func CopyTree(tb testing.TB, from, to string) {
 	if err != nil {
 		tb.Fatalf("testenv: copy %s: %v", from, err)
 	}
+}
+
+// GrowingLog writes a log of about 28 MiB at path (its directory must
+// exist) and appends lines to it without pause until the returned func is
+// called, which stops and waits: a file that changes while it is read,
+// as tar and rsync meet on a live site. The test calls stop; Cleanup
+// calls it too.
+func GrowingLog(tb testing.TB, path string) (stop func()) {
+	tb.Helper()
+	if err := os.WriteFile(path, bytes.Repeat([]byte("line of a log\n"), 2<<20), 0o640); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				f.WriteString("one more line\n")
+			}
+		}
+	})
+	stop = sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+		f.Close()
+	})
+	tb.Cleanup(stop)
+	return stop
 }

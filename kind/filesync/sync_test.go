@@ -1,18 +1,17 @@
 package filesync
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth/host/local"
+	"github.com/berthhq/berth/internal/testenv"
 	"github.com/berthhq/berth/reconcile"
 	"github.com/berthhq/berth/reconcile/reconciletest"
 )
@@ -219,27 +218,7 @@ func TestSyncWhileWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	logFile := filepath.Join(primary, "app.log")
-	if err := os.WriteFile(logFile, bytes.Repeat([]byte("line of a log\n"), 2<<20), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				f.WriteString("one more line\n")
-			}
-		}
-	})
+	stop := testenv.GrowingLog(t, filepath.Join(primary, "app.log"))
 	hosts := reconciletest.Hosts{"web1": local.New(), "web2": local.New()}
 	e, plan := engineOf(t, hosts)
 	p, err := plan(NewSync(SyncSpec{ID: "s@web2", Site: "a.example.com", Server: "web2", Dir: server, Primary: "web1", PrimaryDir: primary, Hosts: hosts}))
@@ -247,8 +226,7 @@ func TestSyncWhileWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := e.Apply(context.Background(), p)
-	close(stop)
-	wg.Wait()
+	stop()
 	if err != nil || res.Failed != 0 {
 		t.Fatalf("sync of a file being written: %v %+v", err, res)
 	}
