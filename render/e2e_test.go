@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -107,6 +108,9 @@ echo @file_get_contents('/etc/hostname') === false ? "denied" : "readable", "\n"
 echo is_writable(session_save_path()) ? "sessions ok" : "sessions broken", "\n";
 `
 	staticHTML = "<h1>static site</h1>\n"
+	schemePHP  = `<?php
+echo "HTTPS=", $_SERVER['HTTPS'] ?? "", " scheme=", $_SERVER['REQUEST_SCHEME'] ?? "";
+`
 )
 
 // rootDir makes a directory other users may traverse: the web server and
@@ -208,7 +212,11 @@ func deploy(t *testing.T, fsys fstest.MapFS) (sites []spec.ResolvedSite, srv spe
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = res.Servers[0]
+	for _, sv := range res.Servers {
+		if sv.Name == "web" {
+			srv = sv
+		}
+	}
 	for i := range res.Sites {
 		site := &res.Sites[i]
 		dirs, files, err := Site(site, &srv)
@@ -241,7 +249,7 @@ func deploy(t *testing.T, fsys fstest.MapFS) (sites []spec.ResolvedSite, srv spe
 		}
 	}
 	code := map[string]map[string]string{
-		"php-app":     {"public/index.php": indexPHP, "public/basedir.php": basedirPHP},
+		"php-app":     {"public/index.php": indexPHP, "public/basedir.php": basedirPHP, "public/scheme.php": schemePHP},
 		"static-site": {"index.html": staticHTML, ".git/config": "secret\n", "new/index.html": "new\n"},
 	}
 	for _, pl := range res.Platforms {
@@ -500,4 +508,94 @@ func exitCode(err error) int {
 		return e.ExitCode()
 	}
 	return -1
+}
+
+// TestServeBehindTLSLB: a PHP site whose load balancer (lb1, its requests
+// from 127.0.0.1) terminates TLS, on a real nginx and a real apache2 with
+// php-fpm: PHP sees HTTPS on for a request from the load balancer's
+// address saying X-Forwarded-Proto https, and not for the same request
+// from another address (127.0.0.2) nor without the header.
+func TestServeBehindTLSLB(t *testing.T) {
+	for _, typ := range []string{"nginx", "apache"} {
+		t.Run(typ, func(t *testing.T) {
+			var addr, sitesDir string
+			var test, reload func() error
+			var pid int
+			if typ == "nginx" {
+				n := testenv.Nginx(t)
+				addr, sitesDir, test, reload, pid = n.Addr, n.SitesDir, n.Test, n.Reload, n.Proc.PID()
+			} else {
+				a := testenv.Apache(t)
+				mustWrite(t, filepath.Join(a.SitesDir, "00-berth-modules.conf"), []byte(apacheModulesConf()), 0o644)
+				addr, sitesDir, test, reload, pid = a.Addr, a.SitesDir, a.Test, a.Graceful, a.Proc.PID()
+			}
+			p := testenv.PHPFPM(t)
+			root := rootDir(t)
+			repo := fmt.Sprintf(`kind: Server
+name: lb1
+address: 127.0.0.1
+services:
+  lb: { type: nginx, listen: 8000, tls_listen: 8443, conf_dir: %[4]s/lb, cert_dir: %[4]s/lb-certs, acme_dir: %[4]s/lb-acme }
+---
+kind: Server
+name: web
+address: 127.0.0.1
+services:
+  http: { type: %[1]s, listen: '%[2]s', conf_dir: %[3]s, web_root: %[4]s/www, user: nobody, group: nogroup }
+  php: { type: php-fpm, pool_dir: %[4]s/php/pool.d, run_dir: %[4]s/php/run }
+---
+kind: Platform
+name: php-app
+type: php
+source: { path: code/php-app }
+docroot: public
+servers: [web]
+lb: lb1
+---
+kind: Site
+name: php.test
+platform: php-app
+tls: { acme: true }
+`, typ, addr, sitesDir, root)
+			sites, srv := deploy(t, fstest.MapFS{
+				"berth.yaml":                    {Data: []byte(acmeConfig)},
+				"sites/e2e.yaml":                {Data: []byte(repo)},
+				"code/php-app/public/index.php": {Data: []byte(indexPHP)},
+			})
+			reloadPHPFPM(t, p, &srv, sites)
+			if err := test(); err != nil {
+				t.Fatal(err)
+			}
+			reloadAndWait(t, pid, reload)
+			ask := func(from string, proto string) string {
+				req, _ := http.NewRequest("GET", "http://"+addr+"/scheme.php", nil)
+				req.Host = "php.test"
+				if proto != "" {
+					req.Header.Set("X-Forwarded-Proto", proto)
+				}
+				d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+				c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
+				r, err := c.Do(req)
+				if err != nil {
+					return err.Error()
+				}
+				defer r.Body.Close()
+				b, _ := io.ReadAll(r.Body)
+				return fmt.Sprintf("%d %s", r.StatusCode, b)
+			}
+			poll(t, "PHP behind the load balancer", func() (bool, string) {
+				got := ask("127.0.0.1", "https")
+				return got == "200 HTTPS=on scheme=https" || typ == "apache" && got == "200 HTTPS=on scheme=http", got
+			})
+			for _, tc := range []struct{ from, proto, want string }{
+				{"127.0.0.1", "http", "200 HTTPS= scheme=http"},
+				{"127.0.0.1", "", "200 HTTPS= scheme=http"},
+				{"127.0.0.2", "https", "200 HTTPS= scheme=http"},
+			} {
+				if got := ask(tc.from, tc.proto); got != tc.want {
+					t.Errorf("from %s with X-Forwarded-Proto %q: PHP says %q, want %q", tc.from, tc.proto, got, tc.want)
+				}
+			}
+		})
+	}
 }
